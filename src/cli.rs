@@ -1,0 +1,130 @@
+//! The command line: `serve`, `migrate` and `keys …`. Results go to stdout as JSON; logs to stderr.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::{Settings, SettingsArgs};
+use crate::db::Db;
+use crate::keys::KeyState;
+use crate::keys::lifecycle;
+use crate::startup::{self, Application};
+use crate::telemetry::LogFormat;
+
+/// Portcullis: an OpenID Connect identity provider.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    /// Log format on stderr.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", global = true, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (runs pending migrations and creates keys on first start).
+    Serve,
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `portcullis keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List every key (no key material) as a JSON array.
+    List,
+    /// Create a new key per algorithm and make it active; the old one is retired but stays published.
+    Rotate,
+    /// Revoke a key: removed from the JWKS at once.
+    Revoke {
+        /// The key id.
+        kid: String,
+        /// Required to revoke an active key: activates a new key of its algorithm in the same step.
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::from_args(cli.settings)?;
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await.context("server failed")?;
+        }
+        Command::Migrate => {
+            let applied = startup::migrate(&settings).await?;
+            print_json(&serde_json::json!({ "applied": applied }))?;
+        }
+        Command::Keys(command) => keys(settings, command).await?,
+    }
+    Ok(())
+}
+
+async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    startup::install_crypto_provider();
+    startup::migrate(&settings).await?;
+    let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    if let KeysCommand::List = command {
+        let keys = db.run(lifecycle::list).await?;
+        return print_json(&keys);
+    }
+    // Changing keys needs the KEK, and every existing key must open under it first, so a wrong
+    // KEK can never add keys sealed under another one.
+    let boot = lifecycle::bootstrap(
+        &db,
+        settings.kek.as_ref().map(|k| k.expose()),
+        &settings.keys_dir,
+        settings.rsa_key_size,
+    )
+    .await?;
+    let kek = boot.kek;
+    match command {
+        KeysCommand::List => Ok(()),
+        KeysCommand::Rotate => {
+            let materials =
+                lifecycle::generate_keys(crate::keys::SigningAlg::ALL.to_vec(), settings.rsa_key_size).await?;
+            let rotation = db.run(move |conn| lifecycle::rotate(conn, &kek, &materials)).await?;
+            tracing::info!(
+                activated = ?rotation.activated.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+                "rotated signing keys"
+            );
+            print_json(&rotation)
+        }
+        KeysCommand::Revoke { kid, replace } => {
+            let lookup = kid.clone();
+            let (alg, state) = db.run(move |conn| lifecycle::key_alg(conn, &lookup)).await?;
+            let replacement = if replace && state == KeyState::Active {
+                lifecycle::generate_keys(vec![alg], settings.rsa_key_size)
+                    .await?
+                    .pop()
+            } else {
+                None
+            };
+            let revocation = db
+                .run(move |conn| lifecycle::revoke(conn, &kek, &kid, replacement.as_ref()))
+                .await?;
+            tracing::warn!(kid = %revocation.revoked.kid, "revoked signing key");
+            print_json(&revocation)
+        }
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    println!("{text}");
+    Ok(())
+}

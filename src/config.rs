@@ -1,0 +1,319 @@
+//! Settings: every knob has a default, an environment variable and a flag; parsed once, then injected.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::db::DatabaseUrl;
+use crate::keys::RsaKeySize;
+
+/// Raw settings as given on the command line or in the environment. Every field is optional; the
+/// defaults are applied by [`Settings::from_args`], so tests can build one with `..Default::default()`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SettingsArgs {
+    /// Database URL: `sqlite://PATH` (embedded default) or `postgres://…`.
+    /// Default `sqlite://data/portcullis.db`; `DATABASE_URL` is read when this is unset.
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    #[arg(long, env = "PORTCULLIS_BIND", global = true)]
+    pub bind: Option<String>,
+
+    /// Public issuer URL, used byte-identically in every token and document. Default `http://<bind>`.
+    #[arg(long, env = "PORTCULLIS_ISSUER", global = true)]
+    pub issuer: Option<String>,
+
+    /// Directory holding the key-encryption key file `kek`. Default `keys`.
+    #[arg(long, env = "PORTCULLIS_KEYS_DIR", global = true)]
+    pub keys_dir: Option<PathBuf>,
+
+    /// Key-encryption key: 32 bytes, base64. Takes precedence over `<keys-dir>/kek`.
+    #[arg(long, env = "PORTCULLIS_KEK", global = true, hide_env_values = true)]
+    pub kek: Option<String>,
+
+    /// `max-age` of the JWKS and discovery responses, in seconds. Default 300.
+    #[arg(long, env = "PORTCULLIS_JWKS_MAX_AGE", global = true)]
+    pub jwks_max_age: Option<u64>,
+
+    /// RSA modulus size for new RS256 keys: 2048, 3072 or 4096. Default 2048.
+    #[arg(long, env = "PORTCULLIS_RSA_KEY_BITS", global = true)]
+    pub rsa_key_bits: Option<usize>,
+
+    /// Maximum connections in the database pool. Default 10.
+    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<u32>,
+
+    /// How long a request waits for a pooled connection before it gets a 503 (`5s`, `500ms`). Default 5s.
+    #[arg(long, env = "PORTCULLIS_DB_POOL_TIMEOUT", global = true)]
+    pub db_pool_timeout: Option<String>,
+
+    /// How often a running server re-reads the signing keys from the database. Default 5s.
+    #[arg(long, env = "PORTCULLIS_KEY_REFRESH_INTERVAL", global = true)]
+    pub key_refresh_interval: Option<String>,
+
+    /// HTTP worker threads. Default: one per CPU core.
+    #[arg(long, env = "PORTCULLIS_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+/// Validated settings. Construct with [`Settings::from_args`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Which database, chosen by URL scheme.
+    pub database: DatabaseUrl,
+    /// Listen address (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Explicit issuer; `None` means `http://<bound address>`.
+    pub issuer: Option<Issuer>,
+    /// Directory of the KEK file.
+    pub keys_dir: PathBuf,
+    /// KEK given directly (base64), if any. Never logged.
+    pub kek: Option<SecretString>,
+    /// JWKS `Cache-Control: max-age`.
+    pub jwks_max_age: Duration,
+    /// RSA size for new keys.
+    pub rsa_key_size: RsaKeySize,
+    /// Pool size.
+    pub db_pool_size: u32,
+    /// Pool checkout timeout.
+    pub db_pool_timeout: Duration,
+    /// Key reload interval.
+    pub key_refresh_interval: Duration,
+    /// HTTP workers.
+    pub workers: Option<usize>,
+}
+
+/// A configuration value that was rejected; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable naming the setting.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Default database of the embedded setup.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/portcullis.db";
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+impl Settings {
+    /// Applies defaults and validates every value.
+    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+        let database_url = args
+            .database_url
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database = DatabaseUrl::parse(&database_url)
+            .map_err(|reason| ConfigError::new("PORTCULLIS_DATABASE_URL", reason))?;
+
+        let bind_text = args.bind.unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            ConfigError::new(
+                "PORTCULLIS_BIND",
+                format!("`{bind_text}` is not an IP address and port such as 127.0.0.1:8080"),
+            )
+        })?;
+
+        let issuer = args
+            .issuer
+            .map(|text| Issuer::parse(&text))
+            .transpose()
+            .map_err(|reason| ConfigError::new("PORTCULLIS_ISSUER", reason))?;
+
+        let rsa_key_size = match args.rsa_key_bits.unwrap_or(2048) {
+            2048 => RsaKeySize::Rsa2048,
+            3072 => RsaKeySize::Rsa3072,
+            4096 => RsaKeySize::Rsa4096,
+            other => {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_RSA_KEY_BITS",
+                    format!("{other} is not one of 2048, 3072, 4096"),
+                ));
+            }
+        };
+
+        let db_pool_size = args.db_pool_size.unwrap_or(10);
+        if db_pool_size == 0 {
+            return Err(ConfigError::new("PORTCULLIS_DB_POOL_SIZE", "must be at least 1"));
+        }
+        let db_pool_timeout = parse_setting_duration(
+            "PORTCULLIS_DB_POOL_TIMEOUT",
+            args.db_pool_timeout.as_deref(),
+            Duration::from_secs(5),
+        )?;
+        let key_refresh_interval = parse_setting_duration(
+            "PORTCULLIS_KEY_REFRESH_INTERVAL",
+            args.key_refresh_interval.as_deref(),
+            Duration::from_secs(5),
+        )?;
+        if db_pool_timeout.is_zero() || key_refresh_interval.is_zero() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_DB_POOL_TIMEOUT/PORTCULLIS_KEY_REFRESH_INTERVAL",
+                "must be greater than zero",
+            ));
+        }
+        if args.workers == Some(0) {
+            return Err(ConfigError::new("PORTCULLIS_WORKERS", "must be at least 1"));
+        }
+
+        Ok(Self {
+            database,
+            bind,
+            issuer,
+            keys_dir: args.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
+            kek: args.kek.map(SecretString),
+            jwks_max_age: Duration::from_secs(args.jwks_max_age.unwrap_or(300)),
+            rsa_key_size,
+            db_pool_size,
+            db_pool_timeout,
+            key_refresh_interval,
+            workers: args.workers,
+        })
+    }
+}
+
+fn parse_setting_duration(
+    setting: &'static str,
+    value: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    value
+        .map(|text| parse_duration(text).map_err(|reason| ConfigError::new(setting, reason)))
+        .transpose()
+        .map(|parsed| parsed.unwrap_or(default))
+}
+
+/// Parses `500ms`, `5s`, `10m`, `12h`, `30d` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 5s, 10m, 12h or 30d"))?;
+    let seconds_per_unit = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m, h or d)")),
+    };
+    number
+        .checked_mul(seconds_per_unit)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// The issuer identifier: an `http(s)` URL without query or fragment, without a trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issuer(String);
+
+impl Issuer {
+    /// Parses and normalises an issuer URL.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("`{text}` must use https (or http)"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("`{text}` must not have a query or fragment"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{text}` must not contain credentials"));
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// The issuer for a server listening on `addr` with no explicit issuer.
+    pub fn from_bind(addr: SocketAddr) -> Self {
+        Self(format!("http://{addr}"))
+    }
+
+    /// The issuer exactly as it appears in tokens.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The secret value; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn issuer_is_normalised() {
+        assert_eq!(
+            Issuer::parse("https://id.example.com/").map(|i| i.0),
+            Ok("https://id.example.com".to_owned())
+        );
+        assert_eq!(
+            Issuer::parse("https://example.com/tenant/").map(|i| i.0),
+            Ok("https://example.com/tenant".to_owned())
+        );
+        assert!(Issuer::parse("ftp://example.com").is_err());
+        assert!(Issuer::parse("https://example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        let err = Settings::from_args(SettingsArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        });
+        assert!(matches!(err, Err(ConfigError { setting: "PORTCULLIS_DATABASE_URL", .. })));
+        let err = Settings::from_args(SettingsArgs {
+            rsa_key_bits: Some(1024),
+            ..Default::default()
+        });
+        assert!(matches!(err, Err(ConfigError { setting: "PORTCULLIS_RSA_KEY_BITS", .. })));
+    }
+}

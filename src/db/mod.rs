@@ -1,0 +1,295 @@
+//! Storage: one diesel code base over Postgres and SQLite, a pool, and the helper that keeps
+//! every blocking database call off the async executor.
+
+pub mod models;
+pub mod queries;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+#[expect(missing_docs, reason = "diesel's MultiConnection derive generates undocumented public items")]
+mod connection;
+pub use connection::DbConn;
+
+/// Which database to use, decided by the URL scheme (never by trial connection).
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://…` or `postgresql://…`, passed to libpq unchanged.
+    Postgres(String),
+    /// `sqlite://PATH`: a file path relative to the working directory, or absolute with `sqlite:///`.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Parses a database URL by its scheme.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(text.to_owned()));
+        }
+        if let Some(path) = text.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("`sqlite://` needs a file path, e.g. sqlite://data/portcullis.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = text.split(':').next().unwrap_or_default();
+        Err(format!(
+            "unsupported scheme `{scheme}`: use postgres://… or sqlite://PATH"
+        ))
+    }
+
+    /// True for the embedded backend.
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite(_))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// Shows the URL with any password replaced, so it can be logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut parsed) if parsed.password().is_some() => {
+                    let _ = parsed.set_password(Some("REDACTED"));
+                    f.write_str(parsed.as_str())
+                }
+                Ok(parsed) => f.write_str(parsed.as_str()),
+                Err(_) => f.write_str("postgres://<unparseable>"),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Opens connections of the backend the URL names, with per-connection settings applied.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    /// A manager for `url`.
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    /// Opens one connection outside any pool (migrations, CLI, tests).
+    pub fn establish(&self) -> ConnectionResult<DbConn> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?)),
+            DatabaseUrl::Sqlite(path) => {
+                let path_text = path.to_string_lossy();
+                let mut conn = diesel::SqliteConnection::establish(&path_text)?;
+                // WAL lets readers proceed during a write; busy_timeout turns lock contention
+                // between pooled connections into a short wait instead of an error.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The shared pool of database connections.
+pub type Pool = r2d2::Pool<ConnectionManager>;
+
+/// Why a database call failed, as far as callers need to know.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had within the checkout timeout: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The query itself failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// The blocking task was cancelled or panicked.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle to the pool that runs closures on blocking threads.
+#[derive(Clone)]
+pub struct Db {
+    pool: Arc<Pool>,
+    url: DatabaseUrl,
+}
+
+impl Db {
+    /// Opens the pool without connecting eagerly, so a server can start serving from memory and
+    /// report readiness even while the database is briefly away.
+    pub fn connect(url: DatabaseUrl, size: u32, checkout_timeout: Duration) -> Self {
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(0))
+            .connection_timeout(checkout_timeout)
+            .test_on_check_out(true)
+            .error_handler(Box::new(LogPoolErrors))
+            .build_unchecked(ConnectionManager::new(url.clone()));
+        Self {
+            pool: Arc::new(pool),
+            url,
+        }
+    }
+
+    /// The database URL (Display redacts passwords).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Runs `f` with a pooled connection on a blocking thread.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|conn| {
+            conn.batch_execute("SELECT 1")?;
+            Ok::<_, DbError>(())
+        })
+        .await
+    }
+}
+
+#[derive(Debug)]
+struct LogPoolErrors;
+
+impl r2d2::HandleError<r2d2::Error> for LogPoolErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+/// Runs `f` in a transaction that holds the write lock from its first statement.
+///
+/// Postgres: an ordinary transaction; conditional updates and unique indexes decide races.
+/// SQLite: `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one failing
+/// with SQLITE_BUSY when it upgrades a read lock.
+pub fn write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Postgres(_) => conn.transaction(f),
+        DbConn::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => {
+                    <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// Runs every pending migration of the connection's backend; a second run is a no-op.
+/// Returns the versions applied now.
+pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    let applied = match conn {
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.iter().map(ToString::to_string).collect()),
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(ToString::to_string).collect()),
+    };
+    applied.map_err(|e| e.to_string())
+}
+
+/// Creates the parent directory of a SQLite database file if it is missing.
+pub fn prepare_sqlite_path(url: &DatabaseUrl) -> std::io::Result<()> {
+    if let DatabaseUrl::Sqlite(path) = url
+        && let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/p.db"),
+            Ok(DatabaseUrl::Sqlite(PathBuf::from("data/p.db")))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/p.db"),
+            Ok(DatabaseUrl::Sqlite(PathBuf::from("/var/lib/p.db")))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        // A mistyped scheme must not silently become a SQLite file.
+        assert!(DatabaseUrl::parse("postgress://u@h/db").is_err());
+        assert!(DatabaseUrl::parse("data/p.db").is_err());
+    }
+
+    #[test]
+    fn display_redacts_password() {
+        let url = DatabaseUrl::parse("postgres://user:hunter2@db:5432/p").unwrap_or_else(|e| panic!("{e}"));
+        let shown = url.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("REDACTED"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Synchronous, composable queries: `fn(&mut DbConn, …) -> QueryResult<T>`. They never touch the
+//! pool, so several compose inside one transaction.
+
+pub mod signing_keys;

@@ -1,0 +1,87 @@
+//! Queries on `signing_keys`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::models::SigningKeyRow;
+use crate::db::schema::signing_keys::dsl;
+
+/// States whose keys are published in the JWKS.
+pub const PUBLISHED_STATES: [&str; 3] = ["pending", "active", "retired"];
+
+/// Every key, oldest first.
+pub fn all(conn: &mut DbConn) -> QueryResult<Vec<SigningKeyRow>> {
+    dsl::signing_keys
+        .order((dsl::created_at.asc(), dsl::kid.asc()))
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+/// Keys that are published (pending, active, retired), oldest first.
+pub fn published(conn: &mut DbConn) -> QueryResult<Vec<SigningKeyRow>> {
+    dsl::signing_keys
+        .filter(dsl::state.eq_any(PUBLISHED_STATES))
+        .order((dsl::created_at.asc(), dsl::kid.asc()))
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+/// `(kid, state)` of every published key: a cheap fingerprint to notice changes.
+pub fn published_states(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    dsl::signing_keys
+        .filter(dsl::state.eq_any(PUBLISHED_STATES))
+        .order(dsl::kid.asc())
+        .select((dsl::kid, dsl::state))
+        .load(conn)
+}
+
+/// Number of keys in any state.
+pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    dsl::signing_keys.count().get_result(conn)
+}
+
+/// One key by kid.
+pub fn find(conn: &mut DbConn, kid: &str) -> QueryResult<Option<SigningKeyRow>> {
+    dsl::signing_keys
+        .find(kid)
+        .select(SigningKeyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Inserts a key row.
+pub fn insert(conn: &mut DbConn, row: &SigningKeyRow) -> QueryResult<usize> {
+    diesel::insert_into(dsl::signing_keys).values(row).execute(conn)
+}
+
+/// Retires the active key of `alg`; returns the number of rows changed (0 or 1).
+pub fn retire_active(conn: &mut DbConn, alg: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        dsl::signing_keys
+            .filter(dsl::alg.eq(alg))
+            .filter(dsl::state.eq("active")),
+    )
+    .set((dsl::state.eq("retired"), dsl::retired_at.eq(now)))
+    .execute(conn)
+}
+
+/// Revokes a key if it is not revoked yet; returns the number of rows changed (0 or 1).
+pub fn revoke(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        dsl::signing_keys
+            .filter(dsl::kid.eq(kid))
+            .filter(dsl::state.ne("revoked")),
+    )
+    .set((dsl::state.eq("revoked"), dsl::revoked_at.eq(now)))
+    .execute(conn)
+}
+
+/// Number of active keys of `alg` (the unique index keeps it at 0 or 1).
+pub fn count_active(conn: &mut DbConn, alg: &str) -> QueryResult<i64> {
+    dsl::signing_keys
+        .filter(dsl::alg.eq(alg))
+        .filter(dsl::state.eq("active"))
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,19 @@
+//! The `portcullis` binary: parses the command line and reports failures as one line on stderr.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use portcullis::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    portcullis::telemetry::init(cli.log_format);
+    let result = actix_web::rt::System::new().block_on(cli::run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("portcullis: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Protocol logic without actix types.
+
+pub mod metadata;

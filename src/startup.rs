@@ -1,0 +1,234 @@
+//! Builds a running server from settings: database, migrations, keys, self-test, listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header::HeaderValue;
+use actix_web::web::Bytes;
+use actix_web::{App, HttpServer, web};
+
+use crate::config::{Issuer, Settings};
+use crate::db::{self, ConnectionManager, Db};
+use crate::keys::kek::{Kek, KekOrigin};
+use crate::keys::lifecycle::{self, KeyError};
+use crate::keys::{KeyRing, Signer};
+use crate::oidc::metadata::ProviderMetadata;
+use crate::state::AppState;
+
+/// Why the server could not start. Each message is one line naming what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("database {url}: {reason}")]
+    Database {
+        /// Redacted URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Keys could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The start-up self-test failed.
+    #[error("signing self-test failed: {0}")]
+    SelfTest(String),
+    /// The listen address is unusable.
+    #[error("PORTCULLIS_BIND: cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// Installs aws-lc-rs as jsonwebtoken's crypto provider (idempotent).
+pub fn install_crypto_provider() {
+    // Err only means it is installed already (several servers in one test process).
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+}
+
+/// Opens the database and runs pending migrations; returns the versions applied now.
+pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StartupError> {
+    let url = settings.database.clone();
+    let fail = |reason: String| StartupError::Database {
+        url: url.to_string(),
+        reason,
+    };
+    db::prepare_sqlite_path(&url).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+    let manager = ConnectionManager::new(url.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = manager.establish().map_err(|e| format!("cannot connect: {e}"))?;
+        db::run_migrations(&mut conn).map_err(|e| format!("migration failed: {e}"))
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?
+    .map_err(fail)
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    issuer: Issuer,
+    server: Server,
+    state: AppState,
+    kek: Arc<Kek>,
+    key_refresh_interval: Duration,
+}
+
+impl Application {
+    /// Prepares everything; the server answers once [`Application::run_until_stopped`] is awaited.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        install_crypto_provider();
+        let applied = migrate(&settings).await?;
+        if !applied.is_empty() {
+            tracing::info!(database = %settings.database, migrations = ?applied, "applied migrations");
+        }
+        let db = Db::connect(settings.database.clone(), settings.db_pool_size, settings.db_pool_timeout);
+
+        let boot = lifecycle::bootstrap(
+            &db,
+            settings.kek.as_ref().map(|k| k.expose()),
+            &settings.keys_dir,
+            settings.rsa_key_size,
+        )
+        .await?;
+        match &boot.kek_origin {
+            KekOrigin::Created(path) => tracing::warn!(
+                path = %path.display(),
+                "created a new key-encryption key; back it up — without it the signing keys cannot be decrypted"
+            ),
+            KekOrigin::File(path) => tracing::info!(path = %path.display(), "loaded key-encryption key"),
+            KekOrigin::Setting => tracing::info!("loaded key-encryption key from PORTCULLIS_KEK"),
+        }
+        if !boot.generated.is_empty() {
+            tracing::info!(kids = ?boot.generated, "generated initial signing keys");
+        }
+
+        let keys = Arc::new(KeyRing::new(boot.key_set));
+        let signer = Signer::new(Arc::clone(&keys));
+        lifecycle::self_test(&signer).map_err(StartupError::SelfTest)?;
+
+        let listener = TcpListener::bind(settings.bind).map_err(|e| StartupError::Bind {
+            addr: settings.bind.to_string(),
+            reason: e.to_string(),
+        })?;
+        let local = listener.local_addr().map_err(|e| StartupError::Bind {
+            addr: settings.bind.to_string(),
+            reason: e.to_string(),
+        })?;
+        let issuer = settings.issuer.clone().unwrap_or_else(|| Issuer::from_bind(local));
+
+        let discovery = serde_json::to_vec(&ProviderMetadata::for_issuer(&issuer)).map_err(|e| {
+            StartupError::SelfTest(format!("discovery document did not serialise: {e}"))
+        })?;
+        let public_cache_control =
+            HeaderValue::from_str(&format!("public, max-age={}", settings.jwks_max_age.as_secs()))
+                .map_err(|e| StartupError::SelfTest(e.to_string()))?;
+
+        let state = AppState {
+            db,
+            keys,
+            signer,
+            issuer: issuer.clone(),
+            discovery: Bytes::from(discovery),
+            public_cache_control,
+        };
+        let app_state = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .configure(crate::http::configure)
+                .default_service(web::to(crate::http::not_found))
+        })
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| StartupError::Bind {
+                addr: local.to_string(),
+                reason: e.to_string(),
+            })?
+            .run();
+        tracing::info!(address = %local, %issuer, "portcullis listening");
+
+        Ok(Self {
+            port: local.port(),
+            issuer,
+            server,
+            state,
+            kek: boot.kek,
+            key_refresh_interval: settings.key_refresh_interval,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The issuer identifier in effect.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The shared state (for in-process callers such as benchmarks).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until stopped (signal or handle), reloading keys when the database changes.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let refresher = tokio::spawn(refresh_keys(
+            self.state.clone(),
+            Arc::clone(&self.kek),
+            self.key_refresh_interval,
+        ));
+        let result = self.server.await;
+        refresher.abort();
+        result
+    }
+}
+
+/// Re-reads the key states every `interval` and swaps in a new key set when they changed (a
+/// rotation by the CLI or another instance).
+async fn refresh_keys(state: AppState, kek: Arc<Kek>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let states = state
+            .db
+            .run(|conn| Ok::<_, db::DbError>(db::queries::signing_keys::published_states(conn)?))
+            .await;
+        match states {
+            Ok(states) if states.as_slice() == state.keys.current().fingerprint() => {}
+            Ok(_) => match lifecycle::load_with(&state.db, &kek).await {
+                Ok(set) if has_every_signer(&set) => {
+                    let count = set.published().len();
+                    state.keys.replace(set);
+                    tracing::info!(published = count, "signing keys changed; reloaded");
+                }
+                Ok(_) => tracing::warn!("key change left an algorithm without an active key; keeping the current set"),
+                Err(error) => tracing::error!(%error, "reloading signing keys failed; keeping the current set"),
+            },
+            Err(error) => tracing::warn!(%error, "checking signing keys failed; keeping the current set"),
+        }
+    }
+}
+
+fn has_every_signer(set: &crate::keys::KeySet) -> bool {
+    crate::keys::SigningAlg::ALL
+        .iter()
+        .all(|alg| set.active(*alg).is_some())
+}
