@@ -17,7 +17,6 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-#[expect(missing_docs, reason = "diesel's MultiConnection derive generates undocumented public items")]
 mod connection;
 pub use connection::DbConn;
 

@@ -1,0 +1,141 @@
+//! The binary: embedded default start, migrations, and clear one-line errors for bad settings.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{Backend, TestEnv, portcullis_command, run_with_timeout, stderr_of, stdout_json};
+use crate::on_both_backends;
+
+/// The README's run command: no settings at all, a fresh directory, keys created on first start.
+#[tokio::test]
+async fn serve_runs_on_the_embedded_default_with_no_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = portcullis_command();
+    // Only the port is overridden, so parallel tests do not collide on 8080.
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("portcullis listening") {
+                let start = line.find("address=").expect("address field") + "address=".len();
+                return line[start..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server started within 60 s");
+
+    let jwks: serde_json::Value = reqwest::get(format!("http://{address}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert!(dir.path().join("data/portcullis.db").is_file(), "default sqlite://data/portcullis.db");
+    assert!(dir.path().join("keys/kek").is_file(), "KEK created in the default keys dir");
+    child.kill().await.unwrap();
+}
+
+async fn migrate_twice_is_a_no_op(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let first = stdout_json(&env.cli(&["migrate"]).await);
+    assert!(!first["applied"].as_array().unwrap().is_empty(), "{first}");
+    let second = stdout_json(&env.cli(&["migrate"]).await);
+    assert_eq!(second["applied"], serde_json::json!([]));
+    // And a server starts on the migrated database.
+    let app = env.spawn().await;
+    assert_eq!(app.jwks_kids().await.len(), 2);
+}
+
+on_both_backends!(migrate_twice_is_a_no_op);
+
+async fn expect_clean_failure(args: &[&str], env: &[(&str, &str)], names: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = portcullis_command();
+    command.args(args).current_dir(dir.path());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = run_with_timeout(command).await;
+    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains(names), "stderr names {names}: {stderr}");
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("portcullis: error")).collect();
+    assert_eq!(error_lines.len(), 1, "exactly one error line: {stderr}");
+}
+
+#[tokio::test]
+async fn malformed_settings_exit_with_one_clear_line() {
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_DATABASE_URL", "mysql://db/x")], "PORTCULLIS_DATABASE_URL").await;
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_DATABASE_URL", "postgress://typo/x")], "PORTCULLIS_DATABASE_URL")
+        .await;
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_KEK", "dG9vIHNob3J0")], "PORTCULLIS_KEK").await;
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_BIND", "localhost")], "PORTCULLIS_BIND").await;
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_ISSUER", "ftp://id.example")], "PORTCULLIS_ISSUER").await;
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_RSA_KEY_BITS", "1024")], "PORTCULLIS_RSA_KEY_BITS").await;
+    expect_clean_failure(&["serve"], &[("PORTCULLIS_DB_POOL_TIMEOUT", "soon")], "PORTCULLIS_DB_POOL_TIMEOUT").await;
+}
+
+#[tokio::test]
+async fn unreadable_kek_file_exits_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the KEK file should be: unreadable as a file, even for root.
+    std::fs::create_dir_all(dir.path().join("keys/kek")).unwrap();
+    let keys_dir = dir.path().join("keys");
+    let db = format!("sqlite://{}/p.db", dir.path().display());
+    expect_clean_failure(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("PORTCULLIS_KEYS_DIR", keys_dir.to_str().unwrap()), ("PORTCULLIS_DATABASE_URL", &db)],
+        "KEK file",
+    )
+    .await;
+    // A KEK file of the wrong length.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("kek"), "c2hvcnQ=\n").unwrap();
+    let db = format!("sqlite://{}/p.db", other.path().display());
+    expect_clean_failure(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("PORTCULLIS_KEYS_DIR", other.path().to_str().unwrap()), ("PORTCULLIS_DATABASE_URL", &db)],
+        "expected 32",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bind_address_in_use_exits_naming_the_setting() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/p.db", dir.path().display());
+    let keys = dir.path().join("keys");
+    expect_clean_failure(
+        &["serve", "--bind", &address],
+        &[("PORTCULLIS_DATABASE_URL", &db), ("PORTCULLIS_KEYS_DIR", keys.to_str().unwrap())],
+        "PORTCULLIS_BIND",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_postgres_exits_with_a_redacted_message() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://user:hunter2@127.0.0.1:{free}/portcullis");
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = portcullis_command();
+    command.args(["migrate"]).env("PORTCULLIS_DATABASE_URL", &url).current_dir(dir.path());
+    let output = run_with_timeout(command).await;
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "password redacted: {stderr}");
+}

@@ -1,0 +1,240 @@
+//! Test harness: a real server on 127.0.0.1:0 with its own fresh database (SQLite or Postgres),
+//! and helpers to run the real binary.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use portcullis::config::{Settings, SettingsArgs};
+use portcullis::startup::Application;
+use portcullis::state::AppState;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::pg;
+
+/// The storage backend a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary file.
+    Sqlite,
+    /// A fresh database on the throwaway Postgres cluster.
+    Postgres,
+}
+
+/// A fresh database plus a keys directory, owned by one test.
+pub struct TestEnv {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Directory that holds the KEK file.
+    pub keys_dir: PathBuf,
+    /// Scratch directory (SQLite file, keys); deleted on drop.
+    pub dir: TempDir,
+}
+
+impl TestEnv {
+    /// A new empty database on `backend`.
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match backend {
+            // A nested path also checks that the directory is created on first start.
+            Backend::Sqlite => format!("sqlite://{}/data/portcullis.db", dir.path().display()),
+            Backend::Postgres => tokio::task::spawn_blocking(|| pg::shared().create_database())
+                .await
+                .expect("create database"),
+        };
+        let keys_dir = dir.path().join("keys");
+        Self {
+            database_url,
+            keys_dir,
+            dir,
+        }
+    }
+
+    /// Settings for a server on this environment, with quick key reloads.
+    pub fn args(&self) -> SettingsArgs {
+        SettingsArgs {
+            database_url: Some(self.database_url.clone()),
+            bind: Some("127.0.0.1:0".into()),
+            keys_dir: Some(self.keys_dir.clone()),
+            key_refresh_interval: Some("200ms".into()),
+            workers: Some(2),
+            ..Default::default()
+        }
+    }
+
+    /// Starts a server with default test settings.
+    pub async fn spawn(&self) -> TestApp {
+        self.spawn_with(self.args()).await
+    }
+
+    /// Starts a server with `args`.
+    pub async fn spawn_with(&self, args: SettingsArgs) -> TestApp {
+        let settings = Settings::from_args(args).expect("settings");
+        let app = Application::build(settings).await.expect("server starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let issuer = app.issuer().to_string();
+        let handle = app.handle();
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            issuer,
+            handle,
+            state,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Runs the real `portcullis` binary against this environment's database and keys.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_env(args, &[]).await
+    }
+
+    /// Runs the binary with extra environment variables.
+    pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = portcullis_command();
+        command
+            .args(args)
+            .env("PORTCULLIS_DATABASE_URL", &self.database_url)
+            .env("PORTCULLIS_KEYS_DIR", &self.keys_dir);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        run_with_timeout(command).await
+    }
+}
+
+/// The binary under test with a clean environment (no inherited PORTCULLIS_* settings).
+pub fn portcullis_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    command.env("PORTCULLIS_LOG", "info").kill_on_drop(true);
+    command
+}
+
+/// Runs a command to completion, failing the test if it takes more than a minute.
+pub async fn run_with_timeout(mut command: tokio::process::Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("command finished within 60 s")
+        .expect("command ran")
+}
+
+/// A running server.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// The issuer the server uses.
+    pub issuer: String,
+    /// Stops the server.
+    pub handle: ServerHandle,
+    /// In-process state (the `Signer`), for tests that sign tokens.
+    pub state: AppState,
+    /// HTTP client that does not follow redirects.
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The current JWKS.
+    pub async fn jwks(&self) -> Value {
+        let response = self.get("/.well-known/jwks.json").await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("jwks json")
+    }
+
+    /// Kids in the current JWKS.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        kids_of(&self.jwks().await)
+    }
+
+    /// Polls the JWKS until `done` holds (the server reloads keys every 200 ms in tests).
+    pub async fn wait_for_jwks(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..150 {
+            let jwks = self.jwks().await;
+            if done(&jwks) {
+                return jwks;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("JWKS never reached the expected state: {what}");
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Kids of a JWKS document.
+pub fn kids_of(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .expect("keys array")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+/// Parses a command's stdout as JSON, with its stderr in the failure message.
+pub fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "command failed: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The stderr of a command as text.
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Generates `#[tokio::test]` wrappers that run each named `async fn(Backend)` on SQLite and
+/// on Postgres.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,127 @@
+//! Discovery, probes, error shapes for unknown paths and methods, and a database outage.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestEnv};
+use crate::on_both_backends;
+use crate::pg::PgCluster;
+
+async fn discovery_documents_name_the_issuer_and_jwks(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    assert_eq!(app.issuer, app.address, "default issuer is http://<bind>");
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["issuer"], app.issuer.as_str());
+        let jwks_uri = doc["jwks_uri"].as_str().unwrap();
+        assert_eq!(jwks_uri, format!("{}/.well-known/jwks.json", app.issuer));
+        let jwks: Value = app.client.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    }
+
+    // An explicit issuer is normalised (no trailing slash) and used byte-identically.
+    let mut args = env.args();
+    args.issuer = Some("https://id.example.com/tenant/".into());
+    let app = env.spawn_with(args).await;
+    let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert_eq!(doc["issuer"], "https://id.example.com/tenant");
+    assert_eq!(doc["jwks_uri"], "https://id.example.com/tenant/.well-known/jwks.json");
+}
+
+async fn unknown_paths_and_methods_answer_json(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let missing = app.get("/no/such/path").await;
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    assert!(body["error_description"].is_string());
+
+    let url = format!("{}/.well-known/jwks.json", app.address);
+    let post = app.client.post(&url).body("x").send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    let body: Value = post.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+
+    let head = app.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().contains_key("etag"));
+}
+
+async fn probes_report_health_and_readiness(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}
+
+on_both_backends!(
+    discovery_documents_name_the_issuer_and_jwks,
+    unknown_paths_and_methods_answer_json,
+    probes_report_health_and_readiness,
+);
+
+// FT-01 (in part): the database goes away → readiness 503 in the JSON shape within the pool
+// checkout timeout, while the JWKS and discovery keep answering from memory; it recovers
+// without a restart. Postgres only: an embedded SQLite file cannot become unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_fails_readiness_but_not_the_jwks() {
+    let cluster = tokio::task::spawn_blocking(|| PgCluster::start().unwrap()).await.unwrap();
+    let cluster = std::sync::Arc::new(cluster);
+    let url = {
+        let cluster = cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.create_database()).await.unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::helpers::TestEnv {
+        database_url: url,
+        keys_dir: dir.path().join("keys"),
+        dir,
+    };
+    let mut args = app.args();
+    args.db_pool_timeout = Some("1s".into());
+    let app = app.spawn_with(args).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    {
+        let cluster = cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap();
+    }
+    let ready = tokio::time::timeout(Duration::from_secs(30), app.get("/readyz"))
+        .await
+        .expect("readiness answers instead of hanging");
+    assert_eq!(ready.status(), 503);
+    assert!(ready.headers().contains_key("retry-after"));
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let text = body.to_string();
+    assert!(!text.contains("127.0.0.1") && !text.contains("connection"), "no internals: {text}");
+
+    assert_eq!(app.jwks_kids().await.len(), 2, "JWKS answers from memory");
+    assert_eq!(app.get("/.well-known/openid-configuration").await.status(), 200);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    {
+        let cluster = cluster.clone();
+        tokio::task::spawn_blocking(move || cluster.restart()).await.unwrap();
+    }
+    let mut recovered = false;
+    for _ in 0..60 {
+        if app.get("/readyz").await.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "readiness recovers without a restart");
+}

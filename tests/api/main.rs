@@ -1,0 +1,11 @@
+//! Black-box tests: a real server on 127.0.0.1:0 per test, talking HTTP, on SQLite and Postgres.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod helpers;
+mod pg;
+
+mod cli;
+mod http_basics;
+mod jwks;
+mod keys;
