@@ -1,1 +1,169 @@
-fn main(){}
+//! Micro benchmarks of the hot paths: signing through the `Signer` beside the raw aws-lc-rs sign
+//! rate, verification with `jsonwebtoken`, and the JWKS response path (in-process actix service).
+
+#![expect(clippy::expect_used, reason = "a benchmark aborts on setup failure")]
+#![expect(missing_docs, reason = "criterion_group! generates an undocumented function")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, test, web};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::config::Issuer;
+use portcullis::db::{DatabaseUrl, Db};
+use portcullis::keys::generate::{self, SigningKeyPair};
+use portcullis::keys::keyring::{ActiveKey, PublishedKey};
+use portcullis::keys::{KeyRing, KeySet, KeyState, RsaKeySize, Signer, SigningAlg};
+use portcullis::state::AppState;
+use serde_json::json;
+
+fn key_ring() -> Arc<KeyRing> {
+    let mut active = Vec::new();
+    let mut published = Vec::new();
+    for alg in SigningAlg::ALL {
+        let material = generate::generate(alg, RsaKeySize::Rsa2048).expect("key generation");
+        let kid = material.jwk.thumbprint();
+        active.push(ActiveKey {
+            kid: kid.clone(),
+            alg,
+            pair: SigningKeyPair::from_material(&material).expect("key pair"),
+        });
+        published.push(PublishedKey {
+            kid,
+            alg,
+            state: KeyState::Active,
+            jwk: material.jwk,
+        });
+    }
+    Arc::new(KeyRing::new(KeySet::new(active, published)))
+}
+
+/// Claims of a typical RFC 9068 access token.
+fn claims() -> serde_json::Value {
+    let now = jsonwebtoken::get_current_timestamp();
+    json!({
+        "iss": "https://id.example.com", "sub": "3f1c2a4e-8d2b-4c59-9a55-0d7f7c8e9b10",
+        "aud": "https://api.example.com", "exp": now + 900, "iat": now, "nbf": now,
+        "jti": "5b0e6c0a-7f0e-4d9a-8c2f-1a2b3c4d5e6f", "client_id": "web-app",
+        "scope": "openid profile email", "roles": ["user"],
+    })
+}
+
+fn signing(c: &mut Criterion) {
+    portcullis::startup::install_crypto_provider();
+    let ring = key_ring();
+    let signer = Signer::new(Arc::clone(&ring));
+    let claims = claims();
+    let rng = SystemRandom::new();
+    let mut group = c.benchmark_group("sign");
+    for alg in SigningAlg::ALL {
+        group.bench_function(format!("signer/{alg}"), |b| {
+            b.iter(|| signer.sign(alg, "at+jwt", &claims).expect("sign"))
+        });
+        // The same signing input, signed directly with the parsed aws-lc-rs key pair: the ceiling.
+        let token = signer.sign(alg, "at+jwt", &claims).expect("sign");
+        let input = token
+            .rsplit_once('.')
+            .expect("three segments")
+            .0
+            .as_bytes()
+            .to_vec();
+        let set = ring.current();
+        let key = Arc::clone(set.active(alg).expect("active key"));
+        group.bench_function(format!("raw_aws_lc/{alg}"), |b| match &key.pair {
+            SigningKeyPair::Es256(pair) => b.iter(|| pair.sign(&rng, &input).expect("sign")),
+            SigningKeyPair::Rs256(pair) => {
+                let mut signature = vec![0u8; pair.public_modulus_len()];
+                b.iter(|| {
+                    pair.sign(&RSA_PKCS1_SHA256, &rng, &input, &mut signature)
+                        .expect("sign")
+                })
+            }
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("verify");
+    for alg in SigningAlg::ALL {
+        let token = signer.sign(alg, "at+jwt", &claims).expect("sign");
+        let set = ring.current();
+        let published = set
+            .published()
+            .iter()
+            .find(|k| k.alg == alg)
+            .expect("published key");
+        let key = published.jwk.decoding_key().expect("decoding key");
+        let mut validation = jsonwebtoken::Validation::new(alg.jsonwebtoken());
+        validation.set_audience(&["https://api.example.com"]);
+        validation.set_issuer(&["https://id.example.com"]);
+        group.bench_function(format!("jsonwebtoken/{alg}"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
+                    .expect("verify")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn jwks_response(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ring = key_ring();
+    let issuer = Issuer::parse("https://id.example.com").expect("issuer");
+    let state = AppState {
+        // Never touched: the JWKS path does not use the database.
+        db: Db::connect(
+            DatabaseUrl::Sqlite("/nonexistent/never-opened.db".into()),
+            1,
+            Duration::from_secs(1),
+        ),
+        signer: Signer::new(Arc::clone(&ring)),
+        keys: ring,
+        issuer,
+        discovery: web::Bytes::from_static(b"{}"),
+        public_cache_control: actix_web::http::header::HeaderValue::from_static(
+            "public, max-age=300",
+        ),
+    };
+    let etag = state.keys.current().jwks_etag().clone();
+    let service = runtime.block_on(test::init_service(
+        App::new()
+            .app_data(web::Data::new(state))
+            .configure(portcullis::http::configure),
+    ));
+    let mut group = c.benchmark_group("jwks");
+    group.bench_function("200", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let request = test::TestRequest::get()
+                    .uri("/.well-known/jwks.json")
+                    .to_request();
+                test::call_service(&service, request).await
+            })
+        })
+    });
+    group.bench_function("304", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let request = test::TestRequest::get()
+                    .uri("/.well-known/jwks.json")
+                    .insert_header(("If-None-Match", etag.clone()))
+                    .to_request();
+                test::call_service(&service, request).await
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    targets = signing, jwks_response
+}
+criterion_main!(benches);

@@ -20,7 +20,13 @@ pub struct Cli {
     pub settings: SettingsArgs,
 
     /// Log format on stderr.
-    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", global = true, value_enum, default_value_t)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t
+    )]
     pub log_format: LogFormat,
 
     /// What to do.
@@ -95,9 +101,14 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::List => Ok(()),
         KeysCommand::Rotate => {
-            let materials =
-                lifecycle::generate_keys(crate::keys::SigningAlg::ALL.to_vec(), settings.rsa_key_size).await?;
-            let rotation = db.run(move |conn| lifecycle::rotate(conn, &kek, &materials)).await?;
+            let materials = lifecycle::generate_keys(
+                crate::keys::SigningAlg::ALL.to_vec(),
+                settings.rsa_key_size,
+            )
+            .await?;
+            let rotation = db
+                .run(move |conn| lifecycle::rotate(conn, &kek, &materials))
+                .await?;
             tracing::info!(
                 activated = ?rotation.activated.iter().map(|k| &k.kid).collect::<Vec<_>>(),
                 "rotated signing keys"
@@ -106,7 +117,9 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { kid, replace } => {
             let lookup = kid.clone();
-            let (alg, state) = db.run(move |conn| lifecycle::key_alg(conn, &lookup)).await?;
+            let (alg, state) = db
+                .run(move |conn| lifecycle::key_alg(conn, &lookup))
+                .await?;
             let replacement = if replace && state == KeyState::Active {
                 lifecycle::generate_keys(vec![alg], settings.rsa_key_size)
                     .await?

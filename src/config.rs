@@ -15,7 +15,12 @@ use crate::keys::RsaKeySize;
 pub struct SettingsArgs {
     /// Database URL: `sqlite://PATH` (embedded default) or `postgres://…`.
     /// Default `sqlite://data/portcullis.db`; `DATABASE_URL` is read when this is unset.
-    #[arg(long, env = "PORTCULLIS_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Address to listen on. Default `127.0.0.1:8080`.
@@ -148,7 +153,10 @@ impl Settings {
 
         let db_pool_size = args.db_pool_size.unwrap_or(10);
         if db_pool_size == 0 {
-            return Err(ConfigError::new("PORTCULLIS_DB_POOL_SIZE", "must be at least 1"));
+            return Err(ConfigError::new(
+                "PORTCULLIS_DB_POOL_SIZE",
+                "must be at least 1",
+            ));
         }
         let db_pool_timeout = parse_setting_duration(
             "PORTCULLIS_DB_POOL_TIMEOUT",
@@ -213,7 +221,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit (use ms, s, m, h or d)"
+            ));
+        }
     };
     number
         .checked_mul(seconds_per_unit)
@@ -309,11 +321,23 @@ mod tests {
             database_url: Some("mysql://x".into()),
             ..Default::default()
         });
-        assert!(matches!(err, Err(ConfigError { setting: "PORTCULLIS_DATABASE_URL", .. })));
+        assert!(matches!(
+            err,
+            Err(ConfigError {
+                setting: "PORTCULLIS_DATABASE_URL",
+                ..
+            })
+        ));
         let err = Settings::from_args(SettingsArgs {
             rsa_key_bits: Some(1024),
             ..Default::default()
         });
-        assert!(matches!(err, Err(ConfigError { setting: "PORTCULLIS_RSA_KEY_BITS", .. })));
+        assert!(matches!(
+            err,
+            Err(ConfigError {
+                setting: "PORTCULLIS_RSA_KEY_BITS",
+                ..
+            })
+        ));
     }
 }

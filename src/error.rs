@@ -74,7 +74,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Unavailable(cause) => tracing::warn!(%cause, "request failed: dependency unavailable"),
+            Self::Unavailable(cause) => {
+                tracing::warn!(%cause, "request failed: dependency unavailable")
+            }
             Self::Internal(cause) => tracing::error!(%cause, "request failed: internal error"),
             _ => {}
         }
@@ -82,9 +84,11 @@ impl ResponseError for ApiError {
         if matches!(self, Self::Unavailable(_)) {
             response.insert_header(("Retry-After", "5"));
         }
-        response.insert_header(("Cache-Control", "no-store")).json(ErrorBody {
-            error: self.code(),
-            error_description: self.description().to_owned(),
-        })
+        response
+            .insert_header(("Cache-Control", "no-store"))
+            .json(ErrorBody {
+                error: self.code(),
+                error_description: self.description().to_owned(),
+            })
     }
 }

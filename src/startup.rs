@@ -60,7 +60,9 @@ pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StartupError> {
     db::prepare_sqlite_path(&url).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
     let manager = ConnectionManager::new(url.clone());
     tokio::task::spawn_blocking(move || {
-        let mut conn = manager.establish().map_err(|e| format!("cannot connect: {e}"))?;
+        let mut conn = manager
+            .establish()
+            .map_err(|e| format!("cannot connect: {e}"))?;
         db::run_migrations(&mut conn).map_err(|e| format!("migration failed: {e}"))
     })
     .await
@@ -86,7 +88,11 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(database = %settings.database, migrations = ?applied, "applied migrations");
         }
-        let db = Db::connect(settings.database.clone(), settings.db_pool_size, settings.db_pool_timeout);
+        let db = Db::connect(
+            settings.database.clone(),
+            settings.db_pool_size,
+            settings.db_pool_timeout,
+        );
 
         let boot = lifecycle::bootstrap(
             &db,
@@ -100,7 +106,9 @@ impl Application {
                 path = %path.display(),
                 "created a new key-encryption key; back it up — without it the signing keys cannot be decrypted"
             ),
-            KekOrigin::File(path) => tracing::info!(path = %path.display(), "loaded key-encryption key"),
+            KekOrigin::File(path) => {
+                tracing::info!(path = %path.display(), "loaded key-encryption key")
+            }
             KekOrigin::Setting => tracing::info!("loaded key-encryption key from PORTCULLIS_KEK"),
         }
         if !boot.generated.is_empty() {
@@ -119,14 +127,20 @@ impl Application {
             addr: settings.bind.to_string(),
             reason: e.to_string(),
         })?;
-        let issuer = settings.issuer.clone().unwrap_or_else(|| Issuer::from_bind(local));
+        let issuer = settings
+            .issuer
+            .clone()
+            .unwrap_or_else(|| Issuer::from_bind(local));
 
-        let discovery = serde_json::to_vec(&ProviderMetadata::for_issuer(&issuer)).map_err(|e| {
-            StartupError::SelfTest(format!("discovery document did not serialise: {e}"))
-        })?;
-        let public_cache_control =
-            HeaderValue::from_str(&format!("public, max-age={}", settings.jwks_max_age.as_secs()))
-                .map_err(|e| StartupError::SelfTest(e.to_string()))?;
+        let discovery =
+            serde_json::to_vec(&ProviderMetadata::for_issuer(&issuer)).map_err(|e| {
+                StartupError::SelfTest(format!("discovery document did not serialise: {e}"))
+            })?;
+        let public_cache_control = HeaderValue::from_str(&format!(
+            "public, max-age={}",
+            settings.jwks_max_age.as_secs()
+        ))
+        .map_err(|e| StartupError::SelfTest(e.to_string()))?;
 
         let state = AppState {
             db,
@@ -219,10 +233,16 @@ async fn refresh_keys(state: AppState, kek: Arc<Kek>, interval: Duration) {
                     state.keys.replace(set);
                     tracing::info!(published = count, "signing keys changed; reloaded");
                 }
-                Ok(_) => tracing::warn!("key change left an algorithm without an active key; keeping the current set"),
-                Err(error) => tracing::error!(%error, "reloading signing keys failed; keeping the current set"),
+                Ok(_) => tracing::warn!(
+                    "key change left an algorithm without an active key; keeping the current set"
+                ),
+                Err(error) => {
+                    tracing::error!(%error, "reloading signing keys failed; keeping the current set")
+                }
             },
-            Err(error) => tracing::warn!(%error, "checking signing keys failed; keeping the current set"),
+            Err(error) => {
+                tracing::warn!(%error, "checking signing keys failed; keeping the current set")
+            }
         }
     }
 }

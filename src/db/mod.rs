@@ -37,7 +37,9 @@ impl DatabaseUrl {
         }
         if let Some(path) = text.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("`sqlite://` needs a file path, e.g. sqlite://data/portcullis.db".into());
+                return Err(
+                    "`sqlite://` needs a file path, e.g. sqlite://data/portcullis.db".into(),
+                );
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
@@ -91,7 +93,9 @@ impl ConnectionManager {
     /// Opens one connection outside any pool (migrations, CLI, tests).
     pub fn establish(&self) -> ConnectionResult<DbConn> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?)),
+            DatabaseUrl::Postgres(url) => {
+                Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let path_text = path.to_string_lossy();
                 let mut conn = diesel::SqliteConnection::establish(&path_text)?;
@@ -117,7 +121,8 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -286,7 +291,8 @@ mod tests {
 
     #[test]
     fn display_redacts_password() {
-        let url = DatabaseUrl::parse("postgres://user:hunter2@db:5432/p").unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::parse("postgres://user:hunter2@db:5432/p")
+            .unwrap_or_else(|e| panic!("{e}"));
         let shown = url.to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("REDACTED"));

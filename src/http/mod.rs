@@ -11,8 +11,14 @@ use crate::error::ApiError;
 /// Registers every route. Unknown paths answer JSON 404; known paths with another method, 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_resource("/.well-known/jwks.json", well_known::jwks))
-        .service(get_resource("/.well-known/openid-configuration", well_known::discovery))
-        .service(get_resource("/.well-known/oauth-authorization-server", well_known::discovery))
+        .service(get_resource(
+            "/.well-known/openid-configuration",
+            well_known::discovery,
+        ))
+        .service(get_resource(
+            "/.well-known/oauth-authorization-server",
+            well_known::discovery,
+        ))
         .service(get_resource("/healthz", health::healthz))
         .service(get_resource("/readyz", health::readyz));
 }

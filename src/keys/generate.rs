@@ -95,8 +95,9 @@ impl SigningKeyPair {
     pub fn from_material(material: &KeyMaterial) -> Result<Self, InvalidKey> {
         match material.alg {
             SigningAlg::Es256 => {
-                let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &material.pkcs8)
-                    .map_err(|e| InvalidKey(format!("aws-lc-rs refused the P-256 key: {e}")))?;
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &material.pkcs8)
+                        .map_err(|e| InvalidKey(format!("aws-lc-rs refused the P-256 key: {e}")))?;
                 let point = pair.public_key().as_ref();
                 let matches = match &material.jwk {
                     PublicJwk::Ec { x, y, .. } => {
@@ -107,7 +108,9 @@ impl SigningKeyPair {
                     PublicJwk::Rsa { .. } => false,
                 };
                 if !matches {
-                    return Err(InvalidKey("private key does not match its public JWK".into()));
+                    return Err(InvalidKey(
+                        "private key does not match its public JWK".into(),
+                    ));
                 }
                 Ok(Self::Es256(pair))
             }
@@ -124,7 +127,8 @@ fn ec_jwk(public: &p256::PublicKey) -> PublicJwk {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     let point = public.to_encoded_point(false);
     // An uncompressed point always has both coordinates.
-    let coordinate = |c: Option<&p256::FieldBytes>| c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default();
+    let coordinate =
+        |c: Option<&p256::FieldBytes>| c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default();
     PublicJwk::Ec {
         crv: "P-256".into(),
         x: coordinate(point.x()),

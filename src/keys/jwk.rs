@@ -81,7 +81,9 @@ impl PublicJwk {
                 .map_err(|err| InvalidKey(format!("RSA public key rejected: {err}")))?;
                 let bits = rsa::traits::PublicKeyParts::n(&key).bits();
                 if bits < MIN_RSA_BITS {
-                    return Err(InvalidKey(format!("RSA modulus of {bits} bits is below {MIN_RSA_BITS}")));
+                    return Err(InvalidKey(format!(
+                        "RSA modulus of {bits} bits is below {MIN_RSA_BITS}"
+                    )));
                 }
                 Ok(())
             }
@@ -133,7 +135,10 @@ mod tests {
             n: "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw".into(),
             e: "AQAB".into(),
         };
-        assert_eq!(jwk.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            jwk.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

@@ -126,7 +126,9 @@ impl Kek {
     /// nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<String, KekError> {
         let mut nonce_bytes = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce_bytes).map_err(|_| KekError::Seal)?;
+        self.rng
+            .fill(&mut nonce_bytes)
+            .map_err(|_| KekError::Seal)?;
         let mut buffer = plaintext.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -176,7 +178,10 @@ fn decode_kek_text(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         .or_else(|_| URL_SAFE_NO_PAD.decode(text))
         .map_err(|_| "not valid base64".to_owned())?;
     if bytes.len() != KEK_LEN {
-        return Err(format!("decodes to {} bytes, expected {KEK_LEN}", bytes.len()));
+        return Err(format!(
+            "decodes to {} bytes, expected {KEK_LEN}",
+            bytes.len()
+        ));
     }
     Ok(Zeroizing::new(bytes))
 }
@@ -184,7 +189,10 @@ fn decode_kek_text(text: &str) -> Result<Zeroizing<Vec<u8>>, String> {
 fn create_kek_file(path: &Path) -> std::io::Result<Kek> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let text = generate_kek_text().map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut file = std::fs::OpenOptions::new()
@@ -207,7 +215,10 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let kek = Kek::from_bytes(&[7u8; KEK_LEN]).unwrap();
         let sealed = kek.seal("kid-1/ES256", b"secret").unwrap();
-        assert_eq!(kek.open("kid-1/ES256", &sealed).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            kek.open("kid-1/ES256", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
         // Bound to the row it belongs to: another kid's AAD does not open it.
         assert!(kek.open("kid-2/ES256", &sealed).is_err());
         let other = Kek::from_bytes(&[8u8; KEK_LEN]).unwrap();
@@ -221,7 +232,10 @@ mod tests {
         let keys = dir.path().join("keys");
         let (_, origin) = Kek::load_or_create(None, &keys, true).unwrap();
         assert_eq!(origin, KekOrigin::Created(keys.join("kek")));
-        let mode = std::fs::metadata(keys.join("kek")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(keys.join("kek"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (_, origin) = Kek::load_or_create(None, &keys, true).unwrap();
         assert_eq!(origin, KekOrigin::File(keys.join("kek")));

@@ -49,7 +49,9 @@ pub enum KeyError {
     #[error("signing key {0} is already revoked")]
     AlreadyRevoked(String),
     /// Revoking the active key needs a replacement in the same step.
-    #[error("{kid} is the active {alg} key; revoke it with a replacement (`--replace`) so {alg} tokens can still be signed")]
+    #[error(
+        "{kid} is the active {alg} key; revoke it with a replacement (`--replace`) so {alg} tokens can still be signed"
+    )]
     ActiveNeedsReplacement {
         /// The key.
         kid: String,
@@ -118,7 +120,11 @@ fn aad(kid: &str, alg: SigningAlg) -> String {
 }
 
 /// Seals `material` into a new row in `state`.
-fn sealed_row(kek: &Kek, material: &KeyMaterial, state: KeyState) -> Result<SigningKeyRow, KeyError> {
+fn sealed_row(
+    kek: &Kek,
+    material: &KeyMaterial,
+    state: KeyState,
+) -> Result<SigningKeyRow, KeyError> {
     let kid = material.jwk.thumbprint();
     let now = now();
     Ok(SigningKeyRow {
@@ -145,23 +151,31 @@ pub fn load_key_set(conn: &mut DbConn, kek: &Kek) -> Result<KeySet, KeyError> {
             kid: row.kid.clone(),
             reason,
         };
-        let alg = SigningAlg::parse(&row.alg).ok_or_else(|| invalid(format!("unknown alg {}", row.alg)))?;
-        let state = KeyState::parse(&row.state).ok_or_else(|| invalid(format!("unknown state {}", row.state)))?;
-        let jwk: PublicJwk = serde_json::from_str(&row.public_jwk).map_err(|e| invalid(e.to_string()))?;
+        let alg = SigningAlg::parse(&row.alg)
+            .ok_or_else(|| invalid(format!("unknown alg {}", row.alg)))?;
+        let state = KeyState::parse(&row.state)
+            .ok_or_else(|| invalid(format!("unknown state {}", row.state)))?;
+        let jwk: PublicJwk =
+            serde_json::from_str(&row.public_jwk).map_err(|e| invalid(e.to_string()))?;
         jwk.validate_for(alg).map_err(|e| invalid(e.to_string()))?;
         if jwk.thumbprint() != row.kid {
-            return Err(invalid("kid is not the thumbprint of its public key".into()));
+            return Err(invalid(
+                "kid is not the thumbprint of its public key".into(),
+            ));
         }
         // Every published key must decrypt: a wrong KEK is caught at start, not at first rotation.
         let pkcs8 = kek
             .open(&aad(&row.kid, alg), &row.private_key_sealed)
-            .map_err(|_| KeyError::Undecryptable { kid: row.kid.clone() })?;
+            .map_err(|_| KeyError::Undecryptable {
+                kid: row.kid.clone(),
+            })?;
         let material = generate::import(alg, pkcs8).map_err(|e| invalid(e.to_string()))?;
         if material.jwk != jwk {
             return Err(invalid("private key does not match its public JWK".into()));
         }
         if state == KeyState::Active {
-            let pair = SigningKeyPair::from_material(&material).map_err(|e| invalid(e.to_string()))?;
+            let pair =
+                SigningKeyPair::from_material(&material).map_err(|e| invalid(e.to_string()))?;
             active.push(ActiveKey {
                 kid: row.kid.clone(),
                 alg,
@@ -179,10 +193,15 @@ pub fn load_key_set(conn: &mut DbConn, kek: &Kek) -> Result<KeySet, KeyError> {
 }
 
 /// Generates one key per algorithm on a blocking thread.
-pub async fn generate_keys(algs: Vec<SigningAlg>, rsa_size: RsaKeySize) -> Result<Vec<KeyMaterial>, KeyError> {
+pub async fn generate_keys(
+    algs: Vec<SigningAlg>,
+    rsa_size: RsaKeySize,
+) -> Result<Vec<KeyMaterial>, KeyError> {
     tokio::task::spawn_blocking(move || {
         algs.into_iter()
-            .map(|alg| generate::generate(alg, rsa_size).map_err(|e| KeyError::Generate(e.to_string())))
+            .map(|alg| {
+                generate::generate(alg, rsa_size).map_err(|e| KeyError::Generate(e.to_string()))
+            })
             .collect()
     })
     .await
@@ -190,11 +209,15 @@ pub async fn generate_keys(algs: Vec<SigningAlg>, rsa_size: RsaKeySize) -> Resul
 }
 
 /// Inserts `materials` as active keys for algorithms that have none; returns the kids inserted.
-fn insert_missing_active(conn: &mut DbConn, kek: &Kek, materials: &[KeyMaterial]) -> Result<Vec<String>, KeyError> {
+fn insert_missing_active(
+    conn: &mut DbConn,
+    kek: &Kek,
+    materials: &[KeyMaterial],
+) -> Result<Vec<String>, KeyError> {
     write_transaction(conn, |conn| {
         let mut inserted = Vec::new();
         for material in materials {
-            if q::count_active(conn, material.alg.as_str())? == 0 {
+            if q::active(conn, material.alg.as_str())?.is_none() {
                 let row = sealed_row(kek, material, KeyState::Active)?;
                 q::insert(conn, &row)?;
                 inserted.push(row.kid);
@@ -278,22 +301,30 @@ pub struct Rotation {
 
 /// Rotates every algorithm in `materials`: the new key becomes active, the previous active key
 /// is retired but stays published. One transaction; a concurrent rotation yields `Conflict`.
-pub fn rotate(conn: &mut DbConn, kek: &Kek, materials: &[KeyMaterial]) -> Result<Rotation, KeyError> {
+pub fn rotate(
+    conn: &mut DbConn,
+    kek: &Kek,
+    materials: &[KeyMaterial],
+) -> Result<Rotation, KeyError> {
     let rows: Vec<SigningKeyRow> = materials
         .iter()
         .map(|m| sealed_row(kek, m, KeyState::Active))
         .collect::<Result<_, _>>()?;
     write_transaction(conn, |conn| {
-        let before = q::published(conn)?;
         let now = now();
         let mut retired = Vec::new();
         for row in &rows {
-            // Retire first: the index allows the new active row only once the old one is gone.
-            q::retire_active(conn, &row.alg, now)?;
-            if let Some(old) = before.iter().find(|k| k.alg == row.alg && k.state == "active") {
-                if let Some(updated) = q::find(conn, &old.kid)? {
-                    retired.push(KeyInfo::from(&updated));
+            // Retire first: the index admits the new active row only once the old one is gone.
+            // The conditional update's row count decides a race with a concurrent rotation.
+            if let Some(previous) = q::active(conn, &row.alg)? {
+                if q::retire(conn, &previous.kid, now)? != 1 {
+                    return Err(KeyError::Conflict);
                 }
+                retired.push(KeyInfo::from(&SigningKeyRow {
+                    state: KeyState::Retired.as_str().into(),
+                    retired_at: Some(now),
+                    ..previous
+                }));
             }
             q::insert(conn, row)?;
         }
@@ -337,7 +368,11 @@ pub fn revoke(
             ("active", Some(material)) if material.alg == alg => {
                 Some(sealed_row(kek, material, KeyState::Active)?)
             }
-            ("active", Some(_)) => return Err(KeyError::Generate("replacement has the wrong algorithm".into())),
+            ("active", Some(_)) => {
+                return Err(KeyError::Generate(
+                    "replacement has the wrong algorithm".into(),
+                ));
+            }
             _ => None,
         };
         if q::revoke(conn, kid, now())? != 1 {
@@ -372,8 +407,12 @@ pub fn self_test(signer: &super::Signer) -> Result<(), String> {
         "iat": now, "nbf": now, "exp": now + 60,
     });
     for alg in SigningAlg::ALL {
-        let token = signer.sign(alg, "JWT", &claims).map_err(|e| e.to_string())?;
-        let active = set.active(alg).ok_or_else(|| format!("no active {alg} key"))?;
+        let token = signer
+            .sign(alg, "JWT", &claims)
+            .map_err(|e| e.to_string())?;
+        let active = set
+            .active(alg)
+            .ok_or_else(|| format!("no active {alg} key"))?;
         let published = set
             .published()
             .iter()

@@ -51,7 +51,12 @@ impl Signer {
 
     /// Signs `claims` as a compact JWS with header `{alg, typ, kid}`; the algorithm is the key's
     /// own, never chosen by the caller's data.
-    pub fn sign<C: Serialize>(&self, alg: SigningAlg, typ: &str, claims: &C) -> Result<String, SignError> {
+    pub fn sign<C: Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &C,
+    ) -> Result<String, SignError> {
         let set = self.ring.current();
         let key = set.active(alg).ok_or(SignError::NoActiveKey(alg))?;
         let header = serde_json::to_vec(&Header {
@@ -62,7 +67,9 @@ impl Signer {
         let payload = serde_json::to_vec(claims)?;
 
         let mut token = String::with_capacity(
-            (header.len() + payload.len()) * 4 / 3 + 2 + if alg == SigningAlg::Es256 { 86 } else { 700 },
+            (header.len() + payload.len()) * 4 / 3
+                + 2
+                + if alg == SigningAlg::Es256 { 86 } else { 700 },
         );
         URL_SAFE_NO_PAD.encode_string(&header, &mut token);
         token.push('.');
@@ -70,14 +77,21 @@ impl Signer {
 
         match &key.pair {
             SigningKeyPair::Es256(pair) => {
-                let signature = pair.sign(&self.rng, token.as_bytes()).map_err(|_| SignError::Crypto)?;
+                let signature = pair
+                    .sign(&self.rng, token.as_bytes())
+                    .map_err(|_| SignError::Crypto)?;
                 token.push('.');
                 URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
             }
             SigningKeyPair::Rs256(pair) => {
                 let mut signature = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
-                    .map_err(|_| SignError::Crypto)?;
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &self.rng,
+                    token.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| SignError::Crypto)?;
                 token.push('.');
                 URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
             }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{Backend, TestEnv, portcullis_command, run_with_timeout, stderr_of, stdout_json};
+use crate::helpers::{
+    Backend, TestEnv, portcullis_command, run_with_timeout, stderr_of, stdout_json,
+};
 use crate::on_both_backends;
 
 /// The README's run command: no settings at all, a fresh directory, keys created on first start.
@@ -40,8 +42,14 @@ async fn serve_runs_on_the_embedded_default_with_no_settings() {
         .await
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-    assert!(dir.path().join("data/portcullis.db").is_file(), "default sqlite://data/portcullis.db");
-    assert!(dir.path().join("keys/kek").is_file(), "KEK created in the default keys dir");
+    assert!(
+        dir.path().join("data/portcullis.db").is_file(),
+        "default sqlite://data/portcullis.db"
+    );
+    assert!(
+        dir.path().join("keys/kek").is_file(),
+        "KEK created in the default keys dir"
+    );
     child.kill().await.unwrap();
 }
 
@@ -70,20 +78,57 @@ async fn expect_clean_failure(args: &[&str], env: &[(&str, &str)], names: &str) 
     let stderr = stderr_of(&output);
     assert!(stderr.contains(names), "stderr names {names}: {stderr}");
     assert!(!stderr.contains("panicked"), "no panic: {stderr}");
-    let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("portcullis: error")).collect();
+    let error_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("portcullis: error"))
+        .collect();
     assert_eq!(error_lines.len(), 1, "exactly one error line: {stderr}");
 }
 
 #[tokio::test]
 async fn malformed_settings_exit_with_one_clear_line() {
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_DATABASE_URL", "mysql://db/x")], "PORTCULLIS_DATABASE_URL").await;
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_DATABASE_URL", "postgress://typo/x")], "PORTCULLIS_DATABASE_URL")
-        .await;
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_KEK", "dG9vIHNob3J0")], "PORTCULLIS_KEK").await;
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_BIND", "localhost")], "PORTCULLIS_BIND").await;
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_ISSUER", "ftp://id.example")], "PORTCULLIS_ISSUER").await;
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_RSA_KEY_BITS", "1024")], "PORTCULLIS_RSA_KEY_BITS").await;
-    expect_clean_failure(&["serve"], &[("PORTCULLIS_DB_POOL_TIMEOUT", "soon")], "PORTCULLIS_DB_POOL_TIMEOUT").await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_DATABASE_URL", "mysql://db/x")],
+        "PORTCULLIS_DATABASE_URL",
+    )
+    .await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_DATABASE_URL", "postgress://typo/x")],
+        "PORTCULLIS_DATABASE_URL",
+    )
+    .await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_KEK", "dG9vIHNob3J0")],
+        "PORTCULLIS_KEK",
+    )
+    .await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_BIND", "localhost")],
+        "PORTCULLIS_BIND",
+    )
+    .await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_ISSUER", "ftp://id.example")],
+        "PORTCULLIS_ISSUER",
+    )
+    .await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_RSA_KEY_BITS", "1024")],
+        "PORTCULLIS_RSA_KEY_BITS",
+    )
+    .await;
+    expect_clean_failure(
+        &["serve"],
+        &[("PORTCULLIS_DB_POOL_TIMEOUT", "soon")],
+        "PORTCULLIS_DB_POOL_TIMEOUT",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -95,7 +140,10 @@ async fn unreadable_kek_file_exits_naming_the_file() {
     let db = format!("sqlite://{}/p.db", dir.path().display());
     expect_clean_failure(
         &["serve", "--bind", "127.0.0.1:0"],
-        &[("PORTCULLIS_KEYS_DIR", keys_dir.to_str().unwrap()), ("PORTCULLIS_DATABASE_URL", &db)],
+        &[
+            ("PORTCULLIS_KEYS_DIR", keys_dir.to_str().unwrap()),
+            ("PORTCULLIS_DATABASE_URL", &db),
+        ],
         "KEK file",
     )
     .await;
@@ -105,7 +153,10 @@ async fn unreadable_kek_file_exits_naming_the_file() {
     let db = format!("sqlite://{}/p.db", other.path().display());
     expect_clean_failure(
         &["serve", "--bind", "127.0.0.1:0"],
-        &[("PORTCULLIS_KEYS_DIR", other.path().to_str().unwrap()), ("PORTCULLIS_DATABASE_URL", &db)],
+        &[
+            ("PORTCULLIS_KEYS_DIR", other.path().to_str().unwrap()),
+            ("PORTCULLIS_DATABASE_URL", &db),
+        ],
         "expected 32",
     )
     .await;
@@ -120,7 +171,10 @@ async fn bind_address_in_use_exits_naming_the_setting() {
     let keys = dir.path().join("keys");
     expect_clean_failure(
         &["serve", "--bind", &address],
-        &[("PORTCULLIS_DATABASE_URL", &db), ("PORTCULLIS_KEYS_DIR", keys.to_str().unwrap())],
+        &[
+            ("PORTCULLIS_DATABASE_URL", &db),
+            ("PORTCULLIS_KEYS_DIR", keys.to_str().unwrap()),
+        ],
         "PORTCULLIS_BIND",
     )
     .await;
@@ -128,11 +182,18 @@ async fn bind_address_in_use_exits_naming_the_setting() {
 
 #[tokio::test]
 async fn unreachable_postgres_exits_with_a_redacted_message() {
-    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("postgres://user:hunter2@127.0.0.1:{free}/portcullis");
     let dir = tempfile::tempdir().unwrap();
     let mut command = portcullis_command();
-    command.args(["migrate"]).env("PORTCULLIS_DATABASE_URL", &url).current_dir(dir.path());
+    command
+        .args(["migrate"])
+        .env("PORTCULLIS_DATABASE_URL", &url)
+        .current_dir(dir.path());
     let output = run_with_timeout(command).await;
     assert!(!output.status.success());
     let stderr = stderr_of(&output);

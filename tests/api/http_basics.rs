@@ -12,7 +12,10 @@ async fn discovery_documents_name_the_issuer_and_jwks(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
     assert_eq!(app.issuer, app.address, "default issuer is http://<bind>");
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/json");
@@ -20,7 +23,15 @@ async fn discovery_documents_name_the_issuer_and_jwks(backend: Backend) {
         assert_eq!(doc["issuer"], app.issuer.as_str());
         let jwks_uri = doc["jwks_uri"].as_str().unwrap();
         assert_eq!(jwks_uri, format!("{}/.well-known/jwks.json", app.issuer));
-        let jwks: Value = app.client.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+        let jwks: Value = app
+            .client
+            .get(jwks_uri)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     }
 
@@ -28,9 +39,17 @@ async fn discovery_documents_name_the_issuer_and_jwks(backend: Backend) {
     let mut args = env.args();
     args.issuer = Some("https://id.example.com/tenant/".into());
     let app = env.spawn_with(args).await;
-    let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(doc["issuer"], "https://id.example.com/tenant");
-    assert_eq!(doc["jwks_uri"], "https://id.example.com/tenant/.well-known/jwks.json");
+    assert_eq!(
+        doc["jwks_uri"],
+        "https://id.example.com/tenant/.well-known/jwks.json"
+    );
 }
 
 async fn unknown_paths_and_methods_answer_json(backend: Backend) {
@@ -76,11 +95,15 @@ on_both_backends!(
 // without a restart. Postgres only: an embedded SQLite file cannot become unreachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_fails_readiness_but_not_the_jwks() {
-    let cluster = tokio::task::spawn_blocking(|| PgCluster::start().unwrap()).await.unwrap();
+    let cluster = tokio::task::spawn_blocking(|| PgCluster::start().unwrap())
+        .await
+        .unwrap();
     let cluster = std::sync::Arc::new(cluster);
     let url = {
         let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.create_database()).await.unwrap()
+        tokio::task::spawn_blocking(move || cluster.create_database())
+            .await
+            .unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
     let app = crate::helpers::TestEnv {
@@ -95,7 +118,9 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
 
     {
         let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap();
+        tokio::task::spawn_blocking(move || cluster.stop())
+            .await
+            .unwrap();
     }
     let ready = tokio::time::timeout(Duration::from_secs(30), app.get("/readyz"))
         .await
@@ -105,15 +130,23 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
     let text = body.to_string();
-    assert!(!text.contains("127.0.0.1") && !text.contains("connection"), "no internals: {text}");
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("connection"),
+        "no internals: {text}"
+    );
 
     assert_eq!(app.jwks_kids().await.len(), 2, "JWKS answers from memory");
-    assert_eq!(app.get("/.well-known/openid-configuration").await.status(), 200);
+    assert_eq!(
+        app.get("/.well-known/openid-configuration").await.status(),
+        200
+    );
     assert_eq!(app.get("/healthz").await.status(), 200);
 
     {
         let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.restart()).await.unwrap();
+        tokio::task::spawn_blocking(move || cluster.restart())
+            .await
+            .unwrap();
     }
     let mut recovered = false;
     for _ in 0..60 {

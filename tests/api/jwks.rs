@@ -42,9 +42,16 @@ async fn jwks_publishes_one_public_key_per_algorithm(backend: Backend) {
         assert_eq!(key["use"], "sig");
         let members: Vec<&String> = key.as_object().unwrap().keys().collect();
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(!members.iter().any(|m| *m == private), "private member {private} in {key}");
+            assert!(
+                !members.iter().any(|m| *m == private),
+                "private member {private} in {key}"
+            );
         }
-        assert_eq!(key["kid"].as_str().unwrap(), thumbprint(key), "kid is the RFC 7638 thumbprint");
+        assert_eq!(
+            key["kid"].as_str().unwrap(),
+            thumbprint(key),
+            "kid is the RFC 7638 thumbprint"
+        );
         match key["alg"].as_str().unwrap() {
             "RS256" => {
                 assert_eq!(key["kty"], "RSA");
@@ -72,15 +79,28 @@ async fn jwks_has_strong_etag_and_answers_304(backend: Backend) {
     let app = env.spawn().await;
     let first = app.get("/.well-known/jwks.json").await;
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong ETag: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
     let body = first.bytes().await.unwrap();
 
     let again = app.get("/.well-known/jwks.json").await;
-    assert_eq!(again.headers()["etag"], etag.as_str(), "stable while keys are unchanged");
+    assert_eq!(
+        again.headers()["etag"],
+        etag.as_str(),
+        "stable while keys are unchanged"
+    );
     assert_eq!(again.bytes().await.unwrap(), body);
 
     let url = format!("{}/.well-known/jwks.json", app.address);
-    let cached = app.client.get(&url).header("If-None-Match", &etag).send().await.unwrap();
+    let cached = app
+        .client
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cached.status(), 304);
     assert_eq!(cached.headers()["etag"], etag.as_str());
     assert_eq!(cached.headers()["cache-control"], "public, max-age=300");
@@ -95,13 +115,22 @@ async fn jwks_has_strong_etag_and_answers_304(backend: Backend) {
         .unwrap();
     assert_eq!(listed.status(), 304);
 
-    let stale = app.client.get(&url).header("If-None-Match", "\"stale\"").send().await.unwrap();
+    let stale = app
+        .client
+        .get(&url)
+        .header("If-None-Match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 200);
     assert_eq!(stale.bytes().await.unwrap(), body);
 }
 
 /// Signs with the in-process `Signer`, verifies with plain `jsonwebtoken` and the served JWKS.
-pub(crate) async fn verify_signed_token(app: &crate::helpers::TestApp, alg: SigningAlg) -> (String, String) {
+pub(crate) async fn verify_signed_token(
+    app: &crate::helpers::TestApp,
+    alg: SigningAlg,
+) -> (String, String) {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
         "iss": app.issuer, "sub": "user-1", "aud": "api", "iat": now, "nbf": now, "exp": now + 300,
@@ -154,12 +183,17 @@ async fn rsa_key_size_is_selectable(backend: Backend) {
     args.rsa_key_bits = Some(3072);
     let app = env.spawn_with(args).await;
     let jwks = app.jwks().await;
-    let rsa = jwks["keys"].as_array().unwrap().iter().find(|k| k["kty"] == "RSA").unwrap().clone();
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kty"] == "RSA")
+        .unwrap()
+        .clone();
     let n = URL_SAFE_NO_PAD.decode(rsa["n"].as_str().unwrap()).unwrap();
     assert_eq!(n.len(), 384);
     verify_signed_token(&app, SigningAlg::Rs256).await;
 }
-
 
 on_both_backends!(
     jwks_publishes_one_public_key_per_algorithm,

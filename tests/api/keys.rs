@@ -20,7 +20,12 @@ fn active_kids(list: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .filter(|k| k["state"] == "active")
-        .map(|k| (k["alg"].as_str().unwrap().to_owned(), k["kid"].as_str().unwrap().to_owned()))
+        .map(|k| {
+            (
+                k["alg"].as_str().unwrap().to_owned(),
+                k["kid"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -35,9 +40,17 @@ async fn keys_are_created_once_and_reloaded_after_restart(backend: Backend) {
     assert_eq!(mode & 0o777, 0o600, "KEK file is private");
 
     let app = env.spawn().await;
-    assert_eq!(sorted(app.jwks_kids().await), kids, "same keys after restart");
+    assert_eq!(
+        sorted(app.jwks_kids().await),
+        kids,
+        "same keys after restart"
+    );
     let list = stdout_json(&env.cli(&["keys", "list"]).await);
-    assert_eq!(list.as_array().unwrap().len(), 2, "no key generated twice: {list}");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "no key generated twice: {list}"
+    );
     // The reloaded keys still sign.
     for alg in SigningAlg::ALL {
         verify_signed_token(&app, alg).await;
@@ -53,7 +66,9 @@ async fn private_keys_are_sealed_at_rest(backend: Backend) {
         tokio::task::spawn_blocking(move || {
             use diesel::prelude::*;
             use portcullis::db::schema::signing_keys::dsl;
-            let mut conn = portcullis::db::ConnectionManager::new(url).establish().unwrap();
+            let mut conn = portcullis::db::ConnectionManager::new(url)
+                .establish()
+                .unwrap();
             dsl::signing_keys
                 .select((dsl::public_jwk, dsl::private_key_sealed))
                 .load(&mut conn)
@@ -65,17 +80,30 @@ async fn private_keys_are_sealed_at_rest(backend: Backend) {
     assert_eq!(rows.len(), 2);
     for (public, sealed) in rows {
         let public: Value = serde_json::from_str(&public).unwrap();
-        assert!(public.get("d").is_none(), "no private member in the public column");
+        assert!(
+            public.get("d").is_none(),
+            "no private member in the public column"
+        );
         assert!(!sealed.contains("BEGIN"), "no PEM in clear");
         // A PKCS#8 DER key starts with a SEQUENCE (0x30); sealed bytes start with a random nonce,
         // and the sealed value is not the base64 of a DER key.
         use base64::Engine;
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&sealed)
+            .unwrap();
         assert!(raw.len() > 12 + 16);
-        assert!(!raw.windows(9).any(|w| w == [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
-            "EC key OID visible: the key is not encrypted");
-        assert!(!raw.windows(11).any(|w| w == [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]),
-            "RSA key OID visible: the key is not encrypted");
+        assert!(
+            !raw.windows(9)
+                .any(|w| w == [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+            "EC key OID visible: the key is not encrypted"
+        );
+        assert!(
+            !raw.windows(11).any(|w| w
+                == [
+                    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01
+                ]),
+            "RSA key OID visible: the key is not encrypted"
+        );
     }
 }
 
@@ -87,7 +115,10 @@ async fn wrong_or_missing_kek_stops_serve(backend: Backend) {
     // Another installation's KEK: refuse to start, never generate keys over the old ones.
     let other_kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     let output = env
-        .cli_with_env(&["serve", "--bind", "127.0.0.1:0"], &[("PORTCULLIS_KEK", other_kek)])
+        .cli_with_env(
+            &["serve", "--bind", "127.0.0.1:0"],
+            &[("PORTCULLIS_KEK", other_kek)],
+        )
         .await;
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
@@ -100,10 +131,15 @@ async fn wrong_or_missing_kek_stops_serve(backend: Backend) {
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
     assert!(stderr.contains("no key-encryption key"), "{stderr}");
-    assert!(!env.keys_dir.join("kek").exists(), "no new KEK created over existing keys");
+    assert!(
+        !env.keys_dir.join("kek").exists(),
+        "no new KEK created over existing keys"
+    );
 
     // Rotation with the wrong KEK is refused the same way.
-    let output = env.cli_with_env(&["keys", "rotate"], &[("PORTCULLIS_KEK", other_kek)]).await;
+    let output = env
+        .cli_with_env(&["keys", "rotate"], &[("PORTCULLIS_KEK", other_kek)])
+        .await;
     assert!(!output.status.success());
     assert!(stderr_of(&output).contains("cannot be decrypted"));
 
@@ -166,23 +202,34 @@ async fn revoked_keys_leave_the_jwks(backend: Backend) {
 
     let revoked = stdout_json(&env.cli(&["keys", "revoke", &retired_kid]).await);
     assert_eq!(revoked["revoked"]["state"], "revoked");
-    app.wait_for_jwks("revoked key gone", |jwks| !kids_of(jwks).contains(&retired_kid))
-        .await;
+    app.wait_for_jwks("revoked key gone", |jwks| {
+        !kids_of(jwks).contains(&retired_kid)
+    })
+    .await;
 
     // The active key of an algorithm is refused without a replacement…
     let list = stdout_json(&env.cli(&["keys", "list"]).await);
     let (alg, active_kid) = active_kids(&list)[0].clone();
     let refused = env.cli(&["keys", "revoke", &active_kid]).await;
     assert!(!refused.status.success());
-    assert!(stderr_of(&refused).contains("--replace"), "{}", stderr_of(&refused));
-    assert_eq!(active_kids(&stdout_json(&env.cli(&["keys", "list"]).await)), active_kids(&list));
+    assert!(
+        stderr_of(&refused).contains("--replace"),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert_eq!(
+        active_kids(&stdout_json(&env.cli(&["keys", "list"]).await)),
+        active_kids(&list)
+    );
 
     // …and with one, both happen in one step.
     let replaced = stdout_json(&env.cli(&["keys", "revoke", &active_kid, "--replace"]).await);
     let replacement = replaced["replacement"]["kid"].as_str().unwrap().to_owned();
     assert_eq!(replaced["replacement"]["alg"], alg.as_str());
     let jwks = app
-        .wait_for_jwks("replacement published", |jwks| kids_of(jwks).contains(&replacement))
+        .wait_for_jwks("replacement published", |jwks| {
+            kids_of(jwks).contains(&replacement)
+        })
         .await;
     assert!(!kids_of(&jwks).contains(&active_kid));
     let alg = SigningAlg::parse(&alg).unwrap();
@@ -203,7 +250,11 @@ async fn concurrent_rotations_keep_one_active_key_per_algorithm(backend: Backend
     assert!(successes >= 1, "a: {} b: {}", stderr_of(&a), stderr_of(&b));
     for output in [&a, &b] {
         if !output.status.success() {
-            assert!(stderr_of(output).contains("another key change"), "{}", stderr_of(output));
+            assert!(
+                stderr_of(output).contains("another key change"),
+                "{}",
+                stderr_of(output)
+            );
         }
     }
     let list = stdout_json(&env.cli(&["keys", "list"]).await);
@@ -220,8 +271,14 @@ async fn database_enforces_one_active_key_per_algorithm(backend: Backend) {
     let url = portcullis::db::DatabaseUrl::parse(&env.database_url).unwrap();
     let error = tokio::task::spawn_blocking(move || {
         use portcullis::db::queries::signing_keys as q;
-        let mut conn = portcullis::db::ConnectionManager::new(url).establish().unwrap();
-        let mut row = q::all(&mut conn).unwrap().into_iter().find(|r| r.state == "active").unwrap();
+        let mut conn = portcullis::db::ConnectionManager::new(url)
+            .establish()
+            .unwrap();
+        let mut row = q::all(&mut conn)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.state == "active")
+            .unwrap();
         row.kid = "second-active".into();
         q::insert(&mut conn, &row).unwrap_err()
     })
@@ -230,7 +287,10 @@ async fn database_enforces_one_active_key_per_algorithm(backend: Backend) {
     assert!(
         matches!(
             error,
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            )
         ),
         "{error:?}"
     );

@@ -71,7 +71,10 @@ impl PgCluster {
                 .status()
                 .map_err(|e| format!("chown: {e}"))?;
             if !status.success() {
-                return Err("cannot chown the cluster directory to the postgres user (does it exist?)".into());
+                return Err(
+                    "cannot chown the cluster directory to the postgres user (does it exist?)"
+                        .into(),
+                );
             }
         }
         let data_dir = root.join("data");
@@ -101,7 +104,16 @@ impl PgCluster {
             &bin_dir,
             as_root,
             "pg_ctl",
-            &["-D", path_str(&data_dir)?, "-o", &options, "-l", path_str(&log)?, "-w", "start"],
+            &[
+                "-D",
+                path_str(&data_dir)?,
+                "-o",
+                &options,
+                "-l",
+                path_str(&log)?,
+                "-w",
+                "start",
+            ],
         )?;
         spawn_reaper(&bin_dir, as_root, &root, &data_dir)?;
         Ok(Self {
@@ -116,7 +128,12 @@ impl PgCluster {
     pub fn create_database(&self) -> String {
         let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&format!("{}/postgres", self.base_url))
-            .unwrap_or_else(|e| panic!("cannot connect to the test Postgres at {}: {e}", self.base_url));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot connect to the test Postgres at {}: {e}",
+                    self.base_url
+                )
+            });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("CREATE DATABASE");
@@ -165,7 +182,8 @@ fn find_bin_dir() -> Option<PathBuf> {
         .collect();
     candidates.sort();
     candidates.pop().or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).find(|dir| has_tools(dir)))
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).find(|dir| has_tools(dir)))
     })
 }
 
@@ -178,12 +196,16 @@ fn is_root() -> bool {
 }
 
 fn path_str(path: &Path) -> Result<&str, String> {
-    path.to_str().ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
+    path.to_str()
+        .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
 }
 
 fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
 }
 
 fn run_pg(bin_dir: &Path, as_root: bool, tool: &str, args: &[&str]) -> Result<(), String> {
@@ -216,9 +238,17 @@ fn run_pg(bin_dir: &Path, as_root: bool, tool: &str, args: &[&str]) -> Result<()
 fn spawn_reaper(bin_dir: &Path, as_root: bool, root: &Path, data_dir: &Path) -> Result<(), String> {
     let pg_ctl = bin_dir.join("pg_ctl");
     let stop = if as_root {
-        format!("runuser -u postgres -- '{}' -D '{}' -m immediate stop", pg_ctl.display(), data_dir.display())
+        format!(
+            "runuser -u postgres -- '{}' -D '{}' -m immediate stop",
+            pg_ctl.display(),
+            data_dir.display()
+        )
     } else {
-        format!("'{}' -D '{}' -m immediate stop", pg_ctl.display(), data_dir.display())
+        format!(
+            "'{}' -D '{}' -m immediate stop",
+            pg_ctl.display(),
+            data_dir.display()
+        )
     };
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf '{root}'",

@@ -52,14 +52,26 @@ pub fn find(conn: &mut DbConn, kid: &str) -> QueryResult<Option<SigningKeyRow>> 
 
 /// Inserts a key row.
 pub fn insert(conn: &mut DbConn, row: &SigningKeyRow) -> QueryResult<usize> {
-    diesel::insert_into(dsl::signing_keys).values(row).execute(conn)
+    diesel::insert_into(dsl::signing_keys)
+        .values(row)
+        .execute(conn)
 }
 
-/// Retires the active key of `alg`; returns the number of rows changed (0 or 1).
-pub fn retire_active(conn: &mut DbConn, alg: &str, now: NaiveDateTime) -> QueryResult<usize> {
+/// The active key of `alg`, if any.
+pub fn active(conn: &mut DbConn, alg: &str) -> QueryResult<Option<SigningKeyRow>> {
+    dsl::signing_keys
+        .filter(dsl::alg.eq(alg))
+        .filter(dsl::state.eq("active"))
+        .select(SigningKeyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Retires `kid` if it is still active; returns the number of rows changed (0 or 1).
+pub fn retire(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         dsl::signing_keys
-            .filter(dsl::alg.eq(alg))
+            .filter(dsl::kid.eq(kid))
             .filter(dsl::state.eq("active")),
     )
     .set((dsl::state.eq("retired"), dsl::retired_at.eq(now)))
@@ -75,13 +87,4 @@ pub fn revoke(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<u
     )
     .set((dsl::state.eq("revoked"), dsl::revoked_at.eq(now)))
     .execute(conn)
-}
-
-/// Number of active keys of `alg` (the unique index keeps it at 0 or 1).
-pub fn count_active(conn: &mut DbConn, alg: &str) -> QueryResult<i64> {
-    dsl::signing_keys
-        .filter(dsl::alg.eq(alg))
-        .filter(dsl::state.eq("active"))
-        .count()
-        .get_result(conn)
 }
