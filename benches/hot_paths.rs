@@ -2,7 +2,10 @@
 //! rate, verification with `jsonwebtoken`, and the JWKS response path (in-process actix service).
 
 #![expect(clippy::expect_used, reason = "a benchmark aborts on setup failure")]
-#![expect(missing_docs, reason = "criterion_group! generates an undocumented function")]
+#![expect(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -35,7 +35,9 @@ async fn main() -> std::io::Result<()> {
                     if request.headers().contains_key(IF_NONE_MATCH) {
                         response.finish()
                     } else {
-                        response.insert_header((CONTENT_TYPE, "application/json")).body(body)
+                        response
+                            .insert_header((CONTENT_TYPE, "application/json"))
+                            .body(body)
                     }
                 }
             }),

@@ -12,7 +12,7 @@ use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
 
 /// Portcullis: an OpenID Connect identity provider.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "portcullis", version, about)]
 pub struct Cli {
     /// Settings shared by every command.

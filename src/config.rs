@@ -11,7 +11,8 @@ use crate::keys::RsaKeySize;
 
 /// Raw settings as given on the command line or in the environment. Every field is optional; the
 /// defaults are applied by [`Settings::from_args`], so tests can build one with `..Default::default()`.
-#[derive(Args, Clone, Debug, Default)]
+/// Deliberately not `Debug`: the database URL may hold a password and the KEK is a secret.
+#[derive(Args, Clone, Default)]
 pub struct SettingsArgs {
     /// Database URL: `sqlite://PATH` (embedded default) or `postgres://…`.
     /// Default `sqlite://data/portcullis.db`; `DATABASE_URL` is read when this is unset.
@@ -37,7 +38,7 @@ pub struct SettingsArgs {
 
     /// Key-encryption key: 32 bytes, base64. Takes precedence over `<keys-dir>/kek`.
     #[arg(long, env = "PORTCULLIS_KEK", global = true, hide_env_values = true)]
-    pub kek: Option<String>,
+    pub kek: Option<SecretString>,
 
     /// `max-age` of the JWKS and discovery responses, in seconds. Default 300.
     #[arg(long, env = "PORTCULLIS_JWKS_MAX_AGE", global = true)]
@@ -183,7 +184,7 @@ impl Settings {
             bind,
             issuer,
             keys_dir: args.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
-            kek: args.kek.map(SecretString),
+            kek: args.kek,
             jwks_max_age: Duration::from_secs(args.jwks_max_age.unwrap_or(300)),
             rsa_key_size,
             db_pool_size,
@@ -278,6 +279,14 @@ impl SecretString {
     /// The secret value; call only where it is used, never to log it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
     }
 }
 
