@@ -164,9 +164,81 @@ fn jwks_response(c: &mut Criterion) {
     group.finish();
 }
 
+/// Warm-cache verification through `portcullis::verify` against a real in-process Portcullis,
+/// beside a bare `jsonwebtoken::decode` of the same token into the same claims type.
+fn verifier(c: &mut Criterion) {
+    use portcullis::config::{Settings, SettingsArgs};
+    use portcullis::startup::Application;
+    use portcullis::verify::{AccessClaims, Verifier, VerifierConfig};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
+    let settings = Settings::from_args(SettingsArgs {
+        database_url: Some(format!("sqlite://{}/bench.db", dir.display())),
+        keys_dir: Some(dir.join("keys")),
+        bind: Some("127.0.0.1:0".into()),
+        workers: Some(1),
+        ..Default::default()
+    })
+    .expect("settings");
+    let app = runtime
+        .block_on(Application::build(settings))
+        .expect("server starts");
+    let issuer = app.issuer().to_string();
+    let signer = app.state().signer.clone();
+    let ring = Arc::clone(&app.state().keys);
+    runtime.spawn(app.run_until_stopped());
+    let mut config = VerifierConfig::for_issuer(&issuer);
+    config.audiences = vec!["https://api.example.com".into()];
+    let verifier = Verifier::new(config).expect("verifier");
+
+    let mut group = c.benchmark_group("verify_warm");
+    for alg in SigningAlg::ALL {
+        let mut claims = claims();
+        claims["iss"] = json!(issuer);
+        let token = signer.sign(alg, "at+jwt", &claims).expect("sign");
+        runtime
+            .block_on(verifier.verify::<AccessClaims>(&token))
+            .expect("verifies");
+        let set = ring.current();
+        let key = set
+            .published()
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Active)
+            .expect("active key")
+            .jwk
+            .decoding_key()
+            .expect("decoding key");
+        let mut validation = jsonwebtoken::Validation::new(alg.jsonwebtoken());
+        validation.set_audience(&["https://api.example.com"]);
+        validation.set_issuer(&[&issuer]);
+        validation.validate_nbf = true;
+        group.bench_function(format!("bare_jsonwebtoken/{alg}"), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    jsonwebtoken::decode::<AccessClaims>(&token, &key, &validation).expect("verify")
+                })
+            })
+        });
+        group.bench_function(format!("portcullis_verify/{alg}"), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(verifier.verify::<AccessClaims>(&token))
+                    .expect("verify")
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = signing, jwks_response
+    targets = signing, jwks_response, verifier
 }
 criterion_main!(benches);

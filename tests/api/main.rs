@@ -9,3 +9,5 @@ mod cli;
 mod http_basics;
 mod jwks;
 mod keys;
+mod stub;
+mod verify;

@@ -1,0 +1,51 @@
+//! A small API protected by Portcullis access tokens, verified offline with `portcullis::verify`.
+//!
+//! Settings: `PORTCULLIS_ISSUER` (the issuer it trusts, default `http://127.0.0.1:8080`),
+//! `RESOURCE_AUDIENCE` (expected audience, default: the issuer) and `RESOURCE_BIND`
+//! (default `127.0.0.1:8081`).
+//!
+//! - `GET /public`: no token needed.
+//! - `GET /private`: any valid access token; answers its `sub`.
+//! - `GET /admin`: a token whose roles include `admin`.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use portcullis::verify::actix::{Authenticated, BearerError};
+use portcullis::verify::{Verifier, VerifierConfig};
+use serde_json::json;
+
+async fn public() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "message": "anyone may read this" }))
+}
+
+async fn private(auth: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "sub": auth.access.sub }))
+}
+
+async fn admin(auth: Authenticated) -> Result<HttpResponse, BearerError> {
+    auth.require_role("admin")?;
+    Ok(HttpResponse::Ok().json(json!({ "sub": auth.access.sub, "admin": true })))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let issuer =
+        std::env::var("PORTCULLIS_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let mut config = VerifierConfig::for_issuer(&issuer);
+    if let Ok(audience) = std::env::var("RESOURCE_AUDIENCE") {
+        config.audiences = vec![audience];
+    }
+    let bind = std::env::var("RESOURCE_BIND").unwrap_or_else(|_| "127.0.0.1:8081".into());
+    let verifier = Verifier::new(config).map_err(std::io::Error::other)?;
+    let verifier = web::Data::new(verifier);
+    eprintln!("resource server on http://{bind}, trusting {issuer}");
+    HttpServer::new(move || {
+        App::new()
+            .app_data(verifier.clone())
+            .route("/public", web::get().to(public))
+            .route("/private", web::get().to(private))
+            .route("/admin", web::get().to(admin))
+    })
+    .bind(&bind)?
+    .run()
+    .await
+}

@@ -1,0 +1,314 @@
+//! Offline verification of RFC 9068 access tokens for resource servers: a self-refreshing JWKS
+//! cache and strict JWS/JWT rules (RFC 8725). Usable without the server:
+//! `portcullis = { default-features = false, features = ["verify", "actix"] }`.
+//!
+//! The key is chosen by `kid` from the issuer's own JWKS only; the algorithm comes from that key,
+//! never from the token header; `none`, HS*, and header-supplied keys (`jwk`, `jku`, `x5u`, `x5c`)
+//! are never honoured; `typ` must be `at+jwt`; `iss`, `aud`, `exp` and `nbf` are enforced with a
+//! leeway of at most 60 s.
+
+#[cfg(feature = "actix")]
+pub mod actix;
+pub mod claims;
+pub mod jwks;
+mod strict_json;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use claims::AccessClaims;
+pub use jwks::{FetchError, JwksCache};
+use strict_json::StrictObject;
+
+/// The largest leeway accepted for `exp`/`nbf` (RFC 9068 §4: "a few minutes" at most; we keep
+/// it to one).
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Verifier settings. Build with [`VerifierConfig::for_issuer`] and adjust fields.
+#[derive(Clone, Debug)]
+pub struct VerifierConfig {
+    /// The issuer whose tokens are accepted; compared byte-for-byte with `iss`.
+    pub issuer: String,
+    /// The JWKS URL; `None` discovers `jwks_uri` from the issuer's metadata.
+    pub jwks_url: Option<String>,
+    /// Accepted audiences: a token must name at least one.
+    pub audiences: Vec<String>,
+    /// Accepted algorithms (ES256 and RS256 only).
+    pub algorithms: Vec<Algorithm>,
+    /// Clock leeway for `exp`/`nbf` (≤ 60 s; default 60 s, so clocks up to a minute apart agree).
+    pub leeway: Duration,
+    /// Cache lifetime when the JWKS response has no `max-age`.
+    pub default_cache_ttl: Duration,
+    /// Lower bound on the cache lifetime.
+    pub min_cache_ttl: Duration,
+    /// Upper bound on the cache lifetime.
+    pub max_cache_ttl: Duration,
+    /// How long the last good key set keeps serving while the JWKS endpoint fails.
+    pub max_stale: Duration,
+    /// At most one refetch per this interval for tokens with an unknown `kid` (counted from the
+    /// last refetch an unknown `kid` caused, so a rotation right after a fetch is still seen).
+    pub unknown_kid_cooldown: Duration,
+    /// Longest wait between retries after failed fetches.
+    pub max_backoff: Duration,
+    /// HTTP timeout of a JWKS or discovery request.
+    pub http_timeout: Duration,
+    /// Largest JWKS/discovery document accepted.
+    pub max_document_bytes: usize,
+    /// Longest token accepted (anything longer is refused before parsing).
+    pub max_token_bytes: usize,
+}
+
+impl VerifierConfig {
+    /// Defaults for tokens of `issuer` (trailing slash removed), audience = the issuer.
+    pub fn for_issuer(issuer: &str) -> Self {
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        Self {
+            audiences: vec![issuer.clone()],
+            issuer,
+            jwks_url: None,
+            algorithms: vec![Algorithm::ES256, Algorithm::RS256],
+            leeway: MAX_LEEWAY,
+            default_cache_ttl: Duration::from_secs(300),
+            min_cache_ttl: Duration::from_secs(30),
+            max_cache_ttl: Duration::from_secs(86_400),
+            max_stale: Duration::from_secs(3_600),
+            unknown_kid_cooldown: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(300),
+            http_timeout: Duration::from_secs(5),
+            max_document_bytes: 256 * 1024,
+            max_token_bytes: 8 * 1024,
+        }
+    }
+}
+
+/// Why a verifier could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting is out of range.
+    #[error("verifier configuration: {0}")]
+    Invalid(String),
+    /// The HTTP client could not be built.
+    #[error("verifier HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Why a token was refused. Every variant except `KeysUnavailable` means "invalid token"; the
+/// distinctions are for logs, not for the caller's response body.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not three base64url segments, oversized, or not JSON objects.
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    /// A header member the verifier never honours (`jku`, `jwk`, `x5u`, `x5c`, `crit`, …).
+    #[error("forbidden header member `{0}`")]
+    ForbiddenHeader(String),
+    /// `typ` is not `at+jwt`.
+    #[error("not an access token (typ)")]
+    WrongType,
+    /// No key with this `kid` in the issuer's JWKS.
+    #[error("unknown key id")]
+    UnknownKey,
+    /// The header's `alg` is not the key's algorithm.
+    #[error("algorithm does not match the key")]
+    AlgorithmMismatch,
+    /// Signature, `iss`, `aud`, `exp` or `nbf` failed.
+    #[error("token rejected: {0}")]
+    Rejected(String),
+    /// A claim has the wrong JSON type or value.
+    #[error("invalid claim `{0}`")]
+    InvalidClaim(&'static str),
+    /// No usable key set (the JWKS endpoint is down beyond the stale allowance).
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+}
+
+/// A verified access token.
+#[derive(Debug, Clone)]
+pub struct Verified<C> {
+    /// The claims, as the caller's type.
+    pub claims: C,
+    /// The standard claims.
+    pub access: AccessClaims,
+    /// The key that signed it.
+    pub kid: String,
+}
+
+/// Verifies access tokens of one issuer. Cheap to clone (shares one cache).
+#[derive(Clone)]
+pub struct Verifier {
+    cache: Arc<JwksCache>,
+    max_token_bytes: usize,
+    leeway: u64,
+}
+
+/// Header members that would let a token choose its own key, or change how it is processed.
+const FORBIDDEN_HEADERS: [&str; 9] = [
+    "jku", "jwk", "x5u", "x5c", "crit", "b64", "zip", "enc", "cty",
+];
+
+impl Verifier {
+    /// Builds a verifier; nothing is fetched until the first token.
+    pub fn new(config: VerifierConfig) -> Result<Self, ConfigError> {
+        if config.leeway > MAX_LEEWAY {
+            return Err(ConfigError::Invalid("leeway must be at most 60 s".into()));
+        }
+        if config.audiences.is_empty() {
+            return Err(ConfigError::Invalid(
+                "at least one audience is required".into(),
+            ));
+        }
+        if config.algorithms.is_empty()
+            || config
+                .algorithms
+                .iter()
+                .any(|a| !matches!(a, Algorithm::ES256 | Algorithm::RS256))
+        {
+            return Err(ConfigError::Invalid(
+                "algorithms must be ES256 and/or RS256".into(),
+            ));
+        }
+        if !(config.issuer.starts_with("https://") || config.issuer.starts_with("http://")) {
+            return Err(ConfigError::Invalid("issuer must be an http(s) URL".into()));
+        }
+        // jsonwebtoken needs exactly one process-wide crypto provider; installing twice is fine.
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        Ok(Self {
+            max_token_bytes: config.max_token_bytes,
+            leeway: config.leeway.as_secs(),
+            cache: Arc::new(JwksCache::new(config)?),
+        })
+    }
+
+    /// The JWKS cache (fetch counts, snapshot).
+    pub fn cache(&self) -> &Arc<JwksCache> {
+        &self.cache
+    }
+
+    /// Verifies `token` and returns its claims as `C` beside the standard claims.
+    pub async fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<C>, VerifyError> {
+        let header = self.parse_header(token)?;
+        let key = match self.cache.key(&header.kid).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(VerifyError::UnknownKey),
+            Err(error) => {
+                tracing::warn!(%error, "no usable JWKS");
+                return Err(VerifyError::KeysUnavailable);
+            }
+        };
+        // RFC 8725 §3.1: the algorithm is the key's, never the header's choice.
+        if header.alg != key.alg_name {
+            return Err(VerifyError::AlgorithmMismatch);
+        }
+        let data = jsonwebtoken::decode::<StrictObject>(token, &key.decoding_key, &key.validation)
+            .map_err(|e| VerifyError::Rejected(format!("{:?}", e.kind())))?;
+        let claims = data.claims;
+        self.check_claim_types(&claims)?;
+        let object = Value::Object(claims.0);
+        let access = AccessClaims::deserialize(&object)
+            .map_err(|_| VerifyError::InvalidClaim("standard claims"))?;
+        let custom: C =
+            serde_json::from_value(object).map_err(|_| VerifyError::InvalidClaim("claims"))?;
+        Ok(Verified {
+            claims: custom,
+            access,
+            kid: key.kid.clone(),
+        })
+    }
+
+    fn parse_header(&self, token: &str) -> Result<Header, VerifyError> {
+        if token.len() > self.max_token_bytes {
+            return Err(VerifyError::Malformed("token too long"));
+        }
+        let mut segments = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(VerifyError::Malformed("not three segments"));
+        };
+        if header.is_empty() || payload.is_empty() || signature.is_empty() {
+            return Err(VerifyError::Malformed("empty segment"));
+        }
+        // Strict base64url: no padding, no `+`/`/`, no whitespace, canonical trailing bits.
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(header)
+            .map_err(|_| VerifyError::Malformed("header is not base64url"))?;
+        let header = StrictObject::parse(&header_bytes).map_err(|_| {
+            VerifyError::Malformed("header is not a JSON object with unique members")
+        })?;
+        if let Some(name) = FORBIDDEN_HEADERS
+            .iter()
+            .find(|name| header.get(name).is_some())
+        {
+            return Err(VerifyError::ForbiddenHeader((*name).to_owned()));
+        }
+        let typ = header
+            .get("typ")
+            .and_then(Value::as_str)
+            .ok_or(VerifyError::WrongType)?;
+        // RFC 9068 §4: `at+jwt`, or the full media type; media types compare case-insensitively.
+        if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
+            return Err(VerifyError::WrongType);
+        }
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .filter(|kid| !kid.is_empty() && kid.len() <= 256)
+            .ok_or(VerifyError::Malformed("kid missing or not a short string"))?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(VerifyError::Malformed("alg missing"))?;
+        Ok(Header {
+            kid: kid.to_owned(),
+            alg: alg.to_owned(),
+        })
+    }
+
+    /// RFC 7519 §2 NumericDate: integers only; strings, floats, negatives and null are refused
+    /// (CVE-2026-25537 was a type confusion here). `iat` may not lie in the future.
+    fn check_claim_types(&self, claims: &StrictObject) -> Result<(), VerifyError> {
+        let numeric = |name: &'static str, required: bool| -> Result<Option<u64>, VerifyError> {
+            match claims.get(name) {
+                None if required => Err(VerifyError::InvalidClaim(name)),
+                None => Ok(None),
+                Some(value) => value
+                    .as_u64()
+                    .map(Some)
+                    .ok_or(VerifyError::InvalidClaim(name)),
+            }
+        };
+        numeric("exp", true)?;
+        numeric("nbf", false)?;
+        if let Some(iat) = numeric("iat", false)? {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            if iat > now + self.leeway {
+                return Err(VerifyError::InvalidClaim("iat"));
+            }
+        }
+        if !claims.get("sub").is_some_and(Value::is_string) {
+            return Err(VerifyError::InvalidClaim("sub"));
+        }
+        Ok(())
+    }
+}
+
+struct Header {
+    kid: String,
+    alg: String,
+}
