@@ -18,12 +18,12 @@ async fn public() -> HttpResponse {
 }
 
 async fn private(auth: Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "sub": auth.access.sub }))
+    HttpResponse::Ok().json(json!({ "sub": auth.subject }))
 }
 
 async fn admin(auth: Authenticated) -> Result<HttpResponse, BearerError> {
     auth.require_role("admin")?;
-    Ok(HttpResponse::Ok().json(json!({ "sub": auth.access.sub, "admin": true })))
+    Ok(HttpResponse::Ok().json(json!({ "sub": auth.subject, "admin": true })))
 }
 
 #[actix_web::main]

@@ -3,7 +3,7 @@
 //! ```ignore
 //! App::new()
 //!     .app_data(web::Data::new(verifier))
-//!     .route("/private", web::get().to(|auth: Authenticated| async move { auth.access.sub }))
+//!     .route("/private", web::get().to(|auth: Authenticated| async move { auth.subject.clone() }))
 //! ```
 
 use std::future::Future;
@@ -15,21 +15,24 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::{AccessClaims, Verifier, VerifyError};
+use super::{AccessClaims, Verified, Verifier, VerifyError};
 
 /// A request carrying a valid bearer access token. `C` is the caller's claims type.
 #[derive(Debug, Clone)]
-pub struct Authenticated<C = AccessClaims> {
-    /// The claims as `C`.
-    pub claims: C,
-    /// The standard claims (subject, scopes, roles).
-    pub access: AccessClaims,
+pub struct Authenticated<C = AccessClaims>(pub Verified<C>);
+
+impl<C> std::ops::Deref for Authenticated<C> {
+    type Target = Verified<C>;
+
+    fn deref(&self) -> &Verified<C> {
+        &self.0
+    }
 }
 
 impl<C> Authenticated<C> {
     /// RFC 6750 §3.1: 403 `insufficient_scope` unless the token grants `scope`.
     pub fn require_scope(&self, scope: &str) -> Result<(), BearerError> {
-        if self.access.scopes().any(|s| s == scope) {
+        if self.scopes().any(|s| s == scope) {
             Ok(())
         } else {
             Err(BearerError::InsufficientScope(format!("scope {scope}")))
@@ -38,7 +41,7 @@ impl<C> Authenticated<C> {
 
     /// 403 `insufficient_scope` unless the subject has `role`.
     pub fn require_role(&self, role: &str) -> Result<(), BearerError> {
-        if self.access.roles.iter().any(|r| r == role) {
+        if self.roles.iter().any(|r| r == role) {
             Ok(())
         } else {
             Err(BearerError::InsufficientScope(format!("role {role}")))
@@ -164,11 +167,7 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
         let token = bearer_token(request);
         Box::pin(async move {
             let verifier = verifier.ok_or(BearerError::NotConfigured)?;
-            let verified = verifier.verify::<C>(&token?).await?;
-            Ok(Authenticated {
-                claims: verified.claims,
-                access: verified.access,
-            })
+            Ok(Authenticated(verifier.verify::<C>(&token?).await?))
         })
     }
 }

@@ -19,13 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 
 pub use claims::AccessClaims;
 pub use jwks::{FetchError, JwksCache};
-use strict_json::StrictObject;
 
 /// The largest leeway accepted for `exp`/`nbf` (RFC 9068 §4: "a few minutes" at most; we keep
 /// it to one).
@@ -132,12 +130,21 @@ pub enum VerifyError {
 /// A verified access token.
 #[derive(Debug, Clone)]
 pub struct Verified<C> {
-    /// The claims, as the caller's type.
+    /// The claims, as the caller's type (deserialized once).
     pub claims: C,
-    /// The standard claims.
-    pub access: AccessClaims,
-    /// The key that signed it.
-    pub kid: String,
+    /// `sub`: with `iss`, the identity to authorise on (never an email or username).
+    pub subject: String,
+    /// `scope`, space-separated (empty when absent).
+    pub scope: String,
+    /// `roles` (empty when absent).
+    pub roles: Vec<String>,
+}
+
+impl<C> Verified<C> {
+    /// The scopes, split on spaces.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
 }
 
 /// Verifies access tokens of one issuer. Cheap to clone (shares one cache).
@@ -147,11 +154,6 @@ pub struct Verifier {
     max_token_bytes: usize,
     leeway: u64,
 }
-
-/// Header members that would let a token choose its own key, or change how it is processed.
-const FORBIDDEN_HEADERS: [&str; 9] = [
-    "jku", "jwk", "x5u", "x5c", "crit", "b64", "zip", "enc", "cty",
-];
 
 impl Verifier {
     /// Builds a verifier; nothing is fetched until the first token.
@@ -191,13 +193,13 @@ impl Verifier {
         &self.cache
     }
 
-    /// Verifies `token` and returns its claims as `C` beside the standard claims.
+    /// Verifies `token` and returns its claims as `C` beside the subject, scopes and roles.
     pub async fn verify<C: DeserializeOwned>(
         &self,
         token: &str,
     ) -> Result<Verified<C>, VerifyError> {
-        let header = self.parse_header(token)?;
-        let key = match self.cache.key(&header.kid).await {
+        let parts = self.parse_header(token)?;
+        let key = match self.cache.key(&parts.kid).await {
             Ok(Some(key)) => key,
             Ok(None) => return Err(VerifyError::UnknownKey),
             Err(error) => {
@@ -206,26 +208,52 @@ impl Verifier {
             }
         };
         // RFC 8725 §3.1: the algorithm is the key's, never the header's choice.
-        if header.alg != key.alg_name {
+        if parts.alg != key.alg_name {
             return Err(VerifyError::AlgorithmMismatch);
         }
-        let data = jsonwebtoken::decode::<StrictObject>(token, &key.decoding_key, &key.validation)
+        // Signature, iss, aud, exp and nbf; the claims are read below, once.
+        jsonwebtoken::decode::<IgnoredAny>(token, &key.decoding_key, &key.validation)
             .map_err(|e| VerifyError::Rejected(format!("{:?}", e.kind())))?;
-        let claims = data.claims;
-        self.check_claim_types(&claims)?;
-        let object = Value::Object(claims.0);
-        let access = AccessClaims::deserialize(&object)
-            .map_err(|_| VerifyError::InvalidClaim("standard claims"))?;
-        let custom: C =
-            serde_json::from_value(object).map_err(|_| VerifyError::InvalidClaim("claims"))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(parts.payload)
+            .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
+        let [exp, nbf, iat, sub, scope, roles] = strict_json::scan(&payload, &CLAIMS_READ)
+            .map_err(|_| {
+                VerifyError::Malformed("claims are not a JSON object with unique members")
+            })?;
+        self.check_times(exp.as_ref(), nbf.as_ref(), iat.as_ref())?;
+        let subject = match sub {
+            Some(Value::String(subject)) => subject,
+            _ => return Err(VerifyError::InvalidClaim("sub")),
+        };
+        let scope = match scope {
+            None => String::new(),
+            Some(Value::String(scope)) => scope,
+            Some(_) => return Err(VerifyError::InvalidClaim("scope")),
+        };
+        let roles = match roles {
+            None => Vec::new(),
+            Some(Value::Array(roles)) => roles
+                .into_iter()
+                .map(|r| match r {
+                    Value::String(role) => Some(role),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or(VerifyError::InvalidClaim("roles"))?,
+            Some(_) => return Err(VerifyError::InvalidClaim("roles")),
+        };
+        let claims: C =
+            serde_json::from_slice(&payload).map_err(|_| VerifyError::InvalidClaim("claims"))?;
         Ok(Verified {
-            claims: custom,
-            access,
-            kid: key.kid.clone(),
+            claims,
+            subject,
+            scope,
+            roles,
         })
     }
 
-    fn parse_header(&self, token: &str) -> Result<Header, VerifyError> {
+    fn parse_header<'t>(&self, token: &'t str) -> Result<Parts<'t>, VerifyError> {
         if token.len() > self.max_token_bytes {
             return Err(VerifyError::Malformed("token too long"));
         }
@@ -245,54 +273,50 @@ impl Verifier {
         let header_bytes = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| VerifyError::Malformed("header is not base64url"))?;
-        let header = StrictObject::parse(&header_bytes).map_err(|_| {
-            VerifyError::Malformed("header is not a JSON object with unique members")
-        })?;
-        if let Some(name) = FORBIDDEN_HEADERS
-            .iter()
-            .find(|name| header.get(name).is_some())
-        {
-            return Err(VerifyError::ForbiddenHeader((*name).to_owned()));
+        let [alg, kid, typ, forbidden @ ..] = strict_json::scan(&header_bytes, &HEADER_READ)
+            .map_err(|_| {
+                VerifyError::Malformed("header is not a JSON object with unique members")
+            })?;
+        if let Some(i) = forbidden.iter().position(Option::is_some) {
+            return Err(VerifyError::ForbiddenHeader(HEADER_READ[3 + i].to_owned()));
         }
-        let typ = header
-            .get("typ")
+        let typ = typ
+            .as_ref()
             .and_then(Value::as_str)
             .ok_or(VerifyError::WrongType)?;
         // RFC 9068 §4: `at+jwt`, or the full media type; media types compare case-insensitively.
         if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
             return Err(VerifyError::WrongType);
         }
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
-            .filter(|kid| !kid.is_empty() && kid.len() <= 256)
-            .ok_or(VerifyError::Malformed("kid missing or not a short string"))?;
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or(VerifyError::Malformed("alg missing"))?;
-        Ok(Header {
-            kid: kid.to_owned(),
-            alg: alg.to_owned(),
-        })
+        let kid = match kid {
+            Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= 256 => kid,
+            _ => return Err(VerifyError::Malformed("kid missing or not a short string")),
+        };
+        let alg = match alg {
+            Some(Value::String(alg)) => alg,
+            _ => return Err(VerifyError::Malformed("alg missing")),
+        };
+        Ok(Parts { kid, alg, payload })
     }
 
     /// RFC 7519 §2 NumericDate: integers only; strings, floats, negatives and null are refused
     /// (CVE-2026-25537 was a type confusion here). `iat` may not lie in the future.
-    fn check_claim_types(&self, claims: &StrictObject) -> Result<(), VerifyError> {
-        let numeric = |name: &'static str, required: bool| -> Result<Option<u64>, VerifyError> {
-            match claims.get(name) {
-                None if required => Err(VerifyError::InvalidClaim(name)),
-                None => Ok(None),
-                Some(value) => value
-                    .as_u64()
-                    .map(Some)
-                    .ok_or(VerifyError::InvalidClaim(name)),
-            }
+    fn check_times(
+        &self,
+        exp: Option<&Value>,
+        nbf: Option<&Value>,
+        iat: Option<&Value>,
+    ) -> Result<(), VerifyError> {
+        let numeric = |name: &'static str, value: Option<&Value>| match value {
+            None => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or(VerifyError::InvalidClaim(name)),
         };
-        numeric("exp", true)?;
-        numeric("nbf", false)?;
-        if let Some(iat) = numeric("iat", false)? {
+        numeric("exp", exp)?.ok_or(VerifyError::InvalidClaim("exp"))?;
+        numeric("nbf", nbf)?;
+        if let Some(iat) = numeric("iat", iat)? {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -301,14 +325,21 @@ impl Verifier {
                 return Err(VerifyError::InvalidClaim("iat"));
             }
         }
-        if !claims.get("sub").is_some_and(Value::is_string) {
-            return Err(VerifyError::InvalidClaim("sub"));
-        }
         Ok(())
     }
 }
 
-struct Header {
+/// Claims the verifier itself reads.
+const CLAIMS_READ: [&str; 6] = ["exp", "nbf", "iat", "sub", "scope", "roles"];
+
+/// Header members read: `alg`, `kid`, `typ`, then those that would let a token choose its own
+/// key or change how it is processed, refused when present.
+const HEADER_READ: [&str; 12] = [
+    "alg", "kid", "typ", "jku", "jwk", "x5u", "x5c", "crit", "b64", "zip", "enc", "cty",
+];
+
+struct Parts<'t> {
     kid: String,
     alg: String,
+    payload: &'t str,
 }

@@ -1,65 +1,119 @@
-//! A JSON object parser that refuses duplicate member names (RFC 7515 §4, RFC 7519 §4:
-//! `{"alg":"RS256","alg":"none"}` must not be read as either).
+//! One allocation-light pass over a JWS header or JWT claims set: refuses duplicate member
+//! names (RFC 7515 §4, RFC 7519 §4: `{"alg":"RS256","alg":"none"}` must not be read as either)
+//! and picks out the few members the verifier looks at.
 
 use std::fmt;
 
-use serde::Deserializer;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
-/// A top-level JSON object whose member names are unique.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StrictObject(pub serde_json::Map<String, Value>);
+/// A member name, borrowed from the input unless it had escapes.
+enum Name<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
 
-impl<'de> serde::Deserialize<'de> for StrictObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictObject, A::Error> {
-                let mut members = serde_json::Map::new();
-                while let Some((name, value)) = map.next_entry::<String, Value>()? {
-                    if members.contains_key(&name) {
-                        return Err(de::Error::custom(format_args!("duplicate member `{name}`")));
-                    }
-                    members.insert(name, value);
-                }
-                Ok(StrictObject(members))
-            }
+impl Name<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Borrowed(s) => s,
+            Self::Owned(s) => s,
         }
-
-        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 
-impl StrictObject {
-    /// Parses bytes as one JSON object with unique member names.
-    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+impl<'de> de::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name::Borrowed(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name::Owned(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+struct Scanner<'w, const N: usize> {
+    wanted: &'w [&'w str; N],
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Scanner<'_, N> {
+    type Value = [Option<Value>; N];
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for Scanner<'_, N> {
+    type Value = [Option<Value>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
     }
 
-    /// A member.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found: [Option<Value>; N] = std::array::from_fn(|_| None);
+        let mut names: Vec<Name<'de>> = Vec::with_capacity(16);
+        while let Some(name) = map.next_key::<Name<'de>>()? {
+            match self.wanted.iter().position(|w| *w == name.as_str()) {
+                Some(i) => found[i] = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            names.push(name);
+        }
+        names.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        if let Some(pair) = names.windows(2).find(|w| w[0].as_str() == w[1].as_str()) {
+            return Err(de::Error::custom(format_args!(
+                "duplicate member `{}`",
+                pair[0].as_str()
+            )));
+        }
+        Ok(found)
     }
+}
+
+/// Parses `bytes` as one JSON object with unique member names and returns the values of the
+/// `wanted` members (in the same order); other members are skipped without being built.
+pub fn scan<const N: usize>(
+    bytes: &[u8],
+    wanted: &[&str; N],
+) -> Result<[Option<Value>; N], serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let found = Scanner { wanted }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(found)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::StrictObject;
+    use super::scan;
 
     #[test]
     fn duplicate_members_are_refused() {
-        assert!(StrictObject::parse(br#"{"alg":"RS256","alg":"none"}"#).is_err());
-        assert!(StrictObject::parse(br#"{"exp":1,"exp":2}"#).is_err());
-        assert!(StrictObject::parse(br#"["not","an","object"]"#).is_err());
-        let ok = StrictObject::parse(br#"{"a":{"b":1},"c":2}"#).unwrap();
-        assert_eq!(ok.get("c"), Some(&serde_json::json!(2)));
+        assert!(scan(br#"{"alg":"RS256","alg":"none"}"#, &["alg"]).is_err());
+        assert!(
+            scan(br#"{"exp":1,"exp":2}"#, &["alg"]).is_err(),
+            "even when not wanted"
+        );
+        assert!(
+            scan(br#"{"a\u0062":1,"ab":2}"#, &["ab"]).is_err(),
+            "escaped names compare decoded"
+        );
+        assert!(scan(br#"["not","an","object"]"#, &["a"]).is_err());
+        assert!(scan(br#"{"a":1} trailing"#, &["a"]).is_err());
+        let [c, missing] = scan(br#"{"a":{"b":1},"c":2}"#, &["c", "z"]).unwrap();
+        assert_eq!(c, Some(serde_json::json!(2)));
+        assert_eq!(missing, None);
     }
 }

@@ -912,8 +912,8 @@ async fn rotation_at_a_real_issuer_is_picked_up(backend: Backend) {
     };
     for alg in SigningAlg::ALL {
         let verified = verifier.verify::<Value>(&sign(&app, alg)).await.unwrap();
-        assert_eq!(verified.access.sub, "user-1");
-        assert_eq!(verified.access.roles, ["admin"]);
+        assert_eq!(verified.subject, "user-1");
+        assert_eq!(verified.roles, ["admin"]);
     }
     let fetches = verifier.cache().fetch_count();
     stdout_json(&env.cli(&["keys", "rotate"]).await);
@@ -949,7 +949,7 @@ async fn resource_server(issuer: &str) -> (String, actix_web::dev::ServerHandle)
             .route(
                 "/private",
                 web::get().to(|auth: Authenticated| async move {
-                    HttpResponse::Ok().json(json!({"sub": auth.access.sub}))
+                    HttpResponse::Ok().json(json!({"sub": auth.subject}))
                 }),
             )
             .route(
@@ -1139,5 +1139,29 @@ async fn extractor_answers_per_rfc_6750() {
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"],
         "temporarily_unavailable"
+    );
+}
+
+// A verifier configured with a JWKS URL uses it directly, without discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_jwks_url_skips_discovery() {
+    let key = TestKey::new(SigningAlg::Es256);
+    let stub = StubIssuer::start(&[&key]).await;
+    let mut config = config("https://issuer.example");
+    config.jwks_url = Some(format!("{}/jwks", stub.base));
+    let verifier = Verifier::new(config).unwrap();
+    let verified = verifier
+        .verify::<Value>(&key.token(&claims("https://issuer.example")))
+        .await
+        .unwrap();
+    assert_eq!(verified.subject, "user-1");
+    assert_eq!(verified.scopes().collect::<Vec<_>>(), ["read", "write"]);
+    assert_eq!(stub.jwks_requests(), 1);
+    // The issuer in tokens must still be the configured one.
+    assert!(
+        verifier
+            .verify::<Value>(&key.token(&claims(&stub.base)))
+            .await
+            .is_err()
     );
 }
