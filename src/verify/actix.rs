@@ -1,6 +1,6 @@
 //! actix-web integration: the `Authenticated` extractor and RFC 6750 error responses.
 //!
-//! ```ignore
+//! ```text
 //! App::new()
 //!     .app_data(web::Data::new(verifier))
 //!     .route("/private", web::get().to(|auth: Authenticated| async move { auth.subject.clone() }))

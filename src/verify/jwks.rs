@@ -94,6 +94,20 @@ pub enum FetchError {
     },
 }
 
+/// The outcome of a fetch that produced no new key set.
+enum Fetched {
+    /// 304: the cached keys stand, for this long.
+    NotModified(Duration),
+    /// The fetch failed.
+    Failed(FetchError),
+}
+
+impl From<FetchError> for Fetched {
+    fn from(error: FetchError) -> Self {
+        Self::Failed(error)
+    }
+}
+
 struct FetchState {
     jwks_uri: Option<String>,
     last_attempt: Option<Instant>,
@@ -245,16 +259,15 @@ impl JwksCache {
         let etag = index.etag.clone();
         let result = self.fetch_index(&mut state, etag.as_deref()).await;
         match result {
-            Ok(Some(new_index)) => {
+            Ok(new_index) => {
                 state.failures = 0;
                 tracing::debug!(keys = new_index.len(), "JWKS fetched");
                 self.index.store(Arc::new(new_index));
                 Ok(())
             }
-            Ok(None) => {
+            Err(Fetched::NotModified(ttl)) => {
                 // 304: the same keys, valid for another max-age.
                 state.failures = 0;
-                let ttl = self.ttl_from_headers(None);
                 let current = self.index.load();
                 let now = Instant::now();
                 self.index.store(Arc::new(KeyIndex {
@@ -265,7 +278,7 @@ impl JwksCache {
                 }));
                 Ok(())
             }
-            Err(error) => {
+            Err(Fetched::Failed(error)) => {
                 state.failures = state.failures.saturating_add(1);
                 Err(error)
             }
@@ -277,7 +290,7 @@ impl JwksCache {
         &self,
         state: &mut FetchState,
         etag: Option<&str>,
-    ) -> Result<Option<KeyIndex>, FetchError> {
+    ) -> Result<KeyIndex, Fetched> {
         let jwks_uri = match &state.jwks_uri {
             Some(uri) => uri.clone(),
             None => {
@@ -300,17 +313,19 @@ impl JwksCache {
             .await
             .map_err(|e| http_error(e.to_string()))?;
         let status = response.status();
-        if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            return Err(http_error(format!("status {status}")));
-        }
         let cache_control = response
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Err(Fetched::NotModified(
+                self.ttl_from_headers(cache_control.as_deref()),
+            ));
+        }
+        if !status.is_success() {
+            return Err(http_error(format!("status {status}")).into());
+        }
         let new_etag = response
             .headers()
             .get(reqwest::header::ETAG)
@@ -327,12 +342,12 @@ impl JwksCache {
             })?;
         let ttl = self.ttl_from_headers(cache_control.as_deref());
         let now = Instant::now();
-        Ok(Some(KeyIndex {
+        Ok(KeyIndex {
             keys,
             refresh_at: now + ttl.mul_f32(0.8),
             usable_until: now + ttl + self.config.max_stale,
             etag: new_etag,
-        }))
+        })
     }
 
     /// OpenID Connect Discovery §4: fetch the metadata and check its `issuer` is ours exactly.
@@ -361,9 +376,13 @@ impl JwksCache {
         if doc["issuer"].as_str() != Some(self.config.issuer.as_str()) {
             return Err(error("its `issuer` is not the configured issuer".into()));
         }
+        // An https issuer must publish its keys over https too.
+        let https_only = self.config.issuer.starts_with("https://");
         doc["jwks_uri"]
             .as_str()
-            .filter(|uri| uri.starts_with("https://") || uri.starts_with("http://"))
+            .filter(|uri| {
+                uri.starts_with("https://") || (!https_only && uri.starts_with("http://"))
+            })
             .map(str::to_owned)
             .ok_or_else(|| error("no usable `jwks_uri`".into()))
     }
