@@ -132,6 +132,10 @@ fn jwks_response(c: &mut Criterion) {
         public_cache_control: actix_web::http::header::HeaderValue::from_static(
             "public, max-age=300",
         ),
+        verifier: portcullis::verify::Verifier::local(
+            portcullis::verify::VerifierConfig::for_issuer("https://id.example.com"),
+        )
+        .expect("verifier"),
     };
     let etag = state.keys.current().jwks_etag().clone();
     let service = runtime.block_on(test::init_service(

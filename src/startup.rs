@@ -16,6 +16,7 @@ use crate::keys::lifecycle::{self, KeyError};
 use crate::keys::{KeyRing, Signer};
 use crate::oidc::metadata::ProviderMetadata;
 use crate::state::AppState;
+use crate::verify::{Verifier, VerifierConfig};
 
 /// Why the server could not start. Each message is one line naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +143,11 @@ impl Application {
         ))
         .map_err(|e| StartupError::SelfTest(e.to_string()))?;
 
+        let verifier = Verifier::local(VerifierConfig::for_issuer(issuer.as_str()))
+            .map_err(|e| StartupError::SelfTest(e.to_string()))?;
+        verifier
+            .install_jwks(keys.current().jwks_body())
+            .map_err(StartupError::SelfTest)?;
         let state = AppState {
             db,
             keys,
@@ -149,6 +155,7 @@ impl Application {
             issuer: issuer.clone(),
             discovery: Bytes::from(discovery),
             public_cache_control,
+            verifier,
         };
         let app_state = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
@@ -230,7 +237,7 @@ async fn refresh_keys(state: AppState, kek: Arc<Kek>, interval: Duration) {
             Ok(_) => match lifecycle::load_with(&state.db, &kek).await {
                 Ok(set) if has_every_signer(&set) => {
                     let count = set.published().len();
-                    state.keys.replace(set);
+                    state.install_key_set(set);
                     tracing::info!(published = count, "signing keys changed; reloaded");
                 }
                 Ok(_) => tracing::warn!(

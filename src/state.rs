@@ -7,7 +7,8 @@ use actix_web::web::Bytes;
 
 use crate::config::Issuer;
 use crate::db::Db;
-use crate::keys::{KeyRing, Signer};
+use crate::keys::{KeyRing, KeySet, Signer};
+use crate::verify::Verifier;
 
 /// Everything a handler may need. Cloned cheaply into each worker.
 #[derive(Clone)]
@@ -24,4 +25,18 @@ pub struct AppState {
     pub discovery: Bytes,
     /// `Cache-Control` value of the JWKS and discovery responses.
     pub public_cache_control: HeaderValue,
+    /// Verifies the access tokens this server signed, by the rules every resource server uses
+    /// (`portcullis::verify`), with the keys installed from memory. Default audience: the issuer.
+    pub verifier: Verifier,
+}
+
+impl AppState {
+    /// Makes `set` the current key set: signing, the published JWKS and our own verification
+    /// all switch together.
+    pub fn install_key_set(&self, set: KeySet) {
+        if let Err(error) = self.verifier.install_jwks(set.jwks_body()) {
+            tracing::error!(%error, "the verifier refused our own JWKS");
+        }
+        self.keys.replace(set);
+    }
 }

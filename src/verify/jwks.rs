@@ -123,6 +123,8 @@ pub struct JwksCache {
     fetch: tokio::sync::Mutex<FetchState>,
     refreshing: AtomicBool,
     fetches: AtomicU64,
+    /// Keys are installed by the owner (a server verifying its own tokens); never fetched.
+    local: bool,
 }
 
 /// How a refresh was triggered; decides which rate limit applies.
@@ -155,7 +157,33 @@ impl JwksCache {
             index: ArcSwap::from_pointee(KeyIndex::empty()),
             refreshing: AtomicBool::new(false),
             fetches: AtomicU64::new(0),
+            local: false,
         })
+    }
+
+    /// A cache whose keys are installed with [`JwksCache::install_jwks`] and never fetched.
+    pub fn local(config: VerifierConfig) -> Result<Self, reqwest::Error> {
+        let mut cache = Self::new(config)?;
+        cache.local = true;
+        Ok(cache)
+    }
+
+    /// Installs a JWKS document directly, with the same rules as a fetched one (invalid keys
+    /// ignored). For a server that verifies tokens it signed: the keys are its own, in memory.
+    pub fn install_jwks(&self, body: &[u8]) -> Result<usize, String> {
+        let keys = self.parse_jwks(body)?;
+        let now = Instant::now();
+        let forever = now
+            .checked_add(Duration::from_secs(10 * 365 * 86_400))
+            .unwrap_or(now);
+        let count = keys.len();
+        self.index.store(Arc::new(KeyIndex {
+            keys,
+            refresh_at: forever,
+            usable_until: forever,
+            etag: None,
+        }));
+        Ok(count)
     }
 
     /// How many JWKS requests this cache has sent (for tests and metrics).
@@ -182,6 +210,9 @@ impl JwksCache {
                     self.refresh_in_background();
                 }
                 return Ok(Some(Arc::clone(key)));
+            }
+            if self.local {
+                return Ok(None);
             }
             // No usable set at all (first use, or stale beyond the allowance): a plain load.
             if now > index.usable_until {

@@ -158,6 +158,13 @@ pub struct Verifier {
 impl Verifier {
     /// Builds a verifier; nothing is fetched until the first token.
     pub fn new(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::build(config, JwksCache::new)
+    }
+
+    fn build(
+        config: VerifierConfig,
+        cache: fn(VerifierConfig) -> Result<JwksCache, reqwest::Error>,
+    ) -> Result<Self, ConfigError> {
         if config.leeway > MAX_LEEWAY {
             return Err(ConfigError::Invalid("leeway must be at most 60 s".into()));
         }
@@ -184,8 +191,20 @@ impl Verifier {
         Ok(Self {
             max_token_bytes: config.max_token_bytes,
             leeway: config.leeway.as_secs(),
-            cache: Arc::new(JwksCache::new(config)?),
+            cache: Arc::new(cache(config)?),
         })
+    }
+
+    /// A verifier for tokens this process signs itself: its keys are installed from the
+    /// in-memory JWKS with [`Verifier::install_jwks`], never fetched over HTTP, and checked by
+    /// exactly the rules a resource server applies.
+    pub fn local(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::build(config, JwksCache::local)
+    }
+
+    /// Replaces the keys of a [`Verifier::local`] verifier with those of a JWKS document.
+    pub fn install_jwks(&self, body: &[u8]) -> Result<usize, String> {
+        self.cache.install_jwks(body)
     }
 
     /// The JWKS cache (fetch counts, snapshot).

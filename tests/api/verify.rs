@@ -932,8 +932,6 @@ async fn rotation_at_a_real_issuer_is_picked_up(backend: Backend) {
     );
 }
 
-crate::on_both_backends!(rotation_at_a_real_issuer_is_picked_up);
-
 /// The example resource server's routes, served in-process with a verifier for `issuer`.
 async fn resource_server(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
     use actix_web::{App, HttpResponse, HttpServer, web};
@@ -1165,3 +1163,73 @@ async fn a_configured_jwks_url_skips_discovery() {
             .is_err()
     );
 }
+
+// Portcullis verifies its own tokens with the same verifier, keys installed from memory (no
+// HTTP), and follows key changes.
+async fn the_server_verifies_its_own_tokens_by_the_same_rules(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let own = &app.state.verifier;
+    let mut claims = claims(&app.issuer);
+    claims["aud"] = json!(app.issuer);
+    for alg in SigningAlg::ALL {
+        let token = app.state.signer.sign(alg, "at+jwt", &claims).unwrap();
+        assert_eq!(own.verify::<Value>(&token).await.unwrap().subject, "user-1");
+        let id_token = app.state.signer.sign(alg, "JWT", &claims).unwrap();
+        assert_eq!(
+            own.verify::<Value>(&id_token).await.unwrap_err(),
+            VerifyError::WrongType
+        );
+    }
+    let mut other_audience = claims.clone();
+    other_audience["aud"] = json!("api");
+    let token = app
+        .state
+        .signer
+        .sign(SigningAlg::Es256, "at+jwt", &other_audience)
+        .unwrap();
+    assert!(
+        own.verify::<Value>(&token).await.is_err(),
+        "default audience is the issuer itself"
+    );
+
+    let old_token = app
+        .state
+        .signer
+        .sign(SigningAlg::Es256, "at+jwt", &claims)
+        .unwrap();
+    let listed = stdout_json(&env.cli(&["keys", "list"]).await);
+    let old_es_kid = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["alg"] == "ES256")
+        .unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stdout_json(&env.cli(&["keys", "revoke", &old_es_kid, "--replace"]).await);
+    app.wait_for_jwks("revoked", |jwks| {
+        !crate::helpers::kids_of(jwks).contains(&old_es_kid)
+    })
+    .await;
+    assert_eq!(
+        own.verify::<Value>(&old_token).await.unwrap_err(),
+        VerifyError::UnknownKey,
+        "a revoked key no longer verifies"
+    );
+    let new_token = app
+        .state
+        .signer
+        .sign(SigningAlg::Es256, "at+jwt", &claims)
+        .unwrap();
+    own.verify::<Value>(&new_token)
+        .await
+        .expect("the replacement verifies");
+    assert_eq!(own.cache().fetch_count(), 0, "never fetched over HTTP");
+}
+
+crate::on_both_backends!(
+    rotation_at_a_real_issuer_is_picked_up,
+    the_server_verifies_its_own_tokens_by_the_same_rules,
+);
