@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
+use crate::accounts::users::{self, NewUser};
+use crate::accounts::{Email, Password, PasswordHasher, Role, Username};
 use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
 use crate::keys::KeyState;
@@ -44,6 +46,52 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users. Passwords are read from stdin (one line), never from arguments.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `portcullis users …`; USER is an id, a username or an email.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from stdin. Prints the user as JSON.
+    Create {
+        /// Username (3–64 of letters, digits, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// A role to grant (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List every user as a JSON array.
+    List,
+    /// Disable a user.
+    Disable {
+        /// The user.
+        user: String,
+    },
+    /// Replace a user's password with one read from stdin.
+    SetPassword {
+        /// The user.
+        user: String,
+    },
+    /// Grant a role.
+    AddRole {
+        /// The user.
+        user: String,
+        /// The role.
+        role: String,
+    },
+    /// Withdraw a role.
+    RemoveRole {
+        /// The user.
+        user: String,
+        /// The role.
+        role: String,
+    },
 }
 
 /// `portcullis keys …`
@@ -76,6 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&serde_json::json!({ "applied": applied }))?;
         }
         Command::Keys(command) => keys(settings, command).await?,
+        Command::Users(command) => users(settings, command).await?,
     }
     Ok(())
 }
@@ -134,6 +183,69 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
             print_json(&revocation)
         }
     }
+}
+
+async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
+    startup::migrate(&settings).await?;
+    let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    let hasher = || PasswordHasher::new(settings.password_hashing, settings.hashing_concurrency);
+    match command {
+        UsersCommand::Create {
+            username,
+            email,
+            roles,
+        } => {
+            let new = NewUser {
+                username: Username::parse(&username)?,
+                email: Email::parse(&email)?,
+                roles: roles
+                    .iter()
+                    .map(|r| Role::parse(r))
+                    .collect::<Result<_, _>>()?,
+                password: read_password()?,
+            };
+            let user = users::create(&db, &hasher()?, new).await?;
+            tracing::info!(user_id = %user.id, "created user");
+            print_json(&user)
+        }
+        UsersCommand::List => print_json(&db.run(users::list).await?),
+        UsersCommand::Disable { user } => {
+            print_json(&db.run(move |conn| users::disable(conn, &user)).await?)
+        }
+        UsersCommand::SetPassword { user } => {
+            let password = read_password()?;
+            print_json(&users::set_password(&db, &hasher()?, user, password).await?)
+        }
+        UsersCommand::AddRole { user, role } => {
+            let role = Role::parse(&role)?;
+            print_json(
+                &db.run(move |conn| users::add_role(conn, &user, &role))
+                    .await?,
+            )
+        }
+        UsersCommand::RemoveRole { user, role } => {
+            let role = Role::parse(&role)?;
+            print_json(
+                &db.run(move |conn| users::remove_role(conn, &user, &role))
+                    .await?,
+            )
+        }
+    }
+}
+
+/// One line from stdin; only the line ending is removed (no trimming, no truncation).
+fn read_password() -> anyhow::Result<Password> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let line = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line)
+        .to_owned();
+    // `line` is wiped on drop; `Password` wipes its own copy.
+    Ok(Password::parse(line)?)
 }
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {

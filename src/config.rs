@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::accounts::password::HashParams;
 use crate::db::DatabaseUrl;
 use crate::keys::RsaKeySize;
 
@@ -63,6 +64,22 @@ pub struct SettingsArgs {
     /// HTTP worker threads. Default: one per CPU core.
     #[arg(long, env = "PORTCULLIS_WORKERS", global = true)]
     pub workers: Option<usize>,
+
+    /// Argon2id memory cost in KiB. Default 19456 (OWASP).
+    #[arg(long, env = "PORTCULLIS_ARGON2_MEMORY_KIB", global = true)]
+    pub argon2_memory_kib: Option<u32>,
+
+    /// Argon2id passes. Default 2 (OWASP).
+    #[arg(long, env = "PORTCULLIS_ARGON2_ITERATIONS", global = true)]
+    pub argon2_iterations: Option<u32>,
+
+    /// Argon2id lanes. Default 1 (OWASP).
+    #[arg(long, env = "PORTCULLIS_ARGON2_PARALLELISM", global = true)]
+    pub argon2_parallelism: Option<u32>,
+
+    /// Password hashes computed at once at most. Default: one per CPU core.
+    #[arg(long, env = "PORTCULLIS_HASHING_CONCURRENCY", global = true)]
+    pub hashing_concurrency: Option<usize>,
 }
 
 /// Validated settings. Construct with [`Settings::from_args`].
@@ -90,6 +107,10 @@ pub struct Settings {
     pub key_refresh_interval: Duration,
     /// HTTP workers.
     pub workers: Option<usize>,
+    /// Argon2id parameters.
+    pub password_hashing: HashParams,
+    /// Concurrent password hashes.
+    pub hashing_concurrency: usize,
 }
 
 /// A configuration value that was rejected; the message names the setting.
@@ -179,6 +200,35 @@ impl Settings {
             return Err(ConfigError::new("PORTCULLIS_WORKERS", "must be at least 1"));
         }
 
+        let password_hashing = HashParams {
+            memory_kib: args
+                .argon2_memory_kib
+                .unwrap_or(HashParams::default().memory_kib),
+            iterations: args
+                .argon2_iterations
+                .unwrap_or(HashParams::default().iterations),
+            parallelism: args
+                .argon2_parallelism
+                .unwrap_or(HashParams::default().parallelism),
+        };
+        argon2::Params::new(
+            password_hashing.memory_kib,
+            password_hashing.iterations,
+            password_hashing.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::new("PORTCULLIS_ARGON2_*", e.to_string()))?;
+        let hashing_concurrency = match args.hashing_concurrency {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "PORTCULLIS_HASHING_CONCURRENCY",
+                    "must be at least 1",
+                ));
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+
         Ok(Self {
             database,
             bind,
@@ -191,6 +241,8 @@ impl Settings {
             db_pool_timeout,
             key_refresh_interval,
             workers: args.workers,
+            password_hashing,
+            hashing_concurrency,
         })
     }
 }

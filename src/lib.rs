@@ -2,6 +2,8 @@
 //! keys, publishes them as a JWKS, and keeps refresh state in the database.
 
 #[cfg(feature = "server")]
+pub mod accounts;
+#[cfg(feature = "server")]
 pub mod cli;
 #[cfg(feature = "server")]
 pub mod config;

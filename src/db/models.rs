@@ -39,3 +39,39 @@ impl std::fmt::Debug for SigningKeyRow {
             .finish_non_exhaustive()
     }
 }
+
+/// A row of `users`.
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = crate::db::schema::users)]
+pub struct UserRow {
+    /// UUID.
+    pub id: String,
+    /// As chosen.
+    pub username: String,
+    /// Lower-cased username.
+    pub username_normalized: String,
+    /// As given.
+    pub email: String,
+    /// Lower-cased email.
+    pub email_normalized: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Created (UTC).
+    pub created_at: NaiveDateTime,
+    /// Last change (UTC).
+    pub updated_at: NaiveDateTime,
+    /// Last password change (UTC).
+    pub password_changed_at: NaiveDateTime,
+    /// Set when disabled.
+    pub disabled_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}

@@ -23,3 +23,42 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    /// Accounts.
+    users (id) {
+        /// UUID (text).
+        id -> Text,
+        /// As chosen.
+        username -> Text,
+        /// Lower-cased: the uniqueness key.
+        username_normalized -> Text,
+        /// As given.
+        email -> Text,
+        /// Lower-cased: the uniqueness key.
+        email_normalized -> Text,
+        /// Argon2id PHC string.
+        password_hash -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Last change (UTC).
+        updated_at -> Timestamp,
+        /// Last password change (UTC).
+        password_changed_at -> Timestamp,
+        /// Set when disabled.
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Roles of a user.
+    user_roles (user_id, role) {
+        /// The user.
+        user_id -> Text,
+        /// A role name.
+        role -> Text,
+    }
+}
+
+diesel::joinable!(user_roles -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, user_roles);

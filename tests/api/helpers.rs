@@ -95,6 +95,30 @@ impl TestEnv {
         self.cli_with_env(args, &[]).await
     }
 
+    /// Runs the binary with `input` on its stdin.
+    pub async fn cli_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let mut command = portcullis_command();
+        command
+            .args(args)
+            .env("PORTCULLIS_DATABASE_URL", &self.database_url)
+            .env("PORTCULLIS_KEYS_DIR", &self.keys_dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(stdin);
+        tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("command finished within 60 s")
+            .expect("command ran")
+    }
+
     /// Runs the binary with extra environment variables.
     pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = portcullis_command();

@@ -10,4 +10,5 @@ mod http_basics;
 mod jwks;
 mod keys;
 mod stub;
+mod users;
 mod verify;

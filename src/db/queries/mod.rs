@@ -2,3 +2,4 @@
 //! pool, so several compose inside one transaction.
 
 pub mod signing_keys;
+pub mod users;

@@ -1,0 +1,225 @@
+//! User operations (create, list, disable, password, roles), shared by the CLI and the API.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::names::{Email, InvalidField, Password, Role, Username};
+use super::password::{HashError, PasswordHasher};
+use crate::db::models::UserRow;
+use crate::db::queries::users as q;
+use crate::db::{Db, DbConn, DbError, write_transaction};
+
+/// Why a user operation failed. Messages contain no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// An input is invalid.
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    /// The username or email is taken.
+    #[error("a user with this username or email already exists")]
+    UserExists,
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// Database trouble.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for AccountError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            // Two registrations raced for the same name: the unique index decided.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::UserExists,
+            other => Self::Db(DbError::Query(other)),
+        }
+    }
+}
+
+/// A user as shown to operators and to the user (never the hash).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserView {
+    /// Stable id (the `sub` of tokens).
+    pub id: String,
+    /// Username as chosen.
+    pub username: String,
+    /// Email as given.
+    pub email: String,
+    /// Roles, sorted.
+    pub roles: Vec<String>,
+    /// True when disabled.
+    pub disabled: bool,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+    /// Last password change (UTC).
+    pub password_changed_at: DateTime<Utc>,
+    /// When disabled (UTC).
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl UserView {
+    fn from_row(row: UserRow, roles: Vec<String>) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            roles,
+            disabled: row.disabled_at.is_some(),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+            password_changed_at: row.password_changed_at.and_utc(),
+            disabled_at: row.disabled_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// Input of [`create`].
+#[derive(Debug)]
+pub struct NewUser {
+    /// Username.
+    pub username: Username,
+    /// Email.
+    pub email: Email,
+    /// Password (hashed before anything is stored).
+    pub password: Password,
+    /// Initial roles.
+    pub roles: Vec<Role>,
+}
+
+fn view(conn: &mut DbConn, row: UserRow) -> Result<UserView, AccountError> {
+    let roles = q::roles_of(conn, std::slice::from_ref(&row.id))?
+        .into_iter()
+        .map(|(_, role)| role)
+        .collect();
+    Ok(UserView::from_row(row, roles))
+}
+
+fn find_row(conn: &mut DbConn, who: &str) -> Result<UserRow, AccountError> {
+    q::find(conn, who, &who.to_lowercase())?.ok_or(AccountError::NotFound)
+}
+
+/// Creates a user; the password is hashed first, off the executor.
+pub async fn create(
+    db: &Db,
+    hasher: &PasswordHasher,
+    new: NewUser,
+) -> Result<UserView, AccountError> {
+    let hash = hasher.hash(new.password).await?;
+    let now = Utc::now().naive_utc();
+    let row = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: new.username.as_str().to_owned(),
+        username_normalized: new.username.normalized(),
+        email: new.email.as_str().to_owned(),
+        email_normalized: new.email.normalized(),
+        password_hash: hash,
+        created_at: now,
+        updated_at: now,
+        password_changed_at: now,
+        disabled_at: None,
+    };
+    let roles: Vec<String> = new.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            if q::exists(conn, &row.username_normalized, &row.email_normalized)? {
+                return Err(AccountError::UserExists);
+            }
+            q::insert(conn, &row)?;
+            let mut sorted = roles.clone();
+            sorted.sort();
+            sorted.dedup();
+            for role in &sorted {
+                q::add_role(conn, &row.id, role)?;
+            }
+            Ok(UserView::from_row(row, sorted))
+        })
+    })
+    .await
+}
+
+/// Every user, oldest first.
+pub fn list(conn: &mut DbConn) -> Result<Vec<UserView>, AccountError> {
+    let rows = q::list(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut roles = q::roles_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mine: Vec<String> = roles
+                .iter()
+                .filter(|(user, _)| *user == row.id)
+                .map(|(_, role)| role.clone())
+                .collect();
+            roles.retain(|(user, _)| *user != row.id);
+            UserView::from_row(row, mine)
+        })
+        .collect())
+}
+
+/// One user by id, username or email.
+pub fn get(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
+    let row = find_row(conn, who)?;
+    view(conn, row)
+}
+
+/// Disables a user (idempotent).
+pub fn disable(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
+    write_transaction(conn, |conn| {
+        let row = find_row(conn, who)?;
+        q::disable(conn, &row.id, Utc::now().naive_utc())?;
+        let row = find_row(conn, &row.id)?;
+        view(conn, row)
+    })
+}
+
+/// Replaces a user's password.
+pub async fn set_password(
+    db: &Db,
+    hasher: &PasswordHasher,
+    who: String,
+    password: Password,
+) -> Result<UserView, AccountError> {
+    let lookup = who.clone();
+    db.run(move |conn| find_row(conn, &lookup)).await?;
+    let hash = hasher.hash(password).await?;
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            let row = find_row(conn, &who)?;
+            q::set_password(conn, &row.id, &hash, Utc::now().naive_utc())?;
+            let row = find_row(conn, &row.id)?;
+            view(conn, row)
+        })
+    })
+    .await
+}
+
+/// Grants a role (idempotent).
+pub fn add_role(conn: &mut DbConn, who: &str, role: &Role) -> Result<UserView, AccountError> {
+    write_transaction(conn, |conn| {
+        let row = find_row(conn, who)?;
+        if !q::has_role(conn, &row.id, role.as_str())? {
+            q::add_role(conn, &row.id, role.as_str())?;
+            q::touch(conn, &row.id, Utc::now().naive_utc())?;
+        }
+        let row = find_row(conn, &row.id)?;
+        view(conn, row)
+    })
+}
+
+/// Withdraws a role (idempotent).
+pub fn remove_role(conn: &mut DbConn, who: &str, role: &Role) -> Result<UserView, AccountError> {
+    write_transaction(conn, |conn| {
+        let row = find_row(conn, who)?;
+        if q::remove_role(conn, &row.id, role.as_str())? > 0 {
+            q::touch(conn, &row.id, Utc::now().naive_utc())?;
+        }
+        let row = find_row(conn, &row.id)?;
+        view(conn, row)
+    })
+}

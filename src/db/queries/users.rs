@@ -1,0 +1,126 @@
+//! Queries on `users` and `user_roles`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::models::UserRow;
+use crate::db::schema::{user_roles, users};
+
+/// Inserts a user.
+pub fn insert(conn: &mut DbConn, row: &UserRow) -> QueryResult<usize> {
+    diesel::insert_into(users::table).values(row).execute(conn)
+}
+
+/// True when the normalised username or email is taken.
+pub fn exists(
+    conn: &mut DbConn,
+    username_normalized: &str,
+    email_normalized: &str,
+) -> QueryResult<bool> {
+    let count: i64 = users::table
+        .filter(
+            users::username_normalized
+                .eq(username_normalized)
+                .or(users::email_normalized.eq(email_normalized)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// A user by id, normalised username or normalised email.
+pub fn find(
+    conn: &mut DbConn,
+    id_or_login: &str,
+    normalized: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(
+            users::id
+                .eq(id_or_login)
+                .or(users::username_normalized.eq(normalized))
+                .or(users::email_normalized.eq(normalized)),
+        )
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every user, oldest first.
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .order((users::created_at.asc(), users::id.asc()))
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// `(user_id, role)` for the given users, sorted by role.
+pub fn roles_of(conn: &mut DbConn, user_ids: &[String]) -> QueryResult<Vec<(String, String)>> {
+    user_roles::table
+        .filter(user_roles::user_id.eq_any(user_ids))
+        .order((user_roles::user_id.asc(), user_roles::role.asc()))
+        .select((user_roles::user_id, user_roles::role))
+        .load(conn)
+}
+
+/// Whether the user has the role.
+pub fn has_role(conn: &mut DbConn, user_id: &str, role: &str) -> QueryResult<bool> {
+    let count: i64 = user_roles::table
+        .filter(user_roles::user_id.eq(user_id))
+        .filter(user_roles::role.eq(role))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// Grants a role (the caller checks it is not held yet, in the same transaction).
+pub fn add_role(conn: &mut DbConn, user_id: &str, role: &str) -> QueryResult<usize> {
+    diesel::insert_into(user_roles::table)
+        .values((user_roles::user_id.eq(user_id), user_roles::role.eq(role)))
+        .execute(conn)
+}
+
+/// Withdraws a role; returns the number of rows removed.
+pub fn remove_role(conn: &mut DbConn, user_id: &str, role: &str) -> QueryResult<usize> {
+    diesel::delete(
+        user_roles::table
+            .filter(user_roles::user_id.eq(user_id))
+            .filter(user_roles::role.eq(role)),
+    )
+    .execute(conn)
+}
+
+/// Replaces the password hash.
+pub fn set_password(
+    conn: &mut DbConn,
+    user_id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_changed_at.eq(now),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Disables an enabled user; returns the number of rows changed (0 when already disabled).
+pub fn disable(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::disabled_at.is_null()),
+    )
+    .set((users::disabled_at.eq(now), users::updated_at.eq(now)))
+    .execute(conn)
+}
+
+/// Marks the user changed (after a role change).
+pub fn touch(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(user_id))
+        .set(users::updated_at.eq(now))
+        .execute(conn)
+}
