@@ -14,8 +14,6 @@ use actix_web::{App, test, web};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::config::Issuer;
-use portcullis::db::{DatabaseUrl, Db};
 use portcullis::keys::generate::{self, SigningKeyPair};
 use portcullis::keys::keyring::{ActiveKey, PublishedKey};
 use portcullis::keys::{KeyRing, KeySet, KeyState, RsaKeySize, Signer, SigningAlg};
@@ -111,32 +109,31 @@ fn signing(c: &mut Criterion) {
     group.finish();
 }
 
+/// A real Portcullis on a throwaway SQLite database, for the benches that need its state.
+fn bench_server(runtime: &tokio::runtime::Runtime, name: &str) -> portcullis::startup::Application {
+    use portcullis::config::{Settings, SettingsArgs};
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = Settings::from_args(SettingsArgs {
+        database_url: Some(format!("sqlite://{}/bench.db", dir.display())),
+        keys_dir: Some(dir.join("keys")),
+        bind: Some("127.0.0.1:0".into()),
+        workers: Some(1),
+        ..Default::default()
+    })
+    .expect("settings");
+    runtime
+        .block_on(portcullis::startup::Application::build(settings))
+        .expect("server starts")
+}
+
 fn jwks_response(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let ring = key_ring();
-    let issuer = Issuer::parse("https://id.example.com").expect("issuer");
-    let state = AppState {
-        // Never touched: the JWKS path does not use the database.
-        db: Db::connect(
-            DatabaseUrl::Sqlite("/nonexistent/never-opened.db".into()),
-            1,
-            Duration::from_secs(1),
-        ),
-        signer: Signer::new(Arc::clone(&ring)),
-        keys: ring,
-        issuer,
-        discovery: web::Bytes::from_static(b"{}"),
-        public_cache_control: actix_web::http::header::HeaderValue::from_static(
-            "public, max-age=300",
-        ),
-        verifier: portcullis::verify::Verifier::local(
-            portcullis::verify::VerifierConfig::for_issuer("https://id.example.com"),
-        )
-        .expect("verifier"),
-    };
+    let state: AppState = bench_server(&runtime, "jwks").state().clone();
     let etag = state.keys.current().jwks_etag().clone();
     let service = runtime.block_on(test::init_service(
         App::new()
@@ -171,8 +168,6 @@ fn jwks_response(c: &mut Criterion) {
 /// Warm-cache verification through `portcullis::verify` against a real in-process Portcullis,
 /// beside a bare `jsonwebtoken::decode` of the same token into the same claims type.
 fn verifier(c: &mut Criterion) {
-    use portcullis::config::{Settings, SettingsArgs};
-    use portcullis::startup::Application;
     use portcullis::verify::{AccessClaims, Verifier, VerifierConfig};
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -180,18 +175,7 @@ fn verifier(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
-    let settings = Settings::from_args(SettingsArgs {
-        database_url: Some(format!("sqlite://{}/bench.db", dir.display())),
-        keys_dir: Some(dir.join("keys")),
-        bind: Some("127.0.0.1:0".into()),
-        workers: Some(1),
-        ..Default::default()
-    })
-    .expect("settings");
-    let app = runtime
-        .block_on(Application::build(settings))
-        .expect("server starts");
+    let app = bench_server(&runtime, "verify");
     let issuer = app.issuer().to_string();
     let signer = app.state().signer.clone();
     let ring = Arc::clone(&app.state().keys);
@@ -237,7 +221,6 @@ fn verifier(c: &mut Criterion) {
         });
     }
     group.finish();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group! {

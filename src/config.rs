@@ -1,6 +1,6 @@
 //! Settings: every knob has a default, an environment variable and a flag; parsed once, then injected.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::accounts::password::HashParams;
 use crate::db::DatabaseUrl;
-use crate::keys::RsaKeySize;
+use crate::keys::{RsaKeySize, SigningAlg};
 
 /// Raw settings as given on the command line or in the environment. Every field is optional; the
 /// defaults are applied by [`Settings::from_args`], so tests can build one with `..Default::default()`.
@@ -80,6 +80,46 @@ pub struct SettingsArgs {
     /// Password hashes computed at once at most. Default: one per CPU core.
     #[arg(long, env = "PORTCULLIS_HASHING_CONCURRENCY", global = true)]
     pub hashing_concurrency: Option<usize>,
+
+    /// Access-token lifetime (`900s`, `15m`). Default 15m.
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", global = true)]
+    pub access_token_ttl: Option<String>,
+
+    /// Access-token algorithm: ES256 or RS256. Default ES256.
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_ALG", global = true)]
+    pub access_token_alg: Option<String>,
+
+    /// Audience of access tokens from the JSON API. Default: the issuer.
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_AUDIENCE", global = true)]
+    pub access_token_audience: Option<String>,
+
+    /// Whether anyone may register through the JSON API (`true`/`false`). Default true.
+    #[arg(long, env = "PORTCULLIS_OPEN_REGISTRATION", global = true)]
+    pub open_registration: Option<bool>,
+
+    /// A refresh-token family ends after this long without a refresh. Default 7d.
+    #[arg(long, env = "PORTCULLIS_REFRESH_IDLE_TTL", global = true)]
+    pub refresh_idle_ttl: Option<String>,
+
+    /// A refresh-token family ends this long after login, whatever its use. Default 30d.
+    #[arg(long, env = "PORTCULLIS_REFRESH_ABSOLUTE_TTL", global = true)]
+    pub refresh_absolute_ttl: Option<String>,
+
+    /// Login attempts per account in one window before 429. Default 5.
+    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS", global = true)]
+    pub login_max_attempts: Option<u32>,
+
+    /// Login attempts per client IP in one window before 429. Default 20.
+    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS_PER_IP", global = true)]
+    pub login_max_attempts_per_ip: Option<u32>,
+
+    /// The login throttling window. Default 15m.
+    #[arg(long, env = "PORTCULLIS_LOGIN_WINDOW", global = true)]
+    pub login_window: Option<String>,
+
+    /// Proxies whose `X-Forwarded-For` is trusted (comma-separated IPs). Default: none.
+    #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 /// Validated settings. Construct with [`Settings::from_args`].
@@ -111,6 +151,26 @@ pub struct Settings {
     pub password_hashing: HashParams,
     /// Concurrent password hashes.
     pub hashing_concurrency: usize,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Access-token algorithm.
+    pub access_token_alg: SigningAlg,
+    /// Access-token audience; `None` means the issuer.
+    pub access_token_audience: Option<String>,
+    /// Open registration.
+    pub open_registration: bool,
+    /// Refresh-family idle lifetime.
+    pub refresh_idle_ttl: Duration,
+    /// Refresh-family absolute lifetime.
+    pub refresh_absolute_ttl: Duration,
+    /// Login attempts per account per window.
+    pub login_max_attempts: u32,
+    /// Login attempts per IP per window.
+    pub login_max_attempts_per_ip: u32,
+    /// Throttling window.
+    pub login_window: Duration,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// A configuration value that was rejected; the message names the setting.
@@ -229,6 +289,62 @@ impl Settings {
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
 
+        let access_token_ttl = parse_setting_duration(
+            "PORTCULLIS_ACCESS_TOKEN_TTL",
+            args.access_token_ttl.as_deref(),
+            Duration::from_secs(900),
+        )?;
+        let access_token_alg = match args.access_token_alg.as_deref() {
+            None => SigningAlg::Es256,
+            Some(name) => SigningAlg::parse(name).ok_or_else(|| {
+                ConfigError::new(
+                    "PORTCULLIS_ACCESS_TOKEN_ALG",
+                    format!("`{name}` is not ES256 or RS256"),
+                )
+            })?,
+        };
+        let refresh_idle_ttl = parse_setting_duration(
+            "PORTCULLIS_REFRESH_IDLE_TTL",
+            args.refresh_idle_ttl.as_deref(),
+            Duration::from_secs(7 * 86_400),
+        )?;
+        let refresh_absolute_ttl = parse_setting_duration(
+            "PORTCULLIS_REFRESH_ABSOLUTE_TTL",
+            args.refresh_absolute_ttl.as_deref(),
+            Duration::from_secs(30 * 86_400),
+        )?;
+        let login_window = parse_setting_duration(
+            "PORTCULLIS_LOGIN_WINDOW",
+            args.login_window.as_deref(),
+            Duration::from_secs(900),
+        )?;
+        if access_token_ttl.is_zero()
+            || refresh_idle_ttl.is_zero()
+            || refresh_absolute_ttl.is_zero()
+            || login_window.is_zero()
+        {
+            return Err(ConfigError::new(
+                "PORTCULLIS_ACCESS_TOKEN_TTL/PORTCULLIS_REFRESH_*_TTL/PORTCULLIS_LOGIN_WINDOW",
+                "must be greater than zero",
+            ));
+        }
+        let trusted_proxies = args
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<IpAddr>().map_err(|_| {
+                    ConfigError::new(
+                        "PORTCULLIS_TRUSTED_PROXIES",
+                        format!("`{p}` is not an IP address"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         Ok(Self {
             database,
             bind,
@@ -243,6 +359,16 @@ impl Settings {
             workers: args.workers,
             password_hashing,
             hashing_concurrency,
+            access_token_ttl,
+            access_token_alg,
+            access_token_audience: args.access_token_audience.filter(|a| !a.is_empty()),
+            open_registration: args.open_registration.unwrap_or(true),
+            refresh_idle_ttl,
+            refresh_absolute_ttl,
+            login_max_attempts: args.login_max_attempts.unwrap_or(5).max(1),
+            login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
+            login_window,
+            trusted_proxies,
         })
     }
 }

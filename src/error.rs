@@ -31,6 +31,30 @@ pub enum ApiError {
     /// Anything else; the cause is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request body or a parameter is malformed; the text names the field.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is larger than allowed.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// Wrong username or password (one answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The refresh token is not usable.
+    #[error("invalid grant")]
+    InvalidGrant,
+    /// The username or email is taken.
+    #[error("user exists")]
+    UserExists,
+    /// Open registration is switched off.
+    #[error("registration closed")]
+    RegistrationClosed,
+    /// Throttled; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(u64),
 }
 
 impl From<DbError> for ApiError {
@@ -42,6 +66,32 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::accounts::sessions::AuthError> for ApiError {
+    fn from(error: crate::accounts::sessions::AuthError) -> Self {
+        use crate::accounts::sessions::AuthError;
+        match error {
+            AuthError::InvalidCredentials => Self::InvalidCredentials,
+            AuthError::Throttled(seconds) => Self::TooManyRequests(seconds),
+            AuthError::InvalidGrant => Self::InvalidGrant,
+            AuthError::Db(db) => db.into(),
+            AuthError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+impl From<crate::accounts::users::AccountError> for ApiError {
+    fn from(error: crate::accounts::users::AccountError) -> Self {
+        use crate::accounts::users::AccountError;
+        match error {
+            AccountError::Invalid(field) => Self::InvalidRequest(field.to_string()),
+            AccountError::UserExists => Self::UserExists,
+            AccountError::NotFound => Self::NotFound,
+            AccountError::Hash(e) => Self::Internal(e.to_string()),
+            AccountError::Db(db) => db.into(),
+        }
+    }
+}
+
 impl ApiError {
     fn code(&self) -> &'static str {
         match self {
@@ -49,15 +99,32 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
+            Self::InvalidRequest(_) | Self::PayloadTooLarge => "invalid_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UserExists => "user_exists",
+            Self::RegistrationClosed => "registration_closed",
+            Self::TooManyRequests(_) => "too_many_requests",
         }
     }
 
-    fn description(&self) -> &'static str {
+    fn description(&self) -> String {
         match self {
-            Self::NotFound => "No resource at this path.",
-            Self::MethodNotAllowed => "This method is not allowed on this resource.",
-            Self::Unavailable(_) => "The service is temporarily unavailable; try again shortly.",
-            Self::Internal(_) => "An internal error occurred.",
+            Self::NotFound => "No resource at this path.".into(),
+            Self::MethodNotAllowed => "This method is not allowed on this resource.".into(),
+            Self::Unavailable(_) => {
+                "The service is temporarily unavailable; try again shortly.".into()
+            }
+            Self::Internal(_) => "An internal error occurred.".into(),
+            Self::InvalidRequest(what) => what.clone(),
+            Self::UnsupportedMediaType => "The body must be application/json.".into(),
+            Self::PayloadTooLarge => "The request body is too large.".into(),
+            Self::InvalidCredentials => "The username or password is incorrect.".into(),
+            Self::InvalidGrant => "The refresh token is invalid, expired or revoked.".into(),
+            Self::UserExists => "A user with this username or email already exists.".into(),
+            Self::RegistrationClosed => "Registration is closed.".into(),
+            Self::TooManyRequests(_) => "Too many attempts; try again later.".into(),
         }
     }
 }
@@ -69,6 +136,13 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidCredentials | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
+            Self::UserExists => StatusCode::CONFLICT,
+            Self::RegistrationClosed => StatusCode::FORBIDDEN,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -81,14 +155,20 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header(("Retry-After", "5"));
+        match self {
+            Self::Unavailable(_) => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            Self::TooManyRequests(seconds) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            _ => {}
         }
         response
             .insert_header(("Cache-Control", "no-store"))
             .json(ErrorBody {
                 error: self.code(),
-                error_description: self.description().to_owned(),
+                error_description: self.description(),
             })
     }
 }

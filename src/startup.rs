@@ -9,6 +9,7 @@ use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 
+use crate::accounts::PasswordHasher;
 use crate::config::{Issuer, Settings};
 use crate::db::{self, ConnectionManager, Db};
 use crate::keys::kek::{Kek, KekOrigin};
@@ -143,7 +144,16 @@ impl Application {
         ))
         .map_err(|e| StartupError::SelfTest(e.to_string()))?;
 
-        let verifier = Verifier::local(VerifierConfig::for_issuer(issuer.as_str()))
+        let mut verifier_config = VerifierConfig::for_issuer(issuer.as_str());
+        if let Some(audience) = &settings.access_token_audience {
+            verifier_config.audiences = vec![audience.clone()];
+        }
+        let verifier =
+            Verifier::local(verifier_config).map_err(|e| StartupError::SelfTest(e.to_string()))?;
+        let (params, concurrency) = (settings.password_hashing, settings.hashing_concurrency);
+        let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params, concurrency))
+            .await
+            .map_err(|e| StartupError::SelfTest(e.to_string()))?
             .map_err(|e| StartupError::SelfTest(e.to_string()))?;
         verifier
             .install_jwks(keys.current().jwks_body())
@@ -156,11 +166,15 @@ impl Application {
             discovery: Bytes::from(discovery),
             public_cache_control,
             verifier,
+            hasher,
+            settings: Arc::new(settings.clone()),
         };
         let app_state = web::Data::new(state.clone());
+        let verifier_data = web::Data::new(state.verifier.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(verifier_data.clone())
                 .configure(crate::http::configure)
                 .default_service(web::to(crate::http::not_found))
         })

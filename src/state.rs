@@ -5,7 +5,8 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 
-use crate::config::Issuer;
+use crate::accounts::PasswordHasher;
+use crate::config::{Issuer, Settings};
 use crate::db::Db;
 use crate::keys::{KeyRing, KeySet, Signer};
 use crate::verify::Verifier;
@@ -25,6 +26,10 @@ pub struct AppState {
     pub discovery: Bytes,
     /// `Cache-Control` value of the JWKS and discovery responses.
     pub public_cache_control: HeaderValue,
+    /// Every setting (token lifetimes, throttling, registration).
+    pub settings: Arc<Settings>,
+    /// Password hashing with bounded concurrency.
+    pub hasher: PasswordHasher,
     /// Verifies the access tokens this server signed, by the rules every resource server uses
     /// (`portcullis::verify`), with the keys installed from memory. Default audience: the issuer.
     pub verifier: Verifier,

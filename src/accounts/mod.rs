@@ -3,6 +3,7 @@
 
 pub mod names;
 pub mod password;
+pub mod sessions;
 pub mod users;
 
 pub use names::{Email, Password, Role, Username};

@@ -172,7 +172,9 @@ pub fn get(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
 pub fn disable(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
     write_transaction(conn, |conn| {
         let row = find_row(conn, who)?;
-        q::disable(conn, &row.id, Utc::now().naive_utc())?;
+        if q::disable(conn, &row.id, Utc::now().naive_utc())? == 1 {
+            super::sessions::revoke_all(conn, &row.id, "disabled")?;
+        }
         let row = find_row(conn, &row.id)?;
         view(conn, row)
     })
@@ -192,6 +194,8 @@ pub async fn set_password(
         write_transaction(conn, |conn| {
             let row = find_row(conn, &who)?;
             q::set_password(conn, &row.id, &hash, Utc::now().naive_utc())?;
+            // A new password ends every session started with the old one.
+            super::sessions::revoke_all(conn, &row.id, "password_change")?;
             let row = find_row(conn, &row.id)?;
             view(conn, row)
         })

@@ -75,3 +75,41 @@ impl std::fmt::Debug for UserRow {
             .finish_non_exhaustive()
     }
 }
+
+/// A row of `refresh_token_families`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::refresh_token_families)]
+pub struct RefreshFamilyRow {
+    /// UUID.
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// The client.
+    pub client_id: String,
+    /// Granted scope.
+    pub scope: String,
+    /// Login time.
+    pub created_at: NaiveDateTime,
+    /// Last refresh.
+    pub last_used_at: NaiveDateTime,
+    /// Absolute end.
+    pub expires_at: NaiveDateTime,
+    /// Revocation time.
+    pub revoked_at: Option<NaiveDateTime>,
+    /// Revocation reason.
+    pub revoked_reason: Option<String>,
+}
+
+/// A row of `refresh_tokens` (the hash only; the token itself is never stored).
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::refresh_tokens)]
+pub struct RefreshTokenRow {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Its family.
+    pub family_id: String,
+    /// Issued.
+    pub created_at: NaiveDateTime,
+    /// Rotated.
+    pub used_at: Option<NaiveDateTime>,
+}

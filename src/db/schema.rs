@@ -60,5 +60,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One login (or grant): the refresh tokens that succeed each other.
+    refresh_token_families (id) {
+        /// UUID.
+        id -> Text,
+        /// The user.
+        user_id -> Text,
+        /// The client it was issued to.
+        client_id -> Text,
+        /// Granted scope.
+        scope -> Text,
+        /// Login time (UTC).
+        created_at -> Timestamp,
+        /// Last refresh (UTC): the idle lifetime counts from here.
+        last_used_at -> Timestamp,
+        /// Absolute end of the family (UTC).
+        expires_at -> Timestamp,
+        /// Set when revoked.
+        revoked_at -> Nullable<Timestamp>,
+        /// Why: `logout`, `logout_all`, `reuse`, `password_change`, `disabled`, `expired`.
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Refresh tokens, by SHA-256.
+    refresh_tokens (token_hash) {
+        /// Base64url SHA-256 of the token.
+        token_hash -> Text,
+        /// Its family.
+        family_id -> Text,
+        /// Issued (UTC).
+        created_at -> Timestamp,
+        /// Set when rotated (presented and replaced).
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Login attempts per throttle key in the current window.
+    login_attempts (throttle_key) {
+        /// `account:<login>` or `ip:<address>`.
+        throttle_key -> Text,
+        /// Attempts in the window.
+        attempts -> Integer,
+        /// Start of the window (UTC).
+        window_started_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Security-relevant events.
+    audit_events (id) {
+        /// UUID.
+        id -> Text,
+        /// When (UTC).
+        occurred_at -> Timestamp,
+        /// Who acted (user id), if known.
+        actor -> Nullable<Text>,
+        /// What happened.
+        action -> Text,
+        /// What it was done to.
+        subject -> Nullable<Text>,
+        /// Details (JSON), never a secret.
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, user_roles);
+diesel::joinable!(refresh_token_families -> users (user_id));
+diesel::joinable!(refresh_tokens -> refresh_token_families (family_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    user_roles,
+    refresh_token_families,
+    refresh_tokens
+);

@@ -1,6 +1,8 @@
 //! HTTP routes: thin handlers that parse, call a service, and map errors.
 
+pub mod auth_api;
 pub mod health;
+pub mod json;
 pub mod well_known;
 
 use actix_web::http::Method;
@@ -20,7 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             well_known::discovery,
         ))
         .service(get_resource("/healthz", health::healthz))
-        .service(get_resource("/readyz", health::readyz));
+        .service(get_resource("/readyz", health::readyz))
+        .service(post_resource("/api/auth/register", auth_api::register))
+        .service(post_resource("/api/auth/login", auth_api::login))
+        .service(post_resource("/api/auth/refresh", auth_api::refresh))
+        .service(post_resource("/api/auth/logout", auth_api::logout))
+        .service(post_resource("/api/auth/logout-all", auth_api::logout_all))
+        .service(get_resource("/api/me", auth_api::me));
 }
 
 /// A resource answering GET and HEAD with `handler`, 405 (with `Allow`) otherwise.
@@ -33,14 +41,26 @@ where
     web::resource(path)
         .route(web::get().to(handler.clone()))
         .route(web::route().method(Method::HEAD).to(handler))
-        .default_service(web::to(method_not_allowed))
+        .default_service(web::to(|| async { method_not_allowed("GET, HEAD") }))
 }
 
-async fn method_not_allowed() -> HttpResponse {
+/// A resource answering POST with `handler`, 405 (with `Allow`) otherwise.
+fn post_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(|| async { method_not_allowed("POST") }))
+}
+
+fn method_not_allowed(allow: &'static str) -> HttpResponse {
     let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
     response.headers_mut().insert(
         actix_web::http::header::ALLOW,
-        actix_web::http::header::HeaderValue::from_static("GET, HEAD"),
+        actix_web::http::header::HeaderValue::from_static(allow),
     );
     response
 }

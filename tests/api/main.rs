@@ -5,6 +5,7 @@
 mod helpers;
 mod pg;
 
+mod auth_api;
 mod cli;
 mod http_basics;
 mod jwks;

@@ -1,5 +1,8 @@
 //! Synchronous, composable queries: `fn(&mut DbConn, …) -> QueryResult<T>`. They never touch the
 //! pool, so several compose inside one transaction.
 
+pub mod audit;
+pub mod refresh;
 pub mod signing_keys;
+pub mod throttle;
 pub mod users;

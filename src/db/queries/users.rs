@@ -47,6 +47,28 @@ pub fn find(
         .optional()
 }
 
+/// A user by id.
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A user by normalised username or normalised email (what a login form names).
+pub fn find_by_login(conn: &mut DbConn, normalized: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(
+            users::username_normalized
+                .eq(normalized)
+                .or(users::email_normalized.eq(normalized)),
+        )
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Every user, oldest first.
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
     users::table

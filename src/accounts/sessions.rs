@@ -1,0 +1,434 @@
+//! Sessions of the first-party JSON API: login with throttling, refresh-token rotation with reuse
+//! detection, logout, logout everywhere. Every single-use decision is a conditional UPDATE and
+//! its row count inside one write transaction, so the database decides races on any number of
+//! instances.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{NaiveDateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::password::HashError;
+use crate::db::models::{RefreshFamilyRow, RefreshTokenRow, UserRow};
+use crate::db::queries::{audit, refresh as q, throttle, users as user_q};
+use crate::db::{DbConn, DbError, write_transaction};
+use crate::keys::SignError;
+use crate::state::AppState;
+
+/// Client id of tokens issued by the first-party JSON API.
+pub const FIRST_PARTY_CLIENT_ID: &str = "portcullis";
+/// Scope of tokens issued by the first-party JSON API.
+pub const FIRST_PARTY_SCOPE: &str = "openid profile email";
+
+/// An opaque refresh token: 256 bits from the OS CSPRNG, base64url. Only its SHA-256 is stored.
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    fn generate() -> Result<Self, AuthError> {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| AuthError::Internal("no randomness".into()))?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// The token, for the response only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// The stored form of a refresh token.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password or disabled account: one answer for all (LOGIN-04).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many login attempts")]
+    Throttled(u64),
+    /// The refresh token is unknown, used, expired or revoked.
+    #[error("invalid refresh token")]
+    InvalidGrant,
+    /// Database trouble.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Anything else (hashing, signing); logged, never shown.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(error))
+    }
+}
+
+impl From<HashError> for AuthError {
+    fn from(error: HashError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<SignError> for AuthError {
+    fn from(error: SignError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// Tokens handed to the client.
+#[derive(Debug)]
+pub struct Issued {
+    /// The access token (JWT).
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// The refresh token.
+    pub refresh_token: RefreshToken,
+}
+
+/// RFC 9068 access-token claims.
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: String,
+    client_id: &'a str,
+    scope: &'a str,
+    roles: &'a [String],
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+fn sign_access_token(
+    state: &AppState,
+    user_id: &str,
+    roles: &[String],
+) -> Result<(String, u64), AuthError> {
+    let settings = &state.settings;
+    let issued_at = Utc::now().timestamp();
+    let ttl = settings.access_token_ttl.as_secs();
+    let audience = settings
+        .access_token_audience
+        .as_deref()
+        .unwrap_or(state.issuer.as_str());
+    let claims = AccessTokenClaims {
+        iss: state.issuer.as_str(),
+        sub: user_id,
+        aud: audience,
+        exp: issued_at + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
+        iat: issued_at,
+        nbf: issued_at,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: FIRST_PARTY_CLIENT_ID,
+        scope: FIRST_PARTY_SCOPE,
+        roles,
+    };
+    // RFC 9068 §2.1: `typ` is `at+jwt`.
+    let token = state
+        .signer
+        .sign(settings.access_token_alg, "at+jwt", &claims)?;
+    Ok((token, ttl))
+}
+
+fn roles_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, AuthError> {
+    Ok(user_q::roles_of(conn, &[user_id.to_owned()])?
+        .into_iter()
+        .map(|(_, role)| role)
+        .collect())
+}
+
+/// Starts a refresh-token family for `user_id` and returns its first token.
+fn start_family(
+    conn: &mut DbConn,
+    user_id: &str,
+    absolute_ttl: Duration,
+) -> Result<RefreshToken, AuthError> {
+    let now = now();
+    let family = RefreshFamilyRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        client_id: FIRST_PARTY_CLIENT_ID.into(),
+        scope: FIRST_PARTY_SCOPE.into(),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + chrono_duration(absolute_ttl),
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    let token = RefreshToken::generate()?;
+    q::insert_family(conn, &family)?;
+    q::insert_token(
+        conn,
+        &RefreshTokenRow {
+            token_hash: token_hash(token.expose()),
+            family_id: family.id,
+            created_at: now,
+            used_at: None,
+        },
+    )?;
+    Ok(token)
+}
+
+/// Logs a user in: throttled before any hashing, then one Argon2 verification (against a dummy
+/// hash for unknown users, so both failures cost the same), then a new refresh family.
+#[tracing::instrument(skip_all, fields(%client_ip))]
+pub async fn login(
+    state: &AppState,
+    login: String,
+    password: Vec<u8>,
+    client_ip: IpAddr,
+) -> Result<Issued, AuthError> {
+    let password = zeroize::Zeroizing::new(password);
+    let lookup = login.to_lowercase();
+    let user: Option<UserRow> = state
+        .db
+        .run(move |conn| Ok::<_, AuthError>(user_q::find_by_login(conn, &lookup)?))
+        .await?;
+    // An existing account is throttled by its id, so its username and its email share one
+    // budget; an unknown login by its text (it costs the same, so it reveals nothing).
+    let account = user.as_ref().map_or_else(
+        || format!("login:{}", login.to_lowercase()),
+        |u| format!("user:{}", u.id),
+    );
+    let keys = [format!("account:{account}"), format!("ip:{client_ip}")];
+    let (max_account, max_ip, window) = (
+        state.settings.login_max_attempts,
+        state.settings.login_max_attempts_per_ip,
+        state.settings.login_window,
+    );
+    // LOGIN-06: count the attempt first, atomically, so N parallel guesses are counted exactly
+    // and the (N+1)th is refused before it costs a hash.
+    let counted_keys = keys.clone();
+    let retry_after = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let now = now();
+                let floor = now - chrono_duration(window);
+                let mut retry_after = None;
+                for (key, max) in counted_keys.iter().zip([max_account, max_ip]) {
+                    let (attempts, started) = throttle::count_attempt(conn, key, now, floor)?;
+                    if u32::try_from(attempts).unwrap_or(u32::MAX) > max {
+                        let ends = started + chrono_duration(window);
+                        let seconds = (ends - now).num_seconds().max(1);
+                        retry_after = Some(retry_after.unwrap_or(0).max(seconds.unsigned_abs()));
+                    }
+                }
+                Ok::<_, AuthError>(retry_after)
+            })
+        })
+        .await?;
+    if let Some(seconds) = retry_after {
+        tracing::warn!("login throttled");
+        return Err(AuthError::Throttled(seconds));
+    }
+
+    let matched = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let user = match user {
+        Some(user) if matched && user.disabled_at.is_none() => user,
+        _ => return Err(AuthError::InvalidCredentials),
+    };
+
+    let absolute_ttl = state.settings.refresh_absolute_ttl;
+    let user_id = user.id.clone();
+    let (refresh_token, roles) = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                // A successful login is not a failure: take its attempt back.
+                for key in &keys {
+                    throttle::uncount_attempt(conn, key)?;
+                }
+                let token = start_family(conn, &user_id, absolute_ttl)?;
+                let roles = roles_of(conn, &user_id)?;
+                Ok::<_, AuthError>((token, roles))
+            })
+        })
+        .await?;
+    let (access_token, expires_in) = sign_access_token(state, &user.id, &roles)?;
+    tracing::info!(user_id = %user.id, "login");
+    Ok(Issued {
+        access_token,
+        expires_in,
+        refresh_token,
+    })
+}
+
+enum Rotation {
+    Rotated {
+        user_id: String,
+        token: RefreshToken,
+        roles: Vec<String>,
+    },
+    Reused {
+        user_id: String,
+        family_id: String,
+    },
+    Rejected,
+}
+
+/// Rotates a refresh token: the presented token is marked used and its successor issued, in one
+/// transaction. A token presented after it was rotated revokes its whole family (RT-03); of
+/// concurrent presentations exactly one wins and the others count as reuse (RT-04).
+#[tracing::instrument(skip_all)]
+pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
+    let hash = token_hash(&presented);
+    let idle = state.settings.refresh_idle_ttl;
+    let outcome = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let now = now();
+                let Some((token, family)) = q::find(conn, &hash)? else {
+                    return Ok::<_, AuthError>(Rotation::Rejected);
+                };
+                if family.revoked_at.is_some() {
+                    return Ok(Rotation::Rejected);
+                }
+                if now >= family.expires_at || now >= family.last_used_at + chrono_duration(idle) {
+                    q::revoke_family(conn, &family.id, "expired", now)?;
+                    return Ok(Rotation::Rejected);
+                }
+                // The conditional update decides: used before, or used concurrently, is reuse.
+                if token.used_at.is_some() || q::mark_used(conn, &hash, now)? != 1 {
+                    q::revoke_family(conn, &family.id, "reuse", now)?;
+                    audit::record(
+                        conn,
+                        Some(&family.user_id),
+                        "refresh_token_reuse",
+                        Some(&family.id),
+                        None,
+                        now,
+                    )?;
+                    return Ok(Rotation::Reused {
+                        user_id: family.user_id,
+                        family_id: family.id,
+                    });
+                }
+                let user = user_q::find_by_id(conn, &family.user_id)?;
+                if user.as_ref().is_none_or(|u| u.disabled_at.is_some()) {
+                    q::revoke_family(conn, &family.id, "disabled", now)?;
+                    return Ok(Rotation::Rejected);
+                }
+                let successor = RefreshToken::generate()?;
+                q::insert_token(
+                    conn,
+                    &RefreshTokenRow {
+                        token_hash: token_hash(successor.expose()),
+                        family_id: family.id.clone(),
+                        created_at: now,
+                        used_at: None,
+                    },
+                )?;
+                q::touch_family(conn, &family.id, now)?;
+                let roles = roles_of(conn, &family.user_id)?;
+                Ok(Rotation::Rotated {
+                    user_id: family.user_id,
+                    token: successor,
+                    roles,
+                })
+            })
+        })
+        .await?;
+    match outcome {
+        Rotation::Rotated {
+            user_id,
+            token,
+            roles,
+        } => {
+            let (access_token, expires_in) = sign_access_token(state, &user_id, &roles)?;
+            Ok(Issued {
+                access_token,
+                expires_in,
+                refresh_token: token,
+            })
+        }
+        Rotation::Reused { user_id, family_id } => {
+            tracing::warn!(%user_id, %family_id, "refresh token reused: family revoked");
+            Err(AuthError::InvalidGrant)
+        }
+        Rotation::Rejected => Err(AuthError::InvalidGrant),
+    }
+}
+
+/// Revokes the family of the presented token (whatever state it is in). Unknown tokens are
+/// ignored, so logout reveals nothing about a token.
+pub async fn logout(state: &AppState, presented: String) -> Result<(), AuthError> {
+    let hash = token_hash(&presented);
+    state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if let Some((_, family)) = q::find(conn, &hash)? {
+                    let now = now();
+                    if q::revoke_family(conn, &family.id, "logout", now)? == 1 {
+                        audit::record(
+                            conn,
+                            Some(&family.user_id),
+                            "logout",
+                            Some(&family.id),
+                            None,
+                            now,
+                        )?;
+                    }
+                }
+                Ok::<_, AuthError>(())
+            })
+        })
+        .await
+}
+
+/// Revokes every refresh family of the user (`reason`: `logout_all`, `password_change`,
+/// `disabled`). Composable inside another transaction.
+pub fn revoke_all(
+    conn: &mut DbConn,
+    user_id: &str,
+    reason: &str,
+) -> Result<usize, diesel::result::Error> {
+    let now = now();
+    let revoked = q::revoke_user_families(conn, user_id, reason, now)?;
+    audit::record(conn, Some(user_id), reason, Some(user_id), None, now)?;
+    Ok(revoked)
+}
+
+/// Logout everywhere.
+pub async fn logout_all(state: &AppState, user_id: String) -> Result<usize, AuthError> {
+    state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                Ok::<_, AuthError>(revoke_all(conn, &user_id, "logout_all")?)
+            })
+        })
+        .await
+}

@@ -1,0 +1,98 @@
+//! Queries on refresh-token families and tokens.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::models::{RefreshFamilyRow, RefreshTokenRow};
+use crate::db::schema::{refresh_token_families as families, refresh_tokens as tokens};
+
+/// Inserts a family.
+pub fn insert_family(conn: &mut DbConn, row: &RefreshFamilyRow) -> QueryResult<usize> {
+    diesel::insert_into(families::table)
+        .values(row)
+        .execute(conn)
+}
+
+/// Inserts a token.
+pub fn insert_token(conn: &mut DbConn, row: &RefreshTokenRow) -> QueryResult<usize> {
+    diesel::insert_into(tokens::table).values(row).execute(conn)
+}
+
+/// A token and its family, by token hash.
+pub fn find(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> QueryResult<Option<(RefreshTokenRow, RefreshFamilyRow)>> {
+    tokens::table
+        .inner_join(families::table)
+        .filter(tokens::token_hash.eq(token_hash))
+        .select((RefreshTokenRow::as_select(), RefreshFamilyRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a token used if it is not yet: the row count (0 or 1) decides a race.
+pub fn mark_used(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        tokens::table
+            .filter(tokens::token_hash.eq(token_hash))
+            .filter(tokens::used_at.is_null()),
+    )
+    .set(tokens::used_at.eq(now))
+    .execute(conn)
+}
+
+/// Records a refresh on the family (idle lifetime restarts).
+pub fn touch_family(conn: &mut DbConn, family_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(families::table.find(family_id))
+        .set(families::last_used_at.eq(now))
+        .execute(conn)
+}
+
+/// Revokes a family if it is live; returns rows changed.
+pub fn revoke_family(
+    conn: &mut DbConn,
+    family_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        families::table
+            .filter(families::id.eq(family_id))
+            .filter(families::revoked_at.is_null()),
+    )
+    .set((
+        families::revoked_at.eq(now),
+        families::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
+}
+
+/// Revokes every live family of a user; returns rows changed.
+pub fn revoke_user_families(
+    conn: &mut DbConn,
+    user_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        families::table
+            .filter(families::user_id.eq(user_id))
+            .filter(families::revoked_at.is_null()),
+    )
+    .set((
+        families::revoked_at.eq(now),
+        families::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
+}
+
+/// Live (unused) tokens of a family: at most one while the family is sound.
+pub fn unused_tokens(conn: &mut DbConn, family_id: &str) -> QueryResult<i64> {
+    tokens::table
+        .filter(tokens::family_id.eq(family_id))
+        .filter(tokens::used_at.is_null())
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,215 @@
+//! The first-party JSON API: `/api/auth/{register,login,refresh,logout,logout-all}`, `/api/me`.
+
+use std::net::IpAddr;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::json::{Json, OptionalJson};
+use crate::accounts::sessions::{self, Issued};
+use crate::accounts::users::{self, NewUser};
+use crate::accounts::{Email, Password, Username};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::verify::actix::Authenticated;
+
+/// The refresh-token cookie; `Path=/api/auth` so refresh and logout both receive it.
+const REFRESH_COOKIE: &str = "portcullis_refresh";
+
+/// `POST /api/auth/register` body.
+#[derive(Deserialize)]
+pub struct RegisterRequest {
+    username: String,
+    email: String,
+    password: String,
+}
+
+/// `POST /api/auth/login` body: `username` may also be the email.
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    password: String,
+}
+
+/// `POST /api/auth/refresh` and `/logout` body (optional: the cookie may carry the token).
+#[derive(Deserialize, Default)]
+pub struct RefreshRequest {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
+    builder
+}
+
+fn refresh_cookie<'c>(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'c> {
+    // `Secure` except for a plain-http issuer on loopback (local development).
+    let issuer = state.issuer.as_str();
+    let loopback_http = issuer.starts_with("http://127.")
+        || issuer.starts_with("http://localhost")
+        || issuer.starts_with("http://[::1]");
+    Cookie::build(REFRESH_COOKIE, value)
+        .path("/api/auth")
+        .http_only(true)
+        .secure(!loopback_http)
+        .same_site(SameSite::Strict)
+        .max_age(max_age)
+        .finish()
+}
+
+fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
+    let max_age = CookieDuration::seconds(
+        i64::try_from(state.settings.refresh_absolute_ttl.as_secs()).unwrap_or(i64::MAX),
+    );
+    no_store(StatusCode::OK)
+        .cookie(refresh_cookie(
+            state,
+            issued.refresh_token.expose().to_owned(),
+            max_age,
+        ))
+        .json(json!({
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": issued.refresh_token.expose(),
+        }))
+}
+
+fn cleared_cookie_response(state: &AppState) -> HttpResponse {
+    no_store(StatusCode::NO_CONTENT)
+        .cookie(refresh_cookie(state, String::new(), CookieDuration::ZERO))
+        .finish()
+}
+
+/// The client address: the peer, or the last untrusted `X-Forwarded-For` hop when the peer is a
+/// configured proxy.
+fn client_ip(state: &AppState, request: &HttpRequest) -> IpAddr {
+    let peer = request
+        .peer_addr()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
+    let trusted = &state.settings.trusted_proxies;
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    request
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
+}
+
+/// The refresh token from the body, else the cookie.
+fn presented_token(
+    request: &HttpRequest,
+    body: Option<RefreshRequest>,
+) -> Result<String, ApiError> {
+    body.and_then(|b| b.refresh_token)
+        .or_else(|| request.cookie(REFRESH_COOKIE).map(|c| c.value().to_owned()))
+        .filter(|t| !t.is_empty() && t.len() <= 512)
+        .ok_or_else(|| ApiError::InvalidRequest("refresh_token: missing (body or cookie)".into()))
+}
+
+/// `POST /api/auth/register` → 201 with the user.
+pub async fn register(
+    state: web::Data<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.settings.open_registration {
+        return Err(ApiError::RegistrationClosed);
+    }
+    let new = NewUser {
+        username: Username::parse(&body.username)
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
+        email: Email::parse(&body.email).map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
+        password: Password::parse(body.password)
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
+        roles: Vec::new(),
+    };
+    let user = users::create(&state.db, &state.hasher, new).await?;
+    Ok(no_store(StatusCode::CREATED).json(user))
+}
+
+/// `POST /api/auth/login` → tokens, and the refresh token as a cookie.
+pub async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Json(body): Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let login = body
+        .username
+        .or(body.email)
+        .filter(|l| !l.is_empty() && l.len() <= 254)
+        .ok_or_else(|| ApiError::InvalidRequest("username: missing".into()))?;
+    // Refused before hashing: Argon2 of a megabyte is a denial of service.
+    if body.password.len() > crate::accounts::names::MAX_PASSWORD_BYTES {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let ip = client_ip(&state, &request);
+    let issued = sessions::login(&state, login, body.password.into_bytes(), ip).await?;
+    Ok(issued_response(&state, issued))
+}
+
+/// `POST /api/auth/refresh` → a new pair; the presented token is rotated.
+pub async fn refresh(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token = presented_token(&request, body)?;
+    let issued = sessions::refresh(&state, token).await?;
+    Ok(issued_response(&state, issued))
+}
+
+/// `POST /api/auth/logout` → 204; the token's family is revoked and the cookie cleared.
+pub async fn logout(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token = presented_token(&request, body)?;
+    sessions::logout(&state, token).await?;
+    Ok(cleared_cookie_response(&state))
+}
+
+/// `POST /api/auth/logout-all` (bearer) → 204; every family of the user is revoked.
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    sessions::logout_all(&state, auth.subject.clone()).await?;
+    Ok(cleared_cookie_response(&state))
+}
+
+/// `GET /api/me` (bearer) → the user's profile.
+pub async fn me(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, actix_web::Error> {
+    let subject = auth.subject.clone();
+    let user = state.db.run(move |conn| users::get(conn, &subject)).await;
+    match user {
+        Ok(user) if !user.disabled => Ok(no_store(StatusCode::OK).json(user)),
+        // The account is gone or disabled: the token no longer speaks for anyone.
+        Ok(_) | Err(users::AccountError::NotFound) => Err(
+            crate::verify::actix::BearerError::Invalid(crate::verify::VerifyError::Rejected(
+                "account disabled or deleted".into(),
+            ))
+            .into(),
+        ),
+        Err(other) => Err(ApiError::from(other).into()),
+    }
+}
