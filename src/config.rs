@@ -105,6 +105,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_REFRESH_ABSOLUTE_TTL", global = true)]
     pub refresh_absolute_ttl: Option<String>,
 
+    /// How long a rotated refresh token may be presented once more, while its successor is
+    /// unused (a lost response). Default 0s: never.
+    #[arg(long, env = "PORTCULLIS_REFRESH_REUSE_GRACE", global = true)]
+    pub refresh_reuse_grace: Option<String>,
+
     /// Login attempts per account in one window before 429. Default 5.
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS", global = true)]
     pub login_max_attempts: Option<u32>,
@@ -163,6 +168,8 @@ pub struct Settings {
     pub refresh_idle_ttl: Duration,
     /// Refresh-family absolute lifetime.
     pub refresh_absolute_ttl: Duration,
+    /// Retry window for a lost refresh response.
+    pub refresh_reuse_grace: Duration,
     /// Login attempts per account per window.
     pub login_max_attempts: u32,
     /// Login attempts per IP per window.
@@ -313,6 +320,17 @@ impl Settings {
             args.refresh_absolute_ttl.as_deref(),
             Duration::from_secs(30 * 86_400),
         )?;
+        let refresh_reuse_grace = parse_setting_duration(
+            "PORTCULLIS_REFRESH_REUSE_GRACE",
+            args.refresh_reuse_grace.as_deref(),
+            Duration::ZERO,
+        )?;
+        if refresh_reuse_grace > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_REFRESH_REUSE_GRACE",
+                "must be at most 60s: a longer window weakens reuse detection",
+            ));
+        }
         let login_window = parse_setting_duration(
             "PORTCULLIS_LOGIN_WINDOW",
             args.login_window.as_deref(),
@@ -365,6 +383,7 @@ impl Settings {
             open_registration: args.open_registration.unwrap_or(true),
             refresh_idle_ttl,
             refresh_absolute_ttl,
+            refresh_reuse_grace,
             login_max_attempts: args.login_max_attempts.unwrap_or(5).max(1),
             login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
             login_window,

@@ -189,6 +189,7 @@ fn start_family(
         &RefreshTokenRow {
             token_hash: token_hash(token.expose()),
             family_id: family.id,
+            parent_hash: None,
             created_at: now,
             used_at: None,
         },
@@ -304,6 +305,7 @@ enum Rotation {
 pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
     let hash = token_hash(&presented);
     let idle = state.settings.refresh_idle_ttl;
+    let grace = state.settings.refresh_reuse_grace;
     let outcome = state
         .db
         .run(move |conn| {
@@ -319,8 +321,10 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                     q::revoke_family(conn, &family.id, "expired", now)?;
                     return Ok(Rotation::Rejected);
                 }
-                // The conditional update decides: used before, or used concurrently, is reuse.
-                if token.used_at.is_some() || q::mark_used(conn, &hash, now)? != 1 {
+                // The conditional update decides: used before, or used concurrently, is reuse —
+                // except, with a grace window, one retry of a lost response (see README).
+                let fresh = token.used_at.is_none() && q::mark_used(conn, &hash, now)? == 1;
+                if !fresh && !regrant_after_lost_response(conn, &token, grace, now)? {
                     q::revoke_family(conn, &family.id, "reuse", now)?;
                     audit::record(
                         conn,
@@ -346,6 +350,7 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                     &RefreshTokenRow {
                         token_hash: token_hash(successor.expose()),
                         family_id: family.id.clone(),
+                        parent_hash: Some(hash.clone()),
                         created_at: now,
                         used_at: None,
                     },
@@ -378,6 +383,29 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
             Err(AuthError::InvalidGrant)
         }
         Rotation::Rejected => Err(AuthError::InvalidGrant),
+    }
+}
+
+/// The grace policy (`PORTCULLIS_REFRESH_REUSE_GRACE`, default 0 = off): a token rotated less
+/// than `grace` ago may be presented once more, if the one successor it produced was never
+/// used — the client lost the response. That successor is invalidated (presenting it later is
+/// reuse) and a new one is issued. A second retry, a used successor, or a later retry is reuse.
+fn regrant_after_lost_response(
+    conn: &mut DbConn,
+    token: &RefreshTokenRow,
+    grace: Duration,
+    now: NaiveDateTime,
+) -> Result<bool, AuthError> {
+    let within_grace = token
+        .used_at
+        .is_some_and(|used| !grace.is_zero() && now - used <= chrono_duration(grace));
+    if !within_grace {
+        return Ok(false);
+    }
+    let children = q::children(conn, &token.token_hash)?;
+    match children.as_slice() {
+        [only] if only.used_at.is_none() => Ok(q::mark_used(conn, &only.token_hash, now)? == 1),
+        _ => Ok(false),
     }
 }
 

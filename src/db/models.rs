@@ -108,6 +108,8 @@ pub struct RefreshTokenRow {
     pub token_hash: String,
     /// Its family.
     pub family_id: String,
+    /// The token it replaced.
+    pub parent_hash: Option<String>,
     /// Issued.
     pub created_at: NaiveDateTime,
     /// Rotated.

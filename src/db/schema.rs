@@ -91,6 +91,8 @@ diesel::table! {
         token_hash -> Text,
         /// Its family.
         family_id -> Text,
+        /// The token it replaced.
+        parent_hash -> Nullable<Text>,
         /// Issued (UTC).
         created_at -> Timestamp,
         /// Set when rotated (presented and replaced).

@@ -659,7 +659,42 @@ async fn api_me_rejects_forged_and_foreign_tokens(backend: Backend) {
     );
 }
 
+// The lost-response grace window (off by default): one retry while the successor is unused.
+async fn reuse_grace_allows_one_retry_of_a_lost_response(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut args = env.args();
+    args.refresh_reuse_grace = Some("30s".into());
+    let app = env.spawn_with(args).await;
+    register(&app, "nina").await;
+
+    let (_, t0) = session(&app, "nina").await;
+    let _lost = refreshed(&app, &t0).await;
+    let s2 = refreshed(&app, &t0).await;
+    let s3 = refreshed(&app, &s2).await;
+    assert_invalid_grant(refresh(&app, &t0).await, "a second retry is reuse").await;
+    assert_invalid_grant(refresh(&app, &s3).await, "and it revoked the family").await;
+
+    let (_, u0) = session(&app, "nina").await;
+    let u1 = refreshed(&app, &u0).await;
+    let _u2 = refreshed(&app, &u1).await;
+    assert_invalid_grant(
+        refresh(&app, &u0).await,
+        "retry after the successor was used",
+    )
+    .await;
+
+    let (_, v0) = session(&app, "nina").await;
+    let lost = refreshed(&app, &v0).await;
+    let _v2 = refreshed(&app, &v0).await;
+    assert_invalid_grant(
+        refresh(&app, &lost).await,
+        "the invalidated successor is reuse",
+    )
+    .await;
+}
+
 on_both_backends!(
+    reuse_grace_allows_one_retry_of_a_lost_response,
     happy_path_register_login_me_refresh_logout,
     rt_03_reuse_revokes_the_family,
     rt_04_parallel_refreshes_have_one_winner,

@@ -16,6 +16,8 @@ CREATE INDEX refresh_token_families_user ON refresh_token_families (user_id);
 CREATE TABLE refresh_tokens (
     token_hash TEXT PRIMARY KEY,
     family_id TEXT NOT NULL REFERENCES refresh_token_families (id) ON DELETE CASCADE,
+    -- The token this one replaced (NULL for a family's first token).
+    parent_hash TEXT,
     created_at TIMESTAMP NOT NULL,
     used_at TIMESTAMP
 );

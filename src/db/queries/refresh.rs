@@ -88,11 +88,10 @@ pub fn revoke_user_families(
     .execute(conn)
 }
 
-/// Live (unused) tokens of a family: at most one while the family is sound.
-pub fn unused_tokens(conn: &mut DbConn, family_id: &str) -> QueryResult<i64> {
+/// The tokens that replaced `parent_hash`.
+pub fn children(conn: &mut DbConn, parent_hash: &str) -> QueryResult<Vec<RefreshTokenRow>> {
     tokens::table
-        .filter(tokens::family_id.eq(family_id))
-        .filter(tokens::used_at.is_null())
-        .count()
-        .get_result(conn)
+        .filter(tokens::parent_hash.eq(parent_hash))
+        .select(RefreshTokenRow::as_select())
+        .load(conn)
 }
