@@ -122,6 +122,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_LOGIN_WINDOW", global = true)]
     pub login_window: Option<String>,
 
+    /// Browser origins allowed to call the JSON API cross-origin (comma-separated, exact, e.g.
+    /// `https://app.example.com`). Default: none (CORS off).
+    #[arg(long, env = "PORTCULLIS_CORS_ORIGINS", global = true)]
+    pub cors_origins: Option<String>,
+
     /// Proxies whose `X-Forwarded-For` is trusted (comma-separated IPs). Default: none.
     #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
@@ -178,6 +183,8 @@ pub struct Settings {
     pub login_window: Duration,
     /// Trusted proxies.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Exact origins allowed to call the JSON API from a browser.
+    pub cors_origins: Vec<String>,
 }
 
 /// A configuration value that was rejected; the message names the setting.
@@ -363,6 +370,28 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let cors_origins = args
+            .cors_origins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|origin| {
+                let parsed = url::Url::parse(origin).ok().filter(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.path() == "/"
+                        && !origin.ends_with('/')
+                });
+                parsed.map(|_| origin.to_owned()).ok_or_else(|| {
+                    ConfigError::new(
+                        "PORTCULLIS_CORS_ORIGINS",
+                        format!("`{origin}` is not an origin such as https://app.example.com"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         Ok(Self {
             database,
             bind,
@@ -388,6 +417,7 @@ impl Settings {
             login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
             login_window,
             trusted_proxies,
+            cors_origins,
         })
     }
 }

@@ -171,11 +171,12 @@ impl Application {
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.verifier.clone());
+        let cors_origins = Arc::new(settings.cors_origins.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(verifier_data.clone())
-                .configure(crate::http::configure)
+                .configure(crate::http::configure_with_cors(&cors_origins))
                 .default_service(web::to(crate::http::not_found))
         })
         .shutdown_timeout(10);

@@ -707,3 +707,65 @@ on_both_backends!(
     registration_can_be_closed,
     api_me_rejects_forged_and_foreign_tokens,
 );
+
+// CORS is off unless origins are configured, and then exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_off_by_default_and_exact_when_configured() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = env.spawn().await;
+    let url = format!("{}/api/auth/login", app.address);
+    let response = app
+        .client
+        .post(&url)
+        .header("Origin", "https://app.example.com")
+        .json(&json!({"username": "x", "password": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    app.stop().await;
+
+    let mut args = env.args();
+    args.cors_origins = Some("https://app.example.com".into());
+    let app = env.spawn_with(args).await;
+    let url = format!("{}/api/auth/login", app.address);
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let denied = preflight("https://app.example.com.evil.example")
+        .await
+        .unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let denied = preflight("http://app.example.com").await.unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "scheme is part of the origin"
+    );
+}
