@@ -223,9 +223,34 @@ fn verifier(c: &mut Criterion) {
     group.finish();
 }
 
+/// One Argon2id verification with the default (OWASP) parameters: the login bound per core.
+fn password_hashing(c: &mut Criterion) {
+    use portcullis::accounts::Password;
+    use portcullis::accounts::password::{HashParams, PasswordHasher};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let hasher = PasswordHasher::new(HashParams::default(), 1).expect("hasher");
+    let hash = runtime
+        .block_on(hasher.hash(Password::parse("benchmark passphrase".into()).expect("password")))
+        .expect("hash");
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(20);
+    group.bench_function("verify_owasp_default", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(hasher.verify(b"benchmark passphrase", Some(&hash)))
+                .expect("verify")
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = signing, jwks_response, verifier
+    targets = signing, jwks_response, verifier, password_hashing
 }
 criterion_main!(benches);

@@ -100,8 +100,12 @@ fn view(conn: &mut DbConn, row: UserRow) -> Result<UserView, AccountError> {
     Ok(UserView::from_row(row, roles))
 }
 
+/// An id wins over a username or email that happens to look the same.
 fn find_row(conn: &mut DbConn, who: &str) -> Result<UserRow, AccountError> {
-    q::find(conn, who, &who.to_lowercase())?.ok_or(AccountError::NotFound)
+    match q::find_by_id(conn, who)? {
+        Some(row) => Ok(row),
+        None => q::find_by_login(conn, &who.to_lowercase())?.ok_or(AccountError::NotFound),
+    }
 }
 
 /// Creates a user; the password is hashed first, off the executor.
@@ -165,6 +169,12 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<UserView>, AccountError> {
 /// One user by id, username or email.
 pub fn get(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
     let row = find_row(conn, who)?;
+    view(conn, row)
+}
+
+/// One user by id only (a token's `sub`).
+pub fn get_by_id(conn: &mut DbConn, id: &str) -> Result<UserView, AccountError> {
+    let row = q::find_by_id(conn, id)?.ok_or(AccountError::NotFound)?;
     view(conn, row)
 }
 

@@ -200,7 +200,10 @@ pub async fn me(
     auth: Authenticated,
 ) -> Result<HttpResponse, actix_web::Error> {
     let subject = auth.subject.clone();
-    let user = state.db.run(move |conn| users::get(conn, &subject)).await;
+    let user = state
+        .db
+        .run(move |conn| users::get_by_id(conn, &subject))
+        .await;
     match user {
         Ok(user) if !user.disabled => Ok(no_store(StatusCode::OK).json(user)),
         // The account is gone or disabled: the token no longer speaks for anyone.

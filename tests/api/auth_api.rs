@@ -693,7 +693,34 @@ async fn reuse_grace_allows_one_retry_of_a_lost_response(backend: Backend) {
     .await;
 }
 
+// A username that looks like another user's id never stands in for that user.
+async fn a_username_equal_to_an_id_is_not_that_user(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let victim = register(&app, "olivia").await;
+    let victim_id = victim["id"].as_str().unwrap().to_owned();
+    let impostor = post(
+        &app,
+        "/api/auth/register",
+        json!({"username": victim_id, "email": "impostor@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(impostor.status(), 201);
+    let (victim_access, _) = session(&app, "olivia").await;
+    let profile: Value = me(&app, &victim_access).await.json().await.unwrap();
+    assert_eq!(profile["username"], "olivia");
+    let (impostor_access, _) = session(&app, &victim_id).await;
+    let profile: Value = me(&app, &impostor_access).await.json().await.unwrap();
+    assert_eq!(profile["email"], "impostor@example.com");
+    let disabled = stdout_json(&env.cli(&["users", "disable", &victim_id]).await);
+    assert_eq!(
+        disabled["username"], "olivia",
+        "the CLI resolves an id before a username"
+    );
+}
+
 on_both_backends!(
+    a_username_equal_to_an_id_is_not_that_user,
     reuse_grace_allows_one_retry_of_a_lost_response,
     happy_path_register_login_me_refresh_logout,
     rt_03_reuse_revokes_the_family,

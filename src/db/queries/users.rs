@@ -29,24 +29,6 @@ pub fn exists(
     Ok(count > 0)
 }
 
-/// A user by id, normalised username or normalised email.
-pub fn find(
-    conn: &mut DbConn,
-    id_or_login: &str,
-    normalized: &str,
-) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(
-            users::id
-                .eq(id_or_login)
-                .or(users::username_normalized.eq(normalized))
-                .or(users::email_normalized.eq(normalized)),
-        )
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
-}
-
 /// A user by id.
 pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
     users::table
