@@ -93,7 +93,8 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_AUDIENCE", global = true)]
     pub access_token_audience: Option<String>,
 
-    /// Whether anyone may register through the JSON API (`true`/`false`). Default true.
+    /// Whether anyone may register through the JSON API (`true`/`false`). Default: on for the
+    /// embedded SQLite setup, off on Postgres (production), where operators create users.
     #[arg(long, env = "PORTCULLIS_OPEN_REGISTRATION", global = true)]
     pub open_registration: Option<bool>,
 
@@ -392,6 +393,7 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let open_registration = args.open_registration.unwrap_or(database.is_sqlite());
         Ok(Self {
             database,
             bind,
@@ -409,7 +411,7 @@ impl Settings {
             access_token_ttl,
             access_token_alg,
             access_token_audience: args.access_token_audience.filter(|a| !a.is_empty()),
-            open_registration: args.open_registration.unwrap_or(true),
+            open_registration,
             refresh_idle_ttl,
             refresh_absolute_ttl,
             refresh_reuse_grace,
@@ -549,6 +551,18 @@ mod tests {
         );
         assert!(Issuer::parse("ftp://example.com").is_err());
         assert!(Issuer::parse("https://example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn open_registration_defaults_to_the_embedded_setup_only() {
+        let embedded = Settings::from_args(SettingsArgs::default()).unwrap();
+        assert!(embedded.open_registration);
+        let production = Settings::from_args(SettingsArgs {
+            database_url: Some("postgres://db/portcullis".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(!production.open_registration);
     }
 
     #[test]

@@ -60,6 +60,8 @@ impl TestEnv {
             keys_dir: Some(self.keys_dir.clone()),
             key_refresh_interval: Some("200ms".into()),
             workers: Some(2),
+            // The API tests register users on both backends.
+            open_registration: Some(true),
             ..Default::default()
         }
     }
