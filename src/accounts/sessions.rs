@@ -311,7 +311,7 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let now = now();
-                let Some((token, family)) = q::find(conn, &hash)? else {
+                let Some((token, family, user)) = q::find_with_user(conn, &hash)? else {
                     return Ok::<_, AuthError>(Rotation::Rejected);
                 };
                 if family.revoked_at.is_some() {
@@ -339,8 +339,7 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                         family_id: family.id,
                     });
                 }
-                let user = user_q::find_by_id(conn, &family.user_id)?;
-                if user.as_ref().is_none_or(|u| u.disabled_at.is_some()) {
+                if user.disabled_at.is_some() {
                     q::revoke_family(conn, &family.id, "disabled", now)?;
                     return Ok(Rotation::Rejected);
                 }

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConn;
-use crate::db::models::{RefreshFamilyRow, RefreshTokenRow};
-use crate::db::schema::{refresh_token_families as families, refresh_tokens as tokens};
+use crate::db::models::{RefreshFamilyRow, RefreshTokenRow, UserRow};
+use crate::db::schema::{refresh_token_families as families, refresh_tokens as tokens, users};
 
 /// Inserts a family.
 pub fn insert_family(conn: &mut DbConn, row: &RefreshFamilyRow) -> QueryResult<usize> {
@@ -94,4 +94,21 @@ pub fn children(conn: &mut DbConn, parent_hash: &str) -> QueryResult<Vec<Refresh
         .filter(tokens::parent_hash.eq(parent_hash))
         .select(RefreshTokenRow::as_select())
         .load(conn)
+}
+
+/// A token, its family and the family's user, by token hash (one round trip on the hot path).
+pub fn find_with_user(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> QueryResult<Option<(RefreshTokenRow, RefreshFamilyRow, UserRow)>> {
+    tokens::table
+        .inner_join(families::table.inner_join(users::table))
+        .filter(tokens::token_hash.eq(token_hash))
+        .select((
+            RefreshTokenRow::as_select(),
+            RefreshFamilyRow::as_select(),
+            UserRow::as_select(),
+        ))
+        .first(conn)
+        .optional()
 }
