@@ -1,12 +1,14 @@
-//! Argon2id password hashing on the blocking pool, with bounded concurrency so a burst of
-//! logins cannot starve other blocking work (database calls).
+//! Argon2id password hashing on a small dedicated thread pool: bounded concurrency, so a burst
+//! of logins cannot starve other blocking work (database calls) or the executor, and a fixed set
+//! of threads, so the allocator keeps at most one Argon2 work area per thread instead of one per
+//! blocking-pool thread (memory stays flat under login storms).
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 use super::Password;
 
@@ -43,12 +45,36 @@ pub enum HashError {
     Hash(String),
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Arc<Argon2<'static>>,
-    permits: Arc<Semaphore>,
+    jobs: Sender<Job>,
     dummy_hash: Arc<String>,
+}
+
+/// Starts `threads` hashing threads; they end when every `Sender` is dropped.
+fn start_pool(threads: usize) -> Result<Sender<Job>, HashError> {
+    let (jobs, queue) = channel::<Job>();
+    let queue: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(queue));
+    for index in 0..threads.max(1) {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name(format!("portcullis-argon2-{index}"))
+            .spawn(move || {
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    match next {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
+                }
+            })
+            .map_err(|e| HashError::Hash(format!("cannot start hashing threads: {e}")))?;
+    }
+    Ok(jobs)
 }
 
 impl PasswordHasher {
@@ -72,7 +98,7 @@ impl PasswordHasher {
             .to_string();
         Ok(Self {
             argon2: Arc::new(argon2),
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs: start_pool(concurrency)?,
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -110,14 +136,15 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| HashError::Hash("hashing threads stopped".into()))?;
+        result
             .await
-            .map_err(|e| HashError::Hash(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))?
+            .map_err(|_| HashError::Hash("a hashing job was lost".into()))?
     }
 }
 
