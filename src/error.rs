@@ -59,8 +59,14 @@ pub enum ApiError {
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match error {
             DbError::Unavailable(cause) => Self::Unavailable(cause),
+            // The connection died under the query: the database is away, not broken.
+            DbError::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            )) => Self::Unavailable(info.message().to_owned()),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -177,7 +177,6 @@ fn start_family(
         client_id: FIRST_PARTY_CLIENT_ID.into(),
         scope: FIRST_PARTY_SCOPE.into(),
         created_at: now,
-        last_used_at: now,
         expires_at: now + chrono_duration(absolute_ttl),
         revoked_at: None,
         revoked_reason: None,
@@ -317,7 +316,8 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                 if family.revoked_at.is_some() {
                     return Ok(Rotation::Rejected);
                 }
-                if now >= family.expires_at || now >= family.last_used_at + chrono_duration(idle) {
+                // The presented token was issued at the family's last use (login or refresh).
+                if now >= family.expires_at || now >= token.created_at + chrono_duration(idle) {
                     q::revoke_family(conn, &family.id, "expired", now)?;
                     return Ok(Rotation::Rejected);
                 }
@@ -354,7 +354,6 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                         used_at: None,
                     },
                 )?;
-                q::touch_family(conn, &family.id, now)?;
                 let roles = roles_of(conn, &family.user_id)?;
                 Ok(Rotation::Rotated {
                     user_id: family.user_id,

@@ -7,7 +7,7 @@ pub mod schema;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -112,21 +112,45 @@ impl ConnectionManager {
     }
 }
 
+/// A pooled connection and what the pool needs to know of its health.
+pub struct PooledConn {
+    conn: DbConn,
+    last_used: Instant,
+    broken: bool,
+}
+
+/// A connection unused for this long is checked before use: it may have been cut while idle
+/// (database restart, a firewall's idle timeout). A busy connection is trusted, and checked only
+/// after a query on it failed — so the hot path pays no liveness round trip.
+const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(5);
+
+impl PooledConn {
+    fn alive(&mut self) -> bool {
+        self.conn.batch_execute("SELECT 1").is_ok()
+    }
+}
+
 impl ManageConnection for ConnectionManager {
-    type Connection = DbConn;
+    type Connection = PooledConn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        self.establish().map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<PooledConn, r2d2::Error> {
+        Ok(PooledConn {
+            conn: self.establish().map_err(r2d2::Error::ConnectionError)?,
+            last_used: Instant::now(),
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
+    fn is_valid(&self, pooled: &mut PooledConn) -> Result<(), r2d2::Error> {
+        pooled
+            .conn
+            .batch_execute("SELECT 1")
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    fn has_broken(&self, pooled: &mut PooledConn) -> bool {
+        pooled.broken
     }
 }
 
@@ -162,7 +186,7 @@ impl Db {
             .max_size(size)
             .min_idle(Some(0))
             .connection_timeout(checkout_timeout)
-            .test_on_check_out(true)
+            .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
             .build_unchecked(ConnectionManager::new(url.clone()));
         Self {
@@ -185,23 +209,42 @@ impl Db {
     {
         let pool = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            f(&mut conn)
+            let mut pooled = checkout(&pool)?;
+            let result = f(&mut pooled.conn);
+            if result.is_err() && !pooled.alive() {
+                // Dropped from the pool on return; the next checkout connects afresh.
+                pooled.broken = true;
+            }
+            pooled.last_used = Instant::now();
+            result
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database answers; any failure means "unavailable".
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| {
-            conn.batch_execute("SELECT 1")?;
-            Ok::<_, DbError>(())
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| DbError::Unavailable(e.to_string()))
         })
         .await
     }
+}
+
+/// A healthy connection from the pool: one idle for a while is checked first, and replaced if
+/// it no longer answers (at most a few times, then the database is reported unavailable).
+fn checkout(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
+    for _ in 0..3 {
+        let mut pooled = pool
+            .get()
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        if pooled.last_used.elapsed() < CHECK_IF_IDLE_FOR || pooled.alive() {
+            return Ok(pooled);
+        }
+        pooled.broken = true;
+    }
+    Err(DbError::Unavailable("no live database connection".into()))
 }
 
 #[derive(Debug)]

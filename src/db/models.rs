@@ -90,8 +90,6 @@ pub struct RefreshFamilyRow {
     pub scope: String,
     /// Login time.
     pub created_at: NaiveDateTime,
-    /// Last refresh.
-    pub last_used_at: NaiveDateTime,
     /// Absolute end.
     pub expires_at: NaiveDateTime,
     /// Revocation time.

@@ -73,8 +73,6 @@ diesel::table! {
         scope -> Text,
         /// Login time (UTC).
         created_at -> Timestamp,
-        /// Last refresh (UTC): the idle lifetime counts from here.
-        last_used_at -> Timestamp,
         /// Absolute end of the family (UTC).
         expires_at -> Timestamp,
         /// Set when revoked.

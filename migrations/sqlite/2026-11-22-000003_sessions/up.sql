@@ -1,12 +1,12 @@
 -- Refresh tokens: one family per login; every refresh marks the presented token used and adds
--- its successor. Tokens are stored only as SHA-256.
+-- its successor. Tokens are stored only as SHA-256. A family's last use is the `created_at` of
+-- its newest token, so a refresh writes no family row.
 CREATE TABLE refresh_token_families (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     client_id TEXT NOT NULL,
     scope TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    last_used_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL,
     revoked_at TIMESTAMP,
     revoked_reason TEXT

@@ -43,13 +43,6 @@ pub fn mark_used(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> Que
     .execute(conn)
 }
 
-/// Records a refresh on the family (idle lifetime restarts).
-pub fn touch_family(conn: &mut DbConn, family_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(families::table.find(family_id))
-        .set(families::last_used_at.eq(now))
-        .execute(conn)
-}
-
 /// Revokes a family if it is live; returns rows changed.
 pub fn revoke_family(
     conn: &mut DbConn,
