@@ -310,7 +310,13 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let now = now();
-                let Some((token, family, user)) = q::find_with_user(conn, &hash)? else {
+                let Some(q::Presented {
+                    token,
+                    family,
+                    user,
+                    roles,
+                }) = q::find_with_user(conn, &hash)?
+                else {
                     return Ok::<_, AuthError>(Rotation::Rejected);
                 };
                 if family.revoked_at.is_some() {
@@ -354,7 +360,6 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                         used_at: None,
                     },
                 )?;
-                let roles = roles_of(conn, &family.user_id)?;
                 Ok(Rotation::Rotated {
                     user_id: family.user_id,
                     token: successor,

@@ -152,7 +152,22 @@ async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
     assert_eq!(profile.status(), 200);
     assert_eq!(profile.json::<Value>().await.unwrap()["username"], "alice");
 
-    let second = refreshed(&app, &refresh_token).await;
+    // Roles are read afresh at every refresh.
+    stdout_json(&env.cli(&["users", "add-role", "alice", "auditor"]).await);
+    stdout_json(&env.cli(&["users", "add-role", "alice", "admin"]).await);
+    let response = refresh(&app, &refresh_token).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let payload = body["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["roles"], json!(["admin", "auditor"]));
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
     let third = refreshed(&app, &second).await;
     // The cookie alone works too (empty body).
     let with_cookie = app

@@ -5,7 +5,9 @@ use diesel::prelude::*;
 
 use crate::db::DbConn;
 use crate::db::models::{RefreshFamilyRow, RefreshTokenRow, UserRow};
-use crate::db::schema::{refresh_token_families as families, refresh_tokens as tokens, users};
+use crate::db::schema::{
+    refresh_token_families as families, refresh_tokens as tokens, user_roles, users,
+};
 
 /// Inserts a family.
 pub fn insert_family(conn: &mut DbConn, row: &RefreshFamilyRow) -> QueryResult<usize> {
@@ -89,19 +91,44 @@ pub fn children(conn: &mut DbConn, parent_hash: &str) -> QueryResult<Vec<Refresh
         .load(conn)
 }
 
-/// A token, its family and the family's user, by token hash (one round trip on the hot path).
-pub fn find_with_user(
-    conn: &mut DbConn,
-    token_hash: &str,
-) -> QueryResult<Option<(RefreshTokenRow, RefreshFamilyRow, UserRow)>> {
-    tokens::table
-        .inner_join(families::table.inner_join(users::table))
+/// Everything a refresh needs to decide, read together.
+pub struct Presented {
+    /// The presented token.
+    pub token: RefreshTokenRow,
+    /// Its family.
+    pub family: RefreshFamilyRow,
+    /// The family's user.
+    pub user: UserRow,
+    /// The user's roles, sorted.
+    pub roles: Vec<String>,
+}
+
+/// A token, its family, the family's user and the user's roles, by token hash: the hot path
+/// reads everything in one round trip (one row per role, at least one row).
+pub fn find_with_user(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<Presented>> {
+    let rows: Vec<(RefreshTokenRow, RefreshFamilyRow, UserRow, Option<String>)> = tokens::table
+        .inner_join(families::table.inner_join(users::table.left_join(user_roles::table)))
         .filter(tokens::token_hash.eq(token_hash))
         .select((
             RefreshTokenRow::as_select(),
             RefreshFamilyRow::as_select(),
             UserRow::as_select(),
+            user_roles::role.nullable(),
         ))
-        .first(conn)
-        .optional()
+        .order(user_roles::role.asc())
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((token, family, user, first_role)) = rows.next() else {
+        return Ok(None);
+    };
+    let roles = first_role
+        .into_iter()
+        .chain(rows.filter_map(|(_, _, _, role)| role))
+        .collect();
+    Ok(Some(Presented {
+        token,
+        family,
+        user,
+        roles,
+    }))
 }
