@@ -139,13 +139,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     }
     // Changing keys needs the KEK, and every existing key must open under it first, so a wrong
     // KEK can never add keys sealed under another one.
-    let boot = lifecycle::bootstrap(
-        &db,
-        settings.kek.as_ref().map(|k| k.expose()),
-        &settings.keys_dir,
-        settings.rsa_key_size,
-    )
-    .await?;
+    let boot = lifecycle::bootstrap(&db, &settings).await?;
     let kek = boot.kek;
     match command {
         KeysCommand::List => Ok(()),

@@ -96,13 +96,7 @@ impl Application {
             settings.db_pool_timeout,
         );
 
-        let boot = lifecycle::bootstrap(
-            &db,
-            settings.kek.as_ref().map(|k| k.expose()),
-            &settings.keys_dir,
-            settings.rsa_key_size,
-        )
-        .await?;
+        let boot = lifecycle::bootstrap(&db, &settings).await?;
         match &boot.kek_origin {
             KekOrigin::Created(path) => tracing::warn!(
                 path = %path.display(),

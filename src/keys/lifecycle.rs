@@ -2,7 +2,6 @@
 //! rotation and revocation. Each state change is one write transaction; the partial unique index
 //! keeps exactly one active key per algorithm whatever the interleaving.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -239,13 +238,13 @@ pub struct Bootstrapped {
     pub generated: Vec<String>,
 }
 
-/// Loads (or, on a first start, creates) the KEK and the signing keys.
+/// Loads (or, on a first start, creates) the KEK and the signing keys, as configured.
 pub async fn bootstrap(
     db: &Db,
-    kek_setting: Option<&str>,
-    keys_dir: &Path,
-    rsa_size: RsaKeySize,
+    settings: &crate::config::Settings,
 ) -> Result<Bootstrapped, KeyError> {
+    let kek_setting = settings.kek.as_ref().map(|k| k.expose());
+    let (keys_dir, rsa_size) = (settings.keys_dir.as_path(), settings.rsa_key_size);
     let existing = db.run(|conn| Ok::<_, KeyError>(q::count(conn)?)).await?;
     let (kek, kek_origin) = Kek::load_or_create(kek_setting, keys_dir, existing == 0)?;
     let kek = Arc::new(kek);
