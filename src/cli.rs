@@ -71,25 +71,31 @@ pub enum UsersCommand {
     /// Disable a user.
     Disable {
         /// The user.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Replace a user's password with one read from stdin.
     SetPassword {
         /// The user.
+        #[arg(allow_hyphen_values = true)]
         user: String,
     },
     /// Grant a role.
     AddRole {
         /// The user.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// The role.
+        #[arg(allow_hyphen_values = true)]
         role: String,
     },
     /// Withdraw a role.
     RemoveRole {
         /// The user.
+        #[arg(allow_hyphen_values = true)]
         user: String,
         /// The role.
+        #[arg(allow_hyphen_values = true)]
         role: String,
     },
 }
@@ -103,7 +109,8 @@ pub enum KeysCommand {
     Rotate,
     /// Revoke a key: removed from the JWKS at once.
     Revoke {
-        /// The key id.
+        /// The key id (a thumbprint may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Required to revoke an active key: activates a new key of its algorithm in the same step.
         #[arg(long)]
@@ -246,4 +253,25 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, KeysCommand};
+
+    #[test]
+    fn a_kid_starting_with_a_dash_is_a_value() {
+        // RFC 7638 thumbprints are base64url: one in 64 starts with `-`.
+        let cli =
+            Cli::try_parse_from(["portcullis", "keys", "revoke", "-o3kL_x", "--replace"]).unwrap();
+        match cli.command {
+            Command::Keys(KeysCommand::Revoke { kid, replace }) => {
+                assert_eq!(kid, "-o3kL_x");
+                assert!(replace);
+            }
+            _ => panic!("parsed as another command"),
+        }
+    }
 }
