@@ -4,6 +4,8 @@
 //! then refreshes in a chain for SECONDS (every request rotates a distinct token).
 //! `load_auth login BASE_URL CONCURRENCY SECONDS`: CONCURRENCY clients log in repeatedly while
 //! one more client measures `GET /.well-known/jwks.json` latency.
+//! `load_auth tokens BASE_URL COUNT 0`: logs in COUNT times and prints the refresh tokens, one
+//! per line (for `scripts/refresh.lua` under wrk).
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +61,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .json(&json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}))
         .send()
         .await?;
+
+    if mode == "tokens" {
+        for _ in 0..concurrency {
+            match login(&client, base, &username).await {
+                Some(token) => println!("{token}"),
+                None => return Err("login failed".into()),
+            }
+        }
+        return Ok(());
+    }
 
     let start = Instant::now();
     let deadline = start + duration;
