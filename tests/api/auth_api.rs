@@ -10,7 +10,7 @@ use portcullis::keys::SigningAlg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestEnv, stdout_json};
+use crate::helpers::{Backend, TestApp, TestEnv, join_all, stdout_json};
 use crate::on_both_backends;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -233,7 +233,7 @@ async fn rt_04_parallel_refreshes_have_one_winner(backend: Backend) {
     let (_, token) = session(&app, "carol").await;
     let attempts = (0..20).map(|_| refresh(&app, &token));
     let mut statuses = Vec::new();
-    for response in futures_all(attempts).await {
+    for response in join_all(attempts).await {
         statuses.push(response.status().as_u16());
     }
     assert_eq!(
@@ -245,37 +245,6 @@ async fn rt_04_parallel_refreshes_have_one_winner(backend: Backend) {
         statuses.iter().all(|s| *s == 200 || *s == 401),
         "{statuses:?}"
     );
-}
-
-async fn futures_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs = Vec::new();
-    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut waiting = false;
-        for (i, slot) in pending.iter_mut().enumerate() {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(output) => {
-                        results[i] = Some(output);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => waiting = true,
-                }
-            }
-        }
-        if waiting {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    for result in results {
-        outputs.push(result.unwrap());
-    }
-    outputs
 }
 
 // RT-08 ★: reuse detection survives a restart, same-second rotations, and refresh racing logout.
@@ -433,7 +402,7 @@ async fn login_06_throttling_counts_parallel_attempts_exactly(backend: Backend) 
     register(&app, "heidi").await;
     register(&app, "ivan").await;
     let attempts = (0..50).map(|_| login(&app, "heidi", "wrong password!"));
-    let responses = futures_all(attempts).await;
+    let responses = join_all(attempts).await;
     let mut counts = (0, 0);
     for response in responses {
         match response.status().as_u16() {

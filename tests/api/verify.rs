@@ -13,7 +13,7 @@ use portcullis::keys::SigningAlg;
 use portcullis::verify::{Verifier, VerifierConfig, VerifyError};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestEnv, stdout_json};
+use crate::helpers::{Backend, TestEnv, join_all, stdout_json};
 use crate::stub::{StubIssuer, TestKey, claims, now};
 
 fn config(issuer: &str) -> VerifierConfig {
@@ -349,50 +349,13 @@ async fn jwt_07_kid_injection_and_unknown_kid_flood() {
             )
         })
         .collect();
-    let results = futures_join_all(tokens.iter().map(|t| f.verify(t))).await;
+    let results = join_all(tokens.iter().map(|t| f.verify(t))).await;
     assert!(results.iter().all(|r| *r == Err(VerifyError::UnknownKey)));
     let refetches = f.stub.jwks_requests() - before;
     assert!(
         refetches <= 1,
         "{refetches} JWKS fetches for unknown kids; at most 1 per cooldown"
     );
-}
-
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(future);
-    }
-    let mut outputs = Vec::with_capacity(set.len());
-    // Poll them all concurrently on this task.
-    let joined = async {
-        let mut pinned: Vec<_> = set.into_iter().map(Box::pin).collect();
-        let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-        std::future::poll_fn(|cx| {
-            let mut pending = false;
-            for (i, future) in pinned.iter_mut().enumerate() {
-                if done[i].is_none() {
-                    match future.as_mut().poll(cx) {
-                        std::task::Poll::Ready(output) => done[i] = Some(output),
-                        std::task::Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending {
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(())
-            }
-        })
-        .await;
-        done
-    };
-    for output in joined.await {
-        outputs.push(output.unwrap());
-    }
-    outputs
 }
 
 // Single flight: 1,000 concurrent requests with a new kid cause exactly one fetch, and all pass.
@@ -403,7 +366,7 @@ async fn unknown_kid_refetch_is_single_flight() {
     let newcomer = TestKey::new(SigningAlg::Es256);
     f.stub.set_keys(&[f.es.jwk(), f.rs.jwk(), newcomer.jwk()]);
     let token = newcomer.token(&f.claims());
-    let results = futures_join_all((0..1000).map(|_| f.verify(&token))).await;
+    let results = join_all((0..1000).map(|_| f.verify(&token))).await;
     assert!(
         results.iter().all(Result::is_ok),
         "every request verifies after one refetch"
