@@ -175,7 +175,6 @@ pub enum DbError {
 #[derive(Clone)]
 pub struct Db {
     pool: Arc<Pool>,
-    url: DatabaseUrl,
 }
 
 impl Db {
@@ -188,16 +187,10 @@ impl Db {
             .connection_timeout(checkout_timeout)
             .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
-            .build_unchecked(ConnectionManager::new(url.clone()));
+            .build_unchecked(ConnectionManager::new(url));
         Self {
             pool: Arc::new(pool),
-            url,
         }
-    }
-
-    /// The database URL (Display redacts passwords).
-    pub fn url(&self) -> &DatabaseUrl {
-        &self.url
     }
 
     /// Runs `f` with a pooled connection on a blocking thread.

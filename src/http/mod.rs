@@ -21,12 +21,12 @@ pub fn configure_with_cors(cors_origins: &[String]) -> impl FnOnce(&mut web::Ser
                     !cors_origins.is_empty(),
                     api_cors(cors_origins),
                 ))
-                .service(post_resource("/auth/register", auth_api::register))
-                .service(post_resource("/auth/login", auth_api::login))
-                .service(post_resource("/auth/refresh", auth_api::refresh))
-                .service(post_resource("/auth/logout", auth_api::logout))
-                .service(post_resource("/auth/logout-all", auth_api::logout_all))
-                .service(get_resource("/me", auth_api::me)),
+                .service(resource("/auth/register", WRITE, auth_api::register))
+                .service(resource("/auth/login", WRITE, auth_api::login))
+                .service(resource("/auth/refresh", WRITE, auth_api::refresh))
+                .service(resource("/auth/logout", WRITE, auth_api::logout))
+                .service(resource("/auth/logout-all", WRITE, auth_api::logout_all))
+                .service(resource("/me", READ, auth_api::me)),
         );
     }
 }
@@ -49,42 +49,46 @@ fn api_cors(origins: &[String]) -> actix_cors::Cors {
 
 /// Registers the routes that need no per-deployment settings (well-known documents, probes).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_resource("/.well-known/jwks.json", well_known::jwks))
-        .service(get_resource(
+    cfg.service(resource("/.well-known/jwks.json", READ, well_known::jwks))
+        .service(resource(
             "/.well-known/openid-configuration",
+            READ,
             well_known::discovery,
         ))
-        .service(get_resource(
+        .service(resource(
             "/.well-known/oauth-authorization-server",
+            READ,
             well_known::discovery,
         ))
-        .service(get_resource("/healthz", health::healthz))
-        .service(get_resource("/readyz", health::readyz));
+        .service(resource("/healthz", READ, health::healthz))
+        .service(resource("/readyz", READ, health::readyz));
 }
 
-/// A resource answering GET and HEAD with `handler`, 405 (with `Allow`) otherwise.
-fn get_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+/// The methods a resource answers, and the `Allow` header that lists them.
+#[derive(Clone, Copy)]
+struct Methods(&'static [Method], &'static str);
+
+/// Reads: GET, and HEAD wherever GET works.
+const READ: Methods = Methods(&[Method::GET, Method::HEAD], "GET, HEAD");
+/// The JSON API's writes.
+const WRITE: Methods = Methods(&[Method::POST], "POST");
+
+/// A resource answering `methods` with `handler`, and 405 (with `Allow`) to any other method.
+fn resource<F, Args>(path: &str, methods: Methods, handler: F) -> actix_web::Resource
 where
     F: actix_web::Handler<Args>,
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    web::resource(path)
-        .route(web::get().to(handler.clone()))
-        .route(web::route().method(Method::HEAD).to(handler))
-        .default_service(web::to(|| async { method_not_allowed("GET, HEAD") }))
-}
-
-/// A resource answering POST with `handler`, 405 (with `Allow`) otherwise.
-fn post_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
-where
-    F: actix_web::Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(web::to(|| async { method_not_allowed("POST") }))
+    methods
+        .0
+        .iter()
+        .fold(web::resource(path), |resource, method| {
+            resource.route(web::route().method(method.clone()).to(handler.clone()))
+        })
+        .default_service(web::to(
+            move || async move { method_not_allowed(methods.1) },
+        ))
 }
 
 fn method_not_allowed(allow: &'static str) -> HttpResponse {

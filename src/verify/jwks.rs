@@ -191,11 +191,6 @@ impl JwksCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    /// The current snapshot.
-    pub fn snapshot(&self) -> arc_swap::Guard<Arc<KeyIndex>> {
-        self.index.load()
-    }
-
     /// The key for `kid`: from the cache, or after at most one (single-flight, rate-limited)
     /// refetch. `Ok(None)`: no such key. `Err`: no usable key set at all.
     pub async fn key(
