@@ -200,3 +200,22 @@ async fn unreachable_postgres_exits_with_a_redacted_message() {
     assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "password redacted: {stderr}");
 }
+
+#[tokio::test]
+async fn database_url_is_read_when_the_portcullis_setting_is_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-database-url.db");
+    let mut command = portcullis_command();
+    command
+        .args(["migrate"])
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .current_dir(dir.path());
+    let output = run_with_timeout(command).await;
+    let applied = stdout_json(&output);
+    assert!(!applied["applied"].as_array().unwrap().is_empty());
+    assert!(db.is_file(), "DATABASE_URL chose the database");
+    assert!(
+        !dir.path().join("data").exists(),
+        "the default was not used"
+    );
+}

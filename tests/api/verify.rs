@@ -290,6 +290,33 @@ async fn jwt_05_header_supplied_keys_are_ignored_without_fetching() {
     );
 }
 
+// The allowed algorithms are configurable: an ES256-only verifier ignores RSA keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_algorithms_restrict_the_keys_used() {
+    let es = TestKey::new(SigningAlg::Es256);
+    let rs = TestKey::new(SigningAlg::Rs256);
+    let stub = StubIssuer::start(&[&es, &rs]).await;
+    let mut config = config(&stub.base);
+    config.algorithms = vec![jsonwebtoken::Algorithm::ES256];
+    let verifier = Verifier::new(config).unwrap();
+    assert!(
+        verifier
+            .verify::<Value>(&es.token(&claims(&stub.base)))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        verifier
+            .verify::<Value>(&rs.token(&claims(&stub.base)))
+            .await
+            .unwrap_err(),
+        VerifyError::UnknownKey
+    );
+    let mut hs_only = VerifierConfig::for_issuer(&stub.base);
+    hs_only.algorithms = vec![jsonwebtoken::Algorithm::HS256];
+    assert!(Verifier::new(hs_only).is_err(), "HS* can never be allowed");
+}
+
 // JWT-06: a key of the wrong type for the header's algorithm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_06_key_type_must_match_the_algorithm() {
