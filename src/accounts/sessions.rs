@@ -308,8 +308,21 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
     let outcome = state
         .db
         .run(move |conn| {
+            let successor = RefreshToken::generate()?;
+            let now = now();
+            let issued_after = now - chrono_duration(idle);
+            let successor_hash = token_hash(successor.expose());
+            if let Some(q::Rotated { user_id, roles }) =
+                q::rotate_in_one_statement(conn, &hash, &successor_hash, now, issued_after)?
+            {
+                return Ok(Rotation::Rotated {
+                    user_id,
+                    token: successor,
+                    roles,
+                });
+            }
             write_transaction(conn, |conn| {
-                let now = now();
+                let now = self::now();
                 let Some(q::Presented {
                     token,
                     family,
@@ -349,11 +362,10 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                     q::revoke_family(conn, &family.id, "disabled", now)?;
                     return Ok(Rotation::Rejected);
                 }
-                let successor = RefreshToken::generate()?;
                 q::insert_token(
                     conn,
                     &RefreshTokenRow {
-                        token_hash: token_hash(successor.expose()),
+                        token_hash: successor_hash,
                         family_id: family.id.clone(),
                         parent_hash: Some(hash.clone()),
                         created_at: now,

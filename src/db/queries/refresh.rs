@@ -132,3 +132,120 @@ pub fn find_with_user(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option
         roles,
     }))
 }
+
+/// What the one-statement rotation returns: the family's user and the user's roles.
+pub struct Rotated {
+    /// The family's user.
+    pub user_id: String,
+    /// The user's roles, sorted.
+    pub roles: Vec<String>,
+}
+
+/// The hot path of a refresh on Postgres, in one statement and one round trip: the presented
+/// token is marked used and its successor inserted only if the token is unused and within its
+/// idle lifetime, its family live and unexpired and its user enabled. The statement is atomic
+/// (autocommit), and of concurrent presentations the row lock on the token lets exactly one
+/// match. When nothing matches nothing is written, and the caller takes the general path, which
+/// tells reuse, grace, expiry and revocation apart. SQLite (embedded, no round trips) always
+/// takes the general path: `Ok(None)`.
+pub fn rotate_in_one_statement(
+    conn: &mut DbConn,
+    presented_hash: &str,
+    successor_hash: &str,
+    now: NaiveDateTime,
+    issued_after: NaiveDateTime,
+) -> QueryResult<Option<Rotated>> {
+    let DbConn::Postgres(pg) = conn else {
+        return Ok(None);
+    };
+    let rows = RotateStatement {
+        now,
+        presented_hash: presented_hash.to_owned(),
+        issued_after,
+        successor_hash: successor_hash.to_owned(),
+    }
+    .load::<RotatedRow>(pg)?;
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let roles = first
+        .role
+        .into_iter()
+        .chain(rows.filter_map(|row| row.role))
+        .collect();
+    Ok(Some(Rotated {
+        user_id: first.user_id,
+        roles,
+    }))
+}
+
+#[derive(diesel::QueryableByName)]
+struct RotatedRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    user_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    role: Option<String>,
+}
+
+/// Data-modifying CTEs are Postgres-only and beyond diesel's DSL. A hand-written query type
+/// (unlike `sql_query`) has a static query id and fixed SQL, so diesel keeps it as a named
+/// prepared statement: one round trip per call, no re-planning.
+struct RotateStatement {
+    now: NaiveDateTime,
+    presented_hash: String,
+    issued_after: NaiveDateTime,
+    successor_hash: String,
+}
+
+/// The statement after its parameter row `p` (bound in `walk_ast`).
+const ROTATE_SQL: &str = "
+    , used AS (
+        UPDATE refresh_tokens AS t SET used_at = p.now
+        FROM p, refresh_token_families AS f, users AS u
+        WHERE t.token_hash = p.presented AND t.used_at IS NULL
+          AND t.created_at > p.issued_after
+          AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > p.now
+          AND u.id = f.user_id AND u.disabled_at IS NULL
+        RETURNING t.family_id, f.user_id
+    ), successor AS (
+        INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at)
+        SELECT p.successor, used.family_id, p.presented, p.now FROM p, used
+        RETURNING family_id
+    )
+    SELECT used.user_id, r.role
+    FROM used JOIN successor ON successor.family_id = used.family_id
+    LEFT JOIN user_roles AS r ON r.user_id = used.user_id
+    ORDER BY r.role";
+
+impl diesel::query_builder::QueryId for RotateStatement {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for RotateStatement {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RotateStatement {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Text, Timestamp};
+        // Each parameter is bound once, into a one-row CTE the statement reads.
+        out.push_sql("WITH p (now, presented, issued_after, successor) AS (SELECT ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql("::timestamp, ");
+        out.push_bind_param::<Text, _>(&self.presented_hash)?;
+        out.push_sql("::text, ");
+        out.push_bind_param::<Timestamp, _>(&self.issued_after)?;
+        out.push_sql("::timestamp, ");
+        out.push_bind_param::<Text, _>(&self.successor_hash)?;
+        out.push_sql("::text)");
+        out.push_sql(ROTATE_SQL);
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for RotateStatement {}
