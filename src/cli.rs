@@ -8,8 +8,8 @@ use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, PasswordHasher, Role, Username};
 use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
-use crate::keys::KeyState;
-use crate::keys::lifecycle;
+use crate::keys::SigningAlg;
+use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
 
@@ -103,19 +103,28 @@ pub enum UsersCommand {
 /// `portcullis keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List every key (no key material) as a JSON array.
+    /// List every key (no key material) with its next scheduled change, as a JSON array.
     List,
-    /// Create a new key per algorithm and make it active; the old one is retired but stays published.
-    Rotate,
-    /// Revoke a key: removed from the JWKS at once.
+    /// Start a rotation: a new key per algorithm, published now, signing after the publish lead.
+    Rotate {
+        /// Activate at once (emergency): resource servers' cached JWKS may lag.
+        #[arg(long)]
+        immediate: bool,
+        /// Only this algorithm (ES256 or RS256); repeatable. Default: every algorithm.
+        #[arg(long = "alg", value_parser = parse_alg)]
+        algs: Vec<SigningAlg>,
+    },
+    /// Revoke a key (compromise): removed from the JWKS at once; an active key is replaced in
+    /// the same step (by its pending successor if there is one).
     Revoke {
         /// The key id (a thumbprint may start with `-`).
         #[arg(allow_hyphen_values = true)]
         kid: String,
-        /// Required to revoke an active key: activates a new key of its algorithm in the same step.
-        #[arg(long)]
-        replace: bool,
     },
+}
+
+fn parse_alg(text: &str) -> Result<SigningAlg, String> {
+    SigningAlg::parse(text).ok_or_else(|| format!("`{text}` is not ES256 or RS256"))
 }
 
 /// Runs a parsed command line.
@@ -140,47 +149,35 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     startup::install_crypto_provider();
     startup::migrate(&settings).await?;
     let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    let policy = settings.key_policy;
     if let KeysCommand::List = command {
-        let keys = db.run(lifecycle::list).await?;
+        let keys = db.run(move |conn| lifecycle::list(conn, &policy)).await?;
         return print_json(&keys);
     }
     // Changing keys needs the KEK, and every existing key must open under it first, so a wrong
     // KEK can never add keys sealed under another one.
     let boot = lifecycle::bootstrap(&db, &settings).await?;
-    let kek = boot.kek;
+    let ctx = KeyContext {
+        kek: boot.kek,
+        policy,
+        rsa_size: settings.rsa_key_size,
+    };
     match command {
         KeysCommand::List => Ok(()),
-        KeysCommand::Rotate => {
-            let materials = lifecycle::generate_keys(
-                crate::keys::SigningAlg::ALL.to_vec(),
-                settings.rsa_key_size,
-            )
-            .await?;
-            let rotation = db
-                .run(move |conn| lifecycle::rotate(conn, &kek, &materials))
-                .await?;
-            tracing::info!(
-                activated = ?rotation.activated.iter().map(|k| &k.kid).collect::<Vec<_>>(),
-                "rotated signing keys"
-            );
+        KeysCommand::Rotate { immediate, algs } => {
+            let request = RotateRequest {
+                algs: if algs.is_empty() {
+                    SigningAlg::ALL.to_vec()
+                } else {
+                    algs
+                },
+                immediate,
+            };
+            let rotation = lifecycle::rotate_keys(&db, &ctx, request, Actor::Cli).await?;
             print_json(&rotation)
         }
-        KeysCommand::Revoke { kid, replace } => {
-            let lookup = kid.clone();
-            let (alg, state) = db
-                .run(move |conn| lifecycle::key_alg(conn, &lookup))
-                .await?;
-            let replacement = if replace && state == KeyState::Active {
-                lifecycle::generate_keys(vec![alg], settings.rsa_key_size)
-                    .await?
-                    .pop()
-            } else {
-                None
-            };
-            let revocation = db
-                .run(move |conn| lifecycle::revoke(conn, &kek, &kid, replacement.as_ref()))
-                .await?;
-            tracing::warn!(kid = %revocation.revoked.kid, "revoked signing key");
+        KeysCommand::Revoke { kid } => {
+            let revocation = lifecycle::revoke_key(&db, &ctx, kid, Actor::Cli).await?;
             print_json(&revocation)
         }
     }
@@ -264,13 +261,9 @@ mod tests {
     #[test]
     fn a_kid_starting_with_a_dash_is_a_value() {
         // RFC 7638 thumbprints are base64url: one in 64 starts with `-`.
-        let cli =
-            Cli::try_parse_from(["portcullis", "keys", "revoke", "-o3kL_x", "--replace"]).unwrap();
+        let cli = Cli::try_parse_from(["portcullis", "keys", "revoke", "-o3kL_x"]).unwrap();
         match cli.command {
-            Command::Keys(KeysCommand::Revoke { kid, replace }) => {
-                assert_eq!(kid, "-o3kL_x");
-                assert!(replace);
-            }
+            Command::Keys(KeysCommand::Revoke { kid }) => assert_eq!(kid, "-o3kL_x"),
             _ => panic!("parsed as another command"),
         }
     }

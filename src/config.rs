@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::accounts::password::HashParams;
 use crate::db::DatabaseUrl;
+use crate::keys::schedule::KeyPolicy;
 use crate::keys::{RsaKeySize, SigningAlg};
 
 /// Raw settings as given on the command line or in the environment. Every field is optional; the
@@ -57,7 +58,8 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_DB_POOL_TIMEOUT", global = true)]
     pub db_pool_timeout: Option<String>,
 
-    /// How often a running server re-reads the signing keys from the database. Default 5s.
+    /// How often a running server re-reads the signing keys from the database (and the rotator
+    /// checks the schedule). Default 2s.
     #[arg(long, env = "PORTCULLIS_KEY_REFRESH_INTERVAL", global = true)]
     pub key_refresh_interval: Option<String>,
 
@@ -131,6 +133,25 @@ pub struct SettingsArgs {
     /// Proxies whose `X-Forwarded-For` is trusted (comma-separated IPs). Default: none.
     #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+
+    /// Automatic signing-key rotation period (`30d`); `0` rotates only on demand. Default 30d.
+    #[arg(long, env = "PORTCULLIS_KEY_ROTATION_INTERVAL", global = true)]
+    pub key_rotation_interval: Option<String>,
+
+    /// How long a new key is published before it signs. At least the JWKS max-age plus the key
+    /// refresh interval. Default: JWKS max-age + 60s.
+    #[arg(long, env = "PORTCULLIS_KEY_PUBLISH_LEAD", global = true)]
+    pub key_publish_lead: Option<String>,
+
+    /// How long a retired key stays published. At least the longest token lifetime. Default: the
+    /// longest token lifetime + 60s verifier leeway + the key refresh interval.
+    #[arg(long, env = "PORTCULLIS_KEY_RETENTION", global = true)]
+    pub key_retention: Option<String>,
+
+    /// A separate address for the admin API (`/admin/…`), which the public listener then does not
+    /// serve. Default: none (admin API on the public listener, bearer-authenticated).
+    #[arg(long, env = "PORTCULLIS_ADMIN_BIND", global = true)]
+    pub admin_bind: Option<String>,
 }
 
 /// Validated settings. Construct with [`Settings::from_args`].
@@ -148,6 +169,10 @@ pub struct Settings {
     pub kek: Option<SecretString>,
     /// JWKS `Cache-Control: max-age`.
     pub jwks_max_age: Duration,
+    /// Rotation schedule: interval, publish lead, retention.
+    pub key_policy: KeyPolicy,
+    /// Separate admin listener, if any.
+    pub admin_bind: Option<SocketAddr>,
     /// RSA size for new keys.
     pub rsa_key_size: RsaKeySize,
     /// Pool size.
@@ -263,7 +288,7 @@ impl Settings {
         let key_refresh_interval = parse_setting_duration(
             "PORTCULLIS_KEY_REFRESH_INTERVAL",
             args.key_refresh_interval.as_deref(),
-            Duration::from_secs(5),
+            Duration::from_secs(2),
         )?;
         if db_pool_timeout.is_zero() || key_refresh_interval.is_zero() {
             return Err(ConfigError::new(
@@ -393,6 +418,31 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let jwks_max_age = Duration::from_secs(args.jwks_max_age.unwrap_or(300));
+        let key_policy = key_policy(
+            [
+                args.key_rotation_interval.as_deref(),
+                args.key_publish_lead.as_deref(),
+                args.key_retention.as_deref(),
+            ],
+            jwks_max_age,
+            key_refresh_interval,
+            longest_token_lifetime(access_token_ttl),
+        )?;
+        let admin_bind = args
+            .admin_bind
+            .as_deref()
+            .filter(|text| !text.is_empty())
+            .map(|text| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError::new(
+                        "PORTCULLIS_ADMIN_BIND",
+                        format!("`{text}` is not an IP address and port such as 127.0.0.1:8081"),
+                    )
+                })
+            })
+            .transpose()?;
+
         let open_registration = args.open_registration.unwrap_or(database.is_sqlite());
         Ok(Self {
             database,
@@ -400,7 +450,9 @@ impl Settings {
             issuer,
             keys_dir: args.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
             kek: args.kek,
-            jwks_max_age: Duration::from_secs(args.jwks_max_age.unwrap_or(300)),
+            jwks_max_age,
+            key_policy,
+            admin_bind,
             rsa_key_size,
             db_pool_size,
             db_pool_timeout,
@@ -422,6 +474,76 @@ impl Settings {
             cors_origins,
         })
     }
+}
+
+/// The longest lifetime of any token a key signs (access tokens; ID tokens join here).
+fn longest_token_lifetime(access_token_ttl: Duration) -> Duration {
+    access_token_ttl
+}
+
+/// The verifier leeway resource servers may apply past `exp` (RFC 9068 verifiers, ours included).
+pub const VERIFIER_LEEWAY: Duration = Duration::from_secs(60);
+
+/// The rotation settings, refused when they would break the key invariants: a key signs only
+/// after every cached JWKS holds it, and stays published while a token it signed is live.
+fn key_policy(
+    [interval, lead, retention]: [Option<&str>; 3],
+    jwks_max_age: Duration,
+    key_refresh_interval: Duration,
+    longest_token: Duration,
+) -> Result<KeyPolicy, ConfigError> {
+    let rotation_interval = parse_setting_duration(
+        "PORTCULLIS_KEY_ROTATION_INTERVAL",
+        interval,
+        Duration::from_secs(30 * 86_400),
+    )?;
+    // Every instance publishes a new key within one refresh interval; a resource server then
+    // keeps its cached copy for at most max-age.
+    let min_lead = jwks_max_age + key_refresh_interval;
+    let publish_lead = parse_setting_duration(
+        "PORTCULLIS_KEY_PUBLISH_LEAD",
+        lead,
+        (jwks_max_age + Duration::from_secs(60)).max(min_lead),
+    )?;
+    if publish_lead < min_lead {
+        return Err(ConfigError::new(
+            "PORTCULLIS_KEY_PUBLISH_LEAD",
+            format!(
+                "{}s is shorter than the JWKS max-age plus the key refresh interval ({}s): a resource server's cached JWKS could lack the new key when it starts signing",
+                publish_lead.as_secs_f64(),
+                min_lead.as_secs_f64()
+            ),
+        ));
+    }
+    if !rotation_interval.is_zero() && rotation_interval <= publish_lead {
+        return Err(ConfigError::new(
+            "PORTCULLIS_KEY_ROTATION_INTERVAL",
+            format!(
+                "must be 0 (manual) or longer than the publish lead ({}s)",
+                publish_lead.as_secs_f64()
+            ),
+        ));
+    }
+    let retention = parse_setting_duration(
+        "PORTCULLIS_KEY_RETENTION",
+        retention,
+        longest_token + VERIFIER_LEEWAY + key_refresh_interval,
+    )?;
+    if retention < longest_token {
+        return Err(ConfigError::new(
+            "PORTCULLIS_KEY_RETENTION",
+            format!(
+                "{}s is shorter than the longest token lifetime ({}s): tokens would stop verifying before they expire",
+                retention.as_secs_f64(),
+                longest_token.as_secs_f64()
+            ),
+        ));
+    }
+    Ok(KeyPolicy {
+        rotation_interval: (!rotation_interval.is_zero()).then_some(rotation_interval),
+        publish_lead,
+        retention,
+    })
 }
 
 fn parse_setting_duration(

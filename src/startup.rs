@@ -12,8 +12,9 @@ use actix_web::{App, HttpServer, web};
 use crate::accounts::PasswordHasher;
 use crate::config::{Issuer, Settings};
 use crate::db::{self, ConnectionManager, Db};
-use crate::keys::kek::{Kek, KekOrigin};
-use crate::keys::lifecycle::{self, KeyError};
+use crate::keys::kek::KekOrigin;
+use crate::keys::lifecycle::{self, KeyContext, KeyError};
+use crate::keys::rotator::Leadership;
 use crate::keys::{KeyRing, Signer};
 use crate::oidc::metadata::ProviderMetadata;
 use crate::state::AppState;
@@ -77,8 +78,8 @@ pub struct Application {
     port: u16,
     issuer: Issuer,
     server: Server,
+    admin: Option<(u16, Server)>,
     state: AppState,
-    kek: Arc<Kek>,
     key_refresh_interval: Duration,
 }
 
@@ -144,14 +145,18 @@ impl Application {
         }
         let verifier =
             Verifier::local(verifier_config).map_err(|e| StartupError::SelfTest(e.to_string()))?;
+        // The admin API accepts only tokens for the issuer itself, whatever the API audience.
+        let admin_verifier = Verifier::local(VerifierConfig::for_issuer(issuer.as_str()))
+            .map_err(|e| StartupError::SelfTest(e.to_string()))?;
         let (params, concurrency) = (settings.password_hashing, settings.hashing_concurrency);
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params, concurrency))
             .await
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
             .map_err(|e| StartupError::SelfTest(e.to_string()))?;
-        verifier
-            .install_jwks(keys.current().jwks_body())
-            .map_err(StartupError::SelfTest)?;
+        for v in [&verifier, &admin_verifier] {
+            v.install_jwks(keys.current().jwks_body())
+                .map_err(StartupError::SelfTest)?;
+        }
         let state = AppState {
             db,
             keys,
@@ -160,17 +165,25 @@ impl Application {
             discovery: Bytes::from(discovery),
             public_cache_control,
             verifier,
+            admin_verifier,
             hasher,
             settings: Arc::new(settings.clone()),
+            key_context: KeyContext {
+                kek: Arc::clone(&boot.kek),
+                policy: settings.key_policy,
+                rsa_size: settings.rsa_key_size,
+            },
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.verifier.clone());
         let cors_origins = Arc::new(settings.cors_origins.clone());
+        let admin_here = settings.admin_bind.is_none();
+        let admin_app_state = app_state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(verifier_data.clone())
-                .configure(crate::http::configure_with_cors(&cors_origins))
+                .configure(crate::http::configure_with_cors(&cors_origins, admin_here))
                 .default_service(web::to(crate::http::not_found))
         })
         .shutdown_timeout(10);
@@ -186,12 +199,37 @@ impl Application {
             .run();
         tracing::info!(address = %local, %issuer, "portcullis listening");
 
+        let admin = match settings.admin_bind {
+            None => None,
+            Some(addr) => {
+                let failed = |e: std::io::Error| StartupError::Bind {
+                    addr: format!("{addr} (PORTCULLIS_ADMIN_BIND)"),
+                    reason: e.to_string(),
+                };
+                let listener = TcpListener::bind(addr).map_err(failed)?;
+                let admin_local = listener.local_addr().map_err(failed)?;
+                let admin_server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(admin_app_state.clone())
+                        .configure(crate::http::configure_admin)
+                        .default_service(web::to(crate::http::not_found))
+                })
+                .workers(1)
+                .shutdown_timeout(10)
+                .listen(listener)
+                .map_err(failed)?
+                .run();
+                tracing::info!(address = %admin_local, "admin API listening");
+                Some((admin_local.port(), admin_server))
+            }
+        };
+
         Ok(Self {
             port: local.port(),
             issuer,
             server,
+            admin,
             state,
-            kek: boot.kek,
             key_refresh_interval: settings.key_refresh_interval,
         })
     }
@@ -206,7 +244,12 @@ impl Application {
         &self.issuer
     }
 
-    /// A handle to stop the server.
+    /// The port of the separate admin listener, if configured.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
+    }
+
+    /// A handle to stop the server (the admin listener stops with it).
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -216,55 +259,78 @@ impl Application {
         &self.state
     }
 
-    /// Serves until stopped (signal or handle), reloading keys when the database changes.
+    /// Serves until stopped (signal or handle), carrying out the key schedule (when this
+    /// instance is the rotator) and reloading keys when the database changes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let refresher = tokio::spawn(refresh_keys(
-            self.state.clone(),
-            Arc::clone(&self.kek),
-            self.key_refresh_interval,
-        ));
+        let keys_task = tokio::spawn(maintain_keys(self.state.clone(), self.key_refresh_interval));
+        let admin_handle = self.admin.as_ref().map(|(_, server)| server.handle());
+        let admin_task = self.admin.map(|(_, server)| tokio::spawn(server));
         let result = self.server.await;
-        refresher.abort();
+        if let Some(handle) = admin_handle {
+            handle.stop(true).await;
+        }
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
+        keys_task.abort();
         result
     }
 }
 
-/// Re-reads the key states every `interval` and swaps in a new key set when they changed (a
-/// rotation by the CLI or another instance).
-async fn refresh_keys(state: AppState, kek: Arc<Kek>, interval: Duration) {
+/// Every `interval`: if this instance is the rotator, carry out the due key transitions (then
+/// reload at once); in any case re-read the key states and reload when they changed (a
+/// transition by another instance, the CLI or the admin API elsewhere).
+async fn maintain_keys(state: AppState, interval: Duration) {
+    let mut leadership = Leadership::for_database(&state.settings.database);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
     loop {
         ticker.tick().await;
+        let ctx = state.key_context.clone();
+        let made = match leadership.take() {
+            Some(mut lead) => {
+                let ticked = tokio::task::spawn_blocking(move || {
+                    let made = lead.tick(&ctx);
+                    (lead, made)
+                })
+                .await;
+                match ticked {
+                    Ok((lead, made)) => {
+                        leadership = Some(lead);
+                        made
+                    }
+                    Err(error) => {
+                        leadership = Leadership::for_database(&state.settings.database);
+                        Err(KeyError::Generate(error.to_string()))
+                    }
+                }
+            }
+            None => {
+                state
+                    .db
+                    .run(move |conn| lifecycle::run_due(conn, &ctx))
+                    .await
+            }
+        };
+        match made {
+            Ok(made) if !made.is_empty() => {
+                tracing::info!(transitions = ?made, "key schedule: transitions made");
+                state.reload_keys().await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "key schedule: tick failed; retrying next tick"),
+        }
         let states = state
             .db
             .run(|conn| Ok::<_, db::DbError>(db::queries::signing_keys::published_states(conn)?))
             .await;
         match states {
             Ok(states) if states.as_slice() == state.keys.current().fingerprint() => {}
-            Ok(_) => match lifecycle::load_with(&state.db, &kek).await {
-                Ok(set) if has_every_signer(&set) => {
-                    let count = set.published().len();
-                    state.install_key_set(set);
-                    tracing::info!(published = count, "signing keys changed; reloaded");
-                }
-                Ok(_) => tracing::warn!(
-                    "key change left an algorithm without an active key; keeping the current set"
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "reloading signing keys failed; keeping the current set")
-                }
-            },
+            Ok(_) => state.reload_keys().await,
             Err(error) => {
                 tracing::warn!(%error, "checking signing keys failed; keeping the current set")
             }
         }
     }
-}
-
-fn has_every_signer(set: &crate::keys::KeySet) -> bool {
-    crate::keys::SigningAlg::ALL
-        .iter()
-        .all(|alg| set.active(*alg).is_some())
 }

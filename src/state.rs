@@ -8,7 +8,8 @@ use actix_web::web::Bytes;
 use crate::accounts::PasswordHasher;
 use crate::config::{Issuer, Settings};
 use crate::db::Db;
-use crate::keys::{KeyRing, KeySet, Signer};
+use crate::keys::lifecycle::{self, KeyContext};
+use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
 use crate::verify::Verifier;
 
 /// Everything a handler may need. Cloned cheaply into each worker.
@@ -33,15 +34,39 @@ pub struct AppState {
     /// Verifies the access tokens this server signed, by the rules every resource server uses
     /// (`portcullis::verify`), with the keys installed from memory. Default audience: the issuer.
     pub verifier: Verifier,
+    /// Verifies admin API tokens: the same rules, audience always the issuer itself.
+    pub admin_verifier: Verifier,
+    /// KEK, schedule and key size for key changes.
+    pub key_context: KeyContext,
 }
 
 impl AppState {
     /// Makes `set` the current key set: signing, the published JWKS and our own verification
     /// all switch together.
     pub fn install_key_set(&self, set: KeySet) {
-        if let Err(error) = self.verifier.install_jwks(set.jwks_body()) {
-            tracing::error!(%error, "the verifier refused our own JWKS");
+        for verifier in [&self.verifier, &self.admin_verifier] {
+            if let Err(error) = verifier.install_jwks(set.jwks_body()) {
+                tracing::error!(%error, "the verifier refused our own JWKS");
+            }
         }
         self.keys.replace(set);
+    }
+
+    /// Re-reads the published keys and installs them, unless that would leave an algorithm
+    /// without a signer; failures keep the current set (and are logged).
+    pub async fn reload_keys(&self) {
+        match lifecycle::load_with(&self.db, &self.key_context.kek).await {
+            Ok(set) if SigningAlg::ALL.iter().all(|alg| set.active(*alg).is_some()) => {
+                let count = set.published().len();
+                self.install_key_set(set);
+                tracing::info!(published = count, "signing keys changed; reloaded");
+            }
+            Ok(_) => tracing::warn!(
+                "key change left an algorithm without an active key; keeping the current set"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "reloading signing keys failed; keeping the current set")
+            }
+        }
     }
 }

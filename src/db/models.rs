@@ -27,6 +27,12 @@ pub struct SigningKeyRow {
     pub retired_at: Option<NaiveDateTime>,
     /// Revocation time (UTC).
     pub revoked_at: Option<NaiveDateTime>,
+    /// A pending key's due activation (UTC).
+    pub activates_at: Option<NaiveDateTime>,
+    /// When a retired key leaves the JWKS (UTC).
+    pub remove_after: Option<NaiveDateTime>,
+    /// When it left the JWKS (UTC).
+    pub removed_at: Option<NaiveDateTime>,
 }
 
 impl std::fmt::Debug for SigningKeyRow {

@@ -7,7 +7,7 @@ diesel::table! {
         kid -> Text,
         /// `ES256` or `RS256`.
         alg -> Text,
-        /// `pending`, `active`, `retired` or `revoked`.
+        /// `pending`, `active`, `retired`, `removed` or `revoked`.
         state -> Text,
         /// Public JWK (JSON).
         public_jwk -> Text,
@@ -21,6 +21,12 @@ diesel::table! {
         retired_at -> Nullable<Timestamp>,
         /// When it was revoked.
         revoked_at -> Nullable<Timestamp>,
+        /// A pending key's due activation.
+        activates_at -> Nullable<Timestamp>,
+        /// When a retired key leaves the JWKS (every token it signed has expired).
+        remove_after -> Nullable<Timestamp>,
+        /// When it left the JWKS.
+        removed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes: thin handlers that parse, call a service, and map errors.
 
+pub mod admin;
 pub mod auth_api;
 pub mod health;
 pub mod json;
@@ -10,11 +11,18 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 
-/// Registers every route. Unknown paths answer JSON 404; known paths with another method, 405.
-/// The JSON API answers cross-origin requests only from `cors_origins`, exactly.
-pub fn configure_with_cors(cors_origins: &[String]) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+/// Registers every public route, and the admin API unless it has its own listener. Unknown
+/// paths answer JSON 404; known paths with another method, 405. The JSON API answers
+/// cross-origin requests only from `cors_origins`, exactly.
+pub fn configure_with_cors(
+    cors_origins: &[String],
+    with_admin: bool,
+) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         configure(cfg);
+        if with_admin {
+            configure_admin(cfg);
+        }
         cfg.service(
             web::scope("/api")
                 .wrap(actix_web::middleware::Condition::new(
@@ -45,6 +53,16 @@ fn api_cors(origins: &[String]) -> actix_cors::Cors {
         // The refresh cookie travels on cross-origin refresh/logout calls from allowed origins.
         .supports_credentials()
         .max_age(600)
+}
+
+/// Registers the admin API (bearer-authenticated, never cross-origin).
+pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .service(resource("/keys", READ, admin::list_keys))
+            .service(resource("/keys/rotate", WRITE, admin::rotate))
+            .service(resource("/keys/{kid}/revoke", WRITE, admin::revoke)),
+    );
 }
 
 /// Registers the routes that need no per-deployment settings (well-known documents, probes).

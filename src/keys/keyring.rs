@@ -114,7 +114,7 @@ fn state_rank(state: KeyState) -> u8 {
         KeyState::Active => 0,
         KeyState::Pending => 1,
         KeyState::Retired => 2,
-        KeyState::Revoked => 3,
+        KeyState::Removed | KeyState::Revoked => 3,
     }
 }
 

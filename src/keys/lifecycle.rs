@@ -11,9 +11,10 @@ use super::generate::{self, KeyMaterial, SigningKeyPair};
 use super::jwk::PublicJwk;
 use super::kek::{Kek, KekError, KekOrigin};
 use super::keyring::{ActiveKey, KeySet, PublishedKey};
+use super::schedule::{self, KeyPolicy, KeyView, NextTransition, Transition};
 use super::{KeyState, RsaKeySize, SigningAlg};
 use crate::db::models::SigningKeyRow;
-use crate::db::queries::signing_keys as q;
+use crate::db::queries::{audit, signing_keys as q};
 use crate::db::{Db, DbConn, DbError, write_transaction};
 
 /// Why a key operation failed. Messages are for operators; none contains key material.
@@ -44,19 +45,12 @@ pub enum KeyError {
     /// No such key.
     #[error("no signing key with kid {0}")]
     NotFound(String),
-    /// Already revoked.
-    #[error("signing key {0} is already revoked")]
+    /// Already revoked or removed: not published any more.
+    #[error("signing key {0} is no longer published (revoked or removed)")]
     AlreadyRevoked(String),
-    /// Revoking the active key needs a replacement in the same step.
-    #[error(
-        "{kid} is the active {alg} key; revoke it with a replacement (`--replace`) so {alg} tokens can still be signed"
-    )]
-    ActiveNeedsReplacement {
-        /// The key.
-        kid: String,
-        /// Its algorithm.
-        alg: SigningAlg,
-    },
+    /// A rotation has started already: its pending keys are published and will activate.
+    #[error("a rotation is already in progress: a pending key awaits activation")]
+    RotationInProgress(Vec<KeyInfo>),
     /// A concurrent change won the race; nothing was written.
     #[error("another key change happened at the same time; nothing was changed, try again")]
     Conflict,
@@ -93,6 +87,15 @@ pub struct KeyInfo {
     pub retired_at: Option<DateTime<Utc>>,
     /// Revoked (UTC).
     pub revoked_at: Option<DateTime<Utc>>,
+    /// A pending key's due activation (UTC).
+    pub activates_at: Option<DateTime<Utc>>,
+    /// When a retired key leaves the JWKS (UTC).
+    pub remove_after: Option<DateTime<Utc>>,
+    /// When it left the JWKS (UTC).
+    pub removed_at: Option<DateTime<Utc>>,
+    /// Its next scheduled change (listings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextTransition>,
 }
 
 impl From<&SigningKeyRow> for KeyInfo {
@@ -105,6 +108,10 @@ impl From<&SigningKeyRow> for KeyInfo {
             activated_at: row.activated_at.map(|t| t.and_utc()),
             retired_at: row.retired_at.map(|t| t.and_utc()),
             revoked_at: row.revoked_at.map(|t| t.and_utc()),
+            activates_at: row.activates_at.map(|t| t.and_utc()),
+            remove_after: row.remove_after.map(|t| t.and_utc()),
+            removed_at: row.removed_at.map(|t| t.and_utc()),
+            next: None,
         }
     }
 }
@@ -118,14 +125,19 @@ fn aad(kid: &str, alg: SigningAlg) -> String {
     format!("portcullis-signing-key:{kid}:{alg}")
 }
 
-/// Seals `material` into a new row in `state`.
+/// Seals `material` into a new row: active now, or pending until `activates_at`.
 fn sealed_row(
     kek: &Kek,
     material: &KeyMaterial,
-    state: KeyState,
+    activates_at: Option<NaiveDateTime>,
 ) -> Result<SigningKeyRow, KeyError> {
     let kid = material.jwk.thumbprint();
     let now = now();
+    let state = if activates_at.is_some() {
+        KeyState::Pending
+    } else {
+        KeyState::Active
+    };
     Ok(SigningKeyRow {
         private_key_sealed: kek.seal(&aad(&kid, material.alg), &material.pkcs8)?,
         kid,
@@ -137,6 +149,9 @@ fn sealed_row(
         activated_at: (state == KeyState::Active).then_some(now),
         retired_at: None,
         revoked_at: None,
+        activates_at,
+        remove_after: None,
+        removed_at: None,
     })
 }
 
@@ -217,7 +232,7 @@ fn insert_missing_active(
         let mut inserted = Vec::new();
         for material in materials {
             if q::active(conn, material.alg.as_str())?.is_none() {
-                let row = sealed_row(kek, material, KeyState::Active)?;
+                let row = sealed_row(kek, material, None)?;
                 q::insert(conn, &row)?;
                 inserted.push(row.kid);
             }
@@ -284,54 +299,233 @@ pub async fn load_with(db: &Db, kek: &Arc<Kek>) -> Result<KeySet, KeyError> {
     db.run(move |conn| load_key_set(conn, &kek)).await
 }
 
-/// Lists every key, oldest first.
-pub fn list(conn: &mut DbConn) -> Result<Vec<KeyInfo>, KeyError> {
-    Ok(q::all(conn)?.iter().map(KeyInfo::from).collect())
+/// Lists every key, oldest first, with its next scheduled change under `policy`.
+pub fn list(conn: &mut DbConn, policy: &KeyPolicy) -> Result<Vec<KeyInfo>, KeyError> {
+    let rows = q::all(conn)?;
+    let views: Vec<KeyView> = rows.iter().filter_map(KeyView::of).collect();
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mut info = KeyInfo::from(row);
+            info.next =
+                KeyView::of(row).and_then(|view| schedule::next_transition(&view, &views, policy));
+            info
+        })
+        .collect())
+}
+
+/// Who changed a key, for the audit trail and the log.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    /// An administrator through the admin API: the user id.
+    Admin(String),
+    /// An operator through the CLI.
+    Cli,
+    /// The rotator, on schedule.
+    Scheduler,
+}
+
+impl Actor {
+    fn audit_name(&self) -> &str {
+        match self {
+            Self::Admin(user_id) => user_id,
+            Self::Cli => "cli",
+            Self::Scheduler => "scheduler",
+        }
+    }
+}
+
+fn record(
+    conn: &mut DbConn,
+    actor: &Actor,
+    action: &str,
+    kid: &str,
+    detail: serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<(), KeyError> {
+    let detail = detail.to_string();
+    audit::record(
+        conn,
+        Some(actor.audit_name()),
+        action,
+        Some(kid),
+        Some(&detail),
+        now,
+    )?;
+    tracing::info!(actor = actor.audit_name(), action, kid, %detail, "signing key change");
+    Ok(())
+}
+
+/// Retires the active key of `alg` (if any) for `retention`; returns it as it now is.
+fn retire_active(
+    conn: &mut DbConn,
+    alg: SigningAlg,
+    now: NaiveDateTime,
+    retention: std::time::Duration,
+) -> Result<Option<KeyInfo>, KeyError> {
+    let Some(previous) = q::active(conn, alg.as_str())? else {
+        return Ok(None);
+    };
+    let remove_after = now + chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    // The conditional update's row count decides a race with a concurrent change.
+    if q::retire(conn, &previous.kid, now, remove_after)? != 1 {
+        return Err(KeyError::Conflict);
+    }
+    Ok(Some(KeyInfo::from(&SigningKeyRow {
+        state: KeyState::Retired.as_str().into(),
+        retired_at: Some(now),
+        remove_after: Some(remove_after),
+        ..previous
+    })))
+}
+
+/// Makes the pending `kid` the signer of `alg`, retiring the current one. Call in a transaction.
+fn promote(
+    conn: &mut DbConn,
+    alg: SigningAlg,
+    kid: &str,
+    now: NaiveDateTime,
+    retention: std::time::Duration,
+) -> Result<(KeyInfo, Option<KeyInfo>), KeyError> {
+    let retired = retire_active(conn, alg, now, retention)?;
+    if q::activate(conn, kid, now)? != 1 {
+        return Err(KeyError::Conflict);
+    }
+    let active = q::find(conn, kid)?.ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
+    Ok((KeyInfo::from(&active), retired))
 }
 
 /// What a rotation did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Rotation {
-    /// Newly active keys.
+    /// New keys published now that sign from their `activates_at`.
+    pub pending: Vec<KeyInfo>,
+    /// Keys that sign from now on.
     pub activated: Vec<KeyInfo>,
-    /// Keys that stopped signing (still published).
+    /// Keys that stopped signing (still published until `remove_after`).
     pub retired: Vec<KeyInfo>,
+    /// Set for immediate rotations: resource servers' cached JWKS may lack the new key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
 }
 
-/// Rotates every algorithm in `materials`: the new key becomes active, the previous active key
-/// is retired but stays published. One transaction; a concurrent rotation yields `Conflict`.
-pub fn rotate(
-    conn: &mut DbConn,
-    kek: &Kek,
-    materials: &[KeyMaterial],
+/// The warning of an immediate rotation.
+pub const IMMEDIATE_WARNING: &str = "immediate rotation: the new key signs before resource servers' cached JWKS hold it; verifiers that refetch on an unknown kid recover, others reject new tokens until their cache expires";
+
+/// How and what to rotate.
+#[derive(Debug, Clone)]
+pub struct RotateRequest {
+    /// The algorithms to rotate.
+    pub algs: Vec<SigningAlg>,
+    /// Activate at once (an existing pending key first, else a new key) instead of after the
+    /// publish lead.
+    pub immediate: bool,
+}
+
+/// Everything a key change needs besides the database.
+#[derive(Clone)]
+pub struct KeyContext {
+    /// The key-encryption key.
+    pub kek: Arc<Kek>,
+    /// The schedule.
+    pub policy: KeyPolicy,
+    /// RSA size for new keys.
+    pub rsa_size: RsaKeySize,
+}
+
+/// Starts a rotation (the admin API and CLI `keys rotate`). By default every requested
+/// algorithm gets a new pending key, published now and signing after the publish lead; a second
+/// rotation while one is pending is refused (`RotationInProgress`), so concurrent calls make one
+/// rotation. `immediate` activates at once. Keys are generated before, on a blocking thread; the
+/// change is one transaction.
+pub async fn rotate_keys(
+    db: &Db,
+    ctx: &KeyContext,
+    request: RotateRequest,
+    actor: Actor,
 ) -> Result<Rotation, KeyError> {
-    let rows: Vec<SigningKeyRow> = materials
+    let pending: Vec<SigningKeyRow> = db.run(|conn| Ok::<_, KeyError>(q::pending(conn)?)).await?;
+    let has_pending = |alg: SigningAlg| pending.iter().any(|row| row.alg == alg.as_str());
+    if !request.immediate && request.algs.iter().any(|alg| has_pending(*alg)) {
+        return Err(KeyError::RotationInProgress(
+            pending.iter().map(KeyInfo::from).collect(),
+        ));
+    }
+    // An immediate rotation activates an already-published pending key rather than a new one.
+    let to_generate: Vec<SigningAlg> = request
+        .algs
         .iter()
-        .map(|m| sealed_row(kek, m, KeyState::Active))
-        .collect::<Result<_, _>>()?;
-    write_transaction(conn, |conn| {
-        let now = now();
-        let mut retired = Vec::new();
-        for row in &rows {
-            // Retire first: the index admits the new active row only once the old one is gone.
-            // The conditional update's row count decides a race with a concurrent rotation.
-            if let Some(previous) = q::active(conn, &row.alg)? {
-                if q::retire(conn, &previous.kid, now)? != 1 {
-                    return Err(KeyError::Conflict);
+        .copied()
+        .filter(|alg| !(request.immediate && has_pending(*alg)))
+        .collect();
+    let materials = generate_keys(to_generate, ctx.rsa_size).await?;
+    crate::fault::point("rotate.generated");
+    let (kek, policy) = (Arc::clone(&ctx.kek), ctx.policy);
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            let now = now();
+            let mut rotation = Rotation::default();
+            for alg in &request.algs {
+                let material = materials.iter().find(|m| m.alg == *alg);
+                if request.immediate {
+                    let waiting = q::pending(conn)?
+                        .into_iter()
+                        .find(|row| row.alg == alg.as_str());
+                    let (active, retired) = match (waiting, material) {
+                        (Some(row), _) => promote(conn, *alg, &row.kid, now, policy.retention)?,
+                        (None, Some(material)) => {
+                            let retired = retire_active(conn, *alg, now, policy.retention)?;
+                            let row = sealed_row(&kek, material, None)?;
+                            q::insert(conn, &row)?;
+                            (KeyInfo::from(&row), retired)
+                        }
+                        (None, None) => return Err(KeyError::Conflict),
+                    };
+                    record(
+                        conn,
+                        &actor,
+                        "key_rotated_immediately",
+                        &active.kid,
+                        serde_json::json!({
+                            "alg": alg, "retired": retired.as_ref().map(|k| &k.kid),
+                        }),
+                        now,
+                    )?;
+                    rotation.activated.push(active);
+                    rotation.retired.extend(retired);
+                } else {
+                    let material = material.ok_or(KeyError::Conflict)?;
+                    let activates_at = now
+                        + chrono::Duration::from_std(policy.publish_lead)
+                            .unwrap_or(chrono::Duration::MAX);
+                    let row = sealed_row(&kek, material, Some(activates_at))?;
+                    q::insert(conn, &row).map_err(|error| match KeyError::from(error) {
+                        KeyError::Conflict => KeyError::RotationInProgress(Vec::new()),
+                        other => other,
+                    })?;
+                    let current = q::active(conn, alg.as_str())?.map(|k| k.kid);
+                    record(
+                        conn,
+                        &actor,
+                        "key_rotation_started",
+                        &row.kid,
+                        serde_json::json!({
+                            "alg": alg, "activates_at": activates_at.and_utc(), "replaces": current,
+                        }),
+                        now,
+                    )?;
+                    rotation.pending.push(KeyInfo::from(&row));
                 }
-                retired.push(KeyInfo::from(&SigningKeyRow {
-                    state: KeyState::Retired.as_str().into(),
-                    retired_at: Some(now),
-                    ..previous
-                }));
             }
-            q::insert(conn, row)?;
-        }
-        Ok(Rotation {
-            activated: rows.iter().map(KeyInfo::from).collect(),
-            retired,
+            if request.immediate {
+                rotation.warning = Some(IMMEDIATE_WARNING);
+            }
+            crate::fault::point("rotate.before_commit");
+            Ok(rotation)
         })
     })
+    .await
+    .inspect(|_| crate::fault::point("rotate.committed"))
 }
 
 /// What a revocation did.
@@ -343,49 +537,137 @@ pub struct Revocation {
     pub replacement: Option<KeyInfo>,
 }
 
-/// Revokes `kid` (removed from the JWKS at once). An active key is revoked only together with
-/// activating `replacement` in the same transaction.
-pub fn revoke(
-    conn: &mut DbConn,
-    kek: &Kek,
-    kid: &str,
-    replacement: Option<&KeyMaterial>,
+/// Revokes `kid` (compromise): out of the JWKS at once, its private half erased. If it was the
+/// active key, a replacement signs from the same transaction: the pending key of its algorithm
+/// when there is one (already published), else a new key generated beforehand.
+pub async fn revoke_key(
+    db: &Db,
+    ctx: &KeyContext,
+    kid: String,
+    actor: Actor,
 ) -> Result<Revocation, KeyError> {
-    write_transaction(conn, |conn| {
-        let row = q::find(conn, kid)?.ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
-        let alg = SigningAlg::parse(&row.alg).ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
-        if row.state == KeyState::Revoked.as_str() {
-            return Err(KeyError::AlreadyRevoked(kid.to_owned()));
-        }
-        let replacement_row = match (row.state.as_str(), replacement) {
-            ("active", None) => {
-                return Err(KeyError::ActiveNeedsReplacement {
-                    kid: kid.to_owned(),
-                    alg,
-                });
+    let lookup = kid.clone();
+    let (alg, state, has_pending) = db
+        .run(move |conn| {
+            let (alg, state) = key_alg(conn, &lookup)?;
+            let has_pending = q::pending(conn)?.iter().any(|r| r.alg == alg.as_str());
+            Ok::<_, KeyError>((alg, state, has_pending))
+        })
+        .await?;
+    if matches!(state, KeyState::Revoked | KeyState::Removed) {
+        return Err(KeyError::AlreadyRevoked(kid));
+    }
+    let material = if state == KeyState::Active && !has_pending {
+        generate_keys(vec![alg], ctx.rsa_size).await?.pop()
+    } else {
+        None
+    };
+    let (kek, policy) = (Arc::clone(&ctx.kek), ctx.policy);
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            let now = now();
+            let row = q::find(conn, &kid)?.ok_or_else(|| KeyError::NotFound(kid.clone()))?;
+            let was_active = row.state == KeyState::Active.as_str();
+            if q::revoke(conn, &kid, now)? != 1 {
+                return Err(KeyError::AlreadyRevoked(kid.clone()));
             }
-            ("active", Some(material)) if material.alg == alg => {
-                Some(sealed_row(kek, material, KeyState::Active)?)
-            }
-            ("active", Some(_)) => {
-                return Err(KeyError::Generate(
-                    "replacement has the wrong algorithm".into(),
-                ));
-            }
-            _ => None,
-        };
-        if q::revoke(conn, kid, now())? != 1 {
-            return Err(KeyError::Conflict);
-        }
-        if let Some(new_row) = &replacement_row {
-            q::insert(conn, new_row)?;
-        }
-        let revoked = q::find(conn, kid)?.ok_or_else(|| KeyError::NotFound(kid.to_owned()))?;
-        Ok(Revocation {
-            revoked: KeyInfo::from(&revoked),
-            replacement: replacement_row.as_ref().map(KeyInfo::from),
+            let replacement = if was_active {
+                let waiting = q::pending(conn)?
+                    .into_iter()
+                    .find(|r| r.alg == alg.as_str());
+                Some(match (waiting, &material) {
+                    (Some(pending), _) => promote(conn, alg, &pending.kid, now, policy.retention)?.0,
+                    (None, Some(material)) => {
+                        let new_row = sealed_row(&kek, material, None)?;
+                        q::insert(conn, &new_row)?;
+                        KeyInfo::from(&new_row)
+                    }
+                    (None, None) => return Err(KeyError::Conflict),
+                })
+            } else {
+                None
+            };
+            record(
+                conn,
+                &actor,
+                "key_revoked",
+                &kid,
+                serde_json::json!({
+                    "alg": alg, "was": row.state, "replacement": replacement.as_ref().map(|k| &k.kid),
+                }),
+                now,
+            )?;
+            let revoked = q::find(conn, &kid)?.ok_or_else(|| KeyError::NotFound(kid.clone()))?;
+            Ok(Revocation {
+                revoked: KeyInfo::from(&revoked),
+                replacement,
+            })
         })
     })
+    .await
+}
+
+/// Carries out every transition due now (the rotator's tick; runs on a blocking thread, where it
+/// also generates the keys it prepares). Each transition is its own transaction; a transition
+/// another instance made first is skipped. Returns the transitions made.
+pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, KeyError> {
+    let views: Vec<KeyView> = q::all(conn)?.iter().filter_map(KeyView::of).collect();
+    let mut done = Vec::new();
+    for transition in schedule::due(&views, &ctx.policy, now()) {
+        let result = match &transition {
+            Transition::Activate { alg, kid } => write_transaction(conn, |conn| {
+                let now = now();
+                let (active, retired) = promote(conn, *alg, kid, now, ctx.policy.retention)?;
+                record(
+                    conn,
+                    &Actor::Scheduler,
+                    "key_activated",
+                    &active.kid,
+                    serde_json::json!({"alg": alg, "retired": retired.map(|k| k.kid)}),
+                    now,
+                )?;
+                crate::fault::point("activate.before_commit");
+                Ok(())
+            }),
+            Transition::Remove { kid } => write_transaction(conn, |conn| {
+                let now = now();
+                if q::remove(conn, kid, now)? != 1 {
+                    return Err(KeyError::Conflict);
+                }
+                record(
+                    conn,
+                    &Actor::Scheduler,
+                    "key_removed",
+                    kid,
+                    serde_json::json!({}),
+                    now,
+                )
+            }),
+            Transition::Prepare { alg, activates_at } => {
+                let material = generate::generate(*alg, ctx.rsa_size)
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                write_transaction(conn, |conn| {
+                    let row = sealed_row(&ctx.kek, &material, Some(*activates_at))?;
+                    q::insert(conn, &row)?;
+                    record(
+                        conn,
+                        &Actor::Scheduler,
+                        "key_rotation_started",
+                        &row.kid,
+                        serde_json::json!({"alg": alg, "activates_at": activates_at.and_utc()}),
+                        row.created_at,
+                    )
+                })
+            }
+        };
+        match result {
+            Ok(()) => done.push(transition),
+            // Another instance (or an operator) made this change first.
+            Err(KeyError::Conflict) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(done)
 }
 
 /// The algorithm of a stored key, to generate its replacement before the transaction.

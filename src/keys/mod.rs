@@ -6,6 +6,8 @@ pub mod jwk;
 pub mod kek;
 pub mod keyring;
 pub mod lifecycle;
+pub mod rotator;
+pub mod schedule;
 pub mod signer;
 
 pub use keyring::{KeyRing, KeySet};
@@ -92,7 +94,9 @@ pub enum KeyState {
     Active,
     /// Published, no longer signing.
     Retired,
-    /// Withdrawn at once (compromise).
+    /// Left the JWKS after every token it signed expired; private half erased, row kept.
+    Removed,
+    /// Withdrawn at once (compromise); private half erased, row kept.
     Revoked,
 }
 
@@ -103,6 +107,7 @@ impl KeyState {
             Self::Pending => "pending",
             Self::Active => "active",
             Self::Retired => "retired",
+            Self::Removed => "removed",
             Self::Revoked => "revoked",
         }
     }
@@ -113,6 +118,7 @@ impl KeyState {
             "pending" => Some(Self::Pending),
             "active" => Some(Self::Active),
             "retired" => Some(Self::Retired),
+            "removed" => Some(Self::Removed),
             "revoked" => Some(Self::Revoked),
             _ => None,
         }

@@ -128,7 +128,7 @@ impl ResponseError for BearerError {
 }
 
 /// The bearer token of the `Authorization` header (RFC 6750 §2.1; the only method accepted).
-fn bearer_token(request: &HttpRequest) -> Result<String, BearerError> {
+pub fn bearer_token(request: &HttpRequest) -> Result<String, BearerError> {
     let mut values = request.headers().get_all(AUTHORIZATION);
     let Some(value) = values.next() else {
         return Err(BearerError::Missing);

@@ -67,24 +67,75 @@ pub fn active(conn: &mut DbConn, alg: &str) -> QueryResult<Option<SigningKeyRow>
         .optional()
 }
 
-/// Retires `kid` if it is still active; returns the number of rows changed (0 or 1).
-pub fn retire(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
+/// Pending keys, oldest first.
+pub fn pending(conn: &mut DbConn) -> QueryResult<Vec<SigningKeyRow>> {
+    dsl::signing_keys
+        .filter(dsl::state.eq("pending"))
+        .order((dsl::created_at.asc(), dsl::kid.asc()))
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+/// Retires `kid` if it is still active, to be removed from the JWKS at `remove_after`; returns
+/// the number of rows changed (0 or 1).
+pub fn retire(
+    conn: &mut DbConn,
+    kid: &str,
+    now: NaiveDateTime,
+    remove_after: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(
         dsl::signing_keys
             .filter(dsl::kid.eq(kid))
             .filter(dsl::state.eq("active")),
     )
-    .set((dsl::state.eq("retired"), dsl::retired_at.eq(now)))
+    .set((
+        dsl::state.eq("retired"),
+        dsl::retired_at.eq(now),
+        dsl::remove_after.eq(remove_after),
+    ))
     .execute(conn)
 }
 
-/// Revokes a key if it is not revoked yet; returns the number of rows changed (0 or 1).
+/// Activates `kid` if it is still pending; returns the number of rows changed (0 or 1).
+pub fn activate(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        dsl::signing_keys
+            .filter(dsl::kid.eq(kid))
+            .filter(dsl::state.eq("pending")),
+    )
+    .set((dsl::state.eq("active"), dsl::activated_at.eq(now)))
+    .execute(conn)
+}
+
+/// Removes the retired `kid` from the JWKS once its retention has passed, erasing its private
+/// half (the row stays for audit); returns the number of rows changed (0 or 1).
+pub fn remove(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        dsl::signing_keys
+            .filter(dsl::kid.eq(kid))
+            .filter(dsl::state.eq("retired"))
+            .filter(dsl::remove_after.le(now)),
+    )
+    .set((
+        dsl::state.eq("removed"),
+        dsl::removed_at.eq(now),
+        dsl::private_key_sealed.eq(""),
+    ))
+    .execute(conn)
+}
+
+/// Revokes a published key, erasing its private half; returns the number of rows changed.
 pub fn revoke(conn: &mut DbConn, kid: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         dsl::signing_keys
             .filter(dsl::kid.eq(kid))
-            .filter(dsl::state.ne("revoked")),
+            .filter(dsl::state.eq_any(PUBLISHED_STATES)),
     )
-    .set((dsl::state.eq("revoked"), dsl::revoked_at.eq(now)))
+    .set((
+        dsl::state.eq("revoked"),
+        dsl::revoked_at.eq(now),
+        dsl::private_key_sealed.eq(""),
+    ))
     .execute(conn)
 }
