@@ -208,19 +208,13 @@ async fn rt_03_reuse_revokes_the_family(backend: Backend) {
     )
     .await;
 
-    let url = portcullis::db::DatabaseUrl::parse(&env.database_url).unwrap();
-    let events = tokio::task::spawn_blocking(move || {
-        let mut conn = portcullis::db::ConnectionManager::new(url)
-            .establish()
-            .unwrap();
-        portcullis::db::queries::audit::recent(&mut conn, 20).unwrap()
-    })
-    .await
-    .unwrap();
+    let events = env
+        .with_db(|conn| portcullis::db::queries::audit::recent(conn, 20).unwrap())
+        .await;
     assert!(
         events
             .iter()
-            .any(|(action, _)| action == "refresh_token_reuse"),
+            .any(|(_, action, _)| action == "refresh_token_reuse"),
         "{events:?}"
     );
 }

@@ -79,9 +79,13 @@ impl TestEnv {
         let issuer = app.issuer().to_string();
         let handle = app.handle();
         let state = app.state().clone();
+        let admin_address = app
+            .admin_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
+            admin_address,
             issuer,
             handle,
             state,
@@ -90,6 +94,49 @@ impl TestEnv {
                 .build()
                 .expect("client"),
         }
+    }
+
+    /// Runs `f` with a fresh connection to this environment's database, on a blocking thread.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut portcullis::db::DbConn) -> T + Send + 'static,
+    ) -> T {
+        let url = portcullis::db::DatabaseUrl::parse(&self.database_url).expect("url");
+        tokio::task::spawn_blocking(move || {
+            let mut conn = portcullis::db::ConnectionManager::new(url)
+                .establish()
+                .expect("connect");
+            f(&mut conn)
+        })
+        .await
+        .expect("database task")
+    }
+
+    /// Creates a user with `roles` through the CLI and logs in through `app`: its access token.
+    pub async fn user_token(&self, app: &TestApp, username: &str, roles: &[&str]) -> String {
+        let email = format!("{username}@example.com");
+        let mut args = vec!["users", "create", "--username", username, "--email", &email];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        stdout_json(
+            &self
+                .cli_with_stdin(&args, "correct horse battery staple\n")
+                .await,
+        );
+        let response = app
+            .client
+            .post(format!("{}/api/auth/login", app.address))
+            .json(&serde_json::json!({"username": username, "password": "correct horse battery staple"}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 200, "login of {username}");
+        let body: Value = response.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// Runs the real `portcullis` binary against this environment's database and keys.
@@ -159,6 +206,8 @@ pub async fn run_with_timeout(mut command: tokio::process::Command) -> Output {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
+    /// The separate admin listener, when configured.
+    pub admin_address: Option<String>,
     /// The issuer the server uses.
     pub issuer: String,
     /// Stops the server.
@@ -201,6 +250,26 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("JWKS never reached the expected state: {what}");
+    }
+
+    /// POST `path` with a bearer token (and no body).
+    pub async fn post_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET `path` with a bearer token.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Stops the server and waits for it.

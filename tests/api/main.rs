@@ -5,6 +5,7 @@
 mod helpers;
 mod pg;
 
+mod admin;
 mod auth_api;
 mod cli;
 mod http_basics;

@@ -906,7 +906,7 @@ async fn rotation_at_a_real_issuer_is_picked_up(backend: Backend) {
         assert_eq!(verified.roles, ["admin"]);
     }
     let fetches = verifier.cache().fetch_count();
-    stdout_json(&env.cli(&["keys", "rotate"]).await);
+    stdout_json(&env.cli(&["keys", "rotate", "--immediate"]).await);
     app.wait_for_jwks("rotated", |jwks| crate::helpers::kids_of(jwks).len() == 4)
         .await;
     for alg in SigningAlg::ALL {

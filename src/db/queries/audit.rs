@@ -27,11 +27,14 @@ pub fn record(
         .execute(conn)
 }
 
-/// `(action, subject)` of recent events, newest first.
-pub fn recent(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<(String, Option<String>)>> {
+/// `(actor, action, subject)` of recent events, newest first.
+pub fn recent(
+    conn: &mut DbConn,
+    limit: i64,
+) -> QueryResult<Vec<(Option<String>, String, Option<String>)>> {
     events::table
         .order(events::occurred_at.desc())
         .limit(limit)
-        .select((events::action, events::subject))
+        .select((events::actor, events::action, events::subject))
         .load(conn)
 }

@@ -1,0 +1,338 @@
+//! The admin API: authentication (ADM-01), concurrency and audit (ADM-02), no key material in
+//! any response (ADM-03, KEY-11), emergency revocation (KEY-10) — on both backends.
+
+use portcullis::config::SettingsArgs;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, TestEnv, join_all, kids_of};
+use crate::on_both_backends;
+
+/// Fails if `body` carries anything that looks like private key material.
+fn assert_no_key_material(body: &Value) {
+    let text = body.to_string();
+    for field in [
+        "\"d\"", "\"p\"", "\"q\"", "\"dp\"", "\"dq\"", "\"qi\"", "private", "sealed",
+    ] {
+        assert!(
+            !text.contains(field),
+            "{field} in an admin response: {text}"
+        );
+    }
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON body")
+}
+
+fn active_kid(keys: &Value, alg: &str) -> String {
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["alg"] == alg && k["state"] == "active")
+        .unwrap_or_else(|| panic!("an active {alg} key in {keys}"))["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+// ADM-01: unauthenticated 401, non-admin 403, another audience 401, no cookie authentication.
+async fn adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+
+    let missing = app.get("/admin/keys").await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        missing.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let forged = app.post_bearer("/admin/keys/rotate", "e30.e30.c2ln").await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(forged).await["error"], "invalid_token");
+
+    let user = env.user_token(&app, "mallory", &[]).await;
+    let refused = app.post_bearer("/admin/keys/rotate", &user).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json_of(refused).await["error"], "insufficient_scope");
+
+    // The refresh cookie of an admin's login is no credential here (no CSRF surface).
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let login = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&serde_json::json!({"username": "root", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie_only = app
+        .client
+        .post(format!("{}/admin/keys/rotate", app.address))
+        .header("Cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cookie_only.status(), StatusCode::UNAUTHORIZED);
+
+    let listed = app.get_bearer("/admin/keys", &admin).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(listed.headers()["cache-control"], "no-store");
+    let body = json_of(listed).await;
+    assert_eq!(body["keys"].as_array().unwrap().len(), 2);
+    assert_no_key_material(&body);
+    assert!(body["schedule"]["publish_lead_seconds"].as_u64().unwrap() >= 300);
+    app.stop().await;
+
+    // Tokens minted for another audience never open the admin API, even an admin's.
+    let api_audience = env
+        .spawn_with(SettingsArgs {
+            access_token_audience: Some("https://api.example".into()),
+            ..env.args()
+        })
+        .await;
+    let login = api_audience
+        .client
+        .post(format!("{}/api/auth/login", api_audience.address))
+        .json(&serde_json::json!({"username": "root", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    let token = json_of(login).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = api_audience.get_bearer("/api/me", &token).await;
+    assert_eq!(
+        me.status(),
+        StatusCode::OK,
+        "the token is valid for its API"
+    );
+    let refused = api_audience.get_bearer("/admin/keys", &token).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+// ADM-01: with PORTCULLIS_ADMIN_BIND the admin API is served there and only there.
+async fn adm_01_separate_admin_listener(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env
+        .spawn_with(SettingsArgs {
+            admin_bind: Some("127.0.0.1:0".into()),
+            ..env.args()
+        })
+        .await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let public = app.get_bearer("/admin/keys", &admin).await;
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(public).await["error"], "not_found");
+
+    let admin_address = app.admin_address.clone().expect("admin listener");
+    let listed = app
+        .client
+        .get(format!("{admin_address}/admin/keys"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let unauthenticated = app
+        .client
+        .get(format!("{admin_address}/admin/keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let public_route = app
+        .client
+        .get(format!("{admin_address}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public_route.status(), StatusCode::NOT_FOUND);
+}
+
+// ADM-02: concurrent rotations make one rotation; the other gets 409. Every action is audited.
+async fn adm_02_concurrent_rotations_and_audit(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let me: Value = json_of(app.get_bearer("/api/me", &admin).await).await;
+    let admin_id = me["id"].as_str().unwrap().to_owned();
+
+    let responses = join_all((0..4).map(|_| app.post_bearer("/admin/keys/rotate", &admin))).await;
+    let mut created = Vec::new();
+    let mut conflicts = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::CREATED => created.push(json_of(response).await),
+            StatusCode::CONFLICT => {
+                let body = json_of(response).await;
+                assert!(
+                    ["rotation_in_progress", "conflict"].contains(&body["error"].as_str().unwrap()),
+                    "{body}"
+                );
+                assert_no_key_material(&body);
+                conflicts += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one rotation");
+    assert_eq!(conflicts, 3);
+    let rotation = &created[0];
+    assert_no_key_material(rotation);
+    let pending: Vec<String> = rotation["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(pending.len(), 2, "{rotation}");
+    for key in rotation["pending"].as_array().unwrap() {
+        assert_eq!(key["state"], "pending");
+        assert!(key["activates_at"].is_string());
+    }
+    // Published at once by the instance that made the change (KEY-04).
+    let kids = app.jwks_kids().await;
+    for kid in &pending {
+        assert!(kids.contains(kid), "{kid} published before it signs");
+    }
+    let again = app.post_bearer("/admin/keys/rotate", &admin).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(json_of(again).await["pending"].as_array().unwrap().len(), 2);
+
+    let events = env
+        .with_db(|conn| portcullis::db::queries::audit::recent(conn, 50).unwrap())
+        .await;
+    for kid in &pending {
+        assert!(
+            events.iter().any(|(actor, action, subject)| {
+                actor.as_deref() == Some(admin_id.as_str())
+                    && action == "key_rotation_started"
+                    && subject.as_deref() == Some(kid.as_str())
+            }),
+            "audited: {events:?}"
+        );
+    }
+}
+
+// KEY-10: an emergency revocation removes the key from the JWKS at once, a replacement signs
+// from the same transaction, and tokens of the revoked key stop verifying.
+async fn key_10_revoking_the_active_key(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let keys = json_of(app.get_bearer("/admin/keys", &admin).await).await;
+    let compromised = active_kid(&keys, "ES256");
+
+    let revoked = app
+        .post_bearer(&format!("/admin/keys/{compromised}/revoke"), &admin)
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let body = json_of(revoked).await;
+    assert_no_key_material(&body);
+    assert_eq!(body["revoked"]["state"], "revoked");
+    let replacement = body["replacement"]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(body["replacement"]["state"], "active");
+
+    let kids = app.jwks_kids().await;
+    assert!(!kids.contains(&compromised), "gone at once");
+    assert!(kids.contains(&replacement));
+    // The admin token was signed by the revoked key: it no longer opens anything.
+    let stale = app.get_bearer("/admin/keys", &admin).await;
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    let me = app.get_bearer("/api/me", &admin).await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+
+    let login = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&serde_json::json!({"username": "root", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    let fresh = json_of(login).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header = jsonwebtoken::decode_header(&fresh).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(replacement.as_str()));
+
+    let again = app
+        .post_bearer(&format!("/admin/keys/{compromised}/revoke"), &fresh)
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(json_of(again).await["error"], "key_not_published");
+    let unknown = app
+        .post_bearer("/admin/keys/no-such-kid/revoke", &fresh)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(unknown).await["error"], "not_found");
+
+    let list = env.cli(&["keys", "list"]).await;
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == compromised.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["state"], "revoked");
+    let sealed = env
+        .with_db(move |conn| {
+            portcullis::db::queries::signing_keys::find(conn, &compromised)
+                .unwrap()
+                .unwrap()
+                .private_key_sealed
+        })
+        .await;
+    assert!(sealed.is_empty(), "the revoked private key is erased");
+}
+
+// Immediate rotation answers 200 with a warning; malformed parameters get the JSON error shape.
+async fn immediate_rotation_and_bad_parameters(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let before = kids_of(&app.jwks().await);
+
+    for bad in ["?immediate=maybe", "?alg=HS256", "?alg=none", "?x=1"] {
+        let response = app
+            .post_bearer(&format!("/admin/keys/rotate{bad}"), &admin)
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(json_of(response).await["error"], "invalid_request");
+    }
+    let wrong_method = app.get_bearer("/admin/keys/rotate", &admin).await;
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(app.jwks_kids().await, before, "nothing changed");
+
+    let response = app
+        .post_bearer("/admin/keys/rotate?immediate=true&alg=RS256", &admin)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json_of(response).await;
+    assert!(body["warning"].as_str().unwrap().contains("cached JWKS"));
+    assert_eq!(body["activated"].as_array().unwrap().len(), 1);
+    assert_eq!(body["activated"][0]["alg"], "RS256");
+    assert_eq!(body["retired"][0]["alg"], "RS256");
+    let new_kid = body["activated"][0]["kid"].as_str().unwrap();
+    assert!(app.jwks_kids().await.contains(&new_kid.to_owned()));
+}
+
+/// Lets other test modules mint an admin token.
+pub(crate) async fn admin_token(env: &TestEnv, app: &TestApp) -> String {
+    env.user_token(app, "root", &["admin"]).await
+}
+
+on_both_backends!(
+    adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api,
+    adm_01_separate_admin_listener,
+    adm_02_concurrent_rotations_and_audit,
+    key_10_revoking_the_active_key,
+    immediate_rotation_and_bad_parameters,
+);
