@@ -27,11 +27,11 @@ pub fn record(
         .execute(conn)
 }
 
+/// `(actor, action, subject)` of an audit event.
+pub type EventSummary = (Option<String>, String, Option<String>);
+
 /// `(actor, action, subject)` of recent events, newest first.
-pub fn recent(
-    conn: &mut DbConn,
-    limit: i64,
-) -> QueryResult<Vec<(Option<String>, String, Option<String>)>> {
+pub fn recent(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<EventSummary>> {
     events::table
         .order(events::occurred_at.desc())
         .limit(limit)
