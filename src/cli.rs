@@ -120,6 +120,9 @@ pub enum KeysCommand {
         /// The key id (a thumbprint may start with `-`).
         #[arg(allow_hyphen_values = true)]
         kid: String,
+        /// Accepted for compatibility with earlier releases: an active key is always replaced.
+        #[arg(long, hide = true)]
+        replace: bool,
     },
 }
 
@@ -176,7 +179,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
             let rotation = lifecycle::rotate_keys(&db, &ctx, request, Actor::Cli).await?;
             print_json(&rotation)
         }
-        KeysCommand::Revoke { kid } => {
+        KeysCommand::Revoke { kid, .. } => {
             let revocation = lifecycle::revoke_key(&db, &ctx, kid, Actor::Cli).await?;
             print_json(&revocation)
         }
@@ -263,7 +266,7 @@ mod tests {
         // RFC 7638 thumbprints are base64url: one in 64 starts with `-`.
         let cli = Cli::try_parse_from(["portcullis", "keys", "revoke", "-o3kL_x"]).unwrap();
         match cli.command {
-            Command::Keys(KeysCommand::Revoke { kid }) => assert_eq!(kid, "-o3kL_x"),
+            Command::Keys(KeysCommand::Revoke { kid, .. }) => assert_eq!(kid, "-o3kL_x"),
             _ => panic!("parsed as another command"),
         }
     }

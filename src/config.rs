@@ -675,6 +675,63 @@ mod tests {
         assert!(Issuer::parse("https://example.com/?a=b").is_err());
     }
 
+    fn key_settings(interval: &str, lead: Option<&str>, retention: Option<&str>) -> SettingsArgs {
+        SettingsArgs {
+            jwks_max_age: Some(300),
+            key_refresh_interval: Some("2s".into()),
+            access_token_ttl: Some("15m".into()),
+            key_rotation_interval: Some(interval.into()),
+            key_publish_lead: lead.map(Into::into),
+            key_retention: retention.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    fn refused(args: SettingsArgs) -> String {
+        match Settings::from_args(args) {
+            Ok(_) => panic!("unsafe key settings were accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn key_schedule_defaults_keep_the_invariants() {
+        let policy = Settings::from_args(key_settings("30d", None, None))
+            .unwrap()
+            .key_policy;
+        assert_eq!(
+            policy.rotation_interval,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            policy.publish_lead,
+            Duration::from_secs(360),
+            "max-age + 60 s"
+        );
+        // The longest token (15 min) + 60 s leeway + one refresh interval.
+        assert_eq!(policy.retention, Duration::from_secs(900 + 60 + 2));
+        let manual = Settings::from_args(key_settings("0", None, None)).unwrap();
+        assert_eq!(manual.key_policy.rotation_interval, None);
+    }
+
+    #[test]
+    fn unsafe_key_settings_are_refused_at_start() {
+        // A lead shorter than the JWKS max-age (+ refresh): caches could lack the signer.
+        let message = refused(key_settings("30d", Some("300s"), None));
+        assert!(message.contains("PORTCULLIS_KEY_PUBLISH_LEAD"), "{message}");
+        assert!(Settings::from_args(key_settings("30d", Some("302s"), None)).is_ok());
+        // A retention shorter than a token lifetime: tokens would outlive their key.
+        let message = refused(key_settings("30d", None, Some("10m")));
+        assert!(message.contains("PORTCULLIS_KEY_RETENTION"), "{message}");
+        assert!(Settings::from_args(key_settings("30d", None, Some("15m"))).is_ok());
+        // An interval within the lead: keys would pile up pending.
+        let message = refused(key_settings("5m", None, None));
+        assert!(
+            message.contains("PORTCULLIS_KEY_ROTATION_INTERVAL"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn open_registration_defaults_to_the_embedded_setup_only() {
         let embedded = Settings::from_args(SettingsArgs::default()).unwrap();
