@@ -409,8 +409,9 @@ pub struct Rotation {
     pub warning: Option<&'static str>,
 }
 
-/// The warning of an immediate rotation.
-pub const IMMEDIATE_WARNING: &str = "immediate rotation: the new key signs before resource servers' cached JWKS hold it; verifiers that refetch on an unknown kid recover, others reject new tokens until their cache expires";
+/// The warning of a key that signs without pre-publication (immediate rotation, or a revoked
+/// active key replaced by a new key).
+pub const IMMEDIATE_WARNING: &str = "the new key signs at once, before resource servers' cached JWKS hold it; verifiers that refetch on an unknown kid recover, others reject new tokens until their cache expires";
 
 /// How and what to rotate.
 #[derive(Debug, Clone)]
@@ -535,6 +536,9 @@ pub struct Revocation {
     pub revoked: KeyInfo,
     /// Its replacement, when the revoked key was active.
     pub replacement: Option<KeyInfo>,
+    /// Set when the replacement is a new key (no pending key was published ahead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
 }
 
 /// Revokes `kid` (compromise): out of the JWKS at once, its private half erased. If it was the
@@ -571,6 +575,7 @@ pub async fn revoke_key(
             if q::revoke(conn, &kid, now)? != 1 {
                 return Err(KeyError::AlreadyRevoked(kid.clone()));
             }
+            let mut warning = None;
             let replacement = if was_active {
                 let waiting = q::pending(conn)?
                     .into_iter()
@@ -580,6 +585,7 @@ pub async fn revoke_key(
                     (None, Some(material)) => {
                         let new_row = sealed_row(&kek, material, None)?;
                         q::insert(conn, &new_row)?;
+                        warning = Some(IMMEDIATE_WARNING);
                         KeyInfo::from(&new_row)
                     }
                     (None, None) => return Err(KeyError::Conflict),
@@ -601,6 +607,7 @@ pub async fn revoke_key(
             Ok(Revocation {
                 revoked: KeyInfo::from(&revoked),
                 replacement,
+                warning,
             })
         })
     })

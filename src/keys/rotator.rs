@@ -17,8 +17,10 @@ const ROTATOR_LOCK: i64 = 0x706f_7274_6375_6c6c;
 /// The rotator role of one instance on Postgres.
 pub struct Leadership {
     manager: ConnectionManager,
-    /// The connection that holds the lock, once acquired.
-    held: Option<DbConn>,
+    /// This instance's own connection: it holds the lock once acquired, and is kept between
+    /// attempts while another instance leads.
+    conn: Option<DbConn>,
+    leading: bool,
 }
 
 impl Leadership {
@@ -27,39 +29,44 @@ impl Leadership {
     pub fn for_database(url: &DatabaseUrl) -> Option<Self> {
         matches!(url, DatabaseUrl::Postgres(_)).then(|| Self {
             manager: ConnectionManager::new(url.clone()),
-            held: None,
+            conn: None,
+            leading: false,
         })
-    }
-
-    /// Whether this instance currently holds the rotator role on Postgres.
-    pub fn is_held(&self) -> bool {
-        self.held.is_some()
     }
 
     /// One tick on a blocking thread: if this instance is (or becomes) the rotator, carry out
     /// every due transition. Returns the transitions made (none when another instance leads).
     pub fn tick(&mut self, ctx: &KeyContext) -> Result<Vec<Transition>, KeyError> {
-        if self.held.is_none() {
-            let mut conn = self
-                .manager
-                .establish()
-                .map_err(|e| KeyError::Db(DbError::Unavailable(e.to_string())))?;
-            if !try_lock(&mut conn)? {
+        let result = self.lead_and_run(ctx);
+        if let Err(KeyError::Db(_)) = &result {
+            // A broken connection has lost the lock (if it held it); another instance may take
+            // over, and this one reconnects at its next tick.
+            if self.leading {
+                tracing::warn!("the key rotator lost its database connection; giving up the role");
+            }
+            self.conn = None;
+            self.leading = false;
+        }
+        result
+    }
+
+    fn lead_and_run(&mut self, ctx: &KeyContext) -> Result<Vec<Transition>, KeyError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            empty => empty.insert(
+                self.manager
+                    .establish()
+                    .map_err(|e| KeyError::Db(DbError::Unavailable(e.to_string())))?,
+            ),
+        };
+        if !self.leading {
+            if !try_lock(conn)? {
                 return Ok(Vec::new());
             }
             tracing::info!("this instance is now the key rotator");
-            self.held = Some(conn);
+            self.leading = true;
         }
-        let Some(conn) = self.held.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let result = lifecycle::run_due(conn, ctx);
-        if let Err(KeyError::Db(_)) = &result {
-            // A broken connection has lost the lock; another instance may take over.
-            self.held = None;
-            tracing::warn!("the key rotator lost its database connection; giving up the role");
-        }
-        result
+        lifecycle::run_due(conn, ctx)
     }
 }
 

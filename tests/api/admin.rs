@@ -237,6 +237,10 @@ async fn key_10_revoking_the_active_key(backend: Backend) {
     assert_eq!(body["revoked"]["state"], "revoked");
     let replacement = body["replacement"]["kid"].as_str().unwrap().to_owned();
     assert_eq!(body["replacement"]["state"], "active");
+    assert!(
+        body["warning"].as_str().unwrap().contains("cached JWKS"),
+        "a replacement that was not pre-published says caches may lag: {body}"
+    );
 
     let kids = app.jwks_kids().await;
     assert!(!kids.contains(&compromised), "gone at once");

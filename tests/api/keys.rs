@@ -237,6 +237,10 @@ async fn revoked_keys_leave_the_jwks(backend: Backend) {
     let pending = started["pending"][0]["kid"].as_str().unwrap().to_owned();
     let replaced = stdout_json(&env.cli(&["keys", "revoke", &replacement]).await);
     assert_eq!(replaced["replacement"]["kid"], pending.as_str());
+    assert!(
+        replaced["warning"].is_null(),
+        "the pending key was published ahead"
+    );
 
     let again = env.cli(&["keys", "revoke", &replacement]).await;
     assert!(!again.status.success());
