@@ -10,6 +10,7 @@ use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
+use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
 
@@ -49,6 +50,70 @@ pub enum Command {
     /// Manage users. Passwords are read from stdin (one line), never from arguments.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// `portcullis clients …`
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints it as JSON with its `client_secret` (confidential clients; shown
+    /// only now).
+    Create {
+        /// The client identifier.
+        #[arg(long)]
+        client_id: String,
+        /// A public client (no secret; PKCE only), such as a single-page or native app.
+        #[arg(long)]
+        public: bool,
+        /// An exact redirect URI (https, or http on loopback); repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// An allowed grant type: authorization_code, refresh_token, client_credentials;
+        /// repeatable. Default: code + refresh with redirect URIs, else client_credentials.
+        #[arg(long = "grant-type", value_parser = parse_grant)]
+        grant_types: Vec<GrantType>,
+        /// An allowed scope (openid, profile, email, offline_access); repeatable. Default: all.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// An allowed audience of its access tokens; repeatable; the first is the default.
+        /// Default: the issuer.
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Access-token algorithm (ES256 or RS256). Default ES256.
+        #[arg(long, value_parser = parse_alg, default_value = "ES256")]
+        access_token_alg: SigningAlg,
+        /// ID-token algorithm (RS256 or ES256). Default RS256.
+        #[arg(long, value_parser = parse_alg, default_value = "RS256")]
+        id_token_alg: SigningAlg,
+        /// A first-party client: its users are not asked for consent.
+        #[arg(long)]
+        first_party: bool,
+        /// An exact post-logout redirect URI; repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+    },
+    /// List every client (no secrets) as a JSON array.
+    List,
+    /// Delete a client; its refresh tokens stop working.
+    Delete {
+        /// The client identifier.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+    /// Replace a confidential client's secret; prints the new one (shown only now).
+    RotateSecret {
+        /// The client identifier.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+}
+
+fn parse_grant(text: &str) -> Result<GrantType, String> {
+    GrantType::parse(text).ok_or_else(|| {
+        format!("`{text}` is not authorization_code, refresh_token or client_credentials")
+    })
 }
 
 /// `portcullis users …`; USER is an id, a username or an email.
@@ -144,6 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys(settings, command).await?,
         Command::Users(command) => users(settings, command).await?,
+        Command::Clients(command) => clients(settings, command).await?,
     }
     Ok(())
 }
@@ -182,6 +248,63 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke { kid, .. } => {
             let revocation = lifecycle::revoke_key(&db, &ctx, kid, Actor::Cli).await?;
             print_json(&revocation)
+        }
+    }
+}
+
+async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
+    startup::migrate(&settings).await?;
+    let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    // The issuer is the default audience; without PORTCULLIS_ISSUER it follows the bind address,
+    // as `serve` does.
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| crate::config::Issuer::from_bind(settings.bind))
+        .to_string();
+    match command {
+        ClientsCommand::Create {
+            client_id,
+            public,
+            redirect_uris,
+            grant_types,
+            scopes,
+            audiences,
+            access_token_alg,
+            id_token_alg,
+            first_party,
+            post_logout_redirect_uris,
+        } => {
+            let new = NewClient {
+                client_id,
+                public,
+                redirect_uris,
+                grant_types,
+                scopes,
+                audiences,
+                access_token_alg,
+                id_token_alg,
+                first_party,
+                post_logout_redirect_uris,
+            };
+            let registered = db
+                .run(move |conn| oidc_clients::create(conn, new, &issuer))
+                .await?;
+            tracing::info!(client_id = %registered.client.client_id, "client registered");
+            print_json(&registered)
+        }
+        ClientsCommand::List => print_json(&db.run(oidc_clients::list).await?),
+        ClientsCommand::Delete { client_id } => {
+            let shown = client_id.clone();
+            db.run(move |conn| oidc_clients::delete(conn, &client_id))
+                .await?;
+            print_json(&serde_json::json!({ "deleted": shown }))
+        }
+        ClientsCommand::RotateSecret { client_id } => {
+            let registered = db
+                .run(move |conn| oidc_clients::rotate_secret(conn, &client_id))
+                .await?;
+            print_json(&registered)
         }
     }
 }

@@ -87,6 +87,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", global = true)]
     pub access_token_ttl: Option<String>,
 
+    /// ID-token lifetime (`15m`). Default 15m.
+    #[arg(long, env = "PORTCULLIS_ID_TOKEN_TTL", global = true)]
+    pub id_token_ttl: Option<String>,
+
     /// Access-token algorithm: ES256 or RS256. Default ES256.
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_ALG", global = true)]
     pub access_token_alg: Option<String>,
@@ -189,6 +193,8 @@ pub struct Settings {
     pub hashing_concurrency: usize,
     /// Access-token lifetime.
     pub access_token_ttl: Duration,
+    /// ID-token lifetime.
+    pub id_token_ttl: Duration,
     /// Access-token algorithm.
     pub access_token_alg: SigningAlg,
     /// Access-token audience; `None` means the issuer.
@@ -369,6 +375,17 @@ impl Settings {
             args.login_window.as_deref(),
             Duration::from_secs(900),
         )?;
+        let id_token_ttl = parse_setting_duration(
+            "PORTCULLIS_ID_TOKEN_TTL",
+            args.id_token_ttl.as_deref(),
+            Duration::from_secs(900),
+        )?;
+        if id_token_ttl.is_zero() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_ID_TOKEN_TTL",
+                "must be greater than zero",
+            ));
+        }
         if access_token_ttl.is_zero()
             || refresh_idle_ttl.is_zero()
             || refresh_absolute_ttl.is_zero()
@@ -427,7 +444,7 @@ impl Settings {
             ],
             jwks_max_age,
             key_refresh_interval,
-            longest_token_lifetime(access_token_ttl),
+            longest_token_lifetime(access_token_ttl, id_token_ttl),
         )?;
         let admin_bind = args
             .admin_bind
@@ -461,6 +478,7 @@ impl Settings {
             password_hashing,
             hashing_concurrency,
             access_token_ttl,
+            id_token_ttl,
             access_token_alg,
             access_token_audience: args.access_token_audience.filter(|a| !a.is_empty()),
             open_registration,
@@ -476,9 +494,9 @@ impl Settings {
     }
 }
 
-/// The longest lifetime of any token a key signs (access tokens; ID tokens join here).
-fn longest_token_lifetime(access_token_ttl: Duration) -> Duration {
-    access_token_ttl
+/// The longest lifetime of any token a key signs.
+fn longest_token_lifetime(access_token_ttl: Duration, id_token_ttl: Duration) -> Duration {
+    access_token_ttl.max(id_token_ttl)
 }
 
 /// The verifier leeway resource servers may apply past `exp` (RFC 9068 verifiers, ours included).
@@ -590,6 +608,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub struct Issuer(String);
 
 impl Issuer {
+    /// A plain-http issuer on a loopback host (local development): cookies cannot be `Secure`.
+    pub fn is_plain_loopback(&self) -> bool {
+        let text = self.0.as_str();
+        text.starts_with("http://127.")
+            || text.starts_with("http://localhost")
+            || text.starts_with("http://[::1]")
+    }
+
     /// Parses and normalises an issuer URL.
     pub fn parse(text: &str) -> Result<Self, String> {
         let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;

@@ -16,6 +16,7 @@ use crate::keys::kek::KekOrigin;
 use crate::keys::lifecycle::{self, KeyContext, KeyError};
 use crate::keys::rotator::Leadership;
 use crate::keys::{KeyRing, Signer};
+use crate::oidc::clients::ClientRegistry;
 use crate::oidc::metadata::ProviderMetadata;
 use crate::state::AppState;
 use crate::verify::{Verifier, VerifierConfig};
@@ -157,6 +158,13 @@ impl Application {
             v.install_jwks(keys.current().jwks_body())
                 .map_err(StartupError::SelfTest)?;
         }
+        let clients = db
+            .run(ClientRegistry::load)
+            .await
+            .map_err(|e| StartupError::Database {
+                url: settings.database.to_string(),
+                reason: format!("cannot load clients: {e}"),
+            })?;
         let state = AppState {
             db,
             keys,
@@ -173,6 +181,7 @@ impl Application {
                 policy: settings.key_policy,
                 rsa_size: settings.rsa_key_size,
             },
+            clients: Arc::new(clients),
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.verifier.clone());
@@ -320,6 +329,9 @@ async fn maintain_keys(state: AppState, interval: Duration) {
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "key schedule: tick failed; retrying next tick"),
+        }
+        if let Err(error) = state.clients.refresh(&state.db).await {
+            tracing::warn!(%error, "checking clients failed; keeping the current set");
         }
         let states = state
             .db

@@ -10,6 +10,7 @@ use crate::config::{Issuer, Settings};
 use crate::db::Db;
 use crate::keys::lifecycle::{self, KeyContext};
 use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
+use crate::oidc::clients::ClientRegistry;
 use crate::verify::Verifier;
 
 /// Everything a handler may need. Cloned cheaply into each worker.
@@ -38,6 +39,8 @@ pub struct AppState {
     pub admin_verifier: Verifier,
     /// KEK, schedule and key size for key changes.
     pub key_context: KeyContext,
+    /// OAuth clients, in memory.
+    pub clients: Arc<ClientRegistry>,
 }
 
 impl AppState {

@@ -29,7 +29,8 @@ pub const FIRST_PARTY_SCOPE: &str = "openid profile email";
 pub struct RefreshToken(String);
 
 impl RefreshToken {
-    fn generate() -> Result<Self, AuthError> {
+    /// 256 fresh random bits (also used for codes and browser secrets).
+    pub fn generate() -> Result<Self, AuthError> {
         let mut bytes = [0u8; 32];
         SystemRandom::new()
             .fill(&mut bytes)
@@ -157,29 +158,60 @@ fn sign_access_token(
     Ok((token, ttl))
 }
 
-fn roles_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, AuthError> {
+/// The roles of a user.
+pub fn roles_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, AuthError> {
     Ok(user_q::roles_of(conn, &[user_id.to_owned()])?
         .into_iter()
         .map(|(_, role)| role)
         .collect())
 }
 
-/// Starts a refresh-token family for `user_id` and returns its first token.
-fn start_family(
+/// What a refresh family was granted: the client, the scope and (for OAuth grants) when and in
+/// which browser session the user authenticated.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// The client.
+    pub client_id: String,
+    /// Granted scope (space-separated).
+    pub scope: String,
+    /// Authentication time (OAuth grants).
+    pub auth_time: Option<NaiveDateTime>,
+    /// Browser session id (OAuth grants).
+    pub sid: Option<String>,
+}
+
+impl Grant {
+    /// The first-party JSON API's grant.
+    pub fn first_party() -> Self {
+        Self {
+            client_id: FIRST_PARTY_CLIENT_ID.into(),
+            scope: FIRST_PARTY_SCOPE.into(),
+            auth_time: None,
+            sid: None,
+        }
+    }
+}
+
+/// Starts a refresh-token family for `user_id` and returns its id and first token. Call in a
+/// transaction.
+pub fn start_family(
     conn: &mut DbConn,
     user_id: &str,
+    grant: &Grant,
     absolute_ttl: Duration,
-) -> Result<RefreshToken, AuthError> {
+) -> Result<(String, RefreshToken), AuthError> {
     let now = now();
     let family = RefreshFamilyRow {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),
-        client_id: FIRST_PARTY_CLIENT_ID.into(),
-        scope: FIRST_PARTY_SCOPE.into(),
+        client_id: grant.client_id.clone(),
+        scope: grant.scope.clone(),
         created_at: now,
         expires_at: now + chrono_duration(absolute_ttl),
         revoked_at: None,
         revoked_reason: None,
+        auth_time: grant.auth_time,
+        sid: grant.sid.clone(),
     };
     let token = RefreshToken::generate()?;
     q::insert_family(conn, &family)?;
@@ -187,24 +219,25 @@ fn start_family(
         conn,
         &RefreshTokenRow {
             token_hash: token_hash(token.expose()),
-            family_id: family.id,
+            family_id: family.id.clone(),
             parent_hash: None,
             created_at: now,
             used_at: None,
         },
     )?;
-    Ok(token)
+    Ok((family.id, token))
 }
 
-/// Logs a user in: throttled before any hashing, then one Argon2 verification (against a dummy
-/// hash for unknown users, so both failures cost the same), then a new refresh family.
+/// Checks a password, on every path that logs a user in (JSON API, hosted login page): throttled
+/// before any hashing (LOGIN-06), then one Argon2 verification (against a dummy hash for
+/// unknown users, so both failures cost the same, LOGIN-04). A success takes its attempt back.
 #[tracing::instrument(skip_all, fields(%client_ip))]
-pub async fn login(
+pub async fn authenticate(
     state: &AppState,
     login: String,
     password: Vec<u8>,
     client_ip: IpAddr,
-) -> Result<Issued, AuthError> {
+) -> Result<UserRow, AuthError> {
     let password = zeroize::Zeroizing::new(password);
     let lookup = login.to_lowercase();
     let user: Option<UserRow> = state
@@ -258,10 +291,7 @@ pub async fn login(
         Some(user) if matched && user.disabled_at.is_none() => user,
         _ => return Err(AuthError::InvalidCredentials),
     };
-
-    let absolute_ttl = state.settings.refresh_absolute_ttl;
-    let user_id = user.id.clone();
-    let (refresh_token, roles) = state
+    state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
@@ -269,7 +299,29 @@ pub async fn login(
                 for key in &keys {
                     throttle::uncount_attempt(conn, key)?;
                 }
-                let token = start_family(conn, &user_id, absolute_ttl)?;
+                Ok::<_, AuthError>(())
+            })
+        })
+        .await?;
+    Ok(user)
+}
+
+/// Logs a user in through the JSON API: [`authenticate`], then a new refresh family.
+pub async fn login(
+    state: &AppState,
+    login: String,
+    password: Vec<u8>,
+    client_ip: IpAddr,
+) -> Result<Issued, AuthError> {
+    let user = authenticate(state, login, password, client_ip).await?;
+
+    let absolute_ttl = state.settings.refresh_absolute_ttl;
+    let user_id = user.id.clone();
+    let (refresh_token, roles) = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let (_, token) = start_family(conn, &user_id, &Grant::first_party(), absolute_ttl)?;
                 let roles = roles_of(conn, &user_id)?;
                 Ok::<_, AuthError>((token, roles))
             })
@@ -285,23 +337,36 @@ pub async fn login(
 }
 
 enum Rotation {
-    Rotated {
-        user_id: String,
-        token: RefreshToken,
-        roles: Vec<String>,
-    },
-    Reused {
-        user_id: String,
-        family_id: String,
-    },
+    Rotated(Refreshed),
+    Reused { user_id: String, family_id: String },
     Rejected,
+}
+
+/// A successful rotation: the successor token and what the family grants.
+#[derive(Debug)]
+pub struct Refreshed {
+    /// The successor refresh token.
+    pub token: RefreshToken,
+    /// The family's user.
+    pub user_id: String,
+    /// The user's roles.
+    pub roles: Vec<String>,
+    /// The family.
+    pub family_id: String,
+    /// What it grants.
+    pub grant: Grant,
 }
 
 /// Rotates a refresh token: the presented token is marked used and its successor issued, in one
 /// transaction. A token presented after it was rotated revokes its whole family (RT-03); of
-/// concurrent presentations exactly one wins and the others count as reuse (RT-04).
+/// concurrent presentations exactly one wins and the others count as reuse (RT-04). A token of
+/// another client is refused and left untouched (RT-06).
 #[tracing::instrument(skip_all)]
-pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
+pub async fn rotate(
+    state: &AppState,
+    presented: String,
+    client_id: String,
+) -> Result<Refreshed, AuthError> {
     let hash = token_hash(&presented);
     let idle = state.settings.refresh_idle_ttl;
     let grace = state.settings.refresh_reuse_grace;
@@ -312,14 +377,26 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
             let now = now();
             let issued_after = now - chrono_duration(idle);
             let successor_hash = token_hash(successor.expose());
-            if let Some(q::Rotated { user_id, roles }) =
-                q::rotate_in_one_statement(conn, &hash, &successor_hash, now, issued_after)?
-            {
-                return Ok(Rotation::Rotated {
-                    user_id,
+            if let Some(rotated) = q::rotate_in_one_statement(
+                conn,
+                &hash,
+                &successor_hash,
+                &client_id,
+                now,
+                issued_after,
+            )? {
+                return Ok(Rotation::Rotated(Refreshed {
                     token: successor,
-                    roles,
-                });
+                    user_id: rotated.user_id,
+                    roles: rotated.roles,
+                    family_id: rotated.family_id,
+                    grant: Grant {
+                        client_id,
+                        scope: rotated.scope,
+                        auth_time: rotated.auth_time,
+                        sid: rotated.sid,
+                    },
+                }));
             }
             write_transaction(conn, |conn| {
                 let now = self::now();
@@ -332,7 +409,7 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                 else {
                     return Ok::<_, AuthError>(Rotation::Rejected);
                 };
-                if family.revoked_at.is_some() {
+                if family.revoked_at.is_some() || family.client_id != client_id {
                     return Ok(Rotation::Rejected);
                 }
                 // The presented token was issued at the family's last use (login or refresh).
@@ -372,33 +449,41 @@ pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, Auth
                         used_at: None,
                     },
                 )?;
-                Ok(Rotation::Rotated {
-                    user_id: family.user_id,
+                Ok(Rotation::Rotated(Refreshed {
                     token: successor,
+                    user_id: family.user_id,
                     roles,
-                })
+                    family_id: family.id,
+                    grant: Grant {
+                        client_id: family.client_id,
+                        scope: family.scope,
+                        auth_time: family.auth_time,
+                        sid: family.sid,
+                    },
+                }))
             })
         })
         .await?;
     match outcome {
-        Rotation::Rotated {
-            user_id,
-            token,
-            roles,
-        } => {
-            let (access_token, expires_in) = sign_access_token(state, &user_id, &roles)?;
-            Ok(Issued {
-                access_token,
-                expires_in,
-                refresh_token: token,
-            })
-        }
+        Rotation::Rotated(refreshed) => Ok(refreshed),
         Rotation::Reused { user_id, family_id } => {
             tracing::warn!(%user_id, %family_id, "refresh token reused: family revoked");
             Err(AuthError::InvalidGrant)
         }
         Rotation::Rejected => Err(AuthError::InvalidGrant),
     }
+}
+
+/// The JSON API's refresh: rotation for the first-party client, and a new access token.
+pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
+    let refreshed = rotate(state, presented, FIRST_PARTY_CLIENT_ID.into()).await?;
+    let (access_token, expires_in) =
+        sign_access_token(state, &refreshed.user_id, &refreshed.roles)?;
+    Ok(Issued {
+        access_token,
+        expires_in,
+        refresh_token: refreshed.token,
+    })
 }
 
 /// The grace policy (`PORTCULLIS_REFRESH_REUSE_GRACE`, default 0 = off): a token rotated less
@@ -451,8 +536,8 @@ pub async fn logout(state: &AppState, presented: String) -> Result<(), AuthError
         .await
 }
 
-/// Revokes every refresh family of the user (`reason`: `logout_all`, `password_change`,
-/// `disabled`). Composable inside another transaction.
+/// Revokes every refresh family of the user and ends their browser sessions (`reason`:
+/// `logout_all`, `password_change`, `disabled`). Composable inside another transaction.
 pub fn revoke_all(
     conn: &mut DbConn,
     user_id: &str,
@@ -460,6 +545,7 @@ pub fn revoke_all(
 ) -> Result<usize, diesel::result::Error> {
     let now = now();
     let revoked = q::revoke_user_families(conn, user_id, reason, now)?;
+    crate::db::queries::oauth::end_user_sessions(conn, user_id, now)?;
     audit::record(conn, Some(user_id), reason, Some(user_id), None, now)?;
     Ok(revoked)
 }

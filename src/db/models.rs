@@ -102,6 +102,10 @@ pub struct RefreshFamilyRow {
     pub revoked_at: Option<NaiveDateTime>,
     /// Revocation reason.
     pub revoked_reason: Option<String>,
+    /// When the user authenticated (OAuth grants).
+    pub auth_time: Option<NaiveDateTime>,
+    /// The browser session of the grant (OAuth grants).
+    pub sid: Option<String>,
 }
 
 /// A row of `refresh_tokens` (the hash only; the token itself is never stored).
@@ -118,4 +122,146 @@ pub struct RefreshTokenRow {
     pub created_at: NaiveDateTime,
     /// Rotated.
     pub used_at: Option<NaiveDateTime>,
+}
+
+/// A row of `clients`.
+#[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::clients)]
+pub struct ClientRow {
+    /// The client identifier.
+    pub client_id: String,
+    /// Hash of the secret (confidential clients).
+    pub secret_hash: Option<String>,
+    /// `public` or `confidential`.
+    pub client_type: String,
+    /// JSON array.
+    pub redirect_uris: String,
+    /// JSON array.
+    pub grant_types: String,
+    /// JSON array.
+    pub scopes: String,
+    /// JSON array.
+    pub audiences: String,
+    /// Access-token algorithm.
+    pub access_token_alg: String,
+    /// ID-token algorithm.
+    pub id_token_alg: String,
+    /// 1: skips consent.
+    pub first_party: i32,
+    /// JSON array.
+    pub post_logout_redirect_uris: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A row of `browser_sessions`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::browser_sessions)]
+pub struct BrowserSessionRow {
+    /// SHA-256 of the cookie secret.
+    pub id_hash: String,
+    /// Public session id.
+    pub sid: String,
+    /// The user.
+    pub user_id: String,
+    /// Authentication time.
+    pub auth_time: NaiveDateTime,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Absolute end.
+    pub expires_at: NaiveDateTime,
+    /// Set at logout.
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+/// A row of `authorization_requests`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::authorization_requests)]
+pub struct AuthorizationRequestRow {
+    /// Random id.
+    pub id: String,
+    /// Hash of the per-flow cookie.
+    pub browser_hash: String,
+    /// Hash of the CSRF token.
+    pub csrf_hash: String,
+    /// The client.
+    pub client_id: String,
+    /// The redirect URI.
+    pub redirect_uri: String,
+    /// 1: the request named it.
+    pub redirect_uri_sent: i32,
+    /// Scope.
+    pub scope: String,
+    /// State.
+    pub state: Option<String>,
+    /// Nonce.
+    pub nonce: Option<String>,
+    /// S256 challenge.
+    pub code_challenge: String,
+    /// `max_age`.
+    pub max_age: Option<i32>,
+    /// 1: `prompt=login`.
+    pub force_login: i32,
+    /// Authenticated user (consent step).
+    pub user_id: Option<String>,
+    /// Their authentication time.
+    pub auth_time: Option<NaiveDateTime>,
+    /// Expires.
+    pub expires_at: NaiveDateTime,
+    /// Completed.
+    pub completed_at: Option<NaiveDateTime>,
+}
+
+/// A row of `authorization_codes`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::authorization_codes)]
+pub struct AuthorizationCodeRow {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Redirect URI of the request.
+    pub redirect_uri: String,
+    /// 1: the request named it.
+    pub redirect_uri_sent: i32,
+    /// Scope.
+    pub scope: String,
+    /// Nonce.
+    pub nonce: Option<String>,
+    /// S256 challenge.
+    pub code_challenge: String,
+    /// Authentication time.
+    pub auth_time: NaiveDateTime,
+    /// Browser session.
+    pub sid: Option<String>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Expires.
+    pub expires_at: NaiveDateTime,
+    /// Redeemed.
+    pub used_at: Option<NaiveDateTime>,
+    /// Family issued at redemption.
+    pub family_id: Option<String>,
+    /// Access token issued at redemption.
+    pub access_jti: Option<String>,
+}
+
+/// A row of `access_tokens`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::access_tokens)]
+pub struct AccessTokenRow {
+    /// The `jti`.
+    pub jti: String,
+    /// The grant.
+    pub family_id: Option<String>,
+    /// The client.
+    pub client_id: String,
+    /// `exp`.
+    pub expires_at: NaiveDateTime,
+    /// Revoked.
+    pub revoked_at: Option<NaiveDateTime>,
 }

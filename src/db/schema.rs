@@ -85,6 +85,10 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         /// Why: `logout`, `logout_all`, `reuse`, `password_change`, `disabled`, `expired`.
         revoked_reason -> Nullable<Text>,
+        /// When the user authenticated (OAuth grants; ID tokens on refresh keep it).
+        auth_time -> Nullable<Timestamp>,
+        /// The browser session the grant came from (OAuth grants).
+        sid -> Nullable<Text>,
     }
 }
 
@@ -134,12 +138,158 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// OAuth clients.
+    clients (client_id) {
+        /// The client identifier.
+        client_id -> Text,
+        /// Base64url SHA-256 of the secret (confidential clients).
+        secret_hash -> Nullable<Text>,
+        /// `public` or `confidential`.
+        client_type -> Text,
+        /// JSON array of exact redirect URIs.
+        redirect_uris -> Text,
+        /// JSON array of allowed grant types.
+        grant_types -> Text,
+        /// JSON array of allowed scopes.
+        scopes -> Text,
+        /// JSON array of allowed audiences (the first is the default).
+        audiences -> Text,
+        /// Access-token algorithm.
+        access_token_alg -> Text,
+        /// ID-token algorithm.
+        id_token_alg -> Text,
+        /// 1: skips consent.
+        first_party -> Integer,
+        /// JSON array of post-logout redirect URIs.
+        post_logout_redirect_uris -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Last change (UTC).
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Browser sessions of the hosted login page (SSO).
+    browser_sessions (id_hash) {
+        /// SHA-256 of the cookie secret.
+        id_hash -> Text,
+        /// Public session id (`sid` claim).
+        sid -> Text,
+        /// The user.
+        user_id -> Text,
+        /// When the user authenticated.
+        auth_time -> Timestamp,
+        /// Created.
+        created_at -> Timestamp,
+        /// Absolute end.
+        expires_at -> Timestamp,
+        /// Set at logout.
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Authorization requests waiting for login or consent.
+    authorization_requests (id) {
+        /// Random id.
+        id -> Text,
+        /// SHA-256 of the per-flow browser cookie.
+        browser_hash -> Text,
+        /// SHA-256 of the CSRF token of the form.
+        csrf_hash -> Text,
+        /// The client.
+        client_id -> Text,
+        /// The validated redirect URI.
+        redirect_uri -> Text,
+        /// 1: the request named it.
+        redirect_uri_sent -> Integer,
+        /// Requested scope (space-separated, validated).
+        scope -> Text,
+        /// `state`, echoed.
+        state -> Nullable<Text>,
+        /// `nonce`, into the ID token.
+        nonce -> Nullable<Text>,
+        /// S256 challenge.
+        code_challenge -> Text,
+        /// `max_age` in seconds.
+        max_age -> Nullable<Integer>,
+        /// 1: `prompt=login`.
+        force_login -> Integer,
+
+        /// Authenticated user, once known (consent step).
+        user_id -> Nullable<Text>,
+        /// Their authentication time.
+        auth_time -> Nullable<Timestamp>,
+        /// Expires.
+        expires_at -> Timestamp,
+        /// Set when a code was issued or the request was denied.
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Authorization codes, by SHA-256.
+    authorization_codes (code_hash) {
+        /// SHA-256 of the code.
+        code_hash -> Text,
+        /// The client.
+        client_id -> Text,
+        /// The user.
+        user_id -> Text,
+        /// The redirect URI of the request.
+        redirect_uri -> Text,
+        /// 1: the request named it, so the token request must repeat it.
+        redirect_uri_sent -> Integer,
+        /// Granted scope.
+        scope -> Text,
+        /// `nonce` of the request.
+        nonce -> Nullable<Text>,
+        /// S256 challenge.
+        code_challenge -> Text,
+        /// When the user authenticated.
+        auth_time -> Timestamp,
+        /// Browser session.
+        sid -> Nullable<Text>,
+        /// Created.
+        created_at -> Timestamp,
+        /// Expires (60 s).
+        expires_at -> Timestamp,
+        /// Set at redemption.
+        used_at -> Nullable<Timestamp>,
+        /// Refresh family issued at redemption.
+        family_id -> Nullable<Text>,
+        /// Access token issued at redemption.
+        access_jti -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Access tokens of grants, and revoked access tokens.
+    access_tokens (jti) {
+        /// The `jti`.
+        jti -> Text,
+        /// The grant (refresh family), if any.
+        family_id -> Nullable<Text>,
+        /// The client.
+        client_id -> Text,
+        /// The token's `exp`.
+        expires_at -> Timestamp,
+        /// Set when revoked.
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(refresh_token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_token_families (family_id));
+diesel::joinable!(browser_sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_roles,
     refresh_token_families,
-    refresh_tokens
+    refresh_tokens,
+    browser_sessions,
+    access_tokens
 );

@@ -45,6 +45,15 @@ impl FromRequest for Admin {
                 .verify::<crate::verify::AccessClaims>(&token)
                 .await
                 .map_err(|e| AdminError::Bearer(e.into()))?;
+            // Only the first-party login's tokens: an OAuth client's token, even one for the
+            // issuer's audience with an admin's roles, never opens the admin API.
+            let first_party = verified.claims.client_id.as_deref()
+                == Some(crate::accounts::sessions::FIRST_PARTY_CLIENT_ID);
+            if !first_party {
+                return Err(AdminError::Bearer(BearerError::Invalid(
+                    crate::verify::VerifyError::Malformed("not a first-party token"),
+                )));
+            }
             if !verified.roles.iter().any(|role| role == ADMIN_ROLE) {
                 tracing::warn!(subject = %verified.subject, %path, "admin API refused: not an admin");
                 return Err(AdminError::Bearer(BearerError::InsufficientScope(format!(

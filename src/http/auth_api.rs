@@ -54,10 +54,7 @@ fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
 
 fn refresh_cookie<'c>(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'c> {
     // `Secure` except for a plain-http issuer on loopback (local development).
-    let issuer = state.issuer.as_str();
-    let loopback_http = issuer.starts_with("http://127.")
-        || issuer.starts_with("http://localhost")
-        || issuer.starts_with("http://[::1]");
+    let loopback_http = state.issuer.is_plain_loopback();
     Cookie::build(REFRESH_COOKIE, value)
         .path("/api/auth")
         .http_only(true)
@@ -93,7 +90,9 @@ fn cleared_cookie_response(state: &AppState) -> HttpResponse {
 
 /// The client address: the peer, or the last untrusted `X-Forwarded-For` hop when the peer is a
 /// configured proxy.
-fn client_ip(state: &AppState, request: &HttpRequest) -> IpAddr {
+/// The client's address: the peer, or the nearest untrusted hop of `X-Forwarded-For` when the
+/// peer is a configured proxy.
+pub fn client_ip(state: &AppState, request: &HttpRequest) -> IpAddr {
     let peer = request
         .peer_addr()
         .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());

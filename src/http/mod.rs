@@ -2,8 +2,10 @@
 
 pub mod admin;
 pub mod auth_api;
+pub mod authorize;
 pub mod health;
 pub mod json;
+pub mod oauth;
 pub mod well_known;
 
 use actix_web::http::Method;
@@ -78,6 +80,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             READ,
             well_known::discovery,
         ))
+        .service(resource("/authorize", READ_WRITE, authorize::authorize))
+        .service(resource("/authorize/login", WRITE, authorize::login))
+        .service(resource("/authorize/consent", WRITE, authorize::consent))
+        .service(resource("/logout", READ_WRITE, authorize::logout))
+        .service(resource("/token", WRITE, oauth::token))
+        .service(resource("/revoke", WRITE, oauth::revoke))
+        .service(resource("/introspect", WRITE, oauth::introspect))
+        .service(resource("/userinfo", READ_WRITE, oauth::userinfo))
         .service(resource("/healthz", READ, health::healthz))
         .service(resource("/readyz", READ, health::readyz));
 }
@@ -90,6 +100,11 @@ struct Methods(&'static [Method], &'static str);
 const READ: Methods = Methods(&[Method::GET, Method::HEAD], "GET, HEAD");
 /// The JSON API's writes.
 const WRITE: Methods = Methods(&[Method::POST], "POST");
+/// Both (userinfo, authorize, logout).
+const READ_WRITE: Methods = Methods(
+    &[Method::GET, Method::HEAD, Method::POST],
+    "GET, HEAD, POST",
+);
 
 /// A resource answering `methods` with `handler`, and 405 (with `Allow`) to any other method.
 fn resource<F, Args>(path: &str, methods: Methods, handler: F) -> actix_web::Resource

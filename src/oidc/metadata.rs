@@ -1,8 +1,9 @@
-//! Discovery metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2). It lists only what exists;
-//! later capabilities add their fields here.
+//! Discovery metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2). It lists only what is
+//! implemented.
 
 use serde::Serialize;
 
+use super::clients::KNOWN_SCOPES;
 use crate::config::Issuer;
 
 /// The provider metadata document.
@@ -12,14 +13,110 @@ pub struct ProviderMetadata {
     pub issuer: String,
     /// Where the public signing keys are published.
     pub jwks_uri: String,
+    /// The authorization endpoint.
+    pub authorization_endpoint: String,
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// The userinfo endpoint.
+    pub userinfo_endpoint: String,
+    /// RFC 7009.
+    pub revocation_endpoint: String,
+    /// RFC 7662.
+    pub introspection_endpoint: String,
+    /// RP-Initiated Logout 1.0.
+    pub end_session_endpoint: String,
+    /// Scopes.
+    pub scopes_supported: Vec<&'static str>,
+    /// `code` only.
+    pub response_types_supported: Vec<&'static str>,
+    /// `query` only.
+    pub response_modes_supported: Vec<&'static str>,
+    /// Grants.
+    pub grant_types_supported: Vec<&'static str>,
+    /// `public`.
+    pub subject_types_supported: Vec<&'static str>,
+    /// ID-token algorithms.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// Client authentication at the token endpoint.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication at the revocation endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication at the introspection endpoint.
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `S256` only.
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    /// Claims.
+    pub claims_supported: Vec<&'static str>,
+    /// `none`, `login`, `consent`.
+    pub prompt_values_supported: Vec<&'static str>,
+    /// RFC 9207.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// No request objects.
+    pub request_parameter_supported: bool,
+    /// No `request_uri`.
+    pub request_uri_parameter_supported: bool,
+    /// `claims` parameter unsupported.
+    pub claims_parameter_supported: bool,
 }
 
 impl ProviderMetadata {
     /// The metadata of an issuer.
     pub fn for_issuer(issuer: &Issuer) -> Self {
+        let at = |path: &str| format!("{issuer}{path}");
         Self {
             issuer: issuer.as_str().to_owned(),
-            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            jwks_uri: at("/.well-known/jwks.json"),
+            authorization_endpoint: at("/authorize"),
+            token_endpoint: at("/token"),
+            userinfo_endpoint: at("/userinfo"),
+            revocation_endpoint: at("/revoke"),
+            introspection_endpoint: at("/introspect"),
+            end_session_endpoint: at("/logout"),
+            scopes_supported: KNOWN_SCOPES.to_vec(),
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
+            grant_types_supported: vec![
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+            ],
+            subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            revocation_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            code_challenge_methods_supported: vec!["S256"],
+            claims_supported: vec![
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "sid",
+                "azp",
+                "preferred_username",
+                "email",
+                "email_verified",
+            ],
+            prompt_values_supported: vec!["none", "login", "consent"],
+            authorization_response_iss_parameter_supported: true,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            claims_parameter_supported: false,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! pool, so several compose inside one transaction.
 
 pub mod audit;
+pub mod clients;
+pub mod oauth;
 pub mod refresh;
 pub mod signing_keys;
 pub mod throttle;

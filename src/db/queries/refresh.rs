@@ -83,6 +83,44 @@ pub fn revoke_user_families(
     .execute(conn)
 }
 
+/// Revokes every live family of a client; returns rows changed.
+pub fn revoke_client_families(
+    conn: &mut DbConn,
+    client_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        families::table
+            .filter(families::client_id.eq(client_id))
+            .filter(families::revoked_at.is_null()),
+    )
+    .set((
+        families::revoked_at.eq(now),
+        families::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
+}
+
+/// Revokes every live family of a browser session; returns rows changed.
+pub fn revoke_session_families(
+    conn: &mut DbConn,
+    sid: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        families::table
+            .filter(families::sid.eq(sid))
+            .filter(families::revoked_at.is_null()),
+    )
+    .set((
+        families::revoked_at.eq(now),
+        families::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
+}
+
 /// The tokens that replaced `parent_hash`.
 pub fn children(conn: &mut DbConn, parent_hash: &str) -> QueryResult<Vec<RefreshTokenRow>> {
     tokens::table
@@ -133,25 +171,34 @@ pub fn find_with_user(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option
     }))
 }
 
-/// What the one-statement rotation returns: the family's user and the user's roles.
+/// What the one-statement rotation returns: the family and its user's roles.
 pub struct Rotated {
     /// The family's user.
     pub user_id: String,
     /// The user's roles, sorted.
     pub roles: Vec<String>,
+    /// The family.
+    pub family_id: String,
+    /// Its scope.
+    pub scope: String,
+    /// Its authentication time (OAuth grants).
+    pub auth_time: Option<NaiveDateTime>,
+    /// Its browser session (OAuth grants).
+    pub sid: Option<String>,
 }
 
 /// The hot path of a refresh on Postgres, in one statement and one round trip: the presented
 /// token is marked used and its successor inserted only if the token is unused and within its
 /// idle lifetime, its family live and unexpired and its user enabled. The statement is atomic
 /// (autocommit), and of concurrent presentations the row lock on the token lets exactly one
-/// match. When nothing matches nothing is written, and the caller takes the general path, which
+/// match. A token of another client never matches. When nothing matches nothing is written, and the caller takes the general path, which
 /// tells reuse, grace, expiry and revocation apart. SQLite (embedded, no round trips) always
 /// takes the general path: `Ok(None)`.
 pub fn rotate_in_one_statement(
     conn: &mut DbConn,
     presented_hash: &str,
     successor_hash: &str,
+    client_id: &str,
     now: NaiveDateTime,
     issued_after: NaiveDateTime,
 ) -> QueryResult<Option<Rotated>> {
@@ -163,6 +210,7 @@ pub fn rotate_in_one_statement(
         presented_hash: presented_hash.to_owned(),
         issued_after,
         successor_hash: successor_hash.to_owned(),
+        client_id: client_id.to_owned(),
     }
     .load::<RotatedRow>(pg)?;
     let mut rows = rows.into_iter();
@@ -177,6 +225,10 @@ pub fn rotate_in_one_statement(
     Ok(Some(Rotated {
         user_id: first.user_id,
         roles,
+        family_id: first.family_id,
+        scope: first.scope,
+        auth_time: first.auth_time,
+        sid: first.sid,
     }))
 }
 
@@ -186,6 +238,14 @@ struct RotatedRow {
     user_id: String,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     role: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    family_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    scope: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    auth_time: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    sid: Option<String>,
 }
 
 /// Data-modifying CTEs are Postgres-only and beyond diesel's DSL. A hand-written query type
@@ -196,6 +256,7 @@ struct RotateStatement {
     presented_hash: String,
     issued_after: NaiveDateTime,
     successor_hash: String,
+    client_id: String,
 }
 
 /// The statement after its parameter row `p` (bound in `walk_ast`).
@@ -206,14 +267,15 @@ const ROTATE_SQL: &str = "
         WHERE t.token_hash = p.presented AND t.used_at IS NULL
           AND t.created_at > p.issued_after
           AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > p.now
+          AND f.client_id = p.client_id
           AND u.id = f.user_id AND u.disabled_at IS NULL
-        RETURNING t.family_id, f.user_id
+        RETURNING t.family_id, f.user_id, f.scope, f.auth_time, f.sid
     ), successor AS (
         INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at)
         SELECT p.successor, used.family_id, p.presented, p.now FROM p, used
         RETURNING family_id
     )
-    SELECT used.user_id, r.role
+    SELECT used.user_id, r.role, used.family_id, used.scope, used.auth_time, used.sid
     FROM used JOIN successor ON successor.family_id = used.family_id
     LEFT JOIN user_roles AS r ON r.user_id = used.user_id
     ORDER BY r.role";
@@ -234,7 +296,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RotateStatement {
     ) -> QueryResult<()> {
         use diesel::sql_types::{Text, Timestamp};
         // Each parameter is bound once, into a one-row CTE the statement reads.
-        out.push_sql("WITH p (now, presented, issued_after, successor) AS (SELECT ");
+        out.push_sql("WITH p (now, presented, issued_after, successor, client_id) AS (SELECT ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql("::timestamp, ");
         out.push_bind_param::<Text, _>(&self.presented_hash)?;
@@ -242,6 +304,8 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RotateStatement {
         out.push_bind_param::<Timestamp, _>(&self.issued_after)?;
         out.push_sql("::timestamp, ");
         out.push_bind_param::<Text, _>(&self.successor_hash)?;
+        out.push_sql("::text, ");
+        out.push_bind_param::<Text, _>(&self.client_id)?;
         out.push_sql("::text)");
         out.push_sql(ROTATE_SQL);
         Ok(())

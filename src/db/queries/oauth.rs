@@ -1,0 +1,245 @@
+//! Queries on browser sessions, pending authorization requests, authorization codes and the
+//! access tokens of grants.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::models::{
+    AccessTokenRow, AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow,
+};
+use crate::db::schema::{
+    access_tokens, authorization_codes as codes, authorization_requests as requests,
+    browser_sessions as sessions, refresh_token_families as families,
+};
+
+/// Inserts a browser session.
+pub fn insert_session(conn: &mut DbConn, row: &BrowserSessionRow) -> QueryResult<usize> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)
+}
+
+/// A live browser session by the hash of its cookie secret.
+pub fn live_session(
+    conn: &mut DbConn,
+    id_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<BrowserSessionRow>> {
+    sessions::table
+        .filter(sessions::id_hash.eq(id_hash))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select(BrowserSessionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Ends a session by cookie hash; returns its `sid` if it was live.
+pub fn end_session(
+    conn: &mut DbConn,
+    id_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<String>> {
+    let sid = sessions::table
+        .filter(sessions::id_hash.eq(id_hash))
+        .filter(sessions::ended_at.is_null())
+        .select(sessions::sid)
+        .first::<String>(conn)
+        .optional()?;
+    diesel::update(sessions::table.filter(sessions::id_hash.eq(id_hash)))
+        .set(sessions::ended_at.eq(now))
+        .execute(conn)?;
+    Ok(sid)
+}
+
+/// Ends a session by `sid`.
+pub fn end_session_by_sid(conn: &mut DbConn, sid: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::sid.eq(sid))
+            .filter(sessions::ended_at.is_null()),
+    )
+    .set(sessions::ended_at.eq(now))
+    .execute(conn)
+}
+
+/// Ends every session of a user (password change, disable, logout everywhere).
+pub fn end_user_sessions(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null()),
+    )
+    .set(sessions::ended_at.eq(now))
+    .execute(conn)
+}
+
+/// Inserts a pending authorization request.
+pub fn insert_request(conn: &mut DbConn, row: &AuthorizationRequestRow) -> QueryResult<usize> {
+    diesel::insert_into(requests::table)
+        .values(row)
+        .execute(conn)
+}
+
+/// A pending (not completed, not expired) request by id.
+pub fn pending_request(
+    conn: &mut DbConn,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<AuthorizationRequestRow>> {
+    requests::table
+        .filter(requests::id.eq(id))
+        .filter(requests::completed_at.is_null())
+        .filter(requests::expires_at.gt(now))
+        .select(AuthorizationRequestRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records who authenticated for a pending request (before consent).
+pub fn authenticate_request(
+    conn: &mut DbConn,
+    id: &str,
+    user_id: &str,
+    auth_time: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(requests::table.filter(requests::id.eq(id)))
+        .set((
+            requests::user_id.eq(user_id),
+            requests::auth_time.eq(auth_time),
+        ))
+        .execute(conn)
+}
+
+/// Completes a pending request once; returns rows changed (0: completed already).
+pub fn complete_request(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        requests::table
+            .filter(requests::id.eq(id))
+            .filter(requests::completed_at.is_null()),
+    )
+    .set(requests::completed_at.eq(now))
+    .execute(conn)
+}
+
+/// Deletes requests and codes that expired before `before` (housekeeping).
+pub fn purge_expired(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    let requests =
+        diesel::delete(requests::table.filter(requests::expires_at.lt(before))).execute(conn)?;
+    let codes = diesel::delete(
+        codes::table
+            .filter(codes::expires_at.lt(before))
+            .filter(codes::used_at.is_null()),
+    )
+    .execute(conn)?;
+    let tokens = diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(before)))
+        .execute(conn)?;
+    Ok(requests + codes + tokens)
+}
+
+/// Inserts a code.
+pub fn insert_code(conn: &mut DbConn, row: &AuthorizationCodeRow) -> QueryResult<usize> {
+    diesel::insert_into(codes::table).values(row).execute(conn)
+}
+
+/// A code by hash.
+pub fn find_code(conn: &mut DbConn, code_hash: &str) -> QueryResult<Option<AuthorizationCodeRow>> {
+    codes::table
+        .find(code_hash)
+        .select(AuthorizationCodeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Redeems a code once: the conditional update's row count (0 or 1) decides a race (CODE-02).
+pub fn redeem_code(conn: &mut DbConn, code_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        codes::table
+            .filter(codes::code_hash.eq(code_hash))
+            .filter(codes::used_at.is_null()),
+    )
+    .set(codes::used_at.eq(now))
+    .execute(conn)
+}
+
+/// Records what a redemption issued.
+pub fn record_redemption(
+    conn: &mut DbConn,
+    code_hash: &str,
+    family_id: Option<&str>,
+    access_jti: &str,
+) -> QueryResult<usize> {
+    diesel::update(codes::table.find(code_hash))
+        .set((
+            codes::family_id.eq(family_id),
+            codes::access_jti.eq(access_jti),
+        ))
+        .execute(conn)
+}
+
+/// Records an access token of a grant.
+pub fn insert_access_token(conn: &mut DbConn, row: &AccessTokenRow) -> QueryResult<usize> {
+    diesel::insert_into(access_tokens::table)
+        .values(row)
+        .execute(conn)
+}
+
+/// Revokes an access token by `jti` (recording it if it was never recorded).
+pub fn revoke_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+    client_id: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let updated = diesel::update(access_tokens::table.find(jti))
+        .set(access_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+    if updated == 0 {
+        insert_access_token(
+            conn,
+            &AccessTokenRow {
+                jti: jti.to_owned(),
+                family_id: None,
+                client_id: client_id.to_owned(),
+                expires_at,
+                revoked_at: Some(now),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Revokes every access token of a grant.
+pub fn revoke_family_access_tokens(
+    conn: &mut DbConn,
+    family_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        access_tokens::table
+            .filter(access_tokens::family_id.eq(family_id))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)
+}
+
+/// Whether an access token was revoked, directly or through its grant.
+pub fn access_token_revoked(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {
+    let row: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = access_tokens::table
+        .left_join(families::table.on(access_tokens::family_id.eq(families::id.nullable())))
+        .filter(access_tokens::jti.eq(jti))
+        .select((access_tokens::revoked_at, families::revoked_at.nullable()))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        Some((revoked, family_revoked)) => revoked.is_some() || family_revoked.is_some(),
+        None => false,
+    })
+}

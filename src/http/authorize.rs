@@ -1,0 +1,1032 @@
+//! The authorization endpoint and the hosted login, consent and logout pages (RFC 6749 §4.1,
+//! RFC 7636, OIDC Core §3.1.2, RFC 9207, RP-Initiated Logout 1.0).
+//!
+//! The pending request lives in the database, bound to the browser that started it (the hash of
+//! a per-browser flow cookie) and to a CSRF token; the form's hidden fields only name it and
+//! carry no authority (LOGIN-01). An unknown client or a redirect URI that is not registered
+//! gets an error page, never a redirect (AUTHZ-01/03); every other error redirects with `error`,
+//! `state` and `iss`.
+
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::{NaiveDateTime, Utc};
+
+use super::auth_api::client_ip;
+use super::oauth::read_form;
+use crate::accounts::sessions::{self, AuthError, RefreshToken, token_hash};
+use crate::db::models::{AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow};
+use crate::db::queries::{oauth as q, refresh as refresh_q, users as user_q};
+use crate::db::write_transaction;
+use crate::oidc::clients::{Client, GrantType};
+use crate::oidc::introspect::own_id_token;
+use crate::oidc::params::{Params, valid_challenge};
+use crate::state::AppState;
+
+/// How long a browser session (SSO) lasts.
+pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
+/// How long a pending authorization request waits for the user.
+const REQUEST_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Authorization-code lifetime (CODE-03).
+const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
+/// Longest `state` or `nonce` accepted.
+const MAX_PARAM: usize = 4096;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    client_id: &'a str,
+    request_id: &'a str,
+    csrf_token: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    client_id: &'a str,
+    username: &'a str,
+    scopes: Vec<&'a str>,
+    request_id: &'a str,
+    csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    is_error: bool,
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn random_secret() -> Result<String, AuthError> {
+    Ok(RefreshToken::generate()?.expose().to_owned())
+}
+
+/// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
+fn page(state: &AppState, status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    if !state.issuer.is_plain_loopback() && state.issuer.as_str().starts_with("https://") {
+        response.insert_header(("Strict-Transport-Security", "max-age=31536000"));
+    }
+    match body {
+        Ok(html) => response.body(html),
+        Err(error) => {
+            tracing::error!(%error, "page did not render");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+fn message(state: &AppState, status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    let is_error = status.is_client_error() || status.is_server_error();
+    page(
+        state,
+        status,
+        MessagePage {
+            title,
+            message: text,
+            is_error,
+        }
+        .render(),
+    )
+}
+
+fn unavailable(state: &AppState, cause: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::warn!(%cause, "authorization request failed: dependency unavailable");
+    let mut response = message(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Sign-in is temporarily unavailable. Try again shortly.",
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("5"),
+    );
+    response
+}
+
+/// Cookie names: `__Host-` with `Secure`, except for plain-http loopback issuers (development),
+/// where browsers refuse `Secure` cookies.
+fn cookie_name(state: &AppState, base: &'static str) -> String {
+    if state.issuer.is_plain_loopback() {
+        format!("portcullis_{base}")
+    } else {
+        format!("__Host-portcullis_{base}")
+    }
+}
+
+fn cookie(
+    state: &AppState,
+    base: &'static str,
+    value: String,
+    max_age: Option<i64>,
+) -> Cookie<'static> {
+    let mut builder = Cookie::build(cookie_name(state, base), value)
+        .path("/")
+        .http_only(true)
+        .secure(!state.issuer.is_plain_loopback())
+        .same_site(SameSite::Lax);
+    if let Some(seconds) = max_age {
+        builder = builder.max_age(actix_web::cookie::time::Duration::seconds(seconds));
+    }
+    builder.finish()
+}
+
+fn cookie_value(state: &AppState, request: &HttpRequest, base: &'static str) -> Option<String> {
+    request
+        .cookie(&cookie_name(state, base))
+        .map(|c| c.value().to_owned())
+}
+
+/// `uri` with `pairs` appended to its query, byte for byte otherwise (the registered string).
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{}", serializer.finish())
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .finish()
+}
+
+/// A validated authorization request.
+struct Request {
+    client: Arc<Client>,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+    max_age: Option<i64>,
+    prompt_none: bool,
+    prompt_login: bool,
+    prompt_consent: bool,
+    login_hint: Option<String>,
+}
+
+/// What is wrong with a request: a page (no trusted redirect URI) or a redirect.
+enum Invalid {
+    Page(&'static str),
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: &'static str,
+    },
+}
+
+fn error_redirect(
+    app: &AppState,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> HttpResponse {
+    let mut pairs = vec![("error", error), ("error_description", description)];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", app.issuer.as_str()));
+    see_other(&with_query(redirect_uri, &pairs))
+}
+
+fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
+    let client = params
+        .get("client_id")
+        .and_then(|id| app.clients.get(id))
+        .ok_or(Invalid::Page("The application is unknown."))?;
+    let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
+        Some(_) => {
+            return Err(Invalid::Page(
+                "The redirect URI is not registered for this application.",
+            ));
+        }
+        None => match client.redirect_uris.as_slice() {
+            [only] => (only.clone(), false),
+            _ => return Err(Invalid::Page("The redirect URI is missing.")),
+        },
+    };
+    let state = params.get("state").map(str::to_owned);
+    let fail = |error, description| Invalid::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description,
+    };
+    if state.as_ref().is_some_and(|s| s.len() > MAX_PARAM) {
+        return Err(Invalid::Page("The state parameter is too long."));
+    }
+    if params.has("request") {
+        return Err(fail(
+            "request_not_supported",
+            "Request objects are not supported.",
+        ));
+    }
+    if params.has("request_uri") {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported.",
+        ));
+    }
+    match params.get("response_type") {
+        None => return Err(fail("invalid_request", "response_type is required.")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "Only response_type=code is supported.",
+            ));
+        }
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "This client may not use the authorization code flow.",
+        ));
+    }
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(fail(
+            "invalid_request",
+            "Only response_mode=query is supported.",
+        ));
+    }
+    let mut scopes: Vec<&str> = Vec::new();
+    for scope in params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+    {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if scopes.is_empty() {
+        return Err(fail("invalid_scope", "scope is required."));
+    }
+    let scope = scopes.join(" ");
+    if !client.allows_scope(&scope) {
+        return Err(fail(
+            "invalid_scope",
+            "The requested scope is not allowed for this client.",
+        ));
+    }
+    let code_challenge = params.get("code_challenge").ok_or_else(|| {
+        fail(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256.",
+        )
+    })?;
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256.",
+        ));
+    }
+    if !valid_challenge(code_challenge) {
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be 43 base64url characters.",
+        ));
+    }
+    let nonce = params.get("nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_PARAM) {
+        return Err(fail("invalid_request", "nonce is too long."));
+    }
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !["none", "login", "consent"].contains(p))
+        || (prompts.contains(&"none") && prompts.len() > 1)
+    {
+        return Err(fail(
+            "invalid_request",
+            "prompt must be none, or any of login and consent.",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| {
+                    fail("invalid_request", "max_age must be a non-negative integer.")
+                })?,
+        ),
+    };
+    Ok(Request {
+        client,
+        redirect_uri,
+        redirect_uri_sent,
+        scope,
+        state,
+        nonce,
+        code_challenge: code_challenge.to_owned(),
+        max_age,
+        prompt_none: prompts.contains(&"none"),
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(256).collect()),
+    })
+}
+
+/// The browser's live session (and its user, if enabled).
+async fn current_session(
+    app: &AppState,
+    request: &HttpRequest,
+) -> Result<Option<(BrowserSessionRow, String)>, crate::db::DbError> {
+    let Some(secret) = cookie_value(app, request, "session") else {
+        return Ok(None);
+    };
+    let hash = token_hash(&secret);
+    app.db
+        .run(move |conn| {
+            let Some(session) = q::live_session(conn, &hash, now())? else {
+                return Ok(None);
+            };
+            let user = user_q::find_by_id(conn, &session.user_id)?;
+            Ok(user
+                .filter(|u| u.disabled_at.is_none())
+                .map(|u| (session, u.username)))
+        })
+        .await
+}
+
+/// `GET|POST /authorize`.
+pub async fn authorize(
+    app: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let params = if request.method() == actix_web::http::Method::POST {
+        match read_form(&request, payload).await {
+            Ok(params) => params,
+            Err(error) => {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    &error.description,
+                );
+            }
+        }
+    } else {
+        match Params::parse(request.query_string().as_bytes()) {
+            Ok(params) => params,
+            Err(_) => {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    "A parameter was sent more than once.",
+                );
+            }
+        }
+    };
+    let authz = match validate(&app, &params) {
+        Ok(authz) => authz,
+        Err(Invalid::Page(text)) => {
+            return message(&app, StatusCode::BAD_REQUEST, "Invalid request", text);
+        }
+        Err(Invalid::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        }) => return error_redirect(&app, &redirect_uri, state.as_deref(), error, description),
+    };
+    let session = match current_session(&app, &request).await {
+        Ok(session) => session,
+        Err(error) => return unavailable(&app, &error),
+    };
+    let fresh_enough = |s: &BrowserSessionRow| {
+        authz
+            .max_age
+            .is_none_or(|max| (now() - s.auth_time).num_seconds() <= max)
+    };
+    let usable = session.filter(|(s, _)| !authz.prompt_login && fresh_enough(s));
+    match usable {
+        None if authz.prompt_none => error_redirect(
+            &app,
+            &authz.redirect_uri,
+            authz.state.as_deref(),
+            "login_required",
+            "The user is not signed in.",
+        ),
+        None => start_login(&app, &request, &authz, None).await,
+        Some((session, username)) => {
+            let needs_consent = !authz.client.first_party || authz.prompt_consent;
+            if needs_consent && authz.prompt_none {
+                return error_redirect(
+                    &app,
+                    &authz.redirect_uri,
+                    authz.state.as_deref(),
+                    "consent_required",
+                    "The user has not approved this application.",
+                );
+            }
+            if needs_consent {
+                return start_login(&app, &request, &authz, Some((&session, &username))).await;
+            }
+            issue_code(
+                &app,
+                &authz_into_row_parts(&authz),
+                &session.user_id,
+                session.auth_time,
+                Some(session.sid.clone()),
+            )
+            .await
+        }
+    }
+}
+
+/// The parts of a request a code needs.
+struct CodeParts {
+    client_id: String,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: String,
+}
+
+fn authz_into_row_parts(authz: &Request) -> CodeParts {
+    CodeParts {
+        client_id: authz.client.client_id.clone(),
+        redirect_uri: authz.redirect_uri.clone(),
+        redirect_uri_sent: authz.redirect_uri_sent,
+        scope: authz.scope.clone(),
+        state: authz.state.clone(),
+        nonce: authz.nonce.clone(),
+        code_challenge: authz.code_challenge.clone(),
+    }
+}
+
+fn row_parts(row: &AuthorizationRequestRow) -> CodeParts {
+    CodeParts {
+        client_id: row.client_id.clone(),
+        redirect_uri: row.redirect_uri.clone(),
+        redirect_uri_sent: row.redirect_uri_sent != 0,
+        scope: row.scope.clone(),
+        state: row.state.clone(),
+        nonce: row.nonce.clone(),
+        code_challenge: row.code_challenge.clone(),
+    }
+}
+
+/// Issues a code and sends the browser to the client with `code`, `state` and `iss` (303).
+async fn issue_code(
+    app: &AppState,
+    parts: &CodeParts,
+    user_id: &str,
+    auth_time: NaiveDateTime,
+    sid: Option<String>,
+) -> HttpResponse {
+    let code = match random_secret() {
+        Ok(code) => code,
+        Err(error) => return unavailable(app, &error),
+    };
+    let now = now();
+    let row = AuthorizationCodeRow {
+        code_hash: token_hash(&code),
+        client_id: parts.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: parts.redirect_uri.clone(),
+        redirect_uri_sent: i32::from(parts.redirect_uri_sent),
+        scope: parts.scope.clone(),
+        nonce: parts.nonce.clone(),
+        code_challenge: parts.code_challenge.clone(),
+        auth_time,
+        sid,
+        created_at: now,
+        expires_at: now + CODE_TTL,
+        used_at: None,
+        family_id: None,
+        access_jti: None,
+    };
+    if let Err(error) = app
+        .db
+        .run(move |conn| Ok::<_, crate::db::DbError>(q::insert_code(conn, &row)?))
+        .await
+    {
+        return unavailable(app, &error);
+    }
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = &parts.state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", app.issuer.as_str()));
+    see_other(&with_query(&parts.redirect_uri, &pairs))
+}
+
+/// Stores the pending request bound to this browser and shows the login page (or, for a
+/// signed-in user, the consent page).
+async fn start_login(
+    app: &AppState,
+    request: &HttpRequest,
+    authz: &Request,
+    signed_in: Option<(&BrowserSessionRow, &str)>,
+) -> HttpResponse {
+    let (flow, csrf, id) = match (random_secret(), random_secret(), random_secret()) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => return unavailable(app, &"no randomness"),
+    };
+    // One flow cookie per browser: an existing one is kept, so parallel tabs keep working.
+    let flow = cookie_value(app, request, "flow")
+        .filter(|v| v.len() == 43)
+        .unwrap_or(flow);
+    let row = AuthorizationRequestRow {
+        id: id.clone(),
+        browser_hash: token_hash(&flow),
+        csrf_hash: token_hash(&csrf),
+        client_id: authz.client.client_id.clone(),
+        redirect_uri: authz.redirect_uri.clone(),
+        redirect_uri_sent: i32::from(authz.redirect_uri_sent),
+        scope: authz.scope.clone(),
+        state: authz.state.clone(),
+        nonce: authz.nonce.clone(),
+        code_challenge: authz.code_challenge.clone(),
+        max_age: authz.max_age.map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
+        force_login: i32::from(authz.prompt_login),
+        user_id: signed_in.map(|(s, _)| s.user_id.clone()),
+        auth_time: signed_in.map(|(s, _)| s.auth_time),
+        expires_at: now() + REQUEST_TTL,
+        completed_at: None,
+    };
+    if let Err(error) = app
+        .db
+        .run(move |conn| Ok::<_, crate::db::DbError>(q::insert_request(conn, &row)?))
+        .await
+    {
+        return unavailable(app, &error);
+    }
+    let body = match signed_in {
+        Some((_, username)) => ConsentPage {
+            client_id: &authz.client.client_id,
+            username,
+            scopes: authz.scope.split(' ').collect(),
+            request_id: &id,
+            csrf_token: &csrf,
+        }
+        .render(),
+        None => LoginPage {
+            client_id: &authz.client.client_id,
+            request_id: &id,
+            csrf_token: &csrf,
+            username: authz.login_hint.as_deref().unwrap_or(""),
+            error: None,
+        }
+        .render(),
+    };
+    let mut response = page(app, StatusCode::OK, body);
+    let _ = response.add_cookie(&cookie(app, "flow", flow, None));
+    response
+}
+
+/// The pending request a form names, if this browser started it and the CSRF token matches.
+async fn bound_request(
+    app: &AppState,
+    request: &HttpRequest,
+    params: &Params,
+) -> Result<AuthorizationRequestRow, HttpResponse> {
+    let forbidden = || {
+        message(
+            app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form does not belong to a sign-in started in this browser. Start again from the application.",
+        )
+    };
+    let (Some(id), Some(csrf), Some(flow)) = (
+        params.get("request_id").map(str::to_owned),
+        params.get("csrf_token"),
+        cookie_value(app, request, "flow"),
+    ) else {
+        return Err(forbidden());
+    };
+    let row = app
+        .db
+        .run(move |conn| Ok::<_, crate::db::DbError>(q::pending_request(conn, &id, now())?))
+        .await
+        .map_err(|error| unavailable(app, &error))?;
+    let Some(row) = row else {
+        return Err(message(
+            app,
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in request has expired or was completed. Start again from the application.",
+        ));
+    };
+    let same = |a: &str, b: &str| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+    };
+    if !same(&token_hash(&flow), &row.browser_hash) || !same(&token_hash(csrf), &row.csrf_hash) {
+        tracing::warn!(client_id = %row.client_id, "authorization form refused: browser binding or CSRF token mismatch");
+        return Err(forbidden());
+    }
+    Ok(row)
+}
+
+/// `POST /authorize/login`: checks the password (throttled), starts a browser session (a new
+/// cookie value every time, LOGIN-03), then consent or the code.
+pub async fn login(
+    app: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let params = match read_form(&request, payload).await {
+        Ok(params) => params,
+        Err(error) => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &error.description,
+            );
+        }
+    };
+    let row = match bound_request(&app, &request, &params).await {
+        Ok(row) => row,
+        Err(response) => return response,
+    };
+    let username = params.get("username").unwrap_or("").to_owned();
+    let password = params.get("password").unwrap_or("").as_bytes().to_vec();
+    let rerender = |status: StatusCode, error: &str| {
+        // The same request and CSRF token stay valid for another attempt.
+        let csrf = params.get("csrf_token").unwrap_or("");
+        page(
+            &app,
+            status,
+            LoginPage {
+                client_id: &row.client_id,
+                request_id: &row.id,
+                csrf_token: csrf,
+                username: &username,
+                error: Some(error),
+            }
+            .render(),
+        )
+    };
+    if password.len() > crate::accounts::names::MAX_PASSWORD_BYTES {
+        return rerender(
+            StatusCode::UNAUTHORIZED,
+            "The username or password is incorrect.",
+        );
+    }
+    let user =
+        match sessions::authenticate(&app, username.clone(), password, client_ip(&app, &request))
+            .await
+        {
+            Ok(user) => user,
+            Err(AuthError::InvalidCredentials) => {
+                return rerender(
+                    StatusCode::UNAUTHORIZED,
+                    "The username or password is incorrect.",
+                );
+            }
+            Err(AuthError::Throttled(seconds)) => {
+                let mut response = rerender(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts. Wait a while, then try again.",
+                );
+                if let Ok(value) =
+                    actix_web::http::header::HeaderValue::from_str(&seconds.to_string())
+                {
+                    response
+                        .headers_mut()
+                        .insert(actix_web::http::header::RETRY_AFTER, value);
+                }
+                return response;
+            }
+            Err(error) => return unavailable(&app, &error),
+        };
+    // A new session, whatever cookie came in: an old session of this browser ends.
+    let (secret, sid) = match (random_secret(), random_secret()) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return unavailable(&app, &"no randomness"),
+    };
+    let auth_time = now();
+    let session = BrowserSessionRow {
+        id_hash: token_hash(&secret),
+        sid: sid.clone(),
+        user_id: user.id.clone(),
+        auth_time,
+        created_at: auth_time,
+        expires_at: auth_time + SESSION_TTL,
+        ended_at: None,
+    };
+    let old = cookie_value(&app, &request, "session").map(|v| token_hash(&v));
+    let client = app.clients.get(&row.client_id);
+    let needs_consent = client.as_ref().is_none_or(|c| !c.first_party);
+    let (request_id, user_id) = (row.id.clone(), user.id.clone());
+    let stored = app
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                if let Some(old) = old {
+                    q::end_session(conn, &old, auth_time)?;
+                }
+                q::insert_session(conn, &session)?;
+                if needs_consent {
+                    q::authenticate_request(conn, &request_id, &user_id, auth_time)?;
+                    Ok::<_, crate::db::DbError>(true)
+                } else {
+                    Ok(q::complete_request(conn, &request_id, auth_time)? == 1)
+                }
+            })
+        })
+        .await;
+    let proceed = match stored {
+        Ok(proceed) => proceed,
+        Err(error) => return unavailable(&app, &error),
+    };
+    tracing::info!(user_id = %user.id, client_id = %row.client_id, "signed in at the hosted page");
+    let mut response = if !proceed {
+        message(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in request was already completed.",
+        )
+    } else if needs_consent {
+        let csrf = params.get("csrf_token").unwrap_or("");
+        page(
+            &app,
+            StatusCode::OK,
+            ConsentPage {
+                client_id: &row.client_id,
+                username: &user.username,
+                scopes: row.scope.split(' ').collect(),
+                request_id: &row.id,
+                csrf_token: csrf,
+            }
+            .render(),
+        )
+    } else {
+        issue_code(&app, &row_parts(&row), &user.id, auth_time, Some(sid)).await
+    };
+    let max_age = SESSION_TTL.num_seconds();
+    let _ = response.add_cookie(&cookie(&app, "session", secret, Some(max_age)));
+    response
+}
+
+/// `POST /authorize/consent`: approve issues the code; deny redirects with `access_denied`.
+pub async fn consent(
+    app: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let params = match read_form(&request, payload).await {
+        Ok(params) => params,
+        Err(error) => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &error.description,
+            );
+        }
+    };
+    let row = match bound_request(&app, &request, &params).await {
+        Ok(row) => row,
+        Err(response) => return response,
+    };
+    // Consent is given by the signed-in user of this browser, for the user who authenticated.
+    let session = match current_session(&app, &request).await {
+        Ok(session) => session,
+        Err(error) => return unavailable(&app, &error),
+    };
+    let (Some((session, _)), Some(user_id), Some(auth_time)) =
+        (session, row.user_id.clone(), row.auth_time)
+    else {
+        return message(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "Sign in first.",
+        );
+    };
+    if session.user_id != user_id {
+        return message(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "Sign in first.",
+        );
+    }
+    let approve = match params.get("decision") {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "Choose Allow or Deny.",
+            );
+        }
+    };
+    let id = row.id.clone();
+    let completed = app
+        .db
+        .run(move |conn| Ok::<_, crate::db::DbError>(q::complete_request(conn, &id, now())?))
+        .await;
+    match completed {
+        Ok(1) => {}
+        Ok(_) => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This sign-in request was already completed.",
+            );
+        }
+        Err(error) => return unavailable(&app, &error),
+    }
+    if !approve {
+        tracing::info!(%user_id, client_id = %row.client_id, "consent denied");
+        return error_redirect(
+            &app,
+            &row.redirect_uri,
+            row.state.as_deref(),
+            "access_denied",
+            "The user denied the request.",
+        );
+    }
+    issue_code(
+        &app,
+        &row_parts(&row),
+        &user_id,
+        auth_time,
+        Some(session.sid),
+    )
+    .await
+}
+
+/// `GET|POST /logout` (RP-Initiated Logout 1.0): ends this browser's session and every grant
+/// made in it; redirects only to a registered `post_logout_redirect_uri` of the client named by
+/// a valid `id_token_hint` (or `client_id`).
+pub async fn logout(
+    app: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let params = if request.method() == actix_web::http::Method::POST {
+        match read_form(&request, payload).await {
+            Ok(params) => params,
+            Err(error) => {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    &error.description,
+                );
+            }
+        }
+    } else {
+        match Params::parse(request.query_string().as_bytes()) {
+            Ok(params) => params,
+            Err(_) => {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    "A parameter was sent more than once.",
+                );
+            }
+        }
+    };
+    let hint = match params.get("id_token_hint") {
+        None => None,
+        Some(token) => match own_id_token(&app, token) {
+            Some(claims) => Some(claims),
+            None => {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    "The id_token_hint is not valid.",
+                );
+            }
+        },
+    };
+    let client_id = match (
+        params.get("client_id"),
+        hint.as_ref().map(|h| h.aud.as_str()),
+    ) {
+        (Some(a), Some(b)) if a != b => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "client_id does not match the id_token_hint.",
+            );
+        }
+        (Some(a), _) => Some(a.to_owned()),
+        (None, b) => b.map(str::to_owned),
+    };
+    let redirect = match params.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let registered = client_id
+                .as_deref()
+                .and_then(|id| app.clients.get(id))
+                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+            if !registered {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    "The post_logout_redirect_uri is not registered for this application.",
+                );
+            }
+            Some(uri.to_owned())
+        }
+    };
+    let secret = cookie_value(&app, &request, "session");
+    let hinted_sid = hint.and_then(|h| h.sid);
+    let now = now();
+    let ended = app
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let mut sids = Vec::new();
+                if let Some(secret) = secret
+                    && let Some(sid) = q::end_session(conn, &token_hash(&secret), now)?
+                {
+                    sids.push(sid);
+                }
+                if let Some(sid) = hinted_sid {
+                    q::end_session_by_sid(conn, &sid, now)?;
+                    sids.push(sid);
+                }
+                for sid in &sids {
+                    refresh_q::revoke_session_families(conn, sid, "logout", now)?;
+                }
+                Ok::<_, crate::db::DbError>(())
+            })
+        })
+        .await;
+    if let Err(error) = ended {
+        return unavailable(&app, &error);
+    }
+    let mut response = match redirect {
+        Some(uri) => {
+            let mut pairs = Vec::new();
+            if let Some(state) = params.get("state") {
+                pairs.push(("state", state));
+            }
+            let location = if pairs.is_empty() {
+                uri
+            } else {
+                with_query(&uri, &pairs)
+            };
+            see_other(&location)
+        }
+        None => message(&app, StatusCode::OK, "Signed out", "You are signed out."),
+    };
+    let mut gone = cookie(&app, "session", String::new(), Some(0));
+    gone.make_removal();
+    let _ = response.add_cookie(&gone);
+    response
+}

@@ -1,0 +1,485 @@
+//! OAuth clients: the registered model, redirect-URI rules (AUTHZ-02), server-generated secrets
+//! stored as SHA-256 and compared in constant time (TEP-05), and an in-memory registry so a
+//! token request costs no database round trip for its client (reloaded when the table changes).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{NaiveDateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::db::models::ClientRow;
+use crate::db::queries::clients as q;
+use crate::db::{Db, DbConn, DbError};
+use crate::keys::SigningAlg;
+
+/// The grant types a client may be allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// Authorization code with PKCE.
+    AuthorizationCode,
+    /// Refresh token.
+    RefreshToken,
+    /// Client credentials (confidential clients only).
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The RFC 6749 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Parses an RFC 6749 name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// The scopes Portcullis knows; a client is allowed a subset.
+pub const KNOWN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// A registered client (no secret: only its hash).
+#[derive(Clone, Debug, Serialize)]
+pub struct Client {
+    /// The identifier.
+    pub client_id: String,
+    /// `true` for confidential clients (they hold a secret).
+    #[serde(skip)]
+    pub confidential: bool,
+    /// `public` or `confidential`.
+    pub client_type: &'static str,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// Allowed audiences; the first is the default.
+    pub audiences: Vec<String>,
+    /// Access-token algorithm.
+    pub access_token_alg: SigningAlg,
+    /// ID-token algorithm.
+    pub id_token_alg: SigningAlg,
+    /// Skips consent.
+    pub first_party: bool,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(skip)]
+    secret_hash: Option<Vec<u8>>,
+}
+
+impl Client {
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether every scope of `scope` is allowed to this client.
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .all(|s| self.scopes.iter().any(|allowed| allowed == s))
+    }
+
+    /// Constant-time check of a presented secret against the stored hash.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        let Some(stored) = &self.secret_hash else {
+            return false;
+        };
+        let digest = Sha256::digest(presented.as_bytes());
+        aws_lc_rs::constant_time::verify_slices_are_equal(&digest[..], stored).is_ok()
+    }
+
+    fn from_row(row: &ClientRow) -> Result<Self, String> {
+        let list =
+            |text: &str| serde_json::from_str::<Vec<String>>(text).map_err(|e| e.to_string());
+        let alg = |text: &str| SigningAlg::parse(text).ok_or_else(|| format!("bad alg {text}"));
+        let confidential = row.client_type == "confidential";
+        Ok(Self {
+            client_id: row.client_id.clone(),
+            confidential,
+            client_type: if confidential {
+                "confidential"
+            } else {
+                "public"
+            },
+            redirect_uris: list(&row.redirect_uris)?,
+            grant_types: list(&row.grant_types)?
+                .iter()
+                .filter_map(|g| GrantType::parse(g))
+                .collect(),
+            scopes: list(&row.scopes)?,
+            audiences: list(&row.audiences)?,
+            access_token_alg: alg(&row.access_token_alg)?,
+            id_token_alg: alg(&row.id_token_alg)?,
+            first_party: row.first_party != 0,
+            post_logout_redirect_uris: list(&row.post_logout_redirect_uris)?,
+            secret_hash: row
+                .secret_hash
+                .as_deref()
+                .map(|h| URL_SAFE_NO_PAD.decode(h).map_err(|e| e.to_string()))
+                .transpose()?,
+        })
+    }
+}
+
+/// Why a client could not be registered or changed. Messages name the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A field is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The client id is taken.
+    #[error("a client with this client_id already exists")]
+    Exists,
+    /// No such client.
+    #[error("no client with this client_id")]
+    NotFound,
+    /// Database trouble.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for ClientError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Exists,
+            other => Self::Db(DbError::Query(other)),
+        }
+    }
+}
+
+/// Checks a redirect URI for registration (AUTHZ-02): an absolute `https` URL, or `http` on a
+/// loopback host; no fragment, no wildcard, no credentials. It is then compared byte for byte.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let refuse = |why: &str| Err(format!("redirect URI `{uri}` refused: {why}"));
+    if uri.contains('#') {
+        return refuse("it has a fragment");
+    }
+    if uri.contains('*') {
+        return refuse("wildcards are not allowed");
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("it contains whitespace or control characters");
+    }
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return refuse("it is not an absolute URL");
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse("it carries credentials");
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        "http" => refuse("http is allowed only for loopback hosts"),
+        _ => refuse("only https (or http on loopback) is allowed"),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A client to register.
+#[derive(Clone, Debug)]
+pub struct NewClient {
+    /// The identifier.
+    pub client_id: String,
+    /// Public (no secret, PKCE only) or confidential.
+    pub public: bool,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Grant types; empty: code + refresh when redirect URIs are given, else client
+    /// credentials (confidential clients).
+    pub grant_types: Vec<GrantType>,
+    /// Scopes; empty: every known scope.
+    pub scopes: Vec<String>,
+    /// Audiences; empty: the issuer.
+    pub audiences: Vec<String>,
+    /// Access-token algorithm.
+    pub access_token_alg: SigningAlg,
+    /// ID-token algorithm.
+    pub id_token_alg: SigningAlg,
+    /// Skips consent.
+    pub first_party: bool,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+/// A registered client and, for confidential clients, its secret (shown once).
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    /// The client.
+    #[serde(flatten)]
+    pub client: Client,
+    /// The secret: returned at creation and rotation only, never stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+fn generate_secret() -> Result<(String, String), ClientError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ClientError::Invalid("no randomness".into()))?;
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()));
+    Ok((secret, hash))
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+/// Validates and registers a client; returns it with its secret.
+pub fn create(conn: &mut DbConn, new: NewClient, issuer: &str) -> Result<Registered, ClientError> {
+    let invalid = |m: String| ClientError::Invalid(m);
+    let id_ok = !new.client_id.is_empty()
+        && new.client_id.len() <= 128
+        && new
+            .client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+    if !id_ok {
+        return Err(invalid(
+            "client_id must be 1-128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        ));
+    }
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
+        validate_redirect_uri(uri).map_err(invalid)?;
+    }
+    let grant_types = if new.grant_types.is_empty() {
+        if new.redirect_uris.is_empty() {
+            vec![GrantType::ClientCredentials]
+        } else {
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        }
+    } else {
+        new.grant_types.clone()
+    };
+    if new.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(invalid(
+            "client_credentials is for confidential clients only".into(),
+        ));
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return Err(invalid(
+            "authorization_code needs at least one --redirect-uri".into(),
+        ));
+    }
+    let scopes = if new.scopes.is_empty() {
+        KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        new.scopes.clone()
+    };
+    if let Some(unknown) = scopes.iter().find(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
+        return Err(invalid(format!(
+            "unknown scope `{unknown}` (known: {})",
+            KNOWN_SCOPES.join(", ")
+        )));
+    }
+    let audiences = if new.audiences.is_empty() {
+        vec![issuer.to_owned()]
+    } else {
+        new.audiences.clone()
+    };
+    if audiences.iter().any(|a| a.is_empty() || a.contains(' ')) {
+        return Err(invalid(
+            "an audience may not be empty or contain spaces".into(),
+        ));
+    }
+    let (secret, secret_hash) = if new.public {
+        (None, None)
+    } else {
+        let (secret, hash) = generate_secret()?;
+        (Some(secret), Some(hash))
+    };
+    let now = now();
+    let grants: Vec<String> = grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+    let row = ClientRow {
+        client_id: new.client_id,
+        secret_hash,
+        client_type: if new.public { "public" } else { "confidential" }.into(),
+        redirect_uris: json_list(&new.redirect_uris),
+        grant_types: json_list(&grants),
+        scopes: json_list(&scopes),
+        audiences: json_list(&audiences),
+        access_token_alg: new.access_token_alg.as_str().into(),
+        id_token_alg: new.id_token_alg.as_str().into(),
+        first_party: i32::from(new.first_party),
+        post_logout_redirect_uris: json_list(&new.post_logout_redirect_uris),
+        created_at: now,
+        updated_at: now,
+    };
+    q::insert(conn, &row)?;
+    Ok(Registered {
+        client: Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_secret: secret,
+    })
+}
+
+/// Every client.
+pub fn list(conn: &mut DbConn) -> Result<Vec<Client>, ClientError> {
+    q::all(conn)?
+        .iter()
+        .map(|row| Client::from_row(row).map_err(ClientError::Invalid))
+        .collect()
+}
+
+/// Deletes a client; its refresh families are revoked.
+pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<(), ClientError> {
+    crate::db::write_transaction(conn, |conn| {
+        if q::delete(conn, client_id)? != 1 {
+            return Err(ClientError::NotFound);
+        }
+        crate::db::queries::refresh::revoke_client_families(
+            conn,
+            client_id,
+            "client_deleted",
+            now(),
+        )?;
+        Ok(())
+    })
+}
+
+/// Replaces a confidential client's secret; returns the client with the new secret.
+pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<Registered, ClientError> {
+    let (secret, hash) = generate_secret()?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    if row.client_type != "confidential" {
+        return Err(ClientError::Invalid(
+            "a public client has no secret to rotate".into(),
+        ));
+    }
+    q::set_secret(conn, client_id, &hash, now())?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    Ok(Registered {
+        client: Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_secret: Some(secret),
+    })
+}
+
+struct Loaded {
+    clients: HashMap<String, Arc<Client>>,
+    fingerprint: (i64, Option<NaiveDateTime>),
+}
+
+/// Every client in memory, reloaded when the table changes (checked every key refresh tick on
+/// every instance, and at once after a change made by this process).
+pub struct ClientRegistry {
+    loaded: ArcSwap<Loaded>,
+}
+
+impl ClientRegistry {
+    /// Loads every client.
+    pub fn load(conn: &mut DbConn) -> Result<Self, ClientError> {
+        Ok(Self {
+            loaded: ArcSwap::from_pointee(load(conn)?),
+        })
+    }
+
+    /// A client by id, from memory.
+    pub fn get(&self, client_id: &str) -> Option<Arc<Client>> {
+        self.loaded.load().clients.get(client_id).cloned()
+    }
+
+    /// Reloads if the table changed since the last load.
+    pub async fn refresh(&self, db: &Db) -> Result<(), ClientError> {
+        let current = self.loaded.load().fingerprint;
+        let reloaded = db
+            .run(move |conn| {
+                if q::fingerprint(conn)? == current {
+                    return Ok::<_, ClientError>(None);
+                }
+                load(conn).map(Some)
+            })
+            .await?;
+        if let Some(loaded) = reloaded {
+            tracing::info!(clients = loaded.clients.len(), "clients changed; reloaded");
+            self.loaded.store(Arc::new(loaded));
+        }
+        Ok(())
+    }
+}
+
+fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
+    let fingerprint = q::fingerprint(conn)?;
+    let mut clients = HashMap::new();
+    for row in q::all(conn)? {
+        match Client::from_row(&row) {
+            Ok(client) => {
+                clients.insert(client.client_id.clone(), Arc::new(client));
+            }
+            Err(error) => {
+                tracing::error!(client_id = %row.client_id, %error, "client row is invalid; ignored")
+            }
+        }
+    }
+    Ok(Loaded {
+        clients,
+        fingerprint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_redirect_uri;
+
+    #[test]
+    fn redirect_uris_are_checked_at_registration() {
+        for good in [
+            "https://app.example.com/cb",
+            "https://app.example.com/cb?x=1",
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "http://[::1]:9000/cb",
+        ] {
+            assert!(validate_redirect_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,hi",
+            "vbscript:msgbox",
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "https://*.example.com/cb",
+            "https://user:pw@app.example.com/cb",
+            "/relative",
+            "https://app.example.com/c b",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

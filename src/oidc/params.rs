@@ -1,0 +1,105 @@
+//! Request parameters of the OAuth endpoints: `application/x-www-form-urlencoded` (query or
+//! body), where a parameter sent twice is an error and unknown ones are ignored (RFC 6749 §3.1,
+//! §3.2; AUTHZ-07, TEP-03). Empty values count as absent.
+
+use std::collections::HashMap;
+
+/// Parsed parameters.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+/// A parameter was sent more than once.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Duplicate(pub String);
+
+impl Params {
+    /// Parses `name=value&…`; a repeated name is refused.
+    pub fn parse(input: &[u8]) -> Result<Self, Duplicate> {
+        let mut map = HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(input) {
+            if value.is_empty() {
+                // RFC 6749 §3.1: parameters sent without a value are treated as omitted, but a
+                // repeated name is still a repetition.
+                if map.contains_key(name.as_ref()) {
+                    return Err(Duplicate(name.into_owned()));
+                }
+                continue;
+            }
+            if map
+                .insert(name.clone().into_owned(), value.into_owned())
+                .is_some()
+            {
+                return Err(Duplicate(name.into_owned()));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// A parameter's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// Whether a parameter was sent.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// `S256` PKCE check (RFC 7636 §4.6): `BASE64URL(SHA256(verifier)) == challenge`, in constant
+/// time; a verifier outside 43–128 characters of `[A-Za-z0-9-._~]` never matches (PKCE-04).
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    if !valid_verifier(verifier) {
+        return false;
+    }
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes())
+        .is_ok()
+}
+
+fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// A well-formed S256 challenge: 43 base64url characters (PKCE-04).
+pub fn valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_and_unknown_ones_kept_apart() {
+        let params = Params::parse(b"a=1&b=two%20words&c=").unwrap();
+        assert_eq!(params.get("a"), Some("1"));
+        assert_eq!(params.get("b"), Some("two words"));
+        assert_eq!(params.get("c"), None);
+        assert_eq!(
+            Params::parse(b"client_id=a&client_id=b").unwrap_err(),
+            Duplicate("client_id".into())
+        );
+        assert!(Params::parse(b"x=&x=").is_err());
+    }
+
+    #[test]
+    fn pkce_s256_per_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(valid_challenge(challenge));
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(challenge, challenge), "plain is not S256");
+        assert!(!pkce_matches("short", challenge));
+        assert!(!valid_challenge("too-short"));
+    }
+}
