@@ -81,11 +81,11 @@ pub enum ClientsCommand {
         /// Default: the issuer.
         #[arg(long = "audience")]
         audiences: Vec<String>,
-        /// Access-token algorithm (ES256 or RS256). Default ES256.
-        #[arg(long, value_parser = parse_alg, default_value = "ES256")]
+        /// Algorithm of its access tokens (ES256 or RS256). Default ES256.
+        #[arg(id = "client_access_token_alg", long = "access-token-signing-alg", value_parser = parse_alg, default_value = "ES256")]
         access_token_alg: SigningAlg,
-        /// ID-token algorithm (RS256 or ES256). Default RS256.
-        #[arg(long, value_parser = parse_alg, default_value = "RS256")]
+        /// Algorithm of its ID tokens (RS256 or ES256). Default RS256.
+        #[arg(id = "client_id_token_alg", long = "id-token-signing-alg", value_parser = parse_alg, default_value = "RS256")]
         id_token_alg: SigningAlg,
         /// A first-party client: its users are not asked for consent.
         #[arg(long)]
@@ -382,7 +382,20 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 mod tests {
     use clap::Parser;
 
-    use super::{Cli, Command, KeysCommand};
+    use super::{ClientsCommand, Cli, Command, KeysCommand};
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flags (a subcommand flag named like a global setting) at test time.
+        <Cli as clap::CommandFactory>::command().debug_assert();
+        // A subcommand field named like a global setting would clash when its value is read.
+        let cli = Cli::try_parse_from([
+            "portcullis", "--access-token-alg", "ES256", "clients", "create", "--client-id", "x",
+            "--access-token-signing-alg", "RS256",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Clients(ClientsCommand::Create { .. })));
+    }
 
     #[test]
     fn a_kid_starting_with_a_dash_is_a_value() {

@@ -16,20 +16,15 @@ impl Params {
     /// Parses `name=value&…`; a repeated name is refused.
     pub fn parse(input: &[u8]) -> Result<Self, Duplicate> {
         let mut map = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(input) {
-            if value.is_empty() {
-                // RFC 6749 §3.1: parameters sent without a value are treated as omitted, but a
-                // repeated name is still a repetition.
-                if map.contains_key(name.as_ref()) {
-                    return Err(Duplicate(name.into_owned()));
-                }
-                continue;
-            }
-            if map
-                .insert(name.clone().into_owned(), value.into_owned())
-                .is_some()
-            {
+            // A repeated name is a repetition even without a value.
+            if !seen.insert(name.clone().into_owned()) {
                 return Err(Duplicate(name.into_owned()));
+            }
+            // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
+            if !value.is_empty() {
+                map.insert(name.into_owned(), value.into_owned());
             }
         }
         Ok(Self(map))

@@ -11,6 +11,7 @@ mod cli;
 mod http_basics;
 mod jwks;
 mod keys;
+mod oauth;
 mod rotation;
 mod stub;
 mod users;
