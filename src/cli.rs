@@ -382,7 +382,7 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 mod tests {
     use clap::Parser;
 
-    use super::{ClientsCommand, Cli, Command, KeysCommand};
+    use super::{Cli, ClientsCommand, Command, KeysCommand};
 
     #[test]
     fn the_command_line_definition_is_consistent() {
@@ -390,11 +390,21 @@ mod tests {
         <Cli as clap::CommandFactory>::command().debug_assert();
         // A subcommand field named like a global setting would clash when its value is read.
         let cli = Cli::try_parse_from([
-            "portcullis", "--access-token-alg", "ES256", "clients", "create", "--client-id", "x",
-            "--access-token-signing-alg", "RS256",
+            "portcullis",
+            "--access-token-alg",
+            "ES256",
+            "clients",
+            "create",
+            "--client-id",
+            "x",
+            "--access-token-signing-alg",
+            "RS256",
         ])
         .unwrap();
-        assert!(matches!(cli.command, Command::Clients(ClientsCommand::Create { .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Clients(ClientsCommand::Create { .. })
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RevocationUrl, Scope,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
     TokenIntrospectionResponse, TokenResponse,
 };
 use reqwest::StatusCode;
@@ -76,7 +76,10 @@ pub(crate) async fn register(env: &TestEnv, app: &TestApp, args: &[&str]) -> Val
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(app.state.clients.get(&id).is_some(), "server picked up {id}");
+    assert!(
+        app.state.clients.get(&id).is_some(),
+        "server picked up {id}"
+    );
     client
 }
 
@@ -153,26 +156,33 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
     let registered = register(
         &env,
         &app,
-        &["--client-id", "webapp", "--redirect-uri", REDIRECT, "--first-party"],
+        &[
+            "--client-id",
+            "webapp",
+            "--redirect-uri",
+            REDIRECT,
+            "--first-party",
+        ],
     )
     .await;
     let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let secret_for_revocation = secret.clone();
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let http = rp_http(http);
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-        .await
-        .expect("discovery");
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new("webapp".into()),
         Some(ClientSecret::new(secret)),
     )
     .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
-    .set_revocation_url(RevocationUrl::new(format!("{}/revoke", app.issuer)).unwrap())
     .set_introspection_url(IntrospectionUrl::new(format!("{}/introspect", app.issuer)).unwrap());
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -190,11 +200,22 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
 
     let browser = browser();
     let redirect = sign_in(&browser, &app, auth_url.as_str(), "alice").await;
-    assert_eq!(redirect.status(), StatusCode::SEE_OTHER, "LOGIN-08: 303 after the login POST");
+    assert_eq!(
+        redirect.status(),
+        StatusCode::SEE_OTHER,
+        "LOGIN-08: 303 after the login POST"
+    );
     let (location, params) = location_params(&redirect);
     assert!(location.starts_with(REDIRECT));
-    assert_eq!(param(&params, "state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(param(&params, "iss").as_deref(), Some(app.issuer.as_str()), "RFC 9207");
+    assert_eq!(
+        param(&params, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        param(&params, "iss").as_deref(),
+        Some(app.issuer.as_str()),
+        "RFC 9207"
+    );
     let code = param(&params, "code").unwrap();
 
     let tokens = client
@@ -218,7 +239,10 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
     .unwrap();
     assert_eq!(&actual, expected);
     let first_auth_time = claims.auth_time();
-    let refresh_token = tokens.refresh_token().expect("offline_access gives a refresh token").clone();
+    let refresh_token = tokens
+        .refresh_token()
+        .expect("offline_access gives a refresh token")
+        .clone();
 
     let info: CoreUserInfoClaims = client
         .user_info(tokens.access_token().to_owned(), None)
@@ -253,12 +277,19 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
     assert!(introspected.active());
     assert_eq!(introspected.client_id().unwrap().as_str(), "webapp");
 
-    client
-        .revoke_token(second_refresh.clone().into())
-        .unwrap()
-        .request_async(&http)
+    // RFC 7009 revocation (by hand: the library accepts only https revocation URLs).
+    let revoked = app
+        .client
+        .post(format!("{}/revoke", app.address))
+        .basic_auth("webapp", Some(&secret_for_revocation))
+        .form(&[
+            ("token", second_refresh.secret().as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
         .await
-        .expect("revocation");
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
     let after = client
         .exchange_refresh_token(&second_refresh)
         .unwrap()
@@ -270,7 +301,10 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
         .request_async(&http)
         .await
         .unwrap();
-    assert!(!introspected.active(), "the grant's access tokens are revoked with it");
+    assert!(
+        !introspected.active(),
+        "the grant's access tokens are revoked with it"
+    );
 }
 
 /// A fixture: a server, a confidential first-party client, a public client and a user.
@@ -290,17 +324,30 @@ impl Fixture {
             &env,
             &app,
             &[
-                "--client-id", "webapp", "--redirect-uri", REDIRECT,
-                "--redirect-uri", "https://app.example.com/cb?tenant=1",
-                "--first-party", "--audience", "https://api.example.com",
-                "--post-logout-redirect-uri", "http://127.0.0.1:9/bye",
+                "--client-id",
+                "webapp",
+                "--redirect-uri",
+                REDIRECT,
+                "--redirect-uri",
+                "https://app.example.com/cb?tenant=1",
+                "--first-party",
+                "--audience",
+                "https://api.example.com",
+                "--post-logout-redirect-uri",
+                "http://127.0.0.1:9/bye",
             ],
         )
         .await;
         register(
             &env,
             &app,
-            &["--client-id", "spa", "--public", "--redirect-uri", "http://127.0.0.1:9/spa"],
+            &[
+                "--client-id",
+                "spa",
+                "--public",
+                "--redirect-uri",
+                "http://127.0.0.1:9/spa",
+            ],
         )
         .await;
         Self {
@@ -365,7 +412,8 @@ pub(crate) fn enc(text: &str) -> String {
 pub(crate) fn pkce(verifier: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 async fn json_of(response: reqwest::Response) -> Value {
@@ -374,7 +422,10 @@ async fn json_of(response: reqwest::Response) -> Value {
 
 fn assert_page_without_redirect(response: &reqwest::Response, case: &str) {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
-    assert!(response.headers().get("location").is_none(), "{case}: never a redirect");
+    assert!(
+        response.headers().get("location").is_none(),
+        "{case}: never a redirect"
+    );
 }
 
 // AUTHZ-01/03: anything but an exact registered redirect URI is an error page, never a redirect.
@@ -414,17 +465,33 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
             .await
             .unwrap();
         assert_page_without_redirect(&response, variant);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
     // Unknown client; two registered URIs and none named; a repeated parameter.
-    let unknown = f.app.client.get(f.url("response_type=code&client_id=nobody&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb")).send().await.unwrap();
+    let unknown = f
+        .app
+        .client
+        .get(f.url(
+            "response_type=code&client_id=nobody&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_page_without_redirect(&unknown, "unknown client");
     let missing = f.app.client.get(f.url(&base)).send().await.unwrap();
     assert_page_without_redirect(&missing, "missing redirect_uri with two registered");
     let twice = f
         .app
         .client
-        .get(f.url(&format!("{base}&redirect_uri={0}&redirect_uri={0}", enc(REDIRECT))))
+        .get(f.url(&format!(
+            "{base}&redirect_uri={0}&redirect_uri={0}",
+            enc(REDIRECT)
+        )))
         .send()
         .await
         .unwrap();
@@ -445,9 +512,19 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (location, params) = location_params(&response);
     assert!(location.starts_with("https://app.example.com/cb?tenant=1&"));
-    assert_eq!(param(&params, "error").as_deref(), Some("unsupported_response_type"));
-    assert_eq!(param(&params, "state").as_deref(), Some("st&="), "AUTHZ-06: state byte for byte");
-    assert_eq!(param(&params, "iss").as_deref(), Some(f.app.issuer.as_str()));
+    assert_eq!(
+        param(&params, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(
+        param(&params, "state").as_deref(),
+        Some("st&="),
+        "AUTHZ-06: state byte for byte"
+    );
+    assert_eq!(
+        param(&params, "iss").as_deref(),
+        Some(f.app.issuer.as_str())
+    );
 }
 
 async fn authorize_error(f: &Fixture, query: &str) -> (String, Option<String>) {
@@ -464,19 +541,63 @@ async fn authorize_error(f: &Fixture, query: &str) -> (String, Option<String>) {
 async fn pkce_02_03_and_request_errors_redirect(backend: Backend) {
     let f = Fixture::new(backend).await;
     let challenge = pkce(&"v".repeat(43));
-    let base = format!("response_type=code&client_id=webapp&redirect_uri={}&scope=openid&state=s", enc(REDIRECT));
+    let base = format!(
+        "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&state=s",
+        enc(REDIRECT)
+    );
+    // AUTHZ-07: a repeated parameter is refused (an error page: which value would be trusted?).
+    let twice = f
+        .app
+        .client
+        .get(f.url(&format!(
+            "{base}&scope=email&code_challenge={challenge}&code_challenge_method=S256"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_page_without_redirect(&twice, "scope twice");
     for (query, expected) in [
         (base.clone(), "invalid_request"),
-        (format!("{base}&code_challenge={challenge}"), "invalid_request"),
-        (format!("{base}&code_challenge={challenge}&code_challenge_method=plain"), "invalid_request"),
-        (format!("{base}&code_challenge={challenge}&code_challenge_method=S512"), "invalid_request"),
-        (format!("{base}&code_challenge=short&code_challenge_method=S256"), "invalid_request"),
-        (format!("{base}&code_challenge={challenge}&code_challenge_method=S256&request=eyJ"), "request_not_supported"),
-        (format!("{base}&code_challenge={challenge}&code_challenge_method=S256&request_uri=https%3A%2F%2Fevil"), "request_uri_not_supported"),
-        (format!("{base}&code_challenge={challenge}&code_challenge_method=S256&scope=admin"), "invalid_request"),
-        (base.replace("scope=openid", "scope=openid%20admin") + &format!("&code_challenge={challenge}&code_challenge_method=S256"), "invalid_scope"),
-        (base.replace("response_type=code", "response_type=id_token%20token") + &format!("&code_challenge={challenge}&code_challenge_method=S256"), "unsupported_response_type"),
-        (format!("{base}&code_challenge={challenge}&code_challenge_method=S256&prompt=none"), "login_required"),
+        (
+            format!("{base}&code_challenge={challenge}"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&code_challenge={challenge}&code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&code_challenge={challenge}&code_challenge_method=S512"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&code_challenge=short&code_challenge_method=S256"),
+            "invalid_request",
+        ),
+        (
+            format!("{base}&code_challenge={challenge}&code_challenge_method=S256&request=eyJ"),
+            "request_not_supported",
+        ),
+        (
+            format!(
+                "{base}&code_challenge={challenge}&code_challenge_method=S256&request_uri=https%3A%2F%2Fevil"
+            ),
+            "request_uri_not_supported",
+        ),
+        (
+            base.replace("scope=openid", "scope=openid%20admin")
+                + &format!("&code_challenge={challenge}&code_challenge_method=S256"),
+            "invalid_scope",
+        ),
+        (
+            base.replace("response_type=code", "response_type=id_token%20token")
+                + &format!("&code_challenge={challenge}&code_challenge_method=S256"),
+            "unsupported_response_type",
+        ),
+        (
+            format!("{base}&code_challenge={challenge}&code_challenge_method=S256&prompt=none"),
+            "login_required",
+        ),
     ] {
         let (error, state) = authorize_error(&f, &query).await;
         assert_eq!(error, expected, "{query}");
@@ -491,24 +612,49 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
 
     // PKCE-01: missing or wrong verifier.
     let (code, _) = f.code(&browser, "openid offline_access").await;
-    let response = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    let response = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .await;
     assert_eq!(response.status(), 400);
     assert_eq!(json_of(response).await["error"], "invalid_grant");
     let (code, _) = f.code(&browser, "openid offline_access").await;
     let wrong = "b".repeat(43);
-    let response = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &wrong)]).await;
+    let response = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &wrong),
+        ])
+        .await;
     assert_eq!(json_of(response).await["error"], "invalid_grant");
 
     // CODE-03: redirect_uri must be repeated when it was sent; another client cannot redeem.
     let (code, verifier) = f.code(&browser, "openid").await;
-    let response = f.token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier)]).await;
+    let response = f
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+        ])
+        .await;
     assert_eq!(json_of(response).await["error"], "invalid_grant");
     let (code, verifier) = f.code(&browser, "openid").await;
     let other = f
         .app
         .client
         .post(format!("{}/token", f.app.address))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier), ("client_id", "spa")])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+            ("client_id", "spa"),
+        ])
         .send()
         .await
         .unwrap();
@@ -516,7 +662,12 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
 
     // CODE-01: a replayed code is refused and revokes what the first redemption issued.
     let (code, verifier) = f.code(&browser, "openid offline_access").await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", verifier.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
     let first = f.token(&form).await;
     assert_eq!(first.status(), 200);
     assert_eq!(first.headers()["cache-control"], "no-store");
@@ -526,14 +677,40 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
     let second = f.token(&form).await;
     assert_eq!(second.status(), 400);
     assert_eq!(json_of(second).await["error"], "invalid_grant");
-    let refresh = f.token(&[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())]).await;
-    assert_eq!(json_of(refresh).await["error"], "invalid_grant", "the first redemption's refresh token is revoked");
-    let introspected = f.token_like("/introspect", &[("token", first["access_token"].as_str().unwrap())]).await;
-    assert_eq!(json_of(introspected).await, serde_json::json!({"active": false}));
+    let refresh = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(
+        json_of(refresh).await["error"],
+        "invalid_grant",
+        "the first redemption's refresh token is revoked"
+    );
+    let introspected = f
+        .token_like(
+            "/introspect",
+            &[("token", first["access_token"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(
+        json_of(introspected).await,
+        serde_json::json!({"active": false})
+    );
 
     // CODE-03: a code of an OAuth-only request gives no ID token.
     let (code, verifier) = f.code(&browser, "profile").await;
-    let plain = json_of(f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]).await).await;
+    let plain = json_of(
+        f.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .await,
+    )
+    .await;
     assert!(plain["access_token"].is_string());
     assert!(plain["id_token"].is_null());
     // The access token is for the client's audience.
@@ -546,7 +723,12 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
 pub(crate) fn decode_claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 impl Fixture {
@@ -570,37 +752,93 @@ async fn code_02_concurrent_redemption_has_one_winner(backend: Backend) {
         let f = Arc::clone(&f);
         let (code, verifier) = (code.clone(), verifier.clone());
         async move {
-            f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)])
-                .await
-                .status()
+            f.token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ])
+            .await
+            .status()
         }
     }))
     .await;
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST).count(), 19);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::BAD_REQUEST)
+            .count(),
+        19
+    );
 }
 
 // RT-03/04/06 at the token endpoint: rotation, reuse, binding to the client, scope narrowing.
 async fn rt_03_04_06_refresh_at_the_token_endpoint(backend: Backend) {
     let f = Arc::new(Fixture::new(backend).await);
     let (code, verifier) = f.code(&browser(), "openid profile offline_access").await;
-    let tokens = json_of(f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]).await).await;
+    let tokens = json_of(
+        f.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .await,
+    )
+    .await;
     let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // RT-06: another client's refresh token is refused and left working; no client
     // authentication is 401; a wider scope is invalid_scope, a narrower one allowed.
-    let stolen = f.app.client.post(format!("{}/token", f.app.address))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str()), ("client_id", "spa")])
-        .send().await.unwrap();
+    let stolen = f
+        .app
+        .client
+        .post(format!("{}/token", f.app.address))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt1.as_str()),
+            ("client_id", "spa"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(stolen).await["error"], "invalid_grant");
-    let unauthenticated = f.app.client.post(format!("{}/token", f.app.address))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str()), ("client_id", "webapp")])
-        .send().await.unwrap();
+    let unauthenticated = f
+        .app
+        .client
+        .post(format!("{}/token", f.app.address))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt1.as_str()),
+            ("client_id", "webapp"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthenticated.status(), 401);
     assert_eq!(json_of(unauthenticated).await["error"], "invalid_client");
-    let wider = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &rt1), ("scope", "openid email")]).await;
+    let wider = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt1),
+            ("scope", "openid email"),
+        ])
+        .await;
     assert_eq!(json_of(wider).await["error"], "invalid_scope");
-    let narrower = json_of(f.token(&[("grant_type", "refresh_token"), ("refresh_token", &rt1), ("scope", "openid")]).await).await;
+    let narrower = json_of(
+        f.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt1),
+            ("scope", "openid"),
+        ])
+        .await,
+    )
+    .await;
     assert_eq!(narrower["scope"], "openid");
     let rt2 = narrower["refresh_token"].as_str().unwrap().to_owned();
 
@@ -608,22 +846,50 @@ async fn rt_03_04_06_refresh_at_the_token_endpoint(backend: Backend) {
     let statuses = join_all((0..10).map(|_| {
         let f = Arc::clone(&f);
         let rt2 = rt2.clone();
-        async move { f.token(&[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await.status() }
+        async move {
+            f.token(&[("grant_type", "refresh_token"), ("refresh_token", &rt2)])
+                .await
+                .status()
+        }
     }))
     .await;
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
     // RT-03: the reuse revoked the family: nothing of it refreshes any more.
-    let again = f.token(&[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    let again = f
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
+        .await;
     assert_eq!(json_of(again).await["error"], "invalid_grant");
 }
 
 // TEP-01..04 and client_credentials.
 async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
     let f = Fixture::new(backend).await;
-    let service = register(&f.env, &f.app, &["--client-id", "svc", "--audience", "https://api.example.com", "--audience", "https://other.example.com", "--access-token-signing-alg", "RS256"]).await;
+    let service = register(
+        &f.env,
+        &f.app,
+        &[
+            "--client-id",
+            "svc",
+            "--audience",
+            "https://api.example.com",
+            "--audience",
+            "https://other.example.com",
+            "--access-token-signing-alg",
+            "RS256",
+        ],
+    )
+    .await;
     let secret = service["client_secret"].as_str().unwrap().to_owned();
     let token = |form: Vec<(&'static str, String)>, basic: Option<(&str, &str)>| {
-        let mut request = f.app.client.post(format!("{}/token", f.app.address)).form(&form);
+        let mut request = f
+            .app
+            .client
+            .post(format!("{}/token", f.app.address))
+            .form(&form);
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret));
         }
@@ -645,47 +911,106 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
     let mut with_audience = cc();
     with_audience.push(("audience", "https://other.example.com".into()));
     let other = json_of(token(with_audience, Some(("svc", &secret))).await.unwrap()).await;
-    assert_eq!(decode_claims(other["access_token"].as_str().unwrap())["aud"], "https://other.example.com");
+    assert_eq!(
+        decode_claims(other["access_token"].as_str().unwrap())["aud"],
+        "https://other.example.com"
+    );
     let mut foreign = cc();
     foreign.push(("resource", "https://evil.example.com".into()));
-    assert_eq!(json_of(token(foreign, Some(("svc", &secret))).await.unwrap()).await["error"], "invalid_target");
+    assert_eq!(
+        json_of(token(foreign, Some(("svc", &secret))).await.unwrap()).await["error"],
+        "invalid_target"
+    );
 
     // TEP-02: wrong secret (Basic) → 401 + WWW-Authenticate; post method; both at once.
     let wrong = token(cc(), Some(("svc", "nope"))).await.unwrap();
     assert_eq!(wrong.status(), 401);
-    assert!(wrong.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     assert_eq!(wrong.headers()["cache-control"], "no-store");
     assert_eq!(json_of(wrong).await["error"], "invalid_client");
     let mut post = cc();
-    post.extend([("client_id", "svc".to_owned()), ("client_secret", secret.clone())]);
+    post.extend([
+        ("client_id", "svc".to_owned()),
+        ("client_secret", secret.clone()),
+    ]);
     assert_eq!(token(post.clone(), None).await.unwrap().status(), 200);
-    assert_eq!(json_of(token(post, Some(("svc", &secret))).await.unwrap()).await["error"], "invalid_request");
+    assert_eq!(
+        json_of(token(post, Some(("svc", &secret))).await.unwrap()).await["error"],
+        "invalid_request"
+    );
     let unknown = token(cc(), Some(("ghost", "x"))).await.unwrap();
     assert_eq!(unknown.status(), 401);
 
     // TEP-01: grant types.
     let none = token(vec![], Some(("svc", &secret))).await.unwrap();
     assert_eq!(json_of(none).await["error"], "invalid_request");
-    let password = token(vec![("grant_type", "password".into())], Some(("svc", &secret))).await.unwrap();
+    let password = token(
+        vec![("grant_type", "password".into())],
+        Some(("svc", &secret)),
+    )
+    .await
+    .unwrap();
     assert_eq!(json_of(password).await["error"], "unsupported_grant_type");
     let not_allowed = token(cc(), Some(("webapp", &f.secret))).await.unwrap();
     assert_eq!(json_of(not_allowed).await["error"], "unauthorized_client");
-    let public = f.app.client.post(format!("{}/token", f.app.address)).form(&[("grant_type", "client_credentials"), ("client_id", "spa")]).send().await.unwrap();
+    let public = f
+        .app
+        .client
+        .post(format!("{}/token", f.app.address))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "spa")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(public).await["error"], "unauthorized_client");
 
     // TEP-03: GET, JSON body, duplicated parameters, secret in the URL.
     let get = f.app.get("/token").await;
     assert_eq!(get.status(), 405);
-    let json_body = f.app.client.post(format!("{}/token", f.app.address)).basic_auth("svc", Some(&secret)).json(&serde_json::json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let json_body = f
+        .app
+        .client
+        .post(format!("{}/token", f.app.address))
+        .basic_auth("svc", Some(&secret))
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(json_body).await["error"], "invalid_request");
-    let duplicated = f.app.client.post(format!("{}/token", f.app.address)).basic_auth("svc", Some(&secret))
+    let duplicated = f
+        .app
+        .client
+        .post(format!("{}/token", f.app.address))
+        .basic_auth("svc", Some(&secret))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&grant_type=client_credentials").send().await.unwrap();
+        .body("grant_type=client_credentials&grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(duplicated).await["error"], "invalid_request");
-    let in_url = f.app.client.post(format!("{}/token?client_secret={secret}", f.app.address)).form(&[("grant_type", "client_credentials"), ("client_id", "svc")]).send().await.unwrap();
+    let in_url = f
+        .app
+        .client
+        .post(format!("{}/token?client_secret={secret}", f.app.address))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "svc")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(in_url).await["error"], "invalid_request");
-    let huge = f.app.client.post(format!("{}/token", f.app.address)).basic_auth("svc", Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded").body("x=".to_owned() + &"a".repeat(100_000)).send().await.unwrap();
+    let huge = f
+        .app
+        .client
+        .post(format!("{}/token", f.app.address))
+        .basic_auth("svc", Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("x=".to_owned() + &"a".repeat(100_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(huge.status(), 413);
 
     // A rotated secret works at once; the old one stops.
@@ -693,14 +1018,25 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
     let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
     let mut accepted = false;
     for _ in 0..100 {
-        if token(cc(), Some(("svc", &new_secret))).await.unwrap().status() == 200 {
+        if token(cc(), Some(("svc", &new_secret)))
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
             accepted = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(accepted, "the new secret is accepted within the refresh interval");
-    assert_eq!(token(cc(), Some(("svc", &secret))).await.unwrap().status(), 401);
+    assert!(
+        accepted,
+        "the new secret is accepted within the refresh interval"
+    );
+    assert_eq!(
+        token(cc(), Some(("svc", &secret))).await.unwrap().status(),
+        401
+    );
 }
 
 // LOGIN-01: the login form needs the CSRF token and the browser that started the flow;
@@ -722,14 +1058,27 @@ async fn login_01_04_hosted_page_binding_and_enumeration(backend: Backend) {
     ] {
         assert_eq!(page.headers()[header], value, "HDR-01/03 {header}");
     }
-    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
-    assert!(page.headers().get("access-control-allow-origin").is_none(), "AUTHZ-11");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert!(
+        page.headers().get("access-control-allow-origin").is_none(),
+        "AUTHZ-11"
+    );
     let html = page.text().await.unwrap();
     let (request_id, csrf) = (hidden(&html, "request_id"), hidden(&html, "csrf_token"));
     let post = |client: &reqwest::Client, csrf: &str, username: &str, password: &str| {
         client
             .post(format!("{}/authorize/login", f.app.address))
-            .form(&[("request_id", request_id.as_str()), ("csrf_token", csrf), ("username", username), ("password", password)])
+            .form(&[
+                ("request_id", request_id.as_str()),
+                ("csrf_token", csrf),
+                ("username", username),
+                ("password", password),
+            ])
             .send()
     };
     // Wrong CSRF token: refused.
@@ -742,17 +1091,30 @@ async fn login_01_04_hosted_page_binding_and_enumeration(backend: Backend) {
     assert!(hijack.headers().get("location").is_none());
 
     // LOGIN-04: unknown user and wrong password answer alike.
-    let unknown = post(&attacker, &csrf, "nobody", "wrong password!").await.unwrap();
-    let wrong = post(&attacker, &csrf, "alice", "wrong password!").await.unwrap();
+    let unknown = post(&attacker, &csrf, "nobody", "wrong password!")
+        .await
+        .unwrap();
+    let wrong = post(&attacker, &csrf, "alice", "wrong password!")
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), wrong.status());
-    let strip = |html: String| html.replace("value=\"nobody\"", "").replace("value=\"alice\"", "");
-    assert_eq!(strip(unknown.text().await.unwrap()), strip(wrong.text().await.unwrap()));
+    let strip = |html: String| {
+        html.replace("value=\"nobody\"", "")
+            .replace("value=\"alice\"", "")
+    };
+    assert_eq!(
+        strip(unknown.text().await.unwrap()),
+        strip(wrong.text().await.unwrap())
+    );
 
     // The genuine browser with the right token signs in: 303 to the client, session cookie set.
     let done = post(&attacker, &csrf, "alice", PASSWORD).await.unwrap();
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     let cookie = done.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     // The request is spent.
     let replay = post(&attacker, &csrf, "alice", PASSWORD).await.unwrap();
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
@@ -769,32 +1131,81 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
         "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&state=p&code_challenge={challenge}&code_challenge_method=S256",
         enc(REDIRECT)
     );
-    let silent = browser.get(f.url(&format!("{base}&prompt=none"))).send().await.unwrap();
+    let silent = browser
+        .get(f.url(&format!("{base}&prompt=none")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(silent.status(), StatusCode::SEE_OTHER);
     assert!(param(&location_params(&silent).1, "code").is_some());
-    let forced = browser.get(f.url(&format!("{base}&prompt=login"))).send().await.unwrap();
-    assert_eq!(forced.status(), StatusCode::OK, "prompt=login shows the login page");
-    let long = browser.get(f.url(&format!("{base}&max_age=10000"))).send().await.unwrap();
-    assert_eq!(long.status(), StatusCode::SEE_OTHER, "max_age=10000 needs no new login");
+    let forced = browser
+        .get(f.url(&format!("{base}&prompt=login")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forced.status(),
+        StatusCode::OK,
+        "prompt=login shows the login page"
+    );
+    let long = browser
+        .get(f.url(&format!("{base}&max_age=10000")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        long.status(),
+        StatusCode::SEE_OTHER,
+        "max_age=10000 needs no new login"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let short = browser.get(f.url(&format!("{base}&max_age=0"))).send().await.unwrap();
-    assert_eq!(short.status(), StatusCode::OK, "max_age=0 forces a new login");
+    let short = browser
+        .get(f.url(&format!("{base}&max_age=0")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        short.status(),
+        StatusCode::OK,
+        "max_age=0 forces a new login"
+    );
 
     // A third-party client: consent page; deny → access_denied with state.
-    register(&f.env, &f.app, &["--client-id", "partner", "--redirect-uri", "http://127.0.0.1:9/partner"]).await;
+    register(
+        &f.env,
+        &f.app,
+        &[
+            "--client-id",
+            "partner",
+            "--redirect-uri",
+            "http://127.0.0.1:9/partner",
+        ],
+    )
+    .await;
     let partner = format!(
         "response_type=code&client_id=partner&redirect_uri={}&scope=openid%20email&state=q&code_challenge={challenge}&code_challenge_method=S256",
         enc("http://127.0.0.1:9/partner")
     );
-    let none = browser.get(f.url(&format!("{partner}&prompt=none"))).send().await.unwrap();
-    assert_eq!(param(&location_params(&none).1, "error").as_deref(), Some("consent_required"));
+    let none = browser
+        .get(f.url(&format!("{partner}&prompt=none")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&location_params(&none).1, "error").as_deref(),
+        Some("consent_required")
+    );
     let consent = browser.get(f.url(&partner)).send().await.unwrap();
     assert_eq!(consent.status(), StatusCode::OK);
     let html = consent.text().await.unwrap();
     assert!(html.contains("partner") && html.contains("email"));
     let denied = browser
         .post(format!("{}/authorize/consent", f.app.address))
-        .form(&[("request_id", hidden(&html, "request_id")), ("csrf_token", hidden(&html, "csrf_token")), ("decision", "deny".into())])
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("decision", "deny".into()),
+        ])
         .send()
         .await
         .unwrap();
@@ -806,7 +1217,11 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     let html = consent.text().await.unwrap();
     let approved = browser
         .post(format!("{}/authorize/consent", f.app.address))
-        .form(&[("request_id", hidden(&html, "request_id")), ("csrf_token", hidden(&html, "csrf_token")), ("decision", "approve".into())])
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("decision", "approve".into()),
+        ])
         .send()
         .await
         .unwrap();
@@ -818,39 +1233,100 @@ async fn logout_ends_the_session_and_its_grants(backend: Backend) {
     let f = Fixture::new(backend).await;
     let browser = browser();
     let (code, verifier) = f.code(&browser, "openid offline_access").await;
-    let tokens = json_of(f.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]).await).await;
+    let tokens = json_of(
+        f.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .await,
+    )
+    .await;
     let id_token = tokens["id_token"].as_str().unwrap();
-    let bad = browser.get(format!("{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}", f.app.address, enc("https://evil.example/"))).send().await.unwrap();
+    let bad = browser
+        .get(format!(
+            "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            f.app.address,
+            enc("https://evil.example/")
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_page_without_redirect(&bad, "unregistered post_logout_redirect_uri");
-    let tampered = browser.get(format!("{}/logout?id_token_hint={}x", f.app.address, id_token)).send().await.unwrap();
+    let tampered = browser
+        .get(format!(
+            "{}/logout?id_token_hint={}x",
+            f.app.address, id_token
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_page_without_redirect(&tampered, "tampered id_token_hint");
     let out = browser
-        .get(format!("{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye", f.app.address, enc("http://127.0.0.1:9/bye")))
+        .get(format!(
+            "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye",
+            f.app.address,
+            enc("http://127.0.0.1:9/bye")
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert_eq!(out.headers()["location"], "http://127.0.0.1:9/bye?state=bye");
-    let refresh = f.token(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())]).await;
-    assert_eq!(json_of(refresh).await["error"], "invalid_grant", "the session's grants end");
+    assert_eq!(
+        out.headers()["location"],
+        "http://127.0.0.1:9/bye?state=bye"
+    );
+    let refresh = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(
+        json_of(refresh).await["error"],
+        "invalid_grant",
+        "the session's grants end"
+    );
     let challenge = pkce(&"v".repeat(43));
     let silent = browser
         .get(f.url(&format!("response_type=code&client_id=webapp&redirect_uri={}&scope=openid&prompt=none&code_challenge={challenge}&code_challenge_method=S256", enc(REDIRECT))))
         .send()
         .await
         .unwrap();
-    assert_eq!(param(&location_params(&silent).1, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&location_params(&silent).1, "error").as_deref(),
+        Some("login_required")
+    );
 }
 
 // The discovery document lists the endpoints and only what is implemented.
 async fn discovery_lists_what_is_implemented(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let doc: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
-    for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "revocation_endpoint", "introspection_endpoint", "end_session_endpoint"] {
-        assert!(doc[endpoint].as_str().unwrap().starts_with(&app.issuer), "{endpoint}");
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for endpoint in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "end_session_endpoint",
+    ] {
+        assert!(
+            doc[endpoint].as_str().unwrap().starts_with(&app.issuer),
+            "{endpoint}"
+        );
     }
-    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
