@@ -7,6 +7,7 @@ mod pg;
 
 mod admin;
 mod auth_api;
+mod browser;
 mod cli;
 mod http_basics;
 mod jwks;

@@ -123,6 +123,7 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
     let app = env
         .spawn_with(SettingsArgs {
             access_token_ttl: Some("3s".into()),
+            id_token_ttl: Some("3s".into()),
             key_retention: Some("4s".into()),
             ..fast_keys(&env, "0", "2s")
         })
