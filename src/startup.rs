@@ -293,8 +293,13 @@ async fn maintain_keys(state: AppState, interval: Duration) {
     let mut leadership = Leadership::for_database(&state.settings.database);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge = tokio::time::Instant::now();
     loop {
         ticker.tick().await;
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            purge_expired(&state).await;
+        }
         let ctx = state.key_context.clone();
         let made = match leadership.take() {
             Some(mut lead) => {
@@ -344,5 +349,26 @@ async fn maintain_keys(state: AppState, interval: Duration) {
                 tracing::warn!(%error, "checking signing keys failed; keeping the current set")
             }
         }
+    }
+}
+
+/// How often expired authorization requests, codes and access-token records are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+
+async fn purge_expired(state: &AppState) {
+    let before = chrono::Utc::now().naive_utc() - chrono::Duration::hours(1);
+    let purged = state
+        .db
+        .run(move |conn| Ok::<_, db::DbError>(db::queries::oauth::purge_expired(conn, before)?))
+        .await;
+    match purged {
+        Ok(0) => {}
+        Ok(rows) => {
+            tracing::info!(
+                rows,
+                "purged expired authorization requests, codes and token records"
+            )
+        }
+        Err(error) => tracing::warn!(%error, "purging expired rows failed; retrying later"),
     }
 }
