@@ -1332,7 +1332,251 @@ async fn discovery_lists_what_is_implemented(backend: Backend) {
     assert_eq!(doc["request_uri_parameter_supported"], false);
 }
 
+// LOGIN-06 (c): the hosted page is throttled like the JSON API; LOGIN-01 (d): extra form fields
+// have no effect, the stored request decides.
+async fn login_06_hosted_page_throttling_and_tampered_fields(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let challenge = pkce(&"v".repeat(43));
+    let url = f.url(&format!(
+        "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&state=orig&code_challenge={challenge}&code_challenge_method=S256",
+        enc(REDIRECT)
+    ));
+    let browser = browser();
+    let html = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (request_id, csrf) = (hidden(&html, "request_id"), hidden(&html, "csrf_token"));
+    // Tampered hidden fields: the code still goes to the stored redirect URI with the stored state.
+    let tampered = browser
+        .post(format!("{}/authorize/login", f.app.address))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("client_id", "spa"),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("state", "evil"),
+            ("scope", "openid email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (location, params) = location_params(&tampered);
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(param(&params, "state").as_deref(), Some("orig"));
+
+    let html = browser.get(f.url(&format!(
+        "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&prompt=login&code_challenge={challenge}&code_challenge_method=S256",
+        enc(REDIRECT)
+    ))).send().await.unwrap().text().await.unwrap();
+    let (request_id, csrf) = (hidden(&html, "request_id"), hidden(&html, "csrf_token"));
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let response = browser
+            .post(format!("{}/authorize/login", f.app.address))
+            .form(&[
+                ("request_id", request_id.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("username", "alice"),
+                ("password", "not the password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status());
+    }
+    assert_eq!(
+        &statuses[..5],
+        &[StatusCode::UNAUTHORIZED; 5],
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // Even the right password is refused while throttled, before any hashing.
+    let right = browser
+        .post(format!("{}/authorize/login", f.app.address))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+// HDR-02/03: on an https issuer the cookies are __Host-, Secure, HttpOnly, SameSite=Lax, and
+// pages send HSTS.
+async fn hdr_02_cookies_and_hsts_on_an_https_issuer(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env
+        .spawn_with(portcullis::config::SettingsArgs {
+            issuer: Some("https://idp.example.test".into()),
+            ..env.args()
+        })
+        .await;
+    register(
+        &env,
+        &app,
+        &[
+            "--client-id",
+            "webapp",
+            "--redirect-uri",
+            REDIRECT,
+            "--first-party",
+        ],
+    )
+    .await;
+    let challenge = pkce(&"v".repeat(43));
+    let page = app
+        .client
+        .get(format!(
+            "{}/authorize?response_type=code&client_id=webapp&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=31536000")
+    );
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for part in [
+        "__Host-portcullis_flow=",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+    ] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+// Userinfo (RFC 6750 errors), introspection (confidential clients only) and REV-02/03.
+async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let (code, verifier) = f.code(&browser(), "openid email offline_access").await;
+    let tokens = json_of(
+        f.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .await,
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let info = f.app.get_bearer("/userinfo", &access).await;
+    assert_eq!(info.status(), 200);
+    let info = json_of(info).await;
+    assert_eq!(info["sub"], f.user_id.as_str());
+    assert_eq!(info["email"], "alice@example.com");
+    assert!(
+        info["preferred_username"].is_null(),
+        "no profile scope, no profile claims"
+    );
+    let bad = f.app.get_bearer("/userinfo", &(access.clone() + "x")).await;
+    assert_eq!(bad.status(), 401);
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let service = register(&f.env, &f.app, &["--client-id", "svc"]).await;
+    let cc = json_of(
+        f.app
+            .client
+            .post(format!("{}/token", f.app.address))
+            .basic_auth("svc", Some(service["client_secret"].as_str().unwrap()))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let no_openid = f
+        .app
+        .get_bearer("/userinfo", cc["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(no_openid.status(), 403);
+
+    // Introspection needs a confidential client.
+    let public = f
+        .app
+        .client
+        .post(format!("{}/introspect", f.app.address))
+        .form(&[("token", access.as_str()), ("client_id", "spa")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 401);
+    let garbage = json_of(f.token_like("/introspect", &[("token", "garbage")]).await).await;
+    assert_eq!(garbage, serde_json::json!({"active": false}));
+
+    // REV-03: another client cannot revoke; REV-02: unknown tokens answer 200.
+    let foreign = f
+        .app
+        .client
+        .post(format!("{}/revoke", f.app.address))
+        .basic_auth("svc", Some(service["client_secret"].as_str().unwrap()))
+        .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 400);
+    assert_eq!(json_of(foreign).await["error"], "unauthorized_client");
+    let still = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(still.status(), 200, "the token stays valid");
+    let unknown = f.token_like("/revoke", &[("token", "no-such-token")]).await;
+    assert_eq!(unknown.status(), 200);
+    // An access token can be revoked on its own: introspection and userinfo then refuse it.
+    let revoked = f
+        .token_like(
+            "/revoke",
+            &[
+                ("token", access.as_str()),
+                ("token_type_hint", "access_token"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        json_of(
+            f.token_like("/introspect", &[("token", access.as_str())])
+                .await
+        )
+        .await["active"],
+        false
+    );
+    assert_eq!(f.app.get_bearer("/userinfo", &access).await.status(), 401);
+}
+
 on_both_backends!(
+    login_06_hosted_page_throttling_and_tampered_fields,
+    hdr_02_cookies_and_hsts_on_an_https_issuer,
+    userinfo_introspection_and_revocation_edges,
     full_flow_with_a_real_relying_party_library,
     authz_01_03_redirect_uri_must_match_exactly,
     pkce_02_03_and_request_errors_redirect,
