@@ -230,14 +230,15 @@ pub fn start_family(
 
 /// Checks a password, on every path that logs a user in (JSON API, hosted login page): throttled
 /// before any hashing (LOGIN-06), then one Argon2 verification (against a dummy hash for
-/// unknown users, so both failures cost the same, LOGIN-04). A success takes its attempt back.
+/// unknown users, so both failures cost the same, LOGIN-04). The caller takes a success's attempt
+/// back with [`Authenticated::forgive`].
 #[tracing::instrument(skip_all, fields(%client_ip))]
 pub async fn authenticate(
     state: &AppState,
     login: String,
     password: Vec<u8>,
     client_ip: IpAddr,
-) -> Result<UserRow, AuthError> {
+) -> Result<Authenticated, AuthError> {
     let password = zeroize::Zeroizing::new(password);
     let lookup = login.to_lowercase();
     let user: Option<UserRow> = state
@@ -291,19 +292,28 @@ pub async fn authenticate(
         Some(user) if matched && user.disabled_at.is_none() => user,
         _ => return Err(AuthError::InvalidCredentials),
     };
-    state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                // A successful login is not a failure: take its attempt back.
-                for key in &keys {
-                    throttle::uncount_attempt(conn, key)?;
-                }
-                Ok::<_, AuthError>(())
-            })
-        })
-        .await?;
-    Ok(user)
+    Ok(Authenticated {
+        user,
+        attempts: keys,
+    })
+}
+
+/// A user whose password matched, and the throttle counters their attempt was counted on.
+pub struct Authenticated {
+    /// The user.
+    pub user: UserRow,
+    attempts: [String; 2],
+}
+
+impl Authenticated {
+    /// Takes the successful attempt back (a success is not a failure), inside the caller's
+    /// transaction that also starts the session, so a login costs one write transaction.
+    pub fn forgive(&self, conn: &mut DbConn) -> Result<(), diesel::result::Error> {
+        for key in &self.attempts {
+            throttle::uncount_attempt(conn, key)?;
+        }
+        Ok(())
+    }
 }
 
 /// Logs a user in through the JSON API: [`authenticate`], then a new refresh family.
@@ -313,7 +323,8 @@ pub async fn login(
     password: Vec<u8>,
     client_ip: IpAddr,
 ) -> Result<Issued, AuthError> {
-    let user = authenticate(state, login, password, client_ip).await?;
+    let authenticated = authenticate(state, login, password, client_ip).await?;
+    let user = authenticated.user.clone();
 
     let absolute_ttl = state.settings.refresh_absolute_ttl;
     let user_id = user.id.clone();
@@ -321,6 +332,7 @@ pub async fn login(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                authenticated.forgive(conn)?;
                 let (_, token) = start_family(conn, &user_id, &Grant::first_party(), absolute_ttl)?;
                 let roles = roles_of(conn, &user_id)?;
                 Ok::<_, AuthError>((token, roles))

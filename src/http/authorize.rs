@@ -713,11 +713,11 @@ pub async fn login(
             "The username or password is incorrect.",
         );
     }
-    let user =
+    let authenticated =
         match sessions::authenticate(&app, username.clone(), password, client_ip(&app, &request))
             .await
         {
-            Ok(user) => user,
+            Ok(authenticated) => authenticated,
             Err(AuthError::InvalidCredentials) => {
                 return rerender(
                     StatusCode::UNAUTHORIZED,
@@ -740,6 +740,7 @@ pub async fn login(
             }
             Err(error) => return unavailable(&app, &error),
         };
+    let user = authenticated.user.clone();
     // A new session, whatever cookie came in: an old session of this browser ends.
     let (secret, sid) = match (random_secret(), random_secret()) {
         (Ok(a), Ok(b)) => (a, b),
@@ -763,6 +764,7 @@ pub async fn login(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                authenticated.forgive(conn)?;
                 if let Some(old) = old {
                     q::end_session(conn, &old, auth_time)?;
                 }
