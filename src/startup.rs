@@ -182,6 +182,7 @@ impl Application {
                 rsa_size: settings.rsa_key_size,
             },
             clients: Arc::new(clients),
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.verifier.clone());
@@ -190,12 +191,17 @@ impl Application {
         let admin_app_state = app_state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::context::request_context,
+                ))
                 .app_data(app_state.clone())
                 .app_data(verifier_data.clone())
                 .configure(crate::http::configure_with_cors(&cors_origins, admin_here))
                 .default_service(web::to(crate::http::not_found))
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // Signals are handled in `run_until_stopped`: readiness drains before the listener stops.
+        .disable_signals();
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -219,12 +225,16 @@ impl Application {
                 let admin_local = listener.local_addr().map_err(failed)?;
                 let admin_server = HttpServer::new(move || {
                     App::new()
+                        .wrap(actix_web::middleware::from_fn(
+                            crate::http::context::request_context,
+                        ))
                         .app_data(admin_app_state.clone())
                         .configure(crate::http::configure_admin)
                         .default_service(web::to(crate::http::not_found))
                 })
                 .workers(1)
                 .shutdown_timeout(10)
+                .disable_signals()
                 .listen(listener)
                 .map_err(failed)?
                 .run();
@@ -272,6 +282,10 @@ impl Application {
     /// instance is the rotator) and reloading keys when the database changes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let keys_task = tokio::spawn(maintain_keys(self.state.clone(), self.key_refresh_interval));
+        let signals_task = tokio::spawn(shut_down_on_signal(
+            self.state.clone(),
+            self.server.handle(),
+        ));
         let admin_handle = self.admin.as_ref().map(|(_, server)| server.handle());
         let admin_task = self.admin.map(|(_, server)| tokio::spawn(server));
         let result = self.server.await;
@@ -282,6 +296,8 @@ impl Application {
             let _ = task.await;
         }
         keys_task.abort();
+        signals_task.abort();
+        tracing::info!("stopped");
         result
     }
 }
@@ -371,4 +387,39 @@ async fn purge_expired(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "purging expired rows failed; retrying later"),
     }
+}
+
+/// On SIGTERM or SIGINT: readiness answers 503 for `PORTCULLIS_SHUTDOWN_DRAIN`, then the
+/// listener stops and in-flight requests get up to 10 s to finish. Key transitions are single
+/// transactions, so stopping never leaves a rotation half done.
+async fn shut_down_on_signal(state: AppState, server: ServerHandle) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        result = tokio::signal::ctrl_c() => {
+            if result.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    let drain = state.settings.shutdown_drain;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(
+        drain_seconds = drain.as_secs_f64(),
+        "shutdown requested: readiness answers 503, then the listener stops"
+    );
+    tokio::time::sleep(drain).await;
+    server.stop(true).await;
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub key_context: KeyContext,
     /// OAuth clients, in memory.
     pub clients: Arc<ClientRegistry>,
+    /// Set when shutdown began: readiness answers 503 while in-flight work finishes.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {

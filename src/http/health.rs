@@ -13,8 +13,12 @@ pub async fn healthz() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: 200 only when the database answers within the pool checkout timeout.
+/// `GET /readyz`: 200 only when the database answers within the pool checkout timeout and the
+/// server is not shutting down.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::Unavailable("shutting down".into()));
+    }
     state.db.ping().await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

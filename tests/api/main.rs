@@ -13,6 +13,7 @@ mod http_basics;
 mod jwks;
 mod keys;
 mod oauth;
+mod operations;
 mod rotation;
 mod stub;
 mod users;
