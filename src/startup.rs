@@ -312,7 +312,9 @@ async fn maintain_keys(state: AppState, interval: Duration) {
     let mut last_purge = tokio::time::Instant::now();
     loop {
         ticker.tick().await;
-        if last_purge.elapsed() >= PURGE_EVERY {
+        // The janitor runs on one instance at a time: the rotator (SQLite: the one server).
+        let leads = leadership.as_ref().is_none_or(Leadership::is_leading);
+        if leads && last_purge.elapsed() >= PURGE_EVERY {
             last_purge = tokio::time::Instant::now();
             purge_expired(&state).await;
         }
@@ -368,24 +370,34 @@ async fn maintain_keys(state: AppState, interval: Duration) {
     }
 }
 
-/// How often expired authorization requests, codes and access-token records are deleted.
+/// How often the janitor runs.
 const PURGE_EVERY: Duration = Duration::from_secs(300);
+/// Rows of each kind one janitor run deletes at most.
+const PURGE_BATCH: i64 = 1000;
 
+/// Janitor: deletes what expired or ended more than a day ago (requests, codes, access-token
+/// records, sessions, refresh families with their tokens) and throttle windows that are over,
+/// in bounded batches. Removed keys' private halves are erased when they are removed.
 async fn purge_expired(state: &AppState) {
-    let before = chrono::Utc::now().naive_utc() - chrono::Duration::hours(1);
+    let now = chrono::Utc::now().naive_utc();
+    let before = now - chrono::Duration::days(1);
+    let throttle_before = now
+        - chrono::Duration::from_std(state.settings.login_window).unwrap_or(chrono::Duration::MAX);
     let purged = state
         .db
-        .run(move |conn| Ok::<_, db::DbError>(db::queries::oauth::purge_expired(conn, before)?))
+        .run(move |conn| {
+            Ok::<_, db::DbError>(db::queries::oauth::purge_expired(
+                conn,
+                before,
+                throttle_before,
+                PURGE_BATCH,
+            )?)
+        })
         .await;
     match purged {
-        Ok(0) => {}
-        Ok(rows) => {
-            tracing::info!(
-                rows,
-                "purged expired authorization requests, codes and token records"
-            )
-        }
-        Err(error) => tracing::warn!(%error, "purging expired rows failed; retrying later"),
+        Ok(purged) if purged.total() == 0 => {}
+        Ok(purged) => tracing::info!(?purged, "janitor deleted expired rows"),
+        Err(error) => tracing::warn!(%error, "janitor failed; retrying at its next run"),
     }
 }
 

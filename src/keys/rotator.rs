@@ -34,6 +34,11 @@ impl Leadership {
         })
     }
 
+    /// Whether this instance holds the rotator role (it also runs the janitor).
+    pub fn is_leading(&self) -> bool {
+        self.leading
+    }
+
     /// One tick on a blocking thread: if this instance is (or becomes) the rotator, carry out
     /// every due transition. Returns the transitions made (none when another instance leads).
     pub fn tick(&mut self, ctx: &KeyContext) -> Result<Vec<Transition>, KeyError> {

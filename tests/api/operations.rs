@@ -96,4 +96,68 @@ async fn sigterm_drains_readiness_then_exits_cleanly() {
     assert!(rest.contains("shutdown requested"), "{rest}");
 }
 
-on_both_backends!(every_response_carries_a_request_id);
+async fn login(app: &crate::helpers::TestApp, username: &str) -> serde_json::Value {
+    let response = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(
+            &serde_json::json!({"username": username, "password": "correct horse battery staple"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+// The janitor deletes only what has ended, in bounded batches; live grants are untouched.
+async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
+    use portcullis::db::queries::oauth::purge_expired;
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    env.user_token(&app, "carol", &[]).await;
+    let live = login(&app, "carol").await;
+    for _ in 0..3 {
+        let ended = login(&app, "carol").await;
+        let response = app
+            .client
+            .post(format!("{}/api/auth/logout", app.address))
+            .json(&serde_json::json!({"refresh_token": ended["refresh_token"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    // "Ended before a minute from now": the three logged-out families qualify, live ones do not.
+    let later = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(1);
+    let first = env
+        .with_db(move |conn| purge_expired(conn, later, later, 1).unwrap())
+        .await;
+    assert_eq!(
+        first.refresh_families, 1,
+        "bounded: one per kind per batch of 1"
+    );
+    let rest = env
+        .with_db(move |conn| purge_expired(conn, later, later, 1000).unwrap())
+        .await;
+    assert_eq!(rest.refresh_families, 2, "{rest:?}");
+    assert!(rest.login_attempts <= 2);
+    let again = env
+        .with_db(move |conn| purge_expired(conn, later, later, 1000).unwrap())
+        .await;
+    assert_eq!(again.refresh_families, 0);
+    // The live session still refreshes.
+    let refreshed = app
+        .client
+        .post(format!("{}/api/auth/refresh", app.address))
+        .json(&serde_json::json!({"refresh_token": live["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+}
+
+on_both_backends!(
+    every_response_carries_a_request_id,
+    janitor_deletes_ended_rows_in_bounded_batches,
+);

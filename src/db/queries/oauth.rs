@@ -127,19 +127,109 @@ pub fn complete_request(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Quer
     .execute(conn)
 }
 
-/// Deletes requests and codes that expired before `before` (housekeeping).
-pub fn purge_expired(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
-    let requests =
-        diesel::delete(requests::table.filter(requests::expires_at.lt(before))).execute(conn)?;
-    let codes = diesel::delete(
-        codes::table
-            .filter(codes::expires_at.lt(before))
-            .filter(codes::used_at.is_null()),
-    )
-    .execute(conn)?;
-    let tokens = diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(before)))
-        .execute(conn)?;
-    Ok(requests + codes + tokens)
+/// What one janitor run deleted, per kind.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Purged {
+    /// Authorization requests.
+    pub authorization_requests: usize,
+    /// Authorization codes.
+    pub authorization_codes: usize,
+    /// Access-token records.
+    pub access_tokens: usize,
+    /// Browser sessions.
+    pub browser_sessions: usize,
+    /// Refresh families (with their tokens).
+    pub refresh_families: usize,
+    /// Login throttle rows.
+    pub login_attempts: usize,
+}
+
+impl Purged {
+    /// Rows deleted in total.
+    pub fn total(&self) -> usize {
+        self.authorization_requests
+            + self.authorization_codes
+            + self.access_tokens
+            + self.browser_sessions
+            + self.refresh_families
+            + self.login_attempts
+    }
+}
+
+/// Deletes, at most `batch` rows of each kind, what can no longer matter: requests, codes,
+/// access-token records and sessions that ended or expired before `before`; refresh families
+/// revoked or expired before `before` (their tokens go with them, so reuse detection keeps
+/// working for every family that can still be presented); throttle windows older than
+/// `throttle_before`. Bounded work per call: a large backlog drains over several runs.
+pub fn purge_expired(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    throttle_before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<Purged> {
+    use crate::db::schema::{login_attempts as attempts, refresh_tokens as tokens};
+    let request_ids = requests::table
+        .filter(requests::expires_at.lt(before))
+        .select(requests::id)
+        .limit(batch)
+        .load::<String>(conn)?;
+    let authorization_requests =
+        diesel::delete(requests::table.filter(requests::id.eq_any(&request_ids))).execute(conn)?;
+    let code_hashes = codes::table
+        .filter(codes::expires_at.lt(before))
+        .select(codes::code_hash)
+        .limit(batch)
+        .load::<String>(conn)?;
+    let authorization_codes =
+        diesel::delete(codes::table.filter(codes::code_hash.eq_any(&code_hashes))).execute(conn)?;
+    let jtis = access_tokens::table
+        .filter(access_tokens::expires_at.lt(before))
+        .select(access_tokens::jti)
+        .limit(batch)
+        .load::<String>(conn)?;
+    let access_tokens =
+        diesel::delete(access_tokens::table.filter(access_tokens::jti.eq_any(&jtis)))
+            .execute(conn)?;
+    let session_ids = sessions::table
+        .filter(
+            sessions::expires_at
+                .lt(before)
+                .or(sessions::ended_at.lt(before)),
+        )
+        .select(sessions::id_hash)
+        .limit(batch)
+        .load::<String>(conn)?;
+    let browser_sessions =
+        diesel::delete(sessions::table.filter(sessions::id_hash.eq_any(&session_ids)))
+            .execute(conn)?;
+    let family_ids = families::table
+        .filter(
+            families::expires_at
+                .lt(before)
+                .or(families::revoked_at.lt(before)),
+        )
+        .select(families::id)
+        .limit(batch)
+        .load::<String>(conn)?;
+    diesel::delete(tokens::table.filter(tokens::family_id.eq_any(&family_ids))).execute(conn)?;
+    let refresh_families =
+        diesel::delete(families::table.filter(families::id.eq_any(&family_ids))).execute(conn)?;
+    let keys = attempts::table
+        .filter(attempts::window_started_at.lt(throttle_before))
+        .select(attempts::throttle_key)
+        .limit(batch)
+        .load::<String>(conn)?;
+    let login_attempts =
+        diesel::delete(attempts::table.filter(attempts::throttle_key.eq_any(&keys)))
+            .execute(conn)?;
+    Ok(Purged {
+        authorization_requests,
+        authorization_codes,
+        access_tokens,
+        browser_sessions,
+        refresh_families,
+        login_attempts,
+    })
 }
 
 /// Inserts a code.
