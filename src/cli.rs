@@ -53,6 +53,17 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `portcullis config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file, environment, flags) and print the effective settings as
+    /// JSON, secrets redacted. Exits non-zero naming the first bad setting.
+    Check,
 }
 
 /// `portcullis clients …`
@@ -197,7 +208,7 @@ fn parse_alg(text: &str) -> Result<SigningAlg, String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::from_args(cli.settings)?;
+    let settings = Settings::from_args(cli.settings.with_config_file()?)?;
     match cli.command {
         Command::Serve => {
             let app = Application::build(settings).await?;
@@ -210,6 +221,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys(settings, command).await?,
         Command::Users(command) => users(settings, command).await?,
         Command::Clients(command) => clients(settings, command).await?,
+        Command::Config(ConfigCommand::Check) => print_json(&settings.redacted())?,
     }
     Ok(())
 }

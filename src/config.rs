@@ -14,8 +14,15 @@ use crate::keys::{RsaKeySize, SigningAlg};
 /// Raw settings as given on the command line or in the environment. Every field is optional; the
 /// defaults are applied by [`Settings::from_args`], so tests can build one with `..Default::default()`.
 /// Deliberately not `Debug`: the database URL may hold a password and the KEK is a secret.
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SettingsArgs {
+    /// A TOML configuration file (`portcullis.toml`); flags and environment variables override
+    /// its values. Keys are the settings' names in snake_case, e.g. `database_url`.
+    #[arg(long, env = "PORTCULLIS_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
     /// Database URL: `sqlite://PATH` (embedded default) or `postgres://…`.
     /// Default `sqlite://data/portcullis.db`; `DATABASE_URL` is read when this is unset.
     #[arg(
@@ -662,7 +669,8 @@ impl std::fmt::Display for Issuer {
 }
 
 /// A secret string whose `Debug` never shows the value.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -683,6 +691,81 @@ impl std::str::FromStr for SecretString {
 impl std::fmt::Debug for SecretString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretString(<redacted>)")
+    }
+}
+
+impl SettingsArgs {
+    /// These settings over those of the configuration file they name, if any: a value given as a
+    /// flag or environment variable wins over the file's. An unreadable file, malformed TOML or
+    /// an unknown key is an error naming the file.
+    pub fn with_config_file(self) -> Result<Self, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let fail = |reason: String| {
+            ConfigError::new("PORTCULLIS_CONFIG", format!("{}: {reason}", path.display()))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| fail(e.to_string()))?;
+        let file: SettingsArgs = toml::from_str(&text).map_err(|e| fail(e.message().to_owned()))?;
+        let mut merged = serde_json::to_value(file).map_err(|e| fail(e.to_string()))?;
+        let given = serde_json::to_value(&self).map_err(|e| fail(e.to_string()))?;
+        if let (Some(merged), Some(given)) = (merged.as_object_mut(), given.as_object()) {
+            for (key, value) in given {
+                if !value.is_null() {
+                    merged.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let mut args: SettingsArgs =
+            serde_json::from_value(merged).map_err(|e| fail(e.to_string()))?;
+        args.config = self.config;
+        Ok(args)
+    }
+}
+
+impl Settings {
+    /// The effective settings as JSON, secrets redacted (`portcullis config check`).
+    pub fn redacted(&self) -> serde_json::Value {
+        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        serde_json::json!({
+            "database_url": self.database.to_string(),
+            "bind": self.bind.to_string(),
+            "issuer": self.issuer.as_ref().map(ToString::to_string),
+            "keys_dir": self.keys_dir.display().to_string(),
+            "kek": self.kek.as_ref().map(|_| "<redacted>"),
+            "jwks_max_age": self.jwks_max_age.as_secs(),
+            "key_rotation_interval": self.key_policy.rotation_interval.map_or_else(|| "0".into(), secs),
+            "key_publish_lead": secs(self.key_policy.publish_lead),
+            "key_retention": secs(self.key_policy.retention),
+            "key_refresh_interval": secs(self.key_refresh_interval),
+            "admin_bind": self.admin_bind.map(|a| a.to_string()),
+            "shutdown_drain": secs(self.shutdown_drain),
+            "rsa_key_bits": match self.rsa_key_size {
+                RsaKeySize::Rsa2048 => 2048,
+                RsaKeySize::Rsa3072 => 3072,
+                RsaKeySize::Rsa4096 => 4096,
+            },
+            "db_pool_size": self.db_pool_size,
+            "db_pool_timeout": secs(self.db_pool_timeout),
+            "workers": self.workers,
+            "argon2_memory_kib": self.password_hashing.memory_kib,
+            "argon2_iterations": self.password_hashing.iterations,
+            "argon2_parallelism": self.password_hashing.parallelism,
+            "hashing_concurrency": self.hashing_concurrency,
+            "access_token_ttl": secs(self.access_token_ttl),
+            "id_token_ttl": secs(self.id_token_ttl),
+            "access_token_alg": self.access_token_alg.as_str(),
+            "access_token_audience": self.access_token_audience,
+            "open_registration": self.open_registration,
+            "refresh_idle_ttl": secs(self.refresh_idle_ttl),
+            "refresh_absolute_ttl": secs(self.refresh_absolute_ttl),
+            "refresh_reuse_grace": secs(self.refresh_reuse_grace),
+            "login_max_attempts": self.login_max_attempts,
+            "login_max_attempts_per_ip": self.login_max_attempts_per_ip,
+            "login_window": secs(self.login_window),
+            "trusted_proxies": self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "cors_origins": self.cors_origins,
+        })
     }
 }
 
@@ -731,6 +814,51 @@ mod tests {
             Ok(_) => panic!("unsafe key settings were accepted"),
             Err(error) => error.to_string(),
         }
+    }
+
+    #[test]
+    fn a_config_file_is_overridden_by_flags_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9999\"\njwks_max_age = 120\nkek = \"c2VjcmV0\"\nopen_registration = false\n",
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            config: Some(path.clone()),
+            jwks_max_age: Some(60),
+            ..Default::default()
+        }
+        .with_config_file()
+        .unwrap();
+        assert_eq!(
+            args.bind.as_deref(),
+            Some("127.0.0.1:9999"),
+            "from the file"
+        );
+        assert_eq!(args.jwks_max_age, Some(60), "a flag or env var wins");
+        assert_eq!(args.open_registration, Some(false));
+        let settings = Settings::from_args(args).unwrap();
+        let shown = settings.redacted().to_string();
+        assert!(
+            shown.contains("<redacted>") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+
+        std::fs::write(&path, "bnid = \"127.0.0.1:1\"\n").unwrap();
+        let error = SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .with_config_file()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            error.contains("portcullis.toml") && error.contains("bnid"),
+            "{error}"
+        );
     }
 
     #[test]
