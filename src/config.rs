@@ -159,6 +159,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_KEY_RETENTION", global = true)]
     pub key_retention: Option<String>,
 
+    /// How long a client may take to send a request's headers before it gets 408 and the
+    /// connection closes (slowloris). Default 10s.
+    #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<String>,
+
     /// On SIGTERM/SIGINT, how long readiness answers 503 (so load balancers stop sending traffic)
     /// before the listener closes; in-flight requests then get up to 10 s more. Default 5s.
     #[arg(long, env = "PORTCULLIS_SHUTDOWN_DRAIN", global = true)]
@@ -191,6 +196,8 @@ pub struct Settings {
     pub admin_bind: Option<SocketAddr>,
     /// Readiness drain before shutdown.
     pub shutdown_drain: Duration,
+    /// Deadline for a request's headers.
+    pub request_timeout: Duration,
     /// RSA size for new keys.
     pub rsa_key_size: RsaKeySize,
     /// Pool size.
@@ -479,6 +486,17 @@ impl Settings {
             args.shutdown_drain.as_deref(),
             Duration::from_secs(5),
         )?;
+        let request_timeout = parse_setting_duration(
+            "PORTCULLIS_REQUEST_TIMEOUT",
+            args.request_timeout.as_deref(),
+            Duration::from_secs(10),
+        )?;
+        if request_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_REQUEST_TIMEOUT",
+                "must be greater than zero",
+            ));
+        }
         let open_registration = args.open_registration.unwrap_or(database.is_sqlite());
         Ok(Self {
             database,
@@ -490,6 +508,7 @@ impl Settings {
             key_policy,
             admin_bind,
             shutdown_drain,
+            request_timeout,
             rsa_key_size,
             db_pool_size,
             db_pool_timeout,
@@ -740,6 +759,7 @@ impl Settings {
             "key_refresh_interval": secs(self.key_refresh_interval),
             "admin_bind": self.admin_bind.map(|a| a.to_string()),
             "shutdown_drain": secs(self.shutdown_drain),
+            "request_timeout": secs(self.request_timeout),
             "rsa_key_bits": match self.rsa_key_size {
                 RsaKeySize::Rsa2048 => 2048,
                 RsaKeySize::Rsa3072 => 3072,

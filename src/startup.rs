@@ -201,7 +201,11 @@ impl Application {
         })
         .shutdown_timeout(10)
         // Signals are handled in `run_until_stopped`: readiness drains before the listener stops.
-        .disable_signals();
+        .disable_signals()
+        // DOS: headers must arrive in time (slowloris gets 408), idle connections close.
+        .client_request_timeout(settings.request_timeout)
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(15));
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
@@ -214,6 +218,7 @@ impl Application {
             .run();
         tracing::info!(address = %local, %issuer, "portcullis listening");
 
+        let request_timeout = settings.request_timeout;
         let admin = match settings.admin_bind {
             None => None,
             Some(addr) => {
@@ -235,6 +240,9 @@ impl Application {
                 .workers(1)
                 .shutdown_timeout(10)
                 .disable_signals()
+                .client_request_timeout(request_timeout)
+                .client_disconnect_timeout(Duration::from_secs(2))
+                .keep_alive(Duration::from_secs(15))
                 .listen(listener)
                 .map_err(failed)?
                 .run();

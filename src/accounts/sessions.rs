@@ -240,6 +240,9 @@ pub async fn authenticate(
     client_ip: IpAddr,
 ) -> Result<Authenticated, AuthError> {
     let password = zeroize::Zeroizing::new(password);
+    // No account name holds a NUL (Postgres text cannot): such a login is an unknown user, and
+    // its throttle key drops the NULs.
+    let login = login.replace('\0', "\u{fffd}");
     let lookup = login.to_lowercase();
     let user: Option<UserRow> = state
         .db

@@ -417,7 +417,7 @@ pub async fn authorize(
                     &app,
                     StatusCode::BAD_REQUEST,
                     "Invalid request",
-                    "A parameter was sent more than once.",
+                    "A parameter was sent more than once or holds a NUL character.",
                 );
             }
         }
@@ -933,7 +933,7 @@ pub async fn logout(
                     &app,
                     StatusCode::BAD_REQUEST,
                     "Invalid request",
-                    "A parameter was sent more than once.",
+                    "A parameter was sent more than once or holds a NUL character.",
                 );
             }
         }

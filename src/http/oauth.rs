@@ -51,7 +51,10 @@ pub async fn read_form(request: &HttpRequest, payload: web::Payload) -> Result<P
         })?
         .map_err(|_| OAuthError::invalid_request("The request body could not be read."))?;
     Params::parse(&body).map_err(|dup| {
-        OAuthError::invalid_request(format!("{} was sent more than once.", safe(&dup.0)))
+        OAuthError::invalid_request(format!(
+            "{} was sent more than once or holds a NUL character.",
+            safe(&dup.0)
+        ))
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Params(HashMap<String, String>);
 
-/// A parameter was sent more than once.
+/// A parameter was sent more than once, or holds a NUL character (no value of ours can).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Duplicate(pub String);
 
@@ -18,6 +18,9 @@ impl Params {
         let mut map = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(input) {
+            if name.contains('\0') || value.contains('\0') {
+                return Err(Duplicate(name.replace('\0', "")));
+            }
             // A repeated name is a repetition even without a value.
             if !seen.insert(name.clone().into_owned()) {
                 return Err(Duplicate(name.into_owned()));

@@ -157,7 +157,97 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     assert_eq!(refreshed.status(), 200);
 }
 
+// DOS: a client that never finishes its headers gets 408 and is closed after the request timeout,
+// while other clients are served; hostile bytes get 4xx in the endpoint's error shape, never 500.
+async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new(backend).await;
+    let app = env
+        .spawn_with(portcullis::config::SettingsArgs {
+            request_timeout: Some("1s".into()),
+            ..env.args()
+        })
+        .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "others are served meanwhile"
+    );
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer))
+        .await
+        .expect("the slow connection is closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // Invalid UTF-8 and NUL bytes.
+    let login = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .header("content-type", "application/json")
+        .body(b"{\"username\": \"\xff\xfe\", \"password\": \"x\"}".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 400);
+    assert_eq!(
+        login.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let nul = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&serde_json::json!({"username": "a\u{0}b", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(nul.status().is_client_error(), "{}", nul.status());
+    let authorize = app
+        .get("/authorize?client_id=%FF%00&response_type=code")
+        .await;
+    assert_eq!(authorize.status(), 400);
+    let token = app
+        .client
+        .post(format!("{}/token", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(b"grant_type=client_credentials&client_id=%00%FF&client_secret=\xff".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 400);
+    assert_eq!(
+        token.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    // Deeply nested JSON (DOS-02).
+    let nested = "[".repeat(100_000);
+    let deep = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .header("content-type", "application/json")
+        .body(nested)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        deep.status() == 400 || deep.status() == 413,
+        "{}",
+        deep.status()
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200, "still serving");
+}
+
 on_both_backends!(
+    slow_and_hostile_requests_are_refused_cleanly,
     every_response_carries_a_request_id,
     janitor_deletes_ended_rows_in_bounded_batches,
 );
