@@ -404,7 +404,26 @@ async fn purge_expired(state: &AppState) {
         .await;
     match purged {
         Ok(purged) if purged.total() == 0 => {}
-        Ok(purged) => tracing::info!(?purged, "janitor deleted expired rows"),
+        Ok(purged) => {
+            let counter = |kind: &'static str| {
+                crate::metrics::metrics()
+                    .janitor_deleted
+                    .get_or_create(&crate::metrics::KindLabels { kind })
+                    .clone()
+            };
+            let counts = [
+                ("authorization_requests", purged.authorization_requests),
+                ("authorization_codes", purged.authorization_codes),
+                ("access_tokens", purged.access_tokens),
+                ("browser_sessions", purged.browser_sessions),
+                ("refresh_families", purged.refresh_families),
+                ("login_attempts", purged.login_attempts),
+            ];
+            for (kind, rows) in counts {
+                counter(kind).inc_by(u64::try_from(rows).unwrap_or(u64::MAX));
+            }
+            tracing::info!(?purged, "janitor deleted expired rows");
+        }
         Err(error) => tracing::warn!(%error, "janitor failed; retrying at its next run"),
     }
 }

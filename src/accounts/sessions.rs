@@ -131,6 +131,7 @@ fn sign_access_token(
     state: &AppState,
     user_id: &str,
     roles: &[String],
+    grant: &'static str,
 ) -> Result<(String, u64), AuthError> {
     let settings = &state.settings;
     let issued_at = Utc::now().timestamp();
@@ -155,6 +156,7 @@ fn sign_access_token(
     let token = state
         .signer
         .sign(settings.access_token_alg, "at+jwt", &claims)?;
+    crate::metrics::token_issued(grant, settings.access_token_alg);
     Ok((token, ttl))
 }
 
@@ -284,6 +286,10 @@ pub async fn authenticate(
         .await?;
     if let Some(seconds) = retry_after {
         tracing::warn!("login throttled");
+        crate::metrics::metrics()
+            .logins
+            .get_or_create(&crate::metrics::KindLabels { kind: "throttled" })
+            .inc();
         return Err(AuthError::Throttled(seconds));
     }
 
@@ -293,7 +299,15 @@ pub async fn authenticate(
         .await?;
     let user = match user {
         Some(user) if matched && user.disabled_at.is_none() => user,
-        _ => return Err(AuthError::InvalidCredentials),
+        _ => {
+            crate::metrics::metrics()
+                .logins
+                .get_or_create(&crate::metrics::KindLabels {
+                    kind: "invalid_credentials",
+                })
+                .inc();
+            return Err(AuthError::InvalidCredentials);
+        }
     };
     Ok(Authenticated {
         user,
@@ -342,7 +356,7 @@ pub async fn login(
             })
         })
         .await?;
-    let (access_token, expires_in) = sign_access_token(state, &user.id, &roles)?;
+    let (access_token, expires_in) = sign_access_token(state, &user.id, &roles, "password")?;
     tracing::info!(user_id = %user.id, "login");
     Ok(Issued {
         access_token,
@@ -482,6 +496,7 @@ pub async fn rotate(
     match outcome {
         Rotation::Rotated(refreshed) => Ok(refreshed),
         Rotation::Reused { user_id, family_id } => {
+            crate::metrics::metrics().refresh_reuse.inc();
             tracing::warn!(%user_id, %family_id, "refresh token reused: family revoked");
             Err(AuthError::InvalidGrant)
         }
@@ -493,7 +508,7 @@ pub async fn rotate(
 pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
     let refreshed = rotate(state, presented, FIRST_PARTY_CLIENT_ID.into()).await?;
     let (access_token, expires_in) =
-        sign_access_token(state, &refreshed.user_id, &refreshed.roles)?;
+        sign_access_token(state, &refreshed.user_id, &refreshed.roles, "refresh")?;
     Ok(Issued {
         access_token,
         expires_in,

@@ -215,6 +215,12 @@ impl Db {
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
+    /// `(open, idle)` connections of the pool.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     /// Checks that the database answers; any failure means "unavailable".
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| {
@@ -228,6 +234,15 @@ impl Db {
 /// A healthy connection from the pool: one idle for a while is checked first, and replaced if
 /// it no longer answers (at most a few times, then the database is reported unavailable).
 fn checkout(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
+    let started = Instant::now();
+    let checked_out = checkout_live(pool);
+    crate::metrics::metrics()
+        .pool_wait
+        .observe(started.elapsed().as_secs_f64());
+    checked_out
+}
+
+fn checkout_live(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
     for _ in 0..3 {
         let mut pooled = pool
             .get()

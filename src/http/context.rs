@@ -1,5 +1,5 @@
 //! Per-request context: a request id on every log line of the request (a tracing span) and in
-//! the `X-Request-Id` response header.
+//! the `X-Request-Id` response header; request counts and latency per route for `/metrics`.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +46,26 @@ pub async fn request_context(
         path = %request.path()
     );
     let started = Instant::now();
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
     let mut response = next.call(request).instrument(span.clone()).await?;
+    let metrics = crate::metrics::metrics();
+    metrics
+        .latency
+        .get_or_create(&crate::metrics::RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&crate::metrics::RequestLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -24,3 +24,50 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "status": "ready" })))
 }
+
+/// `GET /metrics`: Prometheus text format. Served on the admin listener when there is one.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let metrics = crate::metrics::metrics();
+    let keys = state.keys.current();
+    for alg in crate::keys::SigningAlg::ALL {
+        for key_state in [
+            crate::keys::KeyState::Pending,
+            crate::keys::KeyState::Active,
+            crate::keys::KeyState::Retired,
+        ] {
+            let count = keys
+                .published()
+                .iter()
+                .filter(|k| k.alg == alg && k.state == key_state)
+                .count();
+            metrics
+                .keys
+                .get_or_create(&crate::metrics::KeyLabels {
+                    alg: alg.as_str(),
+                    state: key_state.as_str(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+    let policy = state.key_context.policy;
+    let next = state
+        .db
+        .run(move |conn| crate::keys::lifecycle::list(conn, &policy))
+        .await
+        .ok()
+        .and_then(|keys| {
+            keys.iter()
+                .filter_map(|k| k.next.as_ref().map(|n| n.at))
+                .min()
+        });
+    metrics
+        .next_key_transition
+        .set(next.map_or(-1, |at| (at - chrono::Utc::now()).num_seconds().max(0)));
+    let (open, idle) = state.db.pool_state();
+    metrics.pool_connections.set(i64::from(open));
+    metrics.pool_idle.set(i64::from(idle));
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}

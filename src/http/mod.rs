@@ -58,8 +58,9 @@ fn api_cors(origins: &[String]) -> actix_cors::Cors {
         .max_age(600)
 }
 
-/// Registers the admin API (bearer-authenticated, never cross-origin).
+/// Registers the admin API (bearer-authenticated, never cross-origin) and `/metrics`.
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics", READ, health::metrics));
     cfg.service(
         web::scope("/admin")
             .service(resource("/keys", READ, admin::list_keys))

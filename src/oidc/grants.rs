@@ -92,6 +92,8 @@ pub struct AccessToken<'a> {
     pub auth_time: Option<NaiveDateTime>,
     /// Roles (first-party clients only).
     pub roles: Option<&'a [String]>,
+    /// The grant, for metrics.
+    pub grant: &'static str,
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`) with the client's algorithm; returns it and
@@ -119,6 +121,7 @@ pub fn sign_access_token(
         .signer
         .sign(token.client.access_token_alg, "at+jwt", &claims)
         .map_err(|e| OAuthError::internal(&e))?;
+    crate::metrics::token_issued(token.grant, token.client.access_token_alg);
     Ok((jwt, ttl))
 }
 
@@ -246,6 +249,7 @@ pub fn client_credentials(
             jti: &jti,
             auth_time: None,
             roles: None,
+            grant: "client_credentials",
         },
     )?;
     Ok(TokenResponse {
@@ -341,6 +345,7 @@ pub async fn authorization_code(
             jti: &jti,
             auth_time: Some(auth_time),
             roles: client.first_party.then_some(roles.as_slice()),
+            grant: "authorization_code",
         },
     )?;
     let id_token = if has_scope(&scope, "openid") {
@@ -559,6 +564,7 @@ pub async fn refresh_token(
             jti: &jti,
             auth_time: refreshed.grant.auth_time,
             roles: client.first_party.then_some(refreshed.roles.as_slice()),
+            grant: "refresh_token",
         },
     )?;
     // OIDC Core §12.2: same sub and auth_time, no nonce.

@@ -246,7 +246,69 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
     assert_eq!(app.get("/healthz").await.status(), 200, "still serving");
 }
 
+/// The value of a sample line of a Prometheus text exposition.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+// GET /metrics: requests per route and status, tokens per grant and algorithm, login refusals,
+// key gauges and the next transition, the pool.
+async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    env.user_token(&app, "dave", &[]).await;
+    app.get("/.well-known/jwks.json").await;
+    let refused = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&serde_json::json!({"username": "dave", "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    let at_least_one = |prefix: &str| {
+        assert!(
+            sample(&text, prefix).is_some_and(|v| v >= 1.0),
+            "{prefix} in\n{text}"
+        );
+    };
+    at_least_one(
+        "portcullis_http_requests_total{route=\"/.well-known/jwks.json\",method=\"GET\",status=\"200\"}",
+    );
+    at_least_one("portcullis_tokens_issued_total{grant=\"password\",alg=\"ES256\"}");
+    at_least_one("portcullis_login_refusals_total{kind=\"invalid_credentials\"}");
+    at_least_one("portcullis_http_request_duration_seconds_count{route=\"/api/auth/login\"}");
+    assert_eq!(
+        sample(
+            &text,
+            "portcullis_signing_keys{alg=\"ES256\",state=\"active\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(sample(&text, "portcullis_next_key_transition_seconds").is_some_and(|v| v > 0.0));
+    assert!(sample(&text, "portcullis_db_pool_connections").is_some_and(|v| v >= 1.0));
+    for secret in ["password", "refresh_token\":"] {
+        assert!(
+            !text.contains(&format!("{secret}=")),
+            "no secrets in metrics"
+        );
+    }
+}
+
 on_both_backends!(
+    metrics_describe_traffic_keys_and_the_pool,
     slow_and_hostile_requests_are_refused_cleanly,
     every_response_carries_a_request_id,
     janitor_deletes_ended_rows_in_bounded_batches,
