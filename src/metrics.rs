@@ -14,18 +14,11 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route pattern (`/admin/keys/{kid}/revoke`), or `unmatched`.
-    pub route: String,
+    pub route: &'static str,
     /// The method.
-    pub method: String,
+    pub method: &'static str,
     /// The status code.
     pub status: u16,
-}
-
-/// Labels of a latency histogram.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    /// The route pattern.
-    pub route: String,
 }
 
 /// Labels of issued tokens.
@@ -57,10 +50,8 @@ pub struct KeyLabels {
 /// Every metric.
 pub struct Metrics {
     registry: Registry,
-    /// HTTP requests by route, method and status.
-    pub requests: Family<RequestLabels, Counter>,
-    /// HTTP latency by route.
-    pub latency: Family<RouteLabels, Histogram>,
+    /// HTTP latency by route, method and status (its `_count` counts the requests).
+    pub latency: Family<RequestLabels, Histogram>,
     /// Tokens issued by grant and algorithm.
     pub tokens: Family<TokenLabels, Counter>,
     /// Refresh-token reuse detections (families revoked).
@@ -88,14 +79,12 @@ fn latency_histogram() -> Histogram {
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests", requests.clone());
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
         registry.register(
             "http_request_duration_seconds",
-            "HTTP request latency",
+            "HTTP request latency (its _count counts requests)",
             latency.clone(),
         );
         let tokens = Family::<TokenLabels, Counter>::default();
@@ -146,7 +135,6 @@ impl Metrics {
         );
         Self {
             registry,
-            requests,
             latency,
             tokens,
             refresh_reuse,

@@ -5,11 +5,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
 
 /// The response header carrying the request id.
@@ -38,34 +38,21 @@ pub async fn request_context(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = next_request_id();
-    // At ERROR level the span is enabled whenever any logging is, so warnings carry the id.
-    let span = tracing::error_span!(
+    // An INFO span: at the default level every line of the request names it; with logging
+    // turned down to warn it costs nothing on the hot paths.
+    let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         path = %request.path()
     );
     let started = Instant::now();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let mut response = next.call(request).instrument(span.clone()).await?;
-    let metrics = crate::metrics::metrics();
-    metrics
-        .latency
-        .get_or_create(&crate::metrics::RouteLabels {
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .get_or_create(&crate::metrics::RequestLabels {
-            route,
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
+    // Routed requests were recorded by their resource; the rest (404s) are recorded here.
+    if response.request().extensions().get::<Recorded>().is_none() {
+        observe("unmatched", method, response.status().as_u16(), started);
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -76,5 +63,46 @@ pub async fn request_context(
             "request completed"
         );
     });
+    Ok(response)
+}
+
+/// Marks a request whose resource recorded it.
+struct Recorded;
+
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn observe(route: &'static str, method: &'static str, status: u16, started: Instant) {
+    crate::metrics::metrics()
+        .latency
+        .get_or_create(&crate::metrics::RequestLabels {
+            route,
+            method,
+            status,
+        })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// Per-resource middleware: records the request under the resource's path pattern.
+pub async fn record_route(
+    route: &'static str,
+    request: ServiceRequest,
+    next: Next<actix_web::body::BoxBody>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    request.extensions_mut().insert(Recorded);
+    let response = next.call(request).await?;
+    observe(route, method, response.status().as_u16(), started);
     Ok(response)
 }

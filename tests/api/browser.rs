@@ -61,6 +61,18 @@ impl WebDriver {
     }
 }
 
+/// Stops chromedriver's browsers when the test ends, even by a panic (chromium outlives a killed
+/// chromedriver otherwise).
+struct KillBrowsers(u32);
+
+impl Drop for KillBrowsers {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-P", &self.0.to_string()])
+            .status();
+    }
+}
+
 /// Waits for one HTTP request on `listener` and returns its request target.
 async fn callback(listener: tokio::net::TcpListener) -> String {
     let (mut stream, _) = listener.accept().await.unwrap();
@@ -123,6 +135,7 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let _browsers = KillBrowsers(chromedriver.id().unwrap_or_default());
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;

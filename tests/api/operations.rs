@@ -285,11 +285,13 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
         );
     };
     at_least_one(
-        "portcullis_http_requests_total{route=\"/.well-known/jwks.json\",method=\"GET\",status=\"200\"}",
+        "portcullis_http_request_duration_seconds_count{route=\"/.well-known/jwks.json\",method=\"GET\",status=\"200\"}",
     );
     at_least_one("portcullis_tokens_issued_total{grant=\"password\",alg=\"ES256\"}");
     at_least_one("portcullis_login_refusals_total{kind=\"invalid_credentials\"}");
-    at_least_one("portcullis_http_request_duration_seconds_count{route=\"/api/auth/login\"}");
+    at_least_one(
+        "portcullis_http_request_duration_seconds_count{route=\"/api/auth/login\",method=\"POST\",status=\"401\"}",
+    );
     assert_eq!(
         sample(
             &text,
