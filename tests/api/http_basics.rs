@@ -106,15 +106,36 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
             .unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
-    let app = crate::helpers::TestEnv {
+    let env = crate::helpers::TestEnv {
         database_url: url,
         keys_dir: dir.path().join("keys"),
         dir,
     };
-    let mut args = app.args();
+    let mut args = env.args();
     args.db_pool_timeout = Some("1s".into());
-    let app = app.spawn_with(args).await;
+    let app = env.spawn_with(args).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
+    env.user_token(&app, "eve", &[]).await;
+    let login = |password: &'static str| {
+        app.client
+            .post(format!("{}/api/auth/login", app.address))
+            .json(&serde_json::json!({"username": "eve", "password": password}))
+            .send()
+    };
+    let session: Value = login("correct horse battery staple")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = session["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = || {
+        app.client
+            .post(format!("{}/api/auth/refresh", app.address))
+            .json(&serde_json::json!({"refresh_token": refresh_token}))
+            .send()
+    };
+    crate::oauth::register(&env, &app, &["--client-id", "svc"]).await;
 
     {
         let cluster = cluster.clone();
@@ -142,6 +163,48 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
     );
     assert_eq!(app.get("/healthz").await.status(), 200);
 
+    // FT-01: nothing that needs its single-use or throttle checks is issued: 503, right shape.
+    for (what, response) in [
+        (
+            "login",
+            login("correct horse battery staple").await.unwrap(),
+        ),
+        ("refresh", refresh().await.unwrap()),
+    ] {
+        assert_eq!(response.status(), 503, "{what}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable", "{what}");
+    }
+    let code = app
+        .client
+        .post(format!("{}/token", app.address))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", "svc"),
+            ("client_secret", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code.status(),
+        401,
+        "client authentication needs no database"
+    );
+    let revoke = app
+        .client
+        .post(format!("{}/token", app.address))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", "svc"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(revoke.status().is_client_error(), "{}", revoke.status());
+
     {
         let cluster = cluster.clone();
         tokio::task::spawn_blocking(move || cluster.restart())
@@ -157,4 +220,9 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(recovered, "readiness recovers without a restart");
+    assert_eq!(
+        refresh().await.unwrap().status(),
+        200,
+        "the refresh token was not spent during the outage"
+    );
 }
