@@ -246,6 +246,180 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
     assert_eq!(app.get("/healthz").await.status(), 200, "still serving");
 }
 
+// LOGIN-07/KEY-11: a server logging at debug level through logins, refreshes, an OAuth code flow
+// and client_credentials never writes a token, code, secret, CSRF token or password; every
+// request line carries its request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_secrets() {
+    use crate::oauth::{PASSWORD, REDIRECT, enc, hidden, location_params, param, pkce};
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let user = crate::helpers::stdout_json(
+        &env.cli_with_stdin(
+            &[
+                "users",
+                "create",
+                "--username",
+                "frank",
+                "--email",
+                "frank@example.com",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .await,
+    );
+    assert!(user["id"].is_string());
+    let client = crate::helpers::stdout_json(
+        &env.cli(&[
+            "clients",
+            "create",
+            "--client-id",
+            "webapp",
+            "--redirect-uri",
+            REDIRECT,
+            "--first-party",
+        ])
+        .await,
+    );
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let service =
+        crate::helpers::stdout_json(&env.cli(&["clients", "create", "--client-id", "svc"]).await);
+    let service_secret = service["client_secret"].as_str().unwrap().to_owned();
+
+    let mut command = portcullis_command();
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("PORTCULLIS_DATABASE_URL", &env.database_url)
+        .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
+        .env("PORTCULLIS_LOG", "debug")
+        .env("PORTCULLIS_SHUTDOWN_DRAIN", "0s")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("portcullis listening") {
+                let start = line.find("address=").expect("address field") + "address=".len();
+                return line[start..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server started");
+    let base = format!("http://{address}");
+    let mut secrets = vec![PASSWORD.to_owned(), secret.clone(), service_secret.clone()];
+
+    let http = reqwest::Client::new();
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"username": "frank", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refreshed: serde_json::Value = http
+        .post(format!("{base}/api/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for value in [&session, &refreshed] {
+        secrets.push(value["access_token"].as_str().unwrap().to_owned());
+        secrets.push(value["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let browser = crate::oauth::browser();
+    let verifier = "v".repeat(50);
+    let page = browser
+        .get(format!(
+            "{base}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid%20offline_access&code_challenge={}&code_challenge_method=S256",
+            enc(REDIRECT),
+            pkce(&verifier)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf_token");
+    let redirect = browser
+        .post(format!("{base}/authorize/login"))
+        .form(&[
+            ("request_id", hidden(&page, "request_id")),
+            ("csrf_token", csrf.clone()),
+            ("username", "frank".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location_params(&redirect).1, "code").unwrap();
+    let tokens: serde_json::Value = http
+        .post(format!("{base}/token"))
+        .basic_auth("webapp", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cc: serde_json::Value = http
+        .post(format!("{base}/token"))
+        .basic_auth("svc", Some(&service_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    secrets.extend([csrf, code]);
+    for key in ["access_token", "refresh_token", "id_token"] {
+        secrets.push(tokens[key].as_str().unwrap().to_owned());
+    }
+    secrets.push(cc["access_token"].as_str().unwrap().to_owned());
+
+    let pid = child.id().unwrap().to_string();
+    tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(child.wait().await.unwrap().success());
+    assert!(
+        log.contains("request_id="),
+        "request lines carry their id:\n{log}"
+    );
+    for secret in &secrets {
+        // Tokens are long; any 24-character piece of one would be a leak.
+        let probe = &secret[..secret.len().min(24)];
+        assert!(
+            !log.contains(probe),
+            "a secret ({}…) is in the log:\n{log}",
+            &probe[..6]
+        );
+    }
+}
+
 /// The value of a sample line of a Prometheus text exposition.
 fn sample(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
