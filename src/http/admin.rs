@@ -13,9 +13,13 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
+use crate::accounts::users::{self, AccountError};
+use crate::db::queries::audit;
 use crate::error::ApiError;
+use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
+use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
 use crate::state::AppState;
 use crate::verify::actix::{BearerError, bearer_token};
 
@@ -79,6 +83,12 @@ pub enum AdminError {
     /// A malformed parameter; the text names it.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A client change was refused or failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A user change was refused or failed.
+    #[error(transparent)]
+    Account(#[from] AccountError),
 }
 
 impl ResponseError for AdminError {
@@ -120,6 +130,21 @@ impl ResponseError for AdminError {
             }
             // Key material or KEK trouble: logged by ApiError, never sent.
             Self::Key(other) => ApiError::Internal(other.to_string()).error_response(),
+            Self::Client(ClientError::Invalid(what)) => {
+                ApiError::InvalidRequest(what.clone()).error_response()
+            }
+            Self::Client(ClientError::Exists) => conflict(
+                "client_exists",
+                "A client with this client_id already exists.",
+                json!({}),
+            ),
+            Self::Client(ClientError::NotFound) | Self::Account(AccountError::NotFound) => {
+                ApiError::NotFound.error_response()
+            }
+            Self::Client(ClientError::Db(db)) | Self::Account(AccountError::Db(db)) => {
+                ApiError::from(crate::db::DbError::Unavailable(db.to_string())).error_response()
+            }
+            Self::Account(other) => ApiError::from(AccountErrorShape(other)).error_response(),
         }
     }
 }
@@ -233,4 +258,291 @@ pub async fn revoke(
     .await?;
     state.reload_keys().await;
     Ok(ok(StatusCode::OK, &revocation))
+}
+
+struct AccountErrorShape<'a>(&'a AccountError);
+
+impl From<AccountErrorShape<'_>> for ApiError {
+    fn from(error: AccountErrorShape<'_>) -> Self {
+        match error.0 {
+            AccountError::Invalid(field) => Self::InvalidRequest(field.to_string()),
+            AccountError::UserExists => Self::UserExists,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::db::DbError> for AdminError {
+    fn from(error: crate::db::DbError) -> Self {
+        Self::Key(KeyError::Db(error))
+    }
+}
+
+async fn audit_change(
+    state: &AppState,
+    actor: String,
+    action: &'static str,
+    subject: String,
+) -> Result<(), AdminError> {
+    tracing::info!(%actor, action, %subject, "admin change");
+    state
+        .db
+        .run(move |conn| {
+            audit::record(
+                conn,
+                Some(&actor),
+                action,
+                Some(&subject),
+                None,
+                chrono::Utc::now().naive_utc(),
+            )
+            .map_err(crate::db::DbError::Query)
+        })
+        .await?;
+    Ok(())
+}
+
+/// `POST /admin/clients` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClient {
+    client_id: String,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default)]
+    access_token_alg: Option<String>,
+    #[serde(default)]
+    id_token_alg: Option<String>,
+    #[serde(default)]
+    first_party: bool,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+}
+
+/// `GET /admin/clients`: every client (no secrets).
+pub async fn list_clients(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<HttpResponse, AdminError> {
+    let clients = state.db.run(oidc_clients::list).await?;
+    Ok(ok(StatusCode::OK, &json!({ "clients": clients })))
+}
+
+/// `POST /admin/clients`: registers a client; the answer holds its secret, shown once.
+pub async fn create_client(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: Json<CreateClient>,
+) -> Result<HttpResponse, AdminError> {
+    let body = body.0;
+    let alg = |text: Option<String>, default: SigningAlg| match text {
+        None => Ok(default),
+        Some(text) => SigningAlg::parse(&text)
+            .ok_or_else(|| AdminError::InvalidRequest("algorithms are ES256 or RS256".into())),
+    };
+    let grant_types = body
+        .grant_types
+        .iter()
+        .map(|g| {
+            GrantType::parse(g)
+                .ok_or_else(|| AdminError::InvalidRequest(format!("unknown grant type {g}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let new = NewClient {
+        client_id: body.client_id,
+        public: body.public,
+        redirect_uris: body.redirect_uris,
+        grant_types,
+        scopes: body.scopes,
+        audiences: body.audiences,
+        access_token_alg: alg(body.access_token_alg, SigningAlg::Es256)?,
+        id_token_alg: alg(body.id_token_alg, SigningAlg::Rs256)?,
+        first_party: body.first_party,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+    };
+    let issuer = state.issuer.to_string();
+    let registered = state
+        .db
+        .run(move |conn| oidc_clients::create(conn, new, &issuer))
+        .await?;
+    state.clients.reload(&state.db).await?;
+    let id = registered.client.client_id.clone();
+    audit_change(&state, admin.user_id, "client_created", id).await?;
+    Ok(ok(StatusCode::CREATED, &registered))
+}
+
+/// `PUT /admin/clients/{client_id}/redirect-uris` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectUris {
+    redirect_uris: Vec<String>,
+}
+
+/// `PUT /admin/clients/{client_id}/redirect-uris`: replaces the redirect URIs.
+pub async fn update_redirect_uris(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client_id: web::Path<String>,
+    body: Json<RedirectUris>,
+) -> Result<HttpResponse, AdminError> {
+    let client_id = client_id.into_inner();
+    let uris = body.0.redirect_uris;
+    let id = client_id.clone();
+    let client = state
+        .db
+        .run(move |conn| oidc_clients::set_redirect_uris(conn, &id, &uris))
+        .await?;
+    state.clients.reload(&state.db).await?;
+    audit_change(
+        &state,
+        admin.user_id,
+        "client_redirect_uris_changed",
+        client_id,
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, &client))
+}
+
+/// `POST /admin/clients/{client_id}/rotate-secret`: a new secret, shown once.
+pub async fn rotate_client_secret(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let client_id = client_id.into_inner();
+    let id = client_id.clone();
+    let registered = state
+        .db
+        .run(move |conn| oidc_clients::rotate_secret(conn, &id))
+        .await?;
+    state.clients.reload(&state.db).await?;
+    audit_change(&state, admin.user_id, "client_secret_rotated", client_id).await?;
+    Ok(ok(StatusCode::OK, &registered))
+}
+
+/// `DELETE /admin/clients/{client_id}`: deletes the client; its refresh tokens stop working.
+pub async fn delete_client(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let client_id = client_id.into_inner();
+    let id = client_id.clone();
+    state
+        .db
+        .run(move |conn| oidc_clients::delete(conn, &id))
+        .await?;
+    state.clients.reload(&state.db).await?;
+    audit_change(&state, admin.user_id, "client_deleted", client_id).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
+}
+
+/// `GET /admin/users`: every user (no password hashes).
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<HttpResponse, AdminError> {
+    let users = state.db.run(users::list).await?;
+    Ok(ok(StatusCode::OK, &json!({ "users": users })))
+}
+
+/// `POST /admin/users/{user}/disable`: disables the user and ends every session and grant.
+pub async fn disable_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    user: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let who = user.into_inner();
+    let view = state.db.run(move |conn| users::disable(conn, &who)).await?;
+    let subject = serde_json::to_value(&view)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    audit_change(&state, admin.user_id, "user_disabled", subject).await?;
+    Ok(ok(StatusCode::OK, &view))
+}
+
+/// `POST /admin/users/{user}/revoke-sessions`: ends every session and grant of the user.
+pub async fn revoke_user_sessions(
+    state: web::Data<AppState>,
+    admin: Admin,
+    user: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let who = user.into_inner();
+    let (id, revoked) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                let view = users::get(conn, &who)?;
+                let id = serde_json::to_value(&view)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked")
+                    .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))?;
+                Ok::<_, AccountError>((id, revoked))
+            })
+        })
+        .await?;
+    audit_change(&state, admin.user_id, "user_sessions_revoked", id).await?;
+    Ok(ok(StatusCode::OK, &json!({ "revoked_families": revoked })))
+}
+
+/// `GET /admin/audit?limit=&before=`: audit events, newest first (`before`: RFC 3339, for the
+/// next page; `limit`: 1–500, default 100).
+pub async fn audit_events(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    request: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let mut limit = 100i64;
+    let mut before = None;
+    for (name, value) in url::form_urlencoded::parse(request.query_string().as_bytes()) {
+        match name.as_ref() {
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|l| (1..=500).contains(l))
+                    .ok_or_else(|| AdminError::InvalidRequest("limit must be 1 to 500".into()))?;
+            }
+            "before" => {
+                before = Some(
+                    chrono::DateTime::parse_from_rfc3339(&value)
+                        .map_err(|_| {
+                            AdminError::InvalidRequest("before must be an RFC 3339 time".into())
+                        })?
+                        .naive_utc(),
+                );
+            }
+            _ => {
+                return Err(AdminError::InvalidRequest(format!(
+                    "unknown parameter {}",
+                    name.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+    }
+    let events = state
+        .db
+        .run(move |conn| audit::page(conn, before, limit).map_err(crate::db::DbError::Query))
+        .await?;
+    let next = events
+        .last()
+        .filter(|_| events.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|e| e.occurred_at.and_utc().to_rfc3339());
+    Ok(ok(
+        StatusCode::OK,
+        &json!({ "events": events, "next_before": next }),
+    ))
 }

@@ -105,6 +105,53 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 "/keys/{kid}/revoke",
                 WRITE,
                 admin::revoke,
+            ))
+            .service(
+                web::resource("/clients")
+                    .route(web::get().to(admin::list_clients))
+                    .route(web::post().to(admin::create_client)),
+            )
+            .service(scoped_resource(
+                "/admin/clients/{client_id}/redirect-uris",
+                "/clients/{client_id}/redirect-uris",
+                PUT,
+                admin::update_redirect_uris,
+            ))
+            .service(scoped_resource(
+                "/admin/clients/{client_id}/rotate-secret",
+                "/clients/{client_id}/rotate-secret",
+                WRITE,
+                admin::rotate_client_secret,
+            ))
+            .service(scoped_resource(
+                "/admin/clients/{client_id}",
+                "/clients/{client_id}",
+                DELETE,
+                admin::delete_client,
+            ))
+            .service(scoped_resource(
+                "/admin/users",
+                "/users",
+                READ,
+                admin::list_users,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/disable",
+                "/users/{user}/disable",
+                WRITE,
+                admin::disable_user,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/revoke-sessions",
+                "/users/{user}/revoke-sessions",
+                WRITE,
+                admin::revoke_user_sessions,
+            ))
+            .service(scoped_resource(
+                "/admin/audit",
+                "/audit",
+                READ,
+                admin::audit_events,
             )),
     );
 }
@@ -142,6 +189,10 @@ struct Methods(&'static [Method], &'static str);
 const READ: Methods = Methods(&[Method::GET, Method::HEAD], "GET, HEAD");
 /// The JSON API's writes.
 const WRITE: Methods = Methods(&[Method::POST], "POST");
+/// Replacement of a sub-resource.
+const PUT: Methods = Methods(&[Method::PUT], "PUT");
+/// Deletion.
+const DELETE: Methods = Methods(&[Method::DELETE], "DELETE");
 /// Both (userinfo, authorize, logout).
 const READ_WRITE: Methods = Methods(
     &[Method::GET, Method::HEAD, Method::POST],

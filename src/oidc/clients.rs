@@ -390,6 +390,27 @@ pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<Registered, C
     })
 }
 
+/// Replaces a client's redirect URIs (each validated as at registration).
+pub fn set_redirect_uris(
+    conn: &mut DbConn,
+    client_id: &str,
+    redirect_uris: &[String],
+) -> Result<Client, ClientError> {
+    for uri in redirect_uris {
+        validate_redirect_uri(uri).map_err(ClientError::Invalid)?;
+    }
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    let grants: Vec<String> = serde_json::from_str(&row.grant_types).unwrap_or_default();
+    if redirect_uris.is_empty() && grants.iter().any(|g| g == "authorization_code") {
+        return Err(ClientError::Invalid(
+            "authorization_code needs at least one redirect URI".into(),
+        ));
+    }
+    q::set_redirect_uris(conn, client_id, &json_list(redirect_uris), now())?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    Client::from_row(&row).map_err(ClientError::Invalid)
+}
+
 struct Loaded {
     clients: HashMap<String, Arc<Client>>,
     fingerprint: (i64, Option<NaiveDateTime>),
@@ -412,6 +433,13 @@ impl ClientRegistry {
     /// A client by id, from memory.
     pub fn get(&self, client_id: &str) -> Option<Arc<Client>> {
         self.loaded.load().clients.get(client_id).cloned()
+    }
+
+    /// Reloads at once (after a change made by this process).
+    pub async fn reload(&self, db: &Db) -> Result<(), ClientError> {
+        let loaded = db.run(load).await?;
+        self.loaded.store(Arc::new(loaded));
+        Ok(())
     }
 
     /// Reloads if the table changed since the last load.

@@ -328,6 +328,221 @@ async fn immediate_rotation_and_bad_parameters(backend: Backend) {
     assert!(app.jwks_kids().await.contains(&new_kid.to_owned()));
 }
 
+// Admin API for clients, users and the audit trail (issue 7): every change takes effect at once
+// and is audited; secrets appear only in the create and rotate answers.
+async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let user = env.user_token(&app, "mallory", &[]).await;
+    let send = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut request = app
+            .client
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let cc = |secret: String| {
+        app.client
+            .post(format!("{}/token", app.address))
+            .basic_auth("svc", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(
+        send(reqwest::Method::GET, "/admin/clients", &user, None)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let created = send(
+        reqwest::Method::POST,
+        "/admin/clients",
+        &admin,
+        Some(serde_json::json!({"client_id": "svc"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created = json_of(created).await;
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cc(secret.clone()).await.unwrap().status(),
+        200,
+        "usable at once"
+    );
+    let listed = json_of(
+        send(reqwest::Method::GET, "/admin/clients", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(!listed.to_string().contains(&secret) && !listed.to_string().contains("secret_hash"));
+    assert_eq!(listed["clients"][0]["client_id"], "svc");
+    let duplicate = send(
+        reqwest::Method::POST,
+        "/admin/clients",
+        &admin,
+        Some(serde_json::json!({"client_id": "svc"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+
+    let web = send(reqwest::Method::POST, "/admin/clients", &admin, Some(serde_json::json!({"client_id": "web", "redirect_uris": ["https://app.example.com/cb"]})))
+        .await
+        .unwrap();
+    assert_eq!(web.status(), StatusCode::CREATED);
+    let bad = send(
+        reqwest::Method::PUT,
+        "/admin/clients/web/redirect-uris",
+        &admin,
+        Some(serde_json::json!({"redirect_uris": ["javascript:alert(1)"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let good = send(
+        reqwest::Method::PUT,
+        "/admin/clients/web/redirect-uris",
+        &admin,
+        Some(serde_json::json!({"redirect_uris": ["https://app.example.com/new"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        json_of(good).await["redirect_uris"],
+        serde_json::json!(["https://app.example.com/new"])
+    );
+
+    let rotated = json_of(
+        send(
+            reqwest::Method::POST,
+            "/admin/clients/svc/rotate-secret",
+            &admin,
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(cc(new_secret.clone()).await.unwrap().status(), 200);
+    assert_eq!(
+        cc(secret).await.unwrap().status(),
+        401,
+        "the old secret stops at once"
+    );
+    let deleted = send(reqwest::Method::DELETE, "/admin/clients/svc", &admin, None)
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(cc(new_secret).await.unwrap().status(), 401);
+    assert_eq!(
+        send(reqwest::Method::DELETE, "/admin/clients/svc", &admin, None)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Users: list, revoke every session, disable.
+    let users = json_of(
+        send(reqwest::Method::GET, "/admin/users", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(users.to_string().contains("mallory") && !users.to_string().contains("argon2"));
+    let login = || {
+        app.client
+            .post(format!("{}/api/auth/login", app.address))
+            .json(&serde_json::json!({"username": "mallory", "password": "correct horse battery staple"}))
+            .send()
+    };
+    let session = json_of(login().await.unwrap()).await;
+    let revoked = send(
+        reqwest::Method::POST,
+        "/admin/users/mallory/revoke-sessions",
+        &admin,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let refresh = app
+        .client
+        .post(format!("{}/api/auth/refresh", app.address))
+        .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 401);
+    let disabled = send(
+        reqwest::Method::POST,
+        "/admin/users/mallory/disable",
+        &admin,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(login().await.unwrap().status(), 401);
+
+    // The audit trail, paged.
+    let page = json_of(
+        send(reqwest::Method::GET, "/admin/audit?limit=2", &admin, None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"user_disabled"), "{actions:?}");
+    let before = page["next_before"].as_str().unwrap();
+    let next = json_of(
+        send(
+            reqwest::Method::GET,
+            &format!(
+                "/admin/audit?limit=100&before={}",
+                crate::oauth::enc(before)
+            ),
+            &admin,
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let all: Vec<&str> = next["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "client_created",
+        "client_secret_rotated",
+        "client_deleted",
+        "client_redirect_uris_changed",
+    ] {
+        assert!(all.contains(&action), "{action} in {all:?}");
+    }
+    let bad_page = send(reqwest::Method::GET, "/admin/audit?limit=0", &admin, None)
+        .await
+        .unwrap();
+    assert_eq!(bad_page.status(), StatusCode::BAD_REQUEST);
+}
+
 /// Lets other test modules mint an admin token.
 pub(crate) async fn admin_token(env: &TestEnv, app: &TestApp) -> String {
     env.user_token(app, "root", &["admin"]).await
@@ -339,4 +554,5 @@ on_both_backends!(
     adm_02_concurrent_rotations_and_audit,
     key_10_revoking_the_active_key,
     immediate_rotation_and_bad_parameters,
+    admin_manages_clients_users_and_reads_the_audit,
 );

@@ -38,3 +38,50 @@ pub fn recent(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<EventSummary>> {
         .select((events::actor, events::action, events::subject))
         .load(conn)
 }
+
+/// One audit event.
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
+pub struct AuditEvent {
+    /// Id.
+    pub id: String,
+    /// When (UTC).
+    #[serde(serialize_with = "utc")]
+    pub occurred_at: chrono::NaiveDateTime,
+    /// Who.
+    pub actor: Option<String>,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub subject: Option<String>,
+    /// Details (JSON text).
+    pub detail: Option<String>,
+}
+
+fn utc<S: serde::Serializer>(at: &chrono::NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.and_utc().to_rfc3339())
+}
+
+/// A page of events, newest first, older than `before` if given.
+pub fn page(
+    conn: &mut DbConn,
+    before: Option<chrono::NaiveDateTime>,
+    limit: i64,
+) -> QueryResult<Vec<AuditEvent>> {
+    let mut query = events::table
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(events::occurred_at.lt(before));
+    }
+    query
+        .select((
+            events::id,
+            events::occurred_at,
+            events::actor,
+            events::action,
+            events::subject,
+            events::detail,
+        ))
+        .load(conn)
+}

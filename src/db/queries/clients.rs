@@ -46,6 +46,21 @@ pub fn set_secret(
         .execute(conn)
 }
 
+/// Replaces the redirect URIs (a JSON array).
+pub fn set_redirect_uris(
+    conn: &mut DbConn,
+    client_id: &str,
+    redirect_uris: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(client_id))
+        .set((
+            dsl::redirect_uris.eq(redirect_uris),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
 /// `(count, latest change)`: changes whenever a client is added, changed or deleted.
 pub fn fingerprint(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let count = dsl::clients.count().get_result(conn)?;
