@@ -9,6 +9,7 @@ mod admin;
 mod auth_api;
 mod browser;
 mod cli;
+mod cluster;
 mod fuzz;
 mod http_basics;
 mod jwks;

@@ -1,0 +1,299 @@
+//! Several instances on one Postgres (FT-06), and `kill -9` under load (FT-03/04): the
+//! guarantees that rest on the database hold across processes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis::config::SettingsArgs;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command};
+use crate::oauth::{
+    PASSWORD, REDIRECT, browser, create_user, enc, hidden, location_params, param, pkce, register,
+};
+
+async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
+    let args = SettingsArgs {
+        issuer: Some("https://idp.example.test".into()),
+        ..env.args()
+    };
+    let mut apps = Vec::new();
+    for _ in 0..3 {
+        apps.push(Arc::new(env.spawn_with(args.clone()).await));
+    }
+    apps
+}
+
+// FT-06: three instances behind a round robin: CODE-02 (one redemption wins), RT-04 (one
+// rotation wins) and LOGIN-06 (throttling counted across instances).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ft_06_three_instances_keep_single_use_and_throttling() {
+    let env = TestEnv::new(Backend::Postgres).await;
+    let apps = spawn_three(&env).await;
+    create_user(&env, "alice").await;
+    let web = register(
+        &env,
+        &apps[0],
+        &[
+            "--client-id",
+            "webapp",
+            "--redirect-uri",
+            REDIRECT,
+            "--first-party",
+        ],
+    )
+    .await;
+    let secret = web["client_secret"].as_str().unwrap().to_owned();
+    for app in &apps {
+        for _ in 0..100 {
+            if app.state.clients.get("webapp").is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // A code from instance 0, redeemed 21 times round robin.
+    let verifier = "w".repeat(60);
+    let browser = browser();
+    let page = browser
+        .get(format!(
+            "{}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid%20offline_access&code_challenge={}&code_challenge_method=S256",
+            apps[0].address, enc(REDIRECT), pkce(&verifier)
+        ))
+        .send().await.unwrap().text().await.unwrap();
+    let signed_in = browser
+        .post(format!("{}/authorize/login", apps[0].address))
+        .form(&[
+            ("request_id", hidden(&page, "request_id")),
+            ("csrf_token", hidden(&page, "csrf_token")),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location_params(&signed_in).1, "code").unwrap();
+    let statuses = join_all((0..21).map(|i| {
+        let (app, code, verifier, secret) = (
+            Arc::clone(&apps[i % 3]),
+            code.clone(),
+            verifier.clone(),
+            secret.clone(),
+        );
+        async move {
+            app.client
+                .post(format!("{}/token", app.address))
+                .basic_auth("webapp", Some(&secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", verifier.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "CODE-02: {statuses:?}"
+    );
+
+    // RT-04: one JSON-API refresh token, 21 parallel rotations round robin.
+    let session: Value = apps[1]
+        .client
+        .post(format!("{}/api/auth/login", apps[1].address))
+        .json(&json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = session["refresh_token"].as_str().unwrap().to_owned();
+    let statuses = join_all((0..21).map(|i| {
+        let (app, token) = (Arc::clone(&apps[i % 3]), token.clone());
+        async move {
+            app.client
+                .post(format!("{}/api/auth/refresh", app.address))
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "RT-04: {statuses:?}"
+    );
+
+    // LOGIN-06: 30 parallel wrong passwords across the instances are counted exactly: with a
+    // budget of 5 per account, at most 5 are checked and the rest throttled.
+    let statuses = join_all((0..30).map(|i| {
+        let app = Arc::clone(&apps[i % 3]);
+        async move {
+            app.client
+                .post(format!("{}/api/auth/login", app.address))
+                .json(&json!({"username": "alice", "password": "wrong password!"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + throttled, 30, "{statuses:?}");
+    assert!(
+        checked <= 5,
+        "LOGIN-06 across instances: {checked} passwords checked"
+    );
+}
+
+// FT-03/04: a server killed with SIGKILL in the middle of refresh and code-redemption load
+// leaves the database consistent: no family with two live tokens, no code redeemed twice, and
+// every refresh token a client holds still works or is cleanly refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
+    let env = TestEnv::new(Backend::Postgres).await;
+    create_user(&env, "bob").await;
+    let start = || {
+        let mut command = portcullis_command();
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("PORTCULLIS_DATABASE_URL", &env.database_url)
+            .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
+            .env("PORTCULLIS_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command.spawn().unwrap()
+    };
+    async fn address_of(child: &mut tokio::process::Child) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains("portcullis listening") {
+                    let start = line.find("address=").unwrap() + "address=".len();
+                    return line[start..].split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            panic!("server exited");
+        })
+        .await
+        .unwrap();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        address
+    }
+    let mut child = start();
+    let base = format!("http://{}", address_of(&mut child).await);
+    let http = reqwest::Client::new();
+    let mut chains = Vec::new();
+    for _ in 0..8 {
+        let session: Value = http
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"username": "bob", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        chains.push(session["refresh_token"].as_str().unwrap().to_owned());
+    }
+    // Refresh chains in flight when the process is killed.
+    let load = chains
+        .into_iter()
+        .map(|token| {
+            let (http, base) = (http.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut token = token;
+                for _ in 0..10_000 {
+                    let Ok(response) = http
+                        .post(format!("{base}/api/auth/refresh"))
+                        .json(&json!({"refresh_token": token}))
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    let Ok(body) = response.json::<Value>().await else {
+                        break;
+                    };
+                    match body["refresh_token"].as_str() {
+                        Some(next) => token = next.to_owned(),
+                        None => break,
+                    }
+                }
+                token
+            })
+        })
+        .collect::<Vec<_>>();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let held: Vec<String> = join_all(load.into_iter())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+
+    let live_per_family = env
+        .with_db(|conn| {
+            use diesel::prelude::*;
+            use portcullis::db::schema::refresh_tokens::dsl::*;
+            refresh_tokens
+                .filter(used_at.is_null())
+                .group_by(family_id)
+                .select((family_id, diesel::dsl::count_star()))
+                .load::<(String, i64)>(conn)
+                .unwrap()
+        })
+        .await;
+    assert!(
+        live_per_family.iter().all(|(_, n)| *n == 1),
+        "one live token per family: {live_per_family:?}"
+    );
+    assert_eq!(live_per_family.len(), 8);
+
+    // After a restart each client's last token either still refreshes (its rotation never
+    // committed or its answer arrived) or is refused cleanly: never a 5xx.
+    let mut child = start();
+    let base = format!("http://{}", address_of(&mut child).await);
+    let mut working = 0;
+    for token in held {
+        let response = http
+            .post(format!("{base}/api/auth/refresh"))
+            .json(&json!({"refresh_token": token}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status() == 200 || response.status() == 401,
+            "{}",
+            response.status()
+        );
+        if response.status() == 200 {
+            working += 1;
+        }
+    }
+    assert!(working >= 1, "most chains survive a crash");
+    child.start_kill().unwrap();
+}
