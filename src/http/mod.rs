@@ -177,6 +177,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/revoke", WRITE, oauth::revoke))
         .service(resource("/introspect", WRITE, oauth::introspect))
         .service(resource("/userinfo", READ_WRITE, oauth::userinfo))
+        .service(resource("/openapi.json", READ, health::openapi))
         .service(resource("/healthz", READ, health::healthz))
         .service(resource("/readyz", READ, health::readyz));
 }

@@ -543,6 +543,62 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     assert_eq!(bad_page.status(), StatusCode::BAD_REQUEST);
 }
 
+// /openapi.json describes every JSON-API and admin route that exists (and only those).
+async fn openapi_lists_every_route(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let routes = [
+        ("/api/auth/register", "post"),
+        ("/api/auth/login", "post"),
+        ("/api/auth/refresh", "post"),
+        ("/api/auth/logout", "post"),
+        ("/api/auth/logout-all", "post"),
+        ("/api/me", "get"),
+        ("/admin/keys", "get"),
+        ("/admin/keys/rotate", "post"),
+        ("/admin/keys/{kid}/revoke", "post"),
+        ("/admin/clients", "get"),
+        ("/admin/clients", "post"),
+        ("/admin/clients/{client_id}/redirect-uris", "put"),
+        ("/admin/clients/{client_id}/rotate-secret", "post"),
+        ("/admin/clients/{client_id}", "delete"),
+        ("/admin/users", "get"),
+        ("/admin/users/{user}/disable", "post"),
+        ("/admin/users/{user}/revoke-sessions", "post"),
+        ("/admin/audit", "get"),
+    ];
+    for (path, method) in routes {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} documented"
+        );
+        // The route exists: without credentials it is refused, not unknown.
+        let concrete = path
+            .replace("{kid}", "k")
+            .replace("{client_id}", "c")
+            .replace("{user}", "u");
+        let response = app
+            .client
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{}{concrete}", app.address),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "{method} {path} exists"
+        );
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, routes.len(), "nothing undocumented or extra");
+}
+
 /// Lets other test modules mint an admin token.
 pub(crate) async fn admin_token(env: &TestEnv, app: &TestApp) -> String {
     env.user_token(app, "root", &["admin"]).await
@@ -555,4 +611,5 @@ on_both_backends!(
     key_10_revoking_the_active_key,
     immediate_rotation_and_bad_parameters,
     admin_manages_clients_users_and_reads_the_audit,
+    openapi_lists_every_route,
 );
