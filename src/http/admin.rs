@@ -546,3 +546,103 @@ pub async fn audit_events(
         &json!({ "events": events, "next_before": next }),
     ))
 }
+
+fn user_id_of(view: &impl serde::Serialize) -> String {
+    serde_json::to_value(view)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `GET /admin/users/{user}/families`: the user's live refresh families (grants).
+pub async fn list_families(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    user: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let who = user.into_inner();
+    let families = state
+        .db
+        .run(move |conn| {
+            let id = user_id_of(&users::get(conn, &who)?);
+            let now = chrono::Utc::now().naive_utc();
+            crate::db::queries::refresh::live_families(conn, &id, now)
+                .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))
+        })
+        .await?;
+    let families: Vec<serde_json::Value> = families
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "client_id": f.client_id,
+                "scope": f.scope,
+                "created_at": f.created_at.and_utc().to_rfc3339(),
+                "expires_at": f.expires_at.and_utc().to_rfc3339(),
+                "auth_time": f.auth_time.map(|t| t.and_utc().to_rfc3339()),
+            })
+        })
+        .collect();
+    Ok(ok(StatusCode::OK, &json!({ "families": families })))
+}
+
+/// `POST /admin/families/{id}/revoke`: ends one grant (its refresh and access tokens).
+pub async fn revoke_family(
+    state: web::Data<AppState>,
+    admin: Admin,
+    family: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let id = family.into_inner();
+    let family_id = id.clone();
+    let revoked = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                let now = chrono::Utc::now().naive_utc();
+                let revoked = crate::db::queries::refresh::revoke_family(
+                    conn,
+                    &family_id,
+                    "admin_revoked",
+                    now,
+                )?;
+                crate::db::queries::oauth::revoke_family_access_tokens(conn, &family_id, now)?;
+                Ok::<_, crate::db::DbError>(revoked)
+            })
+        })
+        .await?;
+    if revoked != 1 {
+        return Err(AdminError::Account(AccountError::NotFound));
+    }
+    audit_change(&state, admin.user_id, "family_revoked", id).await?;
+    Ok(ok(StatusCode::OK, &json!({ "revoked": true })))
+}
+
+/// `POST|DELETE /admin/users/{user}/roles/{role}`: grants or withdraws a role.
+pub async fn change_role(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let (who, role) = path.into_inner();
+    let role = crate::accounts::Role::parse(&role)
+        .map_err(|e| AdminError::InvalidRequest(e.to_string()))?;
+    let grant = request.method() == actix_web::http::Method::POST;
+    let view = state
+        .db
+        .run(move |conn| {
+            if grant {
+                users::add_role(conn, &who, &role)
+            } else {
+                users::remove_role(conn, &who, &role)
+            }
+        })
+        .await?;
+    let action = if grant {
+        "role_granted"
+    } else {
+        "role_withdrawn"
+    };
+    audit_change(&state, admin.user_id, action, user_id_of(&view)).await?;
+    Ok(ok(StatusCode::OK, &view))
+}

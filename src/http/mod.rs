@@ -152,6 +152,24 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 "/audit",
                 READ,
                 admin::audit_events,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/families",
+                "/users/{user}/families",
+                READ,
+                admin::list_families,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/roles/{role}",
+                "/users/{user}/roles/{role}",
+                WRITE_DELETE,
+                admin::change_role,
+            ))
+            .service(scoped_resource(
+                "/admin/families/{id}/revoke",
+                "/families/{id}/revoke",
+                WRITE,
+                admin::revoke_family,
             )),
     );
 }
@@ -194,6 +212,8 @@ const WRITE: Methods = Methods(&[Method::POST], "POST");
 const PUT: Methods = Methods(&[Method::PUT], "PUT");
 /// Deletion.
 const DELETE: Methods = Methods(&[Method::DELETE], "DELETE");
+/// Granting and withdrawing (roles).
+const WRITE_DELETE: Methods = Methods(&[Method::POST, Method::DELETE], "POST, DELETE");
 /// Both (userinfo, authorize, logout).
 const READ_WRITE: Methods = Methods(
     &[Method::GET, Method::HEAD, Method::POST],

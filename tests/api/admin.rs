@@ -569,6 +569,10 @@ async fn openapi_lists_every_route(backend: Backend) {
         ("/admin/users/{user}/disable", "post"),
         ("/admin/users/{user}/revoke-sessions", "post"),
         ("/admin/audit", "get"),
+        ("/admin/users/{user}/families", "get"),
+        ("/admin/users/{user}/roles/{role}", "post"),
+        ("/admin/users/{user}/roles/{role}", "delete"),
+        ("/admin/families/{id}/revoke", "post"),
     ];
     for (path, method) in routes {
         assert!(
@@ -579,7 +583,9 @@ async fn openapi_lists_every_route(backend: Backend) {
         let concrete = path
             .replace("{kid}", "k")
             .replace("{client_id}", "c")
-            .replace("{user}", "u");
+            .replace("{user}", "u")
+            .replace("{role}", "r")
+            .replace("{id}", "i");
         let response = app
             .client
             .request(
@@ -599,6 +605,90 @@ async fn openapi_lists_every_route(backend: Backend) {
     assert_eq!(documented, routes.len(), "nothing undocumented or extra");
 }
 
+// A user's grants can be listed and ended one by one; roles change over HTTP (audited).
+async fn admin_manages_roles_and_grants(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    env.user_token(&app, "walter", &[]).await;
+    let login = || {
+        app.client
+            .post(format!("{}/api/auth/login", app.address))
+            .json(&serde_json::json!({"username": "walter", "password": "correct horse battery staple"}))
+            .send()
+    };
+    let first = json_of(login().await.unwrap()).await;
+    let second = json_of(login().await.unwrap()).await;
+    let families = json_of(app.get_bearer("/admin/users/walter/families", &admin).await).await;
+    let list = families["families"].as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        3,
+        "the two logins and the token helper's: {families}"
+    );
+    let newest = list[0]["id"].as_str().unwrap().to_owned();
+    let revoked = app
+        .post_bearer(&format!("/admin/families/{newest}/revoke"), &admin)
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let refresh = |token: &Value| {
+        app.client
+            .post(format!("{}/api/auth/refresh", app.address))
+            .json(&serde_json::json!({"refresh_token": token["refresh_token"]}))
+            .send()
+    };
+    assert_eq!(
+        refresh(&second).await.unwrap().status(),
+        401,
+        "the ended grant"
+    );
+    assert_eq!(
+        refresh(&first).await.unwrap().status(),
+        200,
+        "the others live on"
+    );
+    let again = app
+        .post_bearer(&format!("/admin/families/{newest}/revoke"), &admin)
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    let granted = app
+        .post_bearer("/admin/users/walter/roles/auditor", &admin)
+        .await;
+    assert_eq!(granted.status(), 200);
+    assert!(
+        json_of(granted).await["roles"]
+            .to_string()
+            .contains("auditor")
+    );
+    let withdrawn = app
+        .client
+        .delete(format!("{}/admin/users/walter/roles/auditor", app.address))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 200);
+    assert!(
+        !json_of(withdrawn).await["roles"]
+            .to_string()
+            .contains("auditor")
+    );
+    let bad = app
+        .post_bearer("/admin/users/walter/roles/not%20a%20role", &admin)
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let events = env
+        .with_db(|conn| portcullis::db::queries::audit::recent(conn, 20).unwrap())
+        .await;
+    for action in ["family_revoked", "role_granted", "role_withdrawn"] {
+        assert!(
+            events.iter().any(|(_, a, _)| a == action),
+            "{action}: {events:?}"
+        );
+    }
+}
+
 /// Lets other test modules mint an admin token.
 pub(crate) async fn admin_token(env: &TestEnv, app: &TestApp) -> String {
     env.user_token(app, "root", &["admin"]).await
@@ -612,4 +702,5 @@ on_both_backends!(
     immediate_rotation_and_bad_parameters,
     admin_manages_clients_users_and_reads_the_audit,
     openapi_lists_every_route,
+    admin_manages_roles_and_grants,
 );

@@ -83,6 +83,21 @@ pub fn revoke_user_families(
     .execute(conn)
 }
 
+/// The live (unrevoked, unexpired) families of a user, newest first.
+pub fn live_families(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<RefreshFamilyRow>> {
+    families::table
+        .filter(families::user_id.eq(user_id))
+        .filter(families::revoked_at.is_null())
+        .filter(families::expires_at.gt(now))
+        .order(families::created_at.desc())
+        .select(RefreshFamilyRow::as_select())
+        .load(conn)
+}
+
 /// Revokes every live family of a client; returns rows changed.
 pub fn revoke_client_families(
     conn: &mut DbConn,
