@@ -464,11 +464,7 @@ pub async fn disable_user(
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
     let view = state.db.run(move |conn| users::disable(conn, &who)).await?;
-    let subject = serde_json::to_value(&view)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    audit_change(&state, admin.user_id, "user_disabled", subject).await?;
+    audit_change(&state, admin.user_id, "user_disabled", user_id_of(&view)).await?;
     Ok(ok(StatusCode::OK, &view))
 }
 
@@ -483,11 +479,7 @@ pub async fn revoke_user_sessions(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                let view = users::get(conn, &who)?;
-                let id = serde_json::to_value(&view)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let id = user_id_of(&users::get(conn, &who)?);
                 let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked")
                     .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))?;
                 Ok::<_, AccountError>((id, revoked))

@@ -391,36 +391,32 @@ async fn current_session(
         .await
 }
 
+/// The parameters of a GET (query) or POST (form body) request; an error page otherwise.
+async fn query_or_form(
+    app: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Params, HttpResponse> {
+    let invalid = |text: &str| message(app, StatusCode::BAD_REQUEST, "Invalid request", text);
+    if request.method() == actix_web::http::Method::POST {
+        read_form(request, payload)
+            .await
+            .map_err(|error| invalid(&error.description))
+    } else {
+        Params::parse(request.query_string().as_bytes())
+            .map_err(|_| invalid("A parameter was sent more than once or holds a NUL character."))
+    }
+}
+
 /// `GET|POST /authorize`.
 pub async fn authorize(
     app: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let params = if request.method() == actix_web::http::Method::POST {
-        match read_form(&request, payload).await {
-            Ok(params) => params,
-            Err(error) => {
-                return message(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    &error.description,
-                );
-            }
-        }
-    } else {
-        match Params::parse(request.query_string().as_bytes()) {
-            Ok(params) => params,
-            Err(_) => {
-                return message(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    "A parameter was sent more than once or holds a NUL character.",
-                );
-            }
-        }
+    let params = match query_or_form(&app, &request, payload).await {
+        Ok(params) => params,
+        Err(page) => return page,
     };
     let authz = match validate(&app, &params) {
         Ok(authz) => authz,
@@ -674,16 +670,10 @@ pub async fn login(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let params = match read_form(&request, payload).await {
+    // These routes take POST only, so this reads the form body.
+    let params = match query_or_form(&app, &request, payload).await {
         Ok(params) => params,
-        Err(error) => {
-            return message(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &error.description,
-            );
-        }
+        Err(page) => return page,
     };
     let row = match bound_request(&app, &request, &params).await {
         Ok(row) => row,
@@ -818,16 +808,10 @@ pub async fn consent(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let params = match read_form(&request, payload).await {
+    // These routes take POST only, so this reads the form body.
+    let params = match query_or_form(&app, &request, payload).await {
         Ok(params) => params,
-        Err(error) => {
-            return message(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &error.description,
-            );
-        }
+        Err(page) => return page,
     };
     let row = match bound_request(&app, &request, &params).await {
         Ok(row) => row,
@@ -913,30 +897,9 @@ pub async fn logout(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let params = if request.method() == actix_web::http::Method::POST {
-        match read_form(&request, payload).await {
-            Ok(params) => params,
-            Err(error) => {
-                return message(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    &error.description,
-                );
-            }
-        }
-    } else {
-        match Params::parse(request.query_string().as_bytes()) {
-            Ok(params) => params,
-            Err(_) => {
-                return message(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    "A parameter was sent more than once or holds a NUL character.",
-                );
-            }
-        }
+    let params = match query_or_form(&app, &request, payload).await {
+        Ok(params) => params,
+        Err(page) => return page,
     };
     let hint = match params.get("id_token_hint") {
         None => None,
