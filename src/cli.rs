@@ -8,8 +8,8 @@ use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, PasswordHasher, Role, Username};
 use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
-use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
+use crate::keys::{KeyState, SigningAlg};
 use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
@@ -238,11 +238,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     // Changing keys needs the KEK, and every existing key must open under it first, so a wrong
     // KEK can never add keys sealed under another one.
     let boot = lifecycle::bootstrap(&db, &settings).await?;
-    let ctx = KeyContext {
-        kek: boot.kek,
-        policy,
-        rsa_size: settings.rsa_key_size,
-    };
+    let ctx = KeyContext::new(boot.kek, policy, settings.rsa_key_size);
     match command {
         KeysCommand::List => Ok(()),
         KeysCommand::Rotate { immediate, algs } => {
@@ -254,10 +250,18 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
                 },
                 immediate,
             };
+            // The CLI is its own process, not a request: it makes the keys it may need here.
+            ctx.spares.fill(&request.algs).await?;
             let rotation = lifecycle::rotate_keys(&db, &ctx, request, Actor::Cli).await?;
             print_json(&rotation)
         }
         KeysCommand::Revoke { kid, .. } => {
+            let lookup = kid.clone();
+            if let Ok((alg, KeyState::Active)) =
+                db.run(move |conn| lifecycle::key_alg(conn, &lookup)).await
+            {
+                ctx.spares.fill(&[alg]).await?;
+            }
             let revocation = lifecycle::revoke_key(&db, &ctx, kid, Actor::Cli).await?;
             print_json(&revocation)
         }

@@ -176,11 +176,11 @@ impl Application {
             admin_verifier,
             hasher,
             settings: Arc::new(settings.clone()),
-            key_context: KeyContext {
-                kek: Arc::clone(&boot.kek),
-                policy: settings.key_policy,
-                rsa_size: settings.rsa_key_size,
-            },
+            key_context: KeyContext::new(
+                Arc::clone(&boot.kek),
+                settings.key_policy,
+                settings.rsa_key_size,
+            ),
             clients: Arc::new(clients),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
@@ -290,6 +290,9 @@ impl Application {
     /// instance is the rotator) and reloading keys when the database changes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let keys_task = tokio::spawn(maintain_keys(self.state.clone(), self.key_refresh_interval));
+        let spares = Arc::clone(&self.state.key_context.spares);
+        let interval = self.key_refresh_interval;
+        let spares_task = tokio::spawn(async move { spares.keep_filled(interval).await });
         let signals_task = tokio::spawn(shut_down_on_signal(
             self.state.clone(),
             self.server.handle(),
@@ -304,6 +307,7 @@ impl Application {
             let _ = task.await;
         }
         keys_task.abort();
+        spares_task.abort();
         signals_task.abort();
         tracing::info!("stopped");
         result

@@ -125,6 +125,16 @@ impl ResponseError for AdminError {
                 "Another key change happened at the same time; nothing was changed. Try again.",
                 json!({}),
             ),
+            // The spare key is being generated in the background, which takes about a second.
+            Self::Key(KeyError::NoSpare(alg)) => HttpResponse::ServiceUnavailable()
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header(("Retry-After", "1"))
+                .json(json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!(
+                        "The next {alg} key is still being generated; nothing was changed. Try again shortly."
+                    ),
+                })),
             Self::Key(KeyError::Db(db)) => {
                 ApiError::from(crate::db::DbError::Unavailable(db.to_string())).error_response()
             }
@@ -169,6 +179,8 @@ pub async fn list_keys(
         StatusCode::OK,
         &json!({
             "keys": keys,
+            // Keys generated ahead of need: a rotation or revocation publishes these (kid only).
+            "spares": state.key_context.spares.ready(),
             "schedule": {
                 "rotation_interval_seconds": policy.rotation_interval.map(|d| d.as_secs()),
                 "publish_lead_seconds": policy.publish_lead.as_secs(),

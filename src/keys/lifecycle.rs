@@ -12,6 +12,7 @@ use super::jwk::PublicJwk;
 use super::kek::{Kek, KekError, KekOrigin};
 use super::keyring::{ActiveKey, KeySet, PublishedKey};
 use super::schedule::{self, KeyPolicy, KeyView, NextTransition, Transition};
+use super::spares::Spares;
 use super::{KeyState, RsaKeySize, SigningAlg};
 use crate::db::models::SigningKeyRow;
 use crate::db::queries::{audit, signing_keys as q};
@@ -57,6 +58,10 @@ pub enum KeyError {
     /// Key generation failed.
     #[error("key generation failed: {0}")]
     Generate(String),
+    /// The pre-generated key of this algorithm is not ready yet (it is being made in the
+    /// background); nothing was changed.
+    #[error("the next {0} key is still being generated; nothing was changed, try again shortly")]
+    NoSpare(SigningAlg),
 }
 
 impl From<diesel::result::Error> for KeyError {
@@ -432,19 +437,39 @@ pub struct KeyContext {
     pub policy: KeyPolicy,
     /// RSA size for new keys.
     pub rsa_size: RsaKeySize,
+    /// Keys generated ahead of need, which rotations and revocations take.
+    pub spares: Arc<Spares>,
+    /// Serialises this process's rotations and revocations, so that of concurrent calls the
+    /// first takes the spares and the others see its result (other processes: the database's
+    /// constraints decide).
+    changes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl KeyContext {
+    /// A context with empty spare slots.
+    pub fn new(kek: Arc<Kek>, policy: KeyPolicy, rsa_size: RsaKeySize) -> Self {
+        Self {
+            kek,
+            policy,
+            rsa_size,
+            spares: Arc::new(Spares::new(rsa_size)),
+            changes: Arc::default(),
+        }
+    }
 }
 
 /// Starts a rotation (the admin API and CLI `keys rotate`). By default every requested
 /// algorithm gets a new pending key, published now and signing after the publish lead; a second
 /// rotation while one is pending is refused (`RotationInProgress`), so concurrent calls make one
-/// rotation. `immediate` activates at once. Keys are generated before, on a blocking thread; the
-/// change is one transaction.
+/// rotation. `immediate` activates at once. New keys are spares generated ahead of the call
+/// (`KeyError::NoSpare` when one is not ready yet); the change is one transaction.
 pub async fn rotate_keys(
     db: &Db,
     ctx: &KeyContext,
     request: RotateRequest,
     actor: Actor,
 ) -> Result<Rotation, KeyError> {
+    let _one_at_a_time = ctx.changes.lock().await;
     let pending: Vec<SigningKeyRow> = db.run(|conn| Ok::<_, KeyError>(q::pending(conn)?)).await?;
     let has_pending = |alg: SigningAlg| pending.iter().any(|row| row.alg == alg.as_str());
     if !request.immediate && request.algs.iter().any(|alg| has_pending(*alg)) {
@@ -453,13 +478,13 @@ pub async fn rotate_keys(
         ));
     }
     // An immediate rotation activates an already-published pending key rather than a new one.
-    let to_generate: Vec<SigningAlg> = request
+    let needed: Vec<SigningAlg> = request
         .algs
         .iter()
         .copied()
         .filter(|alg| !(request.immediate && has_pending(*alg)))
         .collect();
-    let materials = generate_keys(to_generate, ctx.rsa_size).await?;
+    let materials = ctx.spares.take(&needed)?;
     crate::fault::point("rotate.generated");
     let (kek, policy) = (Arc::clone(&ctx.kek), ctx.policy);
     db.run(move |conn| {
@@ -543,13 +568,14 @@ pub struct Revocation {
 
 /// Revokes `kid` (compromise): out of the JWKS at once, its private half erased. If it was the
 /// active key, a replacement signs from the same transaction: the pending key of its algorithm
-/// when there is one (already published), else a new key generated beforehand.
+/// when there is one (already published), else the spare key of its algorithm.
 pub async fn revoke_key(
     db: &Db,
     ctx: &KeyContext,
     kid: String,
     actor: Actor,
 ) -> Result<Revocation, KeyError> {
+    let _one_at_a_time = ctx.changes.lock().await;
     let lookup = kid.clone();
     let (alg, state, has_pending) = db
         .run(move |conn| {
@@ -562,7 +588,7 @@ pub async fn revoke_key(
         return Err(KeyError::AlreadyRevoked(kid));
     }
     let material = if state == KeyState::Active && !has_pending {
-        generate_keys(vec![alg], ctx.rsa_size).await?.pop()
+        ctx.spares.take(&[alg])?.pop()
     } else {
         None
     };

@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod rotator;
 pub mod schedule;
 pub mod signer;
+pub mod spares;
 
 pub use keyring::{KeyRing, KeySet};
 pub use signer::{SignError, Signer};

@@ -161,6 +161,7 @@ async fn adm_02_concurrent_rotations_and_audit(backend: Backend) {
     let admin = env.user_token(&app, "root", &["admin"]).await;
     let me: Value = json_of(app.get_bearer("/api/me", &admin).await).await;
     let admin_id = me["id"].as_str().unwrap().to_owned();
+    let spares = app.ready_spares(&admin).await;
 
     let responses = join_all((0..4).map(|_| app.post_bearer("/admin/keys/rotate", &admin))).await;
     let mut created = Vec::new();
@@ -191,6 +192,10 @@ async fn adm_02_concurrent_rotations_and_audit(backend: Backend) {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(pending.len(), 2, "{rotation}");
+    // The new keys are the spares generated ahead, not keys generated inside the request.
+    for kid in spares.values() {
+        assert!(pending.contains(kid), "{kid} in {pending:?}");
+    }
     for key in rotation["pending"].as_array().unwrap() {
         assert_eq!(key["state"], "pending");
         assert!(key["activates_at"].is_string());
@@ -227,6 +232,7 @@ async fn key_10_revoking_the_active_key(backend: Backend) {
     let admin = env.user_token(&app, "root", &["admin"]).await;
     let keys = json_of(app.get_bearer("/admin/keys", &admin).await).await;
     let compromised = active_kid(&keys, "ES256");
+    let spares = app.ready_spares(&admin).await;
 
     let revoked = app
         .post_bearer(&format!("/admin/keys/{compromised}/revoke"), &admin)
@@ -237,6 +243,7 @@ async fn key_10_revoking_the_active_key(backend: Backend) {
     assert_eq!(body["revoked"]["state"], "revoked");
     let replacement = body["replacement"]["kid"].as_str().unwrap().to_owned();
     assert_eq!(body["replacement"]["state"], "active");
+    assert_eq!(replacement, spares["ES256"], "the spare, generated ahead");
     assert!(
         body["warning"].as_str().unwrap().contains("cached JWKS"),
         "a replacement that was not pre-published says caches may lag: {body}"
@@ -303,6 +310,7 @@ async fn immediate_rotation_and_bad_parameters(backend: Backend) {
     let app = env.spawn().await;
     let admin = env.user_token(&app, "root", &["admin"]).await;
     let before = kids_of(&app.jwks().await);
+    let spares = app.ready_spares(&admin).await;
 
     for bad in ["?immediate=maybe", "?alg=HS256", "?alg=none", "?x=1"] {
         let response = app
@@ -325,7 +333,37 @@ async fn immediate_rotation_and_bad_parameters(backend: Backend) {
     assert_eq!(body["activated"][0]["alg"], "RS256");
     assert_eq!(body["retired"][0]["alg"], "RS256");
     let new_kid = body["activated"][0]["kid"].as_str().unwrap();
+    assert_eq!(new_kid, spares["RS256"], "the spare, generated ahead");
     assert!(app.jwks_kids().await.contains(&new_kid.to_owned()));
+
+    // The RS256 spare is taken until the background refill makes another: an immediate
+    // rotation needing it now is told to retry (it never generates a key itself), and after
+    // the refill it succeeds with the new spare.
+    let again = app
+        .post_bearer("/admin/keys/rotate?immediate=true&alg=RS256", &admin)
+        .await;
+    let second = match again.status() {
+        StatusCode::SERVICE_UNAVAILABLE => {
+            assert_eq!(again.headers()["retry-after"], "1");
+            assert_eq!(json_of(again).await["error"], "temporarily_unavailable");
+            let refilled = app.ready_spares(&admin).await;
+            let retried = app
+                .post_bearer("/admin/keys/rotate?immediate=true&alg=RS256", &admin)
+                .await;
+            assert_eq!(retried.status(), StatusCode::OK);
+            let retried = json_of(retried).await;
+            assert_eq!(retried["activated"][0]["kid"], refilled["RS256"].as_str());
+            retried
+        }
+        // The refill had already finished.
+        StatusCode::OK => json_of(again).await,
+        other => panic!("unexpected {other}"),
+    };
+    assert_ne!(
+        second["activated"][0]["kid"], new_kid,
+        "a new spare, not the first again"
+    );
+    assert_eq!(second["retired"][0]["kid"], new_kid);
 }
 
 // Admin API for clients, users and the audit trail (issue 7): every change takes effect at once

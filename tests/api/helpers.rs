@@ -252,6 +252,35 @@ impl TestApp {
         panic!("JWKS never reached the expected state: {what}");
     }
 
+    /// The spare keys (alg → kid) from `GET /admin/keys`, once every algorithm has one: key
+    /// rotations and revocations publish these instead of generating a key in the request.
+    pub async fn ready_spares(&self, admin: &str) -> std::collections::HashMap<String, String> {
+        for _ in 0..300 {
+            let keys: Value = self
+                .get_bearer("/admin/keys", admin)
+                .await
+                .json()
+                .await
+                .expect("JSON");
+            let spares: std::collections::HashMap<String, String> = keys["spares"]
+                .as_array()
+                .expect("spares listed")
+                .iter()
+                .map(|s| {
+                    (
+                        s["alg"].as_str().unwrap().into(),
+                        s["kid"].as_str().unwrap().into(),
+                    )
+                })
+                .collect();
+            if spares.len() == 2 {
+                return spares;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the spare keys were never ready");
+    }
+
     /// POST `path` with a bearer token (and no body).
     pub async fn post_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.client

@@ -130,6 +130,7 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
         .await;
     let admin = admin_token(&env, &app).await;
     let old = kid_of(&admin);
+    app.ready_spares(&admin).await;
 
     let started = app
         .post_bearer("/admin/keys/rotate?alg=ES256", &admin)
@@ -475,6 +476,7 @@ async fn key_09_three_instances_on_one_database() {
         chains.push(login(app, "root").await.1);
     }
 
+    apps[1].ready_spares(&admin).await;
     let started = apps[1]
         .post_bearer("/admin/keys/rotate?alg=ES256", &admin)
         .await;
