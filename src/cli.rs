@@ -229,7 +229,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     startup::install_crypto_provider();
     startup::migrate(&settings).await?;
-    let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    let db = Db::for_settings(&settings, 2);
     let policy = settings.key_policy;
     if let KeysCommand::List = command {
         let keys = db.run(move |conn| lifecycle::list(conn, &policy)).await?;
@@ -270,7 +270,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
 
 async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
     startup::migrate(&settings).await?;
-    let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    let db = Db::for_settings(&settings, 2);
     // The issuer is the default audience; without PORTCULLIS_ISSUER it follows the bind address,
     // as `serve` does.
     let issuer = settings
@@ -327,7 +327,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
 
 async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
     startup::migrate(&settings).await?;
-    let db = Db::connect(settings.database.clone(), 2, settings.db_pool_timeout);
+    let db = Db::for_settings(&settings, 2);
     let hasher = || PasswordHasher::new(settings.password_hashing, settings.hashing_concurrency);
     match command {
         UsersCommand::Create {

@@ -65,6 +65,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_DB_POOL_TIMEOUT", global = true)]
     pub db_pool_timeout: Option<String>,
 
+    /// The longest a single database statement may run (PostgreSQL `statement_timeout`) before it
+    /// is cancelled and the request gets a 503. Default 5s.
+    #[arg(long, env = "PORTCULLIS_DB_STATEMENT_TIMEOUT", global = true)]
+    pub db_statement_timeout: Option<String>,
+
     /// How often a running server re-reads the signing keys from the database (and the rotator
     /// checks the schedule). Default 2s.
     #[arg(long, env = "PORTCULLIS_KEY_REFRESH_INTERVAL", global = true)]
@@ -204,6 +209,8 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Pool checkout timeout.
     pub db_pool_timeout: Duration,
+    /// Statement timeout (PostgreSQL).
+    pub db_statement_timeout: Duration,
     /// Key reload interval.
     pub key_refresh_interval: Duration,
     /// HTTP workers.
@@ -321,6 +328,17 @@ impl Settings {
             return Err(ConfigError::new(
                 "PORTCULLIS_DB_POOL_TIMEOUT/PORTCULLIS_KEY_REFRESH_INTERVAL",
                 "must be greater than zero",
+            ));
+        }
+        let db_statement_timeout = parse_setting_duration(
+            "PORTCULLIS_DB_STATEMENT_TIMEOUT",
+            args.db_statement_timeout.as_deref(),
+            Duration::from_secs(5),
+        )?;
+        if db_statement_timeout < Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                "PORTCULLIS_DB_STATEMENT_TIMEOUT",
+                "must be at least 1ms (a statement may not run unbounded)",
             ));
         }
         if args.workers == Some(0) {
@@ -512,6 +530,7 @@ impl Settings {
             rsa_key_size,
             db_pool_size,
             db_pool_timeout,
+            db_statement_timeout,
             key_refresh_interval,
             workers: args.workers,
             password_hashing,
@@ -767,6 +786,7 @@ impl Settings {
             },
             "db_pool_size": self.db_pool_size,
             "db_pool_timeout": secs(self.db_pool_timeout),
+            "db_statement_timeout": secs(self.db_statement_timeout),
             "workers": self.workers,
             "argon2_memory_kib": self.password_hashing.memory_kib,
             "argon2_iterations": self.password_hashing.iterations,

@@ -62,11 +62,17 @@ impl From<DbError> for ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match error {
             DbError::Unavailable(cause) => Self::Unavailable(cause),
-            // The connection died under the query: the database is away, not broken.
+            // The connection died under the query, or the database was too slow or busy: the
+            // database is away or overloaded, not broken, and the request changed nothing.
             DbError::Query(Error::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             )) => Self::Unavailable(info.message().to_owned()),
+            DbError::Query(Error::DatabaseError(_, info))
+                if crate::db::is_timeout(info.message()) =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -92,11 +92,7 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(database = %settings.database, migrations = ?applied, "applied migrations");
         }
-        let db = Db::connect(
-            settings.database.clone(),
-            settings.db_pool_size,
-            settings.db_pool_timeout,
-        );
+        let db = Db::for_settings(&settings, settings.db_pool_size);
 
         let boot = lifecycle::bootstrap(&db, &settings).await?;
         match &boot.kek_origin {

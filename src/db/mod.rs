@@ -82,19 +82,42 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Debug)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    statement_timeout: Option<Duration>,
 }
 
 impl ConnectionManager {
     /// A manager for `url`.
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self {
+            url,
+            statement_timeout: None,
+        }
+    }
+
+    /// Cancels any statement that runs longer than `timeout` (PostgreSQL; SQLite waits at most
+    /// its busy timeout for a lock and has no statement timeout).
+    pub fn with_statement_timeout(self, timeout: Duration) -> Self {
+        Self {
+            statement_timeout: Some(timeout),
+            ..self
+        }
     }
 
     /// Opens one connection outside any pool (migrations, CLI, tests).
     pub fn establish(&self) -> ConnectionResult<DbConn> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?))
+                let mut conn = diesel::PgConnection::establish(url)?;
+                if let Some(timeout) = self.statement_timeout {
+                    // A stuck or slow database costs a bounded wait, then a 503 — never a
+                    // request (and its pooled connection) held indefinitely.
+                    conn.batch_execute(&format!(
+                        "SET statement_timeout = {}",
+                        timeout.as_millis().max(1)
+                    ))
+                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                }
+                Ok(DbConn::Postgres(conn))
             }
             DatabaseUrl::Sqlite(path) => {
                 let path_text = path.to_string_lossy();
@@ -171,6 +194,17 @@ pub enum DbError {
     Task(String),
 }
 
+/// Whether a database error message says the statement ran out of time rather than failed:
+/// PostgreSQL's statement or lock timeout (SQLSTATE 57014, which diesel does not expose, so the
+/// server's message is matched; a server with non-English `lc_messages` yields a 500 instead of
+/// a 503, still without a partial write) or SQLite's busy timeout.
+pub fn is_timeout(message: &str) -> bool {
+    message.starts_with("canceling statement due to statement timeout")
+        || message.starts_with("canceling statement due to lock timeout")
+        || message.starts_with("database is locked")
+        || message.starts_with("database table is locked")
+}
+
 /// A handle to the pool that runs closures on blocking threads.
 #[derive(Clone)]
 pub struct Db {
@@ -180,17 +214,32 @@ pub struct Db {
 impl Db {
     /// Opens the pool without connecting eagerly, so a server can start serving from memory and
     /// report readiness even while the database is briefly away.
-    pub fn connect(url: DatabaseUrl, size: u32, checkout_timeout: Duration) -> Self {
+    pub fn connect(
+        url: DatabaseUrl,
+        size: u32,
+        checkout_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> Self {
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(0))
             .connection_timeout(checkout_timeout)
             .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
-            .build_unchecked(ConnectionManager::new(url));
+            .build_unchecked(ConnectionManager::new(url).with_statement_timeout(statement_timeout));
         Self {
             pool: Arc::new(pool),
         }
+    }
+
+    /// A pool of `size` connections to the configured database, with its timeouts.
+    pub fn for_settings(settings: &crate::config::Settings, size: u32) -> Self {
+        Self::connect(
+            settings.database.clone(),
+            size,
+            settings.db_pool_timeout,
+            settings.db_statement_timeout,
+        )
     }
 
     /// Runs `f` with a pooled connection on a blocking thread.

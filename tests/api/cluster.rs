@@ -8,7 +8,7 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command};
+use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command, stdout_json};
 use crate::oauth::{
     PASSWORD, REDIRECT, browser, create_user, enc, hidden, location_params, param, pkce, register,
 };
@@ -173,6 +173,19 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
 async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
     let env = TestEnv::new(Backend::Postgres).await;
     create_user(&env, "bob").await;
+    let web = stdout_json(
+        &env.cli(&[
+            "clients",
+            "create",
+            "--client-id",
+            "webapp",
+            "--redirect-uri",
+            REDIRECT,
+            "--first-party",
+        ])
+        .await,
+    );
+    let secret = web["client_secret"].as_str().unwrap().to_owned();
     let start = || {
         let mut command = portcullis_command();
         command
@@ -246,6 +259,35 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
             })
         })
         .collect::<Vec<_>>();
+    // Code redemptions in flight too: browsers signed in once, then silent authorizations
+    // and code exchanges in a loop.
+    let mut browsers = Vec::new();
+    for _ in 0..4 {
+        let browser = browser();
+        let code = sign_in(&browser, &base).await;
+        assert_eq!(exchange(&browser, &base, &secret, &code).await, Some(200));
+        browsers.push(browser);
+    }
+    let redemptions = browsers
+        .into_iter()
+        .map(|browser| {
+            let (base, secret) = (base.clone(), secret.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..10_000 {
+                    let Some(code) = silent_code(&browser, &base).await else {
+                        break;
+                    };
+                    let status = exchange(&browser, &base, &secret, &code).await;
+                    seen.push((code, status));
+                    if status.is_none() {
+                        break;
+                    }
+                }
+                seen
+            })
+        })
+        .collect::<Vec<_>>();
     tokio::time::sleep(Duration::from_millis(700)).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
@@ -254,6 +296,19 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
         .into_iter()
         .map(Result::unwrap)
         .collect();
+    let codes: Vec<(String, Option<u16>)> = join_all(redemptions.into_iter())
+        .await
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .collect();
+    assert!(
+        codes.iter().filter(|(_, s)| *s == Some(200)).count() >= 4,
+        "codes were redeemed under load: {codes:?}"
+    );
+    assert!(
+        codes.iter().all(|(_, s)| matches!(s, Some(200) | None)),
+        "before the kill every exchange succeeded or got no answer: {codes:?}"
+    );
 
     let live_per_family = env
         .with_db(|conn| {
@@ -271,7 +326,35 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
         live_per_family.iter().all(|(_, n)| *n == 1),
         "one live token per family: {live_per_family:?}"
     );
-    assert_eq!(live_per_family.len(), 8);
+    // 8 JSON-API chains, and one grant per redeemed code (offline_access): every family of the
+    // web client belongs to exactly one code marked used, and no used code lacks its family.
+    let (code_families, used_codes, families_of_used_codes) = env
+        .with_db(|conn| {
+            use diesel::prelude::*;
+            use portcullis::db::schema::{authorization_codes as c, refresh_token_families as f};
+            let families: i64 = f::table
+                .filter(f::client_id.eq("webapp"))
+                .count()
+                .get_result(conn)
+                .unwrap();
+            let used: Vec<Option<String>> = c::table
+                .filter(c::used_at.is_not_null())
+                .select(c::family_id)
+                .load(conn)
+                .unwrap();
+            let mut linked: Vec<String> = used.iter().flatten().cloned().collect();
+            let count = used.len() as i64;
+            linked.sort();
+            linked.dedup();
+            (families, count, linked.len() as i64)
+        })
+        .await;
+    assert_eq!(
+        code_families, used_codes,
+        "one family per redeemed code, none without its code marked used"
+    );
+    assert_eq!(families_of_used_codes, used_codes, "distinct families");
+    assert_eq!(live_per_family.len() as i64, 8 + code_families);
 
     // After a restart each client's last token either still refreshes (its rotation never
     // committed or its answer arrived) or is refused cleanly: never a 5xx.
@@ -295,5 +378,80 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
         }
     }
     assert!(working >= 1, "most chains survive a crash");
+
+    // No code is redeemable twice: a code whose exchange succeeded is refused now; a code whose
+    // answer was lost is redeemable at most once (if its transaction never committed).
+    let browser = browser();
+    for (code, before) in codes {
+        let first = exchange(&browser, &base, &secret, &code).await;
+        let second = exchange(&browser, &base, &secret, &code).await;
+        let successes = [before, first, second]
+            .iter()
+            .filter(|s| **s == Some(200))
+            .count();
+        assert!(successes <= 1, "{code}: {before:?} {first:?} {second:?}");
+        assert_eq!(second, Some(400), "a spent code is refused");
+    }
     child.start_kill().unwrap();
+}
+
+const VERIFIER: &str = "ft04-verifier-ft04-verifier-ft04-verifier-ft04-verifier";
+
+fn authorize_url(base: &str) -> String {
+    format!(
+        "{base}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid%20offline_access&code_challenge={}&code_challenge_method=S256",
+        enc(REDIRECT),
+        pkce(VERIFIER)
+    )
+}
+
+/// Signs `browser` in on the hosted page; returns the code of that first authorization.
+async fn sign_in(browser: &reqwest::Client, base: &str) -> String {
+    let page = browser
+        .get(authorize_url(base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser
+        .post(format!("{base}/authorize/login"))
+        .form(&[
+            ("request_id", hidden(&page, "request_id")),
+            ("csrf_token", hidden(&page, "csrf_token")),
+            ("username", "bob".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    param(&location_params(&signed_in).1, "code").unwrap()
+}
+
+/// A code from a silent authorization (the browser session exists), or None once the server
+/// is gone.
+async fn silent_code(browser: &reqwest::Client, base: &str) -> Option<String> {
+    let response = browser.get(authorize_url(base)).send().await.ok()?;
+    response.headers().get("location")?;
+    param(&location_params(&response).1, "code")
+}
+
+/// Exchanges `code`; the status, or None when no answer arrived.
+async fn exchange(browser: &reqwest::Client, base: &str, secret: &str, code: &str) -> Option<u16> {
+    let response = browser
+        .post(format!("{base}/token"))
+        .basic_auth("webapp", Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    // The answer counts only if its body arrived in full.
+    response.bytes().await.ok().map(|_| status)
 }

@@ -226,3 +226,97 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
         "the refresh token was not spent during the outage"
     );
 }
+
+// FT-02: a slow database (every statement on `users` held up by a lock another session keeps)
+// and an exhausted pool (2 connections, 6 logins): each login fails with 503
+// `temporarily_unavailable` after the statement timeout or the pool checkout timeout instead of
+// queueing for as long as the database is stuck; the JWKS, discovery and liveness answer
+// meanwhile (they never touch the database); nothing is half-written; when the database is
+// fast again, service resumes without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ft_02_slow_database_and_pool_exhaustion_fail_fast() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    let env = TestEnv::new(Backend::Postgres).await;
+    let mut args = env.args();
+    args.db_pool_size = Some(2);
+    args.db_pool_timeout = Some("1s".into());
+    args.db_statement_timeout = Some("2s".into());
+    let app = env.spawn_with(args).await;
+    env.user_token(&app, "eve", &[]).await;
+    let families = || {
+        env.with_db(|conn| {
+            use diesel::prelude::*;
+            use portcullis::db::schema::refresh_token_families::dsl::*;
+            refresh_token_families
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+    };
+    let before = families().await;
+
+    // Another session locks `users` and keeps the lock until told to let go.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let url = env.database_url.clone();
+    let holder = std::thread::spawn(move || {
+        let mut conn = diesel::PgConnection::establish(&url).unwrap();
+        conn.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    let login = || {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        async move {
+            client
+                .post(format!("{address}/api/auth/login"))
+                .json(&serde_json::json!({"username": "eve", "password": "correct horse battery staple"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let pending: Vec<_> = (0..6).map(|_| login()).collect();
+    let logins = tokio::spawn(crate::helpers::join_all(pending.into_iter()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // While every pooled connection waits on the database, the in-memory endpoints answer.
+    assert_eq!(app.jwks_kids().await.len(), 2);
+    assert_eq!(
+        app.get("/.well-known/openid-configuration").await.status(),
+        200
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert!(
+        !logins.is_finished(),
+        "the JWKS answered while the logins still waited on the database"
+    );
+
+    let responses = tokio::time::timeout(Duration::from_secs(30), logins)
+        .await
+        .expect("stuck logins end with an answer, not a wait as long as the lock")
+        .unwrap();
+    for response in responses {
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "5");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("statement") && !text.contains("users"),
+            "no internals: {text}"
+        );
+    }
+    assert_eq!(families().await, before, "no session was half-created");
+
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let resumed = login().await;
+    assert_eq!(resumed.status(), 200, "service resumes without a restart");
+    assert_eq!(families().await, before + 1);
+}
