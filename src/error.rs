@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The header section is larger than allowed.
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    /// The body did not arrive within the request timeout.
+    #[error("request body timeout")]
+    BodyTimeout,
     /// The body is larger than allowed.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -111,7 +117,12 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
-            Self::InvalidRequest(_) | Self::PayloadTooLarge => "invalid_request",
+            Self::InvalidRequest(_)
+            | Self::PayloadTooLarge
+            | Self::BodyTimeout
+            | Self::HeadersTooLarge => {
+                "invalid_request"
+            }
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidGrant => "invalid_grant",
@@ -132,6 +143,8 @@ impl ApiError {
             Self::InvalidRequest(what) => what.clone(),
             Self::UnsupportedMediaType => "The body must be application/json.".into(),
             Self::PayloadTooLarge => "The request body is too large.".into(),
+            Self::BodyTimeout => "The request body did not arrive in time.".into(),
+            Self::HeadersTooLarge => "The request headers are too large.".into(),
             Self::InvalidCredentials => "The username or password is incorrect.".into(),
             Self::InvalidGrant => "The refresh token is invalid, expired or revoked.".into(),
             Self::UserExists => "A user with this username or email already exists.".into(),
@@ -151,6 +164,8 @@ impl ResponseError for ApiError {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::InvalidCredentials | Self::InvalidGrant => StatusCode::UNAUTHORIZED,
             Self::UserExists => StatusCode::CONFLICT,
             Self::RegistrationClosed => StatusCode::FORBIDDEN,
@@ -173,6 +188,10 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests(seconds) => {
                 response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            Self::BodyTimeout | Self::HeadersTooLarge => {
+                response.force_close();
             }
             _ => {}
         }

@@ -35,7 +35,7 @@ fn next_request_id() -> String {
 /// (server errors are logged where they happen, at warn or error).
 pub async fn request_context(
     request: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = next_request_id();
     // An INFO span: at the default level every line of the request names it; with logging
@@ -48,7 +48,18 @@ pub async fn request_context(
     );
     let started = Instant::now();
     let method = method_label(request.method());
-    let mut response = next.call(request).instrument(span.clone()).await?;
+    let mut response = if header_bytes(request.headers()) > MAX_HEADER_BYTES {
+        use actix_web::ResponseError;
+        span.in_scope(|| tracing::info!("request refused: header section too large"));
+        request
+            .into_response(crate::error::ApiError::HeadersTooLarge.error_response())
+            .map_into_right_body()
+    } else {
+        next.call(request)
+            .instrument(span.clone())
+            .await?
+            .map_into_left_body()
+    };
     // Routed requests were recorded by their resource; the rest (404s) are recorded here.
     if response.request().extensions().get::<Recorded>().is_none() {
         observe("unmatched", method, response.status().as_u16(), started);
@@ -64,6 +75,18 @@ pub async fn request_context(
         );
     });
     Ok(response)
+}
+
+/// The largest header section (names and values) a request may carry, 16 KiB as in Node.js:
+/// ample for a bearer token, our cookies and a proxy's forwarding headers. actix itself allows
+/// 96 headers in up to 128 KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+fn header_bytes(headers: &actix_web::http::header::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
 }
 
 /// Marks a request whose resource recorded it.

@@ -43,12 +43,14 @@ fn read<T: DeserializeOwned + 'static>(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|len| len > MAX_JSON_BODY);
     let body = actix_web::web::Bytes::from_request(request, payload);
+    let deadline = super::body_deadline(request);
     Box::pin(async move {
         if declared_too_large {
             return Err(ApiError::PayloadTooLarge);
         }
-        let body: Bytes = body
+        let body: Bytes = tokio::time::timeout(deadline, body)
             .await
+            .map_err(|_| ApiError::BodyTimeout)?
             .map_err(|error| match error.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
                 _ => ApiError::InvalidRequest("The request body could not be read.".into()),

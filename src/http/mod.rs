@@ -278,3 +278,14 @@ fn method_not_allowed(allow: &'static str) -> HttpResponse {
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
 }
+
+/// How long a client may take to send a request body once its headers are in: the request
+/// timeout again. actix bounds only the headers (`client_request_timeout`); without this, a
+/// body sent one byte at a time (slowloris, DOS-06) would hold its connection indefinitely.
+pub(crate) fn body_deadline(request: &actix_web::HttpRequest) -> std::time::Duration {
+    request
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map_or(std::time::Duration::from_secs(10), |state| {
+            state.settings.request_timeout
+        })
+}

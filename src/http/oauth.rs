@@ -42,14 +42,20 @@ pub async fn read_form(request: &HttpRequest, payload: web::Payload) -> Result<P
             "The body must be application/x-www-form-urlencoded.",
         ));
     }
-    let body = payload
-        .to_bytes_limited(FORM_LIMIT)
-        .await
-        .map_err(|_| OAuthError {
-            status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            ..OAuthError::invalid_request("The request body is too large.")
-        })?
-        .map_err(|_| OAuthError::invalid_request("The request body could not be read."))?;
+    let body = tokio::time::timeout(
+        super::body_deadline(request),
+        payload.to_bytes_limited(FORM_LIMIT),
+    )
+    .await
+    .map_err(|_| OAuthError {
+        status: actix_web::http::StatusCode::REQUEST_TIMEOUT,
+        ..OAuthError::invalid_request("The request body did not arrive in time.")
+    })?
+    .map_err(|_| OAuthError {
+        status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+        ..OAuthError::invalid_request("The request body is too large.")
+    })?
+    .map_err(|_| OAuthError::invalid_request("The request body could not be read."))?;
     Params::parse(&body).map_err(|dup| {
         OAuthError::invalid_request(format!(
             "{} was sent more than once or holds a NUL character.",

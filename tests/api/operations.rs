@@ -483,7 +483,126 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
     }
 }
 
+/// Sends `bytes` on a fresh connection, then reads until the server closes it (at most 10 s).
+async fn raw_exchange(address: &str, bytes: &[u8], then_stall: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The server may refuse before it has read everything: a failed write is part of the test.
+    let _ = stream.write_all(bytes).await;
+    if !then_stall {
+        let _ = stream.shutdown().await;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection");
+    // A reset after the answer is as good as a close.
+    if let Err(error) = read {
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}");
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+// DOS-04/05/06: connections that never send a byte and bodies sent too slowly are cut off after
+// the request timeout (408, connection closed); oversized header sections are refused (431/400)
+// without harm; CR/LF in a value reflected into `Location` is percent-encoded, never a new
+// header. Other clients are served throughout.
+async fn hostile_connections_headers_and_redirects(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env
+        .spawn_with(portcullis::config::SettingsArgs {
+            request_timeout: Some("1s".into()),
+            ..env.args()
+        })
+        .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // DOS-06: a connection that never sends a byte is closed.
+    let silent = raw_exchange(&address, b"", true).await;
+    assert!(
+        silent.is_empty() || silent.starts_with("HTTP/1.1 408"),
+        "{silent}"
+    );
+
+    // DOS-06: a body that stops arriving gets 408 in the endpoint's error shape, and the
+    // connection is closed.
+    for (path, content_type, start) in [
+        (
+            "/token",
+            "application/x-www-form-urlencoded",
+            "grant_type=clie",
+        ),
+        ("/api/auth/login", "application/json", "{\"username\": \"a"),
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 200\r\n\r\n{start}"
+        );
+        let answer = raw_exchange(&address, request.as_bytes(), true).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains("\"error\":\"invalid_request\""),
+            "{path}: {answer}"
+        );
+    }
+
+    // DOS-05: 1 000 headers, one 100 kB header, a 64 kB cookie.
+    let many: String = (0..1000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let long = format!("X-Long: {}\r\n", "a".repeat(100_000));
+    let cookie = format!("Cookie: c={}\r\n", "b".repeat(64 * 1024));
+    for (what, headers) in [("many", many), ("long", long), ("cookie", cookie)] {
+        let request = format!("GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+        let answer = raw_exchange(&address, request.as_bytes(), false).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{what}: {}",
+            answer.lines().next().unwrap_or_default()
+        );
+        assert_eq!(
+            app.get("/healthz").await.status(),
+            200,
+            "healthy after {what}"
+        );
+    }
+
+    // DOS-04: CR/LF in `state`, reflected into the error redirect, stays inside the query.
+    crate::oauth::register(
+        &env,
+        &app,
+        &[
+            "--client-id",
+            "web",
+            "--redirect-uri",
+            crate::oauth::REDIRECT,
+        ],
+    )
+    .await;
+    let response = app
+        .client
+        .get(format!(
+            "{}/authorize?response_type=code&client_id=web&redirect_uri={}&scope=bogus&state=x%0D%0ASet-Cookie:%20evil=1%0D%0A",
+            app.address,
+            crate::oauth::enc(crate::oauth::REDIRECT)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap_or_default().contains("evil")),
+        "no injected header"
+    );
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("state=x%0D%0ASet-Cookie"), "{location}");
+    assert!(!location.contains('\r') && !location.contains('\n'));
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
 on_both_backends!(
+    hostile_connections_headers_and_redirects,
     metrics_describe_traffic_keys_and_the_pool,
     slow_and_hostile_requests_are_refused_cleanly,
     every_response_carries_a_request_id,
