@@ -141,6 +141,10 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_LOGIN_WINDOW", global = true)]
     pub login_window: Option<String>,
 
+    /// How often the janitor deletes what ended more than a day ago (on one instance). Default 5m.
+    #[arg(long, env = "PORTCULLIS_JANITOR_INTERVAL", global = true)]
+    pub janitor_interval: Option<String>,
+
     /// Browser origins allowed to call the JSON API cross-origin (comma-separated, exact, e.g.
     /// `https://app.example.com`). Default: none (CORS off).
     #[arg(long, env = "PORTCULLIS_CORS_ORIGINS", global = true)]
@@ -241,6 +245,8 @@ pub struct Settings {
     pub login_max_attempts_per_ip: u32,
     /// Throttling window.
     pub login_window: Duration,
+    /// Janitor interval.
+    pub janitor_interval: Duration,
     /// Trusted proxies.
     pub trusted_proxies: Vec<IpAddr>,
     /// Exact origins allowed to call the JSON API from a browser.
@@ -414,6 +420,17 @@ impl Settings {
             args.login_window.as_deref(),
             Duration::from_secs(900),
         )?;
+        let janitor_interval = parse_setting_duration(
+            "PORTCULLIS_JANITOR_INTERVAL",
+            args.janitor_interval.as_deref(),
+            Duration::from_secs(300),
+        )?;
+        if janitor_interval.is_zero() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_JANITOR_INTERVAL",
+                "must be greater than zero",
+            ));
+        }
         let id_token_ttl = parse_setting_duration(
             "PORTCULLIS_ID_TOKEN_TTL",
             args.id_token_ttl.as_deref(),
@@ -546,6 +563,7 @@ impl Settings {
             login_max_attempts: args.login_max_attempts.unwrap_or(5).max(1),
             login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
             login_window,
+            janitor_interval,
             trusted_proxies,
             cors_origins,
         })
@@ -803,6 +821,7 @@ impl Settings {
             "login_max_attempts": self.login_max_attempts,
             "login_max_attempts_per_ip": self.login_max_attempts_per_ip,
             "login_window": secs(self.login_window),
+            "janitor_interval": secs(self.janitor_interval),
             "trusted_proxies": self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "cors_origins": self.cors_origins,
         })

@@ -120,9 +120,7 @@ impl ApiError {
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge
             | Self::BodyTimeout
-            | Self::HeadersTooLarge => {
-                "invalid_request"
-            }
+            | Self::HeadersTooLarge => "invalid_request",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidGrant => "invalid_grant",

@@ -322,7 +322,7 @@ async fn maintain_keys(state: AppState, interval: Duration) {
         ticker.tick().await;
         // The janitor runs on one instance at a time: the rotator (SQLite: the one server).
         let leads = leadership.as_ref().is_none_or(Leadership::is_leading);
-        if leads && last_purge.elapsed() >= PURGE_EVERY {
+        if leads && last_purge.elapsed() >= state.settings.janitor_interval {
             last_purge = tokio::time::Instant::now();
             purge_expired(&state).await;
         }
@@ -378,8 +378,6 @@ async fn maintain_keys(state: AppState, interval: Duration) {
     }
 }
 
-/// How often the janitor runs.
-const PURGE_EVERY: Duration = Duration::from_secs(300);
 /// Rows of each kind one janitor run deletes at most.
 const PURGE_BATCH: i64 = 1000;
 

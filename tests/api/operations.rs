@@ -157,6 +157,78 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     assert_eq!(refreshed.status(), 200);
 }
 
+// The scheduled janitor: a running server (the rotator instance) deletes a family that ended
+// more than a day ago at its next run and counts it in /metrics; live sessions are untouched.
+async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env
+        .spawn_with(portcullis::config::SettingsArgs {
+            janitor_interval: Some("1s".into()),
+            ..env.args()
+        })
+        .await;
+    env.user_token(&app, "carl", &[]).await;
+    let live = login(&app, "carl").await;
+    let ended = login(&app, "carl").await;
+    let response = app
+        .client
+        .post(format!("{}/api/auth/logout", app.address))
+        .json(&serde_json::json!({"refresh_token": ended["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let deleted = || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        sample(
+            &text,
+            "portcullis_janitor_deleted_rows_total{kind=\"refresh_families\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    let before = deleted().await;
+    // The logout happened two days ago, as far as the janitor can tell.
+    let families = |conn: &mut portcullis::db::DbConn| {
+        use diesel::prelude::*;
+        use portcullis::db::schema::refresh_token_families::dsl::*;
+        refresh_token_families
+            .select((id, revoked_at.is_not_null()))
+            .load::<(String, bool)>(conn)
+            .unwrap()
+    };
+    env.with_db(|conn| {
+        use diesel::prelude::*;
+        use portcullis::db::schema::refresh_token_families::dsl::*;
+        let two_days_ago = chrono::Utc::now().naive_utc() - chrono::Duration::days(2);
+        diesel::update(refresh_token_families.filter(revoked_at.is_not_null()))
+            .set(revoked_at.eq(two_days_ago))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let count_before = env.with_db(families).await.len();
+    let mut gone = false;
+    for _ in 0..100 {
+        let rows = env.with_db(families).await;
+        if rows.iter().all(|(_, revoked)| !revoked) {
+            assert_eq!(rows.len(), count_before - 1, "only the ended family");
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the janitor ran on its schedule");
+    assert!(deleted().await >= before + 1.0, "counted in /metrics");
+    let refreshed = app
+        .client
+        .post(format!("{}/api/auth/refresh", app.address))
+        .json(&serde_json::json!({"refresh_token": live["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+}
+
 // DOS: a client that never finishes its headers gets 408 and is closed after the request timeout,
 // while other clients are served; hostile bytes get 4xx in the endpoint's error shape, never 500.
 async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
@@ -475,6 +547,50 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
     );
     assert!(sample(&text, "portcullis_next_key_transition_seconds").is_some_and(|v| v > 0.0));
     assert!(sample(&text, "portcullis_db_pool_connections").is_some_and(|v| v >= 1.0));
+
+    // Counters move with what happens (deltas: the registry is shared by the test process).
+    let value = |text: &str, name: &str| sample(text, name).unwrap_or(0.0);
+    let (reuse, throttled, waits) = (
+        "portcullis_refresh_token_reuse_total",
+        "portcullis_login_refusals_total{kind=\"throttled\"}",
+        "portcullis_db_pool_wait_seconds_count",
+    );
+    let session = login(&app, "dave").await;
+    let rotate = |token: serde_json::Value| {
+        app.client
+            .post(format!("{}/api/auth/refresh", app.address))
+            .json(&serde_json::json!({"refresh_token": token}))
+            .send()
+    };
+    let first = rotate(session["refresh_token"].clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let reused = rotate(session["refresh_token"].clone()).await.unwrap();
+    assert_eq!(reused.status(), 401);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let wrong = app
+            .client
+            .post(format!("{}/api/auth/login", app.address))
+            .json(&serde_json::json!({"username": "dave", "password": "still not it"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(wrong.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let after = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        value(&after, reuse) >= value(&text, reuse) + 1.0,
+        "reuse counted"
+    );
+    assert!(
+        value(&after, throttled) >= value(&text, throttled) + 1.0,
+        "throttle counted"
+    );
+    assert!(
+        value(&after, waits) >= value(&text, waits) + 3.0,
+        "checkouts timed"
+    );
     for secret in ["password", "refresh_token\":"] {
         assert!(
             !text.contains(&format!("{secret}=")),
@@ -602,6 +718,7 @@ async fn hostile_connections_headers_and_redirects(backend: Backend) {
 }
 
 on_both_backends!(
+    janitor_runs_on_schedule_and_counts_deletions,
     hostile_connections_headers_and_redirects,
     metrics_describe_traffic_keys_and_the_pool,
     slow_and_hostile_requests_are_refused_cleanly,
