@@ -306,6 +306,12 @@ pub async fn authenticate(
                     kind: "invalid_credentials",
                 })
                 .inc();
+            // LOGIN-07: the user id when the account exists; never the typed login (it may be a
+            // password typed in the wrong field, or carry CR/LF) and never the password.
+            tracing::info!(
+                user_id = user.as_ref().map_or("-", |u| u.id.as_str()),
+                "login failed: invalid credentials"
+            );
             return Err(AuthError::InvalidCredentials);
         }
     };
@@ -357,7 +363,7 @@ pub async fn login(
         })
         .await?;
     let (access_token, expires_in) = sign_access_token(state, &user.id, &roles, "password")?;
-    tracing::info!(user_id = %user.id, "login");
+    tracing::info!(user_id = %user.id, %client_ip, "login");
     Ok(Issued {
         access_token,
         expires_in,

@@ -465,6 +465,23 @@ async fn logs_never_contain_secrets() {
         secrets.push(tokens[key].as_str().unwrap().to_owned());
     }
     secrets.push(cc["access_token"].as_str().unwrap().to_owned());
+    // A failed login whose name tries to forge a log line, and one with a wrong password.
+    for (username, password) in [
+        (
+            "x\r\nINFO forged: admin signed in\r\n",
+            "forged password one",
+        ),
+        ("frank", "forged password two"),
+    ] {
+        let refused = http
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        secrets.push(password.to_owned());
+    }
 
     let pid = child.id().unwrap().to_string();
     tokio::process::Command::new("kill")
@@ -480,6 +497,33 @@ async fn logs_never_contain_secrets() {
     assert!(
         log.contains("request_id="),
         "request lines carry their id:\n{log}"
+    );
+    // LOGIN-07: successes and failures are logged with the client IP and the user id...
+    let user_id = user["id"].as_str().unwrap();
+    let line_with = |needle: &str| {
+        log.lines()
+            .filter(|line| line.contains(needle))
+            .collect::<Vec<_>>()
+    };
+    let failures = line_with("login failed: invalid credentials");
+    assert_eq!(failures.len(), 2, "{log}");
+    assert!(
+        failures
+            .iter()
+            .all(|line| line.contains("client_ip=127.0.0.1"))
+    );
+    assert!(failures.iter().any(|line| line.contains(user_id)));
+    assert!(
+        line_with(" login")
+            .iter()
+            .any(|line| line.contains(user_id) && line.contains("client_ip=127.0.0.1")),
+        "{log}"
+    );
+    // ...and user input never starts a line of its own.
+    assert!(
+        !log.lines()
+            .any(|line| line.trim_start().starts_with("INFO forged")),
+        "a forged log line:\n{log}"
     );
     for secret in &secrets {
         // Tokens are long; any 24-character piece of one would be a leak.
