@@ -82,7 +82,8 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Debug)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
-    statement_timeout: Option<Duration>,
+    /// Pool connections: (connect timeout, statement timeout).
+    timeouts: Option<(Duration, Duration)>,
 }
 
 impl ConnectionManager {
@@ -90,15 +91,19 @@ impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
         Self {
             url,
-            statement_timeout: None,
+            timeouts: None,
         }
     }
 
-    /// Cancels any statement that runs longer than `timeout` (PostgreSQL; SQLite waits at most
-    /// its busy timeout for a lock and has no statement timeout).
-    pub fn with_statement_timeout(self, timeout: Duration) -> Self {
+    /// Bounds what an unreachable or stuck PostgreSQL can cost (SQLite waits at most its busy
+    /// timeout for a lock): connecting gives up after `connect`; the server cancels a statement
+    /// that runs longer than `statement`; and a connection whose peer vanished (a network black
+    /// hole, a host gone without a reset) fails once sent data stays unacknowledged past the
+    /// statement timeout, or keepalives go unanswered, instead of after the kernel's default of
+    /// many minutes.
+    pub fn with_timeouts(self, connect: Duration, statement: Duration) -> Self {
         Self {
-            statement_timeout: Some(timeout),
+            timeouts: Some((connect, statement)),
             ..self
         }
     }
@@ -107,16 +112,18 @@ impl ConnectionManager {
     pub fn establish(&self) -> ConnectionResult<DbConn> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                let mut conn = diesel::PgConnection::establish(url)?;
-                if let Some(timeout) = self.statement_timeout {
-                    // A stuck or slow database costs a bounded wait, then a 503 — never a
-                    // request (and its pooled connection) held indefinitely.
-                    conn.batch_execute(&format!(
-                        "SET statement_timeout = {}",
-                        timeout.as_millis().max(1)
-                    ))
-                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
-                }
+                let Some((connect, timeout)) = self.timeouts else {
+                    return Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?));
+                };
+                let mut conn =
+                    diesel::PgConnection::establish(&with_network_timeouts(url, connect, timeout))?;
+                // A stuck or slow database costs a bounded wait, then a 503 — never a request
+                // (and its pooled connection) held indefinitely.
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    timeout.as_millis().max(1)
+                ))
+                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConn::Postgres(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -133,6 +140,36 @@ impl ConnectionManager {
             }
         }
     }
+}
+
+/// `url` with libpq's network timeouts added, unless it sets them itself (an operator's choice
+/// wins): `connect_timeout` (whole seconds, at least 2, libpq's minimum), TCP keepalives, and
+/// `tcp_user_timeout` a little above the statement timeout.
+fn with_network_timeouts(url: &str, connect: Duration, statement: Duration) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let defaults = [
+        ("connect_timeout", connect.as_secs().max(2).to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "10".to_owned()),
+        ("keepalives_interval", "5".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+        (
+            "tcp_user_timeout",
+            (statement + Duration::from_secs(5)).as_millis().to_string(),
+        ),
+    ];
+    {
+        let mut pairs = parsed.query_pairs_mut();
+        for (key, value) in defaults {
+            if !present.iter().any(|p| p == key) {
+                pairs.append_pair(key, &value);
+            }
+        }
+    }
+    parsed.into()
 }
 
 /// A pooled connection and what the pool needs to know of its health.
@@ -226,7 +263,9 @@ impl Db {
             .connection_timeout(checkout_timeout)
             .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
-            .build_unchecked(ConnectionManager::new(url).with_statement_timeout(statement_timeout));
+            .build_unchecked(
+                ConnectionManager::new(url).with_timeouts(checkout_timeout, statement_timeout),
+            );
         Self {
             pool: Arc::new(pool),
         }
@@ -387,6 +426,39 @@ mod tests {
         // A mistyped scheme must not silently become a SQLite file.
         assert!(DatabaseUrl::parse("postgress://u@h/db").is_err());
         assert!(DatabaseUrl::parse("data/p.db").is_err());
+    }
+
+    #[test]
+    fn pool_connections_get_network_timeouts_unless_the_url_sets_them() {
+        let url = with_network_timeouts(
+            "postgres://u@db/p?connect_timeout=9&sslmode=require",
+            Duration::from_millis(500),
+            Duration::from_secs(5),
+        );
+        let parsed = url::Url::parse(&url).unwrap_or_else(|e| panic!("{e}"));
+        let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+        let value = |key: &str| {
+            let found: Vec<&str> = pairs
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(found.len(), 1, "{key} once in {url}");
+            found[0].to_owned()
+        };
+        assert_eq!(value("connect_timeout"), "9", "the operator's value wins");
+        assert_eq!(value("sslmode"), "require");
+        assert_eq!(value("keepalives"), "1");
+        assert_eq!(value("tcp_user_timeout"), "10000");
+        let fresh = with_network_timeouts(
+            "postgres://u@db/p",
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+        );
+        assert!(
+            fresh.contains("connect_timeout=2"),
+            "libpq's minimum: {fresh}"
+        );
     }
 
     #[test]
