@@ -603,14 +603,12 @@ pub async fn revoke_family(
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 let now = chrono::Utc::now().naive_utc();
-                let revoked = crate::db::queries::refresh::revoke_family(
+                Ok::<_, crate::db::DbError>(crate::db::queries::oauth::revoke_grant(
                     conn,
                     &family_id,
                     "admin_revoked",
                     now,
-                )?;
-                crate::db::queries::oauth::revoke_family_access_tokens(conn, &family_id, now)?;
-                Ok::<_, crate::db::DbError>(revoked)
+                )?)
             })
         })
         .await?;

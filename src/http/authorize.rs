@@ -619,6 +619,18 @@ async fn start_login(
     response
 }
 
+/// A hosted-page form post (these routes take POST only) with the pending request it names, if
+/// this browser started that request and the CSRF token matches.
+async fn bound_form(
+    app: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Params, AuthorizationRequestRow), HttpResponse> {
+    let params = query_or_form(app, request, payload).await?;
+    let row = bound_request(app, request, &params).await?;
+    Ok((params, row))
+}
+
 /// The pending request a form names, if this browser started it and the CSRF token matches.
 async fn bound_request(
     app: &AppState,
@@ -670,14 +682,9 @@ pub async fn login(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    // These routes take POST only, so this reads the form body.
-    let params = match query_or_form(&app, &request, payload).await {
-        Ok(params) => params,
+    let (params, row) = match bound_form(&app, &request, payload).await {
+        Ok(bound) => bound,
         Err(page) => return page,
-    };
-    let row = match bound_request(&app, &request, &params).await {
-        Ok(row) => row,
-        Err(response) => return response,
     };
     let username = params.get("username").unwrap_or("").to_owned();
     let password = params.get("password").unwrap_or("").as_bytes().to_vec();
@@ -808,14 +815,9 @@ pub async fn consent(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    // These routes take POST only, so this reads the form body.
-    let params = match query_or_form(&app, &request, payload).await {
-        Ok(params) => params,
+    let (params, row) = match bound_form(&app, &request, payload).await {
+        Ok(bound) => bound,
         Err(page) => return page,
-    };
-    let row = match bound_request(&app, &request, &params).await {
-        Ok(row) => row,
-        Err(response) => return response,
     };
     // Consent is given by the signed-in user of this browser, for the user who authenticated.
     let session = match current_session(&app, &request).await {

@@ -157,10 +157,7 @@ pub async fn token(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let params = read_form(&request, payload).await?;
-    let grant_type = params
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?
-        .to_owned();
+    let grant_type = params.required("grant_type")?.to_owned();
     let client = authenticate_client(&state, &request, &params)?;
     let response = match grant_type.as_str() {
         "client_credentials" => grants::client_credentials(&state, &client, &params)?,
@@ -181,10 +178,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let params = read_form(&request, payload).await?;
     let client = authenticate_client(&state, &request, &params)?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required."))?
-        .to_owned();
+    let token = params.required("token")?.to_owned();
     let now = chrono::Utc::now().naive_utc();
     // Whatever the hint says, both kinds are looked for (RFC 7009 §2.1).
     let access = own_access_token(&state, &token);
@@ -198,8 +192,7 @@ pub async fn revoke(
                     if family.client_id != client_id {
                         return Ok::<_, OAuthError>(false);
                     }
-                    refresh_q::revoke_family(conn, &family.id, "revoked", now)?;
-                    q::revoke_family_access_tokens(conn, &family.id, now)?;
+                    q::revoke_grant(conn, &family.id, "revoked", now)?;
                     return Ok(true);
                 }
                 if let Some(claims) = access {
@@ -237,10 +230,7 @@ pub async fn introspect(
     if !client.confidential {
         return Err(OAuthError::invalid_client(false));
     }
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required."))?
-        .to_owned();
+    let token = params.required("token")?.to_owned();
     let inactive = || no_store_json(&json!({ "active": false }));
     if let Some(claims) = own_access_token(&state, &token) {
         let jti = claims.jti.clone();

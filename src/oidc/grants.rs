@@ -276,6 +276,18 @@ enum Redemption {
     Refused(&'static str),
 }
 
+/// `unauthorized_client` unless `client` may use `grant`.
+fn permit(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::unauthorized_client(format!(
+            "This client may not use {}.",
+            grant.as_str()
+        )))
+    }
+}
+
 /// `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): the code is single-use — one
 /// conditional update decides concurrent redemptions (CODE-02) — and bound to the client, the
 /// redirect URI and the PKCE challenge (CODE-03, PKCE-01). A replayed code revokes everything its
@@ -285,14 +297,8 @@ pub async fn authorization_code(
     client: Arc<Client>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err(OAuthError::unauthorized_client(
-            "This client may not use authorization_code.",
-        ));
-    }
-    let code = params
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+    permit(&client, GrantType::AuthorizationCode)?;
+    let code = params.required("code")?;
     let hash = token_hash(code);
     let redirect_uri = params.get("redirect_uri").map(str::to_owned);
     let verifier = params.get("code_verifier").map(str::to_owned);
@@ -397,8 +403,7 @@ fn redeem(
     if q::redeem_code(conn, hash, now)? != 1 {
         let issued = q::find_code(conn, hash)?;
         if let Some(family) = issued.as_ref().and_then(|r| r.family_id.as_deref()) {
-            refresh_q::revoke_family(conn, family, "code_replay", now)?;
-            q::revoke_family_access_tokens(conn, family, now)?;
+            q::revoke_grant(conn, family, "code_replay", now)?;
         }
         if let Some(jti) = issued.as_ref().and_then(|r| r.access_jti.as_deref()) {
             q::revoke_access_token(conn, jti, &row.client_id, row.expires_at, now)?;
@@ -494,15 +499,8 @@ pub async fn refresh_token(
     client: Arc<Client>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows(GrantType::RefreshToken) {
-        return Err(OAuthError::unauthorized_client(
-            "This client may not use refresh_token.",
-        ));
-    }
-    let presented = params
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?
-        .to_owned();
+    permit(&client, GrantType::RefreshToken)?;
+    let presented = params.required("refresh_token")?.to_owned();
     // A wider scope is refused before the token is rotated, so the refusal costs it nothing.
     let requested = params.get("scope").map(str::to_owned);
     if let Some(requested) = &requested {

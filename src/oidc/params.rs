@@ -38,6 +38,13 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// A parameter the request must carry: `invalid_request` naming it when missing.
+    pub fn required(&self, name: &str) -> Result<&str, super::error::OAuthError> {
+        self.get(name).ok_or_else(|| {
+            super::error::OAuthError::invalid_request(format!("{name} is required."))
+        })
+    }
+
     /// Whether a parameter was sent.
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)

@@ -1,9 +1,6 @@
 //! The binary: embedded default start, migrations, and clear one-line errors for bad settings.
 
 use std::net::TcpListener;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
     Backend, TestEnv, portcullis_command, run_with_timeout, stderr_of, stdout_json,
@@ -22,18 +19,7 @@ async fn serve_runs_on_the_embedded_default_with_no_settings() {
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("portcullis listening") {
-                let start = line.find("address=").expect("address field") + "address=".len();
-                return line[start..].split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server started within 60 s");
+    let (address, _, _log) = crate::helpers::wait_until_listening(&mut child).await;
 
     let jwks: serde_json::Value = reqwest::get(format!("http://{address}/.well-known/jwks.json"))
         .await

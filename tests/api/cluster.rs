@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command, stdout_json};
 use crate::oauth::{
-    PASSWORD, REDIRECT, browser, create_user, enc, hidden, location_params, param, pkce, register,
+    PASSWORD, REDIRECT, browser, create_user, enc, location_params, param, pkce, register,
 };
 
 async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
@@ -55,47 +55,12 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
     }
 
     // A code from instance 0, redeemed 21 times round robin.
-    let verifier = "w".repeat(60);
-    let browser = browser();
-    let page = browser
-        .get(format!(
-            "{}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid%20offline_access&code_challenge={}&code_challenge_method=S256",
-            apps[0].address, enc(REDIRECT), pkce(&verifier)
-        ))
-        .send().await.unwrap().text().await.unwrap();
-    let signed_in = browser
-        .post(format!("{}/authorize/login", apps[0].address))
-        .form(&[
-            ("request_id", hidden(&page, "request_id")),
-            ("csrf_token", hidden(&page, "csrf_token")),
-            ("username", "alice".into()),
-            ("password", PASSWORD.into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let code = param(&location_params(&signed_in).1, "code").unwrap();
+    let code = sign_in(&browser(), &apps[0].address, "alice").await;
     let statuses = join_all((0..21).map(|i| {
-        let (app, code, verifier, secret) = (
-            Arc::clone(&apps[i % 3]),
-            code.clone(),
-            verifier.clone(),
-            secret.clone(),
-        );
+        let (app, code, secret) = (Arc::clone(&apps[i % 3]), code.clone(), secret.clone());
         async move {
-            app.client
-                .post(format!("{}/token", app.address))
-                .basic_auth("webapp", Some(&secret))
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", verifier.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
+            let status = exchange(&app.client, &app.address, &secret, &code).await;
+            StatusCode::from_u16(status.expect("an answer")).unwrap()
         }
     }))
     .await;
@@ -199,19 +164,7 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
         command.spawn().unwrap()
     };
     async fn address_of(child: &mut tokio::process::Child) -> String {
-        use tokio::io::AsyncBufReadExt;
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if line.contains("portcullis listening") {
-                    let start = line.find("address=").unwrap() + "address=".len();
-                    return line[start..].split_whitespace().next().unwrap().to_owned();
-                }
-            }
-            panic!("server exited");
-        })
-        .await
-        .unwrap();
+        let (address, _, mut lines) = crate::helpers::wait_until_listening(child).await;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         address
     }
@@ -264,7 +217,7 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
     let mut browsers = Vec::new();
     for _ in 0..4 {
         let browser = browser();
-        let code = sign_in(&browser, &base).await;
+        let code = sign_in(&browser, &base, "bob").await;
         assert_eq!(exchange(&browser, &base, &secret, &code).await, Some(200));
         browsers.push(browser);
     }
@@ -405,27 +358,10 @@ fn authorize_url(base: &str) -> String {
     )
 }
 
-/// Signs `browser` in on the hosted page; returns the code of that first authorization.
-async fn sign_in(browser: &reqwest::Client, base: &str) -> String {
-    let page = browser
-        .get(authorize_url(base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let signed_in = browser
-        .post(format!("{base}/authorize/login"))
-        .form(&[
-            ("request_id", hidden(&page, "request_id")),
-            ("csrf_token", hidden(&page, "csrf_token")),
-            ("username", "bob".into()),
-            ("password", PASSWORD.into()),
-        ])
-        .send()
-        .await
-        .unwrap();
+/// Signs `browser` in as `username` on the hosted page; returns the code of that first
+/// authorization.
+async fn sign_in(browser: &reqwest::Client, base: &str, username: &str) -> String {
+    let signed_in = crate::oauth::sign_in(browser, base, &authorize_url(base), username).await;
     param(&location_params(&signed_in).1, "code").unwrap()
 }
 
@@ -437,9 +373,9 @@ async fn silent_code(browser: &reqwest::Client, base: &str) -> Option<String> {
     param(&location_params(&response).1, "code")
 }
 
-/// Exchanges `code`; the status, or None when no answer arrived.
-async fn exchange(browser: &reqwest::Client, base: &str, secret: &str, code: &str) -> Option<u16> {
-    let response = browser
+/// Exchanges `code` for the web client; the status, or None when no answer arrived.
+async fn exchange(http: &reqwest::Client, base: &str, secret: &str, code: &str) -> Option<u16> {
+    let response = http
         .post(format!("{base}/token"))
         .basic_auth("webapp", Some(secret))
         .form(&[

@@ -194,6 +194,34 @@ pub fn portcullis_command() -> tokio::process::Command {
     command
 }
 
+/// The log lines a spawned `portcullis serve` writes to its piped stderr.
+pub type ServerLog = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Takes `child`'s piped stderr and reads it until the server says where it listens (at most
+/// 60 s); returns that address, the lines read so far, and the rest of the log.
+pub async fn wait_until_listening(
+    child: &mut tokio::process::Child,
+) -> (String, String, ServerLog) {
+    use tokio::io::AsyncBufReadExt;
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut log = String::new();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("server log") {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("portcullis listening") {
+                let start = line.find("address=").expect("address field") + "address=".len();
+                return line[start..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("server exited before listening:\n{log}");
+    })
+    .await
+    .expect("server started within 60 s");
+    (address, log, lines)
+}
+
 /// Runs a command to completion, failing the test if it takes more than a minute.
 pub async fn run_with_timeout(mut command: tokio::process::Command) -> Output {
     tokio::time::timeout(Duration::from_secs(60), command.output())

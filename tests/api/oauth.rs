@@ -121,11 +121,11 @@ pub(crate) fn param(params: &[(String, String)], name: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
-/// Opens `url` in `browser`, signs in on the hosted page, and returns the final response
-/// (the 303 to the client, or a consent page).
+/// Opens `url` in `browser`, signs in on the hosted page of the server at `base`, and returns
+/// the final response (the 303 to the client, or a consent page).
 pub(crate) async fn sign_in(
     browser: &reqwest::Client,
-    app: &TestApp,
+    base: &str,
     url: &str,
     username: &str,
 ) -> reqwest::Response {
@@ -134,7 +134,7 @@ pub(crate) async fn sign_in(
     let html = page.text().await.unwrap();
     assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
     browser
-        .post(format!("{}/authorize/login", app.address))
+        .post(format!("{base}/authorize/login"))
         .form(&[
             ("request_id", hidden(&html, "request_id")),
             ("csrf_token", hidden(&html, "csrf_token")),
@@ -199,7 +199,7 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
         .url();
 
     let browser = browser();
-    let redirect = sign_in(&browser, &app, auth_url.as_str(), "alice").await;
+    let redirect = sign_in(&browser, &app.address, auth_url.as_str(), "alice").await;
     assert_eq!(
         redirect.status(),
         StatusCode::SEE_OTHER,
@@ -371,6 +371,17 @@ impl Fixture {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Redeems `code` correctly (its redirect URI and verifier), as `webapp`.
+    pub(crate) async fn exchange(&self, code: &str, verifier: &str) -> reqwest::Response {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ])
+        .await
     }
 
     /// A code for `webapp` (signed in on `browser`), with its verifier.
@@ -701,16 +712,7 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
 
     // CODE-03: a code of an OAuth-only request gives no ID token.
     let (code, verifier) = f.code(&browser, "profile").await;
-    let plain = json_of(
-        f.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .await,
-    )
-    .await;
+    let plain = json_of(f.exchange(&code, &verifier).await).await;
     assert!(plain["access_token"].is_string());
     assert!(plain["id_token"].is_null());
     // The access token is for the client's audience.
@@ -751,16 +753,7 @@ async fn code_02_concurrent_redemption_has_one_winner(backend: Backend) {
     let statuses = join_all((0..20).map(|_| {
         let f = Arc::clone(&f);
         let (code, verifier) = (code.clone(), verifier.clone());
-        async move {
-            f.token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ])
-            .await
-            .status()
-        }
+        async move { f.exchange(&code, &verifier).await.status() }
     }))
     .await;
     assert_eq!(
@@ -781,16 +774,7 @@ async fn code_02_concurrent_redemption_has_one_winner(backend: Backend) {
 async fn rt_03_04_06_refresh_at_the_token_endpoint(backend: Backend) {
     let f = Arc::new(Fixture::new(backend).await);
     let (code, verifier) = f.code(&browser(), "openid profile offline_access").await;
-    let tokens = json_of(
-        f.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .await,
-    )
-    .await;
+    let tokens = json_of(f.exchange(&code, &verifier).await).await;
     let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // RT-06: another client's refresh token is refused and left working; no client
@@ -1233,16 +1217,7 @@ async fn logout_ends_the_session_and_its_grants(backend: Backend) {
     let f = Fixture::new(backend).await;
     let browser = browser();
     let (code, verifier) = f.code(&browser, "openid offline_access").await;
-    let tokens = json_of(
-        f.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .await,
-    )
-    .await;
+    let tokens = json_of(f.exchange(&code, &verifier).await).await;
     let id_token = tokens["id_token"].as_str().unwrap();
     let bad = browser
         .get(format!(
@@ -1471,16 +1446,7 @@ async fn hdr_02_cookies_and_hsts_on_an_https_issuer(backend: Backend) {
 async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
     let f = Fixture::new(backend).await;
     let (code, verifier) = f.code(&browser(), "openid email offline_access").await;
-    let tokens = json_of(
-        f.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .await,
-    )
-    .await;
+    let tokens = json_of(f.exchange(&code, &verifier).await).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let info = f.app.get_bearer("/userinfo", &access).await;
     assert_eq!(info.status(), 200);

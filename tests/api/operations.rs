@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-
 use crate::helpers::{Backend, TestEnv, portcullis_command};
 use crate::on_both_backends;
 
@@ -42,18 +40,7 @@ async fn sigterm_drains_readiness_then_exits_cleanly() {
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("portcullis listening") {
-                let start = line.find("address=").expect("address field") + "address=".len();
-                return line[start..].split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server started within 60 s");
+    let (address, _, mut lines) = crate::helpers::wait_until_listening(&mut child).await;
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{address}{path}")).send();
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
@@ -110,6 +97,28 @@ async fn login(app: &crate::helpers::TestApp, username: &str) -> serde_json::Val
     response.json().await.unwrap()
 }
 
+/// `POST /api/auth/refresh` with the refresh token of `session`.
+async fn refresh(app: &crate::helpers::TestApp, session: &serde_json::Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/auth/refresh", app.address))
+        .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs `session` out (`204`).
+async fn logout(app: &crate::helpers::TestApp, session: &serde_json::Value) {
+    let response = app
+        .client
+        .post(format!("{}/api/auth/logout", app.address))
+        .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
 // The janitor deletes only what has ended, in bounded batches; live grants are untouched.
 async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     use portcullis::db::queries::oauth::purge_expired;
@@ -118,15 +127,7 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     env.user_token(&app, "carol", &[]).await;
     let live = login(&app, "carol").await;
     for _ in 0..3 {
-        let ended = login(&app, "carol").await;
-        let response = app
-            .client
-            .post(format!("{}/api/auth/logout", app.address))
-            .json(&serde_json::json!({"refresh_token": ended["refresh_token"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        logout(&app, &login(&app, "carol").await).await;
     }
     // "Ended before a minute from now": the three logged-out families qualify, live ones do not.
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(1);
@@ -147,14 +148,7 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
         .await;
     assert_eq!(again.refresh_families, 0);
     // The live session still refreshes.
-    let refreshed = app
-        .client
-        .post(format!("{}/api/auth/refresh", app.address))
-        .json(&serde_json::json!({"refresh_token": live["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refreshed.status(), 200);
+    assert_eq!(refresh(&app, &live).await.status(), 200);
 }
 
 // The scheduled janitor: a running server (the rotator instance) deletes a family that ended
@@ -169,15 +163,7 @@ async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
         .await;
     env.user_token(&app, "carl", &[]).await;
     let live = login(&app, "carl").await;
-    let ended = login(&app, "carl").await;
-    let response = app
-        .client
-        .post(format!("{}/api/auth/logout", app.address))
-        .json(&serde_json::json!({"refresh_token": ended["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    logout(&app, &login(&app, "carl").await).await;
     let deleted = || async {
         let text = app.get("/metrics").await.text().await.unwrap();
         sample(
@@ -219,14 +205,7 @@ async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
     }
     assert!(gone, "the janitor ran on its schedule");
     assert!(deleted().await >= before + 1.0, "counted in /metrics");
-    let refreshed = app
-        .client
-        .post(format!("{}/api/auth/refresh", app.address))
-        .json(&serde_json::json!({"refresh_token": live["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refreshed.status(), 200);
+    assert_eq!(refresh(&app, &live).await.status(), 200);
 }
 
 // DOS: a client that never finishes its headers gets 408 and is closed after the request timeout,
@@ -367,21 +346,7 @@ async fn logs_never_contain_secrets() {
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("portcullis listening") {
-                let start = line.find("address=").expect("address field") + "address=".len();
-                return line[start..].split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server started");
+    let (address, mut log, mut lines) = crate::helpers::wait_until_listening(&mut child).await;
     let base = format!("http://{address}");
     let mut secrets = vec![PASSWORD.to_owned(), secret.clone(), service_secret.clone()];
 
@@ -600,16 +565,8 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
         "portcullis_db_pool_wait_seconds_count",
     );
     let session = login(&app, "dave").await;
-    let rotate = |token: serde_json::Value| {
-        app.client
-            .post(format!("{}/api/auth/refresh", app.address))
-            .json(&serde_json::json!({"refresh_token": token}))
-            .send()
-    };
-    let first = rotate(session["refresh_token"].clone()).await.unwrap();
-    assert_eq!(first.status(), 200);
-    let reused = rotate(session["refresh_token"].clone()).await.unwrap();
-    assert_eq!(reused.status(), 401);
+    assert_eq!(refresh(&app, &session).await.status(), 200);
+    assert_eq!(refresh(&app, &session).await.status(), 401, "reused");
     let mut statuses = Vec::new();
     for _ in 0..8 {
         let wrong = app

@@ -305,6 +305,19 @@ pub fn revoke_access_token(
     Ok(())
 }
 
+/// Ends a grant: its refresh family (if live; returns the families changed, 0 or 1) and every
+/// access token issued from it.
+pub fn revoke_grant(
+    conn: &mut DbConn,
+    family_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let revoked = super::refresh::revoke_family(conn, family_id, reason, now)?;
+    revoke_family_access_tokens(conn, family_id, now)?;
+    Ok(revoked)
+}
+
 /// Revokes every access token of a grant.
 pub fn revoke_family_access_tokens(
     conn: &mut DbConn,
