@@ -90,6 +90,12 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
+    /// The audience of its access tokens when the request names none: its first allowed
+    /// audience, else the issuer.
+    pub fn default_audience<'a>(&'a self, issuer: &'a str) -> &'a str {
+        self.audiences.first().map_or(issuer, String::as_str)
+    }
+
     /// Whether every scope of `scope` is allowed to this client.
     pub fn allows_scope(&self, scope: &str) -> bool {
         scope

@@ -224,10 +224,7 @@ pub fn client_credentials(
             }
             a
         }
-        (None, None) => client
-            .audiences
-            .first()
-            .map_or(state.issuer.as_str(), String::as_str),
+        (None, None) => client.default_audience(state.issuer.as_str()),
     };
     let scope = params.get("scope").unwrap_or("");
     if !client.allows_scope(scope)
@@ -337,10 +334,7 @@ pub async fn authorization_code(
         };
         return Err(OAuthError::invalid_grant(why));
     };
-    let audience = client
-        .audiences
-        .first()
-        .map_or(state.issuer.as_str(), String::as_str);
+    let audience = client.default_audience(state.issuer.as_str());
     let (access_token, expires_in) = sign_access_token(
         state,
         &AccessToken {
@@ -548,10 +542,7 @@ pub async fn refresh_token(
         })
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
-    let audience = client
-        .audiences
-        .first()
-        .map_or(state.issuer.as_str(), String::as_str);
+    let audience = client.default_audience(state.issuer.as_str());
     let (access_token, expires_in) = sign_access_token(
         state,
         &AccessToken {
