@@ -616,7 +616,7 @@ async fn pkce_02_03_and_request_errors_redirect(backend: Backend) {
     }
 }
 
-// PKCE-01, CODE-01/03 at the token endpoint.
+// PKCE-01/03, CODE-01/03 at the token endpoint.
 async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
     let f = Fixture::new(backend).await;
     let browser = browser();
@@ -642,6 +642,13 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
             ("code_verifier", &wrong),
         ])
         .await;
+    assert_eq!(json_of(response).await["error"], "invalid_grant");
+
+    // PKCE-03: the method switched at the token endpoint (the S256 challenge itself presented as
+    // a plain verifier) is refused.
+    let (code, verifier) = f.code(&browser, "openid offline_access").await;
+    let response = f.exchange(&code, &pkce(&verifier)).await;
+    assert_eq!(response.status(), 400);
     assert_eq!(json_of(response).await["error"], "invalid_grant");
 
     // CODE-03: redirect_uri must be repeated when it was sent; another client cannot redeem.
