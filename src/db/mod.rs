@@ -357,6 +357,7 @@ impl r2d2::HandleError<r2d2::Error> for LogPoolErrors {
 /// Postgres: an ordinary transaction; conditional updates and unique indexes decide races.
 /// SQLite: `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one failing
 /// with SQLITE_BUSY when it upgrades a read lock.
+/// Nested in another transaction, it is a savepoint of that one (which holds the lock already).
 pub fn write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
@@ -365,6 +366,10 @@ where
     match conn {
         DbConn::Postgres(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {
+            let status = AnsiTransactionManager::transaction_manager_status_mut(inner);
+            if status.transaction_depth()?.is_some() {
+                return conn.transaction(f);
+            }
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             match f(conn) {
                 Ok(value) => {
@@ -408,6 +413,43 @@ pub fn prepare_sqlite_path(url: &DatabaseUrl) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_write_transactions_are_savepoints_of_the_outer_one() {
+        let sqlite =
+            diesel::SqliteConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}"));
+        let mut conn = DbConn::Sqlite(sqlite);
+        conn.batch_execute("CREATE TABLE t (v INTEGER)")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let insert =
+            |conn: &mut DbConn, v: i32| conn.batch_execute(&format!("INSERT INTO t VALUES ({v})"));
+        let count = |conn: &mut DbConn| {
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM t")
+                .get_result::<i64>(conn)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // A nested transaction that succeeds commits with the outer one; one that fails undoes
+        // only its own writes.
+        write_transaction(&mut conn, |conn| {
+            insert(conn, 1)?;
+            write_transaction(conn, |conn| insert(conn, 2))?;
+            let failed = write_transaction(conn, |conn| {
+                insert(conn, 3)?;
+                Err::<(), _>(diesel::result::Error::RollbackTransaction)
+            });
+            assert!(failed.is_err());
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(&mut conn), 2);
+        // An outer failure undoes the nested writes that succeeded too.
+        let outer = write_transaction(&mut conn, |conn| {
+            write_transaction(conn, |conn| insert(conn, 4))?;
+            Err::<(), _>(diesel::result::Error::RollbackTransaction)
+        });
+        assert!(outer.is_err());
+        assert_eq!(count(&mut conn), 2);
+    }
 
     #[test]
     fn backend_is_chosen_by_scheme() {

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::accounts::users::{self, AccountError};
 use crate::db::queries::audit;
+use crate::db::{DbConn, DbError};
 use crate::error::ApiError;
 use crate::http::json::Json;
 use crate::keys::SigningAlg;
@@ -290,28 +291,55 @@ impl From<crate::db::DbError> for AdminError {
     }
 }
 
-async fn audit_change(
+/// Runs an admin change and its audit record in one write transaction on a blocking thread, so
+/// that no change is committed without its record. `change` returns its result and the subject
+/// the record names.
+async fn audited<T, E, F>(
     state: &AppState,
-    actor: String,
+    admin: &Admin,
     action: &'static str,
-    subject: String,
-) -> Result<(), AdminError> {
-    tracing::info!(%actor, action, %subject, "admin change");
-    state
+    change: F,
+) -> Result<T, AdminError>
+where
+    F: FnOnce(&mut DbConn) -> Result<(T, String), E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    AdminError: From<E>,
+{
+    let actor = admin.user_id.clone();
+    let (value, subject) = state
         .db
         .run(move |conn| {
-            audit::record(
-                conn,
-                Some(&actor),
-                action,
-                Some(&subject),
-                None,
-                chrono::Utc::now().naive_utc(),
-            )
-            .map_err(crate::db::DbError::Query)
+            crate::db::write_transaction(conn, |conn| {
+                let (value, subject) = change(conn)?;
+                let now = chrono::Utc::now().naive_utc();
+                audit::record(conn, Some(&actor), action, Some(&subject), None, now)?;
+                Ok::<_, E>((value, subject))
+            })
         })
         .await?;
-    Ok(())
+    tracing::info!(actor = %admin.user_id, action, %subject, "admin change");
+    Ok(value)
+}
+
+/// An audited change to one client, after which the in-memory registry is reloaded at once.
+async fn change_client<T, F>(
+    state: &AppState,
+    admin: &Admin,
+    action: &'static str,
+    client_id: String,
+    change: F,
+) -> Result<T, AdminError>
+where
+    F: FnOnce(&mut DbConn, &str) -> Result<T, ClientError> + Send + 'static,
+    T: Send + 'static,
+{
+    let value = audited(state, admin, action, move |conn| {
+        Ok::<_, ClientError>((change(conn, &client_id)?, client_id))
+    })
+    .await?;
+    state.clients.reload(&state.db).await?;
+    Ok(value)
 }
 
 /// `POST /admin/clients` body.
@@ -381,13 +409,14 @@ pub async fn create_client(
         post_logout_redirect_uris: body.post_logout_redirect_uris,
     };
     let issuer = state.issuer.to_string();
-    let registered = state
-        .db
-        .run(move |conn| oidc_clients::create(conn, new, &issuer))
-        .await?;
-    state.clients.reload(&state.db).await?;
-    let id = registered.client.client_id.clone();
-    audit_change(&state, admin.user_id, "client_created", id).await?;
+    let registered = change_client(
+        &state,
+        &admin,
+        "client_created",
+        new.client_id.clone(),
+        move |conn, _| oidc_clients::create(conn, new, &issuer),
+    )
+    .await?;
     Ok(ok(StatusCode::CREATED, &registered))
 }
 
@@ -405,19 +434,13 @@ pub async fn update_redirect_uris(
     client_id: web::Path<String>,
     body: Json<RedirectUris>,
 ) -> Result<HttpResponse, AdminError> {
-    let client_id = client_id.into_inner();
     let uris = body.0.redirect_uris;
-    let id = client_id.clone();
-    let client = state
-        .db
-        .run(move |conn| oidc_clients::set_redirect_uris(conn, &id, &uris))
-        .await?;
-    state.clients.reload(&state.db).await?;
-    audit_change(
+    let client = change_client(
         &state,
-        admin.user_id,
+        &admin,
         "client_redirect_uris_changed",
-        client_id,
+        client_id.into_inner(),
+        move |conn, id| oidc_clients::set_redirect_uris(conn, id, &uris),
     )
     .await?;
     Ok(ok(StatusCode::OK, &client))
@@ -429,14 +452,14 @@ pub async fn rotate_client_secret(
     admin: Admin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let client_id = client_id.into_inner();
-    let id = client_id.clone();
-    let registered = state
-        .db
-        .run(move |conn| oidc_clients::rotate_secret(conn, &id))
-        .await?;
-    state.clients.reload(&state.db).await?;
-    audit_change(&state, admin.user_id, "client_secret_rotated", client_id).await?;
+    let registered = change_client(
+        &state,
+        &admin,
+        "client_secret_rotated",
+        client_id.into_inner(),
+        oidc_clients::rotate_secret,
+    )
+    .await?;
     Ok(ok(StatusCode::OK, &registered))
 }
 
@@ -446,14 +469,14 @@ pub async fn delete_client(
     admin: Admin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let client_id = client_id.into_inner();
-    let id = client_id.clone();
-    state
-        .db
-        .run(move |conn| oidc_clients::delete(conn, &id))
-        .await?;
-    state.clients.reload(&state.db).await?;
-    audit_change(&state, admin.user_id, "client_deleted", client_id).await?;
+    change_client(
+        &state,
+        &admin,
+        "client_deleted",
+        client_id.into_inner(),
+        oidc_clients::delete,
+    )
+    .await?;
     Ok(HttpResponse::NoContent()
         .insert_header(("Cache-Control", "no-store"))
         .finish())
@@ -475,8 +498,12 @@ pub async fn disable_user(
     user: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
-    let view = state.db.run(move |conn| users::disable(conn, &who)).await?;
-    audit_change(&state, admin.user_id, "user_disabled", user_id_of(&view)).await?;
+    let view = audited(&state, &admin, "user_disabled", move |conn| {
+        let view = users::disable(conn, &who)?;
+        let id = view.id.clone();
+        Ok::<_, AccountError>((view, id))
+    })
+    .await?;
     Ok(ok(StatusCode::OK, &view))
 }
 
@@ -487,18 +514,12 @@ pub async fn revoke_user_sessions(
     user: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
-    let (id, revoked) = state
-        .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                let id = user_id_of(&users::get(conn, &who)?);
-                let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked")
-                    .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))?;
-                Ok::<_, AccountError>((id, revoked))
-            })
-        })
-        .await?;
-    audit_change(&state, admin.user_id, "user_sessions_revoked", id).await?;
+    let revoked = audited(&state, &admin, "user_sessions_revoked", move |conn| {
+        let id = users::get(conn, &who)?.id;
+        let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked")?;
+        Ok::<_, AccountError>((revoked, id))
+    })
+    .await?;
     Ok(ok(StatusCode::OK, &json!({ "revoked_families": revoked })))
 }
 
@@ -551,13 +572,6 @@ pub async fn audit_events(
     ))
 }
 
-fn user_id_of(view: &impl serde::Serialize) -> String {
-    serde_json::to_value(view)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// `GET /admin/users/{user}/families`: the user's live refresh families (grants).
 pub async fn list_families(
     state: web::Data<AppState>,
@@ -568,7 +582,7 @@ pub async fn list_families(
     let families = state
         .db
         .run(move |conn| {
-            let id = user_id_of(&users::get(conn, &who)?);
+            let id = users::get(conn, &who)?.id;
             let now = chrono::Utc::now().naive_utc();
             crate::db::queries::refresh::live_families(conn, &id, now)
                 .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))
@@ -597,25 +611,14 @@ pub async fn revoke_family(
     family: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let id = family.into_inner();
-    let family_id = id.clone();
-    let revoked = state
-        .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                let now = chrono::Utc::now().naive_utc();
-                Ok::<_, crate::db::DbError>(crate::db::queries::oauth::revoke_grant(
-                    conn,
-                    &family_id,
-                    "admin_revoked",
-                    now,
-                )?)
-            })
-        })
-        .await?;
-    if revoked != 1 {
-        return Err(AdminError::Account(AccountError::NotFound));
-    }
-    audit_change(&state, admin.user_id, "family_revoked", id).await?;
+    audited(&state, &admin, "family_revoked", move |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        match crate::db::queries::oauth::revoke_grant(conn, &id, "admin_revoked", now)? {
+            1 => Ok(((), id)),
+            _ => Err(AccountError::NotFound),
+        }
+    })
+    .await?;
     Ok(ok(StatusCode::OK, &json!({ "revoked": true })))
 }
 
@@ -630,21 +633,20 @@ pub async fn change_role(
     let role = crate::accounts::Role::parse(&role)
         .map_err(|e| AdminError::InvalidRequest(e.to_string()))?;
     let grant = request.method() == actix_web::http::Method::POST;
-    let view = state
-        .db
-        .run(move |conn| {
-            if grant {
-                users::add_role(conn, &who, &role)
-            } else {
-                users::remove_role(conn, &who, &role)
-            }
-        })
-        .await?;
     let action = if grant {
         "role_granted"
     } else {
         "role_withdrawn"
     };
-    audit_change(&state, admin.user_id, action, user_id_of(&view)).await?;
+    let view = audited(&state, &admin, action, move |conn| {
+        let view = if grant {
+            users::add_role(conn, &who, &role)?
+        } else {
+            users::remove_role(conn, &who, &role)?
+        };
+        let id = view.id.clone();
+        Ok::<_, AccountError>((view, id))
+    })
+    .await?;
     Ok(ok(StatusCode::OK, &view))
 }
