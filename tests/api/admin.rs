@@ -61,13 +61,7 @@ async fn adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api(backend: Bac
 
     // The refresh cookie of an admin's login is no credential here (no CSRF surface).
     let admin = env.user_token(&app, "root", &["admin"]).await;
-    let login = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&serde_json::json!({"username": "root", "password": "correct horse battery staple"}))
-        .send()
-        .await
-        .unwrap();
+    let login = app.login("root").await;
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     let cookie_only = app
         .client
@@ -94,13 +88,7 @@ async fn adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api(backend: Bac
             ..env.args()
         })
         .await;
-    let login = api_audience
-        .client
-        .post(format!("{}/api/auth/login", api_audience.address))
-        .json(&serde_json::json!({"username": "root", "password": "correct horse battery staple"}))
-        .send()
-        .await
-        .unwrap();
+    let login = api_audience.login("root").await;
     let token = json_of(login).await["access_token"]
         .as_str()
         .unwrap()
@@ -258,13 +246,7 @@ async fn key_10_revoking_the_active_key(backend: Backend) {
     let me = app.get_bearer("/api/me", &admin).await;
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 
-    let login = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&serde_json::json!({"username": "root", "password": "correct horse battery staple"}))
-        .send()
-        .await
-        .unwrap();
+    let login = app.login("root").await;
     let fresh = json_of(login).await["access_token"]
         .as_str()
         .unwrap()
@@ -407,7 +389,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let created = json_of(created).await;
-    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let secret = crate::oauth::secret_of(&created);
     assert_eq!(
         cc(secret.clone()).await.unwrap().status(),
         200,
@@ -468,7 +450,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
         .unwrap(),
     )
     .await;
-    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    let new_secret = crate::oauth::secret_of(&rotated);
     assert_eq!(cc(new_secret.clone()).await.unwrap().status(), 200);
     assert_eq!(
         cc(secret).await.unwrap().status(),
@@ -496,13 +478,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     )
     .await;
     assert!(users.to_string().contains("mallory") && !users.to_string().contains("argon2"));
-    let login = || {
-        app.client
-            .post(format!("{}/api/auth/login", app.address))
-            .json(&serde_json::json!({"username": "mallory", "password": "correct horse battery staple"}))
-            .send()
-    };
-    let session = json_of(login().await.unwrap()).await;
+    let session = json_of(app.login("mallory").await).await;
     let revoked = send(
         reqwest::Method::POST,
         "/admin/users/mallory/revoke-sessions",
@@ -529,7 +505,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(disabled.status(), 200);
-    assert_eq!(login().await.unwrap().status(), 401);
+    assert_eq!(app.login("mallory").await.status(), 401);
 
     // The audit trail, paged.
     let page = json_of(
@@ -649,14 +625,8 @@ async fn admin_manages_roles_and_grants(backend: Backend) {
     let app = env.spawn().await;
     let admin = env.user_token(&app, "root", &["admin"]).await;
     env.user_token(&app, "walter", &[]).await;
-    let login = || {
-        app.client
-            .post(format!("{}/api/auth/login", app.address))
-            .json(&serde_json::json!({"username": "walter", "password": "correct horse battery staple"}))
-            .send()
-    };
-    let first = json_of(login().await.unwrap()).await;
-    let second = json_of(login().await.unwrap()).await;
+    let first = json_of(app.login("walter").await).await;
+    let second = json_of(app.login("walter").await).await;
     let families = json_of(app.get_bearer("/admin/users/walter/families", &admin).await).await;
     let list = families["families"].as_array().unwrap();
     assert_eq!(

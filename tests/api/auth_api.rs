@@ -10,10 +10,8 @@ use portcullis::keys::SigningAlg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, stdout_json};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestEnv, join_all, stdout_json};
 use crate::on_both_backends;
-
-const PASSWORD: &str = "correct horse battery staple";
 
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.client
@@ -46,9 +44,7 @@ async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Respon
 
 /// Logs in and returns (access token, refresh token).
 async fn session(app: &TestApp, username: &str) -> (String, String) {
-    let response = login(app, username, PASSWORD).await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = app.session(username).await;
     (
         body["access_token"].as_str().unwrap().to_owned(),
         body["refresh_token"].as_str().unwrap().to_owned(),

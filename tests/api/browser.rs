@@ -122,7 +122,7 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
         ],
     )
     .await;
-    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let secret = crate::oauth::secret_of(&client);
 
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

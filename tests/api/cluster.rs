@@ -8,9 +8,10 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command, stdout_json};
+use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command};
 use crate::oauth::{
-    PASSWORD, REDIRECT, browser, create_user, enc, location_params, param, pkce, register,
+    PASSWORD, REDIRECT, WEBAPP, browser, create_user, create_webapp, enc, location_params, param,
+    pkce, register, secret_of,
 };
 
 async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
@@ -32,19 +33,7 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
     let env = TestEnv::new(Backend::Postgres).await;
     let apps = spawn_three(&env).await;
     create_user(&env, "alice").await;
-    let web = register(
-        &env,
-        &apps[0],
-        &[
-            "--client-id",
-            "webapp",
-            "--redirect-uri",
-            REDIRECT,
-            "--first-party",
-        ],
-    )
-    .await;
-    let secret = web["client_secret"].as_str().unwrap().to_owned();
+    let secret = secret_of(&register(&env, &apps[0], &WEBAPP).await);
     for app in &apps {
         for _ in 0..100 {
             if app.state.clients.get("webapp").is_some() {
@@ -71,16 +60,7 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
     );
 
     // RT-04: one JSON-API refresh token, 21 parallel rotations round robin.
-    let session: Value = apps[1]
-        .client
-        .post(format!("{}/api/auth/login", apps[1].address))
-        .json(&json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session: Value = apps[1].login("alice").await.json().await.unwrap();
     let token = session["refresh_token"].as_str().unwrap().to_owned();
     let statuses = join_all((0..21).map(|i| {
         let (app, token) = (Arc::clone(&apps[i % 3]), token.clone());
@@ -138,19 +118,7 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
 async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
     let env = TestEnv::new(Backend::Postgres).await;
     create_user(&env, "bob").await;
-    let web = stdout_json(
-        &env.cli(&[
-            "clients",
-            "create",
-            "--client-id",
-            "webapp",
-            "--redirect-uri",
-            REDIRECT,
-            "--first-party",
-        ])
-        .await,
-    );
-    let secret = web["client_secret"].as_str().unwrap().to_owned();
+    let secret = create_webapp(&env).await;
     let start = || {
         let mut command = portcullis_command();
         command

@@ -14,6 +14,9 @@ use tempfile::TempDir;
 
 use crate::pg;
 
+/// The password of every test user.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 /// The storage backend a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -119,21 +122,8 @@ impl TestEnv {
         for role in roles {
             args.extend(["--role", role]);
         }
-        stdout_json(
-            &self
-                .cli_with_stdin(&args, "correct horse battery staple\n")
-                .await,
-        );
-        let response = app
-            .client
-            .post(format!("{}/api/auth/login", app.address))
-            .json(&serde_json::json!({"username": username, "password": "correct horse battery staple"}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 200, "login of {username}");
-        let body: Value = response.json().await.expect("json");
-        body["access_token"]
+        stdout_json(&self.cli_with_stdin(&args, &format!("{PASSWORD}\n")).await);
+        app.session(username).await["access_token"]
             .as_str()
             .expect("access_token")
             .to_owned()
@@ -247,6 +237,23 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// `POST /api/auth/login` as `username` with the test password.
+    pub async fn login(&self, username: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/auth/login", self.address))
+            .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// A successful login's body: access and refresh token.
+    pub async fn session(&self, username: &str) -> Value {
+        let response = self.login(username).await;
+        assert_eq!(response.status(), 200, "login of {username}");
+        response.json().await.expect("json")
+    }
+
     /// GET a path.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

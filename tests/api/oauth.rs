@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp, TestEnv, join_all, stdout_json};
 use crate::on_both_backends;
 
-pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) use crate::helpers::PASSWORD;
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
 /// An HTTP client for the relying-party library, on the test's reqwest (no redirects followed).
@@ -60,6 +60,26 @@ pub(crate) fn browser() -> reqwest::Client {
 }
 
 /// Registers a client through the CLI; returns its JSON (with `client_secret` if confidential).
+/// `clients create` arguments of the first-party web app the hosted-page tests sign in to.
+pub(crate) const WEBAPP: [&str; 5] = [
+    "--client-id",
+    "webapp",
+    "--redirect-uri",
+    REDIRECT,
+    "--first-party",
+];
+
+/// Registers [`WEBAPP`] through the CLI before any server runs; its secret.
+pub(crate) async fn create_webapp(env: &TestEnv) -> String {
+    let args = [&["clients", "create"][..], &WEBAPP].concat();
+    secret_of(&stdout_json(&env.cli(&args).await))
+}
+
+/// The `client_secret` of a `clients create` answer.
+pub(crate) fn secret_of(client: &Value) -> String {
+    client["client_secret"].as_str().unwrap().to_owned()
+}
+
 pub(crate) async fn register(env: &TestEnv, app: &TestApp, args: &[&str]) -> Value {
     let mut full = vec!["clients", "create"];
     full.extend_from_slice(args);
@@ -153,19 +173,7 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
     let user_id = create_user(&env, "alice").await;
-    let registered = register(
-        &env,
-        &app,
-        &[
-            "--client-id",
-            "webapp",
-            "--redirect-uri",
-            REDIRECT,
-            "--first-party",
-        ],
-    )
-    .await;
-    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let secret = secret_of(&register(&env, &app, &WEBAPP).await);
     let secret_for_revocation = secret.clone();
 
     let http = reqwest::Client::builder()
@@ -351,7 +359,7 @@ impl Fixture {
         )
         .await;
         Self {
-            secret: registered["client_secret"].as_str().unwrap().to_owned(),
+            secret: secret_of(&registered),
             env,
             app,
             user_id,
@@ -874,7 +882,7 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
         ],
     )
     .await;
-    let secret = service["client_secret"].as_str().unwrap().to_owned();
+    let secret = secret_of(&service);
     let token = |form: Vec<(&'static str, String)>, basic: Option<(&str, &str)>| {
         let mut request = f
             .app
@@ -1006,7 +1014,7 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
 
     // A rotated secret works at once; the old one stops.
     let rotated = stdout_json(&f.env.cli(&["clients", "rotate-secret", "svc"]).await);
-    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    let new_secret = secret_of(&rotated);
     let mut accepted = false;
     for _ in 0..100 {
         if token(cc(), Some(("svc", &new_secret)))

@@ -83,20 +83,6 @@ async fn sigterm_drains_readiness_then_exits_cleanly() {
     assert!(rest.contains("shutdown requested"), "{rest}");
 }
 
-async fn login(app: &crate::helpers::TestApp, username: &str) -> serde_json::Value {
-    let response = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(
-            &serde_json::json!({"username": username, "password": "correct horse battery staple"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 /// `POST /api/auth/refresh` with the refresh token of `session`.
 async fn refresh(app: &crate::helpers::TestApp, session: &serde_json::Value) -> reqwest::Response {
     app.client
@@ -125,9 +111,9 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
     env.user_token(&app, "carol", &[]).await;
-    let live = login(&app, "carol").await;
+    let live = app.session("carol").await;
     for _ in 0..3 {
-        logout(&app, &login(&app, "carol").await).await;
+        logout(&app, &app.session("carol").await).await;
     }
     // "Ended before a minute from now": the three logged-out families qualify, live ones do not.
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(1);
@@ -162,8 +148,8 @@ async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
         })
         .await;
     env.user_token(&app, "carl", &[]).await;
-    let live = login(&app, "carl").await;
-    logout(&app, &login(&app, "carl").await).await;
+    let live = app.session("carl").await;
+    logout(&app, &app.session("carl").await).await;
     let deleted = || async {
         let text = app.get("/metrics").await.text().await.unwrap();
         sample(
@@ -319,22 +305,10 @@ async fn logs_never_contain_secrets() {
         .await,
     );
     assert!(user["id"].is_string());
-    let client = crate::helpers::stdout_json(
-        &env.cli(&[
-            "clients",
-            "create",
-            "--client-id",
-            "webapp",
-            "--redirect-uri",
-            REDIRECT,
-            "--first-party",
-        ])
-        .await,
-    );
-    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let secret = crate::oauth::create_webapp(&env).await;
     let service =
         crate::helpers::stdout_json(&env.cli(&["clients", "create", "--client-id", "svc"]).await);
-    let service_secret = service["client_secret"].as_str().unwrap().to_owned();
+    let service_secret = crate::oauth::secret_of(&service);
 
     let mut command = portcullis_command();
     command
@@ -564,7 +538,7 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
         "portcullis_login_refusals_total{kind=\"throttled\"}",
         "portcullis_db_pool_wait_seconds_count",
     );
-    let session = login(&app, "dave").await;
+    let session = app.session("dave").await;
     assert_eq!(refresh(&app, &session).await.status(), 200);
     assert_eq!(refresh(&app, &session).await.status(), 401, "reused");
     let mut statuses = Vec::new();

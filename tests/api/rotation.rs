@@ -18,8 +18,6 @@ use crate::helpers::{Backend, TestApp, TestEnv, join_all, kids_of, portcullis_co
 use crate::jwks::verify_signed_token;
 use crate::on_both_backends;
 
-const PASSWORD: &str = "correct horse battery staple";
-
 /// Settings with a fast schedule: manual rotation unless `interval` is given.
 fn fast_keys(env: &TestEnv, interval: &str, lead: &str) -> SettingsArgs {
     SettingsArgs {
@@ -69,15 +67,7 @@ fn verifies_against(token: &str, jwks: &Value, issuer: &str) -> Result<(), Strin
 
 /// A login on `app`: (access token, refresh token).
 async fn login(app: &TestApp, username: &str) -> (String, String) {
-    let response = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&json!({"username": username, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = app.session(username).await;
     (
         body["access_token"].as_str().unwrap().to_owned(),
         body["refresh_token"].as_str().unwrap().to_owned(),
