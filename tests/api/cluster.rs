@@ -8,7 +8,7 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, portcullis_command};
+use crate::helpers::{Backend, TestApp, TestEnv, join_all};
 use crate::oauth::{
     PASSWORD, REDIRECT, WEBAPP, browser, create_user, create_webapp, enc, location_params, param,
     pkce, register, secret_of,
@@ -119,18 +119,7 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
     let env = TestEnv::new(Backend::Postgres).await;
     create_user(&env, "bob").await;
     let secret = create_webapp(&env).await;
-    let start = || {
-        let mut command = portcullis_command();
-        command
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("PORTCULLIS_DATABASE_URL", &env.database_url)
-            .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
-            .env("PORTCULLIS_LOG", "info")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true);
-        command.spawn().unwrap()
-    };
+    let start = || env.serve_command(&[]).spawn().unwrap();
     async fn address_of(child: &mut tokio::process::Child) -> String {
         let (address, _, mut lines) = crate::helpers::wait_until_listening(child).await;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });

@@ -170,6 +170,20 @@ impl TestEnv {
         }
         run_with_timeout(command).await
     }
+
+    /// `portcullis serve` on a free loopback port against this environment, as its own process
+    /// (stderr piped for [`wait_until_listening`]), with `env` added.
+    pub fn serve_command(&self, env: &[(&str, &str)]) -> tokio::process::Command {
+        let mut command = portcullis_command();
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("PORTCULLIS_DATABASE_URL", &self.database_url)
+            .env("PORTCULLIS_KEYS_DIR", &self.keys_dir)
+            .envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        command
+    }
 }
 
 /// The binary under test with a clean environment (no inherited PORTCULLIS_* settings).

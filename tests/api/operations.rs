@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Backend, TestEnv, portcullis_command};
+use crate::helpers::{Backend, TestEnv};
 use crate::on_both_backends;
 
 // Every response names its request; ids differ; error responses carry one too.
@@ -31,15 +31,10 @@ async fn every_response_carries_a_request_id(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_readiness_then_exits_cleanly() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    let mut command = portcullis_command();
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PORTCULLIS_DATABASE_URL", &env.database_url)
-        .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
-        .env("PORTCULLIS_SHUTDOWN_DRAIN", "2s")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
+    let mut child = env
+        .serve_command(&[("PORTCULLIS_SHUTDOWN_DRAIN", "2s")])
+        .spawn()
+        .unwrap();
     let (address, _, mut lines) = crate::helpers::wait_until_listening(&mut child).await;
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{address}{path}")).send();
@@ -310,16 +305,11 @@ async fn logs_never_contain_secrets() {
         crate::helpers::stdout_json(&env.cli(&["clients", "create", "--client-id", "svc"]).await);
     let service_secret = crate::oauth::secret_of(&service);
 
-    let mut command = portcullis_command();
-    command
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("PORTCULLIS_DATABASE_URL", &env.database_url)
-        .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
-        .env("PORTCULLIS_LOG", "debug")
-        .env("PORTCULLIS_SHUTDOWN_DRAIN", "0s")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
+    let serve = [
+        ("PORTCULLIS_LOG", "debug"),
+        ("PORTCULLIS_SHUTDOWN_DRAIN", "0s"),
+    ];
+    let mut child = env.serve_command(&serve).spawn().unwrap();
     let (address, mut log, mut lines) = crate::helpers::wait_until_listening(&mut child).await;
     let base = format!("http://{address}");
     let mut secrets = vec![PASSWORD.to_owned(), secret.clone(), service_secret.clone()];
