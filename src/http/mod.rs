@@ -106,11 +106,14 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 WRITE,
                 admin::revoke,
             ))
-            .service(
+            .service(labelled(
+                "/admin/clients",
+                "GET, HEAD, POST",
                 web::resource("/clients")
                     .route(web::get().to(admin::list_clients))
+                    .route(web::head().to(admin::list_clients))
                     .route(web::post().to(admin::create_client)),
-            )
+            ))
             .service(scoped_resource(
                 "/admin/clients/{client_id}/redirect-uris",
                 "/clients/{client_id}/redirect-uris",
@@ -248,15 +251,24 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    methods
+    let routes = methods
         .0
         .iter()
         .fold(web::resource(path), |resource, method| {
             resource.route(web::route().method(method.clone()).to(handler.clone()))
-        })
-        .default_service(web::to(
-            move || async move { method_not_allowed(methods.1) },
-        ))
+        });
+    labelled(label, methods.1, routes)
+}
+
+/// Finishes a resource whose routes are in place: 405 with `allow` to any other method, and its
+/// requests recorded in the latency histogram under `label`.
+fn labelled(
+    label: &'static str,
+    allow: &'static str,
+    routes: actix_web::Resource,
+) -> impl actix_web::dev::HttpServiceFactory + 'static {
+    routes
+        .default_service(web::to(move || async move { method_not_allowed(allow) }))
         .wrap(actix_web::middleware::from_fn(
             move |request: actix_web::dev::ServiceRequest,
                   next: actix_web::middleware::Next<actix_web::body::BoxBody>| {

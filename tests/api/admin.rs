@@ -403,6 +403,20 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     .await;
     assert!(!listed.to_string().contains(&secret) && !listed.to_string().contains("secret_hash"));
     assert_eq!(listed["clients"][0]["client_id"], "svc");
+    // Like every resource: 405 in the JSON shape with Allow, and its own latency label.
+    let wrong_method = send(reqwest::Method::PUT, "/admin/clients", &admin, None)
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.headers()["allow"], "GET, HEAD, POST");
+    assert_eq!(json_of(wrong_method).await["error"], "method_not_allowed");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(
+            "portcullis_http_request_duration_seconds_count{route=\"/admin/clients\",method=\"GET\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
     let duplicate = send(
         reqwest::Method::POST,
         "/admin/clients",
