@@ -303,23 +303,30 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 first_party,
                 post_logout_redirect_uris,
             };
-            let registered = db
-                .run(move |conn| oidc_clients::create(conn, new, &issuer))
-                .await?;
-            tracing::info!(client_id = %registered.client.client_id, "client registered");
+            let id = new.client_id.clone();
+            let registered = audited(&db, "client_created", move |conn| {
+                Ok::<_, oidc_clients::ClientError>((oidc_clients::create(conn, new, &issuer)?, id))
+            })
+            .await?;
             print_json(&registered)
         }
         ClientsCommand::List => print_json(&db.run(oidc_clients::list).await?),
         ClientsCommand::Delete { client_id } => {
             let shown = client_id.clone();
-            db.run(move |conn| oidc_clients::delete(conn, &client_id))
-                .await?;
+            audited(&db, "client_deleted", move |conn| {
+                oidc_clients::delete(conn, &client_id).map(|()| ((), client_id))
+            })
+            .await?;
             print_json(&serde_json::json!({ "deleted": shown }))
         }
         ClientsCommand::RotateSecret { client_id } => {
-            let registered = db
-                .run(move |conn| oidc_clients::rotate_secret(conn, &client_id))
-                .await?;
+            let registered = audited(&db, "client_secret_rotated", move |conn| {
+                Ok::<_, oidc_clients::ClientError>((
+                    oidc_clients::rotate_secret(conn, &client_id)?,
+                    client_id,
+                ))
+            })
+            .await?;
             print_json(&registered)
         }
     }
@@ -349,9 +356,12 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             print_json(&user)
         }
         UsersCommand::List => print_json(&db.run(users::list).await?),
-        UsersCommand::Disable { user } => {
-            print_json(&db.run(move |conn| users::disable(conn, &user)).await?)
-        }
+        UsersCommand::Disable { user } => print_json(
+            &audited(&db, "user_disabled", move |conn| {
+                users::disable(conn, &user).map(users::UserView::with_id)
+            })
+            .await?,
+        ),
         UsersCommand::SetPassword { user } => {
             let password = read_password()?;
             print_json(&users::set_password(&db, &hasher()?, user, password).await?)
@@ -359,18 +369,34 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
         UsersCommand::AddRole { user, role } => {
             let role = Role::parse(&role)?;
             print_json(
-                &db.run(move |conn| users::add_role(conn, &user, &role))
-                    .await?,
+                &audited(&db, "role_granted", move |conn| {
+                    users::add_role(conn, &user, &role).map(users::UserView::with_id)
+                })
+                .await?,
             )
         }
         UsersCommand::RemoveRole { user, role } => {
             let role = Role::parse(&role)?;
             print_json(
-                &db.run(move |conn| users::remove_role(conn, &user, &role))
-                    .await?,
+                &audited(&db, "role_withdrawn", move |conn| {
+                    users::remove_role(conn, &user, &role).map(users::UserView::with_id)
+                })
+                .await?,
             )
         }
     }
+}
+
+/// A client or user change by the CLI, in the audit trail as actor `cli` (as the admin API's
+/// changes are under the administrator's id), committed together with its record.
+async fn audited<T, E, F>(db: &Db, action: &'static str, change: F) -> Result<T, E>
+where
+    F: FnOnce(&mut crate::db::DbConn) -> Result<(T, String), E> + Send + 'static,
+    T: Send + 'static,
+    E: From<crate::db::DbError> + From<diesel::result::Error> + Send + 'static,
+{
+    db.run(move |conn| crate::db::queries::audit::audited(conn, "cli", action, change))
+        .await
 }
 
 /// One line from stdin; only the line ending is removed (no trimming, no truncation).

@@ -13,7 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use crate::accounts::users::{self, AccountError};
+use crate::accounts::users::{self, AccountError, UserView};
 use crate::db::queries::audit;
 use crate::db::{DbConn, DbError};
 use crate::error::ApiError;
@@ -291,9 +291,7 @@ impl From<crate::db::DbError> for AdminError {
     }
 }
 
-/// Runs an admin change and its audit record in one write transaction on a blocking thread, so
-/// that no change is committed without its record. `change` returns its result and the subject
-/// the record names.
+/// [`audit::audited`] on a blocking thread, by the administrator.
 async fn audited<T, E, F>(
     state: &AppState,
     admin: &Admin,
@@ -307,19 +305,10 @@ where
     AdminError: From<E>,
 {
     let actor = admin.user_id.clone();
-    let (value, subject) = state
+    Ok(state
         .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                let (value, subject) = change(conn)?;
-                let now = chrono::Utc::now().naive_utc();
-                audit::record(conn, Some(&actor), action, Some(&subject), None, now)?;
-                Ok::<_, E>((value, subject))
-            })
-        })
-        .await?;
-    tracing::info!(actor = %admin.user_id, action, %subject, "admin change");
-    Ok(value)
+        .run(move |conn| audit::audited(conn, &actor, action, change))
+        .await?)
 }
 
 /// An audited change to one client, after which the in-memory registry is reloaded at once.
@@ -499,9 +488,7 @@ pub async fn disable_user(
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
     let view = audited(&state, &admin, "user_disabled", move |conn| {
-        let view = users::disable(conn, &who)?;
-        let id = view.id.clone();
-        Ok::<_, AccountError>((view, id))
+        users::disable(conn, &who).map(UserView::with_id)
     })
     .await?;
     Ok(ok(StatusCode::OK, &view))
@@ -639,13 +626,12 @@ pub async fn change_role(
         "role_withdrawn"
     };
     let view = audited(&state, &admin, action, move |conn| {
-        let view = if grant {
-            users::add_role(conn, &who, &role)?
+        if grant {
+            users::add_role(conn, &who, &role)
         } else {
-            users::remove_role(conn, &who, &role)?
-        };
-        let id = view.id.clone();
-        Ok::<_, AccountError>((view, id))
+            users::remove_role(conn, &who, &role)
+        }
+        .map(UserView::with_id)
     })
     .await?;
     Ok(ok(StatusCode::OK, &view))

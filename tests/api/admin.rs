@@ -5,7 +5,7 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, kids_of};
+use crate::helpers::{Backend, TestApp, TestEnv, join_all, kids_of, stdout_json};
 use crate::on_both_backends;
 
 /// Fails if `body` carries anything that looks like private key material.
@@ -716,7 +716,80 @@ pub(crate) async fn admin_token(env: &TestEnv, app: &TestApp) -> String {
     env.user_token(app, "root", &["admin"]).await
 }
 
+// The CLI's client and user commands: `clients list` and `clients delete` work, and every change
+// is in the audit trail as actor `cli`, as the admin API's are; a refused change records nothing.
+async fn cli_client_and_user_changes_are_audited(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let dora = env.user_token(&app, "dora", &[]).await;
+    let dora_id = json_of(app.get_bearer("/api/me", &dora).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let created = stdout_json(
+        &env.cli(&["clients", "create", "--client-id", "cli-svc"])
+            .await,
+    );
+    let secret = crate::oauth::secret_of(&created);
+    let listed = stdout_json(&env.cli(&["clients", "list"]).await);
+    assert!(listed.to_string().contains("\"cli-svc\"") && !listed.to_string().contains(&secret));
+    let rotated = stdout_json(&env.cli(&["clients", "rotate-secret", "cli-svc"]).await);
+    assert_ne!(crate::oauth::secret_of(&rotated), secret);
+    let deleted = stdout_json(&env.cli(&["clients", "delete", "cli-svc"]).await);
+    assert_eq!(deleted["deleted"], "cli-svc");
+    let listed = stdout_json(&env.cli(&["clients", "list"]).await);
+    assert!(!listed.to_string().contains("\"cli-svc\""), "{listed}");
+    let again = env.cli(&["clients", "delete", "cli-svc"]).await;
+    assert!(
+        !again.status.success(),
+        "an unknown client cannot be deleted"
+    );
+
+    for args in [
+        ["users", "add-role", "dora", "auditor"],
+        ["users", "remove-role", "dora", "auditor"],
+    ] {
+        stdout_json(&env.cli(&args).await);
+    }
+    stdout_json(&env.cli(&["users", "disable", "dora"]).await);
+
+    let events = json_of(app.get_bearer("/admin/audit?limit=500", &admin).await).await;
+    let by_cli: Vec<(String, String)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "cli")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["subject"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = [
+        ("client_created", "cli-svc"),
+        ("client_secret_rotated", "cli-svc"),
+        ("client_deleted", "cli-svc"),
+        ("role_granted", dora_id.as_str()),
+        ("role_withdrawn", dora_id.as_str()),
+        ("user_disabled", dora_id.as_str()),
+    ]
+    .iter()
+    .map(|(a, s)| ((*a).to_owned(), (*s).to_owned()))
+    .collect();
+    let mut found = by_cli.clone();
+    found.sort();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "one record per change, none for the refused delete"
+    );
+}
+
 on_both_backends!(
+    cli_client_and_user_changes_are_audited,
     adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api,
     adm_01_separate_admin_listener,
     adm_02_concurrent_rotations_and_audit,

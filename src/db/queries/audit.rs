@@ -27,6 +27,28 @@ pub fn record(
         .execute(conn)
 }
 
+/// Runs an administrative change (admin API or CLI) and records it as `action` by `actor` in one
+/// write transaction, so that no change is committed without its record; logs it once
+/// committed. `change` returns its result and the subject to record.
+pub fn audited<T, E>(
+    conn: &mut DbConn,
+    actor: &str,
+    action: &'static str,
+    change: impl FnOnce(&mut DbConn) -> Result<(T, String), E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let (value, subject) = crate::db::write_transaction(conn, |conn| {
+        let (value, subject) = change(conn)?;
+        let now = chrono::Utc::now().naive_utc();
+        record(conn, Some(actor), action, Some(&subject), None, now)?;
+        Ok::<_, E>((value, subject))
+    })?;
+    tracing::info!(actor, action, %subject, "admin change");
+    Ok(value)
+}
+
 /// `(actor, action, subject)` of an audit event.
 pub type EventSummary = (Option<String>, String, Option<String>);
 
