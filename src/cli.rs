@@ -104,6 +104,10 @@ pub enum ClientsCommand {
         /// An exact post-logout redirect URI; repeatable.
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
+        /// An audience (resource server) whose access tokens this confidential client may
+        /// introspect, besides its own (RFC 7662 §4); repeatable.
+        #[arg(long = "introspection-audience")]
+        introspection_audiences: Vec<String>,
     },
     /// List every client (no secrets) as a JSON array.
     List,
@@ -290,6 +294,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             id_token_alg,
             first_party,
             post_logout_redirect_uris,
+            introspection_audiences,
         } => {
             let new = NewClient {
                 client_id,
@@ -302,10 +307,10 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 id_token_alg,
                 first_party,
                 post_logout_redirect_uris,
+                introspection_audiences,
             };
-            let id = new.client_id.clone();
             let registered = audited(&db, "client_created", move |conn| {
-                Ok::<_, oidc_clients::ClientError>((oidc_clients::create(conn, new, &issuer)?, id))
+                oidc_clients::create(conn, new, &issuer)
             })
             .await?;
             print_json(&registered)
@@ -314,17 +319,14 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
         ClientsCommand::Delete { client_id } => {
             let shown = client_id.clone();
             audited(&db, "client_deleted", move |conn| {
-                oidc_clients::delete(conn, &client_id).map(|()| ((), client_id))
+                oidc_clients::delete(conn, &client_id)
             })
             .await?;
             print_json(&serde_json::json!({ "deleted": shown }))
         }
         ClientsCommand::RotateSecret { client_id } => {
             let registered = audited(&db, "client_secret_rotated", move |conn| {
-                Ok::<_, oidc_clients::ClientError>((
-                    oidc_clients::rotate_secret(conn, &client_id)?,
-                    client_id,
-                ))
+                oidc_clients::rotate_secret(conn, &client_id)
             })
             .await?;
             print_json(&registered)
@@ -358,19 +360,21 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
         UsersCommand::List => print_json(&db.run(users::list).await?),
         UsersCommand::Disable { user } => print_json(
             &audited(&db, "user_disabled", move |conn| {
-                users::disable(conn, &user).map(users::UserView::with_id)
+                users::disable(conn, &user, CLI_ACTOR)
             })
             .await?,
         ),
         UsersCommand::SetPassword { user } => {
             let password = read_password()?;
-            print_json(&users::set_password(&db, &hasher()?, user, password).await?)
+            print_json(
+                &users::set_password(&db, &hasher()?, user, password, CLI_ACTOR.into()).await?,
+            )
         }
         UsersCommand::AddRole { user, role } => {
             let role = Role::parse(&role)?;
             print_json(
                 &audited(&db, "role_granted", move |conn| {
-                    users::add_role(conn, &user, &role).map(users::UserView::with_id)
+                    users::add_role(conn, &user, &role)
                 })
                 .await?,
             )
@@ -379,7 +383,7 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             let role = Role::parse(&role)?;
             print_json(
                 &audited(&db, "role_withdrawn", move |conn| {
-                    users::remove_role(conn, &user, &role).map(users::UserView::with_id)
+                    users::remove_role(conn, &user, &role)
                 })
                 .await?,
             )
@@ -391,13 +395,18 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
 /// changes are under the administrator's id), committed together with its record.
 async fn audited<T, E, F>(db: &Db, action: &'static str, change: F) -> Result<T, E>
 where
-    F: FnOnce(&mut crate::db::DbConn) -> Result<(T, String), E> + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConn) -> Result<crate::db::queries::audit::Change<T>, E>
+        + Send
+        + 'static,
     T: Send + 'static,
     E: From<crate::db::DbError> + From<diesel::result::Error> + Send + 'static,
 {
-    db.run(move |conn| crate::db::queries::audit::audited(conn, "cli", action, change))
+    db.run(move |conn| crate::db::queries::audit::audited(conn, CLI_ACTOR, action, change))
         .await
 }
+
+/// The actor of the CLI's changes in the audit trail.
+const CLI_ACTOR: &str = "cli";
 
 /// One line from stdin; only the line ending is removed (no trimming, no truncation).
 fn read_password() -> anyhow::Result<Password> {

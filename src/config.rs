@@ -129,9 +129,15 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_REFRESH_REUSE_GRACE", global = true)]
     pub refresh_reuse_grace: Option<String>,
 
-    /// Login attempts per account in one window before 429. Default 5.
+    /// Login attempts per account from one client network (or from one trusted device) in one
+    /// window before 429. Default 5.
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS", global = true)]
     pub login_max_attempts: Option<u32>,
+
+    /// Login attempts per account from all untrusted devices together in one window before 429
+    /// (a trusted device keeps its own budget). Default 100.
+    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", global = true)]
+    pub login_max_attempts_per_account: Option<u32>,
 
     /// Login attempts per client IP in one window before 429. Default 20.
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS_PER_IP", global = true)]
@@ -239,8 +245,10 @@ pub struct Settings {
     pub refresh_absolute_ttl: Duration,
     /// Retry window for a lost refresh response.
     pub refresh_reuse_grace: Duration,
-    /// Login attempts per account per window.
+    /// Login attempts per account and client network (or trusted device) per window.
     pub login_max_attempts: u32,
+    /// Login attempts per account from untrusted devices per window.
+    pub login_max_attempts_per_account: u32,
     /// Login attempts per IP per window.
     pub login_max_attempts_per_ip: u32,
     /// Throttling window.
@@ -561,6 +569,10 @@ impl Settings {
             refresh_absolute_ttl,
             refresh_reuse_grace,
             login_max_attempts: args.login_max_attempts.unwrap_or(5).max(1),
+            login_max_attempts_per_account: args
+                .login_max_attempts_per_account
+                .unwrap_or(100)
+                .max(1),
             login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
             login_window,
             janitor_interval,
@@ -819,6 +831,7 @@ impl Settings {
             "refresh_absolute_ttl": secs(self.refresh_absolute_ttl),
             "refresh_reuse_grace": secs(self.refresh_reuse_grace),
             "login_max_attempts": self.login_max_attempts,
+            "login_max_attempts_per_account": self.login_max_attempts_per_account,
             "login_max_attempts_per_ip": self.login_max_attempts_per_ip,
             "login_window": secs(self.login_window),
             "janitor_interval": secs(self.janitor_interval),

@@ -104,6 +104,9 @@ impl From<crate::accounts::users::AccountError> for ApiError {
             AccountError::Invalid(field) => Self::InvalidRequest(field.to_string()),
             AccountError::UserExists => Self::UserExists,
             AccountError::NotFound => Self::NotFound,
+            AccountError::Ambiguous | AccountError::LastAdmin => {
+                Self::InvalidRequest(error.to_string())
+            }
             AccountError::Hash(e) => Self::Internal(e.to_string()),
             AccountError::Db(db) => db.into(),
         }

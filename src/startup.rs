@@ -142,18 +142,14 @@ impl Application {
         }
         let verifier =
             Verifier::local(verifier_config).map_err(|e| StartupError::SelfTest(e.to_string()))?;
-        // The admin API accepts only tokens for the issuer itself, whatever the API audience.
-        let admin_verifier = Verifier::local(VerifierConfig::for_issuer(issuer.as_str()))
-            .map_err(|e| StartupError::SelfTest(e.to_string()))?;
         let (params, concurrency) = (settings.password_hashing, settings.hashing_concurrency);
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params, concurrency))
             .await
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
             .map_err(|e| StartupError::SelfTest(e.to_string()))?;
-        for v in [&verifier, &admin_verifier] {
-            v.install_jwks(keys.current().jwks_body())
-                .map_err(StartupError::SelfTest)?;
-        }
+        verifier
+            .install_jwks(keys.current().jwks_body())
+            .map_err(StartupError::SelfTest)?;
         let clients = db
             .run(ClientRegistry::load)
             .await
@@ -169,7 +165,6 @@ impl Application {
             discovery: Bytes::from(discovery),
             public_cache_control,
             verifier,
-            admin_verifier,
             hasher,
             settings: Arc::new(settings.clone()),
             key_context: KeyContext::new(
@@ -378,52 +373,72 @@ async fn maintain_keys(state: AppState, interval: Duration) {
     }
 }
 
-/// Rows of each kind one janitor run deletes at most.
+/// Rows of each kind one janitor batch deletes at most (one short write transaction).
 const PURGE_BATCH: i64 = 1000;
+/// Batches one janitor run does at most before it yields to its next run (a backlog of 10
+/// million rows of one kind); each batch is its own transaction, so requests interleave.
+const PURGE_MAX_BATCHES: usize = 10_000;
 
-/// Janitor: deletes what expired or ended more than a day ago (requests, codes, access-token
-/// records, sessions, refresh families with their tokens) and throttle windows that are over,
-/// in bounded batches. Removed keys' private halves are erased when they are removed.
-async fn purge_expired(state: &AppState) {
-    let now = chrono::Utc::now().naive_utc();
-    let before = now - chrono::Duration::days(1);
-    let throttle_before = now
-        - chrono::Duration::from_std(state.settings.login_window).unwrap_or(chrono::Duration::MAX);
-    let purged = state
-        .db
-        .run(move |conn| {
-            Ok::<_, db::DbError>(db::queries::oauth::purge_expired(
-                conn,
-                before,
-                throttle_before,
-                PURGE_BATCH,
-            )?)
-        })
-        .await;
-    match purged {
-        Ok(purged) if purged.total() == 0 => {}
-        Ok(purged) => {
-            let counter = |kind: &'static str| {
-                crate::metrics::metrics()
-                    .janitor_deleted
-                    .get_or_create(&crate::metrics::KindLabels { kind })
-                    .clone()
-            };
-            let counts = [
-                ("authorization_requests", purged.authorization_requests),
-                ("authorization_codes", purged.authorization_codes),
-                ("access_tokens", purged.access_tokens),
-                ("browser_sessions", purged.browser_sessions),
-                ("refresh_families", purged.refresh_families),
-                ("login_attempts", purged.login_attempts),
-            ];
-            for (kind, rows) in counts {
-                counter(kind).inc_by(u64::try_from(rows).unwrap_or(u64::MAX));
+/// Janitor: deletes what expired or ended more than a day ago (codes, access-token records,
+/// sessions, refresh families with their tokens), pending authorization requests once expired,
+/// expired trusted devices and throttle windows that are over — batch after batch until a
+/// batch finds less than a full batch of every kind, so it keeps up with any rate the server
+/// accepts (DOS-07). Removed keys' private halves are erased when they are removed.
+pub async fn purge_expired(state: &AppState) {
+    let mut purged = db::queries::oauth::Purged::default();
+    for _ in 0..PURGE_MAX_BATCHES {
+        let now = chrono::Utc::now().naive_utc();
+        let before = now - chrono::Duration::days(1);
+        let throttle_before = now
+            - chrono::Duration::from_std(state.settings.login_window)
+                .unwrap_or(chrono::Duration::MAX);
+        let batch = state
+            .db
+            .run(move |conn| {
+                Ok::<_, db::DbError>(db::queries::oauth::purge_expired(
+                    conn,
+                    now,
+                    before,
+                    throttle_before,
+                    PURGE_BATCH,
+                )?)
+            })
+            .await;
+        match batch {
+            Ok(batch) => {
+                purged.absorb(&batch);
+                if batch.largest() < usize::try_from(PURGE_BATCH).unwrap_or(usize::MAX) {
+                    break;
+                }
             }
-            tracing::info!(?purged, "janitor deleted expired rows");
+            Err(error) => {
+                tracing::warn!(%error, "janitor failed; retrying at its next run");
+                break;
+            }
         }
-        Err(error) => tracing::warn!(%error, "janitor failed; retrying at its next run"),
     }
+    if purged.total() == 0 {
+        return;
+    }
+    let counter = |kind: &'static str| {
+        crate::metrics::metrics()
+            .janitor_deleted
+            .get_or_create(&crate::metrics::KindLabels { kind })
+            .clone()
+    };
+    let counts = [
+        ("authorization_requests", purged.authorization_requests),
+        ("authorization_codes", purged.authorization_codes),
+        ("access_tokens", purged.access_tokens),
+        ("browser_sessions", purged.browser_sessions),
+        ("refresh_families", purged.refresh_families),
+        ("login_attempts", purged.login_attempts),
+        ("trusted_devices", purged.trusted_devices),
+    ];
+    for (kind, rows) in counts {
+        counter(kind).inc_by(u64::try_from(rows).unwrap_or(u64::MAX));
+    }
+    tracing::info!(?purged, "janitor deleted expired rows");
 }
 
 /// On SIGTERM or SIGINT: readiness answers 503 for `PORTCULLIS_SHUTDOWN_DRAIN`, then the

@@ -33,10 +33,9 @@ pub struct AppState {
     /// Password hashing with bounded concurrency.
     pub hasher: PasswordHasher,
     /// Verifies the access tokens this server signed, by the rules every resource server uses
-    /// (`portcullis::verify`), with the keys installed from memory. Default audience: the issuer.
+    /// (`portcullis::verify`), with the keys installed from memory. Audience: the JSON API's
+    /// (`access_token_audience`, default the issuer); `/api/me` and the admin API use it.
     pub verifier: Verifier,
-    /// Verifies admin API tokens: the same rules, audience always the issuer itself.
-    pub admin_verifier: Verifier,
     /// KEK, schedule and key size for key changes.
     pub key_context: KeyContext,
     /// OAuth clients, in memory.
@@ -49,10 +48,8 @@ impl AppState {
     /// Makes `set` the current key set: signing, the published JWKS and our own verification
     /// all switch together.
     pub fn install_key_set(&self, set: KeySet) {
-        for verifier in [&self.verifier, &self.admin_verifier] {
-            if let Err(error) = verifier.install_jwks(set.jwks_body()) {
-                tracing::error!(%error, "the verifier refused our own JWKS");
-            }
+        if let Err(error) = self.verifier.install_jwks(set.jwks_body()) {
+            tracing::error!(%error, "the verifier refused our own JWKS");
         }
         self.keys.replace(set);
     }

@@ -39,6 +39,11 @@ impl Username {
                 "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit",
             ));
         }
+        // ADM-06: user ids are UUIDs, and the CLI and the admin API address users by id,
+        // username or email; a username shaped like an id could make them hit another user.
+        if uuid::Uuid::parse_str(text).is_ok() {
+            return Err(invalid("username", "may not have the form of a user id (a UUID)"));
+        }
         Ok(Self(text.to_owned()))
     }
 

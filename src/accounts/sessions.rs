@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::password::HashError;
 use crate::db::models::{RefreshFamilyRow, RefreshTokenRow, UserRow};
-use crate::db::queries::{audit, refresh as q, throttle, users as user_q};
+use crate::db::queries::{audit, devices as devices_q, refresh as q, throttle, users as user_q};
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::keys::SignError;
 use crate::state::AppState;
@@ -102,6 +102,8 @@ pub struct Issued {
     pub expires_in: u64,
     /// The refresh token.
     pub refresh_token: RefreshToken,
+    /// A device cookie to set: the login made this device trusted for the account.
+    pub new_device: Option<String>,
 }
 
 /// RFC 9068 access-token claims.
@@ -132,9 +134,9 @@ fn sign_access_token(
     user_id: &str,
     roles: &[String],
     grant: &'static str,
+    access: &AccessRecord,
 ) -> Result<(String, u64), AuthError> {
     let settings = &state.settings;
-    let issued_at = Utc::now().timestamp();
     let ttl = settings.access_token_ttl.as_secs();
     let audience = settings
         .access_token_audience
@@ -144,10 +146,10 @@ fn sign_access_token(
         iss: state.issuer.as_str(),
         sub: user_id,
         aud: audience,
-        exp: issued_at + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
-        iat: issued_at,
-        nbf: issued_at,
-        jti: uuid::Uuid::new_v4().to_string(),
+        exp: access.issued_at + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
+        iat: access.issued_at,
+        nbf: access.issued_at,
+        jti: access.jti.clone(),
         client_id: FIRST_PARTY_CLIENT_ID,
         scope: FIRST_PARTY_SCOPE,
         roles,
@@ -158,6 +160,48 @@ fn sign_access_token(
         .sign(settings.access_token_alg, "at+jwt", &claims)?;
     crate::metrics::token_issued(grant, settings.access_token_alg);
     Ok((token, ttl))
+}
+
+/// The record of an access token about to be issued for a user: its `jti`, `iat` and expiry.
+/// It is stored with the grant's write, so the token counts only while the record stands (see
+/// [`super::current`]).
+#[derive(Debug, Clone)]
+pub struct AccessRecord {
+    /// The token's `jti`.
+    pub jti: String,
+    /// Its `iat` (seconds since the epoch).
+    pub issued_at: i64,
+    /// Its `exp` as a timestamp (UTC).
+    pub expires_at: NaiveDateTime,
+}
+
+impl AccessRecord {
+    /// A fresh record for a token that lives `ttl` from now.
+    pub fn new(ttl: Duration) -> Self {
+        let now = Utc::now();
+        Self {
+            jti: uuid::Uuid::new_v4().to_string(),
+            issued_at: now.timestamp(),
+            expires_at: now.naive_utc() + chrono_duration(ttl),
+        }
+    }
+
+    /// The row to insert for `user_id`'s token issued to `client_id` in `family_id`.
+    pub fn row(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        family_id: Option<&str>,
+    ) -> crate::db::models::AccessTokenRow {
+        crate::db::models::AccessTokenRow {
+            jti: self.jti.clone(),
+            family_id: family_id.map(str::to_owned),
+            client_id: client_id.to_owned(),
+            expires_at: self.expires_at,
+            revoked_at: None,
+            user_id: Some(user_id.to_owned()),
+        }
+    }
 }
 
 /// The roles of a user.
@@ -230,62 +274,93 @@ pub fn start_family(
     Ok((family.id, token))
 }
 
+/// How long a device that signed in stays trusted (its own login budget, LOGIN-09).
+pub const DEVICE_TRUST: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+
 /// Checks a password, on every path that logs a user in (JSON API, hosted login page): throttled
 /// before any hashing (LOGIN-06), then one Argon2 verification (against a dummy hash for
 /// unknown users, so both failures cost the same, LOGIN-04). The caller takes a success's attempt
 /// back with [`Authenticated::forgive`].
+///
+/// The budgets (LOGIN-09), all per `PORTCULLIS_LOGIN_WINDOW`, counted atomically:
+/// - a device that signed in to this account before (its device cookie, `device`) has a budget
+///   of its own (`login_max_attempts`) and nothing else counts for it: failures elsewhere never
+///   lock the owner's browser out;
+/// - any other attempt counts on its client network (`login_max_attempts_per_ip`; an IPv6 /64),
+///   and — only while that network is within budget, so a throttled client creates no more
+///   state — on the account from that network (`login_max_attempts`) and on the account from
+///   everywhere (`login_max_attempts_per_account`, higher: a distributed guesser is slowed to
+///   that rate, while the owner on another network still gets in).
 #[tracing::instrument(skip_all, fields(%client_ip))]
 pub async fn authenticate(
     state: &AppState,
     login: String,
     password: Vec<u8>,
     client_ip: IpAddr,
+    device: Option<String>,
 ) -> Result<Authenticated, AuthError> {
     let password = zeroize::Zeroizing::new(password);
     // No account name holds a NUL (Postgres text cannot): such a login is an unknown user, and
     // its throttle key drops the NULs.
     let login = login.replace('\0', "\u{fffd}");
     let lookup = login.to_lowercase();
-    let user: Option<UserRow> = state
-        .db
-        .run(move |conn| Ok::<_, AuthError>(user_q::find_by_login(conn, &lookup)?))
-        .await?;
-    // An existing account is throttled by its id, so its username and its email share one
-    // budget; an unknown login by its text (it costs the same, so it reveals nothing).
-    let account = user.as_ref().map_or_else(
-        || format!("login:{}", login.to_lowercase()),
-        |u| format!("user:{}", u.id),
+    let device_hash = device
+        .filter(|d| !d.is_empty() && d.len() <= 64)
+        .map(|d| token_hash(&d));
+    let settings = &state.settings;
+    let (max_device, max_ip, max_account, window) = (
+        settings.login_max_attempts,
+        settings.login_max_attempts_per_ip,
+        settings.login_max_attempts_per_account,
+        settings.login_window,
     );
-    let keys = [format!("account:{account}"), format!("ip:{client_ip}")];
-    let (max_account, max_ip, window) = (
-        state.settings.login_max_attempts,
-        state.settings.login_max_attempts_per_ip,
-        state.settings.login_window,
-    );
+    let network = super::network::network_of(client_ip);
     // LOGIN-06: count the attempt first, atomically, so N parallel guesses are counted exactly
     // and the (N+1)th is refused before it costs a hash.
-    let counted_keys = keys.clone();
-    let retry_after = state
+    let (user, counted, retry_after, trusted) = state
         .db
         .run(move |conn| {
+            let user = user_q::find_by_login(conn, &lookup)?;
             write_transaction(conn, |conn| {
                 let now = now();
                 let floor = now - chrono_duration(window);
+                let trusted = match (&user, &device_hash) {
+                    (Some(user), Some(hash)) => devices_q::trusted_for(conn, hash, &user.id, now)?,
+                    _ => false,
+                };
+                // An existing account is throttled by its id, so its username and its email
+                // share one budget; an unknown login by its text (it costs the same, so it
+                // reveals nothing).
+                let account = user
+                    .as_ref()
+                    .map_or_else(|| format!("login:{lookup}"), |u| format!("user:{}", u.id));
+                let budgets: Vec<(String, u32)> = match (&device_hash, trusted) {
+                    (Some(hash), true) => vec![(format!("device:{hash}"), max_device)],
+                    _ => vec![
+                        (format!("ip:{network}"), max_ip),
+                        (format!("account-net:{account}:{network}"), max_device),
+                        (format!("account:{account}"), max_account),
+                    ],
+                };
+                let mut counted = Vec::new();
                 let mut retry_after = None;
-                for (key, max) in counted_keys.iter().zip([max_account, max_ip]) {
-                    let (attempts, started) = throttle::count_attempt(conn, key, now, floor)?;
+                for (key, max) in budgets {
+                    let (attempts, started) = throttle::count_attempt(conn, &key, now, floor)?;
+                    counted.push(key);
                     if u32::try_from(attempts).unwrap_or(u32::MAX) > max {
                         let ends = started + chrono_duration(window);
-                        let seconds = (ends - now).num_seconds().max(1);
-                        retry_after = Some(retry_after.unwrap_or(0).max(seconds.unsigned_abs()));
+                        let seconds = (ends - now).num_seconds().max(1).unsigned_abs();
+                        retry_after = Some(seconds);
+                        // DOS-07: a throttled client creates no further throttle rows.
+                        break;
                     }
                 }
-                Ok::<_, AuthError>(retry_after)
+                Ok::<_, AuthError>((user, counted, retry_after, trusted))
             })
         })
         .await?;
     if let Some(seconds) = retry_after {
-        tracing::warn!("login throttled");
+        tracing::warn!(trusted_device = trusted, "login throttled");
         crate::metrics::metrics()
             .logins
             .get_or_create(&crate::metrics::KindLabels { kind: "throttled" })
@@ -315,9 +390,16 @@ pub async fn authenticate(
             return Err(AuthError::InvalidCredentials);
         }
     };
+    // A device that was not trusted for this account gets a new device cookie with the session.
+    let new_device = if trusted {
+        None
+    } else {
+        Some(RefreshToken::generate()?)
+    };
     Ok(Authenticated {
         user,
-        attempts: keys,
+        attempts: counted,
+        new_device,
     })
 }
 
@@ -325,17 +407,34 @@ pub async fn authenticate(
 pub struct Authenticated {
     /// The user.
     pub user: UserRow,
-    attempts: [String; 2],
+    attempts: Vec<String>,
+    new_device: Option<RefreshToken>,
 }
 
 impl Authenticated {
-    /// Takes the successful attempt back (a success is not a failure), inside the caller's
-    /// transaction that also starts the session, so a login costs one write transaction.
+    /// Takes the successful attempt back (a success is not a failure), and records a new
+    /// trusted device, inside the caller's transaction that also starts the session, so a login
+    /// costs one write transaction.
     pub fn forgive(&self, conn: &mut DbConn) -> Result<(), diesel::result::Error> {
         for key in &self.attempts {
             throttle::uncount_attempt(conn, key)?;
         }
+        if let Some(device) = &self.new_device {
+            let now = now();
+            devices_q::insert(
+                conn,
+                &token_hash(device.expose()),
+                &self.user.id,
+                now,
+                now + chrono_duration(DEVICE_TRUST),
+            )?;
+        }
         Ok(())
+    }
+
+    /// The device cookie to set when this login made the device trusted (`None`: it was).
+    pub fn new_device(&self) -> Option<&str> {
+        self.new_device.as_ref().map(RefreshToken::expose)
     }
 }
 
@@ -345,29 +444,40 @@ pub async fn login(
     login: String,
     password: Vec<u8>,
     client_ip: IpAddr,
+    device: Option<String>,
 ) -> Result<Issued, AuthError> {
-    let authenticated = authenticate(state, login, password, client_ip).await?;
+    let authenticated = authenticate(state, login, password, client_ip, device).await?;
     let user = authenticated.user.clone();
+    let new_device = authenticated.new_device().map(str::to_owned);
 
     let absolute_ttl = state.settings.refresh_absolute_ttl;
     let user_id = user.id.clone();
+    let access = AccessRecord::new(state.settings.access_token_ttl);
+    let record = access.clone();
     let (refresh_token, roles) = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 authenticated.forgive(conn)?;
-                let (_, token) = start_family(conn, &user_id, &Grant::first_party(), absolute_ttl)?;
+                let (family, token) =
+                    start_family(conn, &user_id, &Grant::first_party(), absolute_ttl)?;
+                crate::db::queries::oauth::insert_access_token(
+                    conn,
+                    &record.row(&user_id, FIRST_PARTY_CLIENT_ID, Some(&family)),
+                )?;
                 let roles = roles_of(conn, &user_id)?;
                 Ok::<_, AuthError>((token, roles))
             })
         })
         .await?;
-    let (access_token, expires_in) = sign_access_token(state, &user.id, &roles, "password")?;
+    let (access_token, expires_in) =
+        sign_access_token(state, &user.id, &roles, "password", &access)?;
     tracing::info!(user_id = %user.id, %client_ip, "login");
     Ok(Issued {
         access_token,
         expires_in,
         refresh_token,
+        new_device,
     })
 }
 
@@ -395,12 +505,14 @@ pub struct Refreshed {
 /// Rotates a refresh token: the presented token is marked used and its successor issued, in one
 /// transaction. A token presented after it was rotated revokes its whole family (RT-03); of
 /// concurrent presentations exactly one wins and the others count as reuse (RT-04). A token of
-/// another client is refused and left untouched (RT-06).
+/// another client is refused and left untouched (RT-06). The access token issued with the
+/// successor is recorded (`access`) in the same write.
 #[tracing::instrument(skip_all)]
 pub async fn rotate(
     state: &AppState,
     presented: String,
     client_id: String,
+    access: AccessRecord,
 ) -> Result<Refreshed, AuthError> {
     let hash = token_hash(&presented);
     let idle = state.settings.refresh_idle_ttl;
@@ -414,11 +526,15 @@ pub async fn rotate(
             let successor_hash = token_hash(successor.expose());
             if let Some(rotated) = q::rotate_in_one_statement(
                 conn,
-                &hash,
-                &successor_hash,
-                &client_id,
-                now,
-                issued_after,
+                &q::RotateParams {
+                    presented_hash: &hash,
+                    successor_hash: &successor_hash,
+                    client_id: &client_id,
+                    now,
+                    issued_after,
+                    access_jti: &access.jti,
+                    access_expires_at: access.expires_at,
+                },
             )? {
                 return Ok(Rotation::Rotated(Refreshed {
                     token: successor,
@@ -484,6 +600,10 @@ pub async fn rotate(
                         used_at: None,
                     },
                 )?;
+                crate::db::queries::oauth::insert_access_token(
+                    conn,
+                    &access.row(&family.user_id, &family.client_id, Some(&family.id)),
+                )?;
                 Ok(Rotation::Rotated(Refreshed {
                     token: successor,
                     user_id: family.user_id,
@@ -512,13 +632,26 @@ pub async fn rotate(
 
 /// The JSON API's refresh: rotation for the first-party client, and a new access token.
 pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
-    let refreshed = rotate(state, presented, FIRST_PARTY_CLIENT_ID.into()).await?;
-    let (access_token, expires_in) =
-        sign_access_token(state, &refreshed.user_id, &refreshed.roles, "refresh")?;
+    let access = AccessRecord::new(state.settings.access_token_ttl);
+    let refreshed = rotate(
+        state,
+        presented,
+        FIRST_PARTY_CLIENT_ID.into(),
+        access.clone(),
+    )
+    .await?;
+    let (access_token, expires_in) = sign_access_token(
+        state,
+        &refreshed.user_id,
+        &refreshed.roles,
+        "refresh",
+        &access,
+    )?;
     Ok(Issued {
         access_token,
         expires_in,
         refresh_token: refreshed.token,
+        new_device: None,
     })
 }
 
@@ -572,17 +705,19 @@ pub async fn logout(state: &AppState, presented: String) -> Result<(), AuthError
         .await
 }
 
-/// Revokes every refresh family of the user and ends their browser sessions (`reason`:
-/// `logout_all`, `password_change`, `disabled`). Composable inside another transaction.
+/// Revokes everything that speaks for the user — refresh families, access tokens, browser
+/// sessions (`reason`: `logout_all`, `password_change`, `disabled`, `admin_revoked`) — and
+/// records it as done by `actor` (the user, an administrator's id, or `cli`). Composable inside
+/// another transaction.
 pub fn revoke_all(
     conn: &mut DbConn,
     user_id: &str,
     reason: &str,
+    actor: &str,
 ) -> Result<usize, diesel::result::Error> {
     let now = now();
-    let revoked = q::revoke_user_families(conn, user_id, reason, now)?;
-    crate::db::queries::oauth::end_user_sessions(conn, user_id, now)?;
-    audit::record(conn, Some(user_id), reason, Some(user_id), None, now)?;
+    let revoked = super::current::revoke_everything(conn, user_id, reason, now)?;
+    audit::record(conn, Some(actor), reason, Some(user_id), None, now)?;
     Ok(revoked)
 }
 
@@ -592,7 +727,7 @@ pub async fn logout_all(state: &AppState, user_id: String) -> Result<usize, Auth
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                Ok::<_, AuthError>(revoke_all(conn, &user_id, "logout_all")?)
+                Ok::<_, AuthError>(revoke_all(conn, &user_id, "logout_all", &user_id)?)
             })
         })
         .await

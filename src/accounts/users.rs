@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::names::{Email, InvalidField, Password, Role, Username};
 use super::password::{HashError, PasswordHasher};
 use crate::db::models::UserRow;
+use crate::db::queries::audit::Change;
 use crate::db::queries::users as q;
 use crate::db::{Db, DbConn, DbError, write_transaction};
 
@@ -21,6 +22,13 @@ pub enum AccountError {
     /// No such user.
     #[error("no such user")]
     NotFound,
+    /// The name matches one user's id and another user's username or email: address the user
+    /// by id (ADM-06).
+    #[error("the name matches more than one user; use the user's id")]
+    Ambiguous,
+    /// The change would leave no enabled administrator (ADM-05).
+    #[error("this would leave no enabled administrator")]
+    LastAdmin,
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -106,12 +114,29 @@ fn view(conn: &mut DbConn, row: UserRow) -> Result<UserView, AccountError> {
     Ok(UserView::from_row(row, roles))
 }
 
-/// An id wins over a username or email that happens to look the same.
+/// One user by id, username or email. A value that is one user's id and another user's username
+/// or email is refused as ambiguous (ADM-06): new usernames cannot look like ids, but rows made
+/// before that rule may.
 fn find_row(conn: &mut DbConn, who: &str) -> Result<UserRow, AccountError> {
-    match q::find_by_id(conn, who)? {
-        Some(row) => Ok(row),
-        None => q::find_by_login(conn, &who.to_lowercase())?.ok_or(AccountError::NotFound),
+    let by_id = q::find_by_id(conn, who)?;
+    let by_login = q::find_by_login(conn, &who.to_lowercase())?;
+    match (by_id, by_login) {
+        (Some(id), Some(login)) if id.id != login.id => Err(AccountError::Ambiguous),
+        (Some(row), _) | (None, Some(row)) => Ok(row),
+        (None, None) => Err(AccountError::NotFound),
     }
+}
+
+/// The role whose last enabled holder may not be removed.
+const ADMIN_ROLE: &str = "admin";
+
+/// Refuses (inside the caller's transaction, after its change) a state with no enabled
+/// administrator, when there was one before (ADM-05).
+fn keep_an_admin(conn: &mut DbConn, admins_before: i64) -> Result<(), AccountError> {
+    if admins_before > 0 && q::count_enabled_with_role(conn, ADMIN_ROLE)? == 0 {
+        return Err(AccountError::LastAdmin);
+    }
+    Ok(())
 }
 
 /// Creates a user; the password is hashed first, off the executor.
@@ -184,15 +209,34 @@ pub fn get_by_id(conn: &mut DbConn, id: &str) -> Result<UserView, AccountError> 
     view(conn, row)
 }
 
-/// Disables a user (idempotent).
-pub fn disable(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
+/// Disables a user and revokes everything that speaks for them, as `actor` (idempotent: an
+/// already disabled user is no change). Never disables the last enabled administrator.
+pub fn disable(
+    conn: &mut DbConn,
+    who: &str,
+    actor: &str,
+) -> Result<Change<UserView>, AccountError> {
     write_transaction(conn, |conn| {
+        q::lock_role_holders(conn, ADMIN_ROLE)?;
+        let admins = q::count_enabled_with_role(conn, ADMIN_ROLE)?;
         let row = find_row(conn, who)?;
-        if q::disable(conn, &row.id, Utc::now().naive_utc())? == 1 {
-            super::sessions::revoke_all(conn, &row.id, "disabled")?;
+        let changed = q::disable(conn, &row.id, Utc::now().naive_utc())? == 1;
+        if changed {
+            keep_an_admin(conn, admins)?;
+            super::sessions::revoke_all(conn, &row.id, "disabled", actor)?;
         }
         let row = find_row(conn, &row.id)?;
-        view(conn, row)
+        let id = row.id.clone();
+        let view = view(conn, row)?;
+        Ok(if changed {
+            Change::made(
+                view,
+                id,
+                serde_json::json!({ "disabled": { "old": false, "new": true } }),
+            )
+        } else {
+            Change::none(view, id)
+        })
     })
 }
 
@@ -202,6 +246,7 @@ pub async fn set_password(
     hasher: &PasswordHasher,
     who: String,
     password: Password,
+    actor: String,
 ) -> Result<UserView, AccountError> {
     let lookup = who.clone();
     db.run(move |conn| find_row(conn, &lookup)).await?;
@@ -211,7 +256,7 @@ pub async fn set_password(
             let row = find_row(conn, &who)?;
             q::set_password(conn, &row.id, &hash, Utc::now().naive_utc())?;
             // A new password ends every session started with the old one.
-            super::sessions::revoke_all(conn, &row.id, "password_change")?;
+            super::sessions::revoke_all(conn, &row.id, "password_change", &actor)?;
             let row = find_row(conn, &row.id)?;
             view(conn, row)
         })
@@ -219,27 +264,67 @@ pub async fn set_password(
     .await
 }
 
-/// Grants a role (idempotent).
-pub fn add_role(conn: &mut DbConn, who: &str, role: &Role) -> Result<UserView, AccountError> {
+/// Grants a role (idempotent: a role already held is no change).
+pub fn add_role(
+    conn: &mut DbConn,
+    who: &str,
+    role: &Role,
+) -> Result<Change<UserView>, AccountError> {
     write_transaction(conn, |conn| {
         let row = find_row(conn, who)?;
-        if !q::has_role(conn, &row.id, role.as_str())? {
+        let changed = !q::has_role(conn, &row.id, role.as_str())?;
+        if changed {
             q::add_role(conn, &row.id, role.as_str())?;
             q::touch(conn, &row.id, Utc::now().naive_utc())?;
         }
-        let row = find_row(conn, &row.id)?;
-        view(conn, row)
+        role_change(conn, &row.id, role, changed, "granted")
     })
 }
 
-/// Withdraws a role (idempotent).
-pub fn remove_role(conn: &mut DbConn, who: &str, role: &Role) -> Result<UserView, AccountError> {
+/// Withdraws a role (idempotent: a role not held is no change). Never withdraws `admin` from
+/// the last enabled administrator.
+pub fn remove_role(
+    conn: &mut DbConn,
+    who: &str,
+    role: &Role,
+) -> Result<Change<UserView>, AccountError> {
     write_transaction(conn, |conn| {
+        q::lock_role_holders(conn, role.as_str())?;
+        let admins = q::count_enabled_with_role(conn, ADMIN_ROLE)?;
         let row = find_row(conn, who)?;
-        if q::remove_role(conn, &row.id, role.as_str())? > 0 {
+        let changed = q::remove_role(conn, &row.id, role.as_str())? > 0;
+        if changed {
+            keep_an_admin(conn, admins)?;
             q::touch(conn, &row.id, Utc::now().naive_utc())?;
         }
-        let row = find_row(conn, &row.id)?;
-        view(conn, row)
+        role_change(conn, &row.id, role, changed, "withdrawn")
     })
+}
+
+/// The user after a role change, with the audit detail: the role, and the roles before and
+/// after.
+fn role_change(
+    conn: &mut DbConn,
+    id: &str,
+    role: &Role,
+    changed: bool,
+    how: &str,
+) -> Result<Change<UserView>, AccountError> {
+    let row = find_row(conn, id)?;
+    let view = view(conn, row)?;
+    if !changed {
+        return Ok(Change::none(view, id));
+    }
+    let after = view.roles.clone();
+    let mut before: Vec<String> = after
+        .iter()
+        .filter(|r| r.as_str() != role.as_str())
+        .cloned()
+        .collect();
+    if how == "withdrawn" {
+        before.push(role.as_str().to_owned());
+        before.sort();
+    }
+    let detail = serde_json::json!({ "role": role.as_str(), "roles": { "old": before, "new": after } });
+    Ok(Change::made(view, id, detail))
 }

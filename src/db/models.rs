@@ -154,6 +154,8 @@ pub struct ClientRow {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// JSON array: audiences whose tokens this client may introspect.
+    pub introspection_audiences: String,
 }
 
 /// A row of `browser_sessions`.
@@ -264,4 +266,6 @@ pub struct AccessTokenRow {
     pub expires_at: NaiveDateTime,
     /// Revoked.
     pub revoked_at: Option<NaiveDateTime>,
+    /// The user it speaks for (`None`: a client's own token).
+    pub user_id: Option<String>,
 }

@@ -167,6 +167,8 @@ diesel::table! {
         created_at -> Timestamp,
         /// Last change (UTC).
         updated_at -> Timestamp,
+        /// JSON array of audiences whose tokens this client may introspect (RFC 7662 §4).
+        introspection_audiences -> Text,
     }
 }
 
@@ -278,6 +280,23 @@ diesel::table! {
         expires_at -> Timestamp,
         /// Set when revoked.
         revoked_at -> Nullable<Timestamp>,
+        /// The user the token speaks for (NULL: a client's own token).
+        user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Devices (browsers, apps) that signed in to an account: their login attempts have their
+    /// own budget (OWASP device cookies).
+    trusted_devices (token_hash) {
+        /// SHA-256 of the device cookie.
+        token_hash -> Text,
+        /// The account it signed in to.
+        user_id -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Expires (UTC).
+        expires_at -> Timestamp,
     }
 }
 
@@ -285,8 +304,10 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(refresh_token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_token_families (family_id));
 diesel::joinable!(browser_sessions -> users (user_id));
+diesel::joinable!(trusted_devices -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    trusted_devices,
     user_roles,
     refresh_token_families,
     refresh_tokens,

@@ -2,9 +2,10 @@
 //! `POST /admin/keys/{kid}/revoke`.
 //!
 //! Authentication is a bearer access token only (no cookie, so no CSRF), verified by the same
-//! rules as every resource server with the issuer itself as the required audience: a token
-//! minted for another audience never opens it. The subject must hold the `admin` role. Every
-//! change is audited (who, what, which keys) by the key service, which the CLI shares.
+//! rules as every resource server with the JSON API's audience, from the first-party login
+//! only; the user must hold the `admin` role now (checked in the database on every request).
+//! Every change is audited (who, what, old → new) in the transaction that makes it, and refused
+//! calls by signed-in users are recorded too.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use crate::accounts::users::{self, AccountError, UserView};
+use crate::accounts::users::{self, AccountError};
 use crate::db::queries::audit;
 use crate::db::{DbConn, DbError};
 use crate::error::ApiError;
@@ -22,13 +23,17 @@ use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
 use crate::state::AppState;
-use crate::verify::actix::{BearerError, bearer_token};
+use crate::accounts::sessions::FIRST_PARTY_CLIENT_ID;
+use crate::http::bearer::{Refused, UserBearer};
+use crate::verify::actix::BearerError;
 
 /// The role that opens the admin API.
 pub const ADMIN_ROLE: &str = "admin";
 
-/// An authenticated administrator: the `sub` of a valid access token for the issuer's own
-/// audience whose roles include `admin`.
+/// An authenticated administrator: a first-party access token (the JSON API's login) whose user
+/// holds the `admin` role *now*, checked in the database on every request (ADM-04): a demoted,
+/// disabled or logged-out administrator's token stops working at once. A refused call by a
+/// signed-in user is recorded in the audit trail (ADM-08).
 pub struct Admin {
     /// The user id.
     pub user_id: String,
@@ -39,35 +44,56 @@ impl FromRequest for Admin {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AdminError>>>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = request.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(request);
-        let path = request.path().to_owned();
+        let request = request.clone();
         Box::pin(async move {
-            let state = state.ok_or(AdminError::Bearer(BearerError::NotConfigured))?;
-            let token = token.map_err(AdminError::Bearer)?;
-            let verified = state
-                .admin_verifier
-                .verify::<crate::verify::AccessClaims>(&token)
-                .await
-                .map_err(|e| AdminError::Bearer(e.into()))?;
+            let state = request
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or(AdminError::Bearer(BearerError::NotConfigured))?;
+            let refuse = |subject: String, reason: &'static str| {
+                let (method, path) = (request.method().to_string(), request.path().to_owned());
+                let db = state.db.clone();
+                async move {
+                    tracing::warn!(%subject, %path, reason, "admin API refused");
+                    let recorded = db
+                        .run(move |conn| {
+                            audit::refused(conn, &subject, &method, &path, reason)
+                                .map_err(crate::db::DbError::Query)
+                        })
+                        .await;
+                    if let Err(error) = recorded {
+                        tracing::warn!(%error, "recording a refused admin call failed");
+                    }
+                }
+            };
+            let bearer = match UserBearer::extract(&request).await {
+                Ok(bearer) => bearer,
+                Err(Refused {
+                    error,
+                    stale: Some((subject, why)),
+                }) => {
+                    refuse(subject, why.reason()).await;
+                    return Err(AdminError::Bearer(error));
+                }
+                Err(refused) => return Err(AdminError::Bearer(refused.error)),
+            };
             // Only the first-party login's tokens: an OAuth client's token, even one for the
             // issuer's audience with an admin's roles, never opens the admin API.
-            let first_party = verified.claims.client_id.as_deref()
-                == Some(crate::accounts::sessions::FIRST_PARTY_CLIENT_ID);
+            let first_party = bearer.claims.client_id.as_deref() == Some(FIRST_PARTY_CLIENT_ID)
+                && bearer.current.client_id == FIRST_PARTY_CLIENT_ID;
             if !first_party {
                 return Err(AdminError::Bearer(BearerError::Invalid(
                     crate::verify::VerifyError::Malformed("not a first-party token"),
                 )));
             }
-            if !verified.roles.iter().any(|role| role == ADMIN_ROLE) {
-                tracing::warn!(subject = %verified.subject, %path, "admin API refused: not an admin");
+            let user_id = bearer.current.user.id.clone();
+            if !bearer.current.has_role(ADMIN_ROLE) {
+                refuse(user_id, "not an administrator").await;
                 return Err(AdminError::Bearer(BearerError::InsufficientScope(format!(
                     "role {ADMIN_ROLE}"
                 ))));
             }
-            Ok(Admin {
-                user_id: verified.subject,
-            })
+            Ok(Admin { user_id })
         })
     }
 }
@@ -152,6 +178,16 @@ impl ResponseError for AdminError {
             Self::Client(ClientError::NotFound) | Self::Account(AccountError::NotFound) => {
                 ApiError::NotFound.error_response()
             }
+            Self::Account(AccountError::Ambiguous) => conflict(
+                "ambiguous_user",
+                "The name matches one user's id and another user's username or email; use the id.",
+                json!({}),
+            ),
+            Self::Account(AccountError::LastAdmin) => conflict(
+                "last_admin",
+                "This would leave no enabled administrator; grant the role to another user first.",
+                json!({}),
+            ),
             Self::Client(ClientError::Db(db)) | Self::Account(AccountError::Db(db)) => {
                 ApiError::from(crate::db::DbError::Unavailable(db.to_string())).error_response()
             }
@@ -299,7 +335,7 @@ async fn audited<T, E, F>(
     change: F,
 ) -> Result<T, AdminError>
 where
-    F: FnOnce(&mut DbConn) -> Result<(T, String), E> + Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<audit::Change<T>, E> + Send + 'static,
     T: Send + 'static,
     E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     AdminError: From<E>,
@@ -316,17 +352,13 @@ async fn change_client<T, F>(
     state: &AppState,
     admin: &Admin,
     action: &'static str,
-    client_id: String,
     change: F,
 ) -> Result<T, AdminError>
 where
-    F: FnOnce(&mut DbConn, &str) -> Result<T, ClientError> + Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<audit::Change<T>, ClientError> + Send + 'static,
     T: Send + 'static,
 {
-    let value = audited(state, admin, action, move |conn| {
-        Ok::<_, ClientError>((change(conn, &client_id)?, client_id))
-    })
-    .await?;
+    let value = audited(state, admin, action, change).await?;
     state.clients.reload(&state.db).await?;
     Ok(value)
 }
@@ -354,6 +386,8 @@ pub struct CreateClient {
     first_party: bool,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    introspection_audiences: Vec<String>,
 }
 
 /// `GET /admin/clients`: every client (no secrets).
@@ -396,15 +430,12 @@ pub async fn create_client(
         id_token_alg: alg(body.id_token_alg, SigningAlg::Rs256)?,
         first_party: body.first_party,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
+        introspection_audiences: body.introspection_audiences,
     };
     let issuer = state.issuer.to_string();
-    let registered = change_client(
-        &state,
-        &admin,
-        "client_created",
-        new.client_id.clone(),
-        move |conn, _| oidc_clients::create(conn, new, &issuer),
-    )
+    let registered = change_client(&state, &admin, "client_created", move |conn| {
+        oidc_clients::create(conn, new, &issuer)
+    })
     .await?;
     Ok(ok(StatusCode::CREATED, &registered))
 }
@@ -424,13 +455,10 @@ pub async fn update_redirect_uris(
     body: Json<RedirectUris>,
 ) -> Result<HttpResponse, AdminError> {
     let uris = body.0.redirect_uris;
-    let client = change_client(
-        &state,
-        &admin,
-        "client_redirect_uris_changed",
-        client_id.into_inner(),
-        move |conn, id| oidc_clients::set_redirect_uris(conn, id, &uris),
-    )
+    let id = client_id.into_inner();
+    let client = change_client(&state, &admin, "client_redirect_uris_changed", move |conn| {
+        oidc_clients::set_redirect_uris(conn, &id, &uris)
+    })
     .await?;
     Ok(ok(StatusCode::OK, &client))
 }
@@ -441,13 +469,10 @@ pub async fn rotate_client_secret(
     admin: Admin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let registered = change_client(
-        &state,
-        &admin,
-        "client_secret_rotated",
-        client_id.into_inner(),
-        oidc_clients::rotate_secret,
-    )
+    let id = client_id.into_inner();
+    let registered = change_client(&state, &admin, "client_secret_rotated", move |conn| {
+        oidc_clients::rotate_secret(conn, &id)
+    })
     .await?;
     Ok(ok(StatusCode::OK, &registered))
 }
@@ -458,13 +483,10 @@ pub async fn delete_client(
     admin: Admin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    change_client(
-        &state,
-        &admin,
-        "client_deleted",
-        client_id.into_inner(),
-        oidc_clients::delete,
-    )
+    let id = client_id.into_inner();
+    change_client(&state, &admin, "client_deleted", move |conn| {
+        oidc_clients::delete(conn, &id)
+    })
     .await?;
     Ok(HttpResponse::NoContent()
         .insert_header(("Cache-Control", "no-store"))
@@ -487,8 +509,9 @@ pub async fn disable_user(
     user: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
+    let actor = admin.user_id.clone();
     let view = audited(&state, &admin, "user_disabled", move |conn| {
-        users::disable(conn, &who).map(UserView::with_id)
+        users::disable(conn, &who, &actor)
     })
     .await?;
     Ok(ok(StatusCode::OK, &view))
@@ -501,10 +524,15 @@ pub async fn revoke_user_sessions(
     user: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
+    let actor = admin.user_id.clone();
     let revoked = audited(&state, &admin, "user_sessions_revoked", move |conn| {
         let id = users::get(conn, &who)?.id;
-        let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked")?;
-        Ok::<_, AccountError>((revoked, id))
+        let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked", &actor)?;
+        Ok::<_, AccountError>(audit::Change::made(
+            revoked,
+            id,
+            json!({ "revoked_families": revoked }),
+        ))
     })
     .await?;
     Ok(ok(StatusCode::OK, &json!({ "revoked_families": revoked })))
@@ -601,7 +629,7 @@ pub async fn revoke_family(
     audited(&state, &admin, "family_revoked", move |conn| {
         let now = chrono::Utc::now().naive_utc();
         match crate::db::queries::oauth::revoke_grant(conn, &id, "admin_revoked", now)? {
-            1 => Ok(((), id)),
+            1 => Ok(audit::Change::made((), id, json!({ "revoked": true }))),
             _ => Err(AccountError::NotFound),
         }
     })
@@ -631,7 +659,6 @@ pub async fn change_role(
         } else {
             users::remove_role(conn, &who, &role)
         }
-        .map(UserView::with_id)
     })
     .await?;
     Ok(ok(StatusCode::OK, &view))

@@ -14,10 +14,13 @@ use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::verify::actix::Authenticated;
+use crate::http::bearer::UserBearer;
 
 /// The refresh-token cookie; `Path=/api/auth` so refresh and logout both receive it.
 const REFRESH_COOKIE: &str = "portcullis_refresh";
+/// The device cookie of the JSON API's login (LOGIN-09): a device that signed in before keeps a
+/// login budget of its own. Sent only to the login endpoint.
+const DEVICE_COOKIE: &str = "portcullis_device";
 
 /// `POST /api/auth/register` body.
 #[derive(Deserialize)]
@@ -68,12 +71,25 @@ fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
     let max_age = CookieDuration::seconds(
         i64::try_from(state.settings.refresh_absolute_ttl.as_secs()).unwrap_or(i64::MAX),
     );
-    no_store(StatusCode::OK)
-        .cookie(refresh_cookie(
-            state,
-            issued.refresh_token.expose().to_owned(),
-            max_age,
-        ))
+    let mut response = no_store(StatusCode::OK);
+    response.cookie(refresh_cookie(
+        state,
+        issued.refresh_token.expose().to_owned(),
+        max_age,
+    ));
+    if let Some(device) = issued.new_device {
+        let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
+        response.cookie(
+            Cookie::build(DEVICE_COOKIE, device)
+                .path("/api/auth/login")
+                .http_only(true)
+                .secure(!state.issuer.is_plain_loopback())
+                .same_site(SameSite::Strict)
+                .max_age(CookieDuration::seconds(trust))
+                .finish(),
+        );
+    }
+    response
         .json(json!({
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -158,7 +174,8 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let ip = client_ip(&state, &request);
-    let issued = sessions::login(&state, login, body.password.into_bytes(), ip).await?;
+    let device = request.cookie(DEVICE_COOKIE).map(|c| c.value().to_owned());
+    let issued = sessions::login(&state, login, body.password.into_bytes(), ip, device).await?;
     Ok(issued_response(&state, issued))
 }
 
@@ -184,34 +201,26 @@ pub async fn logout(
     Ok(cleared_cookie_response(&state))
 }
 
-/// `POST /api/auth/logout-all` (bearer) → 204; every family of the user is revoked.
+/// `POST /api/auth/logout-all` (bearer) → 204; everything of the user is revoked (refresh
+/// families, access tokens, browser sessions). The token must still speak for its user.
 pub async fn logout_all(
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: UserBearer,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::logout_all(&state, auth.subject.clone()).await?;
+    sessions::logout_all(&state, auth.current.user.id).await?;
     Ok(cleared_cookie_response(&state))
 }
 
-/// `GET /api/me` (bearer) → the user's profile.
+/// `GET /api/me` (bearer) → the user's profile, if the token still speaks for the user (not
+/// disabled, not logged out everywhere, password unchanged since).
 pub async fn me(
     state: web::Data<AppState>,
-    auth: Authenticated,
-) -> Result<HttpResponse, actix_web::Error> {
-    let subject = auth.subject.clone();
+    auth: UserBearer,
+) -> Result<HttpResponse, ApiError> {
+    let subject = auth.current.user.id;
     let user = state
         .db
         .run(move |conn| users::get_by_id(conn, &subject))
-        .await;
-    match user {
-        Ok(user) if !user.disabled => Ok(no_store(StatusCode::OK).json(user)),
-        // The account is gone or disabled: the token no longer speaks for anyone.
-        Ok(_) | Err(users::AccountError::NotFound) => Err(
-            crate::verify::actix::BearerError::Invalid(crate::verify::VerifyError::Rejected(
-                "account disabled or deleted".into(),
-            ))
-            .into(),
-        ),
-        Err(other) => Err(ApiError::from(other).into()),
-    }
+        .await?;
+    Ok(no_store(StatusCode::OK).json(user))
 }

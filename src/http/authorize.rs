@@ -20,7 +20,7 @@ use super::auth_api::client_ip;
 use super::oauth::read_form;
 use crate::accounts::sessions::{self, AuthError, RefreshToken, token_hash};
 use crate::db::models::{AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow};
-use crate::db::queries::{oauth as q, refresh as refresh_q, users as user_q};
+use crate::db::queries::{oauth as q, refresh as refresh_q, throttle, users as user_q};
 use crate::db::write_transaction;
 use crate::oidc::clients::{Client, GrantType};
 use crate::oidc::introspect::own_id_token;
@@ -31,10 +31,22 @@ use crate::state::AppState;
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
 /// How long a pending authorization request waits for the user.
 const REQUEST_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Pending authorization requests one browser (flow cookie) keeps: its newest, one per open
+/// sign-in tab; starting another drops the oldest.
+const PENDING_PER_BROWSER: usize = 16;
+/// Pending authorization requests one client network (an IPv4 address, an IPv6 /64) may start
+/// per request lifetime (10 minutes), so it holds at most this many at once (each at most a few
+/// KiB: state, nonce and hint are bounded); more get `429`.
+const PENDING_PER_NETWORK: i64 = 300;
 /// Authorization-code lifetime (CODE-03).
 const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
-/// Longest `state` or `nonce` accepted.
-const MAX_PARAM: usize = 4096;
+/// Longest `state` accepted, in bytes (DOS-07): ample for a client's own encoded state, and it
+/// bounds what an anonymous request can make the server store.
+const MAX_STATE: usize = 2048;
+/// Longest `nonce` accepted, in bytes (a nonce is a random value: 512 is generous).
+const MAX_NONCE: usize = 512;
+/// Longest `login_hint` kept, in bytes (longer hints are cut at a character boundary).
+const MAX_LOGIN_HINT: usize = 256;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -244,7 +256,7 @@ fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
         error,
         description,
     };
-    if state.as_ref().is_some_and(|s| s.len() > MAX_PARAM) {
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         return Err(Invalid::Page("The state parameter is too long."));
     }
     if params.has("request") {
@@ -321,7 +333,7 @@ fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
         ));
     }
     let nonce = params.get("nonce").map(str::to_owned);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_PARAM) {
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(fail("invalid_request", "nonce is too long."));
     }
     let prompts: Vec<&str> = params
@@ -363,9 +375,13 @@ fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
         prompt_none: prompts.contains(&"none"),
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
-        login_hint: params
-            .get("login_hint")
-            .map(|h| h.chars().take(256).collect()),
+        login_hint: params.get("login_hint").map(|hint| {
+            let mut end = hint.len().min(MAX_LOGIN_HINT);
+            while !hint.is_char_boundary(end) {
+                end -= 1;
+            }
+            hint[..end].to_owned()
+        }),
     })
 }
 
@@ -430,6 +446,11 @@ pub async fn authorize(
             description,
         }) => return error_redirect(&app, &redirect_uri, state.as_deref(), error, description),
     };
+    // A safe method changes nothing (LOGOUT-03): no code, no pending request, no cookie. The
+    // request is valid; a browser would now see the sign-in.
+    if request.method() == actix_web::http::Method::HEAD {
+        return message(&app, StatusCode::OK, "Sign in", "Sign in to continue.");
+    }
     let session = match current_session(&app, &request).await {
         Ok(session) => session,
         Err(error) => return unavailable(&app, &error),
@@ -571,6 +592,7 @@ async fn start_login(
     let flow = cookie_value(app, request, "flow")
         .filter(|v| v.len() == 43)
         .unwrap_or(flow);
+    let network = crate::accounts::network::network_of(client_ip(app, request));
     let row = AuthorizationRequestRow {
         id: id.clone(),
         browser_hash: token_hash(&flow),
@@ -589,12 +611,45 @@ async fn start_login(
         expires_at: now() + REQUEST_TTL,
         completed_at: None,
     };
-    if let Err(error) = app
+    // DOS-07: what an anonymous browser can make us store is bounded. A browser keeps its
+    // newest requests (tabs); a network may hold only so many pending at once.
+    let stored = app
         .db
-        .run(move |conn| Ok::<_, crate::db::DbError>(q::insert_request(conn, &row)?))
-        .await
-    {
-        return unavailable(app, &error);
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let now = now();
+                let (started, _) = throttle::count_attempt(
+                    conn,
+                    &format!("authorize:{network}"),
+                    now,
+                    now - REQUEST_TTL,
+                )?;
+                if i64::from(started) > PENDING_PER_NETWORK {
+                    return Ok::<_, crate::db::DbError>(false);
+                }
+                q::trim_browser_requests(conn, &row.browser_hash, PENDING_PER_BROWSER - 1)?;
+                q::insert_request(conn, &row)?;
+                Ok(true)
+            })
+        })
+        .await;
+    match stored {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("authorization request refused: too many pending from this network");
+            let mut response = message(
+                app,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                "Too many sign-ins are waiting from your network. Finish or wait for one, then try again.",
+            );
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("60"),
+            );
+            return response;
+        }
+        Err(error) => return unavailable(app, &error),
     }
     let body = match signed_in {
         Some((_, username)) => ConsentPage {
@@ -710,10 +765,16 @@ pub async fn login(
             "The username or password is incorrect.",
         );
     }
-    let authenticated =
-        match sessions::authenticate(&app, username.clone(), password, client_ip(&app, &request))
-            .await
-        {
+    let device = cookie_value(&app, &request, "device");
+    let authenticated = match sessions::authenticate(
+        &app,
+        username.clone(),
+        password,
+        client_ip(&app, &request),
+        device,
+    )
+    .await
+    {
             Ok(authenticated) => authenticated,
             Err(AuthError::InvalidCredentials) => {
                 return rerender(
@@ -738,6 +799,7 @@ pub async fn login(
             Err(error) => return unavailable(&app, &error),
         };
     let user = authenticated.user.clone();
+    let new_device = authenticated.new_device().map(str::to_owned);
     // A new session, whatever cookie came in: an old session of this browser ends.
     let (secret, sid) = match (random_secret(), random_secret()) {
         (Ok(a), Ok(b)) => (a, b),
@@ -806,6 +868,10 @@ pub async fn login(
     };
     let max_age = SESSION_TTL.num_seconds();
     let _ = response.add_cookie(&cookie(&app, "session", secret, Some(max_age)));
+    if let Some(device) = new_device {
+        let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
+        let _ = response.add_cookie(&cookie(&app, "device", device, Some(trust)));
+    }
     response
 }
 
@@ -891,14 +957,41 @@ pub async fn consent(
     .await
 }
 
-/// `GET|POST /logout` (RP-Initiated Logout 1.0): ends this browser's session and every grant
-/// made in it; redirects only to a registered `post_logout_redirect_uri` of the client named by
-/// a valid `id_token_hint` (or `client_id`).
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    username: &'a str,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
+    csrf_token: &'a str,
+}
+
+/// The CSRF token of the logout confirmation: derived from the browser's session secret (which
+/// is an HttpOnly cookie no other site can read), so it needs no storage and is bound to the one
+/// session it ends.
+fn logout_csrf(session_secret: &str) -> String {
+    token_hash(&format!("logout-confirmation:{session_secret}"))
+}
+
+/// `GET|HEAD|POST /logout` (RP-Initiated Logout 1.0): ends this browser's session and every
+/// grant made in it; redirects only to a registered `post_logout_redirect_uri` of the client
+/// named by a valid `id_token_hint` (or `client_id`).
+///
+/// Logout is a state change, so it is never done on the strength of a navigation alone
+/// (LOGOUT-01): the session ends at once only when a valid `id_token_hint` names this
+/// browser's own session (its `sid`, or its user when the token has no `sid`); otherwise the
+/// user is asked, on a page that posts back with a CSRF token bound to the session. A request
+/// without this browser's session cookie ends no session, whatever ID token it carries
+/// (LOGOUT-02). `HEAD` changes nothing (LOGOUT-03).
 pub async fn logout(
     app: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    if request.method() == actix_web::http::Method::HEAD {
+        return message(&app, StatusCode::OK, "Sign out", "Sign out of your account.");
+    }
     let params = match query_or_form(&app, &request, payload).await {
         Ok(params) => params,
         Err(page) => return page,
@@ -950,25 +1043,77 @@ pub async fn logout(
             Some(uri.to_owned())
         }
     };
-    let secret = cookie_value(&app, &request, "session");
-    let hinted_sid = hint.and_then(|h| h.sid);
+    let state = params.get("state").filter(|s| s.len() <= MAX_STATE);
+    let finish = |app: &AppState| {
+        let mut response = match &redirect {
+            Some(uri) => {
+                let location = match state {
+                    Some(state) => with_query(uri, &[("state", state)]),
+                    None => uri.clone(),
+                };
+                see_other(&location)
+            }
+            None => message(app, StatusCode::OK, "Signed out", "You are signed out."),
+        };
+        let mut gone = cookie(app, "session", String::new(), Some(0));
+        gone.make_removal();
+        let _ = response.add_cookie(&gone);
+        response
+    };
+    let Some(secret) = cookie_value(&app, &request, "session") else {
+        // No session in this browser: nothing to end (and a hint's sid ends nothing).
+        return finish(&app);
+    };
+    let session = match current_session(&app, &request).await {
+        Ok(session) => session,
+        Err(error) => return unavailable(&app, &error),
+    };
+    let Some((session, username)) = session else {
+        return finish(&app);
+    };
+    let hint_matches = hint.as_ref().is_some_and(|h| match &h.sid {
+        Some(sid) => *sid == session.sid,
+        None => h.sub == session.user_id,
+    });
+    let confirmed = request.method() == actix_web::http::Method::POST
+        && params.get("csrf_token").is_some_and(|token| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                token.as_bytes(),
+                logout_csrf(&secret).as_bytes(),
+            )
+            .is_ok()
+        });
+    if confirmed && params.get("decision") == Some("stay") {
+        return message(
+            &app,
+            StatusCode::OK,
+            "Still signed in",
+            "You are still signed in.",
+        );
+    }
+    if !hint_matches && !confirmed {
+        let csrf = logout_csrf(&secret);
+        return page(
+            &app,
+            StatusCode::OK,
+            LogoutPage {
+                username: &username,
+                client_id: client_id.as_deref(),
+                post_logout_redirect_uri: redirect.as_deref(),
+                state,
+                csrf_token: &csrf,
+            }
+            .render(),
+        );
+    }
     let now = now();
+    let hash = token_hash(&secret);
     let ended = app
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let mut sids = Vec::new();
-                if let Some(secret) = secret
-                    && let Some(sid) = q::end_session(conn, &token_hash(&secret), now)?
-                {
-                    sids.push(sid);
-                }
-                if let Some(sid) = hinted_sid {
-                    q::end_session_by_sid(conn, &sid, now)?;
-                    sids.push(sid);
-                }
-                for sid in &sids {
-                    refresh_q::revoke_session_families(conn, sid, "logout", now)?;
+                if let Some(sid) = q::end_session(conn, &hash, now)? {
+                    refresh_q::revoke_session_families(conn, &sid, "logout", now)?;
                 }
                 Ok::<_, crate::db::DbError>(())
             })
@@ -977,23 +1122,6 @@ pub async fn logout(
     if let Err(error) = ended {
         return unavailable(&app, &error);
     }
-    let mut response = match redirect {
-        Some(uri) => {
-            let mut pairs = Vec::new();
-            if let Some(state) = params.get("state") {
-                pairs.push(("state", state));
-            }
-            let location = if pairs.is_empty() {
-                uri
-            } else {
-                with_query(&uri, &pairs)
-            };
-            see_other(&location)
-        }
-        None => message(&app, StatusCode::OK, "Signed out", "You are signed out."),
-    };
-    let mut gone = cookie(&app, "session", String::new(), Some(0));
-    gone.make_removal();
-    let _ = response.add_cookie(&gone);
-    response
+    tracing::info!(user_id = %session.user_id, "signed out");
+    finish(&app)
 }

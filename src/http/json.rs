@@ -16,7 +16,10 @@ use crate::error::ApiError;
 /// Largest JSON body accepted by the API endpoints.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
 
-/// A JSON body that may be absent (empty); present bodies must be valid `application/json`.
+/// A JSON body that may be absent (empty). The request must say `Content-Type:
+/// application/json` either way: these endpoints act on a cookie, and a cross-site form or a
+/// "simple" cross-origin request cannot send that type without a CORS preflight, so SameSite
+/// is not the only defence (CSRF-01).
 pub struct OptionalJson<T>(pub Option<T>);
 
 /// A required JSON body.
@@ -76,8 +79,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(request);
         let body = read::<T>(request, payload);
-        Box::pin(async move { body.await.map(OptionalJson) })
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            body.await.map(OptionalJson)
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth_api;
 pub mod authorize;
+pub mod bearer;
 pub mod context;
 pub mod health;
 pub mod json;

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::json;
 
+use crate::accounts::current;
 use crate::db::queries::{oauth as q, refresh as refresh_q, users as user_q};
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
@@ -218,8 +219,11 @@ pub async fn revoke(
         .finish())
 }
 
-/// `POST /introspect` (RFC 7662): confidential clients only; anything not valid is
-/// `{"active": false}` and nothing else.
+/// `POST /introspect` (RFC 7662): confidential clients only. A caller learns about its own
+/// tokens, and about access tokens for an audience it is registered to introspect
+/// (`introspection_audiences`, RFC 7662 §4); anything else — not valid, not current (the user
+/// disabled or logged out everywhere), or not the caller's business — is `{"active": false}`
+/// and nothing else.
 pub async fn introspect(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -233,12 +237,40 @@ pub async fn introspect(
     let token = params.required("token")?.to_owned();
     let inactive = || no_store_json(&json!({ "active": false }));
     if let Some(claims) = own_access_token(&state, &token) {
-        let jti = claims.jti.clone();
-        let revoked = state
+        let audiences: Vec<&str> = match &claims.aud {
+            serde_json::Value::String(one) => vec![one.as_str()],
+            serde_json::Value::Array(many) => many.iter().filter_map(|a| a.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let entitled = claims.client_id == client.client_id
+            || audiences
+                .iter()
+                .any(|aud| client.introspection_audiences.iter().any(|a| a == aud));
+        if !entitled {
+            tracing::info!(caller = %client.client_id, "introspection of another client's token answered inactive");
+            return Ok(inactive());
+        }
+        let (jti, sub, own_client) = (
+            claims.jti.clone(),
+            claims.sub.clone(),
+            claims.sub == claims.client_id,
+        );
+        let active = state
             .db
-            .run(move |conn| Ok::<_, OAuthError>(q::access_token_revoked(conn, &jti)?))
+            .run(move |conn| {
+                // A client's own token (client credentials) is recorded only when revoked; a
+                // user's token counts only while its user is current.
+                Ok::<_, OAuthError>(match current::current_user(conn, &jti, &sub)? {
+                    Ok(_) => true,
+                    Err(current::NotCurrent::Unrecorded) if own_client => true,
+                    Err(current::NotCurrent::OtherSubject) if own_client => {
+                        current::client_token_active(conn, &jti)?
+                    }
+                    Err(_) => false,
+                })
+            })
             .await?;
-        if revoked {
+        if !active {
             return Ok(inactive());
         }
         return Ok(no_store_json(&json!({
@@ -258,12 +290,21 @@ pub async fn introspect(
     let idle = state.settings.refresh_idle_ttl;
     let found = state
         .db
-        .run(move |conn| Ok::<_, OAuthError>(refresh_q::find(conn, &hash)?))
+        .run(move |conn| {
+            let Some((token, family)) = refresh_q::find(conn, &hash)? else {
+                return Ok::<_, OAuthError>(None);
+            };
+            let enabled = user_q::find_by_id(conn, &family.user_id)?
+                .is_some_and(|user| user.disabled_at.is_none());
+            Ok(enabled.then_some((token, family)))
+        })
         .await?;
     let now = chrono::Utc::now().naive_utc();
     match found {
+        // A refresh token is its own client's business only.
         Some((token, family))
-            if token.used_at.is_none()
+            if family.client_id == client.client_id
+                && token.used_at.is_none()
                 && family.revoked_at.is_none()
                 && now < family.expires_at
                 && now
@@ -298,17 +339,15 @@ pub async fn userinfo(
         return Err(BearerError::InsufficientScope("scope openid".into()));
     }
     let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
+    // The token must still speak for its user: recorded, unrevoked, the user enabled.
     let user = state
         .db
         .run(move |conn| {
-            if q::access_token_revoked(conn, &jti)? {
-                return Ok(None);
-            }
-            Ok::<_, crate::db::DbError>(user_q::find_by_id(conn, &sub)?)
+            Ok::<_, crate::db::DbError>(current::current_user(conn, &jti, &sub)?.ok())
         })
         .await
         .map_err(|_| BearerError::Unavailable)?
-        .filter(|user| user.disabled_at.is_none())
+        .map(|current| current.user)
         .ok_or_else(invalid)?;
     let scope = |s: &str| claims.scope.split(' ').any(|granted| granted == s);
     let mut body = serde_json::Map::new();

@@ -14,6 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::models::ClientRow;
+use crate::db::queries::audit::Change;
 use crate::db::queries::clients as q;
 use crate::db::{Db, DbConn, DbError};
 use crate::keys::SigningAlg;
@@ -80,6 +81,9 @@ pub struct Client {
     pub first_party: bool,
     /// Exact post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    /// Audiences (resource servers) whose access tokens this client may introspect, besides
+    /// its own tokens (RFC 7662 §4).
+    pub introspection_audiences: Vec<String>,
     #[serde(skip)]
     secret_hash: Option<Vec<u8>>,
 }
@@ -137,6 +141,7 @@ impl Client {
             id_token_alg: alg(&row.id_token_alg)?,
             first_party: row.first_party != 0,
             post_logout_redirect_uris: list(&row.post_logout_redirect_uris)?,
+            introspection_audiences: list(&row.introspection_audiences)?,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -233,7 +238,13 @@ pub struct NewClient {
     pub first_party: bool,
     /// Post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    /// Audiences whose tokens the client may introspect (confidential clients only).
+    pub introspection_audiences: Vec<String>,
 }
+
+/// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
+/// which open the admin API (ADM-07).
+pub const RESERVED_CLIENT_IDS: [&str; 1] = [crate::accounts::sessions::FIRST_PARTY_CLIENT_ID];
 
 /// A registered client and, for confidential clients, its secret (shown once).
 #[derive(Debug, Serialize)]
@@ -264,8 +275,18 @@ fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
-/// Validates and registers a client; returns it with its secret.
-pub fn create(conn: &mut DbConn, new: NewClient, issuer: &str) -> Result<Registered, ClientError> {
+/// The audit detail of a client: its metadata (never a secret).
+fn detail(client: &Client) -> serde_json::Value {
+    serde_json::to_value(client).unwrap_or_default()
+}
+
+/// Validates and registers a client; returns it with its secret (shown once), and its metadata
+/// for the audit record.
+pub fn create(
+    conn: &mut DbConn,
+    new: NewClient,
+    issuer: &str,
+) -> Result<Change<Registered>, ClientError> {
     let invalid = |m: String| ClientError::Invalid(m);
     let id_ok = !new.client_id.is_empty()
         && new.client_id.len() <= 128
@@ -277,6 +298,15 @@ pub fn create(conn: &mut DbConn, new: NewClient, issuer: &str) -> Result<Registe
         return Err(invalid(
             "client_id must be 1-128 characters of A-Z a-z 0-9 - . _ ~".into(),
         ));
+    }
+    if RESERVED_CLIENT_IDS
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(&new.client_id))
+    {
+        return Err(invalid(format!(
+            "client_id `{}` is reserved",
+            new.client_id
+        )));
     }
     for uri in new
         .redirect_uris
@@ -320,9 +350,18 @@ pub fn create(conn: &mut DbConn, new: NewClient, issuer: &str) -> Result<Registe
     } else {
         new.audiences.clone()
     };
-    if audiences.iter().any(|a| a.is_empty() || a.contains(' ')) {
+    if audiences
+        .iter()
+        .chain(&new.introspection_audiences)
+        .any(|a| a.is_empty() || a.contains(' '))
+    {
         return Err(invalid(
             "an audience may not be empty or contain spaces".into(),
+        ));
+    }
+    if new.public && !new.introspection_audiences.is_empty() {
+        return Err(invalid(
+            "introspection is for confidential clients only".into(),
         ));
     }
     let (secret, secret_hash) = if new.public {
@@ -347,12 +386,20 @@ pub fn create(conn: &mut DbConn, new: NewClient, issuer: &str) -> Result<Registe
         post_logout_redirect_uris: json_list(&new.post_logout_redirect_uris),
         created_at: now,
         updated_at: now,
+        introspection_audiences: json_list(&new.introspection_audiences),
     };
     q::insert(conn, &row)?;
-    Ok(Registered {
-        client: Client::from_row(&row).map_err(ClientError::Invalid)?,
-        client_secret: secret,
-    })
+    let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+    let detail = serde_json::json!({ "client": detail(&client) });
+    let id = client.client_id.clone();
+    Ok(Change::made(
+        Registered {
+            client,
+            client_secret: secret,
+        },
+        id,
+        detail,
+    ))
 }
 
 /// Every client.
@@ -363,9 +410,10 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<Client>, ClientError> {
         .collect()
 }
 
-/// Deletes a client; its refresh families are revoked.
-pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<(), ClientError> {
+/// Deletes a client; its refresh families are revoked. The audit detail is the deleted client.
+pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<Change<()>, ClientError> {
     crate::db::write_transaction(conn, |conn| {
+        let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
         if q::delete(conn, client_id)? != 1 {
             return Err(ClientError::NotFound);
         }
@@ -375,12 +423,21 @@ pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<(), ClientError> {
             "client_deleted",
             now(),
         )?;
-        Ok(())
+        let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+        Ok(Change::made(
+            (),
+            client_id,
+            serde_json::json!({ "client": { "old": detail(&client), "new": null } }),
+        ))
     })
 }
 
-/// Replaces a confidential client's secret; returns the client with the new secret.
-pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<Registered, ClientError> {
+/// Replaces a confidential client's secret; returns the client with the new secret (shown
+/// once; the audit detail says only that it changed).
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    client_id: &str,
+) -> Result<Change<Registered>, ClientError> {
     let (secret, hash) = generate_secret()?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
     if row.client_type != "confidential" {
@@ -390,18 +447,23 @@ pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<Registered, C
     }
     q::set_secret(conn, client_id, &hash, now())?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
-    Ok(Registered {
-        client: Client::from_row(&row).map_err(ClientError::Invalid)?,
-        client_secret: Some(secret),
-    })
+    Ok(Change::made(
+        Registered {
+            client: Client::from_row(&row).map_err(ClientError::Invalid)?,
+            client_secret: Some(secret),
+        },
+        client_id,
+        serde_json::json!({ "client_secret": "replaced" }),
+    ))
 }
 
-/// Replaces a client's redirect URIs (each validated as at registration).
+/// Replaces a client's redirect URIs (each validated as at registration); the audit detail is
+/// the old and new list (no change when they are equal).
 pub fn set_redirect_uris(
     conn: &mut DbConn,
     client_id: &str,
     redirect_uris: &[String],
-) -> Result<Client, ClientError> {
+) -> Result<Change<Client>, ClientError> {
     for uri in redirect_uris {
         validate_redirect_uri(uri).map_err(ClientError::Invalid)?;
     }
@@ -412,9 +474,18 @@ pub fn set_redirect_uris(
             "authorization_code needs at least one redirect URI".into(),
         ));
     }
+    let old: Vec<String> = serde_json::from_str(&row.redirect_uris).unwrap_or_default();
+    if old == redirect_uris {
+        let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+        return Ok(Change::none(client, client_id));
+    }
     q::set_redirect_uris(conn, client_id, &json_list(redirect_uris), now())?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
-    Client::from_row(&row).map_err(ClientError::Invalid)
+    Ok(Change::made(
+        Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_id,
+        serde_json::json!({ "redirect_uris": { "old": old, "new": redirect_uris } }),
+    ))
 }
 
 struct Loaded {

@@ -471,6 +471,7 @@ fn redeem(
             client_id: client.client_id.clone(),
             expires_at: now + chrono_duration(access_ttl),
             revoked_at: None,
+            user_id: Some(user.id.clone()),
         },
     )?;
     q::record_redemption(conn, hash, family_id.as_deref(), &jti)?;
@@ -515,31 +516,14 @@ pub async fn refresh_token(
             ));
         }
     }
-    let refreshed = sessions::rotate(state, presented, client.client_id.clone()).await?;
+    let access = sessions::AccessRecord::new(state.settings.access_token_ttl);
+    let jti = access.jti.clone();
+    let refreshed = sessions::rotate(state, presented, client.client_id.clone(), access).await?;
     let scope = requested.unwrap_or_else(|| refreshed.grant.scope.clone());
-    let jti = uuid::Uuid::new_v4().to_string();
-    let (user_id, family_id, client_id) = (
-        refreshed.user_id.clone(),
-        refreshed.family_id.clone(),
-        client.client_id.clone(),
-    );
-    let expires_at = now() + chrono_duration(state.settings.access_token_ttl);
-    let row_jti = jti.clone();
+    let user_id = refreshed.user_id.clone();
     let user = state
         .db
-        .run(move |conn| {
-            q::insert_access_token(
-                conn,
-                &AccessTokenRow {
-                    jti: row_jti,
-                    family_id: Some(family_id),
-                    client_id,
-                    expires_at,
-                    revoked_at: None,
-                },
-            )?;
-            Ok::<_, OAuthError>(user_q::find_by_id(conn, &user_id)?)
-        })
+        .run(move |conn| Ok::<_, OAuthError>(user_q::find_by_id(conn, &user_id)?))
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
     let audience = client.default_audience(state.issuer.as_str());

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod fuzz;
+mod hardening;
 mod http_basics;
 mod jwks;
 mod keys;

@@ -366,7 +366,7 @@ impl Fixture {
         }
     }
 
-    fn url(&self, query: &str) -> String {
+    pub(crate) fn url(&self, query: &str) -> String {
         format!("{}/authorize?{query}", self.app.address)
     }
 

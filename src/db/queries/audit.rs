@@ -27,26 +27,96 @@ pub fn record(
         .execute(conn)
 }
 
-/// Runs an administrative change (admin API or CLI) and records it as `action` by `actor` in one
-/// write transaction, so that no change is committed without its record; logs it once
-/// committed. `change` returns its result and the subject to record.
+/// What an administrative change did, for its audit record: the value to return, the subject
+/// (a user id, client id, key id), and what changed (old → new, never a secret). `detail: None`
+/// means nothing changed (a role the user already held, a user already disabled): no record.
+#[derive(Debug)]
+pub struct Change<T> {
+    /// The change's result.
+    pub value: T,
+    /// Whom or what it changed.
+    pub subject: String,
+    /// What changed, as JSON; `None`: nothing.
+    pub detail: Option<serde_json::Value>,
+}
+
+impl<T> Change<T> {
+    /// A change of `subject` described by `detail`.
+    pub fn made(value: T, subject: impl Into<String>, detail: serde_json::Value) -> Self {
+        Self {
+            value,
+            subject: subject.into(),
+            detail: Some(detail),
+        }
+    }
+
+    /// Nothing changed (the request asked for the state that already held).
+    pub fn none(value: T, subject: impl Into<String>) -> Self {
+        Self {
+            value,
+            subject: subject.into(),
+            detail: None,
+        }
+    }
+}
+
+/// Runs an administrative change (admin API or CLI) and records it as `action` by `actor`, with
+/// its detail, in one write transaction, so that no change is committed without its record; logs
+/// it once committed. A change that changed nothing is not recorded.
 pub fn audited<T, E>(
     conn: &mut DbConn,
     actor: &str,
     action: &'static str,
-    change: impl FnOnce(&mut DbConn) -> Result<(T, String), E>,
+    change: impl FnOnce(&mut DbConn) -> Result<Change<T>, E>,
 ) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
-    let (value, subject) = crate::db::write_transaction(conn, |conn| {
-        let (value, subject) = change(conn)?;
-        let now = chrono::Utc::now().naive_utc();
-        record(conn, Some(actor), action, Some(&subject), None, now)?;
-        Ok::<_, E>((value, subject))
+    let (value, subject, changed) = crate::db::write_transaction(conn, |conn| {
+        let Change {
+            value,
+            subject,
+            detail,
+        } = change(conn)?;
+        if let Some(detail) = &detail {
+            let now = chrono::Utc::now().naive_utc();
+            record(
+                conn,
+                Some(actor),
+                action,
+                Some(&subject),
+                Some(&detail.to_string()),
+                now,
+            )?;
+        }
+        Ok::<_, E>((value, subject, detail.is_some()))
     })?;
-    tracing::info!(actor, action, %subject, "admin change");
+    if changed {
+        tracing::info!(actor, action, %subject, "admin change");
+    } else {
+        tracing::info!(actor, action, %subject, "admin request changed nothing");
+    }
     Ok(value)
+}
+
+/// Records a refused administrative request (the caller is not, or no longer, an
+/// administrator), so attempts are in the trail as well as changes.
+pub fn refused(
+    conn: &mut DbConn,
+    actor: &str,
+    method: &str,
+    path: &str,
+    reason: &str,
+) -> QueryResult<usize> {
+    let detail = serde_json::json!({ "method": method, "path": path, "reason": reason });
+    record(
+        conn,
+        Some(actor),
+        "admin_request_refused",
+        None,
+        Some(&detail.to_string()),
+        chrono::Utc::now().naive_utc(),
+    )
 }
 
 /// `(actor, action, subject)` of an audit event.

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod devices;
 pub mod oauth;
 pub mod refresh;
 pub mod signing_keys;

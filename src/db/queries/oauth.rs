@@ -86,6 +86,25 @@ pub fn insert_request(conn: &mut DbConn, row: &AuthorizationRequestRow) -> Query
         .execute(conn)
 }
 
+/// Deletes a browser's pending requests beyond its newest `keep` (so a browser holds at most
+/// `keep` + the one about to be inserted); returns how many were deleted.
+pub fn trim_browser_requests(
+    conn: &mut DbConn,
+    browser_hash: &str,
+    keep: usize,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = requests::table
+        .filter(requests::browser_hash.eq(browser_hash))
+        .filter(requests::completed_at.is_null())
+        .order(requests::expires_at.desc())
+        .select(requests::id)
+        .load(conn)?;
+    if ids.len() <= keep {
+        return Ok(0);
+    }
+    diesel::delete(requests::table.filter(requests::id.eq_any(&ids[keep..]))).execute(conn)
+}
+
 /// A pending (not completed, not expired) request by id.
 pub fn pending_request(
     conn: &mut DbConn,
@@ -142,6 +161,8 @@ pub struct Purged {
     pub refresh_families: usize,
     /// Login throttle rows.
     pub login_attempts: usize,
+    /// Expired trusted devices.
+    pub trusted_devices: usize,
 }
 
 impl Purged {
@@ -153,23 +174,61 @@ impl Purged {
             + self.browser_sessions
             + self.refresh_families
             + self.login_attempts
+            + self.trusted_devices
+    }
+
+    /// The most rows any one kind lost (a call that deleted a full batch of some kind is
+    /// followed by another).
+    pub fn largest(&self) -> usize {
+        [
+            self.authorization_requests,
+            self.authorization_codes,
+            self.access_tokens,
+            self.browser_sessions,
+            self.refresh_families,
+            self.login_attempts,
+            self.trusted_devices,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.authorization_requests += other.authorization_requests;
+        self.authorization_codes += other.authorization_codes;
+        self.access_tokens += other.access_tokens;
+        self.browser_sessions += other.browser_sessions;
+        self.refresh_families += other.refresh_families;
+        self.login_attempts += other.login_attempts;
+        self.trusted_devices += other.trusted_devices;
+    }
+
+    /// Adds a batch's counts to a run's.
+    pub fn absorb(&mut self, batch: &Self) {
+        self.add(batch);
     }
 }
 
-/// Deletes, at most `batch` rows of each kind, what can no longer matter: requests, codes,
+/// Deletes, at most `batch` rows of each kind, what can no longer matter: pending
+/// authorization requests once expired (`now`: they are never looked at again); codes,
 /// access-token records and sessions that ended or expired before `before`; refresh families
 /// revoked or expired before `before` (their tokens go with them, so reuse detection keeps
-/// working for every family that can still be presented); throttle windows older than
-/// `throttle_before`. Bounded work per call: a large backlog drains over several runs.
+/// working for every family that can still be presented); trusted devices that expired;
+/// throttle windows older than `throttle_before`. Bounded work per call: the janitor calls it
+/// again until a call deletes less than a batch of every kind.
 pub fn purge_expired(
     conn: &mut DbConn,
+    now: NaiveDateTime,
     before: NaiveDateTime,
     throttle_before: NaiveDateTime,
     batch: i64,
 ) -> QueryResult<Purged> {
-    use crate::db::schema::{login_attempts as attempts, refresh_tokens as tokens};
+    use crate::db::schema::{
+        login_attempts as attempts, refresh_tokens as tokens, trusted_devices as devices,
+    };
     let request_ids = requests::table
-        .filter(requests::expires_at.lt(before))
+        .filter(requests::expires_at.lt(now))
         .select(requests::id)
         .limit(batch)
         .load::<String>(conn)?;
@@ -222,7 +281,16 @@ pub fn purge_expired(
     let login_attempts =
         diesel::delete(attempts::table.filter(attempts::throttle_key.eq_any(&keys)))
             .execute(conn)?;
+    let device_hashes = devices::table
+        .filter(devices::expires_at.lt(now))
+        .select(devices::token_hash)
+        .limit(batch)
+        .load::<String>(conn)?;
+    let trusted_devices =
+        diesel::delete(devices::table.filter(devices::token_hash.eq_any(&device_hashes)))
+            .execute(conn)?;
     Ok(Purged {
+        trusted_devices,
         authorization_requests,
         authorization_codes,
         access_tokens,
@@ -299,6 +367,7 @@ pub fn revoke_access_token(
                 client_id: client_id.to_owned(),
                 expires_at,
                 revoked_at: Some(now),
+                user_id: None,
             },
         )?;
     }
@@ -345,4 +414,34 @@ pub fn access_token_revoked(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {
         Some((revoked, family_revoked)) => revoked.is_some() || family_revoked.is_some(),
         None => false,
     })
+}
+
+/// An access token's record and when its grant (refresh family) was revoked, if it was.
+pub fn access_token_record(
+    conn: &mut DbConn,
+    jti: &str,
+) -> QueryResult<Option<(AccessTokenRow, Option<NaiveDateTime>)>> {
+    access_tokens::table
+        .left_join(families::table.on(access_tokens::family_id.eq(families::id.nullable())))
+        .filter(access_tokens::jti.eq(jti))
+        .select((AccessTokenRow::as_select(), families::revoked_at.nullable()))
+        .first(conn)
+        .optional()
+}
+
+/// Revokes every unexpired access token of a user (logout everywhere, password change,
+/// disable): they stop working at every endpoint that acts for the user, on every instance.
+pub fn revoke_user_access_tokens(
+    conn: &mut DbConn,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        access_tokens::table
+            .filter(access_tokens::user_id.eq(user_id))
+            .filter(access_tokens::revoked_at.is_null())
+            .filter(access_tokens::expires_at.gt(now)),
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)
 }

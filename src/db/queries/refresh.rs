@@ -202,30 +202,47 @@ pub struct Rotated {
     pub sid: Option<String>,
 }
 
+/// What a one-statement rotation needs.
+pub struct RotateParams<'a> {
+    /// Hash of the presented token.
+    pub presented_hash: &'a str,
+    /// Hash of its successor.
+    pub successor_hash: &'a str,
+    /// The client presenting it.
+    pub client_id: &'a str,
+    /// Now (UTC).
+    pub now: NaiveDateTime,
+    /// Tokens created before this are idle-expired.
+    pub issued_after: NaiveDateTime,
+    /// `jti` of the access token issued with the successor (recorded with the user).
+    pub access_jti: &'a str,
+    /// Its expiry.
+    pub access_expires_at: NaiveDateTime,
+}
+
 /// The hot path of a refresh on Postgres, in one statement and one round trip: the presented
-/// token is marked used and its successor inserted only if the token is unused and within its
-/// idle lifetime, its family live and unexpired and its user enabled. The statement is atomic
-/// (autocommit), and of concurrent presentations the row lock on the token lets exactly one
-/// match. A token of another client never matches. When nothing matches nothing is written, and the caller takes the general path, which
-/// tells reuse, grace, expiry and revocation apart. SQLite (embedded, no round trips) always
-/// takes the general path: `Ok(None)`.
+/// token is marked used, its successor inserted and the new access token recorded only if the
+/// token is unused and within its idle lifetime, its family live and unexpired and its user
+/// enabled. The statement is atomic (autocommit), and of concurrent presentations the row lock
+/// on the token lets exactly one match. A token of another client never matches. When nothing
+/// matches nothing is written, and the caller takes the general path, which tells reuse, grace,
+/// expiry and revocation apart. SQLite (embedded, no round trips) always takes the general
+/// path: `Ok(None)`.
 pub fn rotate_in_one_statement(
     conn: &mut DbConn,
-    presented_hash: &str,
-    successor_hash: &str,
-    client_id: &str,
-    now: NaiveDateTime,
-    issued_after: NaiveDateTime,
+    params: &RotateParams<'_>,
 ) -> QueryResult<Option<Rotated>> {
     let DbConn::Postgres(pg) = conn else {
         return Ok(None);
     };
     let rows = RotateStatement {
-        now,
-        presented_hash: presented_hash.to_owned(),
-        issued_after,
-        successor_hash: successor_hash.to_owned(),
-        client_id: client_id.to_owned(),
+        now: params.now,
+        presented_hash: params.presented_hash.to_owned(),
+        issued_after: params.issued_after,
+        successor_hash: params.successor_hash.to_owned(),
+        client_id: params.client_id.to_owned(),
+        access_jti: params.access_jti.to_owned(),
+        access_expires_at: params.access_expires_at,
     }
     .load::<RotatedRow>(pg)?;
     let mut rows = rows.into_iter();
@@ -272,6 +289,8 @@ struct RotateStatement {
     issued_after: NaiveDateTime,
     successor_hash: String,
     client_id: String,
+    access_jti: String,
+    access_expires_at: NaiveDateTime,
 }
 
 /// The statement after its parameter row `p` (bound in `walk_ast`).
@@ -289,9 +308,15 @@ const ROTATE_SQL: &str = "
         INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at)
         SELECT p.successor, used.family_id, p.presented, p.now FROM p, used
         RETURNING family_id
+    ), access AS (
+        INSERT INTO access_tokens (jti, family_id, client_id, user_id, expires_at)
+        SELECT p.access_jti, used.family_id, p.client_id, used.user_id, p.access_expires
+        FROM p, used
+        RETURNING family_id
     )
     SELECT used.user_id, r.role, used.family_id, used.scope, used.auth_time, used.sid
     FROM used JOIN successor ON successor.family_id = used.family_id
+    JOIN access ON access.family_id = used.family_id
     LEFT JOIN user_roles AS r ON r.user_id = used.user_id
     ORDER BY r.role";
 
@@ -311,7 +336,10 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RotateStatement {
     ) -> QueryResult<()> {
         use diesel::sql_types::{Text, Timestamp};
         // Each parameter is bound once, into a one-row CTE the statement reads.
-        out.push_sql("WITH p (now, presented, issued_after, successor, client_id) AS (SELECT ");
+        out.push_sql(
+            "WITH p (now, presented, issued_after, successor, client_id, access_jti, \
+             access_expires) AS (SELECT ",
+        );
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql("::timestamp, ");
         out.push_bind_param::<Text, _>(&self.presented_hash)?;
@@ -321,7 +349,11 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RotateStatement {
         out.push_bind_param::<Text, _>(&self.successor_hash)?;
         out.push_sql("::text, ");
         out.push_bind_param::<Text, _>(&self.client_id)?;
-        out.push_sql("::text)");
+        out.push_sql("::text, ");
+        out.push_bind_param::<Text, _>(&self.access_jti)?;
+        out.push_sql("::text, ");
+        out.push_bind_param::<Timestamp, _>(&self.access_expires_at)?;
+        out.push_sql("::timestamp)");
         out.push_sql(ROTATE_SQL);
         Ok(())
     }

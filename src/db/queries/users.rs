@@ -128,3 +128,27 @@ pub fn touch(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResul
         .set(users::updated_at.eq(now))
         .execute(conn)
 }
+
+/// Holders of `role` whose account is enabled.
+pub fn count_enabled_with_role(conn: &mut DbConn, role: &str) -> QueryResult<i64> {
+    user_roles::table
+        .inner_join(users::table)
+        .filter(user_roles::role.eq(role))
+        .filter(users::disabled_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+/// Serialises changes to the holders of `role` for the rest of the transaction: on PostgreSQL
+/// the role's rows are locked (`FOR UPDATE`), so two administrators demoting each other at once
+/// are decided one after the other; SQLite's write transactions are serial already.
+pub fn lock_role_holders(conn: &mut DbConn, role: &str) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        user_roles::table
+            .filter(user_roles::role.eq(role))
+            .select(user_roles::user_id)
+            .for_update()
+            .load::<String>(pg)?;
+    }
+    Ok(())
+}
