@@ -42,7 +42,10 @@ impl Username {
         // ADM-06: user ids are UUIDs, and the CLI and the admin API address users by id,
         // username or email; a username shaped like an id could make them hit another user.
         if uuid::Uuid::parse_str(text).is_ok() {
-            return Err(invalid("username", "may not have the form of a user id (a UUID)"));
+            return Err(invalid(
+                "username",
+                "may not have the form of a user id (a UUID)",
+            ));
         }
         Ok(Self(text.to_owned()))
     }

@@ -325,6 +325,7 @@ fn role_change(
         before.push(role.as_str().to_owned());
         before.sort();
     }
-    let detail = serde_json::json!({ "role": role.as_str(), "roles": { "old": before, "new": after } });
+    let detail =
+        serde_json::json!({ "role": role.as_str(), "roles": { "old": before, "new": after } });
     Ok(Change::made(view, id, detail))
 }

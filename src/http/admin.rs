@@ -14,17 +14,17 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
+use crate::accounts::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::accounts::users::{self, AccountError};
 use crate::db::queries::audit;
 use crate::db::{DbConn, DbError};
 use crate::error::ApiError;
+use crate::http::bearer::{Refused, UserBearer};
 use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
 use crate::state::AppState;
-use crate::accounts::sessions::FIRST_PARTY_CLIENT_ID;
-use crate::http::bearer::{Refused, UserBearer};
 use crate::verify::actix::BearerError;
 
 /// The role that opens the admin API.
@@ -456,9 +456,12 @@ pub async fn update_redirect_uris(
 ) -> Result<HttpResponse, AdminError> {
     let uris = body.0.redirect_uris;
     let id = client_id.into_inner();
-    let client = change_client(&state, &admin, "client_redirect_uris_changed", move |conn| {
-        oidc_clients::set_redirect_uris(conn, &id, &uris)
-    })
+    let client = change_client(
+        &state,
+        &admin,
+        "client_redirect_uris_changed",
+        move |conn| oidc_clients::set_redirect_uris(conn, &id, &uris),
+    )
     .await?;
     Ok(ok(StatusCode::OK, &client))
 }

@@ -13,8 +13,8 @@ use crate::accounts::sessions::{self, Issued};
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::http::bearer::UserBearer;
+use crate::state::AppState;
 
 /// The refresh-token cookie; `Path=/api/auth` so refresh and logout both receive it.
 const REFRESH_COOKIE: &str = "portcullis_refresh";
@@ -89,13 +89,12 @@ fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
                 .finish(),
         );
     }
-    response
-        .json(json!({
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "refresh_token": issued.refresh_token.expose(),
-        }))
+    response.json(json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "refresh_token": issued.refresh_token.expose(),
+    }))
 }
 
 fn cleared_cookie_response(state: &AppState) -> HttpResponse {
@@ -213,10 +212,7 @@ pub async fn logout_all(
 
 /// `GET /api/me` (bearer) → the user's profile, if the token still speaks for the user (not
 /// disabled, not logged out everywhere, password unchanged since).
-pub async fn me(
-    state: web::Data<AppState>,
-    auth: UserBearer,
-) -> Result<HttpResponse, ApiError> {
+pub async fn me(state: web::Data<AppState>, auth: UserBearer) -> Result<HttpResponse, ApiError> {
     let subject = auth.current.user.id;
     let user = state
         .db

@@ -775,29 +775,28 @@ pub async fn login(
     )
     .await
     {
-            Ok(authenticated) => authenticated,
-            Err(AuthError::InvalidCredentials) => {
-                return rerender(
-                    StatusCode::UNAUTHORIZED,
-                    "The username or password is incorrect.",
-                );
+        Ok(authenticated) => authenticated,
+        Err(AuthError::InvalidCredentials) => {
+            return rerender(
+                StatusCode::UNAUTHORIZED,
+                "The username or password is incorrect.",
+            );
+        }
+        Err(AuthError::Throttled(seconds)) => {
+            let mut response = rerender(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts. Wait a while, then try again.",
+            );
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds.to_string())
+            {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
             }
-            Err(AuthError::Throttled(seconds)) => {
-                let mut response = rerender(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many attempts. Wait a while, then try again.",
-                );
-                if let Ok(value) =
-                    actix_web::http::header::HeaderValue::from_str(&seconds.to_string())
-                {
-                    response
-                        .headers_mut()
-                        .insert(actix_web::http::header::RETRY_AFTER, value);
-                }
-                return response;
-            }
-            Err(error) => return unavailable(&app, &error),
-        };
+            return response;
+        }
+        Err(error) => return unavailable(&app, &error),
+    };
     let user = authenticated.user.clone();
     let new_device = authenticated.new_device().map(str::to_owned);
     // A new session, whatever cookie came in: an old session of this browser ends.
@@ -990,7 +989,12 @@ pub async fn logout(
     payload: web::Payload,
 ) -> HttpResponse {
     if request.method() == actix_web::http::Method::HEAD {
-        return message(&app, StatusCode::OK, "Sign out", "Sign out of your account.");
+        return message(
+            &app,
+            StatusCode::OK,
+            "Sign out",
+            "Sign out of your account.",
+        );
     }
     let params = match query_or_form(&app, &request, payload).await {
         Ok(params) => params,

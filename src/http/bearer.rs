@@ -86,6 +86,10 @@ impl FromRequest for UserBearer {
 
     fn from_request(request: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = request.clone();
-        Box::pin(async move { Self::extract(&request).await.map_err(|refused| refused.error) })
+        Box::pin(async move {
+            Self::extract(&request)
+                .await
+                .map_err(|refused| refused.error)
+        })
     }
 }

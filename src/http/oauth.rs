@@ -342,9 +342,7 @@ pub async fn userinfo(
     // The token must still speak for its user: recorded, unrevoked, the user enabled.
     let user = state
         .db
-        .run(move |conn| {
-            Ok::<_, crate::db::DbError>(current::current_user(conn, &jti, &sub)?.ok())
-        })
+        .run(move |conn| Ok::<_, crate::db::DbError>(current::current_user(conn, &jti, &sub)?.ok()))
         .await
         .map_err(|_| BearerError::Unavailable)?
         .map(|current| current.user)

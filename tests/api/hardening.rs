@@ -73,9 +73,18 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
 
     // Demoted: the old token still has `roles: ["admin"]`, and is refused (403), and the attempt
     // is recorded; bob does not become an administrator.
-    let demoted = send(&app, reqwest::Method::DELETE, "/admin/users/mallory/roles/admin", &root, None).await;
+    let demoted = send(
+        &app,
+        reqwest::Method::DELETE,
+        "/admin/users/mallory/roles/admin",
+        &root,
+        None,
+    )
+    .await;
     assert_eq!(demoted.status(), StatusCode::OK);
-    let escalate = app.post_bearer("/admin/users/bob/roles/admin", &stale).await;
+    let escalate = app
+        .post_bearer("/admin/users/bob/roles/admin", &stale)
+        .await;
     assert_eq!(escalate.status(), StatusCode::FORBIDDEN);
     assert_eq!(json_of(escalate).await["error"], "insufficient_scope");
     let bob = json_of(app.get_bearer("/admin/users", &root).await).await["users"]
@@ -94,11 +103,19 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
     assert_eq!(record["actor"], mallory.as_str());
     assert_eq!(detail(record)["path"], "/admin/users/bob/roles/admin");
     // The same token still works where no role is needed: the user is current.
-    assert_eq!(app.get_bearer("/api/me", &stale).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_bearer("/api/me", &stale).await.status(),
+        StatusCode::OK
+    );
 
     // Disabled: the token speaks for nobody, on every endpoint that acts for the user.
     let again = env.user_token(&app, "trent", &["admin"]).await;
-    assert_eq!(app.post_bearer("/admin/users/trent/disable", &root).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_bearer("/admin/users/trent/disable", &root)
+            .await
+            .status(),
+        StatusCode::OK
+    );
     for (method, path) in [
         (reqwest::Method::GET, "/admin/keys"),
         (reqwest::Method::POST, "/admin/users/bob/roles/admin"),
@@ -106,7 +123,11 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
         (reqwest::Method::POST, "/api/auth/logout-all"),
     ] {
         let response = send(&app, method.clone(), path, &again, None).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
         assert!(
             response.headers()["www-authenticate"]
                 .to_str()
@@ -120,23 +141,45 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
 // JSON API's access tokens (not only the refresh tokens), on every instance.
 async fn adm_04_logout_all_and_password_change_end_access_tokens_everywhere(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let first = env.spawn().await;
-    // A second instance on the same database.
-    let second = env.spawn().await;
+    // Two instances of one deployment: one database, one issuer.
+    let args = portcullis::config::SettingsArgs {
+        issuer: Some("http://127.0.0.1:8080".into()),
+        ..env.args()
+    };
+    let first = env.spawn_with(args.clone()).await;
+    let second = env.spawn_with(args).await;
     let root = env.user_token(&first, "root", &["admin"]).await;
 
     // Logout everywhere through instance 1: instance 2 refuses the old access token at once.
     let alice = env.user_token(&first, "alice", &[]).await;
-    assert_eq!(second.get_bearer("/api/me", &alice).await.status(), StatusCode::OK);
     assert_eq!(
-        first.post_bearer("/api/auth/logout-all", &alice).await.status(),
+        second.get_bearer("/api/me", &alice).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        first
+            .post_bearer("/api/auth/logout-all", &alice)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
-    assert_eq!(second.get_bearer("/api/me", &alice).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(first.get_bearer("/api/me", &alice).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        second.get_bearer("/api/me", &alice).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        first.get_bearer("/api/me", &alice).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // A new login works again at once.
-    let fresh = first.session("alice").await["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(second.get_bearer("/api/me", &fresh).await.status(), StatusCode::OK);
+    let fresh = first.session("alice").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        second.get_bearer("/api/me", &fresh).await.status(),
+        StatusCode::OK
+    );
 
     // A password change (CLI) ends it too.
     let output = env
@@ -146,15 +189,24 @@ async fn adm_04_logout_all_and_password_change_end_access_tokens_everywhere(back
         )
         .await;
     stdout_json(&output);
-    assert_eq!(second.get_bearer("/api/me", &fresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        second.get_bearer("/api/me", &fresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // An administrator's revoke-sessions ends an admin's own access token as well.
     let other = env.user_token(&first, "other", &["admin"]).await;
     assert_eq!(
-        second.post_bearer("/admin/users/other/revoke-sessions", &root).await.status(),
+        second
+            .post_bearer("/admin/users/other/revoke-sessions", &root)
+            .await
+            .status(),
         StatusCode::OK
     );
-    assert_eq!(first.get_bearer("/admin/keys", &other).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        first.get_bearer("/admin/keys", &other).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // The secondary record names the administrator who acted, not the subject (ADM-08).
     let events = audit(&first, &root).await;
     let root_id = user_id(&first, &root, "root").await;
@@ -172,7 +224,10 @@ async fn adm_04_oauth_tokens_follow_the_user_state(backend: Backend) {
     let (code, verifier) = f.code(&browser(), "openid profile").await;
     let tokens = json_of(f.exchange(&code, &verifier).await).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(f.app.get_bearer("/userinfo", &access).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.app.get_bearer("/userinfo", &access).await.status(),
+        StatusCode::OK
+    );
     let active = json_of(f.token_like("/introspect", &[("token", &access)]).await).await;
     assert_eq!(active["active"], true);
 
@@ -180,10 +235,16 @@ async fn adm_04_oauth_tokens_follow_the_user_state(backend: Backend) {
     let session = f.app.session("alice").await;
     let json_token = session["access_token"].as_str().unwrap();
     assert_eq!(
-        f.app.post_bearer("/api/auth/logout-all", json_token).await.status(),
+        f.app
+            .post_bearer("/api/auth/logout-all", json_token)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
-    assert_eq!(f.app.get_bearer("/userinfo", &access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        f.app.get_bearer("/userinfo", &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let inactive = json_of(f.token_like("/introspect", &[("token", &access)]).await).await;
     assert_eq!(inactive, json!({ "active": false }));
 
@@ -191,9 +252,15 @@ async fn adm_04_oauth_tokens_follow_the_user_state(backend: Backend) {
     let (code, verifier) = f.code(&browser(), "openid profile").await;
     let tokens = json_of(f.exchange(&code, &verifier).await).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(f.app.get_bearer("/userinfo", &access).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.app.get_bearer("/userinfo", &access).await.status(),
+        StatusCode::OK
+    );
     stdout_json(&f.env.cli(&["users", "disable", "alice"]).await);
-    assert_eq!(f.app.get_bearer("/userinfo", &access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        f.app.get_bearer("/userinfo", &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let inactive = json_of(f.token_like("/introspect", &[("token", &access)]).await).await;
     assert_eq!(inactive, json!({ "active": false }));
 }
@@ -215,7 +282,10 @@ async fn adm_05_the_last_administrator_stays(backend: Backend) {
     let cli = env.cli(&["users", "remove-role", "root", "admin"]).await;
     assert!(!cli.status.success(), "the CLI refuses it too");
     // Still an administrator, still enabled, and nothing was recorded as a change.
-    assert_eq!(app.get_bearer("/admin/keys", &root).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_bearer("/admin/keys", &root).await.status(),
+        StatusCode::OK
+    );
     assert!(
         !audit(&app, &root)
             .await
@@ -224,7 +294,14 @@ async fn adm_05_the_last_administrator_stays(backend: Backend) {
     );
     // A second administrator: now root may step down.
     env.user_token(&app, "deputy", &["admin"]).await;
-    let stepped = send(&app, reqwest::Method::DELETE, "/admin/users/root/roles/admin", &root, None).await;
+    let stepped = send(
+        &app,
+        reqwest::Method::DELETE,
+        "/admin/users/root/roles/admin",
+        &root,
+        None,
+    )
+    .await;
     assert_eq!(stepped.status(), StatusCode::OK);
 }
 
@@ -245,10 +322,22 @@ async fn adm_06_identifiers_are_unambiguous(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(register.status(), StatusCode::BAD_REQUEST);
-    assert!(json_of(register).await["error_description"].as_str().unwrap().contains("user id"));
+    assert!(
+        json_of(register).await["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("user id")
+    );
     let cli = env
         .cli_with_stdin(
-            &["users", "create", "--username", &victim, "--email", "y@example.com"],
+            &[
+                "users",
+                "create",
+                "--username",
+                &victim,
+                "--email",
+                "y@example.com",
+            ],
             &format!("{PASSWORD}\n"),
         )
         .await;
@@ -276,14 +365,20 @@ async fn adm_06_identifiers_are_unambiguous(backend: Backend) {
             .unwrap();
     })
     .await;
-    let ambiguous = app.post_bearer(&format!("/admin/users/{victim}/disable"), &root).await;
+    let ambiguous = app
+        .post_bearer(&format!("/admin/users/{victim}/disable"), &root)
+        .await;
     assert_eq!(ambiguous.status(), StatusCode::CONFLICT);
     assert_eq!(json_of(ambiguous).await["error"], "ambiguous_user");
     let cli = env.cli(&["users", "disable", &victim]).await;
     assert!(!cli.status.success(), "the CLI refuses it too");
     let users = json_of(app.get_bearer("/admin/users", &root).await).await;
     assert!(
-        users["users"].as_array().unwrap().iter().all(|u| u["disabled"] == false),
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["disabled"] == false),
         "nobody was disabled: {users}"
     );
 }
@@ -319,15 +414,35 @@ async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
     let bob = user_id(&app, &root, "bob").await;
 
     // A role never held: no change, no record.
-    let none = send(&app, reqwest::Method::DELETE, "/admin/users/bob/roles/admin", &root, None).await;
+    let none = send(
+        &app,
+        reqwest::Method::DELETE,
+        "/admin/users/bob/roles/admin",
+        &root,
+        None,
+    )
+    .await;
     assert_eq!(none.status(), StatusCode::OK);
-    assert!(!audit(&app, &root).await.iter().any(|e| e["action"] == "role_withdrawn"));
+    assert!(
+        !audit(&app, &root)
+            .await
+            .iter()
+            .any(|e| e["action"] == "role_withdrawn")
+    );
     // Granted, then granted again (no second record).
     for _ in 0..2 {
-        assert_eq!(app.post_bearer("/admin/users/bob/roles/admin", &root).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.post_bearer("/admin/users/bob/roles/admin", &root)
+                .await
+                .status(),
+            StatusCode::OK
+        );
     }
     let events = audit(&app, &root).await;
-    let granted: Vec<&Value> = events.iter().filter(|e| e["action"] == "role_granted").collect();
+    let granted: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "role_granted")
+        .collect();
     assert_eq!(granted.len(), 1, "{events:?}");
     assert_eq!(granted[0]["actor"], root_id.as_str());
     assert_eq!(granted[0]["subject"], bob.as_str());
@@ -359,14 +474,22 @@ async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
     .await;
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(
-        app.post_bearer("/admin/clients/shop/rotate-secret", &root).await.status(),
+        app.post_bearer("/admin/clients/shop/rotate-secret", &root)
+            .await
+            .status(),
         StatusCode::OK
     );
     let events = audit(&app, &root).await;
     let text = serde_json::to_string(&events).unwrap();
     assert!(!text.contains(&secret), "no secret in the audit trail");
-    let creation = events.iter().find(|e| e["action"] == "client_created").unwrap();
-    assert_eq!(detail(creation)["client"]["redirect_uris"], json!(["https://shop.example/cb"]));
+    let creation = events
+        .iter()
+        .find(|e| e["action"] == "client_created")
+        .unwrap();
+    assert_eq!(
+        detail(creation)["client"]["redirect_uris"],
+        json!(["https://shop.example/cb"])
+    );
     let uris = events
         .iter()
         .find(|e| e["action"] == "client_redirect_uris_changed")
@@ -375,10 +498,18 @@ async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
         detail(uris),
         json!({ "redirect_uris": { "old": ["https://shop.example/cb"], "new": ["https://shop.example/new"] } })
     );
-    let rotated = events.iter().find(|e| e["action"] == "client_secret_rotated").unwrap();
+    let rotated = events
+        .iter()
+        .find(|e| e["action"] == "client_secret_rotated")
+        .unwrap();
     assert_eq!(detail(rotated), json!({ "client_secret": "replaced" }));
     // Disabling bob: the main record and the secondary one both name root as the actor.
-    assert_eq!(app.post_bearer("/admin/users/bob/disable", &root).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_bearer("/admin/users/bob/disable", &root)
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let events = audit(&app, &root).await;
     for action in ["user_disabled", "disabled"] {
         let event = events.iter().find(|e| e["action"] == action).unwrap();
@@ -399,8 +530,14 @@ async fn adm_09_admin_api_under_a_custom_audience(backend: Backend) {
         .await;
     let root = env.user_token(&app, "root", &["admin"]).await;
     let user = env.user_token(&app, "bob", &[]).await;
-    assert_eq!(app.get_bearer("/admin/keys", &root).await.status(), StatusCode::OK);
-    assert_eq!(app.get_bearer("/admin/keys", &user).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get_bearer("/admin/keys", &root).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_bearer("/admin/keys", &user).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 /// A server that believes `X-Forwarded-For` from loopback, so a test can speak from many
@@ -454,26 +591,59 @@ async fn login_09_no_lockout_of_the_owner(backend: Backend) {
     );
     // The owner, elsewhere, signs in; their client keeps the device cookie.
     let owner = browser();
-    assert_eq!(login_from(&app, &owner, "203.0.113.9", "alice", PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        login_from(&app, &owner, "203.0.113.9", "alice", PASSWORD).await,
+        StatusCode::OK
+    );
 
     // A distributed guesser: one attempt from each of many networks, until the per-account
     // budget for untrusted devices is spent.
     let mut statuses = Vec::new();
     for i in 10..16 {
-        statuses.push(login_from(&app, &attacker, &format!("198.51.100.{i}"), "alice", "nope nope nope").await);
+        statuses.push(
+            login_from(
+                &app,
+                &attacker,
+                &format!("198.51.100.{i}"),
+                "alice",
+                "nope nope nope",
+            )
+            .await,
+        );
     }
-    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     // A new, untrusted device with the right password waits as well...
     assert_eq!(
-        login_from(&app, &reqwest::Client::new(), "192.0.2.77", "alice", PASSWORD).await,
+        login_from(
+            &app,
+            &reqwest::Client::new(),
+            "192.0.2.77",
+            "alice",
+            PASSWORD
+        )
+        .await,
         StatusCode::TOO_MANY_REQUESTS
     );
     // ... but the owner's device, from yet another network, is not locked out.
-    assert_eq!(login_from(&app, &owner, "192.0.2.78", "alice", PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        login_from(&app, &owner, "192.0.2.78", "alice", PASSWORD).await,
+        StatusCode::OK
+    );
 
     // IPv6: the addresses of one /64 share the per-network budget; another /64 does not.
     for i in 1..=5 {
-        let status = login_from(&app, &attacker, &format!("2001:db8::{i}"), "bob", "wrong password!").await;
+        let status = login_from(
+            &app,
+            &attacker,
+            &format!("2001:db8::{i}"),
+            "bob",
+            "wrong password!",
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
@@ -481,7 +651,14 @@ async fn login_09_no_lockout_of_the_owner(backend: Backend) {
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
-        login_from(&app, &reqwest::Client::new(), "2001:db8:0:1::1", "bob", PASSWORD).await,
+        login_from(
+            &app,
+            &reqwest::Client::new(),
+            "2001:db8:0:1::1",
+            "bob",
+            PASSWORD
+        )
+        .await,
         StatusCode::OK
     );
 }
@@ -546,7 +723,14 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
     // One network (new browsers each time) may start 300 requests per request lifetime; then
     // 429, and nothing is stored.
     for i in 20..300 {
-        let status = f.app.client.get(f.url(&base)).send().await.unwrap().status();
+        let status = f
+            .app
+            .client
+            .get(f.url(&base))
+            .send()
+            .await
+            .unwrap()
+            .status();
         assert_eq!(status, StatusCode::OK, "request {i}");
     }
     let refused = f.app.client.get(f.url(&base)).send().await.unwrap();
@@ -567,7 +751,11 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
         })
         .await;
     let expired: Vec<_> = (0..2700)
-        .map(|i| format!("('old{i}', 'b', 'c', 'webapp', 'r', 0, 'openid', 'x', 0, '2000-01-01 00:00:00')"))
+        .map(|i| {
+            format!(
+                "('old{i}', 'b', 'c', 'webapp', 'r', 0, 'openid', 'x', 0, '2000-01-01 00:00:00')"
+            )
+        })
         .collect();
     let insert = format!(
         "INSERT INTO authorization_requests (id, browser_hash, csrf_hash, client_id, redirect_uri, redirect_uri_sent, scope, code_challenge, force_login, expires_at) VALUES {}",
@@ -590,12 +778,26 @@ async fn dos_07_throttled_client_creates_no_throttle_rows(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
     for i in 0..20 {
-        let status = login_from(&app, &app.client, "-", &format!("ghost{i}"), "whatever password").await;
+        let status = login_from(
+            &app,
+            &app.client,
+            "-",
+            &format!("ghost{i}"),
+            "whatever password",
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let rows = count_rows(&env, "login_attempts").await;
     for i in 0..50 {
-        let status = login_from(&app, &app.client, "-", &format!("phantom{i}"), "whatever password").await;
+        let status = login_from(
+            &app,
+            &app.client,
+            "-",
+            &format!("phantom{i}"),
+            "whatever password",
+        )
+        .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }
     assert_eq!(count_rows(&env, "login_attempts").await, rows);
@@ -623,12 +825,19 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
     let f = Fixture::new(backend).await;
     let browser = browser();
     f.code(&browser, "openid").await;
-    let asked = browser.get(format!("{}/logout", f.app.address)).send().await.unwrap();
+    let asked = browser
+        .get(format!("{}/logout", f.app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(asked.status(), StatusCode::OK);
     let html = asked.text().await.unwrap();
     assert!(html.contains("Sign out?"), "{html}");
     let csrf = hidden(&html, "csrf_token");
-    assert!(silent(&f, &browser).await.is_ok(), "still signed in after the GET");
+    assert!(
+        silent(&f, &browser).await.is_ok(),
+        "still signed in after the GET"
+    );
     let forged = browser
         .post(format!("{}/logout", f.app.address))
         .form(&[("decision", "sign_out"), ("csrf_token", "forged")])
@@ -637,7 +846,10 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::OK);
     assert!(forged.text().await.unwrap().contains("Sign out?"));
-    assert!(silent(&f, &browser).await.is_ok(), "still signed in after a forged POST");
+    assert!(
+        silent(&f, &browser).await.is_ok(),
+        "still signed in after a forged POST"
+    );
     let stay = browser
         .post(format!("{}/logout", f.app.address))
         .form(&[("decision", "stay"), ("csrf_token", csrf.as_str())])
@@ -645,7 +857,10 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(stay.status(), StatusCode::OK);
-    assert!(silent(&f, &browser).await.is_ok(), "still signed in after 'stay'");
+    assert!(
+        silent(&f, &browser).await.is_ok(),
+        "still signed in after 'stay'"
+    );
     let confirmed = browser
         .post(format!("{}/logout", f.app.address))
         .form(&[("decision", "sign_out"), ("csrf_token", csrf.as_str())])
@@ -653,7 +868,13 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(confirmed.status(), StatusCode::OK);
-    assert!(confirmed.text().await.unwrap().contains("You are signed out"));
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("You are signed out")
+    );
     assert_eq!(silent(&f, &browser).await, Err("login_required".into()));
 }
 
@@ -672,7 +893,10 @@ async fn logout_02_an_id_token_alone_ends_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(silent(&f, &victim).await.is_ok(), "the victim is still signed in");
+    assert!(
+        silent(&f, &victim).await.is_ok(),
+        "the victim is still signed in"
+    );
     let own = victim
         .get(format!("{}/logout?id_token_hint={id_token}", f.app.address))
         .send()
@@ -688,9 +912,16 @@ async fn logout_03_safe_methods_change_nothing(backend: Backend) {
     let f = Fixture::new(backend).await;
     let browser = browser();
     f.code(&browser, "openid").await;
-    let head = browser.head(format!("{}/logout", f.app.address)).send().await.unwrap();
+    let head = browser
+        .head(format!("{}/logout", f.app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
-    assert!(silent(&f, &browser).await.is_ok(), "HEAD /logout ended nothing");
+    assert!(
+        silent(&f, &browser).await.is_ok(),
+        "HEAD /logout ended nothing"
+    );
     let codes = count_rows(&f.env, "authorization_codes").await;
     let requests = count_rows(&f.env, "authorization_requests").await;
     let challenge = pkce(&"v".repeat(43));
@@ -723,8 +954,16 @@ async fn csrf_01_cookie_endpoints_want_json(backend: Backend) {
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
     for path in ["/api/auth/refresh", "/api/auth/logout"] {
-        let bare = jar.post(format!("{}{path}", app.address)).send().await.unwrap();
-        assert_eq!(bare.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path} without a type");
+        let bare = jar
+            .post(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            bare.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{path} without a type"
+        );
         let form = jar
             .post(format!("{}{path}", app.address))
             .header("Content-Type", "application/x-www-form-urlencoded")
@@ -732,14 +971,22 @@ async fn csrf_01_cookie_endpoints_want_json(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path} as a form");
+        assert_eq!(
+            form.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{path} as a form"
+        );
         let text = jar
             .post(format!("{}{path}", app.address))
             .header("Content-Type", "text/plain")
             .send()
             .await
             .unwrap();
-        assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path} as text");
+        assert_eq!(
+            text.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{path} as text"
+        );
     }
     let refreshed = jar
         .post(format!("{}/api/auth/refresh", app.address))
@@ -747,7 +994,11 @@ async fn csrf_01_cookie_endpoints_want_json(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(refreshed.status(), StatusCode::OK, "the cookie still works with JSON");
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::OK,
+        "the cookie still works with JSON"
+    );
 }
 
 // REV-07: a client introspects its own tokens, and a resource server registered for an
@@ -763,7 +1014,12 @@ async fn rev_07_introspection_callers_are_authorized(backend: Backend) {
         &register(
             &f.env,
             &f.app,
-            &["--client-id", "orders-api", "--introspection-audience", "https://api.example.com"],
+            &[
+                "--client-id",
+                "orders-api",
+                "--introspection-audience",
+                "https://api.example.com",
+            ],
         )
         .await,
     );
@@ -782,8 +1038,14 @@ async fn rev_07_introspection_callers_are_authorized(backend: Backend) {
             response.json::<Value>().await.unwrap()
         }
     };
-    assert_eq!(introspect("webapp", f.secret.clone(), access.into()).await["active"], true);
-    assert_eq!(introspect("webapp", f.secret.clone(), refresh.into()).await["active"], true);
+    assert_eq!(
+        introspect("webapp", f.secret.clone(), access.into()).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect("webapp", f.secret.clone(), refresh.into()).await["active"],
+        true
+    );
     assert_eq!(
         introspect("stranger", stranger.clone(), access.into()).await,
         json!({ "active": false })
@@ -792,7 +1054,10 @@ async fn rev_07_introspection_callers_are_authorized(backend: Backend) {
         introspect("stranger", stranger, refresh.into()).await,
         json!({ "active": false })
     );
-    assert_eq!(introspect("orders-api", api.clone(), access.into()).await["active"], true);
+    assert_eq!(
+        introspect("orders-api", api.clone(), access.into()).await["active"],
+        true
+    );
     assert_eq!(
         introspect("orders-api", api, refresh.into()).await,
         json!({ "active": false }),

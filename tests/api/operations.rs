@@ -113,19 +113,25 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     // "Ended before a minute from now": the three logged-out families qualify, live ones do not.
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(1);
     let first = env
-        .with_db(move |conn| purge_expired(conn, chrono::Utc::now().naive_utc(), later, later, 1).unwrap())
+        .with_db(move |conn| {
+            purge_expired(conn, chrono::Utc::now().naive_utc(), later, later, 1).unwrap()
+        })
         .await;
     assert_eq!(
         first.refresh_families, 1,
         "bounded: one per kind per batch of 1"
     );
     let rest = env
-        .with_db(move |conn| purge_expired(conn, chrono::Utc::now().naive_utc(), later, later, 1000).unwrap())
+        .with_db(move |conn| {
+            purge_expired(conn, chrono::Utc::now().naive_utc(), later, later, 1000).unwrap()
+        })
         .await;
     assert_eq!(rest.refresh_families, 2, "{rest:?}");
     assert!(rest.login_attempts <= 2);
     let again = env
-        .with_db(move |conn| purge_expired(conn, chrono::Utc::now().naive_utc(), later, later, 1000).unwrap())
+        .with_db(move |conn| {
+            purge_expired(conn, chrono::Utc::now().naive_utc(), later, later, 1000).unwrap()
+        })
         .await;
     assert_eq!(again.refresh_families, 0);
     // The live session still refreshes.

@@ -177,6 +177,23 @@ async fn users_are_disabled_re_passworded_and_given_roles(backend: Backend) {
     );
     assert!(!password_matches(&hash, "first password").await);
 
+    // Another administrator, so dave is not the last one when he steps down (ADM-05).
+    stdout_json(
+        &env.cli_with_stdin(
+            &[
+                "users",
+                "create",
+                "--username",
+                "erin",
+                "--email",
+                "erin@example.com",
+                "--role",
+                "admin",
+            ],
+            "erin's password\n",
+        )
+        .await,
+    );
     let with_role = stdout_json(&env.cli(&["users", "add-role", "dave", "admin"]).await);
     assert_eq!(with_role["roles"], serde_json::json!(["admin"]));
     let again = stdout_json(&env.cli(&["users", "add-role", &id, "admin"]).await);
@@ -191,6 +208,7 @@ async fn users_are_disabled_re_passworded_and_given_roles(backend: Backend) {
     assert!(disabled["disabled_at"].is_string());
     let listed: Value = stdout_json(&env.cli(&["users", "list"]).await);
     assert_eq!(listed[0]["disabled"], true);
+    assert_eq!(listed[1]["disabled"], false, "erin");
 
     let missing = env.cli(&["users", "disable", "nobody"]).await;
     assert!(!missing.status.success());
