@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod fuzz;
 mod http_basics;
+mod issuer;
 mod jwks;
 mod keys;
 mod oauth;
