@@ -1,6 +1,6 @@
 //! Settings: every knob has a default, an environment variable and a flag; parsed once, then injected.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,9 +37,17 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_BIND", global = true)]
     pub bind: Option<String>,
 
-    /// Public issuer URL, used byte-identically in every token and document. Default `http://<bind>`.
+    /// Public issuer URL, used byte-identically in every token and document; every route is
+    /// served under its path. Default `http://<bind>` (`http://127.0.0.1:<port>` when bound to
+    /// every interface).
     #[arg(long, env = "PORTCULLIS_ISSUER", global = true)]
     pub issuer: Option<String>,
+
+    /// Accept a plain-http issuer on a host that is not loopback (`true`/`false`): codes, tokens,
+    /// passwords and cookies then cross the network unencrypted. Default false: such an issuer
+    /// is refused at start.
+    #[arg(long, env = "PORTCULLIS_INSECURE_HTTP_ISSUER", global = true)]
+    pub insecure_http_issuer: Option<bool>,
 
     /// Directory holding the key-encryption key file `kek`. Default `keys`.
     #[arg(long, env = "PORTCULLIS_KEYS_DIR", global = true)]
@@ -197,8 +205,10 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// Listen address (port 0 picks a free port).
     pub bind: SocketAddr,
-    /// Explicit issuer; `None` means `http://<bound address>`.
+    /// Explicit issuer; `None` means [`Issuer::from_bind`] of the bound address.
     pub issuer: Option<Issuer>,
+    /// A plain-http issuer on a non-loopback host was explicitly accepted.
+    pub insecure_http_issuer: bool,
     /// Directory of the KEK file.
     pub keys_dir: PathBuf,
     /// KEK given directly (base64), if any. Never logged.
@@ -308,6 +318,8 @@ impl Settings {
             .map(|text| Issuer::parse(&text))
             .transpose()
             .map_err(|reason| ConfigError::new("PORTCULLIS_ISSUER", reason))?;
+        let insecure_http_issuer = args.insecure_http_issuer.unwrap_or(false);
+        refuse_plain_http_issuer(issuer.as_ref(), bind, insecure_http_issuer)?;
 
         let rsa_key_size = match args.rsa_key_bits.unwrap_or(2048) {
             2048 => RsaKeySize::Rsa2048,
@@ -545,6 +557,7 @@ impl Settings {
             database,
             bind,
             issuer,
+            insecure_http_issuer,
             keys_dir: args.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
             kek: args.kek,
             jwks_max_age,
@@ -580,6 +593,31 @@ impl Settings {
             cors_origins,
         })
     }
+}
+
+/// Refuses a plain-http issuer (explicit, or the default derived from `bind`) on a host that is
+/// not loopback, unless `insecure` says the operator accepts it: over plain http on a network,
+/// codes, tokens, passwords and session cookies can be read and changed by anyone on the path.
+fn refuse_plain_http_issuer(
+    issuer: Option<&Issuer>,
+    bind: SocketAddr,
+    insecure: bool,
+) -> Result<(), ConfigError> {
+    let effective = issuer.cloned().unwrap_or_else(|| Issuer::from_bind(bind));
+    if insecure || effective.is_https() || effective.is_loopback() {
+        return Ok(());
+    }
+    let which = if issuer.is_some() {
+        format!("`{effective}`")
+    } else {
+        format!("unset, so the issuer defaults to `{effective}` (from PORTCULLIS_BIND), which")
+    };
+    Err(ConfigError::new(
+        "PORTCULLIS_ISSUER",
+        format!(
+            "{which} is plain http on a host that is not loopback: codes, tokens, passwords and cookies would cross the network unencrypted; use an https issuer, or set PORTCULLIS_INSECURE_HTTP_ISSUER=true to accept this"
+        ),
+    ))
 }
 
 /// The longest lifetime of any token a key signs.
@@ -691,48 +729,128 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// The issuer identifier: an `http(s)` URL without query or fragment, without a trailing slash.
+/// The issuer identifier: an `http(s)` URL without query, fragment or credentials, without a
+/// trailing slash. It is parsed once (with the `url` crate, never by string prefixes); its
+/// scheme, whether its host is loopback, and its path are kept for the start-up checks, the
+/// cookies and the routes (OIDC Discovery §4: everything lives under the issuer's path).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Issuer(String);
+pub struct Issuer {
+    /// The normalised URL, exactly as it appears in tokens.
+    text: String,
+    /// The URL's path without a trailing slash: `""` for the root, else `/seg[/seg…]`.
+    path: String,
+    /// `https` (else `http`).
+    https: bool,
+    /// The host is loopback (see [`Issuer::is_loopback`]).
+    loopback: bool,
+}
 
 impl Issuer {
-    /// A plain-http issuer on a loopback host (local development): cookies cannot be `Secure`.
-    pub fn is_plain_loopback(&self) -> bool {
-        let text = self.0.as_str();
-        text.starts_with("http://127.")
-            || text.starts_with("http://localhost")
-            || text.starts_with("http://[::1]")
-    }
-
-    /// Parses and normalises an issuer URL.
+    /// Parses and normalises an issuer URL. The path may hold only non-empty segments of
+    /// letters, digits and `-._~`, so that it is also a literal route prefix.
     pub fn parse(text: &str) -> Result<Self, String> {
         let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("`{text}` must use https (or http)"));
-        }
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return Err(format!("`{text}` must use https (or http)")),
+        };
         if url.query().is_some() || url.fragment().is_some() {
             return Err(format!("`{text}` must not have a query or fragment"));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(format!("`{text}` must not contain credentials"));
         }
-        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+        let host = url
+            .host()
+            .ok_or_else(|| format!("`{text}` must have a host"))?;
+        let path = url.path().trim_end_matches('/');
+        let segment_ok = |segment: &str| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        };
+        if !path.split('/').skip(1).all(segment_ok) {
+            return Err(format!(
+                "`{text}`: the path may hold only letters, digits and -._~ in non-empty segments"
+            ));
+        }
+        Ok(Self {
+            text: url.as_str().trim_end_matches('/').to_owned(),
+            path: path.to_owned(),
+            https,
+            loopback: host_is_loopback(&host),
+        })
     }
 
-    /// The issuer for a server listening on `addr` with no explicit issuer.
+    /// The issuer for a server listening on `addr` with no explicit issuer: `http://<addr>`. An
+    /// unspecified address (`0.0.0.0`, `::`: every interface) becomes the loopback address of
+    /// its family, the one address such a listener is surely reachable at, so that a
+    /// development server bound to every interface starts with a loopback issuer.
     pub fn from_bind(addr: SocketAddr) -> Self {
-        Self(format!("http://{addr}"))
+        let ip = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        Self {
+            text: format!("http://{}", SocketAddr::new(ip, addr.port())),
+            path: String::new(),
+            https: false,
+            loopback: ip_is_loopback(ip),
+        }
     }
 
     /// The issuer exactly as it appears in tokens.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
+
+    /// The issuer's path, where every route is served: `""` for the root, else `/idp`-like (no
+    /// trailing slash).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the issuer is `https`. Only then can cookies be `Secure` (browsers refuse
+    /// `Secure` cookies over plain http) and pages send HSTS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// Whether the host is loopback: an IP literal in 127.0.0.0/8, `::1` (or `::ffff:127.x.y.z`),
+    /// or the name `localhost` or a name under `.localhost` (RFC 6761 §6.3 reserves them for
+    /// loopback; browsers resolve them there without asking DNS). Decided on the parsed host,
+    /// so `http://127.0.0.1.evil.com` or `http://localhost.evil.com` are not loopback.
+    pub fn is_loopback(&self) -> bool {
+        self.loopback
+    }
+
+    /// A plain-http issuer on a loopback host (local development).
+    pub fn is_plain_loopback(&self) -> bool {
+        !self.https && self.loopback
+    }
+}
+
+/// Whether a parsed URL host is loopback (see [`Issuer::is_loopback`]).
+fn host_is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip_is_loopback(IpAddr::V6(*ip)),
+        // `url` has already lowercased (and IDNA-mapped) the name of an http(s) URL.
+        url::Host::Domain(name) => *name == "localhost" || name.ends_with(".localhost"),
+    }
+}
+
+/// Whether `ip` is loopback, an IPv4-mapped IPv6 address counting as its IPv4 address.
+fn ip_is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 impl std::fmt::Display for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -799,6 +917,7 @@ impl Settings {
             "database_url": self.database.to_string(),
             "bind": self.bind.to_string(),
             "issuer": self.issuer.as_ref().map(ToString::to_string),
+            "insecure_http_issuer": self.insecure_http_issuer,
             "keys_dir": self.keys_dir.display().to_string(),
             "kek": self.kek.as_ref().map(|_| "<redacted>"),
             "jwks_max_age": self.jwks_max_age.as_secs(),
@@ -857,16 +976,183 @@ mod tests {
 
     #[test]
     fn issuer_is_normalised() {
+        let parsed = |text: &str| Issuer::parse(text).map(|i| (i.text, i.path));
         assert_eq!(
-            Issuer::parse("https://id.example.com/").map(|i| i.0),
-            Ok("https://id.example.com".to_owned())
+            parsed("https://id.example.com/"),
+            Ok(("https://id.example.com".to_owned(), String::new()))
         );
         assert_eq!(
-            Issuer::parse("https://example.com/tenant/").map(|i| i.0),
-            Ok("https://example.com/tenant".to_owned())
+            parsed("https://example.com/tenant/"),
+            Ok((
+                "https://example.com/tenant".to_owned(),
+                "/tenant".to_owned()
+            ))
+        );
+        assert_eq!(
+            parsed("HTTPS://Example.COM:443/a/b.c~d_e-f"),
+            Ok((
+                "https://example.com/a/b.c~d_e-f".to_owned(),
+                "/a/b.c~d_e-f".to_owned()
+            ))
         );
         assert!(Issuer::parse("ftp://example.com").is_err());
+        // Query, fragment and credentials are refused.
         assert!(Issuer::parse("https://example.com/?a=b").is_err());
+        assert!(Issuer::parse("https://example.com/#top").is_err());
+        assert!(Issuer::parse("https://user:pw@example.com").is_err());
+        assert!(Issuer::parse("https://user@example.com").is_err());
+        // A path that could not be a literal route prefix is refused.
+        assert!(Issuer::parse("https://example.com/a//b").is_err());
+        assert!(Issuer::parse("https://example.com/a%20b").is_err());
+        assert!(Issuer::parse("https://example.com/{tenant}").is_err());
+    }
+
+    // The loopback test is made on the parsed host, never on a string prefix.
+    #[test]
+    fn issuer_loopback_is_decided_on_the_parsed_host() {
+        let loopback = |text: &str| Issuer::parse(text).map(|i| i.is_loopback());
+        for text in [
+            "http://127.0.0.1:8080",
+            "http://127.12.0.1",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://app.localhost/idp",
+            "http://[::1]:80",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            assert_eq!(loopback(text), Ok(true), "{text}");
+        }
+        for text in [
+            "http://127.0.0.1.evil.com",
+            "http://localhost.evil.com",
+            "http://localhostevil.com",
+            "http://[::1].evil.com",
+            "http://128.0.0.1",
+            "http://[::2]",
+            "http://10.0.0.1:8080",
+            "http://example.com",
+        ] {
+            assert_ne!(loopback(text), Ok(true), "{text}");
+        }
+        assert!(
+            Issuer::parse("http://localhost")
+                .unwrap()
+                .is_plain_loopback()
+        );
+        assert!(
+            !Issuer::parse("https://localhost")
+                .unwrap()
+                .is_plain_loopback()
+        );
+        assert!(
+            !Issuer::parse("http://127.0.0.1.evil.com")
+                .unwrap()
+                .is_plain_loopback()
+        );
+    }
+
+    #[test]
+    fn default_issuer_follows_the_bind_address() {
+        let from = |bind: &str| Issuer::from_bind(bind.parse().unwrap());
+        assert_eq!(from("127.0.0.1:8080").as_str(), "http://127.0.0.1:8080");
+        // Every interface: the loopback address of the family.
+        assert_eq!(from("0.0.0.0:8080").as_str(), "http://127.0.0.1:8080");
+        assert_eq!(from("[::]:8080").as_str(), "http://[::1]:8080");
+        assert!(from("0.0.0.0:8080").is_loopback());
+        assert!(!from("192.0.2.1:8080").is_loopback());
+        assert_eq!(from("0.0.0.0:8080").path(), "");
+    }
+
+    fn issuer_settings(issuer: Option<&str>, bind: &str, insecure: Option<bool>) -> SettingsArgs {
+        SettingsArgs {
+            issuer: issuer.map(Into::into),
+            bind: Some(bind.into()),
+            insecure_http_issuer: insecure,
+            ..Default::default()
+        }
+    }
+
+    // Plain http is refused on a host that is not loopback unless explicitly accepted.
+    #[test]
+    fn plain_http_issuer_needs_loopback_or_the_insecure_setting() {
+        let refused = Settings::from_args(issuer_settings(
+            Some("http://example.com"),
+            "127.0.0.1:8080",
+            None,
+        ))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            refused.starts_with("PORTCULLIS_ISSUER: `http://example.com` is plain http")
+                && refused.contains("PORTCULLIS_INSECURE_HTTP_ISSUER=true")
+                && !refused.contains('\n'),
+            "{refused}"
+        );
+        // The prefix trick is not loopback either.
+        assert!(
+            Settings::from_args(issuer_settings(
+                Some("http://127.0.0.1.evil.com"),
+                "127.0.0.1:8080",
+                Some(false),
+            ))
+            .is_err()
+        );
+        let accepted = Settings::from_args(issuer_settings(
+            Some("http://example.com"),
+            "127.0.0.1:8080",
+            Some(true),
+        ))
+        .unwrap();
+        assert!(accepted.insecure_http_issuer);
+        assert_eq!(accepted.redacted()["insecure_http_issuer"], true);
+        for ok in [
+            "http://localhost:8080",
+            "http://[::1]:80",
+            "https://example.com",
+        ] {
+            let settings = Settings::from_args(issuer_settings(Some(ok), "0.0.0.0:8080", None));
+            assert!(settings.is_ok(), "{ok}");
+        }
+
+        // The default issuer follows the same rule: fine for loopback and every interface,
+        // refused for a specific public address.
+        for bind in ["127.0.0.1:8080", "0.0.0.0:8080", "[::]:8080"] {
+            assert!(
+                Settings::from_args(issuer_settings(None, bind, None)).is_ok(),
+                "{bind}"
+            );
+        }
+        let refused = Settings::from_args(issuer_settings(None, "192.0.2.1:8080", None))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            refused.starts_with(
+                "PORTCULLIS_ISSUER: unset, so the issuer defaults to `http://192.0.2.1:8080`"
+            ),
+            "{refused}"
+        );
+        assert!(Settings::from_args(issuer_settings(None, "192.0.2.1:8080", Some(true))).is_ok());
+    }
+
+    #[test]
+    fn insecure_http_issuer_is_read_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"http://idp.internal\"\ninsecure_http_issuer = true\n",
+        )
+        .unwrap();
+        let args = SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .with_config_file()
+        .unwrap();
+        assert_eq!(args.insecure_http_issuer, Some(true));
+        assert!(Settings::from_args(args).unwrap().insecure_http_issuer);
     }
 
     fn key_settings(interval: &str, lead: Option<&str>, retention: Option<&str>) -> SettingsArgs {

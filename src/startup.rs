@@ -125,6 +125,13 @@ impl Application {
             .issuer
             .clone()
             .unwrap_or_else(|| Issuer::from_bind(local));
+        if !issuer.is_https() && !issuer.is_loopback() {
+            // Accepted by the settings only with PORTCULLIS_INSECURE_HTTP_ISSUER=true.
+            tracing::warn!(%issuer, "plain-http issuer on a host that is not loopback (PORTCULLIS_INSECURE_HTTP_ISSUER): codes, tokens, passwords and cookies cross the network unencrypted");
+        }
+        // Every route lives under the issuer's path (OIDC Discovery §4).
+        let base = issuer.path().to_owned();
+        let admin_base = base.clone();
 
         let discovery =
             serde_json::to_vec(&ProviderMetadata::for_issuer(&issuer)).map_err(|e| {
@@ -187,7 +194,11 @@ impl Application {
                 ))
                 .app_data(app_state.clone())
                 .app_data(verifier_data.clone())
-                .configure(crate::http::configure_with_cors(&cors_origins, admin_here))
+                .configure(crate::http::configure_with_cors(
+                    &cors_origins,
+                    admin_here,
+                    &base,
+                ))
                 .default_service(web::to(crate::http::not_found))
         })
         .shutdown_timeout(10)
@@ -225,7 +236,7 @@ impl Application {
                             crate::http::context::request_context,
                         ))
                         .app_data(admin_app_state.clone())
-                        .configure(crate::http::configure_admin)
+                        .configure(crate::http::configure_admin_listener(&admin_base))
                         .default_service(web::to(crate::http::not_found))
                 })
                 .workers(1)

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::http::bearer::UserBearer;
 use crate::state::AppState;
 
-/// The refresh-token cookie; `Path=/api/auth` so refresh and logout both receive it.
+/// The refresh-token cookie; `Path={issuer path}/api/auth` so refresh and logout both receive it.
 const REFRESH_COOKIE: &str = "portcullis_refresh";
 /// The device cookie of the JSON API's login (LOGIN-09): a device that signed in before keeps a
 /// login budget of its own. Sent only to the login endpoint.
@@ -56,12 +56,13 @@ fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
 }
 
 fn refresh_cookie<'c>(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'c> {
-    // `Secure` except for a plain-http issuer on loopback (local development).
-    let loopback_http = state.issuer.is_plain_loopback();
+    // `Secure` on an https issuer; browsers refuse it over plain http (loopback development, or
+    // an issuer accepted with PORTCULLIS_INSECURE_HTTP_ISSUER). The JSON API lives under the
+    // issuer's path, and so does the cookie.
     Cookie::build(REFRESH_COOKIE, value)
-        .path("/api/auth")
+        .path(format!("{}/api/auth", state.issuer.path()))
         .http_only(true)
-        .secure(!loopback_http)
+        .secure(state.issuer.is_https())
         .same_site(SameSite::Strict)
         .max_age(max_age)
         .finish()

@@ -51,6 +51,8 @@ const MAX_LOGIN_HINT: usize = 256;
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    /// The issuer's path, which the form action is under.
+    base: &'a str,
     client_id: &'a str,
     request_id: &'a str,
     csrf_token: &'a str,
@@ -61,6 +63,8 @@ struct LoginPage<'a> {
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
+    /// The issuer's path, which the form action is under.
+    base: &'a str,
     client_id: &'a str,
     username: &'a str,
     scopes: Vec<&'a str>,
@@ -98,7 +102,7 @@ fn page(state: &AppState, status: StatusCode, body: Result<String, askama::Error
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))
         .insert_header(("X-Content-Type-Options", "nosniff"));
-    if !state.issuer.is_plain_loopback() && state.issuer.as_str().starts_with("https://") {
+    if state.issuer.is_https() {
         response.insert_header(("Strict-Transport-Security", "max-age=31536000"));
     }
     match body {
@@ -139,10 +143,11 @@ fn unavailable(state: &AppState, cause: &dyn std::fmt::Display) -> HttpResponse 
     response
 }
 
-/// Cookie names: `__Host-` with `Secure`, except for plain-http loopback issuers (development),
-/// where browsers refuse `Secure` cookies.
+/// Cookie names: `__Host-` with `Secure` on an https issuer. A plain-http issuer (loopback
+/// development, or one accepted with PORTCULLIS_INSECURE_HTTP_ISSUER) gets neither: browsers
+/// refuse `Secure` cookies over http, and `__Host-` requires `Secure`.
 fn cookie_name(state: &AppState, base: &'static str) -> String {
-    if state.issuer.is_plain_loopback() {
+    if !state.issuer.is_https() {
         format!("portcullis_{base}")
     } else {
         format!("__Host-portcullis_{base}")
@@ -155,10 +160,13 @@ fn cookie(
     value: String,
     max_age: Option<i64>,
 ) -> Cookie<'static> {
+    // `Path=/` even under an issuer with a path: a `__Host-` cookie must have `Path=/`
+    // (RFC 6265bis §4.1.3.2), and the http variant keeps the same scope so that development
+    // behaves like production.
     let mut builder = Cookie::build(cookie_name(state, base), value)
         .path("/")
         .http_only(true)
-        .secure(!state.issuer.is_plain_loopback())
+        .secure(state.issuer.is_https())
         .same_site(SameSite::Lax);
     if let Some(seconds) = max_age {
         builder = builder.max_age(actix_web::cookie::time::Duration::seconds(seconds));
@@ -653,6 +661,7 @@ async fn start_login(
     }
     let body = match signed_in {
         Some((_, username)) => ConsentPage {
+            base: app.issuer.path(),
             client_id: &authz.client.client_id,
             username,
             scopes: authz.scope.split(' ').collect(),
@@ -661,6 +670,7 @@ async fn start_login(
         }
         .render(),
         None => LoginPage {
+            base: app.issuer.path(),
             client_id: &authz.client.client_id,
             request_id: &id,
             csrf_token: &csrf,
@@ -750,6 +760,7 @@ pub async fn login(
             &app,
             status,
             LoginPage {
+                base: app.issuer.path(),
                 client_id: &row.client_id,
                 request_id: &row.id,
                 csrf_token: csrf,
@@ -854,6 +865,7 @@ pub async fn login(
             &app,
             StatusCode::OK,
             ConsentPage {
+                base: app.issuer.path(),
                 client_id: &row.client_id,
                 username: &user.username,
                 scopes: row.scope.split(' ').collect(),

@@ -75,10 +75,25 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// The OpenAPI 3.1 document of the JSON and admin APIs.
 const OPENAPI: &str = include_str!("openapi.json");
 
-/// `GET /openapi.json`.
-pub async fn openapi() -> HttpResponse {
+/// `GET /openapi.json`. Under an issuer with a path, the document names that path as its server
+/// (a relative server URL, resolved against where the document is served), since its paths
+/// start at the issuer's path.
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    let body: std::borrow::Cow<'static, str> = match state.issuer.path() {
+        "" => OPENAPI.into(),
+        base => with_server(base).into(),
+    };
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .content_type("application/json")
-        .body(OPENAPI)
+        .body(body)
+}
+
+/// The document with `servers: [{"url": base}]` as its first member.
+fn with_server(base: &str) -> String {
+    let server = json!([{ "url": base }]);
+    match OPENAPI.strip_prefix('{') {
+        Some(members) => format!("{{\n  \"servers\": {server},{members}"),
+        None => OPENAPI.to_owned(),
+    }
 }

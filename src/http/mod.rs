@@ -15,57 +15,106 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
 
-/// Registers every public route, and the admin API unless it has its own listener. Unknown
-/// paths answer JSON 404; known paths with another method, 405. The JSON API answers
-/// cross-origin requests only from `cors_origins`, exactly.
-pub fn configure_with_cors(
-    cors_origins: &[String],
+/// Registers every public route under `base`, the issuer's path (`""` for the root), and the
+/// admin API there too unless it has its own listener. Unknown paths answer JSON 404; known
+/// paths with another method, 405. The JSON API answers cross-origin requests only from
+/// `cors_origins`, exactly.
+///
+/// OIDC Discovery §4: the configuration is at `{issuer}/.well-known/openid-configuration`, so
+/// every endpoint it names lives under the issuer's path too. With a non-empty path, the root
+/// also answers the RFC 8414 §3 metadata (`/.well-known/oauth-authorization-server{path}`) and,
+/// besides under the path, the probes (and `/metrics` when the admin API is here): load
+/// balancers and scrapers address the host, while through a proxy that forwards only the
+/// issuer's path they are reached under it.
+pub fn configure_with_cors<'a>(
+    cors_origins: &'a [String],
     with_admin: bool,
-) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    base: &'a str,
+) -> impl FnOnce(&mut web::ServiceConfig) + 'a {
     move |cfg| {
-        configure(cfg);
-        if with_admin {
-            configure_admin(cfg);
+        if !base.is_empty() {
+            cfg.service(scoped_resource(
+                "/.well-known/oauth-authorization-server",
+                format!("/.well-known/oauth-authorization-server{base}"),
+                READ,
+                well_known::discovery,
+            ));
+            configure_probes(cfg);
+            if with_admin {
+                configure_metrics(cfg);
+            }
         }
-        cfg.service(
-            web::scope("/api")
-                .wrap(actix_web::middleware::Condition::new(
-                    !cors_origins.is_empty(),
-                    api_cors(cors_origins),
-                ))
-                .service(scoped_resource(
-                    "/api/auth/register",
-                    "/auth/register",
-                    WRITE,
-                    auth_api::register,
-                ))
-                .service(scoped_resource(
-                    "/api/auth/login",
-                    "/auth/login",
-                    WRITE,
-                    auth_api::login,
-                ))
-                .service(scoped_resource(
-                    "/api/auth/refresh",
-                    "/auth/refresh",
-                    WRITE,
-                    auth_api::refresh,
-                ))
-                .service(scoped_resource(
-                    "/api/auth/logout",
-                    "/auth/logout",
-                    WRITE,
-                    auth_api::logout,
-                ))
-                .service(scoped_resource(
-                    "/api/auth/logout-all",
-                    "/auth/logout-all",
-                    WRITE,
-                    auth_api::logout_all,
-                ))
-                .service(scoped_resource("/api/me", "/me", READ, auth_api::me)),
-        );
+        under(cfg, base, |cfg| {
+            configure(cfg);
+            if with_admin {
+                configure_admin(cfg);
+            }
+            configure_api(cfg, cors_origins);
+        });
     }
+}
+
+/// The routes of the separate admin listener: the admin API under `base` (the issuer's path, as
+/// on the public listener) and `/metrics` there and at the root.
+pub fn configure_admin_listener(base: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        if !base.is_empty() {
+            configure_metrics(cfg);
+        }
+        under(cfg, base, configure_admin);
+    }
+}
+
+/// `routes` inside a scope at `base`, or at the root when `base` is empty.
+fn under(cfg: &mut web::ServiceConfig, base: &str, routes: impl FnOnce(&mut web::ServiceConfig)) {
+    if base.is_empty() {
+        routes(cfg);
+    } else {
+        // A scope matches `base` and `base/…` only (segment boundary), never `base…`.
+        cfg.service(web::scope(base).configure(routes));
+    }
+}
+
+/// The first-party JSON API (`/api/…`), cross-origin only from `cors_origins`.
+fn configure_api(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
+    cfg.service(
+        web::scope("/api")
+            .wrap(actix_web::middleware::Condition::new(
+                !cors_origins.is_empty(),
+                api_cors(cors_origins),
+            ))
+            .service(scoped_resource(
+                "/api/auth/register",
+                "/auth/register",
+                WRITE,
+                auth_api::register,
+            ))
+            .service(scoped_resource(
+                "/api/auth/login",
+                "/auth/login",
+                WRITE,
+                auth_api::login,
+            ))
+            .service(scoped_resource(
+                "/api/auth/refresh",
+                "/auth/refresh",
+                WRITE,
+                auth_api::refresh,
+            ))
+            .service(scoped_resource(
+                "/api/auth/logout",
+                "/auth/logout",
+                WRITE,
+                auth_api::logout,
+            ))
+            .service(scoped_resource(
+                "/api/auth/logout-all",
+                "/auth/logout-all",
+                WRITE,
+                auth_api::logout_all,
+            ))
+            .service(scoped_resource("/api/me", "/me", READ, auth_api::me)),
+    );
 }
 
 fn api_cors(origins: &[String]) -> actix_cors::Cors {
@@ -86,7 +135,7 @@ fn api_cors(origins: &[String]) -> actix_cors::Cors {
 
 /// Registers the admin API (bearer-authenticated, never cross-origin) and `/metrics`.
 pub fn configure_admin(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/metrics", READ, health::metrics));
+    configure_metrics(cfg);
     cfg.service(
         web::scope("/admin")
             .service(scoped_resource(
@@ -178,7 +227,8 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Registers the routes that need no per-deployment settings (well-known documents, probes).
+/// Registers the routes that need no per-deployment settings (well-known documents, OAuth and
+/// OIDC endpoints, probes), relative to wherever they are mounted.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/.well-known/jwks.json", READ, well_known::jwks))
         .service(resource(
@@ -199,9 +249,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/revoke", WRITE, oauth::revoke))
         .service(resource("/introspect", WRITE, oauth::introspect))
         .service(resource("/userinfo", READ_WRITE, oauth::userinfo))
-        .service(resource("/openapi.json", READ, health::openapi))
-        .service(resource("/healthz", READ, health::healthz))
+        .service(resource("/openapi.json", READ, health::openapi));
+    configure_probes(cfg);
+}
+
+/// The liveness and readiness probes.
+fn configure_probes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz", READ, health::healthz))
         .service(resource("/readyz", READ, health::readyz));
+}
+
+/// The Prometheus endpoint.
+fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics", READ, health::metrics));
 }
 
 /// The methods a resource answers, and the `Allow` header that lists them.
@@ -240,10 +300,11 @@ where
     scoped_resource(path, path, methods, handler)
 }
 
-/// [`resource`] inside a scope: `label` is the full path pattern, for metrics.
+/// [`resource`] inside a scope: `label` is the full path pattern (without the issuer's path),
+/// for metrics.
 fn scoped_resource<F, Args>(
     label: &'static str,
-    path: &'static str,
+    path: impl Into<String>,
     methods: Methods,
     handler: F,
 ) -> impl actix_web::dev::HttpServiceFactory + 'static
@@ -255,7 +316,7 @@ where
     let routes = methods
         .0
         .iter()
-        .fold(web::resource(path), |resource, method| {
+        .fold(web::resource(path.into()), |resource, method| {
             resource.route(web::route().method(method.clone()).to(handler.clone()))
         });
     labelled(label, methods.1, routes)

@@ -35,12 +35,13 @@ async fn discovery_documents_name_the_issuer_and_jwks(backend: Backend) {
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     }
 
-    // An explicit issuer is normalised (no trailing slash) and used byte-identically.
+    // An explicit issuer is normalised (no trailing slash) and used byte-identically; the
+    // routes live under its path.
     let mut args = env.args();
     args.issuer = Some("https://id.example.com/tenant/".into());
     let app = env.spawn_with(args).await;
     let doc: Value = app
-        .get("/.well-known/openid-configuration")
+        .get("/tenant/.well-known/openid-configuration")
         .await
         .json()
         .await

@@ -13,6 +13,7 @@ mod cluster;
 mod fuzz;
 mod hardening;
 mod http_basics;
+mod issuer;
 mod jwks;
 mod keys;
 mod oauth;
