@@ -82,9 +82,9 @@ fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
         let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
         response.cookie(
             Cookie::build(DEVICE_COOKIE, device)
-                .path("/api/auth/login")
+                .path(format!("{}/api/auth/login", state.issuer.path()))
                 .http_only(true)
-                .secure(!state.issuer.is_plain_loopback())
+                .secure(state.issuer.is_https())
                 .same_site(SameSite::Strict)
                 .max_age(CookieDuration::seconds(trust))
                 .finish(),

@@ -971,6 +971,7 @@ pub async fn consent(
 #[derive(Template)]
 #[template(path = "logout.html")]
 struct LogoutPage<'a> {
+    base: &'a str,
     username: &'a str,
     client_id: Option<&'a str>,
     post_logout_redirect_uri: Option<&'a str>,
@@ -1113,6 +1114,7 @@ pub async fn logout(
             &app,
             StatusCode::OK,
             LogoutPage {
+                base: app.issuer.path(),
                 username: &username,
                 client_id: client_id.as_deref(),
                 post_logout_redirect_uri: redirect.as_deref(),
