@@ -211,8 +211,8 @@ impl Purged {
 }
 
 /// Deletes, at most `batch` rows of each kind, what can no longer matter: pending
-/// authorization requests once expired (`now`: they are never looked at again); codes,
-/// access-token records and sessions that ended or expired before `before`; refresh families
+/// authorization requests and access-token records once expired (`now`: they are never looked
+/// at again); codes and sessions that ended or expired before `before`; refresh families
 /// revoked or expired before `before` (their tokens go with them, so reuse detection keeps
 /// working for every family that can still be presented); trusted devices that expired;
 /// throttle windows older than `throttle_before`. Bounded work per call: the janitor calls it
@@ -241,8 +241,9 @@ pub fn purge_expired(
         .load::<String>(conn)?;
     let authorization_codes =
         diesel::delete(codes::table.filter(codes::code_hash.eq_any(&code_hashes))).execute(conn)?;
+    // An access token's record matters until the token expires, not after.
     let jtis = access_tokens::table
-        .filter(access_tokens::expires_at.lt(before))
+        .filter(access_tokens::expires_at.lt(now))
         .select(access_tokens::jti)
         .limit(batch)
         .load::<String>(conn)?;
