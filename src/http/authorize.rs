@@ -128,19 +128,24 @@ fn message(state: &AppState, status: StatusCode, title: &str, text: &str) -> Htt
     )
 }
 
+/// `response` with `Retry-After: seconds`.
+fn retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(seconds),
+    );
+    response
+}
+
 fn unavailable(state: &AppState, cause: &dyn std::fmt::Display) -> HttpResponse {
     tracing::warn!(%cause, "authorization request failed: dependency unavailable");
-    let mut response = message(
+    let page = message(
         state,
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable",
         "Sign-in is temporarily unavailable. Try again shortly.",
     );
-    response.headers_mut().insert(
-        actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from_static("5"),
-    );
-    response
+    retry_after(page, 5)
 }
 
 /// Cookie names: `__Host-` with `Secure` on an https issuer. A plain-http issuer (loopback
@@ -645,17 +650,13 @@ async fn start_login(
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("authorization request refused: too many pending from this network");
-            let mut response = message(
+            let page = message(
                 app,
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many sign-ins",
                 "Too many sign-ins are waiting from your network. Finish or wait for one, then try again.",
             );
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("60"),
-            );
-            return response;
+            return retry_after(page, 60);
         }
         Err(error) => return unavailable(app, &error),
     }
@@ -794,17 +795,11 @@ pub async fn login(
             );
         }
         Err(AuthError::Throttled(seconds)) => {
-            let mut response = rerender(
+            let page = rerender(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts. Wait a while, then try again.",
             );
-            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds.to_string())
-            {
-                response
-                    .headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, value);
-            }
-            return response;
+            return retry_after(page, seconds);
         }
         Err(error) => return unavailable(&app, &error),
     };
