@@ -353,6 +353,8 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
                     .collect::<Result<_, _>>()?,
                 password: read_password()?,
             };
+            new.password
+                .check_not_account_name(&new.username, &new.email)?;
             let user = users::create(&db, &hasher()?, new).await?;
             tracing::info!(user_id = %user.id, "created user");
             print_json(&user)

@@ -103,6 +103,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "PORTCULLIS_HASHING_CONCURRENCY", global = true)]
     pub hashing_concurrency: Option<usize>,
 
+    /// Requests that may wait for a hashing thread; beyond them a login or registration gets 503
+    /// with `Retry-After` at once. Default: 8 per hashing thread.
+    #[arg(long, env = "PORTCULLIS_HASHING_QUEUE", global = true)]
+    pub hashing_queue: Option<usize>,
+
     /// Access-token lifetime (`900s`, `15m`). Default 15m.
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", global = true)]
     pub access_token_ttl: Option<String>,
@@ -150,6 +155,11 @@ pub struct SettingsArgs {
     /// Login attempts per client IP in one window before 429. Default 20.
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_ATTEMPTS_PER_IP", global = true)]
     pub login_max_attempts_per_ip: Option<u32>,
+
+    /// Registrations per client IP in one login window before 429, counted before any hashing.
+    /// Default 10.
+    #[arg(long, env = "PORTCULLIS_REGISTER_MAX_PER_IP", global = true)]
+    pub register_max_per_ip: Option<u32>,
 
     /// The login throttling window. Default 15m.
     #[arg(long, env = "PORTCULLIS_LOGIN_WINDOW", global = true)]
@@ -239,6 +249,8 @@ pub struct Settings {
     pub password_hashing: HashParams,
     /// Concurrent password hashes.
     pub hashing_concurrency: usize,
+    /// Requests that may wait for a hashing thread before 503.
+    pub hashing_queue: usize,
     /// Access-token lifetime.
     pub access_token_ttl: Duration,
     /// ID-token lifetime.
@@ -261,7 +273,9 @@ pub struct Settings {
     pub login_max_attempts_per_account: u32,
     /// Login attempts per IP per window.
     pub login_max_attempts_per_ip: u32,
-    /// Throttling window.
+    /// Registrations per IP per window.
+    pub register_max_per_ip: u32,
+    /// Throttling window (logins and registrations).
     pub login_window: Duration,
     /// Janitor interval.
     pub janitor_interval: Duration,
@@ -399,6 +413,9 @@ impl Settings {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
+        let hashing_queue = args.hashing_queue.unwrap_or_else(|| {
+            hashing_concurrency.saturating_mul(crate::accounts::password::DEFAULT_QUEUE_PER_THREAD)
+        });
 
         let access_token_ttl = parse_setting_duration(
             "PORTCULLIS_ACCESS_TOKEN_TTL",
@@ -573,6 +590,7 @@ impl Settings {
             workers: args.workers,
             password_hashing,
             hashing_concurrency,
+            hashing_queue,
             access_token_ttl,
             id_token_ttl,
             access_token_alg,
@@ -587,6 +605,7 @@ impl Settings {
                 .unwrap_or(100)
                 .max(1),
             login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
+            register_max_per_ip: args.register_max_per_ip.unwrap_or(10).max(1),
             login_window,
             janitor_interval,
             trusted_proxies,
@@ -941,6 +960,7 @@ impl Settings {
             "argon2_iterations": self.password_hashing.iterations,
             "argon2_parallelism": self.password_hashing.parallelism,
             "hashing_concurrency": self.hashing_concurrency,
+            "hashing_queue": self.hashing_queue,
             "access_token_ttl": secs(self.access_token_ttl),
             "id_token_ttl": secs(self.id_token_ttl),
             "access_token_alg": self.access_token_alg.as_str(),
@@ -952,6 +972,7 @@ impl Settings {
             "login_max_attempts": self.login_max_attempts,
             "login_max_attempts_per_account": self.login_max_attempts_per_account,
             "login_max_attempts_per_ip": self.login_max_attempts_per_ip,
+            "register_max_per_ip": self.register_max_per_ip,
             "login_window": secs(self.login_window),
             "janitor_interval": secs(self.janitor_interval),
             "trusted_proxies": self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// A dependency (the database) is unavailable; retry later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// Password hashing is at capacity (every thread busy, the queue full): refused at once so
+    /// a burst cannot pile up behind Argon2; retry in a second (DOS-07, DOS-11).
+    #[error("password hashing queue full")]
+    Overloaded,
     /// Anything else; the cause is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,6 +96,7 @@ impl From<crate::accounts::sessions::AuthError> for ApiError {
             AuthError::Throttled(seconds) => Self::TooManyRequests(seconds),
             AuthError::InvalidGrant => Self::InvalidGrant,
             AuthError::Db(db) => db.into(),
+            AuthError::Busy => Self::Overloaded,
             AuthError::Internal(cause) => Self::Internal(cause),
         }
     }
@@ -107,6 +112,7 @@ impl From<crate::accounts::users::AccountError> for ApiError {
             AccountError::Ambiguous | AccountError::LastAdmin => {
                 Self::InvalidRequest(error.to_string())
             }
+            AccountError::Hash(crate::accounts::password::HashError::Busy) => Self::Overloaded,
             AccountError::Hash(e) => Self::Internal(e.to_string()),
             AccountError::Db(db) => db.into(),
         }
@@ -118,7 +124,7 @@ impl ApiError {
         match self {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Unavailable(_) | Self::Overloaded => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge
@@ -140,6 +146,7 @@ impl ApiError {
             Self::Unavailable(_) => {
                 "The service is temporarily unavailable; try again shortly.".into()
             }
+            Self::Overloaded => "The server is busy; try again in a moment.".into(),
             Self::Internal(_) => "An internal error occurred.".into(),
             Self::InvalidRequest(what) => what.clone(),
             Self::UnsupportedMediaType => "The body must be application/json.".into(),
@@ -160,7 +167,7 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -179,6 +186,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(cause) => {
                 tracing::warn!(%cause, "request failed: dependency unavailable")
             }
+            Self::Overloaded => tracing::warn!("request refused: password hashing queue full"),
             Self::Internal(cause) => tracing::error!(%cause, "request failed: internal error"),
             _ => {}
         }
@@ -186,6 +194,10 @@ impl ResponseError for ApiError {
         match self {
             Self::Unavailable(_) => {
                 response.insert_header(("Retry-After", "5"));
+            }
+            // The queue drains in well under a second at the default Argon2 cost.
+            Self::Overloaded => {
+                response.insert_header(("Retry-After", "1"));
             }
             Self::TooManyRequests(seconds) => {
                 response.insert_header(("Retry-After", seconds.to_string()));

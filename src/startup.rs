@@ -153,7 +153,8 @@ impl Application {
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params, concurrency))
             .await
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
-            .map_err(|e| StartupError::SelfTest(e.to_string()))?;
+            .map_err(|e| StartupError::SelfTest(e.to_string()))?
+            .with_queue_limit(settings.hashing_queue);
         verifier
             .install_jwks(keys.current().jwks_body())
             .map_err(StartupError::SelfTest)?;
@@ -207,7 +208,12 @@ impl Application {
         // DOS: headers must arrive in time (slowloris gets 408), idle connections close.
         .client_request_timeout(settings.request_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
-        .keep_alive(Duration::from_secs(15));
+        .keep_alive(Duration::from_secs(15))
+        // DOS-13: a client that closes its connection abandons its request. actix's default
+        // (half-closed HTTP/1 connections allowed) keeps the handler running after the client's
+        // EOF, so 150 abandoned registrations were all hashed; refusing half-closure drops the
+        // handler at EOF, and a request waiting for a hashing thread leaves the queue.
+        .h1_allow_half_closed(false);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }

@@ -1,8 +1,12 @@
 //! Argon2id password hashing on a small dedicated thread pool: bounded concurrency, so a burst
 //! of logins cannot starve other blocking work (database calls) or the executor, and a fixed set
 //! of threads, so the allocator keeps at most one Argon2 work area per thread instead of one per
-//! blocking-pool thread (memory stays flat under login storms).
+//! blocking-pool thread (memory stays flat under login storms). Waiting is bounded too: beyond
+//! [`PasswordHasher::with_queue_limit`] waiters a request is refused at once ([`HashError::Busy`],
+//! answered 503 + `Retry-After`), and a waiter whose request went away (the client closed the
+//! connection, so actix dropped the handler's future) leaves the queue without hashing (DOS-07: DOS-11, DOS-13).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -10,7 +14,17 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
 use super::Password;
+use super::names::normalize_password;
+
+/// Waiters allowed per hashing thread when no queue limit is set: at the OWASP parameters (about
+/// 35 ms a hash) an admitted request waits at most about 0.3 s, and a burst beyond that is told
+/// to come back instead of piling up (an unbounded queue let 150 abandoned registrations delay a
+/// login by 5 s).
+pub const DEFAULT_QUEUE_PER_THREAD: usize = 8;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,16 +57,27 @@ pub enum HashError {
     /// The hashing task failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Every hashing thread is busy and the queue is full: refused at once, retry shortly.
+    #[error("password hashing is at capacity (queue full)")]
+    Busy,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Hashes and verifies passwords.
+/// Hashes and verifies passwords. Clones share the threads, the queue and the counter.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Arc<Argon2<'static>>,
     jobs: Sender<Job>,
     dummy_hash: Arc<String>,
+    /// One permit per hashing thread: taken in FIFO order (tokio's semaphore is fair), held
+    /// until the hash is done. A waiter dropped before its turn leaves the queue.
+    running: Arc<Semaphore>,
+    /// Requests admitted (hashing or waiting): threads + queue limit permits, never waited for.
+    admitted: Arc<Semaphore>,
+    admitted_max: usize,
+    /// Argon2 computations done (each hash, each verification).
+    computed: Arc<AtomicU64>,
 }
 
 /// Starts `threads` hashing threads; they end when every `Sender` is dropped.
@@ -96,17 +121,47 @@ impl PasswordHasher {
             )
             .map_err(|e| HashError::Hash(e.to_string()))?
             .to_string();
+        let threads = concurrency.max(1);
+        let admitted_max = threads + threads * DEFAULT_QUEUE_PER_THREAD;
         Ok(Self {
             argon2: Arc::new(argon2),
-            jobs: start_pool(concurrency)?,
+            jobs: start_pool(threads)?,
             dummy_hash: Arc::new(dummy_hash),
+            running: Arc::new(Semaphore::new(threads)),
+            admitted: Arc::new(Semaphore::new(admitted_max)),
+            admitted_max,
+            computed: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Lets at most `waiting` requests wait for a hashing thread (beyond those hashing); more are
+    /// refused with [`HashError::Busy`]. Default: [`DEFAULT_QUEUE_PER_THREAD`] per thread. Call
+    /// before the hasher is cloned or used.
+    #[must_use]
+    pub fn with_queue_limit(mut self, waiting: usize) -> Self {
+        let threads = self.running.available_permits();
+        self.admitted_max = threads.saturating_add(waiting);
+        self.admitted = Arc::new(Semaphore::new(self.admitted_max));
+        self
+    }
+
+    /// Argon2 computations done so far by this hasher and its clones (hashes and verifications;
+    /// not the dummy hash made at start). Work skipped for abandoned requests is not counted.
+    pub fn hashes_computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// Requests admitted right now: hashing, or waiting for a thread.
+    pub fn in_flight(&self) -> usize {
+        self.admitted_max - self.admitted.available_permits()
     }
 
     /// Hashes `password` into a PHC string (`$argon2id$v=19$m=…`).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         let argon2 = Arc::clone(&self.argon2);
+        let computed = Arc::clone(&self.computed);
         self.run(move || {
+            computed.fetch_add(1, Ordering::Relaxed);
             argon2
                 .hash_password(password.expose(), &SaltString::generate(&mut OsRng))
                 .map(|hash| hash.to_string())
@@ -117,28 +172,75 @@ impl PasswordHasher {
 
     /// Checks `password` against `hash` (constant-time comparison inside Argon2). A missing
     /// `hash` is checked against a dummy, so unknown users take as long as known ones.
+    ///
+    /// The password is NFKC-normalised first, as new passwords are ([`Password::parse`]). Hashes
+    /// stored before normalisation were made from the bytes as typed: when the normalised form
+    /// does not match and differs from the typed bytes, the typed bytes are tried too, so a
+    /// legacy password typed exactly as before still works. Both tries run in one queue slot;
+    /// only non-normalised input (never plain ASCII) pays the second, for known and unknown users
+    /// alike (LOGIN-04).
     pub async fn verify(&self, password: &[u8], hash: Option<&str>) -> Result<bool, HashError> {
         let argon2 = Arc::clone(&self.argon2);
+        let computed = Arc::clone(&self.computed);
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
-        let password = zeroize::Zeroizing::new(password.to_vec());
+        let typed = Zeroizing::new(password.to_vec());
+        let normalized = std::str::from_utf8(password)
+            .ok()
+            .map(normalize_password)
+            .filter(|normalized| normalized.as_bytes() != password)
+            .map(|mut normalized| Zeroizing::new(std::mem::take(&mut *normalized).into_bytes()));
         let matched = self
             .run(move || {
                 let parsed =
                     PasswordHash::new(&hash).map_err(|e| HashError::Hash(e.to_string()))?;
-                Ok(argon2.verify_password(&password, &parsed).is_ok())
+                let check = |candidate: &[u8]| {
+                    computed.fetch_add(1, Ordering::Relaxed);
+                    argon2.verify_password(candidate, &parsed).is_ok()
+                };
+                Ok(match &normalized {
+                    None => check(&typed),
+                    Some(normalized) if check(normalized) => true,
+                    Some(_) if check(&typed) => {
+                        if known {
+                            tracing::info!(
+                                "password matched as typed, not normalised: its hash predates normalisation"
+                            );
+                        }
+                        true
+                    }
+                    Some(_) => false,
+                })
             })
             .await?;
         Ok(known && matched)
     }
 
+    /// Runs `work` on a hashing thread: admitted at once or refused ([`HashError::Busy`]), then
+    /// queued in FIFO order for a thread. Dropping the returned future (the client went away and
+    /// actix dropped the handler) while it waits takes it out of the queue, so the work never
+    /// runs; once a thread has started Argon2 it finishes (Argon2 cannot be interrupted).
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        // Held until this future ends, whichever way: an abandoned request frees its place.
+        let _admitted = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        let turn = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Hash("hashing threads stopped".into()))?;
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
+                // Released when the job ends, so at most one job per thread is ever queued.
+                let _turn = turn;
+                // The request went away between getting its turn and a thread picking it up.
+                if done.is_closed() {
+                    return;
+                }
                 let _ = done.send(work());
             }))
             .map_err(|_| HashError::Hash("hashing threads stopped".into()))?;
@@ -182,6 +284,116 @@ mod tests {
                 .await
                 .unwrap(),
             "unknown user never matches"
+        );
+    }
+
+    #[tokio::test]
+    async fn verification_normalises_and_still_accepts_legacy_hashes() {
+        let hasher = PasswordHasher::new(HashParams::default(), 2).unwrap();
+        let nfc = "M\u{fc}ller-L\u{fc}denscheid";
+        let nfd = "Mu\u{308}ller-Lu\u{308}denscheid";
+        let hash = hasher
+            .hash(Password::parse(nfd.into()).unwrap())
+            .await
+            .unwrap();
+        assert!(hasher.verify(nfc.as_bytes(), Some(&hash)).await.unwrap());
+        assert!(hasher.verify(nfd.as_bytes(), Some(&hash)).await.unwrap());
+
+        // A hash stored before normalisation, of the bytes as typed (NFD).
+        let legacy = hasher
+            .argon2
+            .hash_password(nfd.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        let before = hasher.hashes_computed();
+        assert!(
+            hasher.verify(nfd.as_bytes(), Some(&legacy)).await.unwrap(),
+            "typed exactly as before, it still works"
+        );
+        assert_eq!(
+            hasher.hashes_computed() - before,
+            2,
+            "normalised, then as typed"
+        );
+        assert!(
+            !hasher
+                .verify(b"Mueller-Luedenscheid", Some(&legacy))
+                .await
+                .unwrap(),
+            "a wrong password still fails"
+        );
+        // ASCII input is its own normal form: one computation, as before.
+        let before = hasher.hashes_computed();
+        assert!(
+            !hasher
+                .verify(b"wrong password", Some(&legacy))
+                .await
+                .unwrap()
+        );
+        assert_eq!(hasher.hashes_computed() - before, 1);
+    }
+
+    /// Parameters that keep a hashing thread busy for a good while (hundreds of ms).
+    fn slow() -> HashParams {
+        HashParams {
+            memory_kib: 64 * 1024,
+            iterations: 16,
+            parallelism: 1,
+        }
+    }
+
+    async fn wait_until(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..600 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("never happened: {what}");
+    }
+
+    fn spawn_hash(hasher: &PasswordHasher) -> tokio::task::JoinHandle<Result<String, HashError>> {
+        let hasher = hasher.clone();
+        tokio::spawn(async move {
+            hasher
+                .hash(Password::parse("correct horse battery".into()).unwrap())
+                .await
+        })
+    }
+
+    // DOS-11: beyond the threads and the queue, hashing is refused at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::new(slow(), 1).unwrap().with_queue_limit(1);
+        let running = spawn_hash(&hasher);
+        let waiting = spawn_hash(&hasher);
+        wait_until("one hashing, one waiting", || hasher.in_flight() == 2).await;
+        let refused = hasher.verify(b"correct horse battery", None).await;
+        assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
+        assert!(running.await.unwrap().is_ok());
+        assert!(waiting.await.unwrap().is_ok());
+        assert_eq!(hasher.in_flight(), 0);
+        assert!(hasher.verify(b"correct horse battery", None).await.is_ok());
+    }
+
+    // DOS-13: a waiter dropped while queued (its client went away) never hashes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_dropped_while_queued_is_never_hashed() {
+        let hasher = PasswordHasher::new(slow(), 1).unwrap();
+        let running = spawn_hash(&hasher);
+        wait_until("the first hash started", || hasher.hashes_computed() == 1).await;
+        let abandoned: Vec<_> = (0..4).map(|_| spawn_hash(&hasher)).collect();
+        wait_until("four waiting", || hasher.in_flight() == 5).await;
+        for waiter in &abandoned {
+            waiter.abort();
+        }
+        wait_until("the waiters left", || hasher.in_flight() <= 1).await;
+        assert!(running.await.unwrap().is_ok());
+        assert_eq!(hasher.in_flight(), 0);
+        assert_eq!(
+            hasher.hashes_computed(),
+            1,
+            "only the hash that had started"
         );
     }
 }

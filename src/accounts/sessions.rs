@@ -70,6 +70,9 @@ pub enum AuthError {
     /// Database trouble.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// The password-hashing queue is full: retry shortly (503).
+    #[error("password hashing is at capacity")]
+    Busy,
     /// Anything else (hashing, signing); logged, never shown.
     #[error("{0}")]
     Internal(String),
@@ -83,7 +86,10 @@ impl From<diesel::result::Error> for AuthError {
 
 impl From<HashError> for AuthError {
     fn from(error: HashError) -> Self {
-        Self::Internal(error.to_string())
+        match error {
+            HashError::Busy => Self::Busy,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use super::json::{Json, OptionalJson};
 use crate::accounts::sessions::{self, Issued};
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
+use crate::db::queries::throttle;
+use crate::db::{DbError, write_transaction};
 use crate::error::ApiError;
 use crate::http::bearer::UserBearer;
 use crate::state::AppState;
@@ -138,24 +140,66 @@ fn presented_token(
         .ok_or_else(|| ApiError::InvalidRequest("refresh_token: missing (body or cookie)".into()))
 }
 
-/// `POST /api/auth/register` → 201 with the user.
+/// `POST /api/auth/register` → 201 with the user. The password must pass the policy
+/// ([`Password::parse`]: length, NFKC, not a common password) and not be the account's own name;
+/// then the attempt is counted against the client's registration budget before any hashing.
 pub async fn register(
     state: web::Data<AppState>,
+    request: HttpRequest,
     Json(body): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.settings.open_registration {
         return Err(ApiError::RegistrationClosed);
     }
+    let invalid = |e: crate::accounts::names::InvalidField| ApiError::InvalidRequest(e.to_string());
+    let username = Username::parse(&body.username).map_err(invalid)?;
+    let email = Email::parse(&body.email).map_err(invalid)?;
+    let password = Password::parse(body.password).map_err(invalid)?;
+    password
+        .check_not_account_name(&username, &email)
+        .map_err(invalid)?;
+    throttle_registration(&state, client_ip(&state, &request)).await?;
     let new = NewUser {
-        username: Username::parse(&body.username)
-            .map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
-        email: Email::parse(&body.email).map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
-        password: Password::parse(body.password)
-            .map_err(|e| ApiError::InvalidRequest(e.to_string()))?,
+        username,
+        email,
+        password,
         roles: Vec::new(),
     };
     let user = users::create(&state.db, &state.hasher, new).await?;
     Ok(no_store(StatusCode::CREATED).json(user))
+}
+
+/// DOS-07/DOS-12: counts a registration against the client's budget (`PORTCULLIS_REGISTER_MAX_PER_IP`
+/// per login window) before it costs a hash, in the shared throttle table, so the budget holds
+/// across instances. Requests refused as invalid are not counted: they cost no hash. Every
+/// counted attempt stays counted, successful or not (a budget of accounts, not of failures).
+async fn throttle_registration(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
+    // Keyed by network: an IPv6 /64 is one client (DOS-08).
+    let key = format!("register:ip:{}", crate::accounts::network::network_of(ip));
+    let (max, window) = (
+        state.settings.register_max_per_ip,
+        state.settings.login_window,
+    );
+    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+    let retry_after = state
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let now = chrono::Utc::now().naive_utc();
+                let (attempts, started) = throttle::count_attempt(conn, &key, now, now - window)?;
+                let over = u32::try_from(attempts).unwrap_or(u32::MAX) > max;
+                let seconds = (started + window - now).num_seconds().max(1).unsigned_abs();
+                Ok::<_, DbError>(over.then_some(seconds))
+            })
+        })
+        .await?;
+    match retry_after {
+        Some(seconds) => {
+            tracing::warn!(%ip, "registration throttled");
+            Err(ApiError::TooManyRequests(seconds))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `POST /api/auth/login` → tokens, and the refresh token as a cookie.

@@ -18,6 +18,7 @@ mod jwks;
 mod keys;
 mod oauth;
 mod operations;
+mod passwords;
 mod rotation;
 mod stub;
 mod users;
