@@ -102,6 +102,20 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
         .expect("the refused call is in the audit trail (ADM-08)");
     assert_eq!(record["actor"], mallory.as_str());
     assert_eq!(detail(record)["path"], "/admin/users/bob/roles/admin");
+    // Refused calls are recorded up to a bound per user (then only logged): a signed-in user
+    // cannot grow the audit trail without limit.
+    for _ in 0..25 {
+        let again = app
+            .post_bearer("/admin/users/bob/roles/admin", &stale)
+            .await;
+        assert_eq!(again.status(), StatusCode::FORBIDDEN);
+    }
+    let recorded = audit(&app, &root)
+        .await
+        .iter()
+        .filter(|e| e["action"] == "admin_request_refused")
+        .count();
+    assert_eq!(recorded, 20);
     // The same token still works where no role is needed: the user is current.
     assert_eq!(
         app.get_bearer("/api/me", &stale).await.status(),

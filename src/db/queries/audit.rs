@@ -99,24 +99,43 @@ where
     Ok(value)
 }
 
+/// How many refused administrative requests of one actor are recorded per 10 minutes; the rest
+/// are only logged, so a signed-in user cannot grow the audit trail without bound.
+pub const REFUSED_RECORDS_PER_10_MINUTES: i32 = 20;
+
 /// Records a refused administrative request (the caller is not, or no longer, an
-/// administrator), so attempts are in the trail as well as changes.
+/// administrator), so attempts are in the trail as well as changes — at most
+/// [`REFUSED_RECORDS_PER_10_MINUTES`] per actor (counted in the shared throttle table). Returns
+/// whether it was recorded.
 pub fn refused(
     conn: &mut DbConn,
     actor: &str,
     method: &str,
     path: &str,
     reason: &str,
-) -> QueryResult<usize> {
-    let detail = serde_json::json!({ "method": method, "path": path, "reason": reason });
-    record(
-        conn,
-        Some(actor),
-        "admin_request_refused",
-        None,
-        Some(&detail.to_string()),
-        chrono::Utc::now().naive_utc(),
-    )
+) -> QueryResult<bool> {
+    crate::db::write_transaction(conn, |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        let (count, _) = super::throttle::count_attempt(
+            conn,
+            &format!("admin-refused:{actor}"),
+            now,
+            now - chrono::Duration::minutes(10),
+        )?;
+        if count > REFUSED_RECORDS_PER_10_MINUTES {
+            return Ok(false);
+        }
+        let detail = serde_json::json!({ "method": method, "path": path, "reason": reason });
+        record(
+            conn,
+            Some(actor),
+            "admin_request_refused",
+            None,
+            Some(&detail.to_string()),
+            now,
+        )?;
+        Ok(true)
+    })
 }
 
 /// `(actor, action, subject)` of an audit event.
