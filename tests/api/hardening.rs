@@ -911,6 +911,25 @@ async fn logout_02_an_id_token_alone_ends_nothing(backend: Backend) {
         silent(&f, &victim).await.is_ok(),
         "the victim is still signed in"
     );
+    // A valid hint for another session (another browser of the same user), sent with the
+    // victim's cookie: the victim is asked, not signed out.
+    let other = browser();
+    let (code, verifier) = f.code(&other, "openid").await;
+    let other_tokens = json_of(f.exchange(&code, &verifier).await).await;
+    let other_hint = other_tokens["id_token"].as_str().unwrap();
+    let asked = victim
+        .get(format!(
+            "{}/logout?id_token_hint={other_hint}",
+            f.app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(asked.text().await.unwrap().contains("Sign out?"));
+    assert!(
+        silent(&f, &victim).await.is_ok(),
+        "a hint for another session ends nothing"
+    );
     let own = victim
         .get(format!("{}/logout?id_token_hint={id_token}", f.app.address))
         .send()
