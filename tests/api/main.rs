@@ -20,5 +20,6 @@ mod oauth;
 mod operations;
 mod rotation;
 mod stub;
+mod tls;
 mod users;
 mod verify;
