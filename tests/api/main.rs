@@ -21,5 +21,6 @@ mod operations;
 mod passwords;
 mod rotation;
 mod stub;
+mod tls;
 mod users;
 mod verify;

@@ -50,6 +50,12 @@ impl PgCluster {
     /// Starts a new cluster in a fresh temporary directory on a free port. A watcher process
     /// stops it and deletes the directory once this test process has exited.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(&ClusterSetup::default())
+    }
+
+    /// [`PgCluster::start`] with files in the data directory and extra server settings (a TLS
+    /// certificate and `ssl=on`, a stricter `pg_hba.conf`).
+    pub fn start_with(setup: &ClusterSetup) -> Result<Self, String> {
         let bin_dir = find_bin_dir().ok_or_else(|| {
             "PostgreSQL server binaries (initdb, pg_ctl) not found: install them \
              (`apt-get install postgresql`) or set TEST_DATABASE_URL to a server the tests may \
@@ -93,12 +99,19 @@ impl PgCluster {
                 "UTF8",
             ],
         )?;
+        for (name, contents) in &setup.data_files {
+            write_server_file(&data_dir.join(name), contents, as_root)?;
+        }
         let port = free_port()?;
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
              -c full_page_writes=off -c max_connections=400 -c shared_buffers=64MB",
             path_str(&root)?
         );
+        for setting in &setup.settings {
+            options.push_str(" -c ");
+            options.push_str(setting);
+        }
         let log = root.join("postgres.log");
         run_pg(
             &bin_dir,
@@ -163,6 +176,42 @@ impl PgCluster {
         full.extend_from_slice(args);
         run_pg(bin, is_root(), "pg_ctl", &full).unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// What a cluster of its own sets beyond the defaults of [`PgCluster::start`].
+#[derive(Default)]
+pub struct ClusterSetup {
+    /// Files written into the data directory after `initdb` (name, contents), owned by and
+    /// readable only by the server's user: PostgreSQL refuses a private key others can read.
+    pub data_files: Vec<(&'static str, String)>,
+    /// Extra server settings, `name=value` each (passed as `-c name=value`).
+    pub settings: Vec<&'static str>,
+}
+
+/// Writes `contents` to `path` with mode 0600, owned by the `postgres` user when run as root.
+fn write_server_file(path: &Path, contents: &str, as_root: bool) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("create {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    if as_root {
+        let status = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(path)
+            .status()
+            .map_err(|e| format!("chown: {e}"))?;
+        if !status.success() {
+            return Err(format!("cannot chown {} to postgres", path.display()));
+        }
+    }
+    Ok(())
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
