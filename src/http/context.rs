@@ -5,30 +5,57 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
 
 /// The response header carrying the request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// A process-unique id: a random per-process prefix and a counter (cheap on the hot paths).
-fn next_request_id() -> String {
-    static PREFIX: OnceLock<u32> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| {
-        let mut bytes = [0u8; 4];
-        let _ = aws_lc_rs::rand::fill(&mut bytes);
-        u32::from_be_bytes(bytes)
-    });
-    format!(
-        "{prefix:08x}{:012x}",
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+/// A process-unique request id: a random per-process prefix and a counter, as 20 lowercase hex
+/// digits written without a formatter (this runs on every request, the hot paths included).
+struct RequestId([u8; 20]);
+
+impl RequestId {
+    fn next() -> Self {
+        static PREFIX: OnceLock<u32> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let prefix = *PREFIX.get_or_init(|| {
+            let mut bytes = [0u8; 4];
+            let _ = aws_lc_rs::rand::fill(&mut bytes);
+            u32::from_be_bytes(bytes)
+        });
+        Self::from_parts(prefix, COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// `{prefix:08x}{counter:012x}` (the counter's low 48 bits).
+    fn from_parts(prefix: u32, counter: u64) -> Self {
+        let mut id = [0u8; 20];
+        for (i, slot) in id[..8].iter_mut().enumerate() {
+            *slot = HEX[((prefix >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        for (i, slot) in id[8..].iter_mut().enumerate() {
+            *slot = HEX[((counter >> (44 - 4 * i)) & 0xf) as usize];
+        }
+        Self(id)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("00000000000000000000")
+    }
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The metrics label of a resource (its full path pattern), stored as the resource's data by
+/// `http::labelled` and read back by [`request_context`] once the response is made: no second
+/// route match and no middleware per resource on the hot paths.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteLabel(pub &'static str);
 
 /// Middleware: runs the request inside a span carrying its id, method and path (so every log
 /// line of the request names it), sets `X-Request-Id`, and logs the outcome at debug level
@@ -37,12 +64,12 @@ pub async fn request_context(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = next_request_id();
+    let id = RequestId::next();
     // An INFO span: at the default level every line of the request names it; with logging
     // turned down to warn it costs nothing on the hot paths.
     let span = tracing::info_span!(
         "request",
-        request_id = %id,
+        request_id = id.as_str(),
         method = %request.method(),
         path = %request.path()
     );
@@ -60,11 +87,13 @@ pub async fn request_context(
             .await?
             .map_into_left_body()
     };
-    // Routed requests were recorded by their resource; the rest (404s) are recorded here.
-    if response.request().extensions().get::<Recorded>().is_none() {
-        observe("unmatched", method, response.status().as_u16(), started);
-    }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    // Routed requests carry their resource's label; the rest (404s) are `unmatched`.
+    let route = response
+        .request()
+        .app_data::<RouteLabel>()
+        .map_or("unmatched", |label| label.0);
+    observe(route, method, response.status().as_u16(), started);
+    if let Ok(value) = HeaderValue::from_bytes(&id.0) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     span.in_scope(|| {
@@ -88,9 +117,6 @@ fn header_bytes(headers: &actix_web::http::header::HeaderMap) -> usize {
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum()
 }
-
-/// Marks a request whose resource recorded it.
-struct Recorded;
 
 fn method_label(method: &actix_web::http::Method) -> &'static str {
     match method.as_str() {
@@ -116,16 +142,15 @@ fn observe(route: &'static str, method: &'static str, status: u16, started: Inst
         .observe(started.elapsed().as_secs_f64());
 }
 
-/// Per-resource middleware: records the request under the resource's path pattern.
-pub async fn record_route(
-    route: &'static str,
-    request: ServiceRequest,
-    next: Next<actix_web::body::BoxBody>,
-) -> Result<ServiceResponse<actix_web::body::BoxBody>, Error> {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    request.extensions_mut().insert(Recorded);
-    let response = next.call(request).await?;
-    observe(route, method, response.status().as_u16(), started);
-    Ok(response)
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_are_prefix_and_counter_in_hex() {
+        for (prefix, counter) in [(0, 0), (0xdead_beef, 1), (u32::MAX, 0xffff_ffff_ffff)] {
+            let id = RequestId::from_parts(prefix, counter);
+            assert_eq!(id.as_str(), format!("{prefix:08x}{counter:012x}"));
+        }
+    }
 }

@@ -330,13 +330,8 @@ fn labelled(
     routes: actix_web::Resource,
 ) -> impl actix_web::dev::HttpServiceFactory + 'static {
     routes
+        .app_data(context::RouteLabel(label))
         .default_service(web::to(move || async move { method_not_allowed(allow) }))
-        .wrap(actix_web::middleware::from_fn(
-            move |request: actix_web::dev::ServiceRequest,
-                  next: actix_web::middleware::Next<actix_web::body::BoxBody>| {
-                context::record_route(label, request, next)
-            },
-        ))
 }
 
 fn method_not_allowed(allow: &'static str) -> HttpResponse {
