@@ -235,7 +235,7 @@ pub fn client_credentials(
             "The requested scope is not allowed for this client.",
         ));
     }
-    let jti = uuid::Uuid::new_v4().to_string();
+    let jti = sessions::new_jti();
     let (access_token, expires_in) = sign_access_token(
         state,
         &AccessToken {
@@ -462,7 +462,7 @@ fn redeem(
     } else {
         (None, None)
     };
-    let jti = uuid::Uuid::new_v4().to_string();
+    let jti = sessions::new_jti();
     q::insert_access_token(
         conn,
         &AccessTokenRow {
