@@ -72,12 +72,6 @@ pub struct UserView {
 }
 
 impl UserView {
-    /// The view and its id, the subject of the audit record of a change to the user.
-    pub fn with_id(self) -> (Self, String) {
-        let id = self.id.clone();
-        (self, id)
-    }
-
     fn from_row(row: UserRow, roles: Vec<String>) -> Self {
         Self {
             id: row.id,

@@ -73,14 +73,9 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
 
     // Demoted: the old token still has `roles: ["admin"]`, and is refused (403), and the attempt
     // is recorded; bob does not become an administrator.
-    let demoted = send(
-        &app,
-        reqwest::Method::DELETE,
-        "/admin/users/mallory/roles/admin",
-        &root,
-        None,
-    )
-    .await;
+    let demoted = app
+        .delete_bearer("/admin/users/mallory/roles/admin", &root)
+        .await;
     assert_eq!(demoted.status(), StatusCode::OK);
     let escalate = app
         .post_bearer("/admin/users/bob/roles/admin", &stale)
@@ -308,14 +303,9 @@ async fn adm_05_the_last_administrator_stays(backend: Backend) {
     );
     // A second administrator: now root may step down.
     env.user_token(&app, "deputy", &["admin"]).await;
-    let stepped = send(
-        &app,
-        reqwest::Method::DELETE,
-        "/admin/users/root/roles/admin",
-        &root,
-        None,
-    )
-    .await;
+    let stepped = app
+        .delete_bearer("/admin/users/root/roles/admin", &root)
+        .await;
     assert_eq!(stepped.status(), StatusCode::OK);
 }
 
@@ -428,14 +418,9 @@ async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
     let bob = user_id(&app, &root, "bob").await;
 
     // A role never held: no change, no record.
-    let none = send(
-        &app,
-        reqwest::Method::DELETE,
-        "/admin/users/bob/roles/admin",
-        &root,
-        None,
-    )
-    .await;
+    let none = app
+        .delete_bearer("/admin/users/bob/roles/admin", &root)
+        .await;
     assert_eq!(none.status(), StatusCode::OK);
     assert!(
         !audit(&app, &root)

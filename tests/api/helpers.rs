@@ -340,6 +340,16 @@ impl TestApp {
             .expect("request")
     }
 
+    /// DELETE `path` with a bearer token.
+    pub async fn delete_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// GET `path` with a bearer token.
     pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.client

@@ -403,20 +403,6 @@ pub fn revoke_family_access_tokens(
     .execute(conn)
 }
 
-/// Whether an access token was revoked, directly or through its grant.
-pub fn access_token_revoked(conn: &mut DbConn, jti: &str) -> QueryResult<bool> {
-    let row: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = access_tokens::table
-        .left_join(families::table.on(access_tokens::family_id.eq(families::id.nullable())))
-        .filter(access_tokens::jti.eq(jti))
-        .select((access_tokens::revoked_at, families::revoked_at.nullable()))
-        .first(conn)
-        .optional()?;
-    Ok(match row {
-        Some((revoked, family_revoked)) => revoked.is_some() || family_revoked.is_some(),
-        None => false,
-    })
-}
-
 /// An access token's record and when its grant (refresh family) was revoked, if it was.
 pub fn access_token_record(
     conn: &mut DbConn,
