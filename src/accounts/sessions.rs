@@ -342,7 +342,6 @@ pub async fn authenticate(
             let user = user_q::find_by_login(conn, &lookup)?;
             write_transaction(conn, |conn| {
                 let now = now();
-                let floor = now - chrono_duration(window);
                 let trusted = match (&user, &device_hash) {
                     (Some(user), Some(hash)) => devices_q::trusted_for(conn, hash, &user.id, now)?,
                     _ => false,
@@ -364,12 +363,9 @@ pub async fn authenticate(
                 let mut counted = Vec::new();
                 let mut retry_after = None;
                 for (key, max) in budgets {
-                    let (attempts, started) = throttle::count_attempt(conn, &key, now, floor)?;
+                    retry_after = throttle::spend(conn, &key, max, chrono_duration(window), now)?;
                     counted.push(key);
-                    if u32::try_from(attempts).unwrap_or(u32::MAX) > max {
-                        let ends = started + chrono_duration(window);
-                        let seconds = (ends - now).num_seconds().max(1).unsigned_abs();
-                        retry_after = Some(seconds);
+                    if retry_after.is_some() {
                         // DOS-07: a throttled client creates no further throttle rows.
                         break;
                     }

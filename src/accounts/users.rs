@@ -72,7 +72,8 @@ pub struct UserView {
 }
 
 impl UserView {
-    fn from_row(row: UserRow, roles: Vec<String>) -> Self {
+    /// The view of a user row and its roles (sorted), e.g. a [`super::current::CurrentUser`]'s.
+    pub fn from_row(row: UserRow, roles: Vec<String>) -> Self {
         Self {
             id: row.id,
             username: row.username,
@@ -194,12 +195,6 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<UserView>, AccountError> {
 /// One user by id, username or email.
 pub fn get(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
     let row = find_row(conn, who)?;
-    view(conn, row)
-}
-
-/// One user by id only (a token's `sub`).
-pub fn get_by_id(conn: &mut DbConn, id: &str) -> Result<UserView, AccountError> {
-    let row = q::find_by_id(conn, id)?.ok_or(AccountError::NotFound)?;
     view(conn, row)
 }
 

@@ -57,17 +57,27 @@ fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
     builder
 }
 
-fn refresh_cookie<'c>(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'c> {
-    // `Secure` on an https issuer; browsers refuse it over plain http (loopback development, or
-    // an issuer accepted with PORTCULLIS_INSECURE_HTTP_ISSUER). The JSON API lives under the
-    // issuer's path, and so does the cookie.
-    Cookie::build(REFRESH_COOKIE, value)
-        .path(format!("{}/api/auth", state.issuer.path()))
+/// A cookie of the JSON API: `HttpOnly`, `SameSite=Strict`, at `path` under the issuer's path
+/// (where the JSON API lives), `Secure` on an https issuer (browsers refuse it over plain http:
+/// loopback development, or an issuer accepted with PORTCULLIS_INSECURE_HTTP_ISSUER).
+fn api_cookie<'c>(
+    state: &AppState,
+    name: &'static str,
+    path: &str,
+    value: String,
+    max_age: CookieDuration,
+) -> Cookie<'c> {
+    Cookie::build(name, value)
+        .path(format!("{}{path}", state.issuer.path()))
         .http_only(true)
         .secure(state.issuer.is_https())
         .same_site(SameSite::Strict)
         .max_age(max_age)
         .finish()
+}
+
+fn refresh_cookie<'c>(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'c> {
+    api_cookie(state, REFRESH_COOKIE, "/api/auth", value, max_age)
 }
 
 fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
@@ -82,15 +92,13 @@ fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
     ));
     if let Some(device) = issued.new_device {
         let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
-        response.cookie(
-            Cookie::build(DEVICE_COOKIE, device)
-                .path(format!("{}/api/auth/login", state.issuer.path()))
-                .http_only(true)
-                .secure(state.issuer.is_https())
-                .same_site(SameSite::Strict)
-                .max_age(CookieDuration::seconds(trust))
-                .finish(),
-        );
+        response.cookie(api_cookie(
+            state,
+            DEVICE_COOKIE,
+            "/api/auth/login",
+            device,
+            CookieDuration::seconds(trust),
+        ));
     }
     response.json(json!({
         "access_token": issued.access_token,
@@ -186,10 +194,7 @@ async fn throttle_registration(state: &AppState, ip: IpAddr) -> Result<(), ApiEr
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let now = chrono::Utc::now().naive_utc();
-                let (attempts, started) = throttle::count_attempt(conn, &key, now, now - window)?;
-                let over = u32::try_from(attempts).unwrap_or(u32::MAX) > max;
-                let seconds = (started + window - now).num_seconds().max(1).unsigned_abs();
-                Ok::<_, DbError>(over.then_some(seconds))
+                Ok::<_, DbError>(throttle::spend(conn, &key, max, window, now)?)
             })
         })
         .await?;
@@ -256,12 +261,9 @@ pub async fn logout_all(
 }
 
 /// `GET /api/me` (bearer) → the user's profile, if the token still speaks for the user (not
-/// disabled, not logged out everywhere, password unchanged since).
-pub async fn me(state: web::Data<AppState>, auth: UserBearer) -> Result<HttpResponse, ApiError> {
-    let subject = auth.current.user.id;
-    let user = state
-        .db
-        .run(move |conn| users::get_by_id(conn, &subject))
-        .await?;
-    Ok(no_store(StatusCode::OK).json(user))
+/// disabled, not logged out everywhere, password unchanged since). The check already read the
+/// user and their roles, so the profile costs no further query.
+pub async fn me(auth: UserBearer) -> HttpResponse {
+    let current = auth.current;
+    no_store(StatusCode::OK).json(users::UserView::from_row(current.user, current.roles))
 }

@@ -37,7 +37,7 @@ const PENDING_PER_BROWSER: usize = 16;
 /// Pending authorization requests one client network (an IPv4 address, an IPv6 /64) may start
 /// per request lifetime (10 minutes), so it holds at most this many at once (each at most a few
 /// KiB: state, nonce and hint are bounded); more get `429`.
-const PENDING_PER_NETWORK: i64 = 300;
+const PENDING_PER_NETWORK: u32 = 300;
 /// Authorization-code lifetime (CODE-03).
 const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
 /// Longest `state` accepted, in bytes (DOS-07): ample for a client's own encoded state, and it
@@ -631,13 +631,8 @@ async fn start_login(
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let now = now();
-                let (started, _) = throttle::count_attempt(
-                    conn,
-                    &format!("authorize:{network}"),
-                    now,
-                    now - REQUEST_TTL,
-                )?;
-                if i64::from(started) > PENDING_PER_NETWORK {
+                let key = format!("authorize:{network}");
+                if throttle::spend(conn, &key, PENDING_PER_NETWORK, REQUEST_TTL, now)?.is_some() {
                     return Ok::<_, crate::db::DbError>(false);
                 }
                 q::trim_browser_requests(conn, &row.browser_hash, PENDING_PER_BROWSER - 1)?;

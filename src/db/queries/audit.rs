@@ -101,7 +101,7 @@ where
 
 /// How many refused administrative requests of one actor are recorded per 10 minutes; the rest
 /// are only logged, so a signed-in user cannot grow the audit trail without bound.
-pub const REFUSED_RECORDS_PER_10_MINUTES: i32 = 20;
+pub const REFUSED_RECORDS_PER_10_MINUTES: u32 = 20;
 
 /// Records a refused administrative request (the caller is not, or no longer, an
 /// administrator), so attempts are in the trail as well as changes — at most
@@ -116,13 +116,11 @@ pub fn refused(
 ) -> QueryResult<bool> {
     crate::db::write_transaction(conn, |conn| {
         let now = chrono::Utc::now().naive_utc();
-        let (count, _) = super::throttle::count_attempt(
-            conn,
-            &format!("admin-refused:{actor}"),
-            now,
-            now - chrono::Duration::minutes(10),
-        )?;
-        if count > REFUSED_RECORDS_PER_10_MINUTES {
+        let key = format!("admin-refused:{actor}");
+        let window = chrono::Duration::minutes(10);
+        if super::throttle::spend(conn, &key, REFUSED_RECORDS_PER_10_MINUTES, window, now)?
+            .is_some()
+        {
             return Ok(false);
         }
         let detail = serde_json::json!({ "method": method, "path": path, "reason": reason });

@@ -67,6 +67,26 @@ pub fn count_attempt(
         .first(conn)
 }
 
+/// Spends one attempt of `key`'s budget of `max` per `window`: counts it ([`count_attempt`]) and
+/// answers `Some(seconds until the window ends)` when the budget is exceeded, `None` while it
+/// holds. The one budget check of logins, registrations, pending authorization requests and
+/// refused-admin records.
+pub fn spend(
+    conn: &mut DbConn,
+    key: &str,
+    max: u32,
+    window: chrono::Duration,
+    now: NaiveDateTime,
+) -> QueryResult<Option<u64>> {
+    let (attempts, started) = count_attempt(conn, key, now, now - window)?;
+    if u32::try_from(attempts).unwrap_or(u32::MAX) <= max {
+        return Ok(None);
+    }
+    Ok(Some(
+        (started + window - now).num_seconds().max(1).unsigned_abs(),
+    ))
+}
+
 /// Takes back one counted attempt (a successful login is not a failure).
 pub fn uncount_attempt(conn: &mut DbConn, key: &str) -> QueryResult<usize> {
     diesel::update(
