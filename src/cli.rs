@@ -10,6 +10,7 @@ use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
 use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
 use crate::keys::{KeyState, SigningAlg};
+use crate::oidc::Issuer;
 use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
@@ -219,7 +220,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped().await.context("server failed")?;
         }
         Command::Migrate => {
-            let applied = startup::migrate(&settings).await?;
+            let applied = startup::migrate(&settings.db.url).await?;
             print_json(&serde_json::json!({ "applied": applied }))?;
         }
         Command::Keys(command) => keys(settings, command).await?,
@@ -232,17 +233,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     startup::install_crypto_provider();
-    startup::migrate(&settings).await?;
-    let db = Db::for_settings(&settings, 2);
-    let policy = settings.key_policy;
+    startup::migrate(&settings.db.url).await?;
+    let db = Db::for_settings(&settings.db, 2);
+    let policy = settings.keys.policy;
     if let KeysCommand::List = command {
         let keys = db.run(move |conn| lifecycle::list(conn, &policy)).await?;
         return print_json(&keys);
     }
     // Changing keys needs the KEK, and every existing key must open under it first, so a wrong
     // KEK can never add keys sealed under another one.
-    let boot = lifecycle::bootstrap(&db, &settings).await?;
-    let ctx = KeyContext::new(boot.kek, policy, settings.rsa_key_size);
+    let boot = lifecycle::bootstrap(&db, &settings.keys).await?;
+    let ctx = KeyContext::new(boot.kek, policy, settings.keys.rsa_key_size);
     match command {
         KeysCommand::List => Ok(()),
         KeysCommand::Rotate { immediate, algs } => {
@@ -273,14 +274,15 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
-    startup::migrate(&settings).await?;
-    let db = Db::for_settings(&settings, 2);
+    startup::migrate(&settings.db.url).await?;
+    let db = Db::for_settings(&settings.db, 2);
     // The issuer is the default audience; without PORTCULLIS_ISSUER it follows the bind address,
     // as `serve` does.
     let issuer = settings
+        .server
         .issuer
         .clone()
-        .unwrap_or_else(|| crate::config::Issuer::from_bind(settings.bind))
+        .unwrap_or_else(|| Issuer::from_bind(settings.server.bind))
         .to_string();
     match command {
         ClientsCommand::Create {
@@ -335,9 +337,10 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
 }
 
 async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
-    startup::migrate(&settings).await?;
-    let db = Db::for_settings(&settings, 2);
-    let hasher = || PasswordHasher::new(settings.password_hashing, settings.hashing_concurrency);
+    startup::migrate(&settings.db.url).await?;
+    let db = Db::for_settings(&settings.db, 2);
+    let accounts = settings.accounts;
+    let hasher = || PasswordHasher::new(accounts.password_hashing, accounts.hashing_concurrency);
     match command {
         UsersCommand::Create {
             username,

@@ -1,15 +1,19 @@
 //! Settings: every knob has a default, an environment variable and a flag; parsed once, then injected.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
+use crate::accounts::AccountSettings;
 use crate::accounts::password::HashParams;
-use crate::db::DatabaseUrl;
+use crate::db::{DatabaseUrl, PoolSettings};
+use crate::http::HttpSettings;
 use crate::keys::schedule::KeyPolicy;
-use crate::keys::{RsaKeySize, SigningAlg};
+use crate::keys::{KeySettings, RsaKeySize, SigningAlg};
+use crate::oidc::TokenSettings;
+pub use crate::oidc::issuer::Issuer;
 
 /// Raw settings as given on the command line or in the environment. Every field is optional; the
 /// defaults are applied by [`Settings::from_args`], so tests can build one with `..Default::default()`.
@@ -208,81 +212,41 @@ pub struct SettingsArgs {
     pub admin_bind: Option<String>,
 }
 
-/// Validated settings. Construct with [`Settings::from_args`].
+/// Validated settings, one struct per concern; each service gets only its own part. Construct
+/// with [`Settings::from_args`].
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Which database, chosen by URL scheme.
-    pub database: DatabaseUrl,
+    /// The listeners, the issuer and the process's own tasks (read by `startup` only).
+    pub server: ServerSettings,
+    /// The database and its pool.
+    pub db: PoolSettings,
+    /// Signing keys: KEK, key size, rotation schedule, JWKS caching.
+    pub keys: KeySettings,
+    /// Password hashing, login and registration throttling, open registration.
+    pub accounts: AccountSettings,
+    /// Token lifetimes, access-token algorithm and audience, refresh families.
+    pub tokens: TokenSettings,
+    /// CORS, trusted proxies, request deadlines.
+    pub http: HttpSettings,
+}
+
+/// What only the process itself needs: where it listens, its issuer, its background tasks.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
     /// Listen address (port 0 picks a free port).
     pub bind: SocketAddr,
     /// Explicit issuer; `None` means [`Issuer::from_bind`] of the bound address.
     pub issuer: Option<Issuer>,
     /// A plain-http issuer on a non-loopback host was explicitly accepted.
     pub insecure_http_issuer: bool,
-    /// Directory of the KEK file.
-    pub keys_dir: PathBuf,
-    /// KEK given directly (base64), if any. Never logged.
-    pub kek: Option<SecretString>,
-    /// JWKS `Cache-Control: max-age`.
-    pub jwks_max_age: Duration,
-    /// Rotation schedule: interval, publish lead, retention.
-    pub key_policy: KeyPolicy,
     /// Separate admin listener, if any.
     pub admin_bind: Option<SocketAddr>,
-    /// Readiness drain before shutdown.
-    pub shutdown_drain: Duration,
-    /// Deadline for a request's headers.
-    pub request_timeout: Duration,
-    /// RSA size for new keys.
-    pub rsa_key_size: RsaKeySize,
-    /// Pool size.
-    pub db_pool_size: u32,
-    /// Pool checkout timeout.
-    pub db_pool_timeout: Duration,
-    /// Statement timeout (PostgreSQL).
-    pub db_statement_timeout: Duration,
-    /// Key reload interval.
-    pub key_refresh_interval: Duration,
     /// HTTP workers.
     pub workers: Option<usize>,
-    /// Argon2id parameters.
-    pub password_hashing: HashParams,
-    /// Concurrent password hashes.
-    pub hashing_concurrency: usize,
-    /// Requests that may wait for a hashing thread before 503.
-    pub hashing_queue: usize,
-    /// Access-token lifetime.
-    pub access_token_ttl: Duration,
-    /// ID-token lifetime.
-    pub id_token_ttl: Duration,
-    /// Access-token algorithm.
-    pub access_token_alg: SigningAlg,
-    /// Access-token audience; `None` means the issuer.
-    pub access_token_audience: Option<String>,
-    /// Open registration.
-    pub open_registration: bool,
-    /// Refresh-family idle lifetime.
-    pub refresh_idle_ttl: Duration,
-    /// Refresh-family absolute lifetime.
-    pub refresh_absolute_ttl: Duration,
-    /// Retry window for a lost refresh response.
-    pub refresh_reuse_grace: Duration,
-    /// Login attempts per account and client network (or trusted device) per window.
-    pub login_max_attempts: u32,
-    /// Login attempts per account from untrusted devices per window.
-    pub login_max_attempts_per_account: u32,
-    /// Login attempts per IP per window.
-    pub login_max_attempts_per_ip: u32,
-    /// Registrations per IP per window.
-    pub register_max_per_ip: u32,
-    /// Throttling window (logins and registrations).
-    pub login_window: Duration,
+    /// Readiness drain before shutdown.
+    pub shutdown_drain: Duration,
     /// Janitor interval.
     pub janitor_interval: Duration,
-    /// Trusted proxies.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Exact origins allowed to call the JSON API from a browser.
-    pub cors_origins: Vec<String>,
 }
 
 /// A configuration value that was rejected; the message names the setting.
@@ -571,45 +535,59 @@ impl Settings {
         }
         let open_registration = args.open_registration.unwrap_or(database.is_sqlite());
         Ok(Self {
-            database,
-            bind,
-            issuer,
-            insecure_http_issuer,
-            keys_dir: args.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
-            kek: args.kek,
-            jwks_max_age,
-            key_policy,
-            admin_bind,
-            shutdown_drain,
-            request_timeout,
-            rsa_key_size,
-            db_pool_size,
-            db_pool_timeout,
-            db_statement_timeout,
-            key_refresh_interval,
-            workers: args.workers,
-            password_hashing,
-            hashing_concurrency,
-            hashing_queue,
-            access_token_ttl,
-            id_token_ttl,
-            access_token_alg,
-            access_token_audience: args.access_token_audience.filter(|a| !a.is_empty()),
-            open_registration,
-            refresh_idle_ttl,
-            refresh_absolute_ttl,
-            refresh_reuse_grace,
-            login_max_attempts: args.login_max_attempts.unwrap_or(5).max(1),
-            login_max_attempts_per_account: args
-                .login_max_attempts_per_account
-                .unwrap_or(100)
-                .max(1),
-            login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
-            register_max_per_ip: args.register_max_per_ip.unwrap_or(10).max(1),
-            login_window,
-            janitor_interval,
-            trusted_proxies,
-            cors_origins,
+            server: ServerSettings {
+                bind,
+                issuer,
+                insecure_http_issuer,
+                admin_bind,
+                workers: args.workers,
+                shutdown_drain,
+                janitor_interval,
+            },
+            db: PoolSettings {
+                url: database,
+                size: db_pool_size,
+                checkout_timeout: db_pool_timeout,
+                statement_timeout: db_statement_timeout,
+            },
+            keys: KeySettings {
+                keys_dir: args.keys_dir.unwrap_or_else(|| PathBuf::from("keys")),
+                kek: args
+                    .kek
+                    .map(|kek| secrecy::SecretString::from(kek.expose().to_owned())),
+                rsa_key_size,
+                policy: key_policy,
+                jwks_max_age,
+                refresh_interval: key_refresh_interval,
+            },
+            accounts: AccountSettings {
+                password_hashing,
+                hashing_concurrency,
+                hashing_queue,
+                open_registration,
+                login_max_attempts: args.login_max_attempts.unwrap_or(5).max(1),
+                login_max_attempts_per_account: args
+                    .login_max_attempts_per_account
+                    .unwrap_or(100)
+                    .max(1),
+                login_max_attempts_per_ip: args.login_max_attempts_per_ip.unwrap_or(20).max(1),
+                register_max_per_ip: args.register_max_per_ip.unwrap_or(10).max(1),
+                login_window,
+            },
+            tokens: TokenSettings {
+                access_token_ttl,
+                id_token_ttl,
+                access_token_alg,
+                access_token_audience: args.access_token_audience.filter(|a| !a.is_empty()),
+                refresh_idle_ttl,
+                refresh_absolute_ttl,
+                refresh_reuse_grace,
+            },
+            http: HttpSettings {
+                trusted_proxies,
+                cors_origins,
+                request_timeout,
+            },
         })
     }
 }
@@ -748,131 +726,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// The issuer identifier: an `http(s)` URL without query, fragment or credentials, without a
-/// trailing slash. It is parsed once (with the `url` crate, never by string prefixes); its
-/// scheme, whether its host is loopback, and its path are kept for the start-up checks, the
-/// cookies and the routes (OIDC Discovery §4: everything lives under the issuer's path).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Issuer {
-    /// The normalised URL, exactly as it appears in tokens.
-    text: String,
-    /// The URL's path without a trailing slash: `""` for the root, else `/seg[/seg…]`.
-    path: String,
-    /// `https` (else `http`).
-    https: bool,
-    /// The host is loopback (see [`Issuer::is_loopback`]).
-    loopback: bool,
-}
-
-impl Issuer {
-    /// Parses and normalises an issuer URL. The path may hold only non-empty segments of
-    /// letters, digits and `-._~`, so that it is also a literal route prefix.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err(format!("`{text}` must use https (or http)")),
-        };
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("`{text}` must not have a query or fragment"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(format!("`{text}` must not contain credentials"));
-        }
-        let host = url
-            .host()
-            .ok_or_else(|| format!("`{text}` must have a host"))?;
-        let path = url.path().trim_end_matches('/');
-        let segment_ok = |segment: &str| {
-            !segment.is_empty()
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        };
-        if !path.split('/').skip(1).all(segment_ok) {
-            return Err(format!(
-                "`{text}`: the path may hold only letters, digits and -._~ in non-empty segments"
-            ));
-        }
-        Ok(Self {
-            text: url.as_str().trim_end_matches('/').to_owned(),
-            path: path.to_owned(),
-            https,
-            loopback: host_is_loopback(&host),
-        })
-    }
-
-    /// The issuer for a server listening on `addr` with no explicit issuer: `http://<addr>`. An
-    /// unspecified address (`0.0.0.0`, `::`: every interface) becomes the loopback address of
-    /// its family, the one address such a listener is surely reachable at, so that a
-    /// development server bound to every interface starts with a loopback issuer.
-    pub fn from_bind(addr: SocketAddr) -> Self {
-        let ip = match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        Self {
-            text: format!("http://{}", SocketAddr::new(ip, addr.port())),
-            path: String::new(),
-            https: false,
-            loopback: ip_is_loopback(ip),
-        }
-    }
-
-    /// The issuer exactly as it appears in tokens.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The issuer's path, where every route is served: `""` for the root, else `/idp`-like (no
-    /// trailing slash).
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// Whether the issuer is `https`. Only then can cookies be `Secure` (browsers refuse
-    /// `Secure` cookies over plain http) and pages send HSTS.
-    pub fn is_https(&self) -> bool {
-        self.https
-    }
-
-    /// Whether the host is loopback: an IP literal in 127.0.0.0/8, `::1` (or `::ffff:127.x.y.z`),
-    /// or the name `localhost` or a name under `.localhost` (RFC 6761 §6.3 reserves them for
-    /// loopback; browsers resolve them there without asking DNS). Decided on the parsed host,
-    /// so `http://127.0.0.1.evil.com` or `http://localhost.evil.com` are not loopback.
-    pub fn is_loopback(&self) -> bool {
-        self.loopback
-    }
-
-    /// A plain-http issuer on a loopback host (local development).
-    pub fn is_plain_loopback(&self) -> bool {
-        !self.https && self.loopback
-    }
-}
-
-/// Whether a parsed URL host is loopback (see [`Issuer::is_loopback`]).
-fn host_is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip_is_loopback(IpAddr::V6(*ip)),
-        // `url` has already lowercased (and IDNA-mapped) the name of an http(s) URL.
-        url::Host::Domain(name) => *name == "localhost" || name.ends_with(".localhost"),
-    }
-}
-
-/// Whether `ip` is loopback, an IPv4-mapped IPv6 address counting as its IPv4 address.
-fn ip_is_loopback(ip: IpAddr) -> bool {
-    ip.to_canonical().is_loopback()
-}
-
-impl std::fmt::Display for Issuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 /// A secret string whose `Debug` never shows the value.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
@@ -932,51 +785,59 @@ impl Settings {
     /// The effective settings as JSON, secrets redacted (`portcullis config check`).
     pub fn redacted(&self) -> serde_json::Value {
         let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        let Self {
+            server,
+            db,
+            keys,
+            accounts,
+            tokens,
+            http,
+        } = self;
         serde_json::json!({
-            "database_url": self.database.to_string(),
-            "bind": self.bind.to_string(),
-            "issuer": self.issuer.as_ref().map(ToString::to_string),
-            "insecure_http_issuer": self.insecure_http_issuer,
-            "keys_dir": self.keys_dir.display().to_string(),
-            "kek": self.kek.as_ref().map(|_| "<redacted>"),
-            "jwks_max_age": self.jwks_max_age.as_secs(),
-            "key_rotation_interval": self.key_policy.rotation_interval.map_or_else(|| "0".into(), secs),
-            "key_publish_lead": secs(self.key_policy.publish_lead),
-            "key_retention": secs(self.key_policy.retention),
-            "key_refresh_interval": secs(self.key_refresh_interval),
-            "admin_bind": self.admin_bind.map(|a| a.to_string()),
-            "shutdown_drain": secs(self.shutdown_drain),
-            "request_timeout": secs(self.request_timeout),
-            "rsa_key_bits": match self.rsa_key_size {
+            "database_url": db.url.to_string(),
+            "bind": server.bind.to_string(),
+            "issuer": server.issuer.as_ref().map(ToString::to_string),
+            "insecure_http_issuer": server.insecure_http_issuer,
+            "keys_dir": keys.keys_dir.display().to_string(),
+            "kek": keys.kek.as_ref().map(|_| "<redacted>"),
+            "jwks_max_age": keys.jwks_max_age.as_secs(),
+            "key_rotation_interval": keys.policy.rotation_interval.map_or_else(|| "0".into(), secs),
+            "key_publish_lead": secs(keys.policy.publish_lead),
+            "key_retention": secs(keys.policy.retention),
+            "key_refresh_interval": secs(keys.refresh_interval),
+            "admin_bind": server.admin_bind.map(|a| a.to_string()),
+            "shutdown_drain": secs(server.shutdown_drain),
+            "request_timeout": secs(http.request_timeout),
+            "rsa_key_bits": match keys.rsa_key_size {
                 RsaKeySize::Rsa2048 => 2048,
                 RsaKeySize::Rsa3072 => 3072,
                 RsaKeySize::Rsa4096 => 4096,
             },
-            "db_pool_size": self.db_pool_size,
-            "db_pool_timeout": secs(self.db_pool_timeout),
-            "db_statement_timeout": secs(self.db_statement_timeout),
-            "workers": self.workers,
-            "argon2_memory_kib": self.password_hashing.memory_kib,
-            "argon2_iterations": self.password_hashing.iterations,
-            "argon2_parallelism": self.password_hashing.parallelism,
-            "hashing_concurrency": self.hashing_concurrency,
-            "hashing_queue": self.hashing_queue,
-            "access_token_ttl": secs(self.access_token_ttl),
-            "id_token_ttl": secs(self.id_token_ttl),
-            "access_token_alg": self.access_token_alg.as_str(),
-            "access_token_audience": self.access_token_audience,
-            "open_registration": self.open_registration,
-            "refresh_idle_ttl": secs(self.refresh_idle_ttl),
-            "refresh_absolute_ttl": secs(self.refresh_absolute_ttl),
-            "refresh_reuse_grace": secs(self.refresh_reuse_grace),
-            "login_max_attempts": self.login_max_attempts,
-            "login_max_attempts_per_account": self.login_max_attempts_per_account,
-            "login_max_attempts_per_ip": self.login_max_attempts_per_ip,
-            "register_max_per_ip": self.register_max_per_ip,
-            "login_window": secs(self.login_window),
-            "janitor_interval": secs(self.janitor_interval),
-            "trusted_proxies": self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "cors_origins": self.cors_origins,
+            "db_pool_size": db.size,
+            "db_pool_timeout": secs(db.checkout_timeout),
+            "db_statement_timeout": secs(db.statement_timeout),
+            "workers": server.workers,
+            "argon2_memory_kib": accounts.password_hashing.memory_kib,
+            "argon2_iterations": accounts.password_hashing.iterations,
+            "argon2_parallelism": accounts.password_hashing.parallelism,
+            "hashing_concurrency": accounts.hashing_concurrency,
+            "hashing_queue": accounts.hashing_queue,
+            "access_token_ttl": secs(tokens.access_token_ttl),
+            "id_token_ttl": secs(tokens.id_token_ttl),
+            "access_token_alg": tokens.access_token_alg.as_str(),
+            "access_token_audience": tokens.access_token_audience,
+            "open_registration": accounts.open_registration,
+            "refresh_idle_ttl": secs(tokens.refresh_idle_ttl),
+            "refresh_absolute_ttl": secs(tokens.refresh_absolute_ttl),
+            "refresh_reuse_grace": secs(tokens.refresh_reuse_grace),
+            "login_max_attempts": accounts.login_max_attempts,
+            "login_max_attempts_per_account": accounts.login_max_attempts_per_account,
+            "login_max_attempts_per_ip": accounts.login_max_attempts_per_ip,
+            "register_max_per_ip": accounts.register_max_per_ip,
+            "login_window": secs(accounts.login_window),
+            "janitor_interval": secs(server.janitor_interval),
+            "trusted_proxies": http.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "cors_origins": http.cors_origins,
         })
     }
 }
@@ -993,95 +854,6 @@ mod tests {
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn issuer_is_normalised() {
-        let parsed = |text: &str| Issuer::parse(text).map(|i| (i.text, i.path));
-        assert_eq!(
-            parsed("https://id.example.com/"),
-            Ok(("https://id.example.com".to_owned(), String::new()))
-        );
-        assert_eq!(
-            parsed("https://example.com/tenant/"),
-            Ok((
-                "https://example.com/tenant".to_owned(),
-                "/tenant".to_owned()
-            ))
-        );
-        assert_eq!(
-            parsed("HTTPS://Example.COM:443/a/b.c~d_e-f"),
-            Ok((
-                "https://example.com/a/b.c~d_e-f".to_owned(),
-                "/a/b.c~d_e-f".to_owned()
-            ))
-        );
-        assert!(Issuer::parse("ftp://example.com").is_err());
-        // Query, fragment and credentials are refused.
-        assert!(Issuer::parse("https://example.com/?a=b").is_err());
-        assert!(Issuer::parse("https://example.com/#top").is_err());
-        assert!(Issuer::parse("https://user:pw@example.com").is_err());
-        assert!(Issuer::parse("https://user@example.com").is_err());
-        // A path that could not be a literal route prefix is refused.
-        assert!(Issuer::parse("https://example.com/a//b").is_err());
-        assert!(Issuer::parse("https://example.com/a%20b").is_err());
-        assert!(Issuer::parse("https://example.com/{tenant}").is_err());
-    }
-
-    // The loopback test is made on the parsed host, never on a string prefix.
-    #[test]
-    fn issuer_loopback_is_decided_on_the_parsed_host() {
-        let loopback = |text: &str| Issuer::parse(text).map(|i| i.is_loopback());
-        for text in [
-            "http://127.0.0.1:8080",
-            "http://127.12.0.1",
-            "http://localhost:8080",
-            "http://LOCALHOST",
-            "http://app.localhost/idp",
-            "http://[::1]:80",
-            "http://[::ffff:127.0.0.1]",
-        ] {
-            assert_eq!(loopback(text), Ok(true), "{text}");
-        }
-        for text in [
-            "http://127.0.0.1.evil.com",
-            "http://localhost.evil.com",
-            "http://localhostevil.com",
-            "http://[::1].evil.com",
-            "http://128.0.0.1",
-            "http://[::2]",
-            "http://10.0.0.1:8080",
-            "http://example.com",
-        ] {
-            assert_ne!(loopback(text), Ok(true), "{text}");
-        }
-        assert!(
-            Issuer::parse("http://localhost")
-                .unwrap()
-                .is_plain_loopback()
-        );
-        assert!(
-            !Issuer::parse("https://localhost")
-                .unwrap()
-                .is_plain_loopback()
-        );
-        assert!(
-            !Issuer::parse("http://127.0.0.1.evil.com")
-                .unwrap()
-                .is_plain_loopback()
-        );
-    }
-
-    #[test]
-    fn default_issuer_follows_the_bind_address() {
-        let from = |bind: &str| Issuer::from_bind(bind.parse().unwrap());
-        assert_eq!(from("127.0.0.1:8080").as_str(), "http://127.0.0.1:8080");
-        // Every interface: the loopback address of the family.
-        assert_eq!(from("0.0.0.0:8080").as_str(), "http://127.0.0.1:8080");
-        assert_eq!(from("[::]:8080").as_str(), "http://[::1]:8080");
-        assert!(from("0.0.0.0:8080").is_loopback());
-        assert!(!from("192.0.2.1:8080").is_loopback());
-        assert_eq!(from("0.0.0.0:8080").path(), "");
     }
 
     fn issuer_settings(issuer: Option<&str>, bind: &str, insecure: Option<bool>) -> SettingsArgs {
@@ -1125,7 +897,7 @@ mod tests {
             Some(true),
         ))
         .unwrap();
-        assert!(accepted.insecure_http_issuer);
+        assert!(accepted.server.insecure_http_issuer);
         assert_eq!(accepted.redacted()["insecure_http_issuer"], true);
         for ok in [
             "http://localhost:8080",
@@ -1173,7 +945,12 @@ mod tests {
         .with_config_file()
         .unwrap();
         assert_eq!(args.insecure_http_issuer, Some(true));
-        assert!(Settings::from_args(args).unwrap().insecure_http_issuer);
+        assert!(
+            Settings::from_args(args)
+                .unwrap()
+                .server
+                .insecure_http_issuer
+        );
     }
 
     fn key_settings(interval: &str, lead: Option<&str>, retention: Option<&str>) -> SettingsArgs {
@@ -1244,7 +1021,8 @@ mod tests {
     fn key_schedule_defaults_keep_the_invariants() {
         let policy = Settings::from_args(key_settings("30d", None, None))
             .unwrap()
-            .key_policy;
+            .keys
+            .policy;
         assert_eq!(
             policy.rotation_interval,
             Some(Duration::from_secs(30 * 86_400))
@@ -1257,7 +1035,7 @@ mod tests {
         // The longest token (15 min) + 60 s leeway + one refresh interval.
         assert_eq!(policy.retention, Duration::from_secs(900 + 60 + 2));
         let manual = Settings::from_args(key_settings("0", None, None)).unwrap();
-        assert_eq!(manual.key_policy.rotation_interval, None);
+        assert_eq!(manual.keys.policy.rotation_interval, None);
     }
 
     #[test]
@@ -1281,13 +1059,13 @@ mod tests {
     #[test]
     fn open_registration_defaults_to_the_embedded_setup_only() {
         let embedded = Settings::from_args(SettingsArgs::default()).unwrap();
-        assert!(embedded.open_registration);
+        assert!(embedded.accounts.open_registration);
         let production = Settings::from_args(SettingsArgs {
             database_url: Some("postgres://db/portcullis".into()),
             ..Default::default()
         })
         .unwrap();
-        assert!(!production.open_registration);
+        assert!(!production.accounts.open_registration);
     }
 
     #[test]

@@ -10,12 +10,13 @@ use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::PasswordHasher;
-use crate::config::{Issuer, Settings};
-use crate::db::{self, ConnectionManager, Db};
+use crate::config::{ServerSettings, Settings};
+use crate::db::{self, ConnectionManager, DatabaseUrl, Db};
 use crate::keys::kek::KekOrigin;
 use crate::keys::lifecycle::{self, KeyContext, KeyError};
 use crate::keys::rotator::Leadership;
 use crate::keys::{KeyRing, Signer};
+use crate::oidc::Issuer;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::metadata::ProviderMetadata;
 use crate::state::AppState;
@@ -55,8 +56,8 @@ pub fn install_crypto_provider() {
 }
 
 /// Opens the database and runs pending migrations; returns the versions applied now.
-pub async fn migrate(settings: &Settings) -> Result<Vec<String>, StartupError> {
-    let url = settings.database.clone();
+pub async fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, StartupError> {
+    let url = url.clone();
     let fail = |reason: String| StartupError::Database {
         url: url.to_string(),
         reason,
@@ -82,19 +83,30 @@ pub struct Application {
     admin: Option<(u16, Server)>,
     state: AppState,
     key_refresh_interval: Duration,
+    server_settings: ServerSettings,
+    database: DatabaseUrl,
 }
 
 impl Application {
     /// Prepares everything; the server answers once [`Application::run_until_stopped`] is awaited.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         install_crypto_provider();
-        let applied = migrate(&settings).await?;
+        let Settings {
+            server: server_settings,
+            db: pool_settings,
+            keys: key_settings,
+            accounts: account_settings,
+            tokens: token_settings,
+            http: http_settings,
+        } = settings;
+        let database = pool_settings.url.clone();
+        let applied = migrate(&database).await?;
         if !applied.is_empty() {
-            tracing::info!(database = %settings.database, migrations = ?applied, "applied migrations");
+            tracing::info!(%database, migrations = ?applied, "applied migrations");
         }
-        let db = Db::for_settings(&settings, settings.db_pool_size);
+        let db = Db::for_settings(&pool_settings, pool_settings.size);
 
-        let boot = lifecycle::bootstrap(&db, &settings).await?;
+        let boot = lifecycle::bootstrap(&db, &key_settings).await?;
         match &boot.kek_origin {
             KekOrigin::Created(path) => tracing::warn!(
                 path = %path.display(),
@@ -113,15 +125,16 @@ impl Application {
         let signer = Signer::new(Arc::clone(&keys));
         lifecycle::self_test(&signer).map_err(StartupError::SelfTest)?;
 
-        let listener = TcpListener::bind(settings.bind).map_err(|e| StartupError::Bind {
-            addr: settings.bind.to_string(),
+        let bind = server_settings.bind;
+        let listener = TcpListener::bind(bind).map_err(|e| StartupError::Bind {
+            addr: bind.to_string(),
             reason: e.to_string(),
         })?;
         let local = listener.local_addr().map_err(|e| StartupError::Bind {
-            addr: settings.bind.to_string(),
+            addr: bind.to_string(),
             reason: e.to_string(),
         })?;
-        let issuer = settings
+        let issuer = server_settings
             .issuer
             .clone()
             .unwrap_or_else(|| Issuer::from_bind(local));
@@ -139,22 +152,25 @@ impl Application {
             })?;
         let public_cache_control = HeaderValue::from_str(&format!(
             "public, max-age={}",
-            settings.jwks_max_age.as_secs()
+            key_settings.jwks_max_age.as_secs()
         ))
         .map_err(|e| StartupError::SelfTest(e.to_string()))?;
 
         let mut verifier_config = VerifierConfig::for_issuer(issuer.as_str());
-        if let Some(audience) = &settings.access_token_audience {
+        if let Some(audience) = &token_settings.access_token_audience {
             verifier_config.audiences = vec![audience.clone()];
         }
         let verifier =
             Verifier::local(verifier_config).map_err(|e| StartupError::SelfTest(e.to_string()))?;
-        let (params, concurrency) = (settings.password_hashing, settings.hashing_concurrency);
+        let (params, concurrency) = (
+            account_settings.password_hashing,
+            account_settings.hashing_concurrency,
+        );
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params, concurrency))
             .await
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
-            .with_queue_limit(settings.hashing_queue);
+            .with_queue_limit(account_settings.hashing_queue);
         verifier
             .install_jwks(keys.current().jwks_body())
             .map_err(StartupError::SelfTest)?;
@@ -162,7 +178,7 @@ impl Application {
             .run(ClientRegistry::load)
             .await
             .map_err(|e| StartupError::Database {
-                url: settings.database.to_string(),
+                url: database.to_string(),
                 reason: format!("cannot load clients: {e}"),
             })?;
         let state = AppState {
@@ -174,19 +190,21 @@ impl Application {
             public_cache_control,
             verifier,
             hasher,
-            settings: Arc::new(settings.clone()),
             key_context: KeyContext::new(
                 Arc::clone(&boot.kek),
-                settings.key_policy,
-                settings.rsa_key_size,
+                key_settings.policy,
+                key_settings.rsa_key_size,
             ),
+            token_settings,
+            account_settings,
+            http_settings: http_settings.clone(),
             clients: Arc::new(clients),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.verifier.clone());
-        let cors_origins = Arc::new(settings.cors_origins.clone());
-        let admin_here = settings.admin_bind.is_none();
+        let cors_origins = Arc::new(http_settings.cors_origins.clone());
+        let admin_here = server_settings.admin_bind.is_none();
         let admin_app_state = app_state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -206,7 +224,7 @@ impl Application {
         // Signals are handled in `run_until_stopped`: readiness drains before the listener stops.
         .disable_signals()
         // DOS: headers must arrive in time (slowloris gets 408), idle connections close.
-        .client_request_timeout(settings.request_timeout)
+        .client_request_timeout(http_settings.request_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
         .keep_alive(Duration::from_secs(15))
         // DOS-13: a client that closes its connection abandons its request. actix's default
@@ -214,7 +232,7 @@ impl Application {
         // EOF, so 150 abandoned registrations were all hashed; refusing half-closure drops the
         // handler at EOF, and a request waiting for a hashing thread leaves the queue.
         .h1_allow_half_closed(false);
-        if let Some(workers) = settings.workers {
+        if let Some(workers) = server_settings.workers {
             server = server.workers(workers);
         }
         let server = server
@@ -226,8 +244,8 @@ impl Application {
             .run();
         tracing::info!(address = %local, %issuer, "portcullis listening");
 
-        let request_timeout = settings.request_timeout;
-        let admin = match settings.admin_bind {
+        let request_timeout = http_settings.request_timeout;
+        let admin = match server_settings.admin_bind {
             None => None,
             Some(addr) => {
                 let failed = |e: std::io::Error| StartupError::Bind {
@@ -265,7 +283,9 @@ impl Application {
             server,
             admin,
             state,
-            key_refresh_interval: settings.key_refresh_interval,
+            key_refresh_interval: key_settings.refresh_interval,
+            server_settings,
+            database,
         })
     }
 
@@ -297,13 +317,19 @@ impl Application {
     /// Serves until stopped (signal or handle), carrying out the key schedule (when this
     /// instance is the rotator) and reloading keys when the database changes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let keys_task = tokio::spawn(maintain_keys(self.state.clone(), self.key_refresh_interval));
+        let keys_task = tokio::spawn(maintain_keys(
+            self.state.clone(),
+            self.key_refresh_interval,
+            self.server_settings.janitor_interval,
+            self.database.clone(),
+        ));
         let spares = Arc::clone(&self.state.key_context.spares);
         let interval = self.key_refresh_interval;
         let spares_task = tokio::spawn(async move { spares.keep_filled(interval).await });
         let signals_task = tokio::spawn(shut_down_on_signal(
             self.state.clone(),
             self.server.handle(),
+            self.server_settings.shutdown_drain,
         ));
         let admin_handle = self.admin.as_ref().map(|(_, server)| server.handle());
         let admin_task = self.admin.map(|(_, server)| tokio::spawn(server));
@@ -325,8 +351,13 @@ impl Application {
 /// Every `interval`: if this instance is the rotator, carry out the due key transitions (then
 /// reload at once); in any case re-read the key states and reload when they changed (a
 /// transition by another instance, the CLI or the admin API elsewhere).
-async fn maintain_keys(state: AppState, interval: Duration) {
-    let mut leadership = Leadership::for_database(&state.settings.database);
+async fn maintain_keys(
+    state: AppState,
+    interval: Duration,
+    janitor_interval: Duration,
+    database: DatabaseUrl,
+) {
+    let mut leadership = Leadership::for_database(&database);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_purge = tokio::time::Instant::now();
@@ -334,7 +365,7 @@ async fn maintain_keys(state: AppState, interval: Duration) {
         ticker.tick().await;
         // The janitor runs on one instance at a time: the rotator (SQLite: the one server).
         let leads = leadership.as_ref().is_none_or(Leadership::is_leading);
-        if leads && last_purge.elapsed() >= state.settings.janitor_interval {
+        if leads && last_purge.elapsed() >= janitor_interval {
             last_purge = tokio::time::Instant::now();
             purge_expired(&state).await;
         }
@@ -352,7 +383,7 @@ async fn maintain_keys(state: AppState, interval: Duration) {
                         made
                     }
                     Err(error) => {
-                        leadership = Leadership::for_database(&state.settings.database);
+                        leadership = Leadership::for_database(&database);
                         Err(KeyError::Generate(error.to_string()))
                     }
                 }
@@ -407,7 +438,7 @@ pub async fn purge_expired(state: &AppState) {
         let now = chrono::Utc::now().naive_utc();
         let before = now - chrono::Duration::days(1);
         let throttle_before = now
-            - chrono::Duration::from_std(state.settings.login_window)
+            - chrono::Duration::from_std(state.account_settings.login_window)
                 .unwrap_or(chrono::Duration::MAX);
         let batch = state
             .db
@@ -461,7 +492,7 @@ pub async fn purge_expired(state: &AppState) {
 /// On SIGTERM or SIGINT: readiness answers 503 for `PORTCULLIS_SHUTDOWN_DRAIN`, then the
 /// listener stops and in-flight requests get up to 10 s to finish. Key transitions are single
 /// transactions, so stopping never leaves a rotation half done.
-async fn shut_down_on_signal(state: AppState, server: ServerHandle) {
+async fn shut_down_on_signal(state: AppState, server: ServerHandle, drain: Duration) {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
@@ -481,7 +512,6 @@ async fn shut_down_on_signal(state: AppState, server: ServerHandle) {
             }
         }
     }
-    let drain = state.settings.shutdown_drain;
     state
         .draining
         .store(true, std::sync::atomic::Ordering::Relaxed);

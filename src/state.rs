@@ -5,12 +5,13 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 
-use crate::accounts::PasswordHasher;
-use crate::config::{Issuer, Settings};
+use crate::accounts::{AccountSettings, PasswordHasher};
 use crate::db::Db;
+use crate::http::HttpSettings;
 use crate::keys::lifecycle::{self, KeyContext};
 use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
 use crate::oidc::clients::ClientRegistry;
+use crate::oidc::{Issuer, TokenSettings};
 use crate::verify::Verifier;
 
 /// Everything a handler may need. Cloned cheaply into each worker.
@@ -28,8 +29,12 @@ pub struct AppState {
     pub discovery: Bytes,
     /// `Cache-Control` value of the JWKS and discovery responses.
     pub public_cache_control: HeaderValue,
-    /// Every setting (token lifetimes, throttling, registration).
-    pub settings: Arc<Settings>,
+    /// Token lifetimes, algorithm, audience and refresh families.
+    pub token_settings: TokenSettings,
+    /// Throttling, registration and hashing.
+    pub account_settings: AccountSettings,
+    /// Trusted proxies, CORS and request deadlines.
+    pub http_settings: HttpSettings,
     /// Password hashing with bounded concurrency.
     pub hasher: PasswordHasher,
     /// Verifies the access tokens this server signed, by the rules every resource server uses

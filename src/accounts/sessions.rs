@@ -142,7 +142,7 @@ fn sign_access_token(
     grant: &'static str,
     access: &AccessRecord,
 ) -> Result<(String, u64), AuthError> {
-    let settings = &state.settings;
+    let settings = &state.token_settings;
     let ttl = settings.access_token_ttl.as_secs();
     let audience = settings
         .access_token_audience
@@ -326,7 +326,7 @@ pub async fn authenticate(
     let device_hash = device
         .filter(|d| !d.is_empty() && d.len() <= 64)
         .map(|d| token_hash(&d));
-    let settings = &state.settings;
+    let settings = &state.account_settings;
     let (max_device, max_ip, max_account, window) = (
         settings.login_max_attempts,
         settings.login_max_attempts_per_ip,
@@ -465,9 +465,9 @@ pub async fn login(
     let user = authenticated.user.clone();
     let new_device = authenticated.new_device().map(str::to_owned);
 
-    let absolute_ttl = state.settings.refresh_absolute_ttl;
+    let absolute_ttl = state.token_settings.refresh_absolute_ttl;
     let user_id = user.id.clone();
-    let access = AccessRecord::new(state.settings.access_token_ttl);
+    let access = AccessRecord::new(state.token_settings.access_token_ttl);
     let record = access.clone();
     let (refresh_token, roles) = state
         .db
@@ -530,8 +530,8 @@ pub async fn rotate(
     access: AccessRecord,
 ) -> Result<Refreshed, AuthError> {
     let hash = token_hash(&presented);
-    let idle = state.settings.refresh_idle_ttl;
-    let grace = state.settings.refresh_reuse_grace;
+    let idle = state.token_settings.refresh_idle_ttl;
+    let grace = state.token_settings.refresh_reuse_grace;
     let outcome = state
         .db
         .run(move |conn| {
@@ -647,7 +647,7 @@ pub async fn rotate(
 
 /// The JSON API's refresh: rotation for the first-party client, and a new access token.
 pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
-    let access = AccessRecord::new(state.settings.access_token_ttl);
+    let access = AccessRecord::new(state.token_settings.access_token_ttl);
     let refreshed = rotate(
         state,
         presented,

@@ -242,6 +242,20 @@ pub fn is_timeout(message: &str) -> bool {
         || message.starts_with("database table is locked")
 }
 
+/// The database and its pool, as configured (`PORTCULLIS_DATABASE_URL`, `PORTCULLIS_DB_POOL_*`,
+/// `PORTCULLIS_DB_STATEMENT_TIMEOUT`).
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Which database, chosen by URL scheme.
+    pub url: DatabaseUrl,
+    /// Maximum connections of the server's pool.
+    pub size: u32,
+    /// How long a request waits for a pooled connection (also libpq's connect timeout).
+    pub checkout_timeout: Duration,
+    /// The longest a statement may run (PostgreSQL `statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
 /// A handle to the pool that runs closures on blocking threads.
 #[derive(Clone)]
 pub struct Db {
@@ -271,13 +285,14 @@ impl Db {
         }
     }
 
-    /// A pool of `size` connections to the configured database, with its timeouts.
-    pub fn for_settings(settings: &crate::config::Settings, size: u32) -> Self {
+    /// A pool of `size` connections to the configured database, with its timeouts (the server
+    /// passes `settings.size`; one-shot commands a smaller pool).
+    pub fn for_settings(settings: &PoolSettings, size: u32) -> Self {
         Self::connect(
-            settings.database.clone(),
+            settings.url.clone(),
             size,
-            settings.db_pool_timeout,
-            settings.db_statement_timeout,
+            settings.checkout_timeout,
+            settings.statement_timeout,
         )
     }
 

@@ -82,7 +82,7 @@ fn refresh_cookie<'c>(state: &AppState, value: String, max_age: CookieDuration) 
 
 fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
     let max_age = CookieDuration::seconds(
-        i64::try_from(state.settings.refresh_absolute_ttl.as_secs()).unwrap_or(i64::MAX),
+        i64::try_from(state.token_settings.refresh_absolute_ttl.as_secs()).unwrap_or(i64::MAX),
     );
     let mut response = no_store(StatusCode::OK);
     response.cookie(refresh_cookie(
@@ -122,7 +122,7 @@ pub fn client_ip(state: &AppState, request: &HttpRequest) -> IpAddr {
     let peer = request
         .peer_addr()
         .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
-    let trusted = &state.settings.trusted_proxies;
+    let trusted = &state.http_settings.trusted_proxies;
     if !trusted.contains(&peer) {
         return peer;
     }
@@ -156,7 +156,7 @@ pub async fn register(
     request: HttpRequest,
     Json(body): Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.settings.open_registration {
+    if !state.account_settings.open_registration {
         return Err(ApiError::RegistrationClosed);
     }
     let invalid = |e: crate::accounts::names::InvalidField| ApiError::InvalidRequest(e.to_string());
@@ -185,8 +185,8 @@ async fn throttle_registration(state: &AppState, ip: IpAddr) -> Result<(), ApiEr
     // Keyed by network: an IPv6 /64 is one client (DOS-08).
     let key = format!("register:ip:{}", crate::accounts::network::network_of(ip));
     let (max, window) = (
-        state.settings.register_max_per_ip,
-        state.settings.login_window,
+        state.account_settings.register_max_per_ip,
+        state.account_settings.login_window,
     );
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     let retry_after = state

@@ -10,10 +10,25 @@ pub mod json;
 pub mod oauth;
 pub mod well_known;
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::error::ApiError;
+
+/// The HTTP edge's settings (`PORTCULLIS_CORS_ORIGINS`, `PORTCULLIS_TRUSTED_PROXIES`,
+/// `PORTCULLIS_REQUEST_TIMEOUT`).
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Exact origins allowed to call the JSON API from a browser.
+    pub cors_origins: Vec<String>,
+    /// Deadline for a request's headers, and again for its body.
+    pub request_timeout: Duration,
+}
 
 /// Registers every public route under `base`, the issuer's path (`""` for the root), and the
 /// admin API there too unless it has its own listener. Unknown paths answer JSON 404; known
@@ -351,10 +366,10 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// How long a client may take to send a request body once its headers are in: the request
 /// timeout again. actix bounds only the headers (`client_request_timeout`); without this, a
 /// body sent one byte at a time (slowloris, DOS-06) would hold its connection indefinitely.
-pub(crate) fn body_deadline(request: &actix_web::HttpRequest) -> std::time::Duration {
+pub(crate) fn body_deadline(request: &actix_web::HttpRequest) -> Duration {
     request
         .app_data::<web::Data<crate::state::AppState>>()
-        .map_or(std::time::Duration::from_secs(10), |state| {
-            state.settings.request_timeout
+        .map_or(Duration::from_secs(10), |state| {
+            state.http_settings.request_timeout
         })
 }

@@ -287,7 +287,7 @@ pub async fn introspect(
         })));
     }
     let hash = crate::accounts::sessions::token_hash(&token);
-    let idle = state.settings.refresh_idle_ttl;
+    let idle = state.token_settings.refresh_idle_ttl;
     let found = state
         .db
         .run(move |conn| {

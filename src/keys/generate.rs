@@ -8,6 +8,7 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
+use super::error::KeyError;
 use super::jwk::{InvalidKey, PublicJwk};
 use super::{RsaKeySize, SigningAlg};
 
@@ -141,4 +142,18 @@ fn rsa_jwk(public: &rsa::RsaPublicKey) -> PublicJwk {
         n: URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
         e: URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
     }
+}
+
+/// Generates one key per algorithm on a blocking thread.
+pub async fn generate_keys(
+    algs: Vec<SigningAlg>,
+    rsa_size: RsaKeySize,
+) -> Result<Vec<KeyMaterial>, KeyError> {
+    tokio::task::spawn_blocking(move || {
+        algs.into_iter()
+            .map(|alg| generate(alg, rsa_size).map_err(|e| KeyError::Generate(e.to_string())))
+            .collect()
+    })
+    .await
+    .map_err(|e| KeyError::Generate(e.to_string()))?
 }

@@ -4,122 +4,22 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, Utc};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::generate::{self, KeyMaterial, SigningKeyPair};
+pub use super::error::KeyError;
+use super::generate::{self, KeyMaterial, SigningKeyPair, generate_keys};
 use super::jwk::PublicJwk;
-use super::kek::{Kek, KekError, KekOrigin};
+use super::kek::{Kek, KekOrigin};
 use super::keyring::{ActiveKey, KeySet, PublishedKey};
-use super::schedule::{self, KeyPolicy, KeyView, NextTransition, Transition};
+pub use super::schedule::KeyInfo;
+use super::schedule::{self, KeyPolicy, KeyView, Transition};
 use super::spares::Spares;
-use super::{KeyState, RsaKeySize, SigningAlg};
+use super::{KeySettings, KeyState, RsaKeySize, SigningAlg};
 use crate::db::models::SigningKeyRow;
 use crate::db::queries::{audit, signing_keys as q};
-use crate::db::{Db, DbConn, DbError, write_transaction};
-
-/// Why a key operation failed. Messages are for operators; none contains key material.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// Database trouble.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// KEK trouble.
-    #[error(transparent)]
-    Kek(#[from] KekError),
-    /// A stored key does not decrypt under the configured KEK.
-    #[error(
-        "signing key {kid} cannot be decrypted with the configured key-encryption key (PORTCULLIS_KEK or <keys-dir>/kek); it belongs to another installation or was tampered with. Portcullis will not generate new keys over existing ones"
-    )]
-    Undecryptable {
-        /// The key that failed.
-        kid: String,
-    },
-    /// A stored key is malformed or inconsistent.
-    #[error("signing key {kid} is invalid: {reason}")]
-    Invalid {
-        /// The key.
-        kid: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// No such key.
-    #[error("no signing key with kid {0}")]
-    NotFound(String),
-    /// Already revoked or removed: not published any more.
-    #[error("signing key {0} is no longer published (revoked or removed)")]
-    AlreadyRevoked(String),
-    /// A rotation has started already: its pending keys are published and will activate.
-    #[error("a rotation is already in progress: a pending key awaits activation")]
-    RotationInProgress(Vec<KeyInfo>),
-    /// A concurrent change won the race; nothing was written.
-    #[error("another key change happened at the same time; nothing was changed, try again")]
-    Conflict,
-    /// Key generation failed.
-    #[error("key generation failed: {0}")]
-    Generate(String),
-    /// The pre-generated key of this algorithm is not ready yet (it is being made in the
-    /// background); nothing was changed.
-    #[error("the next {0} key is still being generated; nothing was changed, try again shortly")]
-    NoSpare(SigningAlg),
-}
-
-impl From<diesel::result::Error> for KeyError {
-    fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match error {
-            // The one-active-per-algorithm index refused a second active key.
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict,
-            other => Self::Db(DbError::Query(other)),
-        }
-    }
-}
-
-/// A key as listed by the CLI and admin API (no key material).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// Key id.
-    pub kid: String,
-    /// Algorithm.
-    pub alg: SigningAlg,
-    /// State.
-    pub state: KeyState,
-    /// Created (UTC).
-    pub created_at: DateTime<Utc>,
-    /// Activated (UTC).
-    pub activated_at: Option<DateTime<Utc>>,
-    /// Retired (UTC).
-    pub retired_at: Option<DateTime<Utc>>,
-    /// Revoked (UTC).
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// A pending key's due activation (UTC).
-    pub activates_at: Option<DateTime<Utc>>,
-    /// When a retired key leaves the JWKS (UTC).
-    pub remove_after: Option<DateTime<Utc>>,
-    /// When it left the JWKS (UTC).
-    pub removed_at: Option<DateTime<Utc>>,
-    /// Its next scheduled change (listings only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<NextTransition>,
-}
-
-impl From<&SigningKeyRow> for KeyInfo {
-    fn from(row: &SigningKeyRow) -> Self {
-        Self {
-            kid: row.kid.clone(),
-            alg: SigningAlg::parse(&row.alg).unwrap_or(SigningAlg::Es256),
-            state: KeyState::parse(&row.state).unwrap_or(KeyState::Revoked),
-            created_at: row.created_at.and_utc(),
-            activated_at: row.activated_at.map(|t| t.and_utc()),
-            retired_at: row.retired_at.map(|t| t.and_utc()),
-            revoked_at: row.revoked_at.map(|t| t.and_utc()),
-            activates_at: row.activates_at.map(|t| t.and_utc()),
-            remove_after: row.remove_after.map(|t| t.and_utc()),
-            removed_at: row.removed_at.map(|t| t.and_utc()),
-            next: None,
-        }
-    }
-}
+use crate::db::{Db, DbConn, write_transaction};
 
 fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
@@ -211,22 +111,6 @@ pub fn load_key_set(conn: &mut DbConn, kek: &Kek) -> Result<KeySet, KeyError> {
     Ok(KeySet::new(active, published))
 }
 
-/// Generates one key per algorithm on a blocking thread.
-pub async fn generate_keys(
-    algs: Vec<SigningAlg>,
-    rsa_size: RsaKeySize,
-) -> Result<Vec<KeyMaterial>, KeyError> {
-    tokio::task::spawn_blocking(move || {
-        algs.into_iter()
-            .map(|alg| {
-                generate::generate(alg, rsa_size).map_err(|e| KeyError::Generate(e.to_string()))
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| KeyError::Generate(e.to_string()))?
-}
-
 /// Inserts `materials` as active keys for algorithms that have none; returns the kids inserted.
 fn insert_missing_active(
     conn: &mut DbConn,
@@ -259,11 +143,8 @@ pub struct Bootstrapped {
 }
 
 /// Loads (or, on a first start, creates) the KEK and the signing keys, as configured.
-pub async fn bootstrap(
-    db: &Db,
-    settings: &crate::config::Settings,
-) -> Result<Bootstrapped, KeyError> {
-    let kek_setting = settings.kek.as_ref().map(|k| k.expose());
+pub async fn bootstrap(db: &Db, settings: &KeySettings) -> Result<Bootstrapped, KeyError> {
+    let kek_setting = settings.kek.as_ref().map(ExposeSecret::expose_secret);
     let (keys_dir, rsa_size) = (settings.keys_dir.as_path(), settings.rsa_key_size);
     let existing = db.run(|conn| Ok::<_, KeyError>(q::count(conn)?)).await?;
     let (kek, kek_origin) = Kek::load_or_create(kek_setting, keys_dir, existing == 0)?;

@@ -1,6 +1,7 @@
 //! Signing keys: generation, JWK encoding and thumbprints, encryption at rest, the in-memory key
 //! ring that signs, and the lifecycle operations (create, rotate, revoke).
 
+pub mod error;
 pub mod generate;
 pub mod jwk;
 pub mod kek;
@@ -11,10 +12,32 @@ pub mod schedule;
 pub mod signer;
 pub mod spares;
 
+pub use error::KeyError;
 pub use keyring::{KeyRing, KeySet};
 pub use signer::{SignError, Signer};
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+/// The signing-key settings (`PORTCULLIS_KEK`, `PORTCULLIS_KEYS_DIR`, `PORTCULLIS_RSA_KEY_BITS`,
+/// `PORTCULLIS_KEY_*`, `PORTCULLIS_JWKS_MAX_AGE`), validated so the key invariants hold.
+#[derive(Clone, Debug)]
+pub struct KeySettings {
+    /// Directory of the KEK file `kek`.
+    pub keys_dir: PathBuf,
+    /// The KEK given directly (base64), if any; takes precedence over the file. Never logged.
+    pub kek: Option<secrecy::SecretString>,
+    /// RSA size for new keys.
+    pub rsa_key_size: RsaKeySize,
+    /// Rotation schedule: interval, publish lead, retention.
+    pub policy: schedule::KeyPolicy,
+    /// `Cache-Control: max-age` of the JWKS and discovery responses.
+    pub jwks_max_age: Duration,
+    /// How often a running server re-reads the keys (and the rotator checks the schedule).
+    pub refresh_interval: Duration,
+}
 
 /// The JWS algorithms Portcullis signs with. Each key is bound to exactly one of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

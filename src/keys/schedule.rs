@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::{KeyState, SigningAlg};
@@ -307,5 +307,51 @@ mod tests {
             next_transition(&keys[2], &keys, &policy()).map(|n| n.action),
             Some("activate")
         );
+    }
+}
+
+/// A key as listed by the CLI and admin API (no key material).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: SigningAlg,
+    /// State.
+    pub state: KeyState,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Activated (UTC).
+    pub activated_at: Option<DateTime<Utc>>,
+    /// Retired (UTC).
+    pub retired_at: Option<DateTime<Utc>>,
+    /// Revoked (UTC).
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// A pending key's due activation (UTC).
+    pub activates_at: Option<DateTime<Utc>>,
+    /// When a retired key leaves the JWKS (UTC).
+    pub remove_after: Option<DateTime<Utc>>,
+    /// When it left the JWKS (UTC).
+    pub removed_at: Option<DateTime<Utc>>,
+    /// Its next scheduled change (listings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextTransition>,
+}
+
+impl From<&SigningKeyRow> for KeyInfo {
+    fn from(row: &SigningKeyRow) -> Self {
+        Self {
+            kid: row.kid.clone(),
+            alg: SigningAlg::parse(&row.alg).unwrap_or(SigningAlg::Es256),
+            state: KeyState::parse(&row.state).unwrap_or(KeyState::Revoked),
+            created_at: row.created_at.and_utc(),
+            activated_at: row.activated_at.map(|t| t.and_utc()),
+            retired_at: row.retired_at.map(|t| t.and_utc()),
+            revoked_at: row.revoked_at.map(|t| t.and_utc()),
+            activates_at: row.activates_at.map(|t| t.and_utc()),
+            remove_after: row.remove_after.map(|t| t.and_utc()),
+            removed_at: row.removed_at.map(|t| t.and_utc()),
+            next: None,
+        }
     }
 }

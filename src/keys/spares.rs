@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::generate::KeyMaterial;
-use super::lifecycle::{KeyError, generate_keys};
+use super::error::KeyError;
+use super::generate::{KeyMaterial, generate_keys};
 use super::{RsaKeySize, SigningAlg};
 
 /// A spare as shown to administrators: its public identity only.

@@ -103,7 +103,7 @@ pub fn sign_access_token(
     token: &AccessToken<'_>,
 ) -> Result<(String, u64), OAuthError> {
     let iat = Utc::now().timestamp();
-    let ttl = state.settings.access_token_ttl.as_secs();
+    let ttl = state.token_settings.access_token_ttl.as_secs();
     let claims = AccessClaims {
         iss: state.issuer.as_str(),
         sub: token.subject,
@@ -175,7 +175,7 @@ pub struct IdToken<'a> {
 /// Signs an ID token with the client's ID-token algorithm (RS256 by default).
 pub fn sign_id_token(state: &AppState, token: &IdToken<'_>) -> Result<String, OAuthError> {
     let iat = Utc::now().timestamp();
-    let ttl = i64::try_from(state.settings.id_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let ttl = i64::try_from(state.token_settings.id_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let profile = has_scope(token.scope, "profile");
     let email = has_scope(token.scope, "email");
     let claims = IdClaims {
@@ -299,8 +299,8 @@ pub async fn authorization_code(
     let hash = token_hash(code);
     let redirect_uri = params.get("redirect_uri").map(str::to_owned);
     let verifier = params.get("code_verifier").map(str::to_owned);
-    let absolute_ttl = state.settings.refresh_absolute_ttl;
-    let access_ttl = state.settings.access_token_ttl;
+    let absolute_ttl = state.token_settings.refresh_absolute_ttl;
+    let access_ttl = state.token_settings.access_token_ttl;
     let client_for_db = Arc::clone(&client);
     let outcome = state
         .db
@@ -516,7 +516,7 @@ pub async fn refresh_token(
             ));
         }
     }
-    let access = sessions::AccessRecord::new(state.settings.access_token_ttl);
+    let access = sessions::AccessRecord::new(state.token_settings.access_token_ttl);
     let jti = access.jti.clone();
     let refreshed = sessions::rotate(state, presented, client.client_id.clone(), access).await?;
     let scope = requested.unwrap_or_else(|| refreshed.grant.scope.clone());

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::clients::KNOWN_SCOPES;
-use crate::config::Issuer;
+use super::issuer::Issuer;
 
 /// The provider metadata document.
 #[derive(Debug, Serialize)]

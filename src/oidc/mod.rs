@@ -4,5 +4,10 @@ pub mod clients;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod issuer;
 pub mod metadata;
 pub mod params;
+pub mod settings;
+
+pub use issuer::Issuer;
+pub use settings::TokenSettings;
