@@ -1,5 +1,7 @@
 //! The command line: `serve`, `migrate` and `keys …`. Results go to stdout as JSON; logs to stderr.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
@@ -234,7 +236,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     startup::install_crypto_provider();
     startup::migrate(&settings.db.url).await?;
-    let db = Db::for_settings(&settings.db, 2);
+    let db = Db::for_settings(&settings.db, 2, Arc::default());
     let policy = settings.keys.policy;
     if let KeysCommand::List = command {
         let keys = db.run(move |conn| lifecycle::list(conn, &policy)).await?;
@@ -275,7 +277,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
 
 async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
     startup::migrate(&settings.db.url).await?;
-    let db = Db::for_settings(&settings.db, 2);
+    let db = Db::for_settings(&settings.db, 2, Arc::default());
     // The issuer is the default audience; without PORTCULLIS_ISSUER it follows the bind address,
     // as `serve` does.
     let issuer = settings
@@ -338,7 +340,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
 
 async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
     startup::migrate(&settings.db.url).await?;
-    let db = Db::for_settings(&settings.db, 2);
+    let db = Db::for_settings(&settings.db, 2, Arc::default());
     let accounts = settings.accounts;
     let hasher = || PasswordHasher::new(accounts.password_hashing, accounts.hashing_concurrency);
     match command {

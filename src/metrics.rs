@@ -1,7 +1,8 @@
-//! Prometheus metrics (`GET /metrics`, text format). One process-wide registry: the hot paths
-//! only bump atomics; gauges of keys and the pool are read at scrape time.
-
-use std::sync::OnceLock;
+//! Prometheus metrics (`GET /metrics`, text format): one registry per application, created at
+//! start and handed to what records (the HTTP middleware, the pool, token issuing, logins, the
+//! janitor), so every server — and every test server in one process — counts only its own
+//! events. The hot paths only bump atomics; gauges of keys and the pool are read at scrape time.
+//! This module imports nothing of the crate: callers pass plain labels (`alg.as_str()`).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -76,8 +77,15 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
-    fn new() -> Self {
+    /// A fresh registry with every metric at zero.
+    pub fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
@@ -148,6 +156,23 @@ impl Metrics {
         }
     }
 
+    /// Counts an issued access token of `grant`, signed with `alg` (`ES256`, `RS256`).
+    pub fn token_issued(&self, grant: &'static str, alg: &'static str) {
+        self.tokens.get_or_create(&TokenLabels { grant, alg }).inc();
+    }
+
+    /// Counts a refused login of `kind` (`invalid_credentials`, `throttled`).
+    pub fn login_refused(&self, kind: &'static str) {
+        self.logins.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Counts `rows` rows of `kind` deleted by the janitor.
+    pub fn janitor_deleted_rows(&self, kind: &'static str, rows: u64) {
+        self.janitor_deleted
+            .get_or_create(&KindLabels { kind })
+            .inc_by(rows);
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -158,19 +183,24 @@ impl Metrics {
     }
 }
 
-/// The process-wide metrics.
-pub fn metrics() -> &'static Metrics {
-    static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(Metrics::new)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Counts an issued access token.
-pub fn token_issued(grant: &'static str, alg: crate::keys::SigningAlg) {
-    metrics()
-        .tokens
-        .get_or_create(&TokenLabels {
-            grant,
-            alg: alg.as_str(),
-        })
-        .inc();
+    #[test]
+    fn registries_are_independent_and_keep_their_names() {
+        let (one, other) = (Metrics::new(), Metrics::new());
+        one.token_issued("password", "ES256");
+        one.login_refused("throttled");
+        one.janitor_deleted_rows("refresh_families", 3);
+        let text = one.render();
+        for line in [
+            "portcullis_tokens_issued_total{grant=\"password\",alg=\"ES256\"} 1",
+            "portcullis_login_refusals_total{kind=\"throttled\"} 1",
+            "portcullis_janitor_deleted_rows_total{kind=\"refresh_families\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!other.render().contains("grant=\"password\""));
+    }
 }

@@ -16,6 +16,7 @@ use crate::keys::kek::KekOrigin;
 use crate::keys::lifecycle::{self, KeyContext, KeyError};
 use crate::keys::rotator::Leadership;
 use crate::keys::{KeyRing, Signer};
+use crate::metrics::Metrics;
 use crate::oidc::Issuer;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::metadata::ProviderMetadata;
@@ -104,7 +105,10 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(%database, migrations = ?applied, "applied migrations");
         }
-        let db = Db::for_settings(&pool_settings, pool_settings.size);
+        // The application's own registry: each server (and each test server in one process)
+        // counts only its own events.
+        let metrics = Arc::new(Metrics::new());
+        let db = Db::for_settings(&pool_settings, pool_settings.size, Arc::clone(&metrics));
 
         let boot = lifecycle::bootstrap(&db, &key_settings).await?;
         match &boot.kek_origin {
@@ -200,6 +204,7 @@ impl Application {
             http_settings: http_settings.clone(),
             clients: Arc::new(clients),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            metrics,
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.verifier.clone());
@@ -468,12 +473,6 @@ pub async fn purge_expired(state: &AppState) {
     if purged.total() == 0 {
         return;
     }
-    let counter = |kind: &'static str| {
-        crate::metrics::metrics()
-            .janitor_deleted
-            .get_or_create(&crate::metrics::KindLabels { kind })
-            .clone()
-    };
     let counts = [
         ("authorization_requests", purged.authorization_requests),
         ("authorization_codes", purged.authorization_codes),
@@ -484,7 +483,9 @@ pub async fn purge_expired(state: &AppState) {
         ("trusted_devices", purged.trusted_devices),
     ];
     for (kind, rows) in counts {
-        counter(kind).inc_by(u64::try_from(rows).unwrap_or(u64::MAX));
+        state
+            .metrics
+            .janitor_deleted_rows(kind, u64::try_from(rows).unwrap_or(u64::MAX));
     }
     tracing::info!(?purged, "janitor deleted expired rows");
 }

@@ -10,6 +10,7 @@ use crate::db::Db;
 use crate::http::HttpSettings;
 use crate::keys::lifecycle::{self, KeyContext};
 use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
+use crate::metrics::Metrics;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::{Issuer, TokenSettings};
 use crate::verify::Verifier;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub clients: Arc<ClientRegistry>,
     /// Set when shutdown began: readiness answers 503 while in-flight work finishes.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// This application's metrics registry (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -164,7 +164,9 @@ fn sign_access_token(
     let token = state
         .signer
         .sign(settings.access_token_alg, "at+jwt", &claims)?;
-    crate::metrics::token_issued(grant, settings.access_token_alg);
+    state
+        .metrics
+        .token_issued(grant, settings.access_token_alg.as_str());
     Ok((token, ttl))
 }
 
@@ -376,10 +378,7 @@ pub async fn authenticate(
         .await?;
     if let Some(seconds) = retry_after {
         tracing::warn!(trusted_device = trusted, "login throttled");
-        crate::metrics::metrics()
-            .logins
-            .get_or_create(&crate::metrics::KindLabels { kind: "throttled" })
-            .inc();
+        state.metrics.login_refused("throttled");
         return Err(AuthError::Throttled(seconds));
     }
 
@@ -390,12 +389,7 @@ pub async fn authenticate(
     let user = match user {
         Some(user) if matched && user.disabled_at.is_none() => user,
         _ => {
-            crate::metrics::metrics()
-                .logins
-                .get_or_create(&crate::metrics::KindLabels {
-                    kind: "invalid_credentials",
-                })
-                .inc();
+            state.metrics.login_refused("invalid_credentials");
             // LOGIN-07: the user id when the account exists; never the typed login (it may be a
             // password typed in the wrong field, or carry CR/LF) and never the password.
             tracing::info!(
@@ -637,7 +631,7 @@ pub async fn rotate(
     match outcome {
         Rotation::Rotated(refreshed) => Ok(refreshed),
         Rotation::Reused { user_id, family_id } => {
-            crate::metrics::metrics().refresh_reuse.inc();
+            state.metrics.refresh_reuse.inc();
             tracing::warn!(%user_id, %family_id, "refresh token reused: family revoked");
             Err(AuthError::InvalidGrant)
         }

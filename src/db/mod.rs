@@ -14,6 +14,8 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::metrics::Metrics;
+
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
@@ -260,16 +262,20 @@ pub struct PoolSettings {
 #[derive(Clone)]
 pub struct Db {
     pool: Arc<Pool>,
+    /// Where checkout waits are recorded (the application's registry).
+    metrics: Arc<Metrics>,
 }
 
 impl Db {
     /// Opens the pool without connecting eagerly, so a server can start serving from memory and
-    /// report readiness even while the database is briefly away.
+    /// report readiness even while the database is briefly away. Checkout waits are recorded in
+    /// `metrics`.
     pub fn connect(
         url: DatabaseUrl,
         size: u32,
         checkout_timeout: Duration,
         statement_timeout: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let pool = r2d2::Pool::builder()
             .max_size(size)
@@ -282,17 +288,19 @@ impl Db {
             );
         Self {
             pool: Arc::new(pool),
+            metrics,
         }
     }
 
     /// A pool of `size` connections to the configured database, with its timeouts (the server
-    /// passes `settings.size`; one-shot commands a smaller pool).
-    pub fn for_settings(settings: &PoolSettings, size: u32) -> Self {
+    /// passes `settings.size`; one-shot commands a smaller pool); checkout waits go to `metrics`.
+    pub fn for_settings(settings: &PoolSettings, size: u32, metrics: Arc<Metrics>) -> Self {
         Self::connect(
             settings.url.clone(),
             size,
             settings.checkout_timeout,
             settings.statement_timeout,
+            metrics,
         )
     }
 
@@ -303,9 +311,9 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let pool = Arc::clone(&self.pool);
+        let (pool, metrics) = (Arc::clone(&self.pool), Arc::clone(&self.metrics));
         tokio::task::spawn_blocking(move || {
-            let mut pooled = checkout(&pool)?;
+            let mut pooled = checkout(&pool, &metrics)?;
             let result = f(&mut pooled.conn);
             if result.is_err() && !pooled.alive() {
                 // Dropped from the pool on return; the next checkout connects afresh.
@@ -336,12 +344,13 @@ impl Db {
 
 /// A healthy connection from the pool: one idle for a while is checked first, and replaced if
 /// it no longer answers (at most a few times, then the database is reported unavailable).
-fn checkout(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
+fn checkout(
+    pool: &Pool,
+    metrics: &Metrics,
+) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
     let started = Instant::now();
     let checked_out = checkout_live(pool);
-    crate::metrics::metrics()
-        .pool_wait
-        .observe(started.elapsed().as_secs_f64());
+    metrics.pool_wait.observe(started.elapsed().as_secs_f64());
     checked_out
 }
 

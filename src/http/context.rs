@@ -10,7 +10,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing::Instrument;
+
+use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// The response header carrying the request id.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -92,7 +96,16 @@ pub async fn request_context(
         .request()
         .app_data::<RouteLabel>()
         .map_or("unmatched", |label| label.0);
-    observe(route, method, response.status().as_u16(), started);
+    // The application's registry, found without a clone (every app of ours carries its state).
+    if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+        observe(
+            &state.metrics,
+            route,
+            method,
+            response.status().as_u16(),
+            started,
+        );
+    }
     if let Ok(value) = HeaderValue::from_bytes(&id.0) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -131,8 +144,14 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
-fn observe(route: &'static str, method: &'static str, status: u16, started: Instant) {
-    crate::metrics::metrics()
+fn observe(
+    metrics: &Metrics,
+    route: &'static str,
+    method: &'static str,
+    status: u16,
+    started: Instant,
+) {
+    metrics
         .latency
         .get_or_create(&crate::metrics::RequestLabels {
             route,

@@ -27,7 +27,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 /// `GET /metrics`: Prometheus text format. Served on the admin listener when there is one.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let metrics = crate::metrics::metrics();
+    let metrics = &state.metrics;
     let keys = state.keys.current();
     for alg in crate::keys::SigningAlg::ALL {
         for key_state in [

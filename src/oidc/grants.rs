@@ -121,7 +121,9 @@ pub fn sign_access_token(
         .signer
         .sign(token.client.access_token_alg, "at+jwt", &claims)
         .map_err(|e| OAuthError::internal(&e))?;
-    crate::metrics::token_issued(token.grant, token.client.access_token_alg);
+    state
+        .metrics
+        .token_issued(token.grant, token.client.access_token_alg.as_str());
     Ok((jwt, ttl))
 }
 
