@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::accounts::users::{self, NewUser};
@@ -38,6 +38,39 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The command line, with each setting's environment variable and default in its help (they
+/// are derived from its declaration, which clap does not see).
+pub fn command() -> clap::Command {
+    crate::config::DECLARED
+        .iter()
+        .fold(Cli::command(), |command, setting| {
+            command.mut_arg(setting.name, |arg| {
+                let doc = setting
+                    .doc
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let default = match setting.default {
+                    crate::config::declare::DefaultValue::Text(text) => {
+                        format!(" [default: {text}]")
+                    }
+                    crate::config::declare::DefaultValue::Derived(text) => {
+                        format!(" [default: {}]", text.replace('`', ""))
+                    }
+                    crate::config::declare::DefaultValue::Unset => String::new(),
+                };
+                arg.help(format!("{doc}{default} [env: {}]", setting.env()))
+            })
+        })
+}
+
+/// Parses the process's arguments (exits with clap's message on a usage error).
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 /// Top-level commands.
@@ -215,7 +248,7 @@ fn parse_alg(text: &str) -> Result<SigningAlg, String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::from_args(cli.settings.with_config_file()?)?;
+    let settings = Settings::load(cli.settings)?;
     match cli.command {
         Command::Serve => {
             let app = Application::build(settings).await?;
@@ -463,6 +496,23 @@ mod tests {
             cli.command,
             Command::Clients(ClientsCommand::Create { .. })
         ));
+    }
+
+    #[test]
+    fn every_setting_shows_its_environment_variable_and_default() {
+        let mut command = super::command();
+        command.build();
+        command.clone().debug_assert();
+        let help = command.render_long_help().to_string();
+        for setting in crate::config::DECLARED {
+            assert!(help.contains(&setting.flag()), "{}", setting.name);
+            assert!(
+                help.contains(&format!("[env: {}]", setting.env())),
+                "{}",
+                setting.name
+            );
+        }
+        assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
     }
 
     #[test]

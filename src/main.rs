@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use portcullis::cli::{self, Cli};
+use portcullis::cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     portcullis::telemetry::init(cli.log_format);
     let result = actix_web::rt::System::new().block_on(cli::run(cli));
     match result {

@@ -14,10 +14,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// The environment variable of the log filter (read before any setting, so not one of them).
+pub const LOG_FILTER_VAR: &str = "PORTCULLIS_LOG";
+
 /// Installs the global subscriber. The filter comes from `PORTCULLIS_LOG`, then `RUST_LOG`,
 /// default `info`. Calling it twice is harmless.
 pub fn init(format: LogFormat) {
-    let filter = std::env::var("PORTCULLIS_LOG")
+    let filter = std::env::var(LOG_FILTER_VAR)
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|directives| EnvFilter::try_new(directives).ok())
