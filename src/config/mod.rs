@@ -835,6 +835,15 @@ mod tests {
         assert_eq!(shown["refresh_reuse_grace"], "0s");
         assert_eq!(shown["access_token_alg"], "ES256");
         assert_eq!(shown["kek"], serde_json::Value::Null);
+        // `config check` shows every declared setting, and nothing else.
+        let mut shown_names: Vec<&str> = shown
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut declared: Vec<&str> = DECLARED.iter().map(|s| s.name).collect();
+        shown_names.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(shown_names, declared);
         // The hashing default of the settings is the library's.
         assert_eq!(settings.accounts.password_hashing, HashParams::default());
     }

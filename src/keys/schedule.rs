@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{KeyState, SigningAlg};
 use crate::db::models::SigningKeyRow;
 
-/// The rotation settings, validated by `Settings::from_args`.
+/// The rotation settings, validated by `config` when the settings are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyPolicy {
     /// Automatic rotation period; `None`: only on demand.

@@ -205,3 +205,35 @@ async fn database_url_is_read_when_the_portcullis_setting_is_unset() {
         "the default was not used"
     );
 }
+
+/// Settings come from the file, then the environment, then the flags, each overriding the one
+/// before; `DATABASE_URL` sits below the file. `config check` shows the result, the KEK redacted.
+#[tokio::test]
+async fn config_check_layers_the_file_the_environment_and_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &file,
+        "jwks_max_age = 120\nlogin_window = \"20m\"\naccess_token_ttl = \"10m\"\nkek = \"c2VjcmV0\"\ndatabase_url = \"sqlite://from-file.db\"\n",
+    )
+    .unwrap();
+    let mut command = portcullis_command();
+    command
+        .args(["config", "check", "--jwks-max-age", "60"])
+        .env("PORTCULLIS_CONFIG", &file)
+        .env("PORTCULLIS_JWKS_MAX_AGE", "90")
+        .env("PORTCULLIS_ACCESS_TOKEN_TTL", "5m")
+        .env("DATABASE_URL", "sqlite://from-database-url.db")
+        .current_dir(dir.path());
+    let output = run_with_timeout(command).await;
+    let shown = stdout_json(&output);
+    assert_eq!(shown["jwks_max_age"], 60, "the flag wins");
+    assert_eq!(
+        shown["access_token_ttl"], "300s",
+        "the environment wins over the file"
+    );
+    assert_eq!(shown["login_window"], "1200s", "from the file");
+    assert_eq!(shown["database_url"], "sqlite://from-file.db");
+    assert_eq!(shown["kek"], "<redacted>");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("c2VjcmV0"));
+}
