@@ -13,6 +13,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::metrics::Metrics;
 
@@ -23,10 +24,11 @@ mod connection;
 pub use connection::DbConn;
 
 /// Which database to use, decided by the URL scheme (never by trial connection).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum DatabaseUrl {
-    /// `postgres://…` or `postgresql://…`, passed to libpq unchanged.
-    Postgres(String),
+    /// `postgres://…` or `postgresql://…`, passed to libpq unchanged. Secret: it may hold a
+    /// password (shown only redacted, see `Display`).
+    Postgres(SecretString),
     /// `sqlite://PATH`: a file path relative to the working directory, or absolute with `sqlite:///`.
     Sqlite(PathBuf),
 }
@@ -35,7 +37,7 @@ impl DatabaseUrl {
     /// Parses a database URL by its scheme.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            return Ok(Self::Postgres(text.to_owned()));
+            return Ok(Self::Postgres(SecretString::from(text)));
         }
         if let Some(path) = text.strip_prefix("sqlite://") {
             if path.is_empty() {
@@ -62,7 +64,7 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            Self::Postgres(url) => match url::Url::parse(url) {
+            Self::Postgres(url) => match url::Url::parse(url.expose_secret()) {
                 Ok(mut parsed) if parsed.password().is_some() => {
                     let _ = parsed.set_password(Some("REDACTED"));
                     f.write_str(parsed.as_str())
@@ -73,6 +75,18 @@ impl std::fmt::Display for DatabaseUrl {
         }
     }
 }
+
+impl PartialEq for DatabaseUrl {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Postgres(a), Self::Postgres(b)) => a.expose_secret() == b.expose_secret(),
+            (Self::Sqlite(a), Self::Sqlite(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DatabaseUrl {}
 
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,6 +128,7 @@ impl ConnectionManager {
     pub fn establish(&self) -> ConnectionResult<DbConn> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
+                let url = url.expose_secret();
                 let Some((connect, timeout)) = self.timeouts else {
                     return Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?));
                 };
