@@ -12,8 +12,6 @@ pub mod config;
 #[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
-pub mod error;
-#[cfg(feature = "server")]
 pub mod fault;
 #[cfg(feature = "server")]
 pub mod http;

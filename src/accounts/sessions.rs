@@ -34,7 +34,7 @@ impl RefreshToken {
         let mut bytes = [0u8; 32];
         SystemRandom::new()
             .fill(&mut bytes)
-            .map_err(|_| AuthError::Internal("no randomness".into()))?;
+            .map_err(AuthError::Random)?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
     }
 
@@ -73,9 +73,15 @@ pub enum AuthError {
     /// The password-hashing queue is full: retry shortly (503).
     #[error("password hashing is at capacity")]
     Busy,
-    /// Anything else (hashing, signing); logged, never shown.
-    #[error("{0}")]
-    Internal(String),
+    /// Password hashing failed (other than a full queue); logged, never shown.
+    #[error("password hashing failed")]
+    Hash(#[source] HashError),
+    /// Signing a token failed; logged, never shown.
+    #[error("signing failed")]
+    Sign(#[from] SignError),
+    /// The system's random generator failed; logged, never shown.
+    #[error("no randomness")]
+    Random(#[source] aws_lc_rs::error::Unspecified),
 }
 
 impl From<diesel::result::Error> for AuthError {
@@ -88,14 +94,8 @@ impl From<HashError> for AuthError {
     fn from(error: HashError) -> Self {
         match error {
             HashError::Busy => Self::Busy,
-            other => Self::Internal(other.to_string()),
+            other => Self::Hash(other),
         }
-    }
-}
-
-impl From<SignError> for AuthError {
-    fn from(error: SignError) -> Self {
-        Self::Internal(error.to_string())
     }
 }
 

@@ -234,18 +234,45 @@ impl ManageConnection for ConnectionManager {
 /// The shared pool of database connections.
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
-/// Why a database call failed, as far as callers need to know.
+/// Why a database call failed. The diesel or r2d2 error is kept as the source, so the full
+/// chain reaches the log; [`DbError::is_transient`] says whether the database is away (answer
+/// 503, retry later) or something is wrong (500).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// No connection could be had within the checkout timeout: the database is down or saturated.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("no database connection within the pool's checkout timeout")]
+    Checkout(#[source] r2d2::PoolError),
+    /// A connection outside the pool could not be opened.
+    #[error("cannot connect to the database")]
+    Connect(#[source] ConnectionError),
+    /// Every connection the pool offered was dead, several times over.
+    #[error("no live database connection")]
+    NoLiveConnection,
     /// The query itself failed.
-    #[error("database query failed: {0}")]
+    #[error("database query failed")]
     Query(#[from] diesel::result::Error),
     /// The blocking task was cancelled or panicked.
-    #[error("database task failed: {0}")]
-    Task(String),
+    #[error("database task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl DbError {
+    /// Whether the database is away or overloaded rather than the request or the code at fault:
+    /// no connection, a connection that died under the query, or a statement that ran out of
+    /// time ([`is_timeout`]). Nothing was changed (a failed transaction is rolled back), so the
+    /// client may retry the same request.
+    pub fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Checkout(_) | Self::Connect(_) | Self::NoLiveConnection => true,
+            Self::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            Self::Query(Error::DatabaseError(_, info)) => is_timeout(info.message()),
+            Self::Query(_) | Self::Task(_) => false,
+        }
+    }
 }
 
 /// Whether a database error message says the statement ran out of time rather than failed:
@@ -338,7 +365,7 @@ impl Db {
             result
         })
         .await
-        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+        .map_err(|e| E::from(DbError::Task(e)))?
     }
 
     /// `(open, idle)` connections of the pool.
@@ -347,13 +374,9 @@ impl Db {
         (state.connections, state.idle_connections)
     }
 
-    /// Checks that the database answers; any failure means "unavailable".
+    /// Checks that the database answers; any failure means "not ready".
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.run(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| DbError::Unavailable(e.to_string()))
-        })
-        .await
+        self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
     }
 }
 
@@ -371,15 +394,13 @@ fn checkout(
 
 fn checkout_live(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, DbError> {
     for _ in 0..3 {
-        let mut pooled = pool
-            .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let mut pooled = pool.get().map_err(DbError::Checkout)?;
         if pooled.last_used.elapsed() < CHECK_IF_IDLE_FOR || pooled.alive() {
             return Ok(pooled);
         }
         pooled.broken = true;
     }
-    Err(DbError::Unavailable("no live database connection".into()))
+    Err(DbError::NoLiveConnection)
 }
 
 #[derive(Debug)]

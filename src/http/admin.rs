@@ -18,8 +18,8 @@ use crate::accounts::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::accounts::users::{self, AccountError};
 use crate::db::queries::audit;
 use crate::db::{DbConn, DbError};
-use crate::error::ApiError;
 use crate::http::bearer::{Refused, UserBearer};
+use crate::http::error::{self, ApiError};
 use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
@@ -124,14 +124,8 @@ impl ResponseError for AdminError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let conflict = |error: &str, description: &str, extra: serde_json::Value| {
-            let mut body = json!({ "error": error, "error_description": description });
-            if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-                body.extend(extra.clone());
-            }
-            HttpResponse::Conflict()
-                .insert_header(("Cache-Control", "no-store"))
-                .json(body)
+        let conflict = |code, description, extra| {
+            error::admin_refusal(StatusCode::CONFLICT, code, description, extra)
         };
         match self {
             Self::Bearer(error) => error.error_response(),
@@ -153,20 +147,17 @@ impl ResponseError for AdminError {
                 json!({}),
             ),
             // The spare key is being generated in the background, which takes about a second.
-            Self::Key(KeyError::NoSpare(alg)) => HttpResponse::ServiceUnavailable()
-                .insert_header(("Cache-Control", "no-store"))
-                .insert_header(("Retry-After", "1"))
-                .json(json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": format!(
-                        "The next {alg} key is still being generated; nothing was changed. Try again shortly."
-                    ),
-                })),
-            Self::Key(KeyError::Db(db)) => {
-                ApiError::from(crate::db::DbError::Unavailable(db.to_string())).error_response()
-            }
-            // Key material or KEK trouble: logged by ApiError, never sent.
-            Self::Key(other) => ApiError::Internal(other.to_string()).error_response(),
+            Self::Key(KeyError::NoSpare(alg)) => error::admin_not_ready(
+                &format!(
+                    "The next {alg} key is still being generated; nothing was changed. Try again shortly."
+                ),
+                1,
+            ),
+            Self::Key(KeyError::Db(db))
+            | Self::Client(ClientError::Db(db))
+            | Self::Account(AccountError::Db(db)) => error::admin_db_failure(db),
+            // Key material or KEK trouble: logged, never sent.
+            Self::Key(other) => error::admin_internal(other),
             Self::Client(ClientError::Invalid(what)) => {
                 ApiError::InvalidRequest(what.clone()).error_response()
             }
@@ -188,10 +179,11 @@ impl ResponseError for AdminError {
                 "This would leave no enabled administrator; grant the role to another user first.",
                 json!({}),
             ),
-            Self::Client(ClientError::Db(db)) | Self::Account(AccountError::Db(db)) => {
-                ApiError::from(crate::db::DbError::Unavailable(db.to_string())).error_response()
+            Self::Account(AccountError::Invalid(field)) => {
+                ApiError::InvalidRequest(field.to_string()).error_response()
             }
-            Self::Account(other) => ApiError::from(AccountErrorShape(other)).error_response(),
+            Self::Account(AccountError::UserExists) => ApiError::UserExists.error_response(),
+            Self::Account(AccountError::Hash(hash)) => error::admin_internal(hash),
         }
     }
 }
@@ -307,18 +299,6 @@ pub async fn revoke(
     .await?;
     state.reload_keys().await;
     Ok(ok(StatusCode::OK, &revocation))
-}
-
-struct AccountErrorShape<'a>(&'a AccountError);
-
-impl From<AccountErrorShape<'_>> for ApiError {
-    fn from(error: AccountErrorShape<'_>) -> Self {
-        match error.0 {
-            AccountError::Invalid(field) => Self::InvalidRequest(field.to_string()),
-            AccountError::UserExists => Self::UserExists,
-            other => Self::Internal(other.to_string()),
-        }
-    }
 }
 
 impl From<crate::db::DbError> for AdminError {

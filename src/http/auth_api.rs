@@ -14,8 +14,8 @@ use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
 use crate::db::queries::throttle;
 use crate::db::{DbError, write_transaction};
-use crate::error::ApiError;
 use crate::http::bearer::UserBearer;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The refresh-token cookie; `Path={issuer path}/api/auth` so refresh and logout both receive it.

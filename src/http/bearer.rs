@@ -10,6 +10,7 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::accounts::current::{self, CurrentUser};
+use crate::http::error::Fault;
 use crate::state::AppState;
 use crate::verify::actix::{BearerError, bearer_token};
 use crate::verify::{AccessClaims, VerifyError};
@@ -63,10 +64,7 @@ impl UserBearer {
                 current::current_user(conn, &jti, &lookup).map_err(crate::db::DbError::Query)
             })
             .await
-            .map_err(|error| {
-                tracing::warn!(%error, "checking the token's user failed");
-                BearerError::Unavailable
-            })?;
+            .map_err(|error| Fault::unavailable(error).into_bearer())?;
         match standing {
             Ok(current) => Ok(Self { current, claims }),
             Err(why) => {

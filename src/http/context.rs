@@ -83,7 +83,7 @@ pub async fn request_context(
         use actix_web::ResponseError;
         span.in_scope(|| tracing::info!("request refused: header section too large"));
         request
-            .into_response(crate::error::ApiError::HeadersTooLarge.error_response())
+            .into_response(crate::http::error::ApiError::HeadersTooLarge.error_response())
             .map_into_right_body()
     } else {
         next.call(request)

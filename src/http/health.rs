@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::http::error::{ApiError, Fault};
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up (no dependency is checked).
@@ -17,9 +17,10 @@ pub async fn healthz() -> HttpResponse {
 /// server is not shutting down.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(ApiError::Unavailable("shutting down".into()));
+        return Err(Fault::unavailable("shutting down").into());
     }
-    state.db.ping().await?;
+    // Whatever the failure, the database does not answer: not ready (503), never a 500.
+    state.db.ping().await.map_err(Fault::unavailable)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "status": "ready" })))

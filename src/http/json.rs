@@ -11,7 +11,7 @@ use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Largest JSON body accepted by the API endpoints.
 pub const MAX_JSON_BODY: usize = 16 * 1024;

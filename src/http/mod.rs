@@ -5,6 +5,7 @@ pub mod auth_api;
 pub mod authorize;
 pub mod bearer;
 pub mod context;
+pub mod error;
 pub mod health;
 pub mod json;
 pub mod oauth;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The HTTP edge's settings (`PORTCULLIS_CORS_ORIGINS`, `PORTCULLIS_TRUSTED_PROXIES`,
 /// `PORTCULLIS_REQUEST_TIMEOUT`).

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::accounts::current;
 use crate::db::queries::{oauth as q, refresh as refresh_q, users as user_q};
+use crate::http::error::Fault;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::grants;
@@ -48,14 +49,8 @@ pub async fn read_form(request: &HttpRequest, payload: web::Payload) -> Result<P
         payload.to_bytes_limited(FORM_LIMIT),
     )
     .await
-    .map_err(|_| OAuthError {
-        status: actix_web::http::StatusCode::REQUEST_TIMEOUT,
-        ..OAuthError::invalid_request("The request body did not arrive in time.")
-    })?
-    .map_err(|_| OAuthError {
-        status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        ..OAuthError::invalid_request("The request body is too large.")
-    })?
+    .map_err(|_| OAuthError::body_timeout())?
+    .map_err(|_| OAuthError::payload_too_large())?
     .map_err(|_| OAuthError::invalid_request("The request body could not be read."))?;
     Params::parse(&body).map_err(|dup| {
         OAuthError::invalid_request(format!(
@@ -344,7 +339,7 @@ pub async fn userinfo(
         .db
         .run(move |conn| Ok::<_, crate::db::DbError>(current::current_user(conn, &jti, &sub)?.ok()))
         .await
-        .map_err(|_| BearerError::Unavailable)?
+        .map_err(|error| Fault::unavailable(error).into_bearer())?
         .map(|current| current.user)
         .ok_or_else(invalid)?;
     let scope = |s: &str| claims.scope.split(' ').any(|granted| granted == s);

@@ -61,7 +61,7 @@ impl Leadership {
             empty => empty.insert(
                 self.manager
                     .establish()
-                    .map_err(|e| KeyError::Db(DbError::Unavailable(e.to_string())))?,
+                    .map_err(|e| KeyError::Db(DbError::Connect(e)))?,
             ),
         };
         if !self.leading {

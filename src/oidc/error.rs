@@ -1,12 +1,14 @@
-//! RFC 6749 §5.2 error responses of the token, revocation and introspection endpoints.
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+//! The errors of the token, revocation and introspection endpoints as protocol data: an RFC 6749
+//! §5.2 code, a description, a status and, for a server-side failure, its cause. How they are
+//! answered (headers, body, logging the cause) is the HTTP edge's business: `http::error`.
 
 use crate::db::DbError;
 
-/// An OAuth error: a §5.2 code, a description without CR/LF/TAB or internals, and a status.
+/// What caused a server-side failure: kept as the error's source, logged, never sent.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An OAuth error: a §5.2 code, a description without CR/LF/TAB or internals, an HTTP status,
+/// and for a 5xx the cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct OAuthError {
@@ -15,97 +17,115 @@ pub struct OAuthError {
     /// Human-readable, safe to show.
     pub description: String,
     /// HTTP status.
-    pub status: StatusCode,
+    pub status: u16,
     /// Send `WWW-Authenticate: Basic` (a failed Basic client authentication).
     pub basic_challenge: bool,
+    /// Why the server failed (only `temporarily_unavailable` and `server_error` have one).
+    #[source]
+    pub cause: Option<Cause>,
 }
 
 impl OAuthError {
-    fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+    fn new(code: &'static str, status: u16, description: impl Into<String>) -> Self {
         Self {
             code,
             description: description.into(),
             status,
             basic_challenge: false,
+            cause: None,
         }
     }
 
     /// 400 `invalid_request`.
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new("invalid_request", StatusCode::BAD_REQUEST, description)
+        Self::new("invalid_request", 400, description)
+    }
+
+    /// 408 `invalid_request`: the body did not arrive within the request timeout.
+    pub fn body_timeout() -> Self {
+        Self {
+            status: 408,
+            ..Self::invalid_request("The request body did not arrive in time.")
+        }
+    }
+
+    /// 413 `invalid_request`: the body is larger than allowed.
+    pub fn payload_too_large() -> Self {
+        Self {
+            status: 413,
+            ..Self::invalid_request("The request body is too large.")
+        }
     }
 
     /// 401 `invalid_client`.
     pub fn invalid_client(basic: bool) -> Self {
         Self {
             basic_challenge: basic,
-            ..Self::new(
-                "invalid_client",
-                StatusCode::UNAUTHORIZED,
-                "Client authentication failed.",
-            )
+            ..Self::new("invalid_client", 401, "Client authentication failed.")
         }
     }
 
     /// 400 `invalid_grant`.
     pub fn invalid_grant(description: impl Into<String>) -> Self {
-        Self::new("invalid_grant", StatusCode::BAD_REQUEST, description)
+        Self::new("invalid_grant", 400, description)
     }
 
     /// 400 `unauthorized_client`.
     pub fn unauthorized_client(description: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, description)
+        Self::new("unauthorized_client", 400, description)
     }
 
     /// 400 `unsupported_grant_type`.
     pub fn unsupported_grant_type() -> Self {
         Self::new(
             "unsupported_grant_type",
-            StatusCode::BAD_REQUEST,
+            400,
             "This grant type is not supported.",
         )
     }
 
     /// 400 `invalid_scope`.
     pub fn invalid_scope(description: impl Into<String>) -> Self {
-        Self::new("invalid_scope", StatusCode::BAD_REQUEST, description)
+        Self::new("invalid_scope", 400, description)
     }
 
     /// 400 `invalid_target` (RFC 8707): an audience the client may not request.
     pub fn invalid_target() -> Self {
         Self::new(
             "invalid_target",
-            StatusCode::BAD_REQUEST,
+            400,
             "The requested audience is not allowed for this client.",
         )
     }
 
-    /// 503 `temporarily_unavailable`; the cause is logged.
-    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(%cause, "OAuth request failed: dependency unavailable");
-        Self::new(
-            "temporarily_unavailable",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is temporarily unavailable; try again shortly.",
-        )
+    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1, used at the token endpoint as common
+    /// practice): a dependency is away; the client may retry.
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(
+                "temporarily_unavailable",
+                503,
+                "The service is temporarily unavailable; try again shortly.",
+            )
+        }
     }
 
-    /// 500 `server_error`; the cause is logged, never sent.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%cause, "OAuth request failed: internal error");
-        Self::new(
-            "server_error",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "An internal error occurred.",
-        )
+    /// 500 `server_error`.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new("server_error", 500, "An internal error occurred.")
+        }
     }
 }
 
 impl From<DbError> for OAuthError {
     fn from(error: DbError) -> Self {
-        match crate::error::ApiError::from(error) {
-            crate::error::ApiError::Unavailable(cause) => Self::unavailable(&cause),
-            other => Self::internal(&other),
+        if error.is_transient() {
+            Self::unavailable(error)
+        } else {
+            Self::internal(error)
         }
     }
 }
@@ -113,25 +133,5 @@ impl From<DbError> for OAuthError {
 impl From<diesel::result::Error> for OAuthError {
     fn from(error: diesel::result::Error) -> Self {
         DbError::Query(error).into()
-    }
-}
-
-impl ResponseError for OAuthError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        response
-            .insert_header(("Cache-Control", "no-store"))
-            .insert_header(("Pragma", "no-cache"));
-        if self.basic_challenge {
-            response.insert_header(("WWW-Authenticate", "Basic realm=\"portcullis\""));
-        }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", "5"));
-        }
-        response.json(json!({ "error": self.code, "error_description": self.description }))
     }
 }

@@ -54,7 +54,7 @@ impl From<AuthError> for OAuthError {
                 Self::invalid_grant("The refresh token is invalid, expired or revoked.")
             }
             AuthError::Db(db) => db.into(),
-            other => Self::internal(&other),
+            other => Self::internal(other),
         }
     }
 }
@@ -120,7 +120,7 @@ pub fn sign_access_token(
     let jwt = state
         .signer
         .sign(token.client.access_token_alg, "at+jwt", &claims)
-        .map_err(|e| OAuthError::internal(&e))?;
+        .map_err(OAuthError::internal)?;
     state
         .metrics
         .token_issued(token.grant, token.client.access_token_alg.as_str());
@@ -198,7 +198,7 @@ pub fn sign_id_token(state: &AppState, token: &IdToken<'_>) -> Result<String, OA
     state
         .signer
         .sign(token.client.id_token_alg, "JWT", &claims)
-        .map_err(|e| OAuthError::internal(&e))
+        .map_err(OAuthError::internal)
 }
 
 /// `client_credentials` (RFC 6749 §4.4): confidential clients only; `sub` is the client; the

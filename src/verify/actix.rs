@@ -78,6 +78,10 @@ impl From<VerifyError> for BearerError {
     }
 }
 
+// The one RFC 6750 builder of the crate. `verify` works without the server (a resource server
+// depends on it alone), so it cannot use the server's `http::error`; the server's own
+// bearer-protected endpoints answer through this builder instead of a copy of it (the policy is
+// written in `http::error`).
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         match self {
