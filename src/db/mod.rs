@@ -346,7 +346,7 @@ impl Db {
         )
     }
 
-    /// Runs `f` with a pooled connection on a blocking thread.
+    /// Runs `f` with a pooled connection on a blocking thread, in the caller's tracing span.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
@@ -354,7 +354,12 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let (pool, metrics) = (Arc::clone(&self.pool), Arc::clone(&self.metrics));
+        // A blocking thread runs in no span: enter the caller's (the request's, with its id),
+        // so whatever the closure logs is attributed to the request (zero2prod's
+        // `spawn_blocking_with_tracing`).
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let mut pooled = checkout(&pool, &metrics)?;
             let result = f(&mut pooled.conn);
             if result.is_err() && !pooled.alive() {

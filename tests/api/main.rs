@@ -10,6 +10,7 @@ mod auth_api;
 mod browser;
 mod cli;
 mod cluster;
+mod errors;
 mod fuzz;
 mod hardening;
 mod http_basics;
