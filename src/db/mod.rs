@@ -517,6 +517,43 @@ mod tests {
     }
 
     #[test]
+    fn transient_failures_are_the_database_being_away_or_slow() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let query = |kind, message: &str| {
+            DbError::Query(Error::DatabaseError(kind, Box::new(message.to_owned())))
+        };
+        for transient in [
+            DbError::NoLiveConnection,
+            DbError::Connect(ConnectionError::BadConnection("refused".into())),
+            query(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            query(
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            query(
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+            query(DatabaseErrorKind::Unknown, "database is locked"),
+        ] {
+            assert!(transient.is_transient(), "{transient:?}");
+        }
+        for broken in [
+            DbError::Query(Error::NotFound),
+            query(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            query(
+                DatabaseErrorKind::Unknown,
+                "relation \"users\" does not exist",
+            ),
+        ] {
+            assert!(!broken.is_transient(), "{broken:?}");
+        }
+    }
+
+    #[test]
     fn backend_is_chosen_by_scheme() {
         assert_eq!(
             DatabaseUrl::parse("sqlite://data/p.db"),

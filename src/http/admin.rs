@@ -183,7 +183,7 @@ impl ResponseError for AdminError {
                 ApiError::InvalidRequest(field.to_string()).error_response()
             }
             Self::Account(AccountError::UserExists) => ApiError::UserExists.error_response(),
-            Self::Account(AccountError::Hash(hash)) => error::admin_internal(hash),
+            Self::Account(AccountError::Hash(hash)) => error::admin_hash_failure(hash),
         }
     }
 }

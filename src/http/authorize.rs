@@ -22,7 +22,7 @@ use crate::accounts::sessions::{self, AuthError, RefreshToken, token_hash};
 use crate::db::models::{AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow};
 use crate::db::queries::{oauth as q, refresh as refresh_q, throttle, users as user_q};
 use crate::db::write_transaction;
-use crate::http::error::{self, Cause, Fault};
+use crate::http::error::{self, Fault};
 use crate::oidc::clients::{Client, GrantType};
 use crate::oidc::introspect::own_id_token;
 use crate::oidc::params::{Params, valid_challenge};
@@ -138,9 +138,10 @@ fn retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
     response
 }
 
-/// The page of a server-side failure (`http::error`'s policy; its cause is logged there).
-fn unavailable(state: &AppState, cause: impl Into<Cause>) -> HttpResponse {
-    let failure = error::page_failure(&Fault::unavailable(cause));
+/// The page of a server-side failure: 503 + `Retry-After` when transient, else 500
+/// (`http::error`'s policy; the cause is logged there).
+fn failed(state: &AppState, fault: impl Into<Fault>) -> HttpResponse {
+    let failure = error::page_failure(&fault.into());
     let page = message(state, failure.status, failure.title, failure.text);
     match failure.retry_after {
         Some(seconds) => retry_after(page, seconds),
@@ -466,7 +467,7 @@ pub async fn authorize(
     }
     let session = match current_session(&app, &request).await {
         Ok(session) => session,
-        Err(error) => return unavailable(&app, error),
+        Err(error) => return failed(&app, error),
     };
     let fresh_enough = |s: &BrowserSessionRow| {
         authz
@@ -554,7 +555,7 @@ async fn issue_code(
 ) -> HttpResponse {
     let code = match random_secret() {
         Ok(code) => code,
-        Err(error) => return unavailable(app, error),
+        Err(error) => return failed(app, error),
     };
     let now = now();
     let row = AuthorizationCodeRow {
@@ -579,7 +580,7 @@ async fn issue_code(
         .run(move |conn| Ok::<_, crate::db::DbError>(q::insert_code(conn, &row)?))
         .await
     {
-        return unavailable(app, error);
+        return failed(app, error);
     }
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &parts.state {
@@ -599,7 +600,7 @@ async fn start_login(
 ) -> HttpResponse {
     let (flow, csrf, id) = match (random_secret(), random_secret(), random_secret()) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        _ => return unavailable(app, "no randomness"),
+        _ => return failed(app, Fault::internal("no randomness")),
     };
     // One flow cookie per browser: an existing one is kept, so parallel tabs keep working.
     let flow = cookie_value(app, request, "flow")
@@ -653,7 +654,7 @@ async fn start_login(
             );
             return retry_after(page, 60);
         }
-        Err(error) => return unavailable(app, error),
+        Err(error) => return failed(app, error),
     }
     let body = match signed_in {
         Some((_, username)) => ConsentPage {
@@ -717,7 +718,7 @@ async fn bound_request(
         .db
         .run(move |conn| Ok::<_, crate::db::DbError>(q::pending_request(conn, &id, now())?))
         .await
-        .map_err(|error| unavailable(app, error))?;
+        .map_err(|error| failed(app, error))?;
     let Some(row) = row else {
         return Err(message(
             app,
@@ -796,14 +797,14 @@ pub async fn login(
             );
             return retry_after(page, seconds);
         }
-        Err(error) => return unavailable(&app, error),
+        Err(error) => return failed(&app, error),
     };
     let user = authenticated.user.clone();
     let new_device = authenticated.new_device().map(str::to_owned);
     // A new session, whatever cookie came in: an old session of this browser ends.
     let (secret, sid) = match (random_secret(), random_secret()) {
         (Ok(a), Ok(b)) => (a, b),
-        _ => return unavailable(&app, "no randomness"),
+        _ => return failed(&app, Fault::internal("no randomness")),
     };
     let auth_time = now();
     let session = BrowserSessionRow {
@@ -839,7 +840,7 @@ pub async fn login(
         .await;
     let proceed = match stored {
         Ok(proceed) => proceed,
-        Err(error) => return unavailable(&app, error),
+        Err(error) => return failed(&app, error),
     };
     tracing::info!(user_id = %user.id, client_id = %row.client_id, "signed in at the hosted page");
     let mut response = if !proceed {
@@ -889,7 +890,7 @@ pub async fn consent(
     // Consent is given by the signed-in user of this browser, for the user who authenticated.
     let session = match current_session(&app, &request).await {
         Ok(session) => session,
-        Err(error) => return unavailable(&app, error),
+        Err(error) => return failed(&app, error),
     };
     let (Some((session, _)), Some(user_id), Some(auth_time)) =
         (session, row.user_id.clone(), row.auth_time)
@@ -936,7 +937,7 @@ pub async fn consent(
                 "This sign-in request was already completed.",
             );
         }
-        Err(error) => return unavailable(&app, error),
+        Err(error) => return failed(&app, error),
     }
     if !approve {
         tracing::info!(%user_id, client_id = %row.client_id, "consent denied");
@@ -1073,7 +1074,7 @@ pub async fn logout(
     };
     let session = match current_session(&app, &request).await {
         Ok(session) => session,
-        Err(error) => return unavailable(&app, error),
+        Err(error) => return failed(&app, error),
     };
     let Some((session, username)) = session else {
         return finish(&app);
@@ -1128,7 +1129,7 @@ pub async fn logout(
         })
         .await;
     if let Err(error) = ended {
-        return unavailable(&app, error);
+        return failed(&app, error);
     }
     tracing::info!(user_id = %session.user_id, "signed out");
     finish(&app)

@@ -64,7 +64,7 @@ impl UserBearer {
                 current::current_user(conn, &jti, &lookup).map_err(crate::db::DbError::Query)
             })
             .await
-            .map_err(|error| Fault::unavailable(error).into_bearer())?;
+            .map_err(|error| Fault::from(error).into_bearer())?;
         match standing {
             Ok(current) => Ok(Self { current, claims }),
             Err(why) => {

@@ -121,7 +121,7 @@ impl Fault {
         self.answer().log();
         match self {
             Self::Unavailable(_) | Self::Busy => BearerError::Unavailable,
-            Self::Internal(_) => BearerError::Unavailable,
+            Self::Internal(_) => BearerError::Internal,
         }
     }
 }
@@ -439,9 +439,21 @@ pub fn admin_not_ready(description: &str, retry_after: u64) -> HttpResponse {
     .json(None)
 }
 
-/// The admin API's answer to a database failure.
+/// The admin API's answer to a database failure: 503 if transient, else 500.
 pub fn admin_db_failure(error: &DbError) -> HttpResponse {
-    unavailable_answer(error).json(None)
+    if error.is_transient() {
+        unavailable_answer(error).json(None)
+    } else {
+        internal_answer(error).json(None)
+    }
+}
+
+/// The admin API's answer to a failed password hash: 503 when the queue is full, else 500.
+pub fn admin_hash_failure(error: &HashError) -> HttpResponse {
+    match error {
+        HashError::Busy => Fault::Busy.answer().json(None),
+        other => internal_answer(other).json(None),
+    }
 }
 
 /// The admin API's answer to an internal failure caused by `cause`.
@@ -547,6 +559,72 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("middle")]
     struct Middle(#[source] Repeats);
+
+    /// A connection lost under the query: transient.
+    fn closed() -> DbError {
+        DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new("server closed the connection unexpectedly (10.0.0.7)".to_owned()),
+        ))
+    }
+
+    /// A query that should not fail: internal.
+    fn broken() -> DbError {
+        DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("relation \"users\" does not exist".to_owned()),
+        ))
+    }
+
+    async fn parts(response: HttpResponse) -> (u16, Option<String>, String) {
+        let status = response.status().as_u16();
+        let retry = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap_or_else(|_| panic!("body"));
+        (status, retry, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    // The policy in one place: a transient database failure answers 503 + Retry-After in
+    // every family, any other 500 without it; no body names the cause.
+    #[tokio::test]
+    async fn every_family_answers_database_failures_by_the_policy() {
+        type Family = (&'static str, fn(DbError) -> HttpResponse);
+        let families: [Family; 4] = [
+            ("json api", |db| ApiError::from(db).error_response()),
+            ("admin api", |db| admin_db_failure(&db)),
+            ("oauth", |db| OAuthError::from(db).error_response()),
+            ("bearer", |db| {
+                Fault::from(db).into_bearer().error_response()
+            }),
+        ];
+        for (family, answer) in families {
+            for (db, status, code, retry) in [
+                (closed(), 503, "temporarily_unavailable", Some("5")),
+                (broken(), 500, "server_error", None),
+            ] {
+                let (got, retry_after, body) = parts(answer(db)).await;
+                assert_eq!(got, status, "{family}");
+                assert_eq!(retry_after.as_deref(), retry, "{family}");
+                let body: serde_json::Value =
+                    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{family}: {e}"));
+                assert_eq!(body["error"], code, "{family}");
+                let text = body.to_string();
+                assert!(
+                    !text.contains("10.0.0.7") && !text.contains("users"),
+                    "{family}: no cause in {text}"
+                );
+            }
+        }
+        let page = page_failure(&Fault::from(closed()));
+        assert_eq!((page.status.as_u16(), page.retry_after), (503, Some(5)));
+        let page = page_failure(&Fault::from(broken()));
+        assert_eq!((page.status.as_u16(), page.retry_after), (500, None));
+    }
 
     #[test]
     fn the_chain_names_every_cause_once() {

@@ -339,7 +339,7 @@ pub async fn userinfo(
         .db
         .run(move |conn| Ok::<_, crate::db::DbError>(current::current_user(conn, &jti, &sub)?.ok()))
         .await
-        .map_err(|error| Fault::unavailable(error).into_bearer())?
+        .map_err(|error| Fault::from(error).into_bearer())?
         .map(|current| current.user)
         .ok_or_else(invalid)?;
     let scope = |s: &str| claims.scope.split(' ').any(|granted| granted == s);

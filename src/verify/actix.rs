@@ -10,7 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -61,9 +63,13 @@ pub enum BearerError {
     /// Valid token without the needed scope or role.
     #[error("insufficient scope: {0}")]
     InsufficientScope(String),
-    /// The issuer's keys cannot be had right now.
-    #[error("keys unavailable")]
+    /// The token cannot be checked right now (the issuer's keys, or the application's own
+    /// dependency): 503 with `Retry-After`.
+    #[error("token verification unavailable")]
     Unavailable,
+    /// The application failed while checking the token (it logs why): 500.
+    #[error("token verification failed")]
+    Internal,
     /// The application did not register a `Verifier`.
     #[error("no Verifier in app data")]
     NotConfigured,
@@ -88,7 +94,7 @@ impl ResponseError for BearerError {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotConfigured | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -121,9 +127,14 @@ impl ResponseError for BearerError {
                 tracing::error!("Authenticated used without a Verifier in app data");
                 ("", "server_error", "An internal error occurred.")
             }
+            Self::Internal => ("", "server_error", "An internal error occurred."),
         };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if matches!(self, Self::Unavailable) {
+            // Keys are refetched, and a dependency comes back, within seconds.
+            response.insert_header((RETRY_AFTER, HeaderValue::from_static("5")));
+        }
         if !challenge.is_empty() {
             response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
         }
