@@ -74,13 +74,13 @@ pub enum AuthError {
     #[error("password hashing is at capacity")]
     Busy,
     /// Password hashing failed (other than a full queue); logged, never shown.
-    #[error("password hashing failed")]
+    #[error("password hashing failed: {0}")]
     Hash(#[source] HashError),
     /// Signing a token failed; logged, never shown.
-    #[error("signing failed")]
+    #[error("signing failed: {0}")]
     Sign(#[from] SignError),
     /// The system's random generator failed; logged, never shown.
-    #[error("no randomness")]
+    #[error("no randomness: {0}")]
     Random(#[source] aws_lc_rs::error::Unspecified),
 }
 

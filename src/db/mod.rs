@@ -234,25 +234,25 @@ impl ManageConnection for ConnectionManager {
 /// The shared pool of database connections.
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
-/// Why a database call failed. The diesel or r2d2 error is kept as the source, so the full
-/// chain reaches the log; [`DbError::is_transient`] says whether the database is away (answer
+/// Why a database call failed. The diesel or r2d2 error is kept as the source (and shown in the
+/// message, so a plain `%error` log line is complete too); [`DbError::is_transient`] says whether the database is away (answer
 /// 503, retry later) or something is wrong (500).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// No connection could be had within the checkout timeout: the database is down or saturated.
-    #[error("no database connection within the pool's checkout timeout")]
+    #[error("no database connection within the pool's checkout timeout: {0}")]
     Checkout(#[source] r2d2::PoolError),
     /// A connection outside the pool could not be opened.
-    #[error("cannot connect to the database")]
+    #[error("cannot connect to the database: {0}")]
     Connect(#[source] ConnectionError),
     /// Every connection the pool offered was dead, several times over.
     #[error("no live database connection")]
     NoLiveConnection,
     /// The query itself failed.
-    #[error("database query failed")]
+    #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
     /// The blocking task was cancelled or panicked.
-    #[error("database task failed")]
+    #[error("database task failed: {0}")]
     Task(#[source] tokio::task::JoinError),
 }
 
