@@ -50,8 +50,7 @@ use crate::db::DbError;
 use crate::oidc::error::OAuthError;
 use crate::verify::actix::BearerError;
 
-/// What caused a server-side failure: kept as the error's source, logged, never sent.
-pub type Cause = Box<dyn Error + Send + Sync + 'static>;
+pub use crate::oidc::error::Cause;
 
 /// `Retry-After` of a transient failure, in seconds.
 const RETRY_UNAVAILABLE: u64 = 5;
@@ -86,15 +85,7 @@ impl Fault {
 
     fn answer(&self) -> Answer<'_> {
         match self {
-            Self::Unavailable(cause) => Answer {
-                retry_after: Some(RETRY_UNAVAILABLE),
-                cause: Some(&**cause),
-                ..Answer::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "The service is temporarily unavailable; try again shortly.",
-                )
-            },
+            Self::Unavailable(cause) => unavailable_answer(&**cause),
             Self::Busy => Answer {
                 retry_after: Some(RETRY_BUSY),
                 cause: Some(self),
@@ -104,14 +95,7 @@ impl Fault {
                     "The server is busy; try again in a moment.",
                 )
             },
-            Self::Internal(cause) => Answer {
-                cause: Some(&**cause),
-                ..Answer::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "An internal error occurred.",
-                )
-            },
+            Self::Internal(cause) => internal_answer(&**cause),
         }
     }
 
