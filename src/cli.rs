@@ -470,6 +470,9 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
+mod readme;
+
+#[cfg(test)]
 mod tests {
     use clap::Parser;
 

@@ -1,19 +1,33 @@
 //! Shared application state, built once at start and injected into handlers.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 
 use crate::accounts::{AccountSettings, PasswordHasher};
 use crate::db::Db;
-use crate::http::HttpSettings;
 use crate::keys::lifecycle::{self, KeyContext};
 use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
 use crate::metrics::Metrics;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::{Issuer, TokenSettings};
 use crate::verify::Verifier;
+
+/// The HTTP edge's settings (`PORTCULLIS_CORS_ORIGINS`, `PORTCULLIS_TRUSTED_PROXIES`,
+/// `PORTCULLIS_REQUEST_TIMEOUT`). Declared here, beside the state that carries it, so that
+/// `http` imports `state` and never the other way round.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Exact origins allowed to call the JSON API from a browser.
+    pub cors_origins: Vec<String>,
+    /// Deadline for a request's headers, and again for its body.
+    pub request_timeout: Duration,
+}
 
 /// Everything a handler may need. Cloned cheaply into each worker.
 #[derive(Clone)]

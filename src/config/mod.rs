@@ -5,8 +5,6 @@
 pub mod declare;
 pub mod declared;
 mod layers;
-#[cfg(test)]
-mod readme;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;

@@ -11,7 +11,6 @@ pub mod json;
 pub mod oauth;
 pub mod well_known;
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use actix_web::http::Method;
@@ -19,17 +18,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::http::error::ApiError;
 
-/// The HTTP edge's settings (`PORTCULLIS_CORS_ORIGINS`, `PORTCULLIS_TRUSTED_PROXIES`,
-/// `PORTCULLIS_REQUEST_TIMEOUT`).
-#[derive(Clone, Debug)]
-pub struct HttpSettings {
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Exact origins allowed to call the JSON API from a browser.
-    pub cors_origins: Vec<String>,
-    /// Deadline for a request's headers, and again for its body.
-    pub request_timeout: Duration,
-}
+pub use crate::state::HttpSettings;
 
 /// Registers every public route under `base`, the issuer's path (`""` for the root), and the
 /// admin API there too unless it has its own listener. Unknown paths answer JSON 404; known

@@ -4,7 +4,7 @@
 
 use clap::CommandFactory;
 
-use super::DECLARED;
+use crate::config::DECLARED;
 
 /// One row of the table: flag, environment, default (the cells as written).
 struct Row {
@@ -67,7 +67,7 @@ fn every_declared_setting_has_its_row() {
 
 #[test]
 fn every_row_is_a_declared_setting() {
-    let command = crate::cli::Cli::command();
+    let command = super::Cli::command();
     for row in rows() {
         let env = code(&row.env).unwrap_or_default();
         if env == crate::telemetry::LOG_FILTER_VAR {
