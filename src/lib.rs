@@ -22,6 +22,8 @@ pub mod metrics;
 #[cfg(feature = "server")]
 pub mod oidc;
 #[cfg(feature = "server")]
+pub mod secrets;
+#[cfg(feature = "server")]
 pub mod startup;
 #[cfg(feature = "server")]
 pub mod state;

@@ -10,6 +10,8 @@ use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::PasswordHasher;
+use crate::accounts::sessions::Authenticator;
+use crate::clock::Clock;
 use crate::config::{ServerSettings, Settings};
 use crate::db::{self, ConnectionManager, DatabaseUrl, Db};
 use crate::keys::kek::KekOrigin;
@@ -20,8 +22,8 @@ use crate::metrics::Metrics;
 use crate::oidc::Issuer;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::metadata::ProviderMetadata;
+use crate::oidc::tokens::TokenService;
 use crate::state::AppState;
-use crate::verify::{Verifier, VerifierConfig};
 
 /// Why the server could not start. Each message is one line naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -160,12 +162,16 @@ impl Application {
         ))
         .map_err(|e| StartupError::SelfTest(e.to_string()))?;
 
-        let mut verifier_config = VerifierConfig::for_issuer(issuer.as_str());
-        if let Some(audience) = &token_settings.access_token_audience {
-            verifier_config.audiences = vec![audience.clone()];
-        }
-        let verifier =
-            Verifier::local(verifier_config).map_err(|e| StartupError::SelfTest(e.to_string()))?;
+        let clock = Clock::system();
+        let tokens = TokenService::new(
+            db.clone(),
+            signer.clone(),
+            issuer.clone(),
+            token_settings.clone(),
+            clock.clone(),
+            Arc::clone(&metrics),
+        )
+        .map_err(|e| StartupError::SelfTest(e.to_string()))?;
         let (params, concurrency) = (
             account_settings.password_hashing,
             account_settings.hashing_concurrency,
@@ -175,9 +181,16 @@ impl Application {
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
             .map_err(|e| StartupError::SelfTest(e.to_string()))?
             .with_queue_limit(account_settings.hashing_queue);
-        verifier
+        tokens
             .install_jwks(keys.current().jwks_body())
             .map_err(StartupError::SelfTest)?;
+        let authenticator = Authenticator::new(
+            db.clone(),
+            hasher.clone(),
+            account_settings,
+            clock.clone(),
+            Arc::clone(&metrics),
+        );
         let clients = db
             .run(ClientRegistry::load)
             .await
@@ -192,8 +205,10 @@ impl Application {
             issuer: issuer.clone(),
             discovery: Bytes::from(discovery),
             public_cache_control,
-            verifier,
             hasher,
+            authenticator,
+            tokens: Arc::new(tokens),
+            clock,
             key_context: KeyContext::new(
                 Arc::clone(&boot.kek),
                 key_settings.policy,
@@ -207,7 +222,7 @@ impl Application {
             metrics,
         };
         let app_state = web::Data::new(state.clone());
-        let verifier_data = web::Data::new(state.verifier.clone());
+        let verifier_data = web::Data::new(state.tokens.first_party_verifier().clone());
         let cors_origins = Arc::new(http_settings.cors_origins.clone());
         let admin_here = server_settings.admin_bind.is_none();
         let admin_app_state = app_state.clone();

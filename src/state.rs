@@ -7,14 +7,16 @@ use std::time::Duration;
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 
+use crate::accounts::sessions::Authenticator;
 use crate::accounts::{AccountSettings, PasswordHasher};
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::keys::lifecycle::{self, KeyContext};
 use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
 use crate::metrics::Metrics;
 use crate::oidc::clients::ClientRegistry;
+use crate::oidc::tokens::TokenService;
 use crate::oidc::{Issuer, TokenSettings};
-use crate::verify::Verifier;
 
 /// The HTTP edge's settings (`PORTCULLIS_CORS_ORIGINS`, `PORTCULLIS_TRUSTED_PROXIES`,
 /// `PORTCULLIS_REQUEST_TIMEOUT`). Declared here, beside the state that carries it, so that
@@ -52,10 +54,12 @@ pub struct AppState {
     pub http_settings: HttpSettings,
     /// Password hashing with bounded concurrency.
     pub hasher: PasswordHasher,
-    /// Verifies the access tokens this server signed, by the rules every resource server uses
-    /// (`portcullis::verify`), with the keys installed from memory. Audience: the JSON API's
-    /// (`access_token_audience`, default the issuer); `/api/me` and the admin API use it.
-    pub verifier: Verifier,
+    /// Password checks with login throttling (JSON API, hosted login page).
+    pub authenticator: Authenticator,
+    /// Issues every token and reads back our own (one token model, one verification policy).
+    pub tokens: Arc<TokenService>,
+    /// The time source of the services.
+    pub clock: Clock,
     /// KEK, schedule and key size for key changes.
     pub key_context: KeyContext,
     /// OAuth clients, in memory.
@@ -70,7 +74,7 @@ impl AppState {
     /// Makes `set` the current key set: signing, the published JWKS and our own verification
     /// all switch together.
     pub fn install_key_set(&self, set: KeySet) {
-        if let Err(error) = self.verifier.install_jwks(set.jwks_body()) {
+        if let Err(error) = self.tokens.install_jwks(set.jwks_body()) {
             tracing::error!(%error, "the verifier refused our own JWKS");
         }
         self.keys.replace(set);

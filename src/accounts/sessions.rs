@@ -1,59 +1,30 @@
-//! Sessions of the first-party JSON API: login with throttling, refresh-token rotation with reuse
-//! detection, logout, logout everywhere. Every single-use decision is a conditional UPDATE and
-//! its row count inside one write transaction, so the database decides races on any number of
-//! instances.
+//! Sessions: password checks with throttling (every path that logs a user in), refresh-token
+//! families (start, rotation with reuse detection, logout) and logging out everywhere. Every
+//! single-use decision is a conditional UPDATE and its row count inside one write transaction,
+//! so the database decides races on any number of instances. The tokens themselves are issued
+//! by `oidc::tokens`; this module never signs.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{NaiveDateTime, Utc};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use chrono::NaiveDateTime;
 
-use super::password::HashError;
+use super::AccountSettings;
+use super::password::{HashError, PasswordHasher};
+use crate::clock::Clock;
 use crate::db::models::{RefreshFamilyRow, RefreshTokenRow, UserRow};
 use crate::db::queries::{audit, devices as devices_q, refresh as q, throttle, users as user_q};
-use crate::db::{DbConn, DbError, write_transaction};
+use crate::db::{Db, DbConn, DbError, write_transaction};
 use crate::keys::SignError;
-use crate::state::AppState;
+use crate::metrics::Metrics;
+use crate::secrets::{DeviceSecret, NoRandomness, RefreshToken};
+use crate::verify::{InvalidScope, Scope};
 
 /// Client id of tokens issued by the first-party JSON API.
 pub const FIRST_PARTY_CLIENT_ID: &str = "portcullis";
 /// Scope of tokens issued by the first-party JSON API.
 pub const FIRST_PARTY_SCOPE: &str = "openid profile email";
-
-/// An opaque refresh token: 256 bits from the OS CSPRNG, base64url. Only its SHA-256 is stored.
-pub struct RefreshToken(String);
-
-impl RefreshToken {
-    /// 256 fresh random bits (also used for codes and browser secrets).
-    pub fn generate() -> Result<Self, AuthError> {
-        let mut bytes = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(AuthError::Random)?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
-    }
-
-    /// The token, for the response only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshToken(<redacted>)")
-    }
-}
-
-/// The stored form of a refresh token.
-pub fn token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +51,11 @@ pub enum AuthError {
     #[error("signing failed: {0}")]
     Sign(#[from] SignError),
     /// The system's random generator failed; logged, never shown.
-    #[error("no randomness: {0}")]
-    Random(#[source] aws_lc_rs::error::Unspecified),
+    #[error(transparent)]
+    Random(#[from] NoRandomness),
+    /// A scope read back from the database does not parse (a corrupt row); logged, never shown.
+    #[error("a stored scope is not a scope: {0}")]
+    StoredScope(#[source] InvalidScope),
 }
 
 impl From<diesel::result::Error> for AuthError {
@@ -99,88 +73,19 @@ impl From<HashError> for AuthError {
     }
 }
 
-/// Tokens handed to the client.
-#[derive(Debug)]
-pub struct Issued {
-    /// The access token (JWT).
-    pub access_token: String,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-    /// The refresh token.
-    pub refresh_token: RefreshToken,
-    /// A device cookie to set: the login made this device trusted for the account.
-    pub new_device: Option<String>,
-}
-
-/// RFC 9068 access-token claims.
-#[derive(Serialize)]
-struct AccessTokenClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    nbf: i64,
-    jti: String,
-    client_id: &'a str,
-    scope: &'a str,
-    roles: &'a [String],
-}
-
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
-fn sign_access_token(
-    state: &AppState,
-    user_id: &str,
-    roles: &[String],
-    grant: &'static str,
-    access: &AccessRecord,
-) -> Result<(String, u64), AuthError> {
-    let settings = &state.token_settings;
-    let ttl = settings.access_token_ttl.as_secs();
-    let audience = settings
-        .access_token_audience
-        .as_deref()
-        .unwrap_or(state.issuer.as_str());
-    let claims = AccessTokenClaims {
-        iss: state.issuer.as_str(),
-        sub: user_id,
-        aud: audience,
-        exp: access.issued_at + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
-        iat: access.issued_at,
-        nbf: access.issued_at,
-        jti: access.jti.clone(),
-        client_id: FIRST_PARTY_CLIENT_ID,
-        scope: FIRST_PARTY_SCOPE,
-        roles,
-    };
-    // RFC 9068 §2.1: `typ` is `at+jwt`.
-    let token = state
-        .signer
-        .sign(settings.access_token_alg, "at+jwt", &claims)?;
-    state
-        .metrics
-        .token_issued(grant, settings.access_token_alg.as_str());
-    Ok((token, ttl))
-}
-
-/// A fresh `jti`: a random (version 4) UUID from aws-lc's userspace DRBG, which costs no system
-/// call per token (uuid's own `new_v4` asks the kernel each time, one `getrandom` per token on
-/// the client_credentials hot path).
-pub fn new_jti() -> String {
-    let mut bytes = [0u8; 16];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        return uuid::Uuid::new_v4().to_string();
-    }
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+/// The lifetimes of refresh families and the reuse grace (`PORTCULLIS_REFRESH_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshPolicy {
+    /// A token unused for this long expires (the family's idle lifetime).
+    pub idle_ttl: Duration,
+    /// A family ends this long after its login or grant, whatever its use.
+    pub absolute_ttl: Duration,
+    /// How long a rotated token may be presented once more after a lost response (0: never).
+    pub reuse_grace: Duration,
 }
 
 /// The record of an access token about to be issued for a user: its `jti`, `iat` and expiry.
@@ -197,11 +102,10 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
-    /// A fresh record for a token that lives `ttl` from now.
-    pub fn new(ttl: Duration) -> Self {
-        let now = Utc::now();
+    /// The record of a token `jti` issued at `now` that lives `ttl`.
+    pub fn new(jti: String, now: chrono::DateTime<chrono::Utc>, ttl: Duration) -> Self {
         Self {
-            jti: new_jti(),
+            jti,
             issued_at: now.timestamp(),
             expires_at: now.naive_utc() + chrono_duration(ttl),
         }
@@ -239,8 +143,8 @@ pub fn roles_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, AuthErr
 pub struct Grant {
     /// The client.
     pub client_id: String,
-    /// Granted scope (space-separated).
-    pub scope: String,
+    /// Granted scope.
+    pub scope: Scope,
     /// Authentication time (OAuth grants).
     pub auth_time: Option<NaiveDateTime>,
     /// Browser session id (OAuth grants).
@@ -252,27 +156,37 @@ impl Grant {
     pub fn first_party() -> Self {
         Self {
             client_id: FIRST_PARTY_CLIENT_ID.into(),
-            scope: FIRST_PARTY_SCOPE.into(),
+            scope: first_party_scope(),
             auth_time: None,
             sid: None,
         }
     }
 }
 
-/// Starts a refresh-token family for `user_id` and returns its id and first token. Call in a
-/// transaction.
+/// [`FIRST_PARTY_SCOPE`], parsed.
+pub fn first_party_scope() -> Scope {
+    Scope::parse(FIRST_PARTY_SCOPE).unwrap_or_default()
+}
+
+/// A scope read back from the database (written there from a parsed [`Scope`]).
+fn stored_scope(text: &str) -> Result<Scope, AuthError> {
+    Scope::parse(text).map_err(AuthError::StoredScope)
+}
+
+/// Starts a refresh-token family for `user_id` at `now` and returns its id and first token.
+/// Call in a transaction.
 pub fn start_family(
     conn: &mut DbConn,
     user_id: &str,
     grant: &Grant,
     absolute_ttl: Duration,
+    now: NaiveDateTime,
 ) -> Result<(String, RefreshToken), AuthError> {
-    let now = now();
     let family = RefreshFamilyRow {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),
         client_id: grant.client_id.clone(),
-        scope: grant.scope.clone(),
+        scope: grant.scope.as_str().to_owned(),
         created_at: now,
         expires_at: now + chrono_duration(absolute_ttl),
         revoked_at: None,
@@ -285,7 +199,7 @@ pub fn start_family(
     q::insert_token(
         conn,
         &RefreshTokenRow {
-            token_hash: token_hash(token.expose()),
+            token_hash: token.hash().into_string(),
             family_id: family.id.clone(),
             parent_hash: None,
             created_at: now,
@@ -298,118 +212,155 @@ pub fn start_family(
 /// How long a device that signed in stays trusted (its own login budget, LOGIN-09).
 pub const DEVICE_TRUST: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
-/// Checks a password, on every path that logs a user in (JSON API, hosted login page): throttled
-/// before any hashing (LOGIN-06), then one Argon2 verification (against a dummy hash for
-/// unknown users, so both failures cost the same, LOGIN-04). The caller takes a success's attempt
-/// back with [`Authenticated::forgive`].
-///
-/// The budgets (LOGIN-09), all per `PORTCULLIS_LOGIN_WINDOW`, counted atomically:
-/// - a device that signed in to this account before (its device cookie, `device`) has a budget
-///   of its own (`login_max_attempts`) and nothing else counts for it: failures elsewhere never
-///   lock the owner's browser out;
-/// - any other attempt counts on its client network (`login_max_attempts_per_ip`; an IPv6 /64),
-///   and — only while that network is within budget, so a throttled client creates no more
-///   state — on the account from that network (`login_max_attempts`) and on the account from
-///   everywhere (`login_max_attempts_per_account`, higher: a distributed guesser is slowed to
-///   that rate, while the owner on another network still gets in).
-#[tracing::instrument(skip_all, fields(%client_ip))]
-pub async fn authenticate(
-    state: &AppState,
-    login: String,
-    password: Vec<u8>,
-    client_ip: IpAddr,
-    device: Option<String>,
-) -> Result<Authenticated, AuthError> {
-    let password = zeroize::Zeroizing::new(password);
-    // No account name holds a NUL (Postgres text cannot): such a login is an unknown user, and
-    // its throttle key drops the NULs.
-    let login = login.replace('\0', "\u{fffd}");
-    let lookup = login.to_lowercase();
-    let device_hash = device
-        .filter(|d| !d.is_empty() && d.len() <= 64)
-        .map(|d| token_hash(&d));
-    let settings = &state.account_settings;
-    let (max_device, max_ip, max_account, window) = (
-        settings.login_max_attempts,
-        settings.login_max_attempts_per_ip,
-        settings.login_max_attempts_per_account,
-        settings.login_window,
-    );
-    let network = super::network::network_of(client_ip);
-    // LOGIN-06: count the attempt first, atomically, so N parallel guesses are counted exactly
-    // and the (N+1)th is refused before it costs a hash.
-    let (user, counted, retry_after, trusted) = state
-        .db
-        .run(move |conn| {
-            let user = user_q::find_by_login(conn, &lookup)?;
-            write_transaction(conn, |conn| {
-                let now = now();
-                let trusted = match (&user, &device_hash) {
-                    (Some(user), Some(hash)) => devices_q::trusted_for(conn, hash, &user.id, now)?,
-                    _ => false,
-                };
-                // An existing account is throttled by its id, so its username and its email
-                // share one budget; an unknown login by its text (it costs the same, so it
-                // reveals nothing).
-                let account = user
-                    .as_ref()
-                    .map_or_else(|| format!("login:{lookup}"), |u| format!("user:{}", u.id));
-                let budgets: Vec<(String, u32)> = match (&device_hash, trusted) {
-                    (Some(hash), true) => vec![(format!("device:{hash}"), max_device)],
-                    _ => vec![
-                        (format!("ip:{network}"), max_ip),
-                        (format!("account-net:{account}:{network}"), max_device),
-                        (format!("account:{account}"), max_account),
-                    ],
-                };
-                let mut counted = Vec::new();
-                let mut retry_after = None;
-                for (key, max) in budgets {
-                    retry_after = throttle::spend(conn, &key, max, chrono_duration(window), now)?;
-                    counted.push(key);
-                    if retry_after.is_some() {
-                        // DOS-07: a throttled client creates no further throttle rows.
-                        break;
-                    }
-                }
-                Ok::<_, AuthError>((user, counted, retry_after, trusted))
-            })
-        })
-        .await?;
-    if let Some(seconds) = retry_after {
-        tracing::warn!(trusted_device = trusted, "login throttled");
-        state.metrics.login_refused("throttled");
-        return Err(AuthError::Throttled(seconds));
+/// Checks passwords on every path that logs a user in (JSON API, hosted login page). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Db,
+    hasher: PasswordHasher,
+    settings: AccountSettings,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+}
+
+impl Authenticator {
+    /// An authenticator over `db` with the login budgets of `settings`; refusals are counted
+    /// in `metrics`.
+    pub fn new(
+        db: Db,
+        hasher: PasswordHasher,
+        settings: AccountSettings,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            settings,
+            clock,
+            metrics,
+        }
     }
 
-    let matched = state
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
-    let user = match user {
-        Some(user) if matched && user.disabled_at.is_none() => user,
-        _ => {
-            state.metrics.login_refused("invalid_credentials");
-            // LOGIN-07: the user id when the account exists; never the typed login (it may be a
-            // password typed in the wrong field, or carry CR/LF) and never the password.
-            tracing::info!(
-                user_id = user.as_ref().map_or("-", |u| u.id.as_str()),
-                "login failed: invalid credentials"
-            );
-            return Err(AuthError::InvalidCredentials);
+    /// Checks a password: throttled before any hashing (LOGIN-06), then one Argon2 verification
+    /// (against a dummy hash for unknown users, so both failures cost the same, LOGIN-04). The
+    /// caller takes a success's attempt back with [`Authenticated::forgive`].
+    ///
+    /// The budgets (LOGIN-09), all per `PORTCULLIS_LOGIN_WINDOW`, counted atomically:
+    /// - a device that signed in to this account before (its device cookie, `device`) has a
+    ///   budget of its own (`login_max_attempts`) and nothing else counts for it: failures
+    ///   elsewhere never lock the owner's browser out;
+    /// - any other attempt counts on its client network (`login_max_attempts_per_ip`; an IPv6
+    ///   /64), and — only while that network is within budget, so a throttled client creates no
+    ///   more state — on the account from that network (`login_max_attempts`) and on the account
+    ///   from everywhere (`login_max_attempts_per_account`, higher: a distributed guesser is
+    ///   slowed to that rate, while the owner on another network still gets in).
+    #[tracing::instrument(skip_all, fields(%client_ip))]
+    pub async fn authenticate(
+        &self,
+        login: String,
+        password: Vec<u8>,
+        client_ip: IpAddr,
+        device: Option<String>,
+    ) -> Result<Authenticated, AuthError> {
+        let password = zeroize::Zeroizing::new(password);
+        // No account name holds a NUL (Postgres text cannot): such a login is an unknown user,
+        // and its throttle key drops the NULs.
+        let login = login.replace('\0', "\u{fffd}");
+        let lookup = login.to_lowercase();
+        let device_hash = device
+            .filter(|d| !d.is_empty() && d.len() <= 64)
+            .map(|d| DeviceSecret::presented(d).hash());
+        let settings = &self.settings;
+        let (max_device, max_ip, max_account, window) = (
+            settings.login_max_attempts,
+            settings.login_max_attempts_per_ip,
+            settings.login_max_attempts_per_account,
+            settings.login_window,
+        );
+        let network = super::network::network_of(client_ip);
+        let now = self.clock.now_naive();
+        // LOGIN-06: count the attempt first, atomically, so N parallel guesses are counted
+        // exactly and the (N+1)th is refused before it costs a hash.
+        let (user, counted, retry_after, trusted) = self
+            .db
+            .run(move |conn| {
+                let user = user_q::find_by_login(conn, &lookup)?;
+                write_transaction(conn, |conn| {
+                    let trusted = match (&user, &device_hash) {
+                        (Some(user), Some(hash)) => {
+                            devices_q::trusted_for(conn, hash.as_str(), &user.id, now)?
+                        }
+                        _ => false,
+                    };
+                    // An existing account is throttled by its id, so its username and its email
+                    // share one budget; an unknown login by its text (it costs the same, so it
+                    // reveals nothing).
+                    let account = user
+                        .as_ref()
+                        .map_or_else(|| format!("login:{lookup}"), |u| format!("user:{}", u.id));
+                    let budgets: Vec<(String, u32)> = match (&device_hash, trusted) {
+                        (Some(hash), true) => {
+                            vec![(format!("device:{}", hash.as_str()), max_device)]
+                        }
+                        _ => vec![
+                            (format!("ip:{network}"), max_ip),
+                            (format!("account-net:{account}:{network}"), max_device),
+                            (format!("account:{account}"), max_account),
+                        ],
+                    };
+                    let mut counted = Vec::new();
+                    let mut retry_after = None;
+                    for (key, max) in budgets {
+                        retry_after =
+                            throttle::spend(conn, &key, max, chrono_duration(window), now)?;
+                        counted.push(key);
+                        if retry_after.is_some() {
+                            // DOS-07: a throttled client creates no further throttle rows.
+                            break;
+                        }
+                    }
+                    Ok::<_, AuthError>((user, counted, retry_after, trusted))
+                })
+            })
+            .await?;
+        if let Some(seconds) = retry_after {
+            tracing::warn!(trusted_device = trusted, "login throttled");
+            self.metrics.login_refused("throttled");
+            return Err(AuthError::Throttled(seconds));
         }
-    };
-    // A device that was not trusted for this account gets a new device cookie with the session.
-    let new_device = if trusted {
-        None
-    } else {
-        Some(RefreshToken::generate()?)
-    };
-    Ok(Authenticated {
-        user,
-        attempts: counted,
-        new_device,
-    })
+
+        let matched = self
+            .hasher
+            .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        let user = match user {
+            Some(user) if matched && user.disabled_at.is_none() => user,
+            _ => {
+                self.metrics.login_refused("invalid_credentials");
+                // LOGIN-07: the user id when the account exists; never the typed login (it may
+                // be a password typed in the wrong field, or carry CR/LF) and never the password.
+                tracing::info!(
+                    user_id = user.as_ref().map_or("-", |u| u.id.as_str()),
+                    "login failed: invalid credentials"
+                );
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        // A device that was not trusted for this account gets a new device cookie with the
+        // session.
+        let new_device = if trusted {
+            None
+        } else {
+            Some(DeviceSecret::generate()?)
+        };
+        Ok(Authenticated {
+            user,
+            attempts: counted,
+            new_device,
+            at: self.clock.now_naive(),
+        })
+    }
 }
 
 /// A user whose password matched, and the throttle counters their attempt was counted on.
@@ -417,7 +368,8 @@ pub struct Authenticated {
     /// The user.
     pub user: UserRow,
     attempts: Vec<String>,
-    new_device: Option<RefreshToken>,
+    new_device: Option<DeviceSecret>,
+    at: NaiveDateTime,
 }
 
 impl Authenticated {
@@ -429,13 +381,12 @@ impl Authenticated {
             throttle::uncount_attempt(conn, key)?;
         }
         if let Some(device) = &self.new_device {
-            let now = now();
             devices_q::insert(
                 conn,
-                &token_hash(device.expose()),
+                device.hash().as_str(),
                 &self.user.id,
-                now,
-                now + chrono_duration(DEVICE_TRUST),
+                self.at,
+                self.at + chrono_duration(DEVICE_TRUST),
             )?;
         }
         Ok(())
@@ -443,51 +394,8 @@ impl Authenticated {
 
     /// The device cookie to set when this login made the device trusted (`None`: it was).
     pub fn new_device(&self) -> Option<&str> {
-        self.new_device.as_ref().map(RefreshToken::expose)
+        self.new_device.as_ref().map(DeviceSecret::expose)
     }
-}
-
-/// Logs a user in through the JSON API: [`authenticate`], then a new refresh family.
-pub async fn login(
-    state: &AppState,
-    login: String,
-    password: Vec<u8>,
-    client_ip: IpAddr,
-    device: Option<String>,
-) -> Result<Issued, AuthError> {
-    let authenticated = authenticate(state, login, password, client_ip, device).await?;
-    let user = authenticated.user.clone();
-    let new_device = authenticated.new_device().map(str::to_owned);
-
-    let absolute_ttl = state.token_settings.refresh_absolute_ttl;
-    let user_id = user.id.clone();
-    let access = AccessRecord::new(state.token_settings.access_token_ttl);
-    let record = access.clone();
-    let (refresh_token, roles) = state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                authenticated.forgive(conn)?;
-                let (family, token) =
-                    start_family(conn, &user_id, &Grant::first_party(), absolute_ttl)?;
-                crate::db::queries::oauth::insert_access_token(
-                    conn,
-                    &record.row(&user_id, FIRST_PARTY_CLIENT_ID, Some(&family)),
-                )?;
-                let roles = roles_of(conn, &user_id)?;
-                Ok::<_, AuthError>((token, roles))
-            })
-        })
-        .await?;
-    let (access_token, expires_in) =
-        sign_access_token(state, &user.id, &roles, "password", &access)?;
-    tracing::info!(user_id = %user.id, %client_ip, "login");
-    Ok(Issued {
-        access_token,
-        expires_in,
-        refresh_token,
-        new_device,
-    })
 }
 
 enum Rotation {
@@ -511,33 +419,37 @@ pub struct Refreshed {
     pub grant: Grant,
 }
 
-/// Rotates a refresh token: the presented token is marked used and its successor issued, in one
-/// transaction. A token presented after it was rotated revokes its whole family (RT-03); of
-/// concurrent presentations exactly one wins and the others count as reuse (RT-04). A token of
-/// another client is refused and left untouched (RT-06). The access token issued with the
-/// successor is recorded (`access`) in the same write.
+/// Rotates a refresh token at `now`: the presented token is marked used and its successor
+/// issued, in one transaction. A token presented after it was rotated revokes its whole family
+/// (RT-03); of concurrent presentations exactly one wins and the others count as reuse (RT-04).
+/// A token of another client is refused and left untouched (RT-06). The access token issued
+/// with the successor is recorded (`access`) in the same write.
 #[tracing::instrument(skip_all)]
 pub async fn rotate(
-    state: &AppState,
-    presented: String,
+    db: &Db,
+    policy: RefreshPolicy,
+    now: NaiveDateTime,
+    presented: &RefreshToken,
     client_id: String,
     access: AccessRecord,
+    metrics: &Metrics,
 ) -> Result<Refreshed, AuthError> {
-    let hash = token_hash(&presented);
-    let idle = state.token_settings.refresh_idle_ttl;
-    let grace = state.token_settings.refresh_reuse_grace;
-    let outcome = state
-        .db
+    let hash = presented.hash();
+    let RefreshPolicy {
+        idle_ttl: idle,
+        reuse_grace: grace,
+        ..
+    } = policy;
+    let outcome = db
         .run(move |conn| {
             let successor = RefreshToken::generate()?;
-            let now = now();
             let issued_after = now - chrono_duration(idle);
-            let successor_hash = token_hash(successor.expose());
+            let successor_hash = successor.hash();
             if let Some(rotated) = q::rotate_in_one_statement(
                 conn,
                 &q::RotateParams {
-                    presented_hash: &hash,
-                    successor_hash: &successor_hash,
+                    presented_hash: hash.as_str(),
+                    successor_hash: successor_hash.as_str(),
                     client_id: &client_id,
                     now,
                     issued_after,
@@ -552,20 +464,19 @@ pub async fn rotate(
                     family_id: rotated.family_id,
                     grant: Grant {
                         client_id,
-                        scope: rotated.scope,
+                        scope: stored_scope(&rotated.scope)?,
                         auth_time: rotated.auth_time,
                         sid: rotated.sid,
                     },
                 }));
             }
             write_transaction(conn, |conn| {
-                let now = self::now();
                 let Some(q::Presented {
                     token,
                     family,
                     user,
                     roles,
-                }) = q::find_with_user(conn, &hash)?
+                }) = q::find_with_user(conn, hash.as_str())?
                 else {
                     return Ok::<_, AuthError>(Rotation::Rejected);
                 };
@@ -579,7 +490,7 @@ pub async fn rotate(
                 }
                 // The conditional update decides: used before, or used concurrently, is reuse —
                 // except, with a grace window, one retry of a lost response (see README).
-                let fresh = token.used_at.is_none() && q::mark_used(conn, &hash, now)? == 1;
+                let fresh = token.used_at.is_none() && q::mark_used(conn, hash.as_str(), now)? == 1;
                 if !fresh && !regrant_after_lost_response(conn, &token, grace, now)? {
                     q::revoke_family(conn, &family.id, "reuse", now)?;
                     audit::record(
@@ -602,9 +513,9 @@ pub async fn rotate(
                 q::insert_token(
                     conn,
                     &RefreshTokenRow {
-                        token_hash: successor_hash,
+                        token_hash: successor_hash.into_string(),
                         family_id: family.id.clone(),
-                        parent_hash: Some(hash.clone()),
+                        parent_hash: Some(hash.as_str().to_owned()),
                         created_at: now,
                         used_at: None,
                     },
@@ -613,6 +524,7 @@ pub async fn rotate(
                     conn,
                     &access.row(&family.user_id, &family.client_id, Some(&family.id)),
                 )?;
+                let scope = stored_scope(&family.scope)?;
                 Ok(Rotation::Rotated(Refreshed {
                     token: successor,
                     user_id: family.user_id,
@@ -620,7 +532,7 @@ pub async fn rotate(
                     family_id: family.id,
                     grant: Grant {
                         client_id: family.client_id,
-                        scope: family.scope,
+                        scope,
                         auth_time: family.auth_time,
                         sid: family.sid,
                     },
@@ -631,37 +543,12 @@ pub async fn rotate(
     match outcome {
         Rotation::Rotated(refreshed) => Ok(refreshed),
         Rotation::Reused { user_id, family_id } => {
-            state.metrics.refresh_reuse.inc();
+            metrics.refresh_reuse.inc();
             tracing::warn!(%user_id, %family_id, "refresh token reused: family revoked");
             Err(AuthError::InvalidGrant)
         }
         Rotation::Rejected => Err(AuthError::InvalidGrant),
     }
-}
-
-/// The JSON API's refresh: rotation for the first-party client, and a new access token.
-pub async fn refresh(state: &AppState, presented: String) -> Result<Issued, AuthError> {
-    let access = AccessRecord::new(state.token_settings.access_token_ttl);
-    let refreshed = rotate(
-        state,
-        presented,
-        FIRST_PARTY_CLIENT_ID.into(),
-        access.clone(),
-    )
-    .await?;
-    let (access_token, expires_in) = sign_access_token(
-        state,
-        &refreshed.user_id,
-        &refreshed.roles,
-        "refresh",
-        &access,
-    )?;
-    Ok(Issued {
-        access_token,
-        expires_in,
-        refresh_token: refreshed.token,
-        new_device: None,
-    })
 }
 
 /// The grace policy (`PORTCULLIS_REFRESH_REUSE_GRACE`, default 0 = off): a token rotated less
@@ -687,57 +574,56 @@ fn regrant_after_lost_response(
     }
 }
 
-/// Revokes the family of the presented token (whatever state it is in). Unknown tokens are
-/// ignored, so logout reveals nothing about a token.
-pub async fn logout(state: &AppState, presented: String) -> Result<(), AuthError> {
-    let hash = token_hash(&presented);
-    state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                if let Some((_, family)) = q::find(conn, &hash)? {
-                    let now = now();
-                    if q::revoke_family(conn, &family.id, "logout", now)? == 1 {
-                        audit::record(
-                            conn,
-                            Some(&family.user_id),
-                            "logout",
-                            Some(&family.id),
-                            None,
-                            now,
-                        )?;
-                    }
-                }
-                Ok::<_, AuthError>(())
-            })
+/// Revokes the family of the presented token (whatever state it is in) at `now`. Unknown
+/// tokens are ignored, so logout reveals nothing about a token.
+pub async fn logout(
+    db: &Db,
+    now: NaiveDateTime,
+    presented: &RefreshToken,
+) -> Result<(), AuthError> {
+    let hash = presented.hash();
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            if let Some((_, family)) = q::find(conn, hash.as_str())?
+                && q::revoke_family(conn, &family.id, "logout", now)? == 1
+            {
+                audit::record(
+                    conn,
+                    Some(&family.user_id),
+                    "logout",
+                    Some(&family.id),
+                    None,
+                    now,
+                )?;
+            }
+            Ok::<_, AuthError>(())
         })
-        .await
+    })
+    .await
 }
 
 /// Revokes everything that speaks for the user — refresh families, access tokens, browser
 /// sessions (`reason`: `logout_all`, `password_change`, `disabled`, `admin_revoked`) — and
-/// records it as done by `actor` (the user, an administrator's id, or `cli`). Composable inside
-/// another transaction.
+/// records it as done by `actor` (the user, an administrator's id, or `cli`) at `now`.
+/// Composable inside another transaction.
 pub fn revoke_all(
     conn: &mut DbConn,
     user_id: &str,
     reason: &str,
     actor: &str,
+    now: NaiveDateTime,
 ) -> Result<usize, diesel::result::Error> {
-    let now = now();
     let revoked = super::current::revoke_everything(conn, user_id, reason, now)?;
     audit::record(conn, Some(actor), reason, Some(user_id), None, now)?;
     Ok(revoked)
 }
 
-/// Logout everywhere.
-pub async fn logout_all(state: &AppState, user_id: String) -> Result<usize, AuthError> {
-    state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                Ok::<_, AuthError>(revoke_all(conn, &user_id, "logout_all", &user_id)?)
-            })
+/// Logout everywhere, at `now`.
+pub async fn logout_all(db: &Db, now: NaiveDateTime, user_id: String) -> Result<usize, AuthError> {
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            Ok::<_, AuthError>(revoke_all(conn, &user_id, "logout_all", &user_id, now)?)
         })
-        .await
+    })
+    .await
 }

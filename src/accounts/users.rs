@@ -209,10 +209,11 @@ pub fn disable(
         q::lock_role_holders(conn, ADMIN_ROLE)?;
         let admins = q::count_enabled_with_role(conn, ADMIN_ROLE)?;
         let row = find_row(conn, who)?;
-        let changed = q::disable(conn, &row.id, Utc::now().naive_utc())? == 1;
+        let now = Utc::now().naive_utc();
+        let changed = q::disable(conn, &row.id, now)? == 1;
         if changed {
             keep_an_admin(conn, admins)?;
-            super::sessions::revoke_all(conn, &row.id, "disabled", actor)?;
+            super::sessions::revoke_all(conn, &row.id, "disabled", actor, now)?;
         }
         let row = find_row(conn, &row.id)?;
         let id = row.id.clone();
@@ -243,9 +244,10 @@ pub async fn set_password(
     db.run(move |conn| {
         write_transaction(conn, |conn| {
             let row = find_row(conn, &who)?;
-            q::set_password(conn, &row.id, &hash, Utc::now().naive_utc())?;
+            let now = Utc::now().naive_utc();
+            q::set_password(conn, &row.id, &hash, now)?;
             // A new password ends every session started with the old one.
-            super::sessions::revoke_all(conn, &row.id, "password_change", &actor)?;
+            super::sessions::revoke_all(conn, &row.id, "password_change", &actor, now)?;
             let row = find_row(conn, &row.id)?;
             view(conn, row)
         })

@@ -508,9 +508,11 @@ pub async fn revoke_user_sessions(
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
     let actor = admin.user_id.clone();
+    let now = state.clock.now_naive();
     let revoked = audited(&state, &admin, "user_sessions_revoked", move |conn| {
         let id = users::get(conn, &who)?.id;
-        let revoked = crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked", &actor)?;
+        let revoked =
+            crate::accounts::sessions::revoke_all(conn, &id, "admin_revoked", &actor, now)?;
         Ok::<_, AccountError>(audit::Change::made(
             revoked,
             id,

@@ -9,13 +9,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json::{Json, OptionalJson};
-use crate::accounts::sessions::{self, Issued};
+use crate::accounts::sessions;
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
 use crate::db::queries::throttle;
 use crate::db::{DbError, write_transaction};
 use crate::http::bearer::UserBearer;
 use crate::http::error::ApiError;
+use crate::oidc::tokens::Issued;
+use crate::secrets::RefreshToken;
 use crate::state::AppState;
 
 /// The refresh-token cookie; `Path={issuer path}/api/auth` so refresh and logout both receive it.
@@ -141,10 +143,11 @@ pub fn client_ip(state: &AppState, request: &HttpRequest) -> IpAddr {
 fn presented_token(
     request: &HttpRequest,
     body: Option<RefreshRequest>,
-) -> Result<String, ApiError> {
+) -> Result<RefreshToken, ApiError> {
     body.and_then(|b| b.refresh_token)
         .or_else(|| request.cookie(REFRESH_COOKIE).map(|c| c.value().to_owned()))
         .filter(|t| !t.is_empty() && t.len() <= 512)
+        .map(RefreshToken::presented)
         .ok_or_else(|| ApiError::InvalidRequest("refresh_token: missing (body or cookie)".into()))
 }
 
@@ -224,7 +227,11 @@ pub async fn login(
     }
     let ip = client_ip(&state, &request);
     let device = request.cookie(DEVICE_COOKIE).map(|c| c.value().to_owned());
-    let issued = sessions::login(&state, login, body.password.into_bytes(), ip, device).await?;
+    let authenticated = state
+        .authenticator
+        .authenticate(login, body.password.into_bytes(), ip, device)
+        .await?;
+    let issued = state.tokens.login(authenticated, ip).await?;
     Ok(issued_response(&state, issued))
 }
 
@@ -235,7 +242,7 @@ pub async fn refresh(
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let token = presented_token(&request, body)?;
-    let issued = sessions::refresh(&state, token).await?;
+    let issued = state.tokens.refresh_first_party(&token).await?;
     Ok(issued_response(&state, issued))
 }
 
@@ -246,7 +253,7 @@ pub async fn logout(
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let token = presented_token(&request, body)?;
-    sessions::logout(&state, token).await?;
+    sessions::logout(&state.db, state.clock.now_naive(), &token).await?;
     Ok(cleared_cookie_response(&state))
 }
 
@@ -256,7 +263,7 @@ pub async fn logout_all(
     state: web::Data<AppState>,
     auth: UserBearer,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::logout_all(&state, auth.current.user.id).await?;
+    sessions::logout_all(&state.db, state.clock.now_naive(), auth.current.user.id).await?;
     Ok(cleared_cookie_response(&state))
 }
 

@@ -18,15 +18,17 @@ use chrono::{NaiveDateTime, Utc};
 
 use super::auth_api::client_ip;
 use super::oauth::read_form;
-use crate::accounts::sessions::{self, AuthError, RefreshToken, token_hash};
+use crate::accounts::sessions::{self, AuthError};
 use crate::db::models::{AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow};
 use crate::db::queries::{oauth as q, refresh as refresh_q, throttle, users as user_q};
 use crate::db::write_transaction;
 use crate::http::error::{self, Fault};
 use crate::oidc::clients::{Client, GrantType};
-use crate::oidc::introspect::own_id_token;
 use crate::oidc::params::{Params, valid_challenge};
+use crate::secrets::{AuthorizationCode, CsrfToken, FlowSecret, SessionSecret, random_identifier};
 use crate::state::AppState;
+use crate::verify::Scope;
+use crate::verify::scope::tokens as scope_tokens;
 
 /// How long a browser session (SSO) lasts.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
@@ -83,10 +85,6 @@ struct MessagePage<'a> {
 
 fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
-}
-
-fn random_secret() -> Result<String, AuthError> {
-    Ok(RefreshToken::generate()?.expose().to_owned())
 }
 
 /// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
@@ -307,21 +305,16 @@ fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
             "Only response_mode=query is supported.",
         ));
     }
-    let mut scopes: Vec<&str> = Vec::new();
-    for scope in params
-        .get("scope")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-    {
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    if scopes.is_empty() {
+    let not_allowed = || {
+        fail(
+            "invalid_scope",
+            "The requested scope is not allowed for this client.",
+        )
+    };
+    let scope = Scope::parse(params.get("scope").unwrap_or("")).map_err(|_| not_allowed())?;
+    if scope.is_empty() {
         return Err(fail("invalid_scope", "scope is required."));
     }
-    let scope = scopes.join(" ");
     if !client.allows_scope(&scope) {
         return Err(fail(
             "invalid_scope",
@@ -381,7 +374,7 @@ fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
         client,
         redirect_uri,
         redirect_uri_sent,
-        scope,
+        scope: scope.into_string(),
         state,
         nonce,
         code_challenge: code_challenge.to_owned(),
@@ -407,10 +400,10 @@ async fn current_session(
     let Some(secret) = cookie_value(app, request, "session") else {
         return Ok(None);
     };
-    let hash = token_hash(&secret);
+    let hash = SessionSecret::presented(secret).hash();
     app.db
         .run(move |conn| {
-            let Some(session) = q::live_session(conn, &hash, now())? else {
+            let Some(session) = q::live_session(conn, hash.as_str(), now())? else {
                 return Ok(None);
             };
             let user = user_q::find_by_id(conn, &session.user_id)?;
@@ -553,13 +546,13 @@ async fn issue_code(
     auth_time: NaiveDateTime,
     sid: Option<String>,
 ) -> HttpResponse {
-    let code = match random_secret() {
+    let code = match AuthorizationCode::generate() {
         Ok(code) => code,
-        Err(error) => return failed(app, error),
+        Err(error) => return failed(app, Fault::internal(error)),
     };
     let now = now();
     let row = AuthorizationCodeRow {
-        code_hash: token_hash(&code),
+        code_hash: code.hash().into_string(),
         client_id: parts.client_id.clone(),
         user_id: user_id.to_owned(),
         redirect_uri: parts.redirect_uri.clone(),
@@ -582,7 +575,7 @@ async fn issue_code(
     {
         return failed(app, error);
     }
-    let mut pairs = vec![("code", code.as_str())];
+    let mut pairs = vec![("code", code.expose())];
     if let Some(state) = &parts.state {
         pairs.push(("state", state));
     }
@@ -598,19 +591,23 @@ async fn start_login(
     authz: &Request,
     signed_in: Option<(&BrowserSessionRow, &str)>,
 ) -> HttpResponse {
-    let (flow, csrf, id) = match (random_secret(), random_secret(), random_secret()) {
+    let (flow, csrf, id) = match (
+        FlowSecret::generate(),
+        CsrfToken::generate(),
+        random_identifier(),
+    ) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         _ => return failed(app, Fault::internal("no randomness")),
     };
     // One flow cookie per browser: an existing one is kept, so parallel tabs keep working.
     let flow = cookie_value(app, request, "flow")
         .filter(|v| v.len() == 43)
-        .unwrap_or(flow);
+        .map_or(flow, FlowSecret::presented);
     let network = crate::accounts::network::network_of(client_ip(app, request));
     let row = AuthorizationRequestRow {
         id: id.clone(),
-        browser_hash: token_hash(&flow),
-        csrf_hash: token_hash(&csrf),
+        browser_hash: flow.hash().into_string(),
+        csrf_hash: csrf.hash().into_string(),
         client_id: authz.client.client_id.clone(),
         redirect_uri: authz.redirect_uri.clone(),
         redirect_uri_sent: i32::from(authz.redirect_uri_sent),
@@ -661,23 +658,23 @@ async fn start_login(
             base: app.issuer.path(),
             client_id: &authz.client.client_id,
             username,
-            scopes: authz.scope.split(' ').collect(),
+            scopes: scope_tokens(&authz.scope).collect(),
             request_id: &id,
-            csrf_token: &csrf,
+            csrf_token: csrf.expose(),
         }
         .render(),
         None => LoginPage {
             base: app.issuer.path(),
             client_id: &authz.client.client_id,
             request_id: &id,
-            csrf_token: &csrf,
+            csrf_token: csrf.expose(),
             username: authz.login_hint.as_deref().unwrap_or(""),
             error: None,
         }
         .render(),
     };
     let mut response = page(app, StatusCode::OK, body);
-    let _ = response.add_cookie(&cookie(app, "flow", flow, None));
+    let _ = response.add_cookie(&cookie(app, "flow", flow.into_exposed(), None));
     response
 }
 
@@ -727,10 +724,12 @@ async fn bound_request(
             "This sign-in request has expired or was completed. Start again from the application.",
         ));
     };
-    let same = |a: &str, b: &str| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
-    };
-    if !same(&token_hash(&flow), &row.browser_hash) || !same(&token_hash(csrf), &row.csrf_hash) {
+    // Both compared in constant time.
+    if !FlowSecret::presented(flow)
+        .hash()
+        .matches(&row.browser_hash)
+        || !CsrfToken::presented(csrf).hash().matches(&row.csrf_hash)
+    {
         tracing::warn!(client_id = %row.client_id, "authorization form refused: browser binding or CSRF token mismatch");
         return Err(forbidden());
     }
@@ -774,14 +773,15 @@ pub async fn login(
         );
     }
     let device = cookie_value(&app, &request, "device");
-    let authenticated = match sessions::authenticate(
-        &app,
-        username.clone(),
-        password,
-        client_ip(&app, &request),
-        device,
-    )
-    .await
+    let authenticated = match app
+        .authenticator
+        .authenticate(
+            username.clone(),
+            password,
+            client_ip(&app, &request),
+            device,
+        )
+        .await
     {
         Ok(authenticated) => authenticated,
         Err(AuthError::InvalidCredentials) => {
@@ -802,13 +802,13 @@ pub async fn login(
     let user = authenticated.user.clone();
     let new_device = authenticated.new_device().map(str::to_owned);
     // A new session, whatever cookie came in: an old session of this browser ends.
-    let (secret, sid) = match (random_secret(), random_secret()) {
+    let (secret, sid) = match (SessionSecret::generate(), random_identifier()) {
         (Ok(a), Ok(b)) => (a, b),
         _ => return failed(&app, Fault::internal("no randomness")),
     };
     let auth_time = now();
     let session = BrowserSessionRow {
-        id_hash: token_hash(&secret),
+        id_hash: secret.hash().into_string(),
         sid: sid.clone(),
         user_id: user.id.clone(),
         auth_time,
@@ -816,7 +816,7 @@ pub async fn login(
         expires_at: auth_time + SESSION_TTL,
         ended_at: None,
     };
-    let old = cookie_value(&app, &request, "session").map(|v| token_hash(&v));
+    let old = cookie_value(&app, &request, "session").map(|v| SessionSecret::presented(v).hash());
     let client = app.clients.get(&row.client_id);
     let needs_consent = client.as_ref().is_none_or(|c| !c.first_party);
     let (request_id, user_id) = (row.id.clone(), user.id.clone());
@@ -826,7 +826,7 @@ pub async fn login(
             write_transaction(conn, |conn| {
                 authenticated.forgive(conn)?;
                 if let Some(old) = old {
-                    q::end_session(conn, &old, auth_time)?;
+                    q::end_session(conn, old.as_str(), auth_time)?;
                 }
                 q::insert_session(conn, &session)?;
                 if needs_consent {
@@ -859,7 +859,7 @@ pub async fn login(
                 base: app.issuer.path(),
                 client_id: &row.client_id,
                 username: &user.username,
-                scopes: row.scope.split(' ').collect(),
+                scopes: scope_tokens(&row.scope).collect(),
                 request_id: &row.id,
                 csrf_token: csrf,
             }
@@ -869,7 +869,12 @@ pub async fn login(
         issue_code(&app, &row_parts(&row), &user.id, auth_time, Some(sid)).await
     };
     let max_age = SESSION_TTL.num_seconds();
-    let _ = response.add_cookie(&cookie(&app, "session", secret, Some(max_age)));
+    let _ = response.add_cookie(&cookie(
+        &app,
+        "session",
+        secret.into_exposed(),
+        Some(max_age),
+    ));
     if let Some(device) = new_device {
         let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
         let _ = response.add_cookie(&cookie(&app, "device", device, Some(trust)));
@@ -973,8 +978,8 @@ struct LogoutPage<'a> {
 /// The CSRF token of the logout confirmation: derived from the browser's session secret (which
 /// is an HttpOnly cookie no other site can read), so it needs no storage and is bound to the one
 /// session it ends.
-fn logout_csrf(session_secret: &str) -> String {
-    token_hash(&format!("logout-confirmation:{session_secret}"))
+fn logout_csrf(session: &SessionSecret) -> CsrfToken {
+    CsrfToken::bound_to(session, "logout-confirmation")
 }
 
 /// `GET|HEAD|POST /logout` (RP-Initiated Logout 1.0): ends this browser's session and every
@@ -1006,7 +1011,7 @@ pub async fn logout(
     };
     let hint = match params.get("id_token_hint") {
         None => None,
-        Some(token) => match own_id_token(&app, token) {
+        Some(token) => match app.tokens.verify_id_token_hint(token).await {
             Some(claims) => Some(claims),
             None => {
                 return message(
@@ -1020,7 +1025,7 @@ pub async fn logout(
     };
     let client_id = match (
         params.get("client_id"),
-        hint.as_ref().map(|h| h.aud.as_str()),
+        hint.as_ref().map(|h| h.aud.as_ref()),
     ) {
         (Some(a), Some(b)) if a != b => {
             return message(
@@ -1068,7 +1073,7 @@ pub async fn logout(
         let _ = response.add_cookie(&gone);
         response
     };
-    let Some(secret) = cookie_value(&app, &request, "session") else {
+    let Some(secret) = cookie_value(&app, &request, "session").map(SessionSecret::presented) else {
         // No session in this browser: nothing to end (and a hint's sid ends nothing).
         return finish(&app);
     };
@@ -1083,14 +1088,11 @@ pub async fn logout(
         Some(sid) => *sid == session.sid,
         None => h.sub == session.user_id,
     });
+    // Compared in constant time.
     let confirmed = request.method() == actix_web::http::Method::POST
-        && params.get("csrf_token").is_some_and(|token| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(
-                token.as_bytes(),
-                logout_csrf(&secret).as_bytes(),
-            )
-            .is_ok()
-        });
+        && params
+            .get("csrf_token")
+            .is_some_and(|token| logout_csrf(&secret).matches(token));
     if confirmed && params.get("decision") == Some("stay") {
         return message(
             &app,
@@ -1110,18 +1112,18 @@ pub async fn logout(
                 client_id: client_id.as_deref(),
                 post_logout_redirect_uri: redirect.as_deref(),
                 state,
-                csrf_token: &csrf,
+                csrf_token: csrf.expose(),
             }
             .render(),
         );
     }
     let now = now();
-    let hash = token_hash(&secret);
+    let hash = secret.hash();
     let ended = app
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                if let Some(sid) = q::end_session(conn, &hash, now)? {
+                if let Some(sid) = q::end_session(conn, hash.as_str(), now)? {
                     refresh_q::revoke_session_families(conn, &sid, "logout", now)?;
                 }
                 Ok::<_, crate::db::DbError>(())

@@ -47,8 +47,8 @@ impl UserBearer {
             .ok_or(BearerError::NotConfigured)?;
         let token = bearer_token(request)?;
         let verified = state
-            .verifier
-            .verify::<AccessClaims>(&token)
+            .tokens
+            .verify_first_party(&token)
             .await
             .map_err(BearerError::from)?;
         let claims = verified.claims;

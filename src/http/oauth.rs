@@ -9,14 +9,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::json;
 
-use crate::accounts::current;
-use crate::db::queries::{oauth as q, refresh as refresh_q, users as user_q};
+use crate::db::queries::{oauth as q, refresh as refresh_q};
 use crate::http::error::Fault;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::grants;
-use crate::oidc::introspect::own_access_token;
+use crate::oidc::introspect::{self, Introspection, UserInfoError};
 use crate::oidc::params::Params;
+use crate::secrets::RefreshToken;
 use crate::state::AppState;
 use crate::verify::VerifyError;
 use crate::verify::actix::{BearerError, bearer_token};
@@ -155,12 +155,7 @@ pub async fn token(
     let params = read_form(&request, payload).await?;
     let grant_type = params.required("grant_type")?.to_owned();
     let client = authenticate_client(&state, &request, &params)?;
-    let response = match grant_type.as_str() {
-        "client_credentials" => grants::client_credentials(&state, &client, &params)?,
-        "authorization_code" => grants::authorization_code(&state, client, &params).await?,
-        "refresh_token" => grants::refresh_token(&state, client, &params).await?,
-        _ => return Err(OAuthError::unsupported_grant_type()),
-    };
+    let response = grants::exchange(&state.tokens, client, &grant_type, &params).await?;
     Ok(no_store_json(&response))
 }
 
@@ -175,16 +170,16 @@ pub async fn revoke(
     let params = read_form(&request, payload).await?;
     let client = authenticate_client(&state, &request, &params)?;
     let token = params.required("token")?.to_owned();
-    let now = chrono::Utc::now().naive_utc();
+    let now = state.clock.now_naive();
     // Whatever the hint says, both kinds are looked for (RFC 7009 §2.1).
-    let access = own_access_token(&state, &token);
-    let hash = crate::accounts::sessions::token_hash(&token);
+    let access = state.tokens.verify_access_token(&token).await;
+    let hash = RefreshToken::presented(token).hash();
     let client_id = client.client_id.clone();
     let outcome = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                if let Some((_, family)) = refresh_q::find(conn, &hash)? {
+                if let Some((_, family)) = refresh_q::find(conn, hash.as_str())? {
                     if family.client_id != client_id {
                         return Ok::<_, OAuthError>(false);
                     }
@@ -214,11 +209,8 @@ pub async fn revoke(
         .finish())
 }
 
-/// `POST /introspect` (RFC 7662): confidential clients only. A caller learns about its own
-/// tokens, and about access tokens for an audience it is registered to introspect
-/// (`introspection_audiences`, RFC 7662 §4); anything else — not valid, not current (the user
-/// disabled or logged out everywhere), or not the caller's business — is `{"active": false}`
-/// and nothing else.
+/// `POST /introspect` (RFC 7662): confidential clients only; what the caller may learn is
+/// decided by [`introspect::introspect`].
 pub async fn introspect(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -229,134 +221,55 @@ pub async fn introspect(
     if !client.confidential {
         return Err(OAuthError::invalid_client(false));
     }
-    let token = params.required("token")?.to_owned();
-    let inactive = || no_store_json(&json!({ "active": false }));
-    if let Some(claims) = own_access_token(&state, &token) {
-        let audiences: Vec<&str> = match &claims.aud {
-            serde_json::Value::String(one) => vec![one.as_str()],
-            serde_json::Value::Array(many) => many.iter().filter_map(|a| a.as_str()).collect(),
-            _ => Vec::new(),
-        };
-        let entitled = claims.client_id == client.client_id
-            || audiences
-                .iter()
-                .any(|aud| client.introspection_audiences.iter().any(|a| a == aud));
-        if !entitled {
-            tracing::info!(caller = %client.client_id, "introspection of another client's token answered inactive");
-            return Ok(inactive());
-        }
-        let (jti, sub, own_client) = (
-            claims.jti.clone(),
-            claims.sub.clone(),
-            claims.sub == claims.client_id,
-        );
-        let active = state
-            .db
-            .run(move |conn| {
-                // A client's own token (client credentials) is recorded only when revoked; a
-                // user's token counts only while its user is current.
-                Ok::<_, OAuthError>(match current::current_user(conn, &jti, &sub)? {
-                    Ok(_) => true,
-                    Err(current::NotCurrent::Unrecorded) if own_client => true,
-                    Err(current::NotCurrent::OtherSubject) if own_client => {
-                        current::client_token_active(conn, &jti)?
-                    }
-                    Err(_) => false,
-                })
-            })
-            .await?;
-        if !active {
-            return Ok(inactive());
-        }
-        return Ok(no_store_json(&json!({
-            "active": true,
-            "token_type": "Bearer",
-            "scope": claims.scope,
-            "client_id": claims.client_id,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "iss": claims.iss,
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "jti": claims.jti,
-        })));
-    }
-    let hash = crate::accounts::sessions::token_hash(&token);
-    let idle = state.token_settings.refresh_idle_ttl;
-    let found = state
-        .db
-        .run(move |conn| {
-            let Some((token, family)) = refresh_q::find(conn, &hash)? else {
-                return Ok::<_, OAuthError>(None);
-            };
-            let enabled = user_q::find_by_id(conn, &family.user_id)?
-                .is_some_and(|user| user.disabled_at.is_none());
-            Ok(enabled.then_some((token, family)))
-        })
-        .await?;
-    let now = chrono::Utc::now().naive_utc();
-    match found {
-        // A refresh token is its own client's business only.
-        Some((token, family))
-            if family.client_id == client.client_id
-                && token.used_at.is_none()
-                && family.revoked_at.is_none()
-                && now < family.expires_at
-                && now
-                    < token.created_at
-                        + chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX) =>
-        {
-            Ok(no_store_json(&json!({
+    let token = params.required("token")?;
+    Ok(no_store_json(
+        &match introspect::introspect(&state.tokens, &client, token).await? {
+            Introspection::Inactive => json!({ "active": false }),
+            Introspection::Access(claims) => json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "aud": claims.aud,
+                "iss": claims.iss,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "jti": claims.jti,
+            }),
+            Introspection::Refresh(token) => json!({
                 "active": true,
                 "token_type": "refresh_token",
-                "scope": family.scope,
-                "client_id": family.client_id,
-                "sub": family.user_id,
-                "iss": state.issuer.as_str(),
-                "exp": family.expires_at.and_utc().timestamp(),
-                "iat": token.created_at.and_utc().timestamp(),
-            })))
-        }
-        _ => Ok(inactive()),
-    }
+                "scope": token.scope,
+                "client_id": token.client_id,
+                "sub": token.sub,
+                "iss": token.iss,
+                "exp": token.exp,
+                "iat": token.iat,
+            }),
+        },
+    ))
 }
 
-/// `GET|POST /userinfo` (OIDC Core §5.3): the bearer token must be one of ours, unrevoked, with
-/// `openid`; the claims follow the granted scopes. RFC 6750 errors.
+/// `GET|POST /userinfo` (OIDC Core §5.3): the claims [`introspect::userinfo`] allows; RFC 6750
+/// errors.
 pub async fn userinfo(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&request)?;
-    let invalid = || BearerError::Invalid(VerifyError::Malformed("not a valid access token"));
-    let claims = own_access_token(&state, &token).ok_or_else(invalid)?;
-    if !claims.scope.split(' ').any(|s| s == "openid") {
-        return Err(BearerError::InsufficientScope("scope openid".into()));
-    }
-    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
-    // The token must still speak for its user: recorded, unrevoked, the user enabled.
-    let user = state
-        .db
-        .run(move |conn| Ok::<_, crate::db::DbError>(current::current_user(conn, &jti, &sub)?.ok()))
+    let info = introspect::userinfo(&state.tokens, &token)
         .await
-        .map_err(|error| Fault::from(error).into_bearer())?
-        .map(|current| current.user)
-        .ok_or_else(invalid)?;
-    let scope = |s: &str| claims.scope.split(' ').any(|granted| granted == s);
-    let mut body = serde_json::Map::new();
-    body.insert("sub".into(), json!(user.id));
-    if scope("profile") {
-        body.insert("preferred_username".into(), json!(user.username));
-        body.insert(
-            "updated_at".into(),
-            json!(user.updated_at.and_utc().timestamp()),
-        );
-    }
-    if scope("email") {
-        body.insert("email".into(), json!(user.email));
-        body.insert("email_verified".into(), json!(false));
-    }
+        .map_err(|error| match error {
+            UserInfoError::InvalidToken => {
+                BearerError::Invalid(VerifyError::Malformed("not a valid access token"))
+            }
+            UserInfoError::InsufficientScope => {
+                BearerError::InsufficientScope("scope openid".into())
+            }
+            UserInfoError::Unavailable(error) => Fault::from(error).into_bearer(),
+        })?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+        .json(info))
 }

@@ -18,6 +18,7 @@ use crate::db::queries::audit::Change;
 use crate::db::queries::clients as q;
 use crate::db::{Db, DbConn, DbError};
 use crate::keys::SigningAlg;
+use crate::verify::Scope;
 
 /// The grant types a client may be allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -101,10 +102,9 @@ impl Client {
     }
 
     /// Whether every scope of `scope` is allowed to this client.
-    pub fn allows_scope(&self, scope: &str) -> bool {
+    pub fn allows_scope(&self, scope: &Scope) -> bool {
         scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
+            .iter()
             .all(|s| self.scopes.iter().any(|allowed| allowed == s))
     }
 

@@ -1,23 +1,22 @@
-//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6) and the tokens they issue: RFC 9068
-//! access tokens and OpenID Connect ID tokens.
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6): each checks what its RFC requires of
+//! the request, then issues through the one token service ([`super::tokens`]).
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::clients::{Client, GrantType};
 use super::error::OAuthError;
 use super::params::{Params, pkce_matches};
-use crate::accounts::sessions::{self, AuthError, Grant, RefreshToken, token_hash};
-use crate::db::models::{AccessTokenRow, UserRow};
+use super::tokens::{AccessRequest, GrantKind, IdTokenRequest, Recipient, Subject, TokenService};
+use crate::accounts::sessions::{self, AccessRecord, AuthError, Grant};
+use crate::db::models::UserRow;
 use crate::db::queries::{audit, oauth as q, refresh as refresh_q, users as user_q};
 use crate::db::{DbConn, write_transaction};
-use crate::keys::SigningAlg;
-use crate::state::AppState;
+use crate::keys::{SignError, SigningAlg};
+use crate::secrets::{AuthorizationCode, RefreshToken, TokenHash};
+use crate::verify::Scope;
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -29,7 +28,7 @@ pub struct TokenResponse {
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// The granted scope.
-    pub scope: String,
+    pub scope: Scope,
     /// The refresh token, when `offline_access` was granted (or for non-OIDC grants that allow
     /// refresh).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,14 +36,6 @@ pub struct TokenResponse {
     /// The ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-}
-
-fn has_scope(scope: &str, wanted: &str) -> bool {
-    scope.split(' ').any(|s| s == wanted)
-}
-
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
 }
 
 impl From<AuthError> for OAuthError {
@@ -59,153 +50,36 @@ impl From<AuthError> for OAuthError {
     }
 }
 
-#[derive(Serialize)]
-struct AccessClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    nbf: i64,
-    jti: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    roles: Option<&'a [String]>,
+impl From<SignError> for OAuthError {
+    fn from(error: SignError) -> Self {
+        Self::internal(error)
+    }
 }
 
-/// An access token to sign.
-pub struct AccessToken<'a> {
-    /// The client it is issued to.
-    pub client: &'a Client,
-    /// Subject: a user id, or the client id (client credentials).
-    pub subject: &'a str,
-    /// Audience.
-    pub audience: &'a str,
-    /// Scope.
-    pub scope: &'a str,
-    /// Its `jti`.
-    pub jti: &'a str,
-    /// Authentication time of the user.
-    pub auth_time: Option<NaiveDateTime>,
-    /// Roles (first-party clients only).
-    pub roles: Option<&'a [String]>,
-    /// The grant, for metrics.
-    pub grant: &'static str,
+/// `POST /token`: the grant named by `grant_type`, for an authenticated `client`.
+pub async fn exchange(
+    tokens: &TokenService,
+    client: Arc<Client>,
+    grant_type: &str,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    match grant_type {
+        "client_credentials" => client_credentials(tokens, &client, params),
+        "authorization_code" => authorization_code(tokens, client, params).await,
+        "refresh_token" => refresh_token(tokens, client, params).await,
+        _ => Err(OAuthError::unsupported_grant_type()),
+    }
 }
 
-/// Signs an RFC 9068 access token (`typ: at+jwt`) with the client's algorithm; returns it and
-/// its lifetime.
-pub fn sign_access_token(
-    state: &AppState,
-    token: &AccessToken<'_>,
-) -> Result<(String, u64), OAuthError> {
-    let iat = Utc::now().timestamp();
-    let ttl = state.token_settings.access_token_ttl.as_secs();
-    let claims = AccessClaims {
-        iss: state.issuer.as_str(),
-        sub: token.subject,
-        aud: token.audience,
-        exp: iat + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
-        iat,
-        nbf: iat,
-        jti: token.jti,
-        client_id: &token.client.client_id,
-        scope: token.scope,
-        auth_time: token.auth_time.map(|t| t.and_utc().timestamp()),
-        roles: token.roles,
-    };
-    let jwt = state
-        .signer
-        .sign(token.client.access_token_alg, "at+jwt", &claims)
-        .map_err(OAuthError::internal)?;
-    state
-        .metrics
-        .token_issued(token.grant, token.client.access_token_alg.as_str());
-    Ok((jwt, ttl))
-}
-
-#[derive(Serialize)]
-struct IdClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    exp: i64,
-    iat: i64,
-    auth_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-    at_hash: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sid: Option<&'a str>,
-    azp: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_username: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_verified: Option<bool>,
-}
-
-/// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token (both of our
-/// algorithms hash with SHA-256), base64url.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
-}
-
-/// An ID token to sign.
-pub struct IdToken<'a> {
-    /// The client (audience and algorithm).
-    pub client: &'a Client,
-    /// The user.
-    pub user: &'a UserRow,
-    /// Granted scope (decides the profile and email claims).
-    pub scope: &'a str,
-    /// When the user authenticated.
-    pub auth_time: NaiveDateTime,
-    /// The request's nonce (not on refresh).
-    pub nonce: Option<&'a str>,
-    /// The browser session.
-    pub sid: Option<&'a str>,
-    /// The access token issued with it.
-    pub access_token: &'a str,
-}
-
-/// Signs an ID token with the client's ID-token algorithm (RS256 by default).
-pub fn sign_id_token(state: &AppState, token: &IdToken<'_>) -> Result<String, OAuthError> {
-    let iat = Utc::now().timestamp();
-    let ttl = i64::try_from(state.token_settings.id_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
-    let profile = has_scope(token.scope, "profile");
-    let email = has_scope(token.scope, "email");
-    let claims = IdClaims {
-        iss: state.issuer.as_str(),
-        sub: &token.user.id,
-        aud: &token.client.client_id,
-        exp: iat + ttl,
-        iat,
-        auth_time: token.auth_time.and_utc().timestamp(),
-        nonce: token.nonce,
-        at_hash: at_hash(token.access_token),
-        sid: token.sid,
-        azp: &token.client.client_id,
-        preferred_username: profile.then_some(token.user.username.as_str()),
-        email: email.then_some(token.user.email.as_str()),
-        email_verified: email.then_some(false),
-    };
-    state
-        .signer
-        .sign(token.client.id_token_alg, "JWT", &claims)
-        .map_err(OAuthError::internal)
+fn scope_not_allowed() -> OAuthError {
+    OAuthError::invalid_scope("The requested scope is not allowed for this client.")
 }
 
 /// `client_credentials` (RFC 6749 §4.4): confidential clients only; `sub` is the client; the
 /// audience comes from `resource`/`audience` (one of the client's) or is the client's default.
 /// Writes nothing: the client comes from memory.
 pub fn client_credentials(
-    state: &AppState,
+    tokens: &TokenService,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -224,38 +98,31 @@ pub fn client_credentials(
             if !client.audiences.iter().any(|allowed| allowed == a) {
                 return Err(OAuthError::invalid_target());
             }
-            a
+            Some(a)
         }
-        (None, None) => client.default_audience(state.issuer.as_str()),
+        (None, None) => None,
     };
-    let scope = params.get("scope").unwrap_or("");
-    if !client.allows_scope(scope)
-        || has_scope(scope, "openid")
-        || has_scope(scope, "offline_access")
+    let scope = Scope::parse(params.get("scope").unwrap_or("")).map_err(|_| scope_not_allowed())?;
+    if !client.allows_scope(&scope) || scope.contains("openid") || scope.contains("offline_access")
     {
-        return Err(OAuthError::invalid_scope(
-            "The requested scope is not allowed for this client.",
-        ));
+        return Err(scope_not_allowed());
     }
-    let jti = sessions::new_jti();
-    let (access_token, expires_in) = sign_access_token(
-        state,
-        &AccessToken {
-            client,
-            subject: &client.client_id,
+    let record = tokens.access_record(tokens.clock().now());
+    let access = tokens.sign_access_token(
+        &AccessRequest {
+            recipient: Recipient::Client(client),
+            subject: Subject::Client,
+            scope: &scope,
             audience,
-            scope,
-            jti: &jti,
-            auth_time: None,
-            roles: None,
-            grant: "client_credentials",
+            grant: GrantKind::ClientCredentials,
         },
+        &record,
     )?;
     Ok(TokenResponse {
-        access_token,
+        access_token: access.token,
         token_type: "Bearer",
-        expires_in,
-        scope: scope.to_owned(),
+        expires_in: access.expires_in,
+        scope,
         refresh_token: None,
         id_token: None,
     })
@@ -265,11 +132,10 @@ enum Redemption {
     Issued {
         user: Box<UserRow>,
         roles: Vec<String>,
-        scope: String,
+        scope: Scope,
         nonce: Option<String>,
         auth_time: NaiveDateTime,
         sid: Option<String>,
-        jti: String,
         refresh_token: Option<RefreshToken>,
     },
     Refused(&'static str),
@@ -292,105 +158,110 @@ fn permit(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
 /// redirect URI and the PKCE challenge (CODE-03, PKCE-01). A replayed code revokes everything its
 /// first redemption issued (CODE-01).
 pub async fn authorization_code(
-    state: &AppState,
+    tokens: &TokenService,
     client: Arc<Client>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     permit(&client, GrantType::AuthorizationCode)?;
-    let code = params.required("code")?;
-    let hash = token_hash(code);
+    let hash = AuthorizationCode::presented(params.required("code")?).hash();
     let redirect_uri = params.get("redirect_uri").map(str::to_owned);
     let verifier = params.get("code_verifier").map(str::to_owned);
-    let absolute_ttl = state.token_settings.refresh_absolute_ttl;
-    let access_ttl = state.token_settings.access_token_ttl;
+    let absolute_ttl = tokens.settings().refresh_absolute_ttl;
+    let now = tokens.clock().now();
+    let record = tokens.access_record(now);
+    let stored = record.clone();
     let client_for_db = Arc::clone(&client);
-    let outcome = state
-        .db
+    let outcome = tokens
+        .db()
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 redeem(
                     conn,
-                    &client_for_db,
-                    &hash,
-                    redirect_uri.as_deref(),
-                    verifier.as_deref(),
-                    absolute_ttl,
-                    access_ttl,
+                    &Redeem {
+                        client: &client_for_db,
+                        hash: &hash,
+                        redirect_uri: redirect_uri.as_deref(),
+                        verifier: verifier.as_deref(),
+                        absolute_ttl,
+                        access: &stored,
+                        now: now.naive_utc(),
+                    },
                 )
             })
         })
         .await?;
-    let Redemption::Issued {
-        user,
-        roles,
-        scope,
-        nonce,
-        auth_time,
-        sid,
-        jti,
-        refresh_token,
-    } = outcome
-    else {
-        let Redemption::Refused(why) = outcome else {
-            return Err(OAuthError::invalid_grant("The code is invalid."));
-        };
-        return Err(OAuthError::invalid_grant(why));
+    let (user, roles, scope, nonce, auth_time, sid, refresh_token) = match outcome {
+        Redemption::Issued {
+            user,
+            roles,
+            scope,
+            nonce,
+            auth_time,
+            sid,
+            refresh_token,
+        } => (user, roles, scope, nonce, auth_time, sid, refresh_token),
+        Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
     };
-    let audience = client.default_audience(state.issuer.as_str());
-    let (access_token, expires_in) = sign_access_token(
-        state,
-        &AccessToken {
-            client: &client,
-            subject: &user.id,
-            audience,
-            scope: &scope,
-            jti: &jti,
-            auth_time: Some(auth_time),
-            roles: client.first_party.then_some(roles.as_slice()),
-            grant: "authorization_code",
-        },
-    )?;
-    let id_token = if has_scope(&scope, "openid") {
-        Some(sign_id_token(
-            state,
-            &IdToken {
-                client: &client,
-                user: &user,
-                scope: &scope,
-                auth_time,
-                nonce: nonce.as_deref(),
-                sid: sid.as_deref(),
-                access_token: &access_token,
+    let access = tokens.sign_access_token(
+        &AccessRequest {
+            recipient: Recipient::Client(&client),
+            subject: Subject::User {
+                id: &user.id,
+                roles: &roles,
+                auth_time: Some(auth_time),
             },
-        )?)
+            scope: &scope,
+            audience: None,
+            grant: GrantKind::AuthorizationCode,
+        },
+        &record,
+    )?;
+    let id_token = if scope.contains("openid") {
+        Some(tokens.sign_id_token(&IdTokenRequest {
+            client: &client,
+            user: &user,
+            scope: &scope,
+            auth_time,
+            nonce: nonce.as_deref(),
+            sid: sid.as_deref(),
+            access_token: &access.token,
+        })?)
     } else {
         None
     };
     tracing::info!(client_id = %client.client_id, user_id = %user.id, "authorization code redeemed");
     Ok(TokenResponse {
-        access_token,
+        access_token: access.token,
         token_type: "Bearer",
-        expires_in,
+        expires_in: access.expires_in,
         scope,
-        refresh_token: refresh_token.map(|t| t.expose().to_owned()),
+        refresh_token: refresh_token.map(RefreshToken::into_exposed),
         id_token,
     })
 }
 
-fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// A code redemption: who presents which code, and the access token it would issue.
+struct Redeem<'a> {
+    client: &'a Client,
+    hash: &'a TokenHash,
+    redirect_uri: Option<&'a str>,
+    verifier: Option<&'a str>,
+    absolute_ttl: std::time::Duration,
+    access: &'a AccessRecord,
+    now: NaiveDateTime,
 }
 
-fn redeem(
-    conn: &mut DbConn,
-    client: &Client,
-    hash: &str,
-    redirect_uri: Option<&str>,
-    verifier: Option<&str>,
-    absolute_ttl: std::time::Duration,
-    access_ttl: std::time::Duration,
-) -> Result<Redemption, OAuthError> {
-    let now = now();
+fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthError> {
+    let Redeem {
+        client,
+        hash,
+        redirect_uri,
+        verifier,
+        absolute_ttl,
+        access,
+        now,
+    } = *redeem;
+    let hash = hash.as_str();
     let Some(row) = q::find_code(conn, hash)? else {
         return Ok(Redemption::Refused("The code is invalid or expired."));
     };
@@ -445,125 +316,111 @@ fn redeem(
         return Ok(Redemption::Refused("The user is disabled."));
     }
     let roles = sessions::roles_of(conn, &user.id)?;
+    let scope = Scope::parse(&row.scope).map_err(AuthError::StoredScope)?;
     // OIDC Core §11: a refresh token only with offline_access (for OIDC requests); plain OAuth
     // requests get one when the client may refresh.
-    let wants_refresh = if has_scope(&row.scope, "openid") {
-        has_scope(&row.scope, "offline_access")
+    let wants_refresh = if scope.contains("openid") {
+        scope.contains("offline_access")
     } else {
         true
     };
     let (family_id, refresh_token) = if wants_refresh && client.allows(GrantType::RefreshToken) {
         let grant = Grant {
             client_id: client.client_id.clone(),
-            scope: row.scope.clone(),
+            scope: scope.clone(),
             auth_time: Some(row.auth_time),
             sid: row.sid.clone(),
         };
-        let (family, token) = sessions::start_family(conn, &user.id, &grant, absolute_ttl)?;
+        let (family, token) = sessions::start_family(conn, &user.id, &grant, absolute_ttl, now)?;
         (Some(family), Some(token))
     } else {
         (None, None)
     };
-    let jti = sessions::new_jti();
     q::insert_access_token(
         conn,
-        &AccessTokenRow {
-            jti: jti.clone(),
-            family_id: family_id.clone(),
-            client_id: client.client_id.clone(),
-            expires_at: now + chrono_duration(access_ttl),
-            revoked_at: None,
-            user_id: Some(user.id.clone()),
-        },
+        &access.row(&user.id, &client.client_id, family_id.as_deref()),
     )?;
-    q::record_redemption(conn, hash, family_id.as_deref(), &jti)?;
+    q::record_redemption(conn, hash, family_id.as_deref(), &access.jti)?;
     Ok(Redemption::Issued {
         user: Box::new(user),
         roles,
-        scope: row.scope,
+        scope,
         nonce: row.nonce,
         auth_time: row.auth_time,
         sid: row.sid,
-        jti,
         refresh_token,
     })
 }
 
-/// `refresh_token` (RFC 6749 §6): the JSON API's family store, rotation and reuse detection,
-/// bound to the client (RT-06); `scope` may only narrow the grant (`invalid_scope`).
+/// `refresh_token` (RFC 6749 §6): the one refresh path ([`TokenService::refresh`]) bound to the
+/// client (RT-06); `scope` may only narrow the grant (`invalid_scope`); an ID token again when
+/// `openid` was granted (OIDC Core §12.2).
 pub async fn refresh_token(
-    state: &AppState,
+    tokens: &TokenService,
     client: Arc<Client>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     permit(&client, GrantType::RefreshToken)?;
-    let presented = params.required("refresh_token")?.to_owned();
+    let presented = RefreshToken::presented(params.required("refresh_token")?);
     // A wider scope is refused before the token is rotated, so the refusal costs it nothing.
-    let requested = params.get("scope").map(str::to_owned);
-    if let Some(requested) = &requested {
-        let hash = token_hash(&presented);
-        let granted = state
-            .db
-            .run(move |conn| Ok::<_, OAuthError>(refresh_q::find(conn, &hash)?))
-            .await?
-            .map(|(_, family)| family.scope);
-        if let Some(granted) = granted
-            && !requested
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .all(|s| has_scope(&granted, s))
-        {
-            return Err(OAuthError::invalid_scope(
-                "The requested scope exceeds the original grant.",
-            ));
+    let exceeds = || OAuthError::invalid_scope("The requested scope exceeds the original grant.");
+    let requested = match params.get("scope") {
+        None => None,
+        Some(text) => {
+            let hash = presented.hash();
+            let granted = tokens
+                .db()
+                .run(move |conn| Ok::<_, OAuthError>(refresh_q::find(conn, hash.as_str())?))
+                .await?
+                .map(|(_, family)| family.scope);
+            match granted {
+                // An unknown token: the rotation refuses it.
+                None => None,
+                Some(granted) => Some(
+                    Scope::parse(text)
+                        .ok()
+                        .filter(|requested| {
+                            Scope::parse(&granted)
+                                .is_ok_and(|granted| requested.is_subset_of(&granted))
+                        })
+                        .ok_or_else(exceeds)?,
+                ),
+            }
         }
-    }
-    let access = sessions::AccessRecord::new(state.token_settings.access_token_ttl);
-    let jti = access.jti.clone();
-    let refreshed = sessions::rotate(state, presented, client.client_id.clone(), access).await?;
-    let scope = requested.unwrap_or_else(|| refreshed.grant.scope.clone());
-    let user_id = refreshed.user_id.clone();
-    let user = state
-        .db
-        .run(move |conn| Ok::<_, OAuthError>(user_q::find_by_id(conn, &user_id)?))
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
-    let audience = client.default_audience(state.issuer.as_str());
-    let (access_token, expires_in) = sign_access_token(
-        state,
-        &AccessToken {
-            client: &client,
-            subject: &user.id,
-            audience,
-            scope: &scope,
-            jti: &jti,
-            auth_time: refreshed.grant.auth_time,
-            roles: client.first_party.then_some(refreshed.roles.as_slice()),
-            grant: "refresh_token",
-        },
-    )?;
+    };
+    let refreshed = tokens
+        .refresh(Recipient::Client(&client), &presented, requested)
+        .await?;
     // OIDC Core §12.2: same sub and auth_time, no nonce.
-    let id_token = match (has_scope(&scope, "openid"), refreshed.grant.auth_time) {
-        (true, Some(auth_time)) => Some(sign_id_token(
-            state,
-            &IdToken {
+    let id_token = match (
+        refreshed.scope.contains("openid"),
+        refreshed.rotation.grant.auth_time,
+    ) {
+        (true, Some(auth_time)) => {
+            let user_id = refreshed.rotation.user_id.clone();
+            let user = tokens
+                .db()
+                .run(move |conn| Ok::<_, OAuthError>(user_q::find_by_id(conn, &user_id)?))
+                .await?
+                .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
+            Some(tokens.sign_id_token(&IdTokenRequest {
                 client: &client,
                 user: &user,
-                scope: &scope,
+                scope: &refreshed.scope,
                 auth_time,
                 nonce: None,
-                sid: refreshed.grant.sid.as_deref(),
-                access_token: &access_token,
-            },
-        )?),
+                sid: refreshed.rotation.grant.sid.as_deref(),
+                access_token: &refreshed.access.token,
+            })?)
+        }
         _ => None,
     };
     Ok(TokenResponse {
-        access_token,
+        access_token: refreshed.access.token,
         token_type: "Bearer",
-        expires_in,
-        scope,
-        refresh_token: Some(refreshed.token.expose().to_owned()),
+        expires_in: refreshed.access.expires_in,
+        scope: refreshed.scope,
+        refresh_token: Some(refreshed.rotation.token.into_exposed()),
         id_token,
     })
 }

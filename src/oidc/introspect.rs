@@ -1,86 +1,209 @@
-//! Checks of tokens this provider issued, for introspection (RFC 7662), revocation (RFC 7009),
-//! userinfo and RP-initiated logout: the signature with the published key named by `kid` (the
-//! algorithm from our key record), our issuer, `typ`, and expiry — with no audience, since these
-//! endpoints serve tokens of every audience.
+//! The decisions of introspection (RFC 7662) and userinfo (OIDC Core §5.3), on tokens read back
+//! by the token service under the one verification policy ([`super::tokens`]) and on the
+//! current state of their user ([`crate::accounts::current`]). No actix types: `http/oauth.rs`
+//! parses the request and renders the outcome.
 
-use serde::Deserialize;
+use chrono::Duration as ChronoDuration;
+use serde::Serialize;
 
-use crate::keys::SigningAlg;
-use crate::state::AppState;
+use super::clients::Client;
+use super::tokens::{AccessClaims, TokenService};
+use crate::accounts::current::{self, NotCurrent};
+use crate::db::DbError;
+use crate::db::queries::{refresh as refresh_q, users as user_q};
+use crate::secrets::RefreshToken;
+use crate::verify::Scope;
 
-/// The claims of one of our access tokens.
-#[derive(Debug, Clone, Deserialize)]
-pub struct OwnAccessClaims {
-    /// Subject.
-    pub sub: String,
-    /// Client.
+/// What introspection may say about a token.
+#[derive(Debug)]
+pub enum Introspection {
+    /// `{"active": false}` and nothing else: not valid, not current, or not the caller's
+    /// business.
+    Inactive,
+    /// One of our access tokens, active.
+    Access(AccessClaims<'static>),
+    /// One of the caller's refresh tokens, active.
+    Refresh(ActiveRefreshToken),
+}
+
+/// An active refresh token, as introspection describes it.
+#[derive(Debug)]
+pub struct ActiveRefreshToken {
+    /// What its family grants.
+    pub scope: Scope,
+    /// The client it was issued to (the caller).
     pub client_id: String,
-    /// Scope.
-    #[serde(default)]
-    pub scope: String,
-    /// Expiry.
-    pub exp: i64,
-    /// Issued at.
-    pub iat: i64,
-    /// Token id.
-    pub jti: String,
-    /// Audience.
-    pub aud: serde_json::Value,
-    /// Issuer.
-    pub iss: String,
-}
-
-/// The claims of one of our ID tokens (for `id_token_hint`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct OwnIdClaims {
-    /// Subject.
+    /// The user.
     pub sub: String,
-    /// The client it was issued to.
-    pub aud: String,
-    /// Browser session.
-    #[serde(default)]
-    pub sid: Option<String>,
+    /// The issuer.
+    pub iss: String,
+    /// When its family ends (seconds since the epoch).
+    pub exp: i64,
+    /// When it was issued.
+    pub iat: i64,
 }
 
-fn decode<C: serde::de::DeserializeOwned>(
-    state: &AppState,
+/// RFC 7662: what `caller` (an authenticated confidential client) may learn about `token`. A
+/// caller learns about its own tokens, and about access tokens for an audience it is registered
+/// to introspect (`introspection_audiences`, RFC 7662 §4); anything else — not valid, not
+/// current (the user disabled or logged out everywhere), or not the caller's business — is
+/// [`Introspection::Inactive`].
+pub async fn introspect(
+    tokens: &TokenService,
+    caller: &Client,
     token: &str,
-    typ: &str,
-    check_exp: bool,
-) -> Option<C> {
-    if token.len() > 16 * 1024 {
-        return None;
+) -> Result<Introspection, DbError> {
+    if let Some(claims) = tokens.verify_access_token(token).await {
+        return introspect_access_token(tokens, caller, claims).await;
     }
-    let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.typ.as_deref() != Some(typ) {
-        return None;
-    }
-    let kid = header.kid?;
-    let keys = state.keys.current();
-    let key = keys.published().iter().find(|k| k.kid == kid)?;
-    let alg: SigningAlg = key.alg;
-    // The algorithm of our key record decides; a header naming another is refused.
-    if header.alg != alg.jsonwebtoken() {
-        return None;
-    }
-    let decoding = key.jwk.decoding_key().ok()?;
-    let mut validation = jsonwebtoken::Validation::new(alg.jsonwebtoken());
-    validation.set_issuer(&[state.issuer.as_str()]);
-    validation.validate_aud = false;
-    validation.validate_exp = check_exp;
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["iss", "exp", "sub"]);
-    jsonwebtoken::decode::<C>(token, &decoding, &validation)
-        .ok()
-        .map(|data| data.claims)
+    introspect_refresh_token(tokens, caller, RefreshToken::presented(token)).await
 }
 
-/// One of our unexpired access tokens, or `None`.
-pub fn own_access_token(state: &AppState, token: &str) -> Option<OwnAccessClaims> {
-    decode(state, token, "at+jwt", true)
+async fn introspect_access_token(
+    tokens: &TokenService,
+    caller: &Client,
+    claims: AccessClaims<'static>,
+) -> Result<Introspection, DbError> {
+    let entitled = claims.client_id == caller.client_id.as_str()
+        || caller
+            .introspection_audiences
+            .iter()
+            .any(|audience| *audience == claims.aud);
+    if !entitled {
+        tracing::info!(caller = %caller.client_id, "introspection of another client's token answered inactive");
+        return Ok(Introspection::Inactive);
+    }
+    let (jti, sub, own_client) = (
+        claims.jti.clone().into_owned(),
+        claims.sub.clone().into_owned(),
+        claims.is_client_token(),
+    );
+    let active = tokens
+        .db()
+        .run(move |conn| {
+            // A client's own token (client credentials) is recorded only when revoked; a user's
+            // token counts only while its user is current.
+            Ok::<_, DbError>(match current::current_user(conn, &jti, &sub)? {
+                Ok(_) => true,
+                Err(NotCurrent::Unrecorded) if own_client => true,
+                Err(NotCurrent::OtherSubject) if own_client => {
+                    current::client_token_active(conn, &jti)?
+                }
+                Err(_) => false,
+            })
+        })
+        .await?;
+    Ok(if active {
+        Introspection::Access(claims)
+    } else {
+        Introspection::Inactive
+    })
 }
 
-/// One of our ID tokens, expired or not (an `id_token_hint` may be old), or `None`.
-pub fn own_id_token(state: &AppState, token: &str) -> Option<OwnIdClaims> {
-    decode(state, token, "JWT", false)
+async fn introspect_refresh_token(
+    tokens: &TokenService,
+    caller: &Client,
+    presented: RefreshToken,
+) -> Result<Introspection, DbError> {
+    let hash = presented.hash();
+    let found = tokens
+        .db()
+        .run(move |conn| {
+            let Some((token, family)) = refresh_q::find(conn, hash.as_str())? else {
+                return Ok::<_, DbError>(None);
+            };
+            let enabled = user_q::find_by_id(conn, &family.user_id)?
+                .is_some_and(|user| user.disabled_at.is_none());
+            Ok(enabled.then_some((token, family)))
+        })
+        .await?;
+    let now = tokens.clock().now_naive();
+    let idle =
+        ChronoDuration::from_std(tokens.settings().refresh_idle_ttl).unwrap_or(ChronoDuration::MAX);
+    match found {
+        // A refresh token is its own client's business only.
+        Some((token, family))
+            if family.client_id == caller.client_id
+                && token.used_at.is_none()
+                && family.revoked_at.is_none()
+                && now < family.expires_at
+                && now < token.created_at + idle =>
+        {
+            let Ok(scope) = Scope::parse(&family.scope) else {
+                return Ok(Introspection::Inactive);
+            };
+            Ok(Introspection::Refresh(ActiveRefreshToken {
+                scope,
+                client_id: family.client_id,
+                sub: family.user_id,
+                iss: tokens.issuer().as_str().to_owned(),
+                exp: family.expires_at.and_utc().timestamp(),
+                iat: token.created_at.and_utc().timestamp(),
+            }))
+        }
+        _ => Ok(Introspection::Inactive),
+    }
+}
+
+/// The claims userinfo returns, by the granted scope (OIDC Core §5.3.2, §5.4). Members in
+/// alphabetical order, as the response has always had them.
+#[derive(Debug, Serialize)]
+pub struct UserInfo {
+    /// With `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// With `email` (never verified yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// With `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// The user id.
+    pub sub: String,
+    /// With `profile`: when the profile last changed (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
+/// Why userinfo refused a bearer token (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+pub enum UserInfoError {
+    /// Not one of our valid access tokens, or it no longer speaks for its user.
+    #[error("not a valid access token")]
+    InvalidToken,
+    /// The token does not grant `openid`.
+    #[error("the token does not grant openid")]
+    InsufficientScope,
+    /// The user's state could not be read.
+    #[error(transparent)]
+    Unavailable(#[from] DbError),
+}
+
+/// OIDC Core §5.3: the bearer token must be one of our access tokens, unrevoked, with `openid`,
+/// and still speak for its user; the claims follow the granted scopes.
+pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfo, UserInfoError> {
+    let claims = tokens
+        .verify_access_token(token)
+        .await
+        .ok_or(UserInfoError::InvalidToken)?;
+    if !claims.scope.contains("openid") {
+        return Err(UserInfoError::InsufficientScope);
+    }
+    let (jti, sub) = (claims.jti.into_owned(), claims.sub.into_owned());
+    // The token must still speak for its user: recorded, unrevoked, the user enabled.
+    let user = tokens
+        .db()
+        .run(move |conn| Ok::<_, DbError>(current::current_user(conn, &jti, &sub)?.ok()))
+        .await?
+        .map(|current| current.user)
+        .ok_or(UserInfoError::InvalidToken)?;
+    let profile = claims.scope.contains("profile");
+    let email = claims.scope.contains("email");
+    Ok(UserInfo {
+        sub: user.id,
+        preferred_username: profile.then_some(user.username),
+        updated_at: profile.then(|| user.updated_at.and_utc().timestamp()),
+        email: email.then_some(user.email),
+        email_verified: email.then_some(false),
+    })
 }

@@ -8,6 +8,8 @@ pub mod issuer;
 pub mod metadata;
 pub mod params;
 pub mod settings;
+pub mod tokens;
 
 pub use issuer::Issuer;
 pub use settings::TokenSettings;
+pub use tokens::TokenService;

@@ -41,13 +41,9 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
-    /// The scopes, split on spaces.
+    /// The scopes of `scope`.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope
-            .as_deref()
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|s| !s.is_empty())
+        super::scope::tokens(self.scope.as_deref().unwrap_or_default())
     }
 }
 

@@ -515,12 +515,18 @@ impl JwksCache {
                 .map_err(|e| format!("{kid}: {e}"))?
             }
         };
+        // `exp` and `nbf` are checked by the verifier against its own `now` (with the leeway),
+        // after the signature; here: the signature, `iss`, `aud` and the claims' presence.
         let mut validation = Validation::new(alg);
         validation.leeway = self.config.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.validate_exp = true;
+        validation.validate_nbf = false;
+        validation.validate_exp = false;
         validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&self.config.audiences);
+        if self.config.any_audience {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(&self.config.audiences);
+        }
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         Ok(VerificationKey {
             kid: kid.to_owned(),

@@ -6,11 +6,16 @@
 //! never from the token header; `none`, HS*, and header-supplied keys (`jwk`, `jku`, `x5u`, `x5c`)
 //! are never honoured; `typ` must be `at+jwt`; `iss`, `aud`, `exp` and `nbf` are enforced with a
 //! leeway of at most 60 s.
+//!
+//! The issuer checks its own tokens by these same rules (one policy), with server-side options
+//! a resource server never needs: any audience (introspection, userinfo), ID tokens and no
+//! expiry (`id_token_hint`), and its own clock ([`Verifier::verify_at`]).
 
 #[cfg(feature = "actix")]
 pub mod actix;
 pub mod claims;
 pub mod jwks;
+pub mod scope;
 mod strict_json;
 
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use serde_json::Value;
 
 pub use claims::AccessClaims;
 pub use jwks::{FetchError, JwksCache};
+pub use scope::{InvalidScope, Scope};
 
 /// The largest leeway accepted for `exp`/`nbf` (RFC 9068 §4: "a few minutes" at most; we keep
 /// it to one).
@@ -61,6 +67,25 @@ pub struct VerifierConfig {
     pub max_document_bytes: usize,
     /// Longest token accepted (anything longer is refused before parsing).
     pub max_token_bytes: usize,
+    /// The kind of token accepted: access tokens (the default; a resource server never changes
+    /// it) or, for the issuer's own check of an `id_token_hint`, ID tokens.
+    pub token_kind: TokenKind,
+    /// Accept a token of any audience. Only for the issuer's own endpoints (introspection,
+    /// userinfo, revocation), which serve tokens of every audience; a resource server never
+    /// sets it.
+    pub any_audience: bool,
+    /// Refuse expired tokens (the default). Only the issuer's check of an `id_token_hint`,
+    /// which may be old, turns it off.
+    pub check_expiry: bool,
+}
+
+/// The kind of JWT a verifier accepts, by its `typ` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// RFC 9068 access tokens: `typ` is `at+jwt` (or `application/at+jwt`).
+    Access,
+    /// OpenID Connect ID tokens as this server signs them: `typ` is `JWT`.
+    Id,
 }
 
 impl VerifierConfig {
@@ -82,6 +107,9 @@ impl VerifierConfig {
             http_timeout: Duration::from_secs(5),
             max_document_bytes: 256 * 1024,
             max_token_bytes: 8 * 1024,
+            token_kind: TokenKind::Access,
+            any_audience: false,
+            check_expiry: true,
         }
     }
 }
@@ -107,8 +135,8 @@ pub enum VerifyError {
     /// A header member the verifier never honours (`jku`, `jwk`, `x5u`, `x5c`, `crit`, …).
     #[error("forbidden header member `{0}`")]
     ForbiddenHeader(String),
-    /// `typ` is not `at+jwt`.
-    #[error("not an access token (typ)")]
+    /// `typ` is not `at+jwt` (for an ID-token verifier: not `JWT`).
+    #[error("not the expected kind of token (typ)")]
     WrongType,
     /// No key with this `kid` in the issuer's JWKS.
     #[error("unknown key id")]
@@ -141,9 +169,9 @@ pub struct Verified<C> {
 }
 
 impl<C> Verified<C> {
-    /// The scopes, split on spaces.
+    /// The scopes of `scope`.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split(' ').filter(|s| !s.is_empty())
+        scope::tokens(&self.scope)
     }
 }
 
@@ -153,6 +181,8 @@ pub struct Verifier {
     cache: Arc<JwksCache>,
     max_token_bytes: usize,
     leeway: u64,
+    token_kind: TokenKind,
+    check_expiry: bool,
 }
 
 impl Verifier {
@@ -168,7 +198,7 @@ impl Verifier {
         if config.leeway > MAX_LEEWAY {
             return Err(ConfigError::Invalid("leeway must be at most 60 s".into()));
         }
-        if config.audiences.is_empty() {
+        if config.audiences.is_empty() && !config.any_audience {
             return Err(ConfigError::Invalid(
                 "at least one audience is required".into(),
             ));
@@ -191,6 +221,8 @@ impl Verifier {
         Ok(Self {
             max_token_bytes: config.max_token_bytes,
             leeway: config.leeway.as_secs(),
+            token_kind: config.token_kind,
+            check_expiry: config.check_expiry,
             cache: Arc::new(cache(config)?),
         })
     }
@@ -217,6 +249,20 @@ impl Verifier {
         &self,
         token: &str,
     ) -> Result<Verified<C>, VerifyError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        self.verify_at(token, now).await
+    }
+
+    /// [`Verifier::verify`] at the instant `now` (seconds since the epoch): for a server that
+    /// reads time from its own clock.
+    pub async fn verify_at<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Verified<C>, VerifyError> {
         let parts = self.parse_header(token)?;
         let key = match self.cache.key(&parts.kid).await {
             Ok(Some(key)) => key,
@@ -230,7 +276,8 @@ impl Verifier {
         if parts.alg != key.alg_name {
             return Err(VerifyError::AlgorithmMismatch);
         }
-        // Signature, iss, aud, exp and nbf; the claims are read below, once.
+        // Signature, iss and aud; the claims are read below, once, and the times checked there
+        // against `now`.
         jsonwebtoken::decode::<IgnoredAny>(token, &key.decoding_key, &key.validation)
             .map_err(|e| VerifyError::Rejected(format!("{:?}", e.kind())))?;
         let payload = URL_SAFE_NO_PAD
@@ -240,7 +287,7 @@ impl Verifier {
             .map_err(|_| {
                 VerifyError::Malformed("claims are not a JSON object with unique members")
             })?;
-        self.check_times(exp.as_ref(), nbf.as_ref(), iat.as_ref())?;
+        self.check_times(exp.as_ref(), nbf.as_ref(), iat.as_ref(), now)?;
         let subject = match sub {
             Some(Value::String(subject)) => subject,
             _ => return Err(VerifyError::InvalidClaim("sub")),
@@ -303,8 +350,15 @@ impl Verifier {
             .as_ref()
             .and_then(Value::as_str)
             .ok_or(VerifyError::WrongType)?;
-        // RFC 9068 §4: `at+jwt`, or the full media type; media types compare case-insensitively.
-        if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
+        let expected = match self.token_kind {
+            // RFC 9068 §4: `at+jwt`, or the full media type; media types compare
+            // case-insensitively.
+            TokenKind::Access => {
+                typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+            }
+            TokenKind::Id => typ.eq_ignore_ascii_case("JWT"),
+        };
+        if !expected {
             return Err(VerifyError::WrongType);
         }
         let kid = match kid {
@@ -319,12 +373,14 @@ impl Verifier {
     }
 
     /// RFC 7519 §2 NumericDate: integers only; strings, floats, negatives and null are refused
-    /// (CVE-2026-25537 was a type confusion here). `iat` may not lie in the future.
+    /// (CVE-2026-25537 was a type confusion here). With the leeway: `exp` is not past (RFC 7519
+    /// §4.1.4), `nbf` not ahead (§4.1.5), and `iat` may not lie in the future.
     fn check_times(
         &self,
         exp: Option<&Value>,
         nbf: Option<&Value>,
         iat: Option<&Value>,
+        now: u64,
     ) -> Result<(), VerifyError> {
         let numeric = |name: &'static str, value: Option<&Value>| match value {
             None => Ok(None),
@@ -333,16 +389,15 @@ impl Verifier {
                 .map(Some)
                 .ok_or(VerifyError::InvalidClaim(name)),
         };
-        numeric("exp", exp)?.ok_or(VerifyError::InvalidClaim("exp"))?;
-        numeric("nbf", nbf)?;
-        if let Some(iat) = numeric("iat", iat)? {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            if iat > now + self.leeway {
-                return Err(VerifyError::InvalidClaim("iat"));
-            }
+        let exp = numeric("exp", exp)?.ok_or(VerifyError::InvalidClaim("exp"))?;
+        if self.check_expiry && exp < now.saturating_sub(self.leeway) {
+            return Err(VerifyError::Rejected("ExpiredSignature".into()));
+        }
+        if numeric("nbf", nbf)?.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+            return Err(VerifyError::Rejected("ImmatureSignature".into()));
+        }
+        if numeric("iat", iat)?.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
+            return Err(VerifyError::InvalidClaim("iat"));
         }
         Ok(())
     }

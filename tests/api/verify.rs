@@ -1159,7 +1159,7 @@ async fn a_configured_jwks_url_skips_discovery() {
 async fn the_server_verifies_its_own_tokens_by_the_same_rules(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let own = &app.state.verifier;
+    let own = app.state.tokens.first_party_verifier();
     let mut claims = claims(&app.issuer);
     claims["aud"] = json!(app.issuer);
     for alg in SigningAlg::ALL {

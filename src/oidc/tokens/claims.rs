@@ -1,0 +1,100 @@
+//! The claims of the tokens this server signs: one access-token type (RFC 9068) and one
+//! ID-token type (OIDC Core §2), used to issue them and to read them back (introspection,
+//! userinfo, revocation, `id_token_hint`).
+//!
+//! Fields are `Cow`s so that issuing borrows everything it can (no copies on the
+//! `client_credentials` hot path) while reading owns its data. The field order is the order of
+//! the JSON members in issued tokens.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::verify::Scope;
+
+/// The claims of an access token (RFC 9068 §2.2): `iss sub aud exp iat nbf jti client_id
+/// scope`, then `auth_time` when a user authenticated at an OAuth client, and `roles` for
+/// first-party tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims<'a> {
+    /// Issuer.
+    pub iss: Cow<'a, str>,
+    /// Subject: the user id, or the client id for `client_credentials`.
+    pub sub: Cow<'a, str>,
+    /// Audience: one resource server.
+    pub aud: Cow<'a, str>,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before (= `iat`).
+    pub nbf: i64,
+    /// Token id (the key of its record, see `accounts::current`).
+    pub jti: Cow<'a, str>,
+    /// The client it was issued to (`portcullis` for the first-party JSON API).
+    pub client_id: Cow<'a, str>,
+    /// Granted scope.
+    #[serde(default)]
+    pub scope: Cow<'a, Scope>,
+    /// When the user authenticated (OAuth grants for a user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The user's roles when the token was issued (first-party tokens only; endpoints of this
+    /// server read roles from the database instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Cow<'a, [String]>>,
+}
+
+impl AccessClaims<'_> {
+    /// Whether the token was issued to a client for itself (`client_credentials`: `sub` is the
+    /// client).
+    pub fn is_client_token(&self) -> bool {
+        self.sub == self.client_id
+    }
+}
+
+/// The claims of an ID token (OIDC Core §2, §3.1.3.6, §5.1 for the profile and email claims).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdClaims<'a> {
+    /// Issuer.
+    pub iss: Cow<'a, str>,
+    /// Subject (the user id).
+    pub sub: Cow<'a, str>,
+    /// Audience: the client.
+    pub aud: Cow<'a, str>,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The authorization request's nonce (not on refresh, OIDC Core §12.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<Cow<'a, str>>,
+    /// Left half of the SHA-256 of the access token issued with it, base64url.
+    pub at_hash: String,
+    /// The browser session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Cow<'a, str>>,
+    /// Authorized party: the client.
+    pub azp: Cow<'a, str>,
+    /// With `profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<Cow<'a, str>>,
+    /// With `email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Cow<'a, str>>,
+    /// With `email` (never verified yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token (both of our
+/// algorithms hash with SHA-256), base64url.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
