@@ -1554,6 +1554,50 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
     assert_eq!(f.app.get_bearer("/userinfo", &access).await.status(), 401);
 }
 
+// Scope is parsed once (RFC 6749 §3.3): at every grant the scope a token carries and the
+// response names is the canonical text — duplicates and extra spaces dropped — as the
+// authorization endpoint always stored it.
+async fn scope_text_is_canonical_at_every_grant(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let service = register(&f.env, &f.app, &["--client-id", "svc"]).await;
+    let issued = json_of(
+        f.app
+            .client
+            .post(format!("{}/token", f.app.address))
+            .basic_auth("svc", Some(secret_of(&service)))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", " email  profile email "),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(issued["scope"], "email profile");
+    assert_eq!(
+        decode_claims(issued["access_token"].as_str().unwrap())["scope"],
+        "email profile"
+    );
+
+    let (code, verifier) = f.code(&browser(), "openid profile offline_access").await;
+    let tokens = json_of(f.exchange(&code, &verifier).await).await;
+    let narrower = json_of(
+        f.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("scope", "profile  openid profile"),
+        ])
+        .await,
+    )
+    .await;
+    assert_eq!(narrower["scope"], "profile openid");
+    assert_eq!(
+        decode_claims(narrower["access_token"].as_str().unwrap())["scope"],
+        "profile openid"
+    );
+}
+
 on_both_backends!(
     login_06_hosted_page_throttling_and_tampered_fields,
     hdr_02_cookies_and_hsts_on_an_https_issuer,
@@ -1569,4 +1613,5 @@ on_both_backends!(
     authz_08_prompt_max_age_and_consent,
     logout_ends_the_session_and_its_grants,
     discovery_lists_what_is_implemented,
+    scope_text_is_canonical_at_every_grant,
 );
