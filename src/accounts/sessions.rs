@@ -627,3 +627,14 @@ pub async fn logout_all(db: &Db, now: NaiveDateTime, user_id: String) -> Result<
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_party_scope_parses_to_its_text() {
+        assert_eq!(first_party_scope().as_str(), FIRST_PARTY_SCOPE);
+        assert_eq!(Grant::first_party().scope.as_str(), FIRST_PARTY_SCOPE);
+    }
+}

@@ -6,18 +6,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDateTime, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::db::models::ClientRow;
 use crate::db::queries::audit::Change;
 use crate::db::queries::clients as q;
 use crate::db::{Db, DbConn, DbError};
 use crate::keys::SigningAlg;
+use crate::secrets::{ClientSecret, TokenHash};
 use crate::verify::Scope;
 
 /// The grant types a client may be allowed.
@@ -86,7 +85,7 @@ pub struct Client {
     /// its own tokens (RFC 7662 §4).
     pub introspection_audiences: Vec<String>,
     #[serde(skip)]
-    secret_hash: Option<Vec<u8>>,
+    secret_hash: Option<TokenHash>,
 }
 
 impl Client {
@@ -113,8 +112,9 @@ impl Client {
         let Some(stored) = &self.secret_hash else {
             return false;
         };
-        let digest = Sha256::digest(presented.as_bytes());
-        aws_lc_rs::constant_time::verify_slices_are_equal(&digest[..], stored).is_ok()
+        ClientSecret::presented(presented)
+            .hash()
+            .matches(stored.as_str())
     }
 
     fn from_row(row: &ClientRow) -> Result<Self, String> {
@@ -145,7 +145,15 @@ impl Client {
             secret_hash: row
                 .secret_hash
                 .as_deref()
-                .map(|h| URL_SAFE_NO_PAD.decode(h).map_err(|e| e.to_string()))
+                .map(|h| {
+                    // A stored hash is the base64url of a SHA-256 digest; anything else is a
+                    // corrupt row.
+                    match URL_SAFE_NO_PAD.decode(h) {
+                        Ok(digest) if digest.len() == 32 => Ok(TokenHash::stored(h.to_owned())),
+                        Ok(_) => Err("secret hash is not a SHA-256 digest".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
                 .transpose()?,
         })
     }
@@ -257,14 +265,12 @@ pub struct Registered {
     pub client_secret: Option<String>,
 }
 
+/// A new client secret (shown once) and its stored form.
 fn generate_secret() -> Result<(String, String), ClientError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| ClientError::Invalid("no randomness".into()))?;
-    let secret = URL_SAFE_NO_PAD.encode(bytes);
-    let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()));
-    Ok((secret, hash))
+    let secret =
+        ClientSecret::generate().map_err(|_| ClientError::Invalid("no randomness".into()))?;
+    let hash = secret.hash().into_string();
+    Ok((secret.into_exposed(), hash))
 }
 
 fn json_list(items: &[String]) -> String {

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header};
 use portcullis::keys::SigningAlg;
-use portcullis::verify::{Verifier, VerifierConfig, VerifyError};
+use portcullis::verify::{TokenKind, Verifier, VerifierConfig, VerifyError};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestEnv, join_all, stdout_json};
@@ -1152,6 +1152,78 @@ async fn a_configured_jwks_url_skips_discovery() {
             .await
             .is_err()
     );
+}
+
+// The issuer checks its own tokens by these rules with server-side options, and each option
+// relaxes only its one rule: any audience (introspection, userinfo), ID tokens whose expiry is
+// not enforced (`id_token_hint`), and the instant of the server's own clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_options_relax_only_their_rule() {
+    let f = Fixture::new().await;
+    let mut any_audience = config(&f.stub.base);
+    any_audience.audiences = Vec::new();
+    any_audience.any_audience = true;
+    let own = Verifier::new(any_audience.clone()).unwrap();
+    let verify = |token: String| {
+        let own = own.clone();
+        async move { own.verify::<Value>(&token).await }
+    };
+    let with = |name: &str, value: Value| {
+        let mut claims = f.claims();
+        claims[name] = value;
+        claims
+    };
+    let elsewhere = f.es.token(&with("aud", json!("https://elsewhere.example")));
+    assert!(verify(elsewhere.clone()).await.is_ok(), "any audience");
+    f.assert_rejected(&elsewhere, "the default checks the audience")
+        .await;
+    for (case, token) in [
+        ("expired", f.es.token(&with("exp", json!(now() - 3600)))),
+        (
+            "foreign issuer",
+            f.es.token(&with("iss", json!("https://evil.example"))),
+        ),
+        ("no audience", {
+            let mut claims = f.claims();
+            claims.as_object_mut().unwrap().remove("aud");
+            f.es.token(&claims)
+        }),
+        (
+            "an ID token",
+            f.es.jws(
+                &json!({"alg": "ES256", "typ": "JWT", "kid": f.es.kid}),
+                &f.claims(),
+            ),
+        ),
+    ] {
+        assert!(verify(token).await.is_err(), "{case}: still refused");
+    }
+
+    let hint = Verifier::new(VerifierConfig {
+        token_kind: TokenKind::Id,
+        check_expiry: false,
+        ..any_audience
+    })
+    .unwrap();
+    let id_header = json!({"alg": "ES256", "typ": "JWT", "kid": f.es.kid});
+    let old = f.es.jws(&id_header, &with("exp", json!(now() - 86_400)));
+    assert!(hint.verify::<Value>(&old).await.is_ok(), "an old ID token");
+    assert_eq!(
+        hint.verify::<Value>(&f.es.token(&f.claims()))
+            .await
+            .unwrap_err(),
+        VerifyError::WrongType,
+        "an access token is not an ID token"
+    );
+    let forged = with_signature(&old, &f.rs.sign(b"other"));
+    assert!(hint.verify::<Value>(&forged).await.is_err(), "signature");
+
+    // The instant is the caller's: a token is expired an hour later, not yet valid before.
+    let token = f.es.token(&f.claims());
+    let at = |offset: i64| u64::try_from(now() + offset).unwrap();
+    assert!(own.verify_at::<Value>(&token, at(0)).await.is_ok());
+    assert!(own.verify_at::<Value>(&token, at(3600)).await.is_err());
+    assert!(own.verify_at::<Value>(&token, at(-3600)).await.is_err());
 }
 
 // Portcullis verifies its own tokens with the same verifier, keys installed from memory (no

@@ -98,3 +98,88 @@ pub fn at_hash(access_token: &str) -> String {
     let digest = Sha256::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(text: &str) -> Scope {
+        Scope::parse(text).expect("scope")
+    }
+
+    // The members and their order are those tokens have always had: resource servers and the
+    // test suite read them, and the JSON must not change with the refactoring.
+    #[test]
+    fn access_claims_serialise_as_issued_tokens_always_did() {
+        let roles = vec!["admin".to_owned()];
+        let first_party = scope("openid profile email");
+        let user = AccessClaims {
+            iss: "https://id.example".into(),
+            sub: "u-1".into(),
+            aud: "https://id.example".into(),
+            exp: 1_000_900,
+            iat: 1_000_000,
+            nbf: 1_000_000,
+            jti: "j-1".into(),
+            client_id: "portcullis".into(),
+            scope: Cow::Borrowed(&first_party),
+            auth_time: None,
+            roles: Some(Cow::Borrowed(&roles)),
+        };
+        assert_eq!(
+            serde_json::to_string(&user).expect("json"),
+            r#"{"iss":"https://id.example","sub":"u-1","aud":"https://id.example","exp":1000900,"iat":1000000,"nbf":1000000,"jti":"j-1","client_id":"portcullis","scope":"openid profile email","roles":["admin"]}"#
+        );
+        let empty = Scope::empty();
+        let client = AccessClaims {
+            sub: "svc".into(),
+            client_id: "svc".into(),
+            aud: "https://api.example".into(),
+            scope: Cow::Borrowed(&empty),
+            roles: None,
+            auth_time: None,
+            ..user.clone()
+        };
+        assert_eq!(
+            serde_json::to_string(&client).expect("json"),
+            r#"{"iss":"https://id.example","sub":"svc","aud":"https://api.example","exp":1000900,"iat":1000000,"nbf":1000000,"jti":"j-1","client_id":"svc","scope":""}"#
+        );
+        assert!(client.is_client_token() && !user.is_client_token());
+        let oauth = AccessClaims {
+            auth_time: Some(999_000),
+            roles: None,
+            ..user
+        };
+        let text = serde_json::to_string(&oauth).expect("json");
+        assert!(text.ends_with(r#""scope":"openid profile email","auth_time":999000}"#));
+        let back: AccessClaims<'static> = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back.scope.as_str(), "openid profile email");
+        assert_eq!(back.auth_time, Some(999_000));
+    }
+
+    #[test]
+    fn id_claims_serialise_as_issued_tokens_always_did() {
+        let claims = IdClaims {
+            iss: "https://id.example".into(),
+            sub: "u-1".into(),
+            aud: "web".into(),
+            exp: 1_000_900,
+            iat: 1_000_000,
+            auth_time: 999_000,
+            nonce: Some("n".into()),
+            at_hash: at_hash("token"),
+            sid: Some("s".into()),
+            azp: "web".into(),
+            preferred_username: Some("alice".into()),
+            email: None,
+            email_verified: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&claims).expect("json"),
+            format!(
+                r#"{{"iss":"https://id.example","sub":"u-1","aud":"web","exp":1000900,"iat":1000000,"auth_time":999000,"nonce":"n","at_hash":"{}","sid":"s","azp":"web","preferred_username":"alice"}}"#,
+                at_hash("token")
+            )
+        );
+    }
+}
