@@ -223,6 +223,56 @@ fn verifier(c: &mut Criterion) {
     group.finish();
 }
 
+/// The client_credentials grant through the token service (scope parsed, jti, claims, signature,
+/// counter), beside the bare `Signer` on the same claims: the service's cost over the signature.
+fn issuing(c: &mut Criterion) {
+    use portcullis::oidc::clients::{self, NewClient};
+    use portcullis::oidc::grants;
+    use portcullis::oidc::params::Params;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let state: AppState = bench_server(&runtime, "issuing").state().clone();
+    let mut group = c.benchmark_group("issue");
+    for alg in SigningAlg::ALL {
+        let issuer = state.issuer.to_string();
+        let new = NewClient {
+            client_id: format!("svc-{alg}"),
+            public: false,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            audiences: vec!["https://api.example.com".into()],
+            access_token_alg: alg,
+            id_token_alg: alg,
+            first_party: false,
+            post_logout_redirect_uris: Vec::new(),
+            introspection_audiences: Vec::new(),
+        };
+        let client = runtime
+            .block_on(
+                state
+                    .db
+                    .run(move |conn| clients::create(conn, new, &issuer)),
+            )
+            .expect("client")
+            .value
+            .client;
+        let params = Params::parse(b"grant_type=client_credentials&scope=profile").expect("form");
+        group.bench_function(format!("client_credentials/{alg}"), |b| {
+            b.iter(|| grants::client_credentials(&state.tokens, &client, &params).expect("issue"))
+        });
+        let claims = claims();
+        group.bench_function(format!("signer/{alg}"), |b| {
+            b.iter(|| state.signer.sign(alg, "at+jwt", &claims).expect("sign"))
+        });
+    }
+    group.finish();
+}
+
 /// Argon2id verification with the default (OWASP) parameters, one at a time and two at once on
 /// the two hashing threads of a 2-core machine: the login throughput bound is 2 / (pair time).
 fn password_hashing(c: &mut Criterion) {
@@ -263,6 +313,6 @@ fn password_hashing(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = signing, jwks_response, verifier, password_hashing
+    targets = signing, jwks_response, verifier, issuing, password_hashing
 }
 criterion_main!(benches);
