@@ -78,6 +78,7 @@ impl fmt::Debug for TokenHash {
 macro_rules! opaque_secret {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        #[derive(Clone)]
         pub struct $name(String);
 
         impl $name {

@@ -396,6 +396,11 @@ impl Authenticated {
     pub fn new_device(&self) -> Option<&str> {
         self.new_device.as_ref().map(DeviceSecret::expose)
     }
+
+    /// [`Authenticated::new_device`], as the secret it is.
+    pub fn new_device_secret(&self) -> Option<DeviceSecret> {
+        self.new_device.clone()
+    }
 }
 
 enum Rotation {

@@ -17,7 +17,7 @@ use crate::db::{DbError, write_transaction};
 use crate::http::bearer::UserBearer;
 use crate::http::error::ApiError;
 use crate::oidc::tokens::Issued;
-use crate::secrets::RefreshToken;
+use crate::secrets::{DeviceSecret, RefreshToken};
 use crate::state::AppState;
 
 /// The refresh-token cookie; `Path={issuer path}/api/auth` so refresh and logout both receive it.
@@ -92,7 +92,7 @@ fn issued_response(state: &AppState, issued: Issued) -> HttpResponse {
         issued.refresh_token.expose().to_owned(),
         max_age,
     ));
-    if let Some(device) = issued.new_device {
+    if let Some(device) = issued.new_device.map(DeviceSecret::into_exposed) {
         let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
         response.cookie(api_cookie(
             state,

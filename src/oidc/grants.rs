@@ -18,8 +18,9 @@ use crate::keys::{SignError, SigningAlg};
 use crate::secrets::{AuthorizationCode, RefreshToken, TokenHash};
 use crate::verify::Scope;
 
-/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
-#[derive(Debug, Serialize)]
+/// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3). `Debug` leaves the tokens
+/// out.
+#[derive(Serialize)]
 pub struct TokenResponse {
     /// The access token (JWT).
     pub access_token: String,
@@ -36,6 +37,21 @@ pub struct TokenResponse {
     /// The ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl From<AuthError> for OAuthError {

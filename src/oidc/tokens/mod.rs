@@ -32,7 +32,7 @@ use crate::db::queries::oauth as oauth_q;
 use crate::db::{Db, write_transaction};
 use crate::keys::{SignError, Signer};
 use crate::metrics::Metrics;
-use crate::secrets::RefreshToken;
+use crate::secrets::{DeviceSecret, RefreshToken};
 use crate::verify::{
     ConfigError, Scope, TokenKind, Verified, Verifier, VerifierConfig, VerifyError,
 };
@@ -134,8 +134,7 @@ pub struct IdTokenRequest<'a> {
     pub access_token: &'a str,
 }
 
-/// A signed access token.
-#[derive(Debug)]
+/// A signed access token (`Debug` leaves the bearer token out).
 pub struct SignedAccess {
     /// The JWT.
     pub token: String,
@@ -143,8 +142,16 @@ pub struct SignedAccess {
     pub expires_in: u64,
 }
 
-/// Tokens the first-party JSON API hands out (login, refresh).
-#[derive(Debug)]
+impl std::fmt::Debug for SignedAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedAccess")
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Tokens the first-party JSON API hands out (login, refresh). `Debug` leaves the tokens out.
 pub struct Issued {
     /// The access token (JWT).
     pub access_token: String,
@@ -153,7 +160,18 @@ pub struct Issued {
     /// The refresh token.
     pub refresh_token: RefreshToken,
     /// A device cookie to set: the login made this device trusted for the account.
-    pub new_device: Option<String>,
+    pub new_device: Option<DeviceSecret>,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token)
+            .field("new_device", &self.new_device)
+            .finish()
+    }
 }
 
 /// A refresh through the one rotation path: the new access token, its scope, and the rotation
@@ -383,7 +401,7 @@ impl TokenService {
         client_ip: IpAddr,
     ) -> Result<Issued, AuthError> {
         let user_id = authenticated.user.id.clone();
-        let new_device = authenticated.new_device().map(str::to_owned);
+        let new_device = authenticated.new_device_secret();
         let now = self.clock.now();
         let record = self.access_record(now);
         let stored = record.clone();
@@ -514,5 +532,25 @@ impl TokenService {
         token: &str,
     ) -> Result<Verified<crate::verify::AccessClaims>, VerifyError> {
         self.first_party.verify_at(token, self.now_secs()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_never_print() {
+        let issued = Issued {
+            access_token: "eyJhbGciOiJFUzI1NiJ9.secret.sig".into(),
+            expires_in: 900,
+            refresh_token: RefreshToken::presented("refresh-secret"),
+            new_device: Some(DeviceSecret::presented("device-secret")),
+        };
+        let printed = format!("{issued:?}");
+        for secret in ["secret.sig", "refresh-secret", "device-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("900"));
     }
 }
