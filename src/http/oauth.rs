@@ -9,14 +9,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::json;
 
-use crate::db::queries::{oauth as q, refresh as refresh_q};
 use crate::http::error::Fault;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::grants;
 use crate::oidc::introspect::{self, Introspection, UserInfoError};
 use crate::oidc::params::Params;
-use crate::secrets::RefreshToken;
+use crate::oidc::revocation::{self, Revocation};
 use crate::state::AppState;
 use crate::verify::VerifyError;
 use crate::verify::actix::{BearerError, bearer_token};
@@ -159,9 +158,8 @@ pub async fn token(
     Ok(no_store_json(&response))
 }
 
-/// `POST /revoke` (RFC 7009): a refresh token revokes its whole grant; an access token is put
-/// on the revocation list. Unknown tokens answer 200; another client's token is refused and
-/// stays valid (REV-03). A storage failure is never reported as success (REV-05).
+/// `POST /revoke` (RFC 7009): the decision is [`revocation::revoke`]'s; another client's token
+/// answers `unauthorized_client`, everything else 200.
 pub async fn revoke(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -169,36 +167,11 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let params = read_form(&request, payload).await?;
     let client = authenticate_client(&state, &request, &params)?;
-    let token = params.required("token")?.to_owned();
+    let token = params.required("token")?;
     let now = state.clock.now_naive();
-    // Whatever the hint says, both kinds are looked for (RFC 7009 §2.1).
-    let access = state.tokens.verify_access_token(&token).await;
-    let hash = RefreshToken::presented(token).hash();
-    let client_id = client.client_id.clone();
-    let outcome = state
-        .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                if let Some((_, family)) = refresh_q::find(conn, hash.as_str())? {
-                    if family.client_id != client_id {
-                        return Ok::<_, OAuthError>(false);
-                    }
-                    q::revoke_grant(conn, &family.id, "revoked", now)?;
-                    return Ok(true);
-                }
-                if let Some(claims) = access {
-                    if claims.client_id != client_id {
-                        return Ok(false);
-                    }
-                    let expires = chrono::DateTime::from_timestamp(claims.exp, 0)
-                        .map_or(now, |t| t.naive_utc());
-                    q::revoke_access_token(conn, &claims.jti, &client_id, expires, now)?;
-                }
-                Ok(true)
-            })
-        })
-        .await?;
-    if !outcome {
+    let access = state.tokens.verify_access_token(token).await;
+    let revoked = revocation::revoke(&state.db, &client.client_id, token, access, now).await?;
+    if revoked == Revocation::NotIssuedToClient {
         return Err(OAuthError::unauthorized_client(
             "The token was not issued to this client.",
         ));

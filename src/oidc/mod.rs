@@ -7,6 +7,7 @@ pub mod introspect;
 pub mod issuer;
 pub mod metadata;
 pub mod params;
+pub mod revocation;
 pub mod settings;
 pub mod tokens;
 
