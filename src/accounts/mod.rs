@@ -1,6 +1,7 @@
 //! Accounts: validated identifiers, Argon2id password hashing off the executor, and the user
 //! operations shared by the CLI and (later) the HTTP API.
 
+pub mod browser_sessions;
 pub mod current;
 pub mod names;
 pub mod network;

@@ -1,55 +1,29 @@
-//! The authorization endpoint and the hosted login, consent and logout pages (RFC 6749 §4.1,
-//! RFC 7636, OIDC Core §3.1.2, RFC 9207, RP-Initiated Logout 1.0).
-//!
-//! The pending request lives in the database, bound to the browser that started it (the hash of
-//! a per-browser flow cookie) and to a CSRF token; the form's hidden fields only name it and
-//! carry no authority (LOGIN-01). An unknown client or a redirect URI that is not registered
-//! gets an error page, never a redirect (AUTHZ-01/03); every other error redirects with `error`,
-//! `state` and `iss`.
-
-use std::sync::Arc;
+//! The authorization endpoint and the hosted login, consent and logout pages, HTTP side
+//! (RFC 6749 §4.1, OIDC Core §3.1.2, RP-Initiated Logout 1.0): parameters and cookies in,
+//! pages, redirects, cookies and headers out. What the protocol decides — validation, single
+//! sign-on, the pending request bound to this browser, codes, logout — is in
+//! [`crate::oidc::authorize`] and [`crate::oidc::logout`]; each handler here maps their outcomes.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 
 use super::auth_api::client_ip;
 use super::oauth::read_form;
+use crate::accounts::browser_sessions::{self, NewSession, SESSION_TTL, SignedIn};
+use crate::accounts::network::network_of;
 use crate::accounts::sessions::{self, AuthError};
-use crate::db::models::{AuthorizationCodeRow, AuthorizationRequestRow, BrowserSessionRow};
-use crate::db::queries::{oauth as q, refresh as refresh_q, throttle, users as user_q};
-use crate::db::write_transaction;
+use crate::db::DbError;
 use crate::http::error::{self, Fault};
-use crate::oidc::clients::{Client, GrantType};
-use crate::oidc::params::{Params, valid_challenge};
-use crate::secrets::{AuthorizationCode, CsrfToken, FlowSecret, SessionSecret, random_identifier};
+use crate::oidc::authorize::pending::{self, Binding, PendingRequest, Start};
+use crate::oidc::authorize::{self, AuthorizationRequest, CodeGrant, ConsentOutcome, Outcome};
+use crate::oidc::logout::{self, Confirmation, IdTokenHint, LogoutOutcome};
+use crate::oidc::params::Params;
+use crate::secrets::{CsrfToken, FlowSecret, SessionSecret};
 use crate::state::AppState;
-use crate::verify::Scope;
-use crate::verify::scope::tokens as scope_tokens;
-
-/// How long a browser session (SSO) lasts.
-pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(12);
-/// How long a pending authorization request waits for the user.
-const REQUEST_TTL: chrono::Duration = chrono::Duration::minutes(10);
-/// Pending authorization requests one browser (flow cookie) keeps: its newest, one per open
-/// sign-in tab; starting another drops the oldest.
-const PENDING_PER_BROWSER: usize = 16;
-/// Pending authorization requests one client network (an IPv4 address, an IPv6 /64) may start
-/// per request lifetime (10 minutes), so it holds at most this many at once (each at most a few
-/// KiB: state, nonce and hint are bounded); more get `429`.
-const PENDING_PER_NETWORK: u32 = 300;
-/// Authorization-code lifetime (CODE-03).
-const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
-/// Longest `state` accepted, in bytes (DOS-07): ample for a client's own encoded state, and it
-/// bounds what an anonymous request can make the server store.
-const MAX_STATE: usize = 2048;
-/// Longest `nonce` accepted, in bytes (a nonce is a random value: 512 is generous).
-const MAX_NONCE: usize = 512;
-/// Longest `login_hint` kept, in bytes (longer hints are cut at a character boundary).
-const MAX_LOGIN_HINT: usize = 256;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -81,10 +55,6 @@ struct MessagePage<'a> {
     title: &'a str,
     message: &'a str,
     is_error: bool,
-}
-
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
 }
 
 /// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
@@ -184,16 +154,6 @@ fn cookie_value(state: &AppState, request: &HttpRequest, base: &'static str) -> 
         .map(|c| c.value().to_owned())
 }
 
-/// `uri` with `pairs` appended to its query, byte for byte otherwise (the registered string).
-fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
-    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        serializer.append_pair(name, value);
-    }
-    let separator = if uri.contains('?') { '&' } else { '?' };
-    format!("{uri}{separator}{}", serializer.finish())
-}
-
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
@@ -202,216 +162,16 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// A validated authorization request.
-struct Request {
-    client: Arc<Client>,
-    redirect_uri: String,
-    redirect_uri_sent: bool,
-    scope: String,
-    state: Option<String>,
-    nonce: Option<String>,
-    code_challenge: String,
-    max_age: Option<i64>,
-    prompt_none: bool,
-    prompt_login: bool,
-    prompt_consent: bool,
-    login_hint: Option<String>,
-}
-
-/// What is wrong with a request: a page (no trusted redirect URI) or a redirect.
-enum Invalid {
-    Page(&'static str),
-    Redirect {
-        redirect_uri: String,
-        state: Option<String>,
-        error: &'static str,
-        description: &'static str,
-    },
-}
-
-fn error_redirect(
-    app: &AppState,
-    redirect_uri: &str,
-    state: Option<&str>,
-    error: &str,
-    description: &str,
-) -> HttpResponse {
-    let mut pairs = vec![("error", error), ("error_description", description)];
-    if let Some(state) = state {
-        pairs.push(("state", state));
-    }
-    pairs.push(("iss", app.issuer.as_str()));
-    see_other(&with_query(redirect_uri, &pairs))
-}
-
-fn validate(app: &AppState, params: &Params) -> Result<Request, Invalid> {
-    let client = params
-        .get("client_id")
-        .and_then(|id| app.clients.get(id))
-        .ok_or(Invalid::Page("The application is unknown."))?;
-    let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
-        Some(_) => {
-            return Err(Invalid::Page(
-                "The redirect URI is not registered for this application.",
-            ));
-        }
-        None => match client.redirect_uris.as_slice() {
-            [only] => (only.clone(), false),
-            _ => return Err(Invalid::Page("The redirect URI is missing.")),
-        },
-    };
-    let state = params.get("state").map(str::to_owned);
-    let fail = |error, description| Invalid::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: state.clone(),
-        error,
-        description,
-    };
-    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-        return Err(Invalid::Page("The state parameter is too long."));
-    }
-    if params.has("request") {
-        return Err(fail(
-            "request_not_supported",
-            "Request objects are not supported.",
-        ));
-    }
-    if params.has("request_uri") {
-        return Err(fail(
-            "request_uri_not_supported",
-            "request_uri is not supported.",
-        ));
-    }
-    match params.get("response_type") {
-        None => return Err(fail("invalid_request", "response_type is required.")),
-        Some("code") => {}
-        Some(_) => {
-            return Err(fail(
-                "unsupported_response_type",
-                "Only response_type=code is supported.",
-            ));
-        }
-    }
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err(fail(
-            "unauthorized_client",
-            "This client may not use the authorization code flow.",
-        ));
-    }
-    if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail(
-            "invalid_request",
-            "Only response_mode=query is supported.",
-        ));
-    }
-    let not_allowed = || {
-        fail(
-            "invalid_scope",
-            "The requested scope is not allowed for this client.",
-        )
-    };
-    let scope = Scope::parse(params.get("scope").unwrap_or("")).map_err(|_| not_allowed())?;
-    if scope.is_empty() {
-        return Err(fail("invalid_scope", "scope is required."));
-    }
-    if !client.allows_scope(&scope) {
-        return Err(fail(
-            "invalid_scope",
-            "The requested scope is not allowed for this client.",
-        ));
-    }
-    let code_challenge = params.get("code_challenge").ok_or_else(|| {
-        fail(
-            "invalid_request",
-            "PKCE is required: send code_challenge with code_challenge_method=S256.",
-        )
-    })?;
-    if params.get("code_challenge_method") != Some("S256") {
-        return Err(fail(
-            "invalid_request",
-            "code_challenge_method must be S256.",
-        ));
-    }
-    if !valid_challenge(code_challenge) {
-        return Err(fail(
-            "invalid_request",
-            "code_challenge must be 43 base64url characters.",
-        ));
-    }
-    let nonce = params.get("nonce").map(str::to_owned);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
-        return Err(fail("invalid_request", "nonce is too long."));
-    }
-    let prompts: Vec<&str> = params
-        .get("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .collect();
-    if prompts
-        .iter()
-        .any(|p| !["none", "login", "consent"].contains(p))
-        || (prompts.contains(&"none") && prompts.len() > 1)
-    {
-        return Err(fail(
-            "invalid_request",
-            "prompt must be none, or any of login and consent.",
-        ));
-    }
-    let max_age = match params.get("max_age") {
-        None => None,
-        Some(text) => Some(
-            text.parse::<i64>()
-                .ok()
-                .filter(|v| *v >= 0)
-                .ok_or_else(|| {
-                    fail("invalid_request", "max_age must be a non-negative integer.")
-                })?,
-        ),
-    };
-    Ok(Request {
-        client,
-        redirect_uri,
-        redirect_uri_sent,
-        scope: scope.into_string(),
-        state,
-        nonce,
-        code_challenge: code_challenge.to_owned(),
-        max_age,
-        prompt_none: prompts.contains(&"none"),
-        prompt_login: prompts.contains(&"login"),
-        prompt_consent: prompts.contains(&"consent"),
-        login_hint: params.get("login_hint").map(|hint| {
-            let mut end = hint.len().min(MAX_LOGIN_HINT);
-            while !hint.is_char_boundary(end) {
-                end -= 1;
-            }
-            hint[..end].to_owned()
-        }),
-    })
-}
-
-/// The browser's live session (and its user, if enabled).
+/// The browser's signed-in user, from its session cookie.
 async fn current_session(
     app: &AppState,
     request: &HttpRequest,
-) -> Result<Option<(BrowserSessionRow, String)>, crate::db::DbError> {
-    let Some(secret) = cookie_value(app, request, "session") else {
+    now: NaiveDateTime,
+) -> Result<Option<SignedIn>, DbError> {
+    let Some(secret) = cookie_value(app, request, "session").map(SessionSecret::presented) else {
         return Ok(None);
     };
-    let hash = SessionSecret::presented(secret).hash();
-    app.db
-        .run(move |conn| {
-            let Some(session) = q::live_session(conn, hash.as_str(), now())? else {
-                return Ok(None);
-            };
-            let user = user_q::find_by_id(conn, &session.user_id)?;
-            Ok(user
-                .filter(|u| u.disabled_at.is_none())
-                .map(|u| (session, u.username)))
-        })
-        .await
+    browser_sessions::signed_in(&app.db, &secret, now).await
 }
 
 /// The parameters of a GET (query) or POST (form body) request; an error page otherwise.
@@ -441,208 +201,64 @@ pub async fn authorize(
         Ok(params) => params,
         Err(page) => return page,
     };
-    let authz = match validate(&app, &params) {
+    let now = app.clock.now_naive();
+    let authz = match authorize::parse(&params, |id| app.clients.get(id)) {
         Ok(authz) => authz,
-        Err(Invalid::Page(text)) => {
-            return message(&app, StatusCode::BAD_REQUEST, "Invalid request", text);
-        }
-        Err(Invalid::Redirect {
-            redirect_uri,
-            state,
-            error,
-            description,
-        }) => return error_redirect(&app, &redirect_uri, state.as_deref(), error, description),
+        Err(rejection) => return respond(&app, &request, rejection.into(), now).await,
     };
     // A safe method changes nothing (LOGOUT-03): no code, no pending request, no cookie. The
     // request is valid; a browser would now see the sign-in.
     if request.method() == actix_web::http::Method::HEAD {
         return message(&app, StatusCode::OK, "Sign in", "Sign in to continue.");
     }
-    let session = match current_session(&app, &request).await {
+    let session = match current_session(&app, &request, now).await {
         Ok(session) => session,
         Err(error) => return failed(&app, error),
     };
-    let fresh_enough = |s: &BrowserSessionRow| {
-        authz
-            .max_age
-            .is_none_or(|max| (now() - s.auth_time).num_seconds() <= max)
-    };
-    let usable = session.filter(|(s, _)| !authz.prompt_login && fresh_enough(s));
-    match usable {
-        None if authz.prompt_none => error_redirect(
-            &app,
-            &authz.redirect_uri,
-            authz.state.as_deref(),
-            "login_required",
-            "The user is not signed in.",
-        ),
-        None => start_login(&app, &request, &authz, None).await,
-        Some((session, username)) => {
-            let needs_consent = !authz.client.first_party || authz.prompt_consent;
-            if needs_consent && authz.prompt_none {
-                return error_redirect(
-                    &app,
-                    &authz.redirect_uri,
-                    authz.state.as_deref(),
-                    "consent_required",
-                    "The user has not approved this application.",
-                );
-            }
-            if needs_consent {
-                return start_login(&app, &request, &authz, Some((&session, &username))).await;
-            }
-            issue_code(
-                &app,
-                &authz_into_row_parts(&authz),
-                &session.user_id,
-                session.auth_time,
-                Some(session.sid.clone()),
-            )
-            .await
+    let outcome = authorize::decide(authz, session, now);
+    respond(&app, &request, outcome, now).await
+}
+
+/// The response to an outcome of the authorization endpoint.
+async fn respond(
+    app: &AppState,
+    request: &HttpRequest,
+    outcome: Outcome,
+    now: NaiveDateTime,
+) -> HttpResponse {
+    match outcome {
+        Outcome::ErrorPage(text) => message(app, StatusCode::BAD_REQUEST, "Invalid request", text),
+        Outcome::RedirectError(redirect) => see_other(&redirect.location(app.issuer.as_str())),
+        Outcome::ShowLogin(authz) => start_pending(app, request, &authz, None, now).await,
+        Outcome::ShowConsent(authz, session) => {
+            start_pending(app, request, &authz, Some(&session), now).await
         }
-    }
-}
-
-/// The parts of a request a code needs.
-struct CodeParts {
-    client_id: String,
-    redirect_uri: String,
-    redirect_uri_sent: bool,
-    scope: String,
-    state: Option<String>,
-    nonce: Option<String>,
-    code_challenge: String,
-}
-
-fn authz_into_row_parts(authz: &Request) -> CodeParts {
-    CodeParts {
-        client_id: authz.client.client_id.clone(),
-        redirect_uri: authz.redirect_uri.clone(),
-        redirect_uri_sent: authz.redirect_uri_sent,
-        scope: authz.scope.clone(),
-        state: authz.state.clone(),
-        nonce: authz.nonce.clone(),
-        code_challenge: authz.code_challenge.clone(),
-    }
-}
-
-fn row_parts(row: &AuthorizationRequestRow) -> CodeParts {
-    CodeParts {
-        client_id: row.client_id.clone(),
-        redirect_uri: row.redirect_uri.clone(),
-        redirect_uri_sent: row.redirect_uri_sent != 0,
-        scope: row.scope.clone(),
-        state: row.state.clone(),
-        nonce: row.nonce.clone(),
-        code_challenge: row.code_challenge.clone(),
+        Outcome::IssueCode(grant) => send_code(app, grant, now).await,
     }
 }
 
 /// Issues a code and sends the browser to the client with `code`, `state` and `iss` (303).
-async fn issue_code(
-    app: &AppState,
-    parts: &CodeParts,
-    user_id: &str,
-    auth_time: NaiveDateTime,
-    sid: Option<String>,
-) -> HttpResponse {
-    let code = match AuthorizationCode::generate() {
-        Ok(code) => code,
-        Err(error) => return failed(app, Fault::internal(error)),
-    };
-    let now = now();
-    let row = AuthorizationCodeRow {
-        code_hash: code.hash().into_string(),
-        client_id: parts.client_id.clone(),
-        user_id: user_id.to_owned(),
-        redirect_uri: parts.redirect_uri.clone(),
-        redirect_uri_sent: i32::from(parts.redirect_uri_sent),
-        scope: parts.scope.clone(),
-        nonce: parts.nonce.clone(),
-        code_challenge: parts.code_challenge.clone(),
-        auth_time,
-        sid,
-        created_at: now,
-        expires_at: now + CODE_TTL,
-        used_at: None,
-        family_id: None,
-        access_jti: None,
-    };
-    if let Err(error) = app
-        .db
-        .run(move |conn| Ok::<_, crate::db::DbError>(q::insert_code(conn, &row)?))
-        .await
-    {
-        return failed(app, error);
+async fn send_code(app: &AppState, grant: CodeGrant, now: NaiveDateTime) -> HttpResponse {
+    match authorize::issue_code(&app.db, grant, now).await {
+        Ok(redirect) => see_other(&redirect.location(app.issuer.as_str())),
+        Err(error) => failed(app, error),
     }
-    let mut pairs = vec![("code", code.expose())];
-    if let Some(state) = &parts.state {
-        pairs.push(("state", state));
-    }
-    pairs.push(("iss", app.issuer.as_str()));
-    see_other(&with_query(&parts.redirect_uri, &pairs))
 }
 
-/// Stores the pending request bound to this browser and shows the login page (or, for a
-/// signed-in user, the consent page).
-async fn start_login(
+/// Keeps the request pending, bound to this browser (the flow cookie), and shows the login page
+/// (or, for a signed-in user, the consent page).
+async fn start_pending(
     app: &AppState,
     request: &HttpRequest,
-    authz: &Request,
-    signed_in: Option<(&BrowserSessionRow, &str)>,
+    authz: &AuthorizationRequest,
+    signed_in: Option<&SignedIn>,
+    now: NaiveDateTime,
 ) -> HttpResponse {
-    let (flow, csrf, id) = match (
-        FlowSecret::generate(),
-        CsrfToken::generate(),
-        random_identifier(),
-    ) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        _ => return failed(app, Fault::internal("no randomness")),
-    };
-    // One flow cookie per browser: an existing one is kept, so parallel tabs keep working.
-    let flow = cookie_value(app, request, "flow")
-        .filter(|v| v.len() == 43)
-        .map_or(flow, FlowSecret::presented);
-    let network = crate::accounts::network::network_of(client_ip(app, request));
-    let row = AuthorizationRequestRow {
-        id: id.clone(),
-        browser_hash: flow.hash().into_string(),
-        csrf_hash: csrf.hash().into_string(),
-        client_id: authz.client.client_id.clone(),
-        redirect_uri: authz.redirect_uri.clone(),
-        redirect_uri_sent: i32::from(authz.redirect_uri_sent),
-        scope: authz.scope.clone(),
-        state: authz.state.clone(),
-        nonce: authz.nonce.clone(),
-        code_challenge: authz.code_challenge.clone(),
-        max_age: authz.max_age.map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
-        force_login: i32::from(authz.prompt_login),
-        user_id: signed_in.map(|(s, _)| s.user_id.clone()),
-        auth_time: signed_in.map(|(s, _)| s.auth_time),
-        expires_at: now() + REQUEST_TTL,
-        completed_at: None,
-    };
-    // DOS-07: what an anonymous browser can make us store is bounded. A browser keeps its
-    // newest requests (tabs); a network may hold only so many pending at once.
-    let stored = app
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let now = now();
-                let key = format!("authorize:{network}");
-                if throttle::spend(conn, &key, PENDING_PER_NETWORK, REQUEST_TTL, now)?.is_some() {
-                    return Ok::<_, crate::db::DbError>(false);
-                }
-                q::trim_browser_requests(conn, &row.browser_hash, PENDING_PER_BROWSER - 1)?;
-                q::insert_request(conn, &row)?;
-                Ok(true)
-            })
-        })
-        .await;
-    match stored {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!("authorization request refused: too many pending from this network");
+    let network = network_of(client_ip(app, request));
+    let flow = cookie_value(app, request, "flow");
+    let started = match pending::start(&app.db, authz, flow, signed_in, &network, now).await {
+        Ok(Start::Pending(started)) => started,
+        Ok(Start::TooManyPending) => {
             let page = message(
                 app,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -652,29 +268,34 @@ async fn start_login(
             return retry_after(page, 60);
         }
         Err(error) => return failed(app, error),
-    }
+    };
     let body = match signed_in {
-        Some((_, username)) => ConsentPage {
+        Some(session) => ConsentPage {
             base: app.issuer.path(),
             client_id: &authz.client.client_id,
-            username,
-            scopes: scope_tokens(&authz.scope).collect(),
-            request_id: &id,
-            csrf_token: csrf.expose(),
+            username: &session.username,
+            scopes: authz.scope.iter().collect(),
+            request_id: &started.request_id,
+            csrf_token: started.csrf_token.expose(),
         }
         .render(),
         None => LoginPage {
             base: app.issuer.path(),
             client_id: &authz.client.client_id,
-            request_id: &id,
-            csrf_token: csrf.expose(),
+            request_id: &started.request_id,
+            csrf_token: started.csrf_token.expose(),
             username: authz.login_hint.as_deref().unwrap_or(""),
             error: None,
         }
         .render(),
     };
     let mut response = page(app, StatusCode::OK, body);
-    let _ = response.add_cookie(&cookie(app, "flow", flow.into_exposed(), None));
+    let _ = response.add_cookie(&cookie(
+        app,
+        "flow",
+        started.flow_secret.into_exposed(),
+        None,
+    ));
     response
 }
 
@@ -684,18 +305,9 @@ async fn bound_form(
     app: &AppState,
     request: &HttpRequest,
     payload: web::Payload,
-) -> Result<(Params, AuthorizationRequestRow), HttpResponse> {
+    now: NaiveDateTime,
+) -> Result<(Params, PendingRequest), HttpResponse> {
     let params = query_or_form(app, request, payload).await?;
-    let row = bound_request(app, request, &params).await?;
-    Ok((params, row))
-}
-
-/// The pending request a form names, if this browser started it and the CSRF token matches.
-async fn bound_request(
-    app: &AppState,
-    request: &HttpRequest,
-    params: &Params,
-) -> Result<AuthorizationRequestRow, HttpResponse> {
     let forbidden = || {
         message(
             app,
@@ -711,29 +323,18 @@ async fn bound_request(
     ) else {
         return Err(forbidden());
     };
-    let row = app
-        .db
-        .run(move |conn| Ok::<_, crate::db::DbError>(q::pending_request(conn, &id, now())?))
-        .await
-        .map_err(|error| failed(app, error))?;
-    let Some(row) = row else {
-        return Err(message(
+    let (flow, csrf) = (FlowSecret::presented(flow), CsrfToken::presented(csrf));
+    match pending::bound(&app.db, id, &flow, &csrf, now).await {
+        Ok(Binding::Bound(pending)) => Ok((params, *pending)),
+        Ok(Binding::Expired) => Err(message(
             app,
             StatusCode::BAD_REQUEST,
             "Sign-in expired",
             "This sign-in request has expired or was completed. Start again from the application.",
-        ));
-    };
-    // Both compared in constant time.
-    if !FlowSecret::presented(flow)
-        .hash()
-        .matches(&row.browser_hash)
-        || !CsrfToken::presented(csrf).hash().matches(&row.csrf_hash)
-    {
-        tracing::warn!(client_id = %row.client_id, "authorization form refused: browser binding or CSRF token mismatch");
-        return Err(forbidden());
+        )),
+        Ok(Binding::Refused) => Err(forbidden()),
+        Err(error) => Err(failed(app, error)),
     }
-    Ok(row)
 }
 
 /// `POST /authorize/login`: checks the password (throttled), starts a browser session (a new
@@ -743,7 +344,7 @@ pub async fn login(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (params, row) = match bound_form(&app, &request, payload).await {
+    let (params, pending) = match bound_form(&app, &request, payload, app.clock.now_naive()).await {
         Ok(bound) => bound,
         Err(page) => return page,
     };
@@ -757,8 +358,8 @@ pub async fn login(
             status,
             LoginPage {
                 base: app.issuer.path(),
-                client_id: &row.client_id,
-                request_id: &row.id,
+                client_id: &pending.client_id,
+                request_id: &pending.id,
                 csrf_token: csrf,
                 username: &username,
                 error: Some(error),
@@ -801,48 +402,33 @@ pub async fn login(
     };
     let user = authenticated.user.clone();
     let new_device = authenticated.new_device().map(str::to_owned);
-    // A new session, whatever cookie came in: an old session of this browser ends.
-    let (secret, sid) = match (SessionSecret::generate(), random_identifier()) {
-        (Ok(a), Ok(b)) => (a, b),
-        _ => return failed(&app, Fault::internal("no randomness")),
+    // The user authenticated now (after the password check), whatever session came in.
+    let auth_time = app.clock.now_naive();
+    let NewSession {
+        secret,
+        row: session,
+    } = match browser_sessions::new_session(&user.id, auth_time) {
+        Ok(session) => session,
+        Err(error) => return failed(&app, Fault::internal(error)),
     };
-    let auth_time = now();
-    let session = BrowserSessionRow {
-        id_hash: secret.hash().into_string(),
-        sid: sid.clone(),
-        user_id: user.id.clone(),
-        auth_time,
-        created_at: auth_time,
-        expires_at: auth_time + SESSION_TTL,
-        ended_at: None,
-    };
-    let old = cookie_value(&app, &request, "session").map(|v| SessionSecret::presented(v).hash());
-    let client = app.clients.get(&row.client_id);
-    let needs_consent = client.as_ref().is_none_or(|c| !c.first_party);
-    let (request_id, user_id) = (row.id.clone(), user.id.clone());
-    let stored = app
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                authenticated.forgive(conn)?;
-                if let Some(old) = old {
-                    q::end_session(conn, old.as_str(), auth_time)?;
-                }
-                q::insert_session(conn, &session)?;
-                if needs_consent {
-                    q::authenticate_request(conn, &request_id, &user_id, auth_time)?;
-                    Ok::<_, crate::db::DbError>(true)
-                } else {
-                    Ok(q::complete_request(conn, &request_id, auth_time)? == 1)
-                }
-            })
-        })
-        .await;
+    let sid = session.sid.clone();
+    let previous = cookie_value(&app, &request, "session").map(SessionSecret::presented);
+    let needs_consent =
+        authorize::consent_after_sign_in(app.clients.get(&pending.client_id).as_deref());
+    let stored = pending::record_sign_in(
+        &app.db,
+        pending.id.clone(),
+        authenticated,
+        previous,
+        session,
+        needs_consent,
+    )
+    .await;
     let proceed = match stored {
         Ok(proceed) => proceed,
         Err(error) => return failed(&app, error),
     };
-    tracing::info!(user_id = %user.id, client_id = %row.client_id, "signed in at the hosted page");
+    tracing::info!(user_id = %user.id, client_id = %pending.client_id, "signed in at the hosted page");
     let mut response = if !proceed {
         message(
             &app,
@@ -857,16 +443,17 @@ pub async fn login(
             StatusCode::OK,
             ConsentPage {
                 base: app.issuer.path(),
-                client_id: &row.client_id,
+                client_id: &pending.client_id,
                 username: &user.username,
-                scopes: scope_tokens(&row.scope).collect(),
-                request_id: &row.id,
+                scopes: pending.scopes(),
+                request_id: &pending.id,
                 csrf_token: csrf,
             }
             .render(),
         )
     } else {
-        issue_code(&app, &row_parts(&row), &user.id, auth_time, Some(sid)).await
+        let grant = CodeGrant::for_pending(&pending, &user.id, auth_time, &sid);
+        send_code(&app, grant, auth_time).await
     };
     let max_age = SESSION_TTL.num_seconds();
     let _ = response.add_cookie(&cookie(
@@ -888,53 +475,39 @@ pub async fn consent(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (params, row) = match bound_form(&app, &request, payload).await {
+    let now = app.clock.now_naive();
+    let (params, pending) = match bound_form(&app, &request, payload, now).await {
         Ok(bound) => bound,
         Err(page) => return page,
     };
-    // Consent is given by the signed-in user of this browser, for the user who authenticated.
-    let session = match current_session(&app, &request).await {
+    let session = match current_session(&app, &request, now).await {
         Ok(session) => session,
         Err(error) => return failed(&app, error),
     };
-    let (Some((session, _)), Some(user_id), Some(auth_time)) =
-        (session, row.user_id.clone(), row.auth_time)
-    else {
-        return message(
-            &app,
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "Sign in first.",
-        );
-    };
-    if session.user_id != user_id {
-        return message(
-            &app,
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "Sign in first.",
-        );
-    }
-    let approve = match params.get("decision") {
-        Some("approve") => true,
-        Some("deny") => false,
-        _ => {
-            return message(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "Choose Allow or Deny.",
-            );
-        }
-    };
-    let id = row.id.clone();
-    let completed = app
-        .db
-        .run(move |conn| Ok::<_, crate::db::DbError>(q::complete_request(conn, &id, now())?))
-        .await;
-    match completed {
-        Ok(1) => {}
-        Ok(_) => {
+    let verdict =
+        match authorize::decide_consent(&pending, session.as_ref(), params.get("decision")) {
+            ConsentOutcome::SignInFirst => {
+                return message(
+                    &app,
+                    StatusCode::FORBIDDEN,
+                    "Request refused",
+                    "Sign in first.",
+                );
+            }
+            ConsentOutcome::ChooseAgain => {
+                return message(
+                    &app,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    "Choose Allow or Deny.",
+                );
+            }
+            ConsentOutcome::Approved(grant) => Ok(grant),
+            ConsentOutcome::Denied(redirect) => Err(redirect),
+        };
+    match pending::complete(&app.db, pending.id.clone(), now).await {
+        Ok(true) => {}
+        Ok(false) => {
             return message(
                 &app,
                 StatusCode::BAD_REQUEST,
@@ -944,24 +517,14 @@ pub async fn consent(
         }
         Err(error) => return failed(&app, error),
     }
-    if !approve {
-        tracing::info!(%user_id, client_id = %row.client_id, "consent denied");
-        return error_redirect(
-            &app,
-            &row.redirect_uri,
-            row.state.as_deref(),
-            "access_denied",
-            "The user denied the request.",
-        );
+    match verdict {
+        Ok(grant) => send_code(&app, grant, now).await,
+        Err(denied) => {
+            let user_id = pending.user_id.as_deref().unwrap_or_default();
+            tracing::info!(%user_id, client_id = %pending.client_id, "consent denied");
+            see_other(&denied.location(app.issuer.as_str()))
+        }
     }
-    issue_code(
-        &app,
-        &row_parts(&row),
-        &user_id,
-        auth_time,
-        Some(session.sid),
-    )
-    .await
 }
 
 #[derive(Template)]
@@ -975,23 +538,10 @@ struct LogoutPage<'a> {
     csrf_token: &'a str,
 }
 
-/// The CSRF token of the logout confirmation: derived from the browser's session secret (which
-/// is an HttpOnly cookie no other site can read), so it needs no storage and is bound to the one
-/// session it ends.
-fn logout_csrf(session: &SessionSecret) -> CsrfToken {
-    CsrfToken::bound_to(session, "logout-confirmation")
-}
-
 /// `GET|HEAD|POST /logout` (RP-Initiated Logout 1.0): ends this browser's session and every
-/// grant made in it; redirects only to a registered `post_logout_redirect_uri` of the client
-/// named by a valid `id_token_hint` (or `client_id`).
-///
-/// Logout is a state change, so it is never done on the strength of a navigation alone
-/// (LOGOUT-01): the session ends at once only when a valid `id_token_hint` names this
-/// browser's own session (its `sid`, or its user when the token has no `sid`); otherwise the
-/// user is asked, on a page that posts back with a CSRF token bound to the session. A request
-/// without this browser's session cookie ends no session, whatever ID token it carries
-/// (LOGOUT-02). `HEAD` changes nothing (LOGOUT-03).
+/// grant made in it, after confirmation unless a valid `id_token_hint` names this session
+/// (LOGOUT-01, LOGOUT-02; the rules are in [`crate::oidc::logout`]). `HEAD` changes nothing
+/// (LOGOUT-03).
 pub async fn logout(
     app: web::Data<AppState>,
     request: HttpRequest,
@@ -1011,61 +561,18 @@ pub async fn logout(
     };
     let hint = match params.get("id_token_hint") {
         None => None,
-        Some(token) => match app.tokens.verify_id_token_hint(token).await {
-            Some(claims) => Some(claims),
-            None => {
-                return message(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    "The id_token_hint is not valid.",
-                );
-            }
-        },
+        Some(token) => Some(match app.tokens.verify_id_token_hint(token).await {
+            Some(claims) => IdTokenHint::Valid(Box::new(claims)),
+            None => IdTokenHint::Invalid,
+        }),
     };
-    let client_id = match (
-        params.get("client_id"),
-        hint.as_ref().map(|h| h.aud.as_ref()),
-    ) {
-        (Some(a), Some(b)) if a != b => {
-            return message(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "client_id does not match the id_token_hint.",
-            );
-        }
-        (Some(a), _) => Some(a.to_owned()),
-        (None, b) => b.map(str::to_owned),
+    let logout_request = match logout::parse(&params, hint, |id| app.clients.get(id)) {
+        Ok(logout_request) => logout_request,
+        Err(text) => return message(&app, StatusCode::BAD_REQUEST, "Invalid request", text),
     };
-    let redirect = match params.get("post_logout_redirect_uri") {
-        None => None,
-        Some(uri) => {
-            let registered = client_id
-                .as_deref()
-                .and_then(|id| app.clients.get(id))
-                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
-            if !registered {
-                return message(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Invalid request",
-                    "The post_logout_redirect_uri is not registered for this application.",
-                );
-            }
-            Some(uri.to_owned())
-        }
-    };
-    let state = params.get("state").filter(|s| s.len() <= MAX_STATE);
     let finish = |app: &AppState| {
-        let mut response = match &redirect {
-            Some(uri) => {
-                let location = match state {
-                    Some(state) => with_query(uri, &[("state", state)]),
-                    None => uri.clone(),
-                };
-                see_other(&location)
-            }
+        let mut response = match logout_request.redirect_location() {
+            Some(location) => see_other(&location),
             None => message(app, StatusCode::OK, "Signed out", "You are signed out."),
         };
         let mut gone = cookie(app, "session", String::new(), Some(0));
@@ -1077,62 +584,44 @@ pub async fn logout(
         // No session in this browser: nothing to end (and a hint's sid ends nothing).
         return finish(&app);
     };
-    let session = match current_session(&app, &request).await {
+    let now = app.clock.now_naive();
+    let session = match browser_sessions::signed_in(&app.db, &secret, now).await {
         Ok(session) => session,
         Err(error) => return failed(&app, error),
     };
-    let Some((session, username)) = session else {
+    let Some(session) = session else {
         return finish(&app);
     };
-    let hint_matches = hint.as_ref().is_some_and(|h| match &h.sid {
-        Some(sid) => *sid == session.sid,
-        None => h.sub == session.user_id,
+    let posted = (request.method() == actix_web::http::Method::POST).then(|| Confirmation {
+        csrf_token: params.get("csrf_token"),
+        decision: params.get("decision"),
     });
-    // Compared in constant time.
-    let confirmed = request.method() == actix_web::http::Method::POST
-        && params
-            .get("csrf_token")
-            .is_some_and(|token| logout_csrf(&secret).matches(token));
-    if confirmed && params.get("decision") == Some("stay") {
-        return message(
+    match logout::decide(&logout_request, &session, &secret, posted) {
+        LogoutOutcome::StillSignedIn => message(
             &app,
             StatusCode::OK,
             "Still signed in",
             "You are still signed in.",
-        );
-    }
-    if !hint_matches && !confirmed {
-        let csrf = logout_csrf(&secret);
-        return page(
+        ),
+        LogoutOutcome::AskConfirmation { csrf_token } => page(
             &app,
             StatusCode::OK,
             LogoutPage {
                 base: app.issuer.path(),
-                username: &username,
-                client_id: client_id.as_deref(),
-                post_logout_redirect_uri: redirect.as_deref(),
-                state,
-                csrf_token: csrf.expose(),
+                username: &session.username,
+                client_id: logout_request.client_id.as_deref(),
+                post_logout_redirect_uri: logout_request.post_logout_redirect_uri.as_deref(),
+                state: logout_request.state.as_deref(),
+                csrf_token: csrf_token.expose(),
             }
             .render(),
-        );
+        ),
+        LogoutOutcome::EndSession => {
+            if let Err(error) = logout::end_session(&app.db, &secret, now).await {
+                return failed(&app, error);
+            }
+            tracing::info!(user_id = %session.user_id, "signed out");
+            finish(&app)
+        }
     }
-    let now = now();
-    let hash = secret.hash();
-    let ended = app
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                if let Some(sid) = q::end_session(conn, hash.as_str(), now)? {
-                    refresh_q::revoke_session_families(conn, &sid, "logout", now)?;
-                }
-                Ok::<_, crate::db::DbError>(())
-            })
-        })
-        .await;
-    if let Err(error) = ended {
-        return failed(&app, error);
-    }
-    tracing::info!(user_id = %session.user_id, "signed out");
-    finish(&app)
 }

@@ -47,6 +47,7 @@ use crate::accounts::password::HashError;
 use crate::accounts::sessions::AuthError;
 use crate::accounts::users::AccountError;
 use crate::db::DbError;
+use crate::oidc::authorize::AuthorizeError;
 use crate::oidc::error::OAuthError;
 use crate::verify::actix::BearerError;
 
@@ -116,6 +117,15 @@ impl From<DbError> for Fault {
             Self::unavailable(error)
         } else {
             Self::internal(error)
+        }
+    }
+}
+
+impl From<AuthorizeError> for Fault {
+    fn from(error: AuthorizeError) -> Self {
+        match error {
+            AuthorizeError::Db(db) => db.into(),
+            other => Self::internal(other),
         }
     }
 }

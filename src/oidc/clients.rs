@@ -117,6 +117,26 @@ impl Client {
             .matches(stored.as_str())
     }
 
+    /// A public client for unit tests: the code and refresh grants, every known scope.
+    #[cfg(test)]
+    pub(crate) fn for_tests(client_id: &str, redirect_uris: &[&str], first_party: bool) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            confidential: false,
+            client_type: "public",
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            audiences: Vec::new(),
+            access_token_alg: SigningAlg::Es256,
+            id_token_alg: SigningAlg::Rs256,
+            first_party,
+            post_logout_redirect_uris: Vec::new(),
+            introspection_audiences: Vec::new(),
+            secret_hash: None,
+        }
+    }
+
     fn from_row(row: &ClientRow) -> Result<Self, String> {
         let list =
             |text: &str| serde_json::from_str::<Vec<String>>(text).map_err(|e| e.to_string());

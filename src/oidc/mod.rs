@@ -1,10 +1,12 @@
 //! Protocol logic without actix types.
 
+pub mod authorize;
 pub mod clients;
 pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod issuer;
+pub mod logout;
 pub mod metadata;
 pub mod params;
 pub mod revocation;

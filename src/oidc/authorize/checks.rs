@@ -1,0 +1,496 @@
+//! The authorization endpoint's rules, one small function each (after node-oidc-provider's
+//! `lib/actions/authorization/check_*.js`). Each reads what it needs and answers a value or
+//! the error it stands for; [`parse`](super::request::parse) and the decisions run them in
+//! order. Pure: no database, no clock, no HTTP.
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use super::request::{AuthorizationError, Prompt, RedirectUri};
+use crate::accounts::browser_sessions::SignedIn;
+use crate::oidc::clients::{Client, GrantType};
+use crate::oidc::params::{Params, valid_challenge};
+use crate::secrets::{CsrfToken, FlowSecret};
+use crate::verify::Scope;
+
+/// Longest `state` accepted, in bytes (DOS-07): ample for a client's own encoded state, and it
+/// bounds what an anonymous request can make the server store.
+pub const MAX_STATE: usize = 2048;
+/// Longest `nonce` accepted, in bytes (a nonce is a random value: 512 is generous).
+pub const MAX_NONCE: usize = 512;
+/// Longest `login_hint` kept, in bytes (longer hints are cut at a character boundary).
+pub const MAX_LOGIN_HINT: usize = 256;
+
+fn invalid_request(description: &'static str) -> AuthorizationError {
+    AuthorizationError::new("invalid_request", description)
+}
+
+/// `client_id` names a registered client (RFC 6749 §4.1.2.1: otherwise the user is told, and
+/// nothing is redirected).
+pub fn check_client(
+    params: &Params,
+    find_client: impl FnOnce(&str) -> Option<Arc<Client>>,
+) -> Result<Arc<Client>, &'static str> {
+    params
+        .get("client_id")
+        .and_then(find_client)
+        .ok_or("The application is unknown.")
+}
+
+/// `redirect_uri` is one the client registered, compared as exact strings (AUTHZ-02); it may be
+/// left out only by a client with exactly one (RFC 6749 §3.1.2.3). Returns the URI and whether
+/// the request named it.
+pub fn check_redirect_uri(
+    params: &Params,
+    client: &Client,
+) -> Result<(RedirectUri, bool), &'static str> {
+    match params.get("redirect_uri") {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => {
+            Ok((RedirectUri::verified(uri.to_owned()), true))
+        }
+        Some(_) => Err("The redirect URI is not registered for this application."),
+        None => match client.redirect_uris.as_slice() {
+            [only] => Ok((RedirectUri::verified(only.clone()), false)),
+            _ => Err("The redirect URI is missing."),
+        },
+    }
+}
+
+/// `state` is at most [`MAX_STATE`] bytes (DOS-07). A longer one is not sent back either: the
+/// user gets a page.
+pub fn check_state(params: &Params) -> Result<Option<String>, &'static str> {
+    match params.get("state") {
+        Some(state) if state.len() > MAX_STATE => Err("The state parameter is too long."),
+        state => Ok(state.map(str::to_owned)),
+    }
+}
+
+/// No request object, by value or by reference (OIDC Core §6: not supported here).
+pub fn check_request_object(params: &Params) -> Result<(), AuthorizationError> {
+    if params.has("request") {
+        return Err(AuthorizationError::new(
+            "request_not_supported",
+            "Request objects are not supported.",
+        ));
+    }
+    if params.has("request_uri") {
+        return Err(AuthorizationError::new(
+            "request_uri_not_supported",
+            "request_uri is not supported.",
+        ));
+    }
+    Ok(())
+}
+
+/// `response_type=code`, the only flow (RFC 6749 §4.1.1).
+pub fn check_response_type(params: &Params) -> Result<(), AuthorizationError> {
+    match params.get("response_type") {
+        None => Err(invalid_request("response_type is required.")),
+        Some("code") => Ok(()),
+        Some(_) => Err(AuthorizationError::new(
+            "unsupported_response_type",
+            "Only response_type=code is supported.",
+        )),
+    }
+}
+
+/// The client is allowed the authorization code grant.
+pub fn check_code_flow_allowed(client: &Client) -> Result<(), AuthorizationError> {
+    if client.allows(GrantType::AuthorizationCode) {
+        Ok(())
+    } else {
+        Err(AuthorizationError::new(
+            "unauthorized_client",
+            "This client may not use the authorization code flow.",
+        ))
+    }
+}
+
+/// `response_mode`, if sent, is `query` (the only mode here).
+pub fn check_response_mode(params: &Params) -> Result<(), AuthorizationError> {
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(invalid_request("Only response_mode=query is supported."));
+    }
+    Ok(())
+}
+
+/// `scope` is present and every value is allowed to the client (RFC 6749 §3.3). Returns it with
+/// duplicates removed, in the order asked. A value no client can be allowed (a character
+/// outside §3.3) is not allowed either.
+pub fn check_scope(params: &Params, client: &Client) -> Result<Scope, AuthorizationError> {
+    let not_allowed = AuthorizationError::new(
+        "invalid_scope",
+        "The requested scope is not allowed for this client.",
+    );
+    let scope = Scope::parse(params.get("scope").unwrap_or("")).map_err(|_| not_allowed)?;
+    if scope.is_empty() {
+        return Err(AuthorizationError::new(
+            "invalid_scope",
+            "scope is required.",
+        ));
+    }
+    if !client.allows_scope(&scope) {
+        return Err(not_allowed);
+    }
+    Ok(scope)
+}
+
+/// PKCE is required of every client, S256 only (RFC 7636 §4.3, RFC 9700 §2.1.1), with a
+/// well-formed challenge (PKCE-04). Returns the challenge.
+pub fn check_pkce(params: &Params) -> Result<String, AuthorizationError> {
+    let challenge = params.get("code_challenge").ok_or_else(|| {
+        invalid_request("PKCE is required: send code_challenge with code_challenge_method=S256.")
+    })?;
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(invalid_request("code_challenge_method must be S256."));
+    }
+    if !valid_challenge(challenge) {
+        return Err(invalid_request(
+            "code_challenge must be 43 base64url characters.",
+        ));
+    }
+    Ok(challenge.to_owned())
+}
+
+/// `nonce`, if sent, is at most [`MAX_NONCE`] bytes.
+pub fn check_nonce(params: &Params) -> Result<Option<String>, AuthorizationError> {
+    match params.get("nonce") {
+        Some(nonce) if nonce.len() > MAX_NONCE => Err(invalid_request("nonce is too long.")),
+        nonce => Ok(nonce.map(str::to_owned)),
+    }
+}
+
+/// `prompt` is `none` alone, or any of `login` and `consent` (OIDC Core §3.1.2.1).
+pub fn check_prompt(params: &Params) -> Result<Prompt, AuthorizationError> {
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !["none", "login", "consent"].contains(p))
+        || (prompts.contains(&"none") && prompts.len() > 1)
+    {
+        return Err(invalid_request(
+            "prompt must be none, or any of login and consent.",
+        ));
+    }
+    Ok(Prompt {
+        none: prompts.contains(&"none"),
+        login: prompts.contains(&"login"),
+        consent: prompts.contains(&"consent"),
+    })
+}
+
+/// `max_age`, if sent, is a non-negative integer (seconds).
+pub fn check_max_age(params: &Params) -> Result<Option<i64>, AuthorizationError> {
+    params
+        .get("max_age")
+        .map(|text| {
+            text.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| invalid_request("max_age must be a non-negative integer."))
+        })
+        .transpose()
+}
+
+/// `login_hint`, cut to [`MAX_LOGIN_HINT`] bytes at a character boundary (it only pre-fills the
+/// login form).
+pub fn login_hint(params: &Params) -> Option<String> {
+    params.get("login_hint").map(|hint| {
+        let mut end = hint.len().min(MAX_LOGIN_HINT);
+        while !hint.is_char_boundary(end) {
+            end -= 1;
+        }
+        hint[..end].to_owned()
+    })
+}
+
+/// The browser's session may stand for this request: not when `prompt=login` asks for a new
+/// sign-in, nor when it authenticated longer than `max_age` seconds ago (OIDC Core §3.1.2.1).
+pub fn check_session_usable(
+    prompt: Prompt,
+    max_age: Option<i64>,
+    session: &SignedIn,
+    now: NaiveDateTime,
+) -> bool {
+    !prompt.login && max_age.is_none_or(|max| (now - session.auth_time).num_seconds() <= max)
+}
+
+/// Whether the user must approve the request: always for a third-party client, and for any
+/// client when `prompt=consent` asks.
+pub fn check_consent_needed(client: &Client, prompt: Prompt) -> bool {
+    !client.first_party || prompt.consent
+}
+
+/// A hosted-page form belongs to the pending request it names: the browser holds the flow
+/// cookie the request was bound to and the form carries its CSRF token (LOGIN-01). Compared
+/// as hashes with the stored ones, in constant time.
+pub fn check_browser_binding(
+    browser_hash: &str,
+    csrf_hash: &str,
+    flow: &FlowSecret,
+    csrf: &CsrfToken,
+) -> bool {
+    // Both are compared, whatever the first says.
+    let browser = flow.hash().matches(browser_hash);
+    let csrf = csrf.hash().matches(csrf_hash);
+    browser && csrf
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A challenge of the right shape (RFC 7636 Appendix B).
+    pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    pub(crate) fn params(query: &str) -> Params {
+        Params::parse(query.as_bytes()).unwrap()
+    }
+
+    pub(crate) fn client(first_party: bool) -> Arc<Client> {
+        Arc::new(Client::for_tests(
+            "app",
+            &["https://app.example/cb", "https://app.example/cb2?x=1"],
+            first_party,
+        ))
+    }
+
+    fn code(result: Result<impl std::fmt::Debug, AuthorizationError>) -> &'static str {
+        result.unwrap_err().code
+    }
+
+    #[test]
+    fn the_client_must_be_registered() {
+        let find = |id: &str| (id == "app").then(|| client(false));
+        assert!(check_client(&params("client_id=app"), find).is_ok());
+        assert_eq!(
+            check_client(&params("client_id=other"), find).unwrap_err(),
+            "The application is unknown."
+        );
+        assert!(check_client(&params(""), find).is_err());
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly_and_may_be_left_out_only_when_one_is_registered() {
+        let app = client(false);
+        let (uri, sent) =
+            check_redirect_uri(&params("redirect_uri=https://app.example/cb"), &app).unwrap();
+        assert_eq!((uri.as_str(), sent), ("https://app.example/cb", true));
+        for wrong in [
+            "https://app.example/cb/",
+            "https://APP.example/cb",
+            "https://app.example/cb2",
+            "https://app.example/cb?x=1",
+        ] {
+            let query = format!("redirect_uri={}", urlencode(wrong));
+            assert!(
+                check_redirect_uri(&params(&query), &app).is_err(),
+                "{wrong}"
+            );
+        }
+        assert_eq!(
+            check_redirect_uri(&params(""), &app).unwrap_err(),
+            "The redirect URI is missing."
+        );
+        let single = Client::for_tests("one", &["https://one.example/cb"], false);
+        let (uri, sent) = check_redirect_uri(&params(""), &single).unwrap();
+        assert_eq!((uri.as_str(), sent), ("https://one.example/cb", false));
+    }
+
+    fn urlencode(text: &str) -> String {
+        url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    }
+
+    #[test]
+    fn state_and_nonce_are_bounded() {
+        let long = "s".repeat(MAX_STATE + 1);
+        assert!(check_state(&params(&format!("state={long}"))).is_err());
+        let exact = "s".repeat(MAX_STATE);
+        assert_eq!(
+            check_state(&params(&format!("state={exact}"))).unwrap(),
+            Some(exact)
+        );
+        let nonce = "n".repeat(MAX_NONCE + 1);
+        assert_eq!(
+            code(check_nonce(&params(&format!("nonce={nonce}")))),
+            "invalid_request"
+        );
+        assert_eq!(check_nonce(&params("")).unwrap(), None);
+    }
+
+    #[test]
+    fn only_the_code_flow_in_query_mode_without_request_objects() {
+        assert!(check_response_type(&params("response_type=code")).is_ok());
+        assert_eq!(code(check_response_type(&params(""))), "invalid_request");
+        assert_eq!(
+            code(check_response_type(&params("response_type=token"))),
+            "unsupported_response_type"
+        );
+        assert_eq!(
+            code(check_request_object(&params("request=x"))),
+            "request_not_supported"
+        );
+        assert_eq!(
+            code(check_request_object(&params("request_uri=x"))),
+            "request_uri_not_supported"
+        );
+        assert!(check_response_mode(&params("response_mode=query")).is_ok());
+        assert_eq!(
+            code(check_response_mode(&params("response_mode=fragment"))),
+            "invalid_request"
+        );
+        let mut machine = Client::for_tests("m", &["https://m.example/cb"], false);
+        machine.grant_types = vec![GrantType::ClientCredentials];
+        assert_eq!(
+            code(check_code_flow_allowed(&machine)),
+            "unauthorized_client"
+        );
+    }
+
+    #[test]
+    fn scope_is_required_deduplicated_and_allowed() {
+        let app = client(false);
+        assert_eq!(
+            check_scope(&params("scope=openid+email+openid"), &app)
+                .unwrap()
+                .as_str(),
+            "openid email"
+        );
+        assert_eq!(
+            code(check_scope(&params("scope=openid+%22x%22"), &app)),
+            "invalid_scope"
+        );
+        assert_eq!(code(check_scope(&params(""), &app)), "invalid_scope");
+        assert_eq!(
+            code(check_scope(&params("scope=openid+admin"), &app)),
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn pkce_s256_is_required() {
+        let good = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
+        assert_eq!(check_pkce(&params(&good)).unwrap(), CHALLENGE);
+        for bad in [
+            String::new(),
+            format!("code_challenge={CHALLENGE}"),
+            format!("code_challenge={CHALLENGE}&code_challenge_method=plain"),
+            "code_challenge=short&code_challenge_method=S256".to_owned(),
+        ] {
+            assert_eq!(code(check_pkce(&params(&bad))), "invalid_request", "{bad}");
+        }
+    }
+
+    #[test]
+    fn prompt_none_comes_alone() {
+        assert_eq!(check_prompt(&params("")).unwrap(), Prompt::default());
+        let both = check_prompt(&params("prompt=login+consent")).unwrap();
+        assert!(both.login && both.consent && !both.none);
+        assert!(check_prompt(&params("prompt=none")).unwrap().none);
+        for bad in ["prompt=none+login", "prompt=select_account"] {
+            assert_eq!(code(check_prompt(&params(bad))), "invalid_request", "{bad}");
+        }
+    }
+
+    #[test]
+    fn max_age_is_a_non_negative_integer() {
+        assert_eq!(check_max_age(&params("max_age=0")).unwrap(), Some(0));
+        assert_eq!(check_max_age(&params("")).unwrap(), None);
+        for bad in ["max_age=-1", "max_age=soon", "max_age=1.5"] {
+            assert_eq!(
+                code(check_max_age(&params(bad))),
+                "invalid_request",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn login_hints_are_cut_at_a_character_boundary() {
+        let hint = "é".repeat(MAX_LOGIN_HINT);
+        let cut = login_hint(&params(&format!("login_hint={}", urlencode(&hint)))).unwrap();
+        assert!(cut.len() <= MAX_LOGIN_HINT && cut.chars().all(|c| c == 'é'));
+        assert_eq!(cut.len(), MAX_LOGIN_HINT);
+        let odd = format!("a{}", "é".repeat(MAX_LOGIN_HINT));
+        let cut = login_hint(&params(&format!("login_hint={}", urlencode(&odd)))).unwrap();
+        assert_eq!(cut.len(), MAX_LOGIN_HINT - 1);
+    }
+
+    pub(crate) fn session(auth_time: NaiveDateTime) -> SignedIn {
+        SignedIn {
+            user_id: "u1".into(),
+            username: "alice".into(),
+            sid: "sid-1".into(),
+            auth_time,
+        }
+    }
+
+    #[test]
+    fn a_session_counts_unless_prompt_login_or_older_than_max_age() {
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let ten_minutes_ago = session(now - chrono::Duration::minutes(10));
+        let any = Prompt::default();
+        assert!(check_session_usable(any, None, &ten_minutes_ago, now));
+        assert!(check_session_usable(any, Some(600), &ten_minutes_ago, now));
+        assert!(!check_session_usable(any, Some(599), &ten_minutes_ago, now));
+        assert!(!check_session_usable(
+            Prompt { login: true, ..any },
+            None,
+            &ten_minutes_ago,
+            now
+        ));
+    }
+
+    #[test]
+    fn consent_is_needed_for_third_parties_and_when_asked() {
+        let ask = Prompt {
+            consent: true,
+            ..Prompt::default()
+        };
+        assert!(check_consent_needed(&client(false), Prompt::default()));
+        assert!(!check_consent_needed(&client(true), Prompt::default()));
+        assert!(check_consent_needed(&client(true), ask));
+    }
+
+    #[test]
+    fn a_form_must_come_from_the_browser_and_carry_the_csrf_token() {
+        let (flow, csrf) = (FlowSecret::presented("b"), CsrfToken::presented("c"));
+        let (browser_hash, csrf_hash) = (flow.hash().into_string(), csrf.hash().into_string());
+        assert!(check_browser_binding(
+            &browser_hash,
+            &csrf_hash,
+            &flow,
+            &csrf
+        ));
+        let other_browser = FlowSecret::presented("x");
+        assert!(!check_browser_binding(
+            &browser_hash,
+            &csrf_hash,
+            &other_browser,
+            &csrf
+        ));
+        let forged = CsrfToken::presented("x");
+        assert!(!check_browser_binding(
+            &browser_hash,
+            &csrf_hash,
+            &flow,
+            &forged
+        ));
+        // The stored hashes are not the secrets.
+        let stolen = CsrfToken::presented(csrf_hash.as_str());
+        assert!(!check_browser_binding(
+            &browser_hash,
+            &csrf_hash,
+            &flow,
+            &stolen
+        ));
+    }
+}
