@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, PasswordHasher, Role, Username};
+use crate::clock::Clock;
 use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
 use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
@@ -277,8 +278,9 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     }
     // Changing keys needs the KEK, and every existing key must open under it first, so a wrong
     // KEK can never add keys sealed under another one.
-    let boot = lifecycle::bootstrap(&db, &settings.keys).await?;
-    let ctx = KeyContext::new(boot.kek, policy, settings.keys.rsa_key_size);
+    let clock = Clock::system();
+    let boot = lifecycle::bootstrap(&db, &settings.keys, &clock).await?;
+    let ctx = KeyContext::new(boot.kek, policy, settings.keys.rsa_key_size, clock);
     match command {
         KeysCommand::List => Ok(()),
         KeysCommand::Rotate { immediate, algs } => {

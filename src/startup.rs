@@ -91,8 +91,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Prepares everything; the server answers once [`Application::run_until_stopped`] is awaited.
+    /// Prepares everything on the system clock; the server answers once
+    /// [`Application::run_until_stopped`] is awaited.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] on `clock`: every expiry, the key schedule and the janitor read it
+    /// (tests hand in a clock they move forward instead of sleeping).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         install_crypto_provider();
         let Settings {
             server: server_settings,
@@ -112,7 +119,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let db = Db::for_settings(&pool_settings, pool_settings.size, Arc::clone(&metrics));
 
-        let boot = lifecycle::bootstrap(&db, &key_settings).await?;
+        let boot = lifecycle::bootstrap(&db, &key_settings, &clock).await?;
         match &boot.kek_origin {
             KekOrigin::Created(path) => tracing::warn!(
                 path = %path.display(),
@@ -162,7 +169,6 @@ impl Application {
         ))
         .map_err(|e| StartupError::SelfTest(e.to_string()))?;
 
-        let clock = Clock::system();
         let tokens = TokenService::new(
             db.clone(),
             signer.clone(),
@@ -208,11 +214,11 @@ impl Application {
             hasher,
             authenticator,
             tokens: Arc::new(tokens),
-            clock,
             key_context: KeyContext::new(
                 Arc::clone(&boot.kek),
                 key_settings.policy,
                 key_settings.rsa_key_size,
+                clock.clone(),
             ),
             token_settings,
             account_settings,
@@ -220,6 +226,7 @@ impl Application {
             clients: Arc::new(clients),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             metrics,
+            clock,
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.tokens.first_party_verifier().clone());
@@ -380,13 +387,16 @@ async fn maintain_keys(
     let mut leadership = Leadership::for_database(&database);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_purge = tokio::time::Instant::now();
+    let janitor_interval =
+        chrono::Duration::from_std(janitor_interval).unwrap_or(chrono::Duration::MAX);
+    let mut last_purge = state.clock.now();
     loop {
         ticker.tick().await;
         // The janitor runs on one instance at a time: the rotator (SQLite: the one server).
+        // Whether it is due is read from the application's clock, like every expiry it decides.
         let leads = leadership.as_ref().is_none_or(Leadership::is_leading);
-        if leads && last_purge.elapsed() >= janitor_interval {
-            last_purge = tokio::time::Instant::now();
+        if leads && state.clock.now() - last_purge >= janitor_interval {
+            last_purge = state.clock.now();
             purge_expired(&state).await;
         }
         let ctx = state.key_context.clone();
@@ -455,7 +465,7 @@ const PURGE_MAX_BATCHES: usize = 10_000;
 pub async fn purge_expired(state: &AppState) {
     let mut purged = db::queries::oauth::Purged::default();
     for _ in 0..PURGE_MAX_BATCHES {
-        let now = chrono::Utc::now().naive_utc();
+        let now = state.clock.now_naive();
         let before = now - chrono::Duration::days(1);
         let throttle_before = now
             - chrono::Duration::from_std(state.account_settings.login_window)

@@ -58,8 +58,6 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Issues every token and reads back our own (one token model, one verification policy).
     pub tokens: Arc<TokenService>,
-    /// The time source of the services.
-    pub clock: Clock,
     /// KEK, schedule and key size for key changes.
     pub key_context: KeyContext,
     /// OAuth clients, in memory.
@@ -68,6 +66,8 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// This application's metrics registry (`GET /metrics`).
     pub metrics: Arc<Metrics>,
+    /// The time source of expiries, the key schedule and the janitor (tests move it forward).
+    pub clock: Clock,
 }
 
 impl AppState {

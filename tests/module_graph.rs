@@ -3,7 +3,10 @@
 //! of the crate. Read from the source text (`use crate::…` and every `crate::…` path), so the
 //! check needs no build of the server and fails the moment a cycle comes back.
 
-#![expect(clippy::expect_used, reason = "a test: an unreadable src/ must fail loudly")]
+#![expect(
+    clippy::expect_used,
+    reason = "a test: an unreadable src/ must fail loudly"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

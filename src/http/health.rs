@@ -63,7 +63,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         });
     metrics
         .next_key_transition
-        .set(next.map_or(-1, |at| (at - chrono::Utc::now()).num_seconds().max(0)));
+        .set(next.map_or(-1, |at| (at - state.clock.now()).num_seconds().max(0)));
     let (open, idle) = state.db.pool_state();
     metrics.pool_connections.set(i64::from(open));
     metrics.pool_idle.set(i64::from(idle));

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
+
+use crate::clock::Clock;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -21,23 +23,19 @@ use crate::db::models::SigningKeyRow;
 use crate::db::queries::{audit, signing_keys as q};
 use crate::db::{Db, DbConn, write_transaction};
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 fn aad(kid: &str, alg: SigningAlg) -> String {
     // Binds each ciphertext to its row: a sealed key copied onto another row does not open.
     format!("portcullis-signing-key:{kid}:{alg}")
 }
 
-/// Seals `material` into a new row: active now, or pending until `activates_at`.
+/// Seals `material` into a new row made at `now`: active now, or pending until `activates_at`.
 fn sealed_row(
     kek: &Kek,
     material: &KeyMaterial,
     activates_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
 ) -> Result<SigningKeyRow, KeyError> {
     let kid = material.jwk.thumbprint();
-    let now = now();
     let state = if activates_at.is_some() {
         KeyState::Pending
     } else {
@@ -111,17 +109,19 @@ pub fn load_key_set(conn: &mut DbConn, kek: &Kek) -> Result<KeySet, KeyError> {
     Ok(KeySet::new(active, published))
 }
 
-/// Inserts `materials` as active keys for algorithms that have none; returns the kids inserted.
+/// Inserts `materials` as active keys (made at `now`) for algorithms that have none; returns the
+/// kids inserted.
 fn insert_missing_active(
     conn: &mut DbConn,
     kek: &Kek,
     materials: &[KeyMaterial],
+    now: NaiveDateTime,
 ) -> Result<Vec<String>, KeyError> {
     write_transaction(conn, |conn| {
         let mut inserted = Vec::new();
         for material in materials {
             if q::active(conn, material.alg.as_str())?.is_none() {
-                let row = sealed_row(kek, material, None)?;
+                let row = sealed_row(kek, material, None, now)?;
                 q::insert(conn, &row)?;
                 inserted.push(row.kid);
             }
@@ -142,8 +142,13 @@ pub struct Bootstrapped {
     pub generated: Vec<String>,
 }
 
-/// Loads (or, on a first start, creates) the KEK and the signing keys, as configured.
-pub async fn bootstrap(db: &Db, settings: &KeySettings) -> Result<Bootstrapped, KeyError> {
+/// Loads (or, on a first start, creates) the KEK and the signing keys, as configured; first keys
+/// are dated by `clock`.
+pub async fn bootstrap(
+    db: &Db,
+    settings: &KeySettings,
+    clock: &Clock,
+) -> Result<Bootstrapped, KeyError> {
     let kek_setting = settings.kek.as_ref().map(ExposeSecret::expose_secret);
     let (keys_dir, rsa_size) = (settings.keys_dir.as_path(), settings.rsa_key_size);
     let existing = db.run(|conn| Ok::<_, KeyError>(q::count(conn)?)).await?;
@@ -160,9 +165,9 @@ pub async fn bootstrap(db: &Db, settings: &KeySettings) -> Result<Bootstrapped, 
     let mut generated = Vec::new();
     if !missing.is_empty() {
         let materials = generate_keys(missing, rsa_size).await?;
-        let insert_kek = Arc::clone(&kek);
+        let (insert_kek, now) = (Arc::clone(&kek), clock.now_naive());
         generated = match db
-            .run(move |conn| insert_missing_active(conn, &insert_kek, &materials))
+            .run(move |conn| insert_missing_active(conn, &insert_kek, &materials, now))
             .await
         {
             // Another instance created its first keys at the same moment: use theirs.
@@ -320,6 +325,8 @@ pub struct KeyContext {
     pub rsa_size: RsaKeySize,
     /// Keys generated ahead of need, which rotations and revocations take.
     pub spares: Arc<Spares>,
+    /// The time source of the schedule and of every key change's timestamps.
+    pub clock: Clock,
     /// Serialises this process's rotations and revocations, so that of concurrent calls the
     /// first takes the spares and the others see its result (other processes: the database's
     /// constraints decide).
@@ -327,13 +334,14 @@ pub struct KeyContext {
 }
 
 impl KeyContext {
-    /// A context with empty spare slots.
-    pub fn new(kek: Arc<Kek>, policy: KeyPolicy, rsa_size: RsaKeySize) -> Self {
+    /// A context with empty spare slots, on `clock`.
+    pub fn new(kek: Arc<Kek>, policy: KeyPolicy, rsa_size: RsaKeySize, clock: Clock) -> Self {
         Self {
             kek,
             policy,
             rsa_size,
             spares: Arc::new(Spares::new(rsa_size)),
+            clock,
             changes: Arc::default(),
         }
     }
@@ -367,10 +375,10 @@ pub async fn rotate_keys(
         .collect();
     let materials = ctx.spares.take(&needed)?;
     crate::fault::point("rotate.generated");
-    let (kek, policy) = (Arc::clone(&ctx.kek), ctx.policy);
+    let (kek, policy, clock) = (Arc::clone(&ctx.kek), ctx.policy, ctx.clock.clone());
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            let now = now();
+            let now = clock.now_naive();
             let mut rotation = Rotation::default();
             for alg in &request.algs {
                 let material = materials.iter().find(|m| m.alg == *alg);
@@ -382,7 +390,7 @@ pub async fn rotate_keys(
                         (Some(row), _) => promote(conn, *alg, &row.kid, now, policy.retention)?,
                         (None, Some(material)) => {
                             let retired = retire_active(conn, *alg, now, policy.retention)?;
-                            let row = sealed_row(&kek, material, None)?;
+                            let row = sealed_row(&kek, material, None, now)?;
                             q::insert(conn, &row)?;
                             (KeyInfo::from(&row), retired)
                         }
@@ -405,7 +413,7 @@ pub async fn rotate_keys(
                     let activates_at = now
                         + chrono::Duration::from_std(policy.publish_lead)
                             .unwrap_or(chrono::Duration::MAX);
-                    let row = sealed_row(&kek, material, Some(activates_at))?;
+                    let row = sealed_row(&kek, material, Some(activates_at), now)?;
                     q::insert(conn, &row).map_err(|error| match KeyError::from(error) {
                         KeyError::Conflict => KeyError::RotationInProgress(Vec::new()),
                         other => other,
@@ -473,10 +481,10 @@ pub async fn revoke_key(
     } else {
         None
     };
-    let (kek, policy) = (Arc::clone(&ctx.kek), ctx.policy);
+    let (kek, policy, clock) = (Arc::clone(&ctx.kek), ctx.policy, ctx.clock.clone());
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            let now = now();
+            let now = clock.now_naive();
             let row = q::find(conn, &kid)?.ok_or_else(|| KeyError::NotFound(kid.clone()))?;
             let was_active = row.state == KeyState::Active.as_str();
             if q::revoke(conn, &kid, now)? != 1 {
@@ -490,7 +498,7 @@ pub async fn revoke_key(
                 Some(match (waiting, &material) {
                     (Some(pending), _) => promote(conn, alg, &pending.kid, now, policy.retention)?.0,
                     (None, Some(material)) => {
-                        let new_row = sealed_row(&kek, material, None)?;
+                        let new_row = sealed_row(&kek, material, None, now)?;
                         q::insert(conn, &new_row)?;
                         warning = Some(IMMEDIATE_WARNING);
                         KeyInfo::from(&new_row)
@@ -527,10 +535,10 @@ pub async fn revoke_key(
 pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, KeyError> {
     let views: Vec<KeyView> = q::all(conn)?.iter().filter_map(KeyView::of).collect();
     let mut done = Vec::new();
-    for transition in schedule::due(&views, &ctx.policy, now()) {
+    for transition in schedule::due(&views, &ctx.policy, ctx.clock.now_naive()) {
         let result = match &transition {
             Transition::Activate { alg, kid } => write_transaction(conn, |conn| {
-                let now = now();
+                let now = ctx.clock.now_naive();
                 let (active, retired) = promote(conn, *alg, kid, now, ctx.policy.retention)?;
                 record(
                     conn,
@@ -544,7 +552,7 @@ pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, K
                 Ok(())
             }),
             Transition::Remove { kid } => write_transaction(conn, |conn| {
-                let now = now();
+                let now = ctx.clock.now_naive();
                 if q::remove(conn, kid, now)? != 1 {
                     return Err(KeyError::Conflict);
                 }
@@ -561,7 +569,12 @@ pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, K
                 let material = generate::generate(*alg, ctx.rsa_size)
                     .map_err(|e| KeyError::Generate(e.to_string()))?;
                 write_transaction(conn, |conn| {
-                    let row = sealed_row(&ctx.kek, &material, Some(*activates_at))?;
+                    let row = sealed_row(
+                        &ctx.kek,
+                        &material,
+                        Some(*activates_at),
+                        ctx.clock.now_naive(),
+                    )?;
                     q::insert(conn, &row)?;
                     record(
                         conn,
@@ -596,6 +609,7 @@ pub fn key_alg(conn: &mut DbConn, kid: &str) -> Result<(SigningAlg, KeyState), K
 /// Sign-and-verify self-test of every active key, through the `Signer` and `jsonwebtoken`.
 pub fn self_test(signer: &super::Signer) -> Result<(), String> {
     let set = signer.key_ring().current();
+    // The system time, not the application's clock: jsonwebtoken checks `exp` against it.
     let now = Utc::now().timestamp();
     let claims = serde_json::json!({
         "iss": "portcullis-self-test", "sub": "self-test", "aud": "portcullis-self-test",
