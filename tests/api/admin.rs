@@ -5,7 +5,7 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, kids_of, stdout_json};
+use crate::helpers::{Backend, TestEnv, join_all, json_of, kids_of, stdout_json};
 use crate::on_both_backends;
 
 /// Fails if `body` carries anything that looks like private key material.
@@ -19,10 +19,6 @@ fn assert_no_key_material(body: &Value) {
             "{field} in an admin response: {text}"
         );
     }
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON body")
 }
 
 fn active_kid(keys: &Value, alg: &str) -> String {
@@ -54,13 +50,13 @@ async fn adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api(backend: Bac
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json_of(forged).await["error"], "invalid_token");
 
-    let user = env.user_token(&app, "mallory", &[]).await;
+    let user = app.user_token("mallory", &[]).await;
     let refused = app.post_bearer("/admin/keys/rotate", &user).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(json_of(refused).await["error"], "insufficient_scope");
 
     // The refresh cookie of an admin's login is no credential here (no CSRF surface).
-    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let admin = app.user_token("root", &["admin"]).await;
     let login = app.login("root").await;
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     let cookie_only = app
@@ -114,7 +110,7 @@ async fn adm_01_separate_admin_listener(backend: Backend) {
             ..env.args()
         })
         .await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let admin = app.user_token("root", &["admin"]).await;
     let public = app.get_bearer("/admin/keys", &admin).await;
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_of(public).await["error"], "not_found");
@@ -148,7 +144,7 @@ async fn adm_01_separate_admin_listener(backend: Backend) {
 async fn adm_02_concurrent_rotations_and_audit(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let admin = app.user_token("root", &["admin"]).await;
     let me: Value = json_of(app.get_bearer("/api/me", &admin).await).await;
     let admin_id = me["id"].as_str().unwrap().to_owned();
     let spares = app.ready_spares(&admin).await;
@@ -219,7 +215,7 @@ async fn adm_02_concurrent_rotations_and_audit(backend: Backend) {
 async fn key_10_revoking_the_active_key(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let admin = app.user_token("root", &["admin"]).await;
     let keys = json_of(app.get_bearer("/admin/keys", &admin).await).await;
     let compromised = active_kid(&keys, "ES256");
     let spares = app.ready_spares(&admin).await;
@@ -267,8 +263,7 @@ async fn key_10_revoking_the_active_key(backend: Backend) {
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_of(unknown).await["error"], "not_found");
 
-    let list = env.cli(&["keys", "list"]).await;
-    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let list = env.keys_list().await;
     let row = list
         .as_array()
         .unwrap()
@@ -292,7 +287,7 @@ async fn key_10_revoking_the_active_key(backend: Backend) {
 async fn immediate_rotation_and_bad_parameters(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
+    let admin = app.user_token("root", &["admin"]).await;
     let before = kids_of(&app.jwks().await);
     let spares = app.ready_spares(&admin).await;
 
@@ -355,8 +350,8 @@ async fn immediate_rotation_and_bad_parameters(backend: Backend) {
 async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
-    let user = env.user_token(&app, "mallory", &[]).await;
+    let admin = app.user_token("root", &["admin"]).await;
+    let user = app.user_token("mallory", &[]).await;
     let send = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
         let mut request = app
             .client
@@ -391,7 +386,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let created = json_of(created).await;
-    let secret = crate::oauth::secret_of(&created);
+    let secret = crate::helpers::secret_of(&created);
     assert_eq!(
         cc(secret.clone()).await.unwrap().status(),
         200,
@@ -466,7 +461,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
         .unwrap(),
     )
     .await;
-    let new_secret = crate::oauth::secret_of(&rotated);
+    let new_secret = crate::helpers::secret_of(&rotated);
     assert_eq!(cc(new_secret.clone()).await.unwrap().status(), 200);
     assert_eq!(
         cc(secret).await.unwrap().status(),
@@ -544,7 +539,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
             reqwest::Method::GET,
             &format!(
                 "/admin/audit?limit=100&before={}",
-                crate::oauth::enc(before)
+                crate::helpers::enc(before)
             ),
             &admin,
             None,
@@ -639,8 +634,8 @@ async fn openapi_lists_every_route(backend: Backend) {
 async fn admin_manages_roles_and_grants(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
-    env.user_token(&app, "walter", &[]).await;
+    let admin = app.user_token("root", &["admin"]).await;
+    app.user_token("walter", &[]).await;
     let first = json_of(app.login("walter").await).await;
     let second = json_of(app.login("walter").await).await;
     let families = json_of(app.get_bearer("/admin/users/walter/families", &admin).await).await;
@@ -713,18 +708,13 @@ async fn admin_manages_roles_and_grants(backend: Backend) {
     }
 }
 
-/// Lets other test modules mint an admin token.
-pub(crate) async fn admin_token(env: &TestEnv, app: &TestApp) -> String {
-    env.user_token(app, "root", &["admin"]).await
-}
-
 // The CLI's client and user commands: `clients list` and `clients delete` work, and every change
 // is in the audit trail as actor `cli`, as the admin API's are; a refused change records nothing.
 async fn cli_client_and_user_changes_are_audited(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
-    let dora = env.user_token(&app, "dora", &[]).await;
+    let admin = app.user_token("root", &["admin"]).await;
+    let dora = app.user_token("dora", &[]).await;
     let dora_id = json_of(app.get_bearer("/api/me", &dora).await).await["id"]
         .as_str()
         .unwrap()
@@ -734,11 +724,11 @@ async fn cli_client_and_user_changes_are_audited(backend: Backend) {
         &env.cli(&["clients", "create", "--client-id", "cli-svc"])
             .await,
     );
-    let secret = crate::oauth::secret_of(&created);
+    let secret = crate::helpers::secret_of(&created);
     let listed = stdout_json(&env.cli(&["clients", "list"]).await);
     assert!(listed.to_string().contains("\"cli-svc\"") && !listed.to_string().contains(&secret));
     let rotated = stdout_json(&env.cli(&["clients", "rotate-secret", "cli-svc"]).await);
-    assert_ne!(crate::oauth::secret_of(&rotated), secret);
+    assert_ne!(crate::helpers::secret_of(&rotated), secret);
     let deleted = stdout_json(&env.cli(&["clients", "delete", "cli-svc"]).await);
     assert_eq!(deleted["deleted"], "cli-svc");
     let listed = stdout_json(&env.cli(&["clients", "list"]).await);

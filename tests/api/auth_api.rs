@@ -7,62 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
 use portcullis::keys::SigningAlg;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestEnv, join_all, stdout_json};
+use crate::helpers::{Backend, PASSWORD, TestEnv, join_all, stdout_json};
 use crate::on_both_backends;
-
-async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}{path}", app.address))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn register(app: &TestApp, username: &str) -> Value {
-    let response = post(
-        app,
-        "/api/auth/register",
-        json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    post(
-        app,
-        "/api/auth/login",
-        json!({"username": username, "password": password}),
-    )
-    .await
-}
-
-/// Logs in and returns (access token, refresh token).
-async fn session(app: &TestApp, username: &str) -> (String, String) {
-    let body = app.session(username).await;
-    (
-        body["access_token"].as_str().unwrap().to_owned(),
-        body["refresh_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
-    post(app, "/api/auth/refresh", json!({"refresh_token": token})).await
-}
-
-async fn refreshed(app: &TestApp, token: &str) -> String {
-    let response = refresh(app, token).await;
-    assert_eq!(response.status(), 200);
-    response.json::<Value>().await.unwrap()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn assert_invalid_grant(response: reqwest::Response, case: &str) {
     assert_eq!(response.status(), 401, "{case}");
@@ -73,22 +21,13 @@ async fn assert_invalid_grant(response: reqwest::Response, case: &str) {
     );
 }
 
-async fn me(app: &TestApp, access_token: &str) -> reqwest::Response {
-    app.client
-        .get(format!("{}/api/me", app.address))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let user = register(&app, "alice").await;
+    let user = app.register("alice").await;
     assert!(user.get("password_hash").is_none());
 
-    let response = login(&app, "alice", PASSWORD).await;
+    let response = app.login_with("alice", PASSWORD).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let cookie = response.headers()["set-cookie"]
@@ -144,14 +83,14 @@ async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
         assert!(claims.get(claim).is_some(), "claim {claim}");
     }
 
-    let profile = me(&app, access).await;
+    let profile = app.me(access).await;
     assert_eq!(profile.status(), 200);
     assert_eq!(profile.json::<Value>().await.unwrap()["username"], "alice");
 
     // Roles are read afresh at every refresh.
     stdout_json(&env.cli(&["users", "add-role", "alice", "auditor"]).await);
     stdout_json(&env.cli(&["users", "add-role", "alice", "admin"]).await);
-    let response = refresh(&app, &refresh_token).await;
+    let response = app.refresh(&refresh_token).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let payload = body["access_token"]
@@ -164,7 +103,7 @@ async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["roles"], json!(["admin", "auditor"]));
     let second = body["refresh_token"].as_str().unwrap().to_owned();
-    let third = refreshed(&app, &second).await;
+    let third = app.refreshed(&second).await.1;
     // The cookie alone works too (empty body).
     let with_cookie = app
         .client
@@ -181,7 +120,9 @@ async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
         .unwrap()
         .to_owned();
 
-    let logout = post(&app, "/api/auth/logout", json!({"refresh_token": fourth})).await;
+    let logout = app
+        .post_json("/api/auth/logout", &json!({"refresh_token": fourth}))
+        .await;
     assert_eq!(logout.status(), 204);
     assert!(
         logout.headers()["set-cookie"]
@@ -189,22 +130,18 @@ async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
             .unwrap()
             .contains("Max-Age=0")
     );
-    assert_invalid_grant(refresh(&app, &fourth).await, "refresh after logout").await;
+    assert_invalid_grant(app.refresh(&fourth).await, "refresh after logout").await;
 }
 
 // RT-03 ★: a rotated token presented again revokes the whole family, the live successor too.
 async fn rt_03_reuse_revokes_the_family(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    register(&app, "bob").await;
-    let (_, first) = session(&app, "bob").await;
-    let second = refreshed(&app, &first).await;
-    assert_invalid_grant(refresh(&app, &first).await, "reuse of a rotated token").await;
-    assert_invalid_grant(
-        refresh(&app, &second).await,
-        "the live successor after reuse",
-    )
-    .await;
+    app.register("bob").await;
+    let (_, first) = app.tokens("bob").await;
+    let second = app.refreshed(&first).await.1;
+    assert_invalid_grant(app.refresh(&first).await, "reuse of a rotated token").await;
+    assert_invalid_grant(app.refresh(&second).await, "the live successor after reuse").await;
 
     let events = env
         .with_db(|conn| portcullis::db::queries::audit::recent(conn, 20).unwrap())
@@ -221,9 +158,9 @@ async fn rt_03_reuse_revokes_the_family(backend: Backend) {
 async fn rt_04_parallel_refreshes_have_one_winner(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    register(&app, "carol").await;
-    let (_, token) = session(&app, "carol").await;
-    let attempts = (0..20).map(|_| refresh(&app, &token));
+    app.register("carol").await;
+    let (_, token) = app.tokens("carol").await;
+    let attempts = (0..20).map(|_| app.refresh(&token));
     let mut statuses = Vec::new();
     for response in join_all(attempts).await {
         statuses.push(response.status().as_u16());
@@ -243,27 +180,28 @@ async fn rt_04_parallel_refreshes_have_one_winner(backend: Backend) {
 async fn rt_08_reuse_detection_survives_restart_and_races(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    register(&app, "dave").await;
+    app.register("dave").await;
     // (b) three rotations within one second, then the first token again.
-    let (_, t1) = session(&app, "dave").await;
-    let t2 = refreshed(&app, &t1).await;
-    let t3 = refreshed(&app, &t2).await;
-    let _t4 = refreshed(&app, &t3).await;
-    assert_invalid_grant(refresh(&app, &t2).await, "same-second reuse").await;
+    let (_, t1) = app.tokens("dave").await;
+    let t2 = app.refreshed(&t1).await.1;
+    let t3 = app.refreshed(&t2).await.1;
+    let _t4 = app.refreshed(&t3).await.1;
+    assert_invalid_grant(app.refresh(&t2).await, "same-second reuse").await;
 
     // (a) rotate, restart, present the old token: still detected.
-    let (_, u1) = session(&app, "dave").await;
-    let u2 = refreshed(&app, &u1).await;
+    let (_, u1) = app.tokens("dave").await;
+    let u2 = app.refreshed(&u1).await.1;
     app.stop().await;
     let app = env.spawn().await;
-    assert_invalid_grant(refresh(&app, &u1).await, "reuse after restart").await;
-    assert_invalid_grant(refresh(&app, &u2).await, "family revoked across restart").await;
+    assert_invalid_grant(app.refresh(&u1).await, "reuse after restart").await;
+    assert_invalid_grant(app.refresh(&u2).await, "family revoked across restart").await;
 
     // (c) refresh racing logout: whatever the order, the family ends revoked.
-    let (_, v1) = session(&app, "dave").await;
+    let (_, v1) = app.tokens("dave").await;
+    let logout_body = json!({"refresh_token": v1});
     let (refreshed_response, logout_response) = tokio::join!(
-        refresh(&app, &v1),
-        post(&app, "/api/auth/logout", json!({"refresh_token": v1})),
+        app.refresh(&v1),
+        app.post_json("/api/auth/logout", &logout_body),
     );
     assert_eq!(logout_response.status(), 204);
     if refreshed_response.status() == 200 {
@@ -271,17 +209,17 @@ async fn rt_08_reuse_detection_survives_restart_and_races(backend: Backend) {
             .as_str()
             .unwrap()
             .to_owned();
-        assert_invalid_grant(refresh(&app, &v2).await, "successor of a logged-out family").await;
+        assert_invalid_grant(app.refresh(&v2).await, "successor of a logged-out family").await;
     }
-    assert_invalid_grant(refresh(&app, &v1).await, "the raced token").await;
+    assert_invalid_grant(app.refresh(&v1).await, "the raced token").await;
 }
 
 async fn logout_all_password_change_and_disable_end_every_session(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    register(&app, "erin").await;
-    let (access, phone) = session(&app, "erin").await;
-    let (_, laptop) = session(&app, "erin").await;
+    app.register("erin").await;
+    let (access, phone) = app.tokens("erin").await;
+    let (_, laptop) = app.tokens("erin").await;
     let response = app
         .client
         .post(format!("{}/api/auth/logout-all", app.address))
@@ -290,8 +228,8 @@ async fn logout_all_password_change_and_disable_end_every_session(backend: Backe
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    assert_invalid_grant(refresh(&app, &phone).await, "phone after logout-all").await;
-    assert_invalid_grant(refresh(&app, &laptop).await, "laptop after logout-all").await;
+    assert_invalid_grant(app.refresh(&phone).await, "phone after logout-all").await;
+    assert_invalid_grant(app.refresh(&laptop).await, "laptop after logout-all").await;
     let unauthenticated = app
         .client
         .post(format!("{}/api/auth/logout-all", app.address))
@@ -300,20 +238,20 @@ async fn logout_all_password_change_and_disable_end_every_session(backend: Backe
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
 
-    let (_, before_change) = session(&app, "erin").await;
+    let (_, before_change) = app.tokens("erin").await;
     stdout_json(
         &env.cli_with_stdin(&["users", "set-password", "erin"], "a brand new password\n")
             .await,
     );
-    assert_invalid_grant(refresh(&app, &before_change).await, "after password change").await;
+    assert_invalid_grant(app.refresh(&before_change).await, "after password change").await;
     assert_eq!(
-        login(&app, "erin", PASSWORD).await.status(),
+        app.login_with("erin", PASSWORD).await.status(),
         401,
         "old password"
     );
 
     let (access, before_disable) = {
-        let response = login(&app, "erin", "a brand new password").await;
+        let response = app.login_with("erin", "a brand new password").await;
         let body: Value = response.json().await.unwrap();
         (
             body["access_token"].as_str().unwrap().to_owned(),
@@ -321,15 +259,15 @@ async fn logout_all_password_change_and_disable_end_every_session(backend: Backe
         )
     };
     stdout_json(&env.cli(&["users", "disable", "erin"]).await);
-    assert_invalid_grant(refresh(&app, &before_disable).await, "after disable").await;
-    let disabled_login = login(&app, "erin", "a brand new password").await;
+    assert_invalid_grant(app.refresh(&before_disable).await, "after disable").await;
+    let disabled_login = app.login_with("erin", "a brand new password").await;
     assert_eq!(disabled_login.status(), 401);
     assert_eq!(
         disabled_login.json::<Value>().await.unwrap()["error"],
         "invalid_credentials"
     );
     assert_eq!(
-        me(&app, &access).await.status(),
+        app.me(&access).await.status(),
         401,
         "a disabled account's token no longer opens /api/me"
     );
@@ -340,29 +278,29 @@ async fn idle_and_absolute_lifetimes_end_a_family(backend: Backend) {
     let mut args = env.args();
     args.refresh_idle_ttl = Some("1s".into());
     let app = env.spawn_with(args).await;
-    register(&app, "frank").await;
-    let (_, idle) = session(&app, "frank").await;
+    app.register("frank").await;
+    let (_, idle) = app.tokens("frank").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_invalid_grant(refresh(&app, &idle).await, "idle beyond 1 s").await;
+    assert_invalid_grant(app.refresh(&idle).await, "idle beyond 1 s").await;
     app.stop().await;
 
     let mut args = env.args();
     args.refresh_absolute_ttl = Some("2s".into());
     let app = env.spawn_with(args).await;
-    let (_, token) = session(&app, "frank").await;
+    let (_, token) = app.tokens("frank").await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let token = refreshed(&app, &token).await;
+    let token = app.refreshed(&token).await.1;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_invalid_grant(refresh(&app, &token).await, "absolute lifetime over").await;
+    assert_invalid_grant(app.refresh(&token).await, "absolute lifetime over").await;
 }
 
 // LOGIN-04 ★: unknown user and wrong password are indistinguishable (status, body, headers).
 async fn login_04_no_user_enumeration(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    register(&app, "grace").await;
-    let unknown = login(&app, "nobody-here", PASSWORD).await;
-    let wrong = login(&app, "grace", "wrong password!").await;
+    app.register("grace").await;
+    let unknown = app.login_with("nobody-here", PASSWORD).await;
+    let wrong = app.login_with("grace", "wrong password!").await;
     assert_eq!(unknown.status(), 401);
     assert_eq!(unknown.status(), wrong.status());
     let headers = |r: &reqwest::Response| {
@@ -392,9 +330,9 @@ async fn login_06_throttling_counts_parallel_attempts_exactly(backend: Backend) 
     let mut args = env.args();
     args.login_max_attempts_per_ip = Some(1000);
     let app = env.spawn_with(args).await;
-    register(&app, "heidi").await;
-    register(&app, "ivan").await;
-    let attempts = (0..50).map(|_| login(&app, "heidi", "wrong password!"));
+    app.register("heidi").await;
+    app.register("ivan").await;
+    let attempts = (0..50).map(|_| app.login_with("heidi", "wrong password!"));
     let responses = join_all(attempts).await;
     let mut counts = (0, 0);
     for response in responses {
@@ -418,17 +356,17 @@ async fn login_06_throttling_counts_parallel_attempts_exactly(backend: Backend) 
     }
     assert_eq!(counts, (5, 45));
     assert_eq!(
-        login(&app, "heidi", PASSWORD).await.status(),
+        app.login_with("heidi", PASSWORD).await.status(),
         429,
         "throttled before hashing"
     );
     assert_eq!(
-        login(&app, "HEIDI@example.com", PASSWORD).await.status(),
+        app.login_with("HEIDI@example.com", PASSWORD).await.status(),
         429,
         "the email shares the account's budget"
     );
     assert_eq!(
-        login(&app, "ivan", PASSWORD).await.status(),
+        app.login_with("ivan", PASSWORD).await.status(),
         200,
         "other accounts are not affected"
     );
@@ -482,22 +420,21 @@ async fn bad_bodies_get_the_json_error_shape(backend: Backend) {
     );
 
     let taken = {
-        register(&app, "judy").await;
-        post(
-            &app,
+        app.register("judy").await;
+        app.post_json(
             "/api/auth/register",
-            json!({"username": "JUDY", "email": "other@example.com", "password": PASSWORD}),
+            &json!({"username": "JUDY", "email": "other@example.com", "password": PASSWORD}),
         )
         .await
     };
     assert_eq!(taken.status(), 409);
     assert_eq!(taken.json::<Value>().await.unwrap()["error"], "user_exists");
-    let invalid = post(
-        &app,
-        "/api/auth/register",
-        json!({"username": "kim", "email": "not-an-email", "password": PASSWORD}),
-    )
-    .await;
+    let invalid = app
+        .post_json(
+            "/api/auth/register",
+            &json!({"username": "kim", "email": "not-an-email", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(invalid.status(), 400);
     let body: Value = invalid.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
@@ -518,12 +455,12 @@ async fn registration_can_be_closed(backend: Backend) {
     let mut args = env.args();
     args.open_registration = Some(false);
     let app = env.spawn_with(args).await;
-    let closed = post(
-        &app,
-        "/api/auth/register",
-        json!({"username": "leo", "email": "leo@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let closed = app
+        .post_json(
+            "/api/auth/register",
+            &json!({"username": "leo", "email": "leo@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(closed.status(), 403);
     assert_eq!(
         closed.json::<Value>().await.unwrap()["error"],
@@ -535,9 +472,9 @@ async fn registration_can_be_closed(backend: Backend) {
 async fn api_me_rejects_forged_and_foreign_tokens(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let user = register(&app, "mallory").await;
-    let (access, _) = session(&app, "mallory").await;
-    assert_eq!(me(&app, &access).await.status(), 200);
+    let user = app.register("mallory").await;
+    let (access, _) = app.tokens("mallory").await;
+    assert_eq!(app.me(&access).await.status(), 200);
     let parts: Vec<&str> = access.split('.').collect();
     let mut claims: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
@@ -610,7 +547,7 @@ async fn api_me_rejects_forged_and_foreign_tokens(backend: Backend) {
             .unwrap(),
     ));
     for (case, token) in forged {
-        let response = me(&app, &token).await;
+        let response = app.me(&token).await;
         assert_eq!(response.status(), 401, "{case}");
         let challenge = response.headers()["www-authenticate"]
             .to_str()
@@ -626,15 +563,13 @@ async fn api_me_rejects_forged_and_foreign_tokens(backend: Backend) {
     let mut control = fresh.clone();
     control["jti"] = claims["jti"].clone();
     assert_eq!(
-        me(
-            &app,
-            &app.state
-                .signer
-                .sign(SigningAlg::Es256, "at+jwt", &control)
-                .unwrap()
-        )
-        .await
-        .status(),
+        app.me(&app
+            .state
+            .signer
+            .sign(SigningAlg::Es256, "at+jwt", &control)
+            .unwrap())
+            .await
+            .status(),
         200
     );
     let unrecorded = app
@@ -642,7 +577,7 @@ async fn api_me_rejects_forged_and_foreign_tokens(backend: Backend) {
         .signer
         .sign(SigningAlg::Es256, "at+jwt", &fresh)
         .unwrap();
-    assert_eq!(me(&app, &unrecorded).await.status(), 401, "unrecorded jti");
+    assert_eq!(app.me(&unrecorded).await.status(), 401, "unrecorded jti");
 }
 
 // The lost-response grace window (off by default): one retry while the successor is unused.
@@ -651,29 +586,25 @@ async fn reuse_grace_allows_one_retry_of_a_lost_response(backend: Backend) {
     let mut args = env.args();
     args.refresh_reuse_grace = Some("30s".into());
     let app = env.spawn_with(args).await;
-    register(&app, "nina").await;
+    app.register("nina").await;
 
-    let (_, t0) = session(&app, "nina").await;
-    let _lost = refreshed(&app, &t0).await;
-    let s2 = refreshed(&app, &t0).await;
-    let s3 = refreshed(&app, &s2).await;
-    assert_invalid_grant(refresh(&app, &t0).await, "a second retry is reuse").await;
-    assert_invalid_grant(refresh(&app, &s3).await, "and it revoked the family").await;
+    let (_, t0) = app.tokens("nina").await;
+    let _lost = app.refreshed(&t0).await.1;
+    let s2 = app.refreshed(&t0).await.1;
+    let s3 = app.refreshed(&s2).await.1;
+    assert_invalid_grant(app.refresh(&t0).await, "a second retry is reuse").await;
+    assert_invalid_grant(app.refresh(&s3).await, "and it revoked the family").await;
 
-    let (_, u0) = session(&app, "nina").await;
-    let u1 = refreshed(&app, &u0).await;
-    let _u2 = refreshed(&app, &u1).await;
+    let (_, u0) = app.tokens("nina").await;
+    let u1 = app.refreshed(&u0).await.1;
+    let _u2 = app.refreshed(&u1).await.1;
+    assert_invalid_grant(app.refresh(&u0).await, "retry after the successor was used").await;
+
+    let (_, v0) = app.tokens("nina").await;
+    let lost = app.refreshed(&v0).await.1;
+    let _v2 = app.refreshed(&v0).await.1;
     assert_invalid_grant(
-        refresh(&app, &u0).await,
-        "retry after the successor was used",
-    )
-    .await;
-
-    let (_, v0) = session(&app, "nina").await;
-    let lost = refreshed(&app, &v0).await;
-    let _v2 = refreshed(&app, &v0).await;
-    assert_invalid_grant(
-        refresh(&app, &lost).await,
+        app.refresh(&lost).await,
         "the invalidated successor is reuse",
     )
     .await;
@@ -684,17 +615,17 @@ async fn reuse_grace_allows_one_retry_of_a_lost_response(backend: Backend) {
 async fn a_username_equal_to_an_id_is_not_that_user(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let victim = register(&app, "olivia").await;
+    let victim = app.register("olivia").await;
     let victim_id = victim["id"].as_str().unwrap().to_owned();
-    let impostor = post(
-        &app,
-        "/api/auth/register",
-        json!({"username": victim_id, "email": "impostor@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let impostor = app
+        .post_json(
+            "/api/auth/register",
+            &json!({"username": victim_id, "email": "impostor@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(impostor.status(), 400);
-    let (victim_access, _) = session(&app, "olivia").await;
-    let profile: Value = me(&app, &victim_access).await.json().await.unwrap();
+    let (victim_access, _) = app.tokens("olivia").await;
+    let profile: Value = app.me(&victim_access).await.json().await.unwrap();
     assert_eq!(profile["username"], "olivia");
     let disabled = stdout_json(&env.cli(&["users", "disable", &victim_id]).await);
     assert_eq!(disabled["username"], "olivia", "the CLI resolves the id");

@@ -11,8 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Backend, TestEnv};
-use crate::oauth::{create_user, enc, pkce, register};
+use crate::helpers::{
+    Backend, ClientSpec, PASSWORD, TestEnv, client_secret, enc, pkce, wait_until,
+};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -104,25 +105,20 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
 
     let env = TestEnv::new(Backend::Sqlite).await;
     let app = env.spawn().await;
-    create_user(&env, "alice").await;
+    app.create_user("alice").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let redirect = format!(
         "http://127.0.0.1:{}/cb",
         listener.local_addr().unwrap().port()
     );
-    let client = register(
-        &env,
-        &app,
-        &[
-            "--client-id",
-            "browser-app",
-            "--redirect-uri",
-            &redirect,
-            "--first-party",
-        ],
-    )
-    .await;
-    let secret = crate::oauth::secret_of(&client);
+    let client = app
+        .create_client(
+            ClientSpec::new("browser-app")
+                .redirect_uri(&redirect)
+                .first_party(),
+        )
+        .await;
+    let secret = client_secret(&client);
 
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -138,21 +134,23 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
     let _browsers = KillBrowsers(chromedriver.id().unwrap_or_default());
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(response) = http.get(format!("{base}/status")).send().await
-            && response
-                .json::<Value>()
-                .await
-                .map(|v| v["value"]["ready"] == true)
-                .unwrap_or(false)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "chromedriver started");
+    let status = format!("{base}/status");
+    let (http_ref, status) = (&http, status.as_str());
+    wait_until(
+        "chromedriver started",
+        Duration::from_secs(10),
+        || async move {
+            match http_ref.get(status).send().await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .map(|v| v["value"]["ready"] == true)
+                    .unwrap_or(false),
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
     let session = WebDriver {
         http: http.clone(),
         base: base.clone(),
@@ -200,7 +198,7 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
         .call(
             reqwest::Method::POST,
             &format!("/element/{password}/value"),
-            Some(json!({"text": crate::oauth::PASSWORD})),
+            Some(json!({"text": PASSWORD})),
         )
         .await;
     let submit = browser.element("button[type=submit]").await;

@@ -8,10 +8,9 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all};
-use crate::oauth::{
-    PASSWORD, REDIRECT, WEBAPP, browser, create_user, create_webapp, enc, location_params, param,
-    pkce, register, secret_of,
+use crate::helpers::{
+    Backend, ClientSpec, PASSWORD, REDIRECT, TestApp, TestEnv, browser, client_secret, enc,
+    join_all, location_params, param, pkce,
 };
 
 async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
@@ -32,15 +31,10 @@ async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
 async fn ft_06_three_instances_keep_single_use_and_throttling() {
     let env = TestEnv::new(Backend::Postgres).await;
     let apps = spawn_three(&env).await;
-    create_user(&env, "alice").await;
-    let secret = secret_of(&register(&env, &apps[0], &WEBAPP).await);
-    for app in &apps {
-        for _ in 0..100 {
-            if app.state.clients.get("webapp").is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    apps[0].create_user("alice").await;
+    let secret = apps[0].create_webapp().await;
+    for app in &apps[1..] {
+        app.reload_clients().await;
     }
 
     // A code from instance 0, redeemed 21 times round robin.
@@ -117,8 +111,8 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
     let env = TestEnv::new(Backend::Postgres).await;
-    create_user(&env, "bob").await;
-    let secret = create_webapp(&env).await;
+    env.create_user("bob").await;
+    let secret = client_secret(&env.create_client(ClientSpec::webapp()).await);
     let start = || env.serve_command(&[]).spawn().unwrap();
     async fn address_of(child: &mut tokio::process::Child) -> String {
         let (address, _, mut lines) = crate::helpers::wait_until_listening(child).await;
@@ -318,7 +312,7 @@ fn authorize_url(base: &str) -> String {
 /// Signs `browser` in as `username` on the hosted page; returns the code of that first
 /// authorization.
 async fn sign_in(browser: &reqwest::Client, base: &str, username: &str) -> String {
-    let signed_in = crate::oauth::sign_in(browser, base, &authorize_url(base), username).await;
+    let signed_in = crate::helpers::sign_in(browser, base, &authorize_url(base), username).await;
     param(&location_params(&signed_in).1, "code").unwrap()
 }
 

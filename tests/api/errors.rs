@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Backend, TestEnv};
-use crate::oauth::{
-    PASSWORD, REDIRECT, create_user, create_webapp, enc, hidden, location_params, param, pkce,
+use crate::helpers::{
+    Backend, ClientSpec, PASSWORD, REDIRECT, TestEnv, browser, client_secret, enc, hidden,
+    location_params, param, pkce, sign_in, wait_until_listening,
 };
 use crate::on_both_backends;
 
@@ -14,16 +14,16 @@ use crate::on_both_backends;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_database_work_logs_with_the_request_id() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    create_user(&env, "alice").await;
-    let secret = create_webapp(&env).await;
+    env.create_user("alice").await;
+    let secret = client_secret(&env.create_client(ClientSpec::webapp()).await);
     let mut child = env
         .serve_command(&[("PORTCULLIS_SHUTDOWN_DRAIN", "0s")])
         .spawn()
         .unwrap();
-    let (address, _, mut lines) = crate::helpers::wait_until_listening(&mut child).await;
+    let (address, _, mut lines) = wait_until_listening(&mut child).await;
     let base = format!("http://{address}");
 
-    let browser = crate::oauth::browser();
+    let browser = browser();
     let verifier = "v".repeat(50);
     let page = browser
         .get(format!(
@@ -31,9 +31,7 @@ async fn blocking_database_work_logs_with_the_request_id() {
             enc(REDIRECT),
             pkce(&verifier)
         ))
-        .send()
-        .await
-        .unwrap()
+        .send().await.unwrap()
         .text()
         .await
         .unwrap();
@@ -164,10 +162,9 @@ async fn transient_database_failures_answer_503_in_every_family(backend: Backend
     let mut args = env.args();
     args.db_statement_timeout = Some("1s".into());
     let app = env.spawn_with(args).await;
-    let admin = env.user_token(&app, "root", &["admin"]).await;
-    create_user(&env, "alice").await;
-    let secret =
-        crate::oauth::secret_of(&crate::oauth::register(&env, &app, &crate::oauth::WEBAPP).await);
+    let admin = app.admin_token().await;
+    app.create_user("alice").await;
+    let secret = app.create_webapp().await;
     let verifier = "v".repeat(50);
     let authorize = format!(
         "{}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid&code_challenge={}&code_challenge_method=S256",
@@ -175,8 +172,7 @@ async fn transient_database_failures_answer_503_in_every_family(backend: Backend
         enc(REDIRECT),
         pkce(&verifier)
     );
-    let signed_in =
-        crate::oauth::sign_in(&crate::oauth::browser(), &app.address, &authorize, "alice").await;
+    let signed_in = sign_in(&browser(), &app.address, &authorize, "alice").await;
     let code = param(&location_params(&signed_in).1, "code").unwrap();
 
     let blocker = Blocker::hold(
@@ -206,7 +202,7 @@ async fn transient_database_failures_answer_503_in_every_family(backend: Backend
             ("code_verifier", verifier.as_str()),
         ])
         .send();
-    let page = crate::oauth::browser().get(&authorize).send();
+    let page = browser().get(&authorize).send();
     let (login, create_client, redeem, page) = tokio::join!(login, create_client, redeem, page);
     blocker.release();
 

@@ -7,33 +7,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestEnv, stdout_json};
-use crate::oauth::{
-    Fixture, REDIRECT, browser, enc, hidden, location_params, param, pkce, register, secret_of,
+use crate::helpers::{
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, TestApp, TestEnv, browser, client_secret,
+    enc, hidden, json_of, location_params, param, pkce, stdout_json,
 };
 use crate::on_both_backends;
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.expect("JSON body")
-}
-
-/// Sends `method path` with a bearer token and an optional JSON body.
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.expect("request")
-}
 
 /// The id of a user, from the admin API.
 async fn user_id(app: &TestApp, admin: &str, username: &str) -> String {
@@ -66,9 +44,9 @@ fn detail(event: &Value) -> Value {
 async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let root = env.user_token(&app, "root", &["admin"]).await;
-    let stale = env.user_token(&app, "mallory", &["admin"]).await;
-    env.user_token(&app, "bob", &[]).await;
+    let root = app.user_token("root", &["admin"]).await;
+    let stale = app.user_token("mallory", &["admin"]).await;
+    app.user_token("bob", &[]).await;
     let mallory = user_id(&app, &root, "mallory").await;
 
     // Demoted: the old token still has `roles: ["admin"]`, and is refused (403), and the attempt
@@ -118,7 +96,7 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
     );
 
     // Disabled: the token speaks for nobody, on every endpoint that acts for the user.
-    let again = env.user_token(&app, "trent", &["admin"]).await;
+    let again = app.user_token("trent", &["admin"]).await;
     assert_eq!(
         app.post_bearer("/admin/users/trent/disable", &root)
             .await
@@ -131,7 +109,7 @@ async fn adm_04_demoted_or_disabled_admin_loses_power_at_once(backend: Backend) 
         (reqwest::Method::GET, "/api/me"),
         (reqwest::Method::POST, "/api/auth/logout-all"),
     ] {
-        let response = send(&app, method.clone(), path, &again, None).await;
+        let response = app.send(method.clone(), path, &again, None).await;
         assert_eq!(
             response.status(),
             StatusCode::UNAUTHORIZED,
@@ -157,10 +135,10 @@ async fn adm_04_logout_all_and_password_change_end_access_tokens_everywhere(back
     };
     let first = env.spawn_with(args.clone()).await;
     let second = env.spawn_with(args).await;
-    let root = env.user_token(&first, "root", &["admin"]).await;
+    let root = first.user_token("root", &["admin"]).await;
 
     // Logout everywhere through instance 1: instance 2 refuses the old access token at once.
-    let alice = env.user_token(&first, "alice", &[]).await;
+    let alice = first.user_token("alice", &[]).await;
     assert_eq!(
         second.get_bearer("/api/me", &alice).await.status(),
         StatusCode::OK
@@ -204,7 +182,7 @@ async fn adm_04_logout_all_and_password_change_end_access_tokens_everywhere(back
     );
 
     // An administrator's revoke-sessions ends an admin's own access token as well.
-    let other = env.user_token(&first, "other", &["admin"]).await;
+    let other = first.user_token("other", &["admin"]).await;
     assert_eq!(
         second
             .post_bearer("/admin/users/other/revoke-sessions", &root)
@@ -279,12 +257,12 @@ async fn adm_04_oauth_tokens_follow_the_user_state(backend: Backend) {
 async fn adm_05_the_last_administrator_stays(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let root = env.user_token(&app, "root", &["admin"]).await;
+    let root = app.user_token("root", &["admin"]).await;
     for (method, path) in [
         (reqwest::Method::DELETE, "/admin/users/root/roles/admin"),
         (reqwest::Method::POST, "/admin/users/root/disable"),
     ] {
-        let refused = send(&app, method.clone(), path, &root, None).await;
+        let refused = app.send(method.clone(), path, &root, None).await;
         assert_eq!(refused.status(), StatusCode::CONFLICT, "{method} {path}");
         assert_eq!(json_of(refused).await["error"], "last_admin");
     }
@@ -302,7 +280,7 @@ async fn adm_05_the_last_administrator_stays(backend: Backend) {
             .any(|e| e["action"] == "role_withdrawn" || e["action"] == "user_disabled")
     );
     // A second administrator: now root may step down.
-    env.user_token(&app, "deputy", &["admin"]).await;
+    app.user_token("deputy", &["admin"]).await;
     let stepped = app
         .delete_bearer("/admin/users/root/roles/admin", &root)
         .await;
@@ -314,8 +292,8 @@ async fn adm_05_the_last_administrator_stays(backend: Backend) {
 async fn adm_06_identifiers_are_unambiguous(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let root = env.user_token(&app, "root", &["admin"]).await;
-    env.user_token(&app, "victim", &[]).await;
+    let root = app.user_token("root", &["admin"]).await;
+    app.user_token("victim", &[]).await;
     let victim = user_id(&app, &root, "victim").await;
 
     let register = app
@@ -391,16 +369,16 @@ async fn adm_06_identifiers_are_unambiguous(backend: Backend) {
 async fn adm_07_the_first_party_client_id_is_reserved(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let root = env.user_token(&app, "root", &["admin"]).await;
+    let root = app.user_token("root", &["admin"]).await;
     for id in ["portcullis", "Portcullis"] {
-        let refused = send(
-            &app,
-            reqwest::Method::POST,
-            "/admin/clients",
-            &root,
-            Some(json!({ "client_id": id, "audiences": [app.issuer] })),
-        )
-        .await;
+        let refused = app
+            .send(
+                reqwest::Method::POST,
+                "/admin/clients",
+                &root,
+                Some(json!({ "client_id": id, "audiences": [app.issuer] })),
+            )
+            .await;
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{id}");
         let cli = env.cli(&["clients", "create", "--client-id", id]).await;
         assert!(!cli.status.success(), "{id}");
@@ -412,8 +390,8 @@ async fn adm_07_the_first_party_client_id_is_reserved(backend: Backend) {
 async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let root = env.user_token(&app, "root", &["admin"]).await;
-    env.user_token(&app, "bob", &[]).await;
+    let root = app.user_token("root", &["admin"]).await;
+    app.user_token("bob", &[]).await;
     let root_id = user_id(&app, &root, "root").await;
     let bob = user_id(&app, &root, "bob").await;
 
@@ -452,8 +430,7 @@ async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
 
     // A client: creation records its metadata and never its secret; redirect URIs old → new.
     let created = json_of(
-        send(
-            &app,
+        app.send(
             reqwest::Method::POST,
             "/admin/clients",
             &root,
@@ -463,14 +440,14 @@ async fn adm_08_the_audit_trail_says_what_changed(backend: Backend) {
     )
     .await;
     let secret = created["client_secret"].as_str().unwrap().to_owned();
-    let changed = send(
-        &app,
-        reqwest::Method::PUT,
-        "/admin/clients/shop/redirect-uris",
-        &root,
-        Some(json!({ "redirect_uris": ["https://shop.example/new"] })),
-    )
-    .await;
+    let changed = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/clients/shop/redirect-uris",
+            &root,
+            Some(json!({ "redirect_uris": ["https://shop.example/new"] })),
+        )
+        .await;
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(
         app.post_bearer("/admin/clients/shop/rotate-secret", &root)
@@ -527,8 +504,8 @@ async fn adm_09_admin_api_under_a_custom_audience(backend: Backend) {
             ..env.args()
         })
         .await;
-    let root = env.user_token(&app, "root", &["admin"]).await;
-    let user = env.user_token(&app, "bob", &[]).await;
+    let root = app.user_token("root", &["admin"]).await;
+    let user = app.user_token("bob", &[]).await;
     assert_eq!(
         app.get_bearer("/admin/keys", &root).await.status(),
         StatusCode::OK
@@ -576,8 +553,8 @@ async fn login_09_no_lockout_of_the_owner(backend: Backend) {
         ..env.args()
     };
     let app = behind_proxy(&env, args).await;
-    env.user_token(&app, "alice", &[]).await;
-    env.user_token(&app, "bob", &[]).await;
+    app.user_token("alice", &[]).await;
+    app.user_token("bob", &[]).await;
     let attacker = reqwest::Client::new();
     for _ in 0..5 {
         let status = login_from(&app, &attacker, "198.51.100.1", "alice", "wrong password!").await;
@@ -662,22 +639,6 @@ async fn login_09_no_lockout_of_the_owner(backend: Backend) {
     );
 }
 
-async fn count_rows(env: &TestEnv, table: &'static str) -> i64 {
-    env.with_db(move |conn| {
-        use diesel::prelude::*;
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-            .get_result::<Count>(conn)
-            .unwrap()
-            .n
-    })
-    .await
-}
-
 // DOS-07: what anonymous requests can make the server store is bounded: sizes of state and
 // nonce, pending requests per browser and per network, throttle rows of a throttled client;
 // and the janitor drains any backlog in one run.
@@ -709,7 +670,7 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
         param(&location_params(&long_nonce).1, "error").as_deref(),
         Some("invalid_request")
     );
-    assert_eq!(count_rows(&f.env, "authorization_requests").await, 0);
+    assert_eq!(f.env.count_rows("authorization_requests").await, 0);
 
     // One browser keeps its newest 16 pending requests.
     let tabs = browser();
@@ -717,7 +678,7 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
         let page = tabs.get(f.url(&base)).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::OK);
     }
-    assert_eq!(count_rows(&f.env, "authorization_requests").await, 16);
+    assert_eq!(f.env.count_rows("authorization_requests").await, 16);
 
     // One network (new browsers each time) may start 300 requests per request lifetime; then
     // 429, and nothing is stored.
@@ -735,7 +696,7 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
     let refused = f.app.client.get(f.url(&base)).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().get("retry-after").is_some());
-    assert_eq!(count_rows(&f.env, "authorization_requests").await, 296);
+    assert_eq!(f.env.count_rows("authorization_requests").await, 296);
 
     // The janitor deletes every expired request in one run, however many.
     f.env
@@ -766,9 +727,9 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
             diesel::sql_query(insert).execute(conn).unwrap();
         })
         .await;
-    assert_eq!(count_rows(&f.env, "authorization_requests").await, 2996);
+    assert_eq!(f.env.count_rows("authorization_requests").await, 2996);
     portcullis::startup::purge_expired(&f.app.state).await;
-    assert_eq!(count_rows(&f.env, "authorization_requests").await, 0);
+    assert_eq!(f.env.count_rows("authorization_requests").await, 0);
 }
 
 // DOS-07: a client over its per-network login budget creates no more throttle rows, however
@@ -787,7 +748,7 @@ async fn dos_07_throttled_client_creates_no_throttle_rows(backend: Backend) {
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let rows = count_rows(&env, "login_attempts").await;
+    let rows = env.count_rows("login_attempts").await;
     for i in 0..50 {
         let status = login_from(
             &app,
@@ -799,7 +760,7 @@ async fn dos_07_throttled_client_creates_no_throttle_rows(backend: Backend) {
         .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }
-    assert_eq!(count_rows(&env, "login_attempts").await, rows);
+    assert_eq!(env.count_rows("login_attempts").await, rows);
 }
 
 /// `prompt=none` for `webapp` in `browser`: the code, or the error.
@@ -940,8 +901,8 @@ async fn logout_03_safe_methods_change_nothing(backend: Backend) {
         silent(&f, &browser).await.is_ok(),
         "HEAD /logout ended nothing"
     );
-    let codes = count_rows(&f.env, "authorization_codes").await;
-    let requests = count_rows(&f.env, "authorization_requests").await;
+    let codes = f.env.count_rows("authorization_codes").await;
+    let requests = f.env.count_rows("authorization_requests").await;
     let challenge = pkce(&"v".repeat(43));
     let head = browser
         .head(f.url(&format!(
@@ -953,8 +914,8 @@ async fn logout_03_safe_methods_change_nothing(backend: Backend) {
         .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
     assert!(head.headers().get("location").is_none());
-    assert_eq!(count_rows(&f.env, "authorization_codes").await, codes);
-    assert_eq!(count_rows(&f.env, "authorization_requests").await, requests);
+    assert_eq!(f.env.count_rows("authorization_codes").await, codes);
+    assert_eq!(f.env.count_rows("authorization_requests").await, requests);
 }
 
 // CSRF-01: the cookie-driven JSON endpoints (refresh, logout) want application/json even with
@@ -962,7 +923,7 @@ async fn logout_03_safe_methods_change_nothing(backend: Backend) {
 async fn csrf_01_cookie_endpoints_want_json(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    env.user_token(&app, "alice", &[]).await;
+    app.user_token("alice", &[]).await;
     let jar = browser();
     let login = jar
         .post(format!("{}/api/auth/login", app.address))
@@ -1027,19 +988,13 @@ async fn rev_07_introspection_callers_are_authorized(backend: Backend) {
     let tokens = json_of(f.exchange(&code, &verifier).await).await;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let stranger = secret_of(&register(&f.env, &f.app, &["--client-id", "stranger"]).await);
-    let api = secret_of(
-        &register(
-            &f.env,
-            &f.app,
-            &[
-                "--client-id",
-                "orders-api",
-                "--introspection-audience",
-                "https://api.example.com",
-            ],
-        )
-        .await,
+    let stranger = client_secret(&f.app.create_client(ClientSpec::new("stranger")).await);
+    let api = client_secret(
+        &f.app
+            .create_client(
+                ClientSpec::new("orders-api").introspection_audience("https://api.example.com"),
+            )
+            .await,
     );
     let introspect = |id: &'static str, secret: String, token: String| {
         let app = &f.app;

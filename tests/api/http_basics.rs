@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestEnv};
+use crate::helpers::{Backend, ClientSpec, TestEnv};
 use crate::on_both_backends;
 use crate::pg::PgCluster;
 
@@ -106,17 +106,12 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
             .await
             .unwrap()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let env = crate::helpers::TestEnv {
-        database_url: url,
-        keys_dir: dir.path().join("keys"),
-        dir,
-    };
+    let env = TestEnv::on(url, tempfile::tempdir().unwrap());
     let mut args = env.args();
     args.db_pool_timeout = Some("1s".into());
     let app = env.spawn_with(args).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
-    env.user_token(&app, "eve", &[]).await;
+    app.user_token("eve", &[]).await;
     let login = |password: &'static str| {
         app.client
             .post(format!("{}/api/auth/login", app.address))
@@ -136,7 +131,7 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
             .json(&serde_json::json!({"refresh_token": refresh_token}))
             .send()
     };
-    crate::oauth::register(&env, &app, &["--client-id", "svc"]).await;
+    app.create_client(ClientSpec::new("svc")).await;
 
     {
         let cluster = cluster.clone();
@@ -245,7 +240,7 @@ async fn ft_02_slow_database_and_pool_exhaustion_fail_fast() {
     args.db_pool_timeout = Some("1s".into());
     args.db_statement_timeout = Some("2s".into());
     let app = env.spawn_with(args).await;
-    env.user_token(&app, "eve", &[]).await;
+    app.user_token("eve", &[]).await;
     let families = || {
         env.with_db(|conn| {
             use diesel::prelude::*;

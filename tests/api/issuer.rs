@@ -9,10 +9,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, TestEnv, portcullis_command, run_with_timeout, stderr_of,
-    stdout_json,
+    Backend, PASSWORD, REDIRECT, TestApp, TestEnv, browser, decode_claims, enc, hidden,
+    location_params, param, pkce, portcullis_in_scratch, stderr_of, stdout_json,
 };
-use crate::oauth::{REDIRECT, WEBAPP, browser, enc, location_params, param, pkce, register};
 use crate::on_both_backends;
 
 const ISSUER: &str = "http://localhost/idp";
@@ -151,7 +150,7 @@ async fn iss_03_json_api_under_the_issuer_path(backend: Backend) {
     assert!(cookie.contains("Path=/idp/api/auth"), "{cookie}");
     let tokens: Value = login.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(crate::oauth::decode_claims(access)["iss"], ISSUER);
+    assert_eq!(decode_claims(access)["iss"], ISSUER);
     let me = app
         .client
         .get(format!("{}/idp/api/me", app.address))
@@ -183,9 +182,8 @@ async fn iss_03_json_api_under_the_issuer_path(backend: Backend) {
 async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = spawn_under_path(&env).await;
-    let client = register(&env, &app, &WEBAPP).await;
-    let secret = crate::oauth::secret_of(&client);
-    crate::oauth::create_user(&env, "alice").await;
+    let secret = app.create_webapp().await;
+    app.create_user("alice").await;
     let verifier = "v".repeat(43);
     let browser = browser();
     let page = browser
@@ -207,8 +205,8 @@ async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend
     let signed_in = browser
         .post(format!("{}{action}", app.address))
         .form(&[
-            ("request_id", crate::oauth::hidden(&html, "request_id")),
-            ("csrf_token", crate::oauth::hidden(&html, "csrf_token")),
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
             ("username", "alice".to_owned()),
             ("password", PASSWORD.to_owned()),
         ])
@@ -235,7 +233,7 @@ async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend
         .unwrap();
     assert_eq!(tokens.status(), StatusCode::OK);
     let tokens: Value = tokens.json().await.unwrap();
-    let id_token = crate::oauth::decode_claims(tokens["id_token"].as_str().unwrap());
+    let id_token = decode_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["iss"], ISSUER);
 }
 
@@ -304,17 +302,6 @@ on_both_backends!(
     iss_05_operations_endpoints_at_root_and_under_the_path,
 );
 
-/// Runs the binary in a scratch directory with `args` and `env`.
-async fn portcullis(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = portcullis_command();
-    command
-        .args(args)
-        .current_dir(dir.path())
-        .envs(env.iter().copied());
-    run_with_timeout(command).await
-}
-
 // ISS-06: a plain-http issuer on a host that is not loopback is refused at start with one line
 // naming the setting and the way out; the prefix trick `http://127.0.0.1.evil.com` is not
 // loopback; PORTCULLIS_INSECURE_HTTP_ISSUER (or its flag) accepts it explicitly.
@@ -326,7 +313,7 @@ async fn iss_06_plain_http_public_issuer_is_refused_at_start() {
             &["config", "check"][..],
             &["serve", "--bind", "127.0.0.1:0"][..],
         ] {
-            let output = portcullis(args, &[("PORTCULLIS_ISSUER", issuer)]).await;
+            let output = portcullis_in_scratch(args, &[("PORTCULLIS_ISSUER", issuer)]).await;
             assert!(!output.status.success(), "{args:?} with {issuer}");
             let stderr = stderr_of(&output);
             let errors: Vec<&str> = stderr
@@ -343,7 +330,7 @@ async fn iss_06_plain_http_public_issuer_is_refused_at_start() {
         }
     }
     // The default issuer of a specific public bind address is refused the same way.
-    let output = portcullis(
+    let output = portcullis_in_scratch(
         &["config", "check"],
         &[("PORTCULLIS_BIND", "192.0.2.1:8080")],
     )
@@ -356,7 +343,7 @@ async fn iss_06_plain_http_public_issuer_is_refused_at_start() {
     );
 
     let by_env = stdout_json(
-        &portcullis(
+        &portcullis_in_scratch(
             &["config", "check"],
             &[
                 ("PORTCULLIS_ISSUER", "http://id.example.com"),
@@ -368,7 +355,7 @@ async fn iss_06_plain_http_public_issuer_is_refused_at_start() {
     assert_eq!(by_env["insecure_http_issuer"], true);
     assert_eq!(by_env["issuer"], "http://id.example.com");
     let by_flag = stdout_json(
-        &portcullis(
+        &portcullis_in_scratch(
             &[
                 "config",
                 "check",
@@ -388,8 +375,9 @@ async fn iss_06_plain_http_public_issuer_is_refused_at_start() {
         "http://[::1]:80",
         "https://id.example.com",
     ] {
-        let checked =
-            stdout_json(&portcullis(&["config", "check"], &[("PORTCULLIS_ISSUER", issuer)]).await);
+        let checked = stdout_json(
+            &portcullis_in_scratch(&["config", "check"], &[("PORTCULLIS_ISSUER", issuer)]).await,
+        );
         assert_eq!(checked["insecure_http_issuer"], false, "{issuer}");
     }
 }

@@ -2,12 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
 use portcullis::keys::SigningAlg;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestEnv, kids_of};
+use crate::helpers::{Backend, TestEnv, kids_of, verify_signed_token};
 use crate::on_both_backends;
 
 /// RFC 7638 thumbprint computed independently of the server's code.
@@ -124,49 +123,6 @@ async fn jwks_has_strong_etag_and_answers_304(backend: Backend) {
         .unwrap();
     assert_eq!(stale.status(), 200);
     assert_eq!(stale.bytes().await.unwrap(), body);
-}
-
-/// Signs with the in-process `Signer`, verifies with plain `jsonwebtoken` and the served JWKS.
-pub(crate) async fn verify_signed_token(
-    app: &crate::helpers::TestApp,
-    alg: SigningAlg,
-) -> (String, String) {
-    let now = jsonwebtoken::get_current_timestamp();
-    let claims = json!({
-        "iss": app.issuer, "sub": "user-1", "aud": "api", "iat": now, "nbf": now, "exp": now + 300,
-    });
-    let token = app.state.signer.sign(alg, "at+jwt", &claims).unwrap();
-    let header = jsonwebtoken::decode_header(&token).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let kid = header.kid.clone().expect("kid in header");
-
-    let jwks = app.jwks().await;
-    let jwk_value = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("signing key is published")
-        .clone();
-    let jwk: Jwk = serde_json::from_value(jwk_value).unwrap();
-    let key = DecodingKey::from_jwk(&jwk).unwrap();
-    let expected = match alg {
-        SigningAlg::Es256 => Algorithm::ES256,
-        SigningAlg::Rs256 => Algorithm::RS256,
-    };
-    assert_eq!(header.alg, expected);
-    let mut validation = Validation::new(expected);
-    validation.set_audience(&["api"]);
-    validation.set_issuer(&[&app.issuer]);
-    let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).expect("token verifies");
-    assert_eq!(data.claims["sub"], "user-1");
-
-    // The signature covers the payload: a tampered token does not verify.
-    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    let tampered = json!({"iss": app.issuer, "sub": "admin", "aud": "api", "exp": now + 300});
-    parts[1] = URL_SAFE_NO_PAD.encode(tampered.to_string());
-    assert!(jsonwebtoken::decode::<Value>(&parts.join("."), &key, &validation).is_err());
-    (token, kid)
 }
 
 async fn signer_tokens_verify_against_the_jwks(backend: Backend) {

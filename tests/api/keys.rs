@@ -6,8 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use portcullis::keys::SigningAlg;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestEnv, kids_of, stderr_of, stdout_json};
-use crate::jwks::verify_signed_token;
+use crate::helpers::{Backend, TestEnv, kids_of, stderr_of, stdout_json, verify_signed_token};
 use crate::on_both_backends;
 
 fn sorted(mut kids: Vec<String>) -> Vec<String> {

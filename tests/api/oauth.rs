@@ -15,156 +15,14 @@ use openidconnect::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, stdout_json};
+use portcullis::keys::SigningAlg;
+
+use crate::helpers::{
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, TestEnv, browser, client_secret,
+    decode_claims, enc, hidden, join_all, json_of, location_params, param, pkce, rp_http,
+    secret_of, sign_in, stdout_json, wait_until,
+};
 use crate::on_both_backends;
-
-pub(crate) use crate::helpers::PASSWORD;
-pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/cb";
-
-/// An HTTP client for the relying-party library, on the test's reqwest (no redirects followed).
-pub(crate) fn rp_http(
-    client: reqwest::Client,
-) -> impl Fn(
-    openidconnect::HttpRequest,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, reqwest::Error>>>,
-> {
-    move |request: openidconnect::HttpRequest| {
-        let client = client.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await?;
-            let mut out = openidconnect::http::Response::new(bytes.to_vec());
-            *out.status_mut() = status;
-            *out.headers_mut() = headers;
-            Ok(out)
-        })
-    }
-}
-
-/// A browser: a cookie jar, no redirects followed.
-pub(crate) fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Registers a client through the CLI; returns its JSON (with `client_secret` if confidential).
-/// `clients create` arguments of the first-party web app the hosted-page tests sign in to.
-pub(crate) const WEBAPP: [&str; 5] = [
-    "--client-id",
-    "webapp",
-    "--redirect-uri",
-    REDIRECT,
-    "--first-party",
-];
-
-/// Registers [`WEBAPP`] through the CLI before any server runs; its secret.
-pub(crate) async fn create_webapp(env: &TestEnv) -> String {
-    let args = [&["clients", "create"][..], &WEBAPP].concat();
-    secret_of(&stdout_json(&env.cli(&args).await))
-}
-
-/// The `client_secret` of a `clients create` answer.
-pub(crate) fn secret_of(client: &Value) -> String {
-    client["client_secret"].as_str().unwrap().to_owned()
-}
-
-pub(crate) async fn register(env: &TestEnv, app: &TestApp, args: &[&str]) -> Value {
-    let mut full = vec!["clients", "create"];
-    full.extend_from_slice(args);
-    let issuer = app.issuer.clone();
-    let output = env
-        .cli_with_env(&full, &[("PORTCULLIS_ISSUER", issuer.as_str())])
-        .await;
-    let client = stdout_json(&output);
-    // The running server sees the new client within its refresh interval.
-    let id = client["client_id"].as_str().unwrap().to_owned();
-    for _ in 0..100 {
-        if app.state.clients.get(&id).is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        app.state.clients.get(&id).is_some(),
-        "server picked up {id}"
-    );
-    client
-}
-
-pub(crate) async fn create_user(env: &TestEnv, username: &str) -> String {
-    let email = format!("{username}@example.com");
-    let user = stdout_json(
-        &env.cli_with_stdin(
-            &["users", "create", "--username", username, "--email", &email],
-            &format!("{PASSWORD}\n"),
-        )
-        .await,
-    );
-    user["id"].as_str().unwrap().to_owned()
-}
-
-/// The value of a hidden input of a page.
-pub(crate) fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_owned()
-}
-
-/// Query parameters of a redirect's `Location`.
-pub(crate) fn location_params(response: &reqwest::Response) -> (String, Vec<(String, String)>) {
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let url = url::Url::parse(&location).unwrap();
-    let params = url.query_pairs().into_owned().collect();
-    (location, params)
-}
-
-pub(crate) fn param(params: &[(String, String)], name: &str) -> Option<String> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-}
-
-/// Opens `url` in `browser`, signs in on the hosted page of the server at `base`, and returns
-/// the final response (the 303 to the client, or a consent page).
-pub(crate) async fn sign_in(
-    browser: &reqwest::Client,
-    base: &str,
-    url: &str,
-    username: &str,
-) -> reqwest::Response {
-    let page = browser.get(url).send().await.unwrap();
-    assert_eq!(page.status(), 200, "login page");
-    let html = page.text().await.unwrap();
-    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
-    browser
-        .post(format!("{base}/authorize/login"))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("username", username.to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
 
 // The whole flow, with the openidconnect crate as the relying party: discovery → authorize →
 // hosted login → code → tokens (ID token validated by the library, at_hash checked) →
@@ -172,8 +30,8 @@ pub(crate) async fn sign_in(
 async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let user_id = create_user(&env, "alice").await;
-    let secret = secret_of(&register(&env, &app, &WEBAPP).await);
+    let user_id = app.create_user("alice").await;
+    let secret = app.create_webapp().await;
     let secret_for_revocation = secret.clone();
 
     let http = reqwest::Client::builder()
@@ -313,130 +171,6 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
         !introspected.active(),
         "the grant's access tokens are revoked with it"
     );
-}
-
-/// A fixture: a server, a confidential first-party client, a public client and a user.
-pub(crate) struct Fixture {
-    pub env: TestEnv,
-    pub app: TestApp,
-    pub secret: String,
-    pub user_id: String,
-}
-
-impl Fixture {
-    pub(crate) async fn new(backend: Backend) -> Self {
-        let env = TestEnv::new(backend).await;
-        let app = env.spawn().await;
-        let user_id = create_user(&env, "alice").await;
-        let registered = register(
-            &env,
-            &app,
-            &[
-                "--client-id",
-                "webapp",
-                "--redirect-uri",
-                REDIRECT,
-                "--redirect-uri",
-                "https://app.example.com/cb?tenant=1",
-                "--first-party",
-                "--audience",
-                "https://api.example.com",
-                "--post-logout-redirect-uri",
-                "http://127.0.0.1:9/bye",
-            ],
-        )
-        .await;
-        register(
-            &env,
-            &app,
-            &[
-                "--client-id",
-                "spa",
-                "--public",
-                "--redirect-uri",
-                "http://127.0.0.1:9/spa",
-            ],
-        )
-        .await;
-        Self {
-            secret: secret_of(&registered),
-            env,
-            app,
-            user_id,
-        }
-    }
-
-    pub(crate) fn url(&self, query: &str) -> String {
-        format!("{}/authorize?{query}", self.app.address)
-    }
-
-    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.app
-            .client
-            .post(format!("{}/token", self.app.address))
-            .basic_auth("webapp", Some(&self.secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Redeems `code` correctly (its redirect URI and verifier), as `webapp`.
-    pub(crate) async fn exchange(&self, code: &str, verifier: &str) -> reqwest::Response {
-        self.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ])
-        .await
-    }
-
-    /// A code for `webapp` (signed in on `browser`), with its verifier.
-    pub(crate) async fn code(&self, browser: &reqwest::Client, scope: &str) -> (String, String) {
-        let verifier = "a".repeat(43) + "-verifier";
-        let challenge = pkce(&verifier);
-        let url = self.url(&format!(
-            "response_type=code&client_id=webapp&redirect_uri={}&scope={}&state=s1&code_challenge={challenge}&code_challenge_method=S256",
-            enc(REDIRECT),
-            enc(scope)
-        ));
-        let first = browser.get(&url).send().await.unwrap();
-        let response = if first.status() == StatusCode::OK {
-            let html = first.text().await.unwrap();
-            browser
-                .post(format!("{}/authorize/login", self.app.address))
-                .form(&[
-                    ("request_id", hidden(&html, "request_id")),
-                    ("csrf_token", hidden(&html, "csrf_token")),
-                    ("username", "alice".into()),
-                    ("password", PASSWORD.into()),
-                ])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            first
-        };
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let (_, params) = location_params(&response);
-        (param(&params, "code").expect("code"), verifier)
-    }
-}
-
-pub(crate) fn enc(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-pub(crate) fn pkce(verifier: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()))
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
 }
 
 fn assert_page_without_redirect(response: &reqwest::Response, case: &str) {
@@ -737,30 +471,6 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
     assert_eq!(claims["sub"], f.user_id.as_str());
 }
 
-pub(crate) fn decode_claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-impl Fixture {
-    pub(crate) async fn token_like(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.app
-            .client
-            .post(format!("{}{path}", self.app.address))
-            .basic_auth("webapp", Some(&self.secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
 // CODE-02: twenty concurrent redemptions of one code: exactly one succeeds.
 async fn code_02_concurrent_redemption_has_one_winner(backend: Backend) {
     let f = Arc::new(Fixture::new(backend).await);
@@ -867,22 +577,16 @@ async fn rt_03_04_06_refresh_at_the_token_endpoint(backend: Backend) {
 // TEP-01..04 and client_credentials.
 async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
     let f = Fixture::new(backend).await;
-    let service = register(
-        &f.env,
-        &f.app,
-        &[
-            "--client-id",
-            "svc",
-            "--audience",
-            "https://api.example.com",
-            "--audience",
-            "https://other.example.com",
-            "--access-token-signing-alg",
-            "RS256",
-        ],
-    )
-    .await;
-    let secret = secret_of(&service);
+    let service = f
+        .app
+        .create_client(
+            ClientSpec::new("svc")
+                .audience("https://api.example.com")
+                .audience("https://other.example.com")
+                .access_token_alg(SigningAlg::Rs256),
+        )
+        .await;
+    let secret = client_secret(&service);
     let token = |form: Vec<(&'static str, String)>, basic: Option<(&str, &str)>| {
         let mut request = f
             .app
@@ -1012,26 +716,23 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
         .unwrap();
     assert_eq!(huge.status(), 413);
 
-    // A rotated secret works at once; the old one stops.
+    // A rotated secret works at once; the old one stops. (The operator's CLI changes the
+    // database; the running server picks the change up at its next refresh.)
     let rotated = stdout_json(&f.env.cli(&["clients", "rotate-secret", "svc"]).await);
     let new_secret = secret_of(&rotated);
-    let mut accepted = false;
-    for _ in 0..100 {
-        if token(cc(), Some(("svc", &new_secret)))
-            .await
-            .unwrap()
-            .status()
-            == 200
-        {
-            accepted = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        accepted,
-        "the new secret is accepted within the refresh interval"
-    );
+    let (token, new_secret) = (&token, new_secret.as_str());
+    wait_until(
+        "the new secret is accepted within the refresh interval",
+        std::time::Duration::from_secs(5),
+        || async move {
+            token(cc(), Some(("svc", new_secret)))
+                .await
+                .unwrap()
+                .status()
+                == 200
+        },
+    )
+    .await;
     assert_eq!(
         token(cc(), Some(("svc", &secret))).await.unwrap().status(),
         401
@@ -1170,17 +871,9 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     );
 
     // A third-party client: consent page; deny → access_denied with state.
-    register(
-        &f.env,
-        &f.app,
-        &[
-            "--client-id",
-            "partner",
-            "--redirect-uri",
-            "http://127.0.0.1:9/partner",
-        ],
-    )
-    .await;
+    f.app
+        .create_client(ClientSpec::new("partner").redirect_uri("http://127.0.0.1:9/partner"))
+        .await;
     let partner = format!(
         "response_type=code&client_id=partner&redirect_uri={}&scope=openid%20email&state=q&code_challenge={challenge}&code_challenge_method=S256",
         enc("http://127.0.0.1:9/partner")
@@ -1415,18 +1108,7 @@ async fn hdr_02_cookies_and_hsts_on_an_https_issuer(backend: Backend) {
             ..env.args()
         })
         .await;
-    register(
-        &env,
-        &app,
-        &[
-            "--client-id",
-            "webapp",
-            "--redirect-uri",
-            REDIRECT,
-            "--first-party",
-        ],
-    )
-    .await;
+    app.create_webapp().await;
     let challenge = pkce(&"v".repeat(43));
     let page = app
         .client
@@ -1480,12 +1162,13 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
             .unwrap()
             .contains("invalid_token")
     );
-    let service = register(&f.env, &f.app, &["--client-id", "svc"]).await;
+    let service = f.app.create_client(ClientSpec::new("svc")).await;
+    let service_secret = client_secret(&service);
     let cc = json_of(
         f.app
             .client
             .post(format!("{}/token", f.app.address))
-            .basic_auth("svc", Some(service["client_secret"].as_str().unwrap()))
+            .basic_auth("svc", Some(&service_secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
@@ -1516,7 +1199,7 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
         .app
         .client
         .post(format!("{}/revoke", f.app.address))
-        .basic_auth("svc", Some(service["client_secret"].as_str().unwrap()))
+        .basic_auth("svc", Some(&service_secret))
         .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
         .send()
         .await
@@ -1559,12 +1242,12 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
 // authorization endpoint always stored it.
 async fn scope_text_is_canonical_at_every_grant(backend: Backend) {
     let f = Fixture::new(backend).await;
-    let service = register(&f.env, &f.app, &["--client-id", "svc"]).await;
+    let service = client_secret(&f.app.create_client(ClientSpec::new("svc")).await);
     let issued = json_of(
         f.app
             .client
             .post(format!("{}/token", f.app.address))
-            .basic_auth("svc", Some(secret_of(&service)))
+            .basic_auth("svc", Some(service))
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("scope", " email  profile email "),

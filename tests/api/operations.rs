@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::helpers::{Backend, TestEnv};
+use crate::helpers::{
+    Backend, ClientSpec, PASSWORD, REDIRECT, TestEnv, browser, client_secret, enc, hidden,
+    location_params, param, pkce, sample, wait_for, wait_until,
+};
 use crate::on_both_backends;
 
 // Every response names its request; ids differ; error responses carry one too.
@@ -78,37 +81,15 @@ async fn sigterm_drains_readiness_then_exits_cleanly() {
     assert!(rest.contains("shutdown requested"), "{rest}");
 }
 
-/// `POST /api/auth/refresh` with the refresh token of `session`.
-async fn refresh(app: &crate::helpers::TestApp, session: &serde_json::Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/auth/refresh", app.address))
-        .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Logs `session` out (`204`).
-async fn logout(app: &crate::helpers::TestApp, session: &serde_json::Value) {
-    let response = app
-        .client
-        .post(format!("{}/api/auth/logout", app.address))
-        .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-}
-
 // The janitor deletes only what has ended, in bounded batches; live grants are untouched.
 async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
     use portcullis::db::queries::oauth::purge_expired;
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    env.user_token(&app, "carol", &[]).await;
-    let live = app.session("carol").await;
+    app.user_token("carol", &[]).await;
+    let (_, live) = app.tokens("carol").await;
     for _ in 0..3 {
-        logout(&app, &app.session("carol").await).await;
+        app.logout(&app.tokens("carol").await.1).await;
     }
     // "Ended before a minute from now": the three logged-out families qualify, live ones do not.
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(1);
@@ -135,26 +116,20 @@ async fn janitor_deletes_ended_rows_in_bounded_batches(backend: Backend) {
         .await;
     assert_eq!(again.refresh_families, 0);
     // The live session still refreshes.
-    assert_eq!(refresh(&app, &live).await.status(), 200);
+    assert_eq!(app.refresh(&live).await.status(), 200);
 }
 
 // The scheduled janitor: a running server (the rotator instance) deletes a family that ended
 // more than a day ago at its next run and counts it in /metrics; live sessions are untouched.
 async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let app = env
-        .spawn_with(portcullis::config::SettingsArgs {
-            janitor_interval: Some("1s".into()),
-            ..env.args()
-        })
-        .await;
-    env.user_token(&app, "carl", &[]).await;
-    let live = app.session("carl").await;
-    logout(&app, &app.session("carl").await).await;
+    let app = env.spawn().await;
+    app.user_token("carl", &[]).await;
+    let (_, live) = app.tokens("carl").await;
+    app.logout(&app.tokens("carl").await.1).await;
     let deleted = || async {
-        let text = app.get("/metrics").await.text().await.unwrap();
         sample(
-            &text,
+            &app.metrics().await,
             "portcullis_janitor_deleted_rows_total{kind=\"refresh_families\"}",
         )
         .unwrap_or(0.0)
@@ -180,19 +155,26 @@ async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
     })
     .await;
     let count_before = env.with_db(families).await.len();
-    let mut gone = false;
-    for _ in 0..100 {
-        let rows = env.with_db(families).await;
-        if rows.iter().all(|(_, revoked)| !revoked) {
-            assert_eq!(rows.len(), count_before - 1, "only the ended family");
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "the janitor ran on its schedule");
+    // The janitor's interval (5 minutes by default) passes; its next run is at the next tick.
+    app.advance(Duration::from_secs(300));
+    let env = &env;
+    let rows = wait_for(
+        "the janitor ran on its schedule",
+        Duration::from_secs(10),
+        || async move {
+            let rows = env.with_db(families).await;
+            rows.iter().all(|(_, revoked)| !revoked).then_some(rows)
+        },
+    )
+    .await;
+    assert_eq!(rows.len(), count_before - 1, "only the ended family");
+    // The run counts what it deleted once it is done.
+    wait_until("the run finished", Duration::from_secs(10), || async {
+        deleted().await > before
+    })
+    .await;
     assert_eq!(deleted().await, before + 1.0, "counted in /metrics");
-    assert_eq!(refresh(&app, &live).await.status(), 200);
+    assert_eq!(app.refresh(&live).await.status(), 200);
 }
 
 // DOS: a client that never finishes its headers gets 408 and is closed after the request timeout,
@@ -289,27 +271,10 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
 // request line carries its request id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_contain_secrets() {
-    use crate::oauth::{PASSWORD, REDIRECT, enc, hidden, location_params, param, pkce};
     let env = TestEnv::new(Backend::Sqlite).await;
-    let user = crate::helpers::stdout_json(
-        &env.cli_with_stdin(
-            &[
-                "users",
-                "create",
-                "--username",
-                "frank",
-                "--email",
-                "frank@example.com",
-            ],
-            &format!("{PASSWORD}\n"),
-        )
-        .await,
-    );
-    assert!(user["id"].is_string());
-    let secret = crate::oauth::create_webapp(&env).await;
-    let service =
-        crate::helpers::stdout_json(&env.cli(&["clients", "create", "--client-id", "svc"]).await);
-    let service_secret = crate::oauth::secret_of(&service);
+    let user_id = env.create_user("frank").await;
+    let secret = client_secret(&env.create_client(ClientSpec::webapp()).await);
+    let service_secret = client_secret(&env.create_client(ClientSpec::new("svc")).await);
 
     let serve = [
         ("PORTCULLIS_LOG", "debug"),
@@ -343,7 +308,7 @@ async fn logs_never_contain_secrets() {
         secrets.push(value["access_token"].as_str().unwrap().to_owned());
         secrets.push(value["refresh_token"].as_str().unwrap().to_owned());
     }
-    let browser = crate::oauth::browser();
+    let browser = browser();
     let verifier = "v".repeat(50);
     let page = browser
         .get(format!(
@@ -434,7 +399,7 @@ async fn logs_never_contain_secrets() {
         "request lines carry their id:\n{log}"
     );
     // LOGIN-07: successes and failures are logged with the client IP and the user id...
-    let user_id = user["id"].as_str().unwrap();
+    let user_id = user_id.as_str();
     let line_with = |needle: &str| {
         log.lines()
             .filter(|line| line.contains(needle))
@@ -471,14 +436,6 @@ async fn logs_never_contain_secrets() {
     }
 }
 
-/// The value of a sample line of a Prometheus text exposition.
-fn sample(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(prefix))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
-
 // GET /metrics: requests per route and status, tokens per grant and algorithm, login refusals,
 // key gauges and the next transition, the pool.
 async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
@@ -491,7 +448,7 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
             ..env.args()
         })
         .await;
-    env.user_token(&app, "dave", &[]).await;
+    app.user_token("dave", &[]).await;
     app.get("/.well-known/jwks.json").await;
     let refused = app
         .client
@@ -538,9 +495,9 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
         "portcullis_login_refusals_total{kind=\"throttled\"}",
         "portcullis_db_pool_wait_seconds_count",
     );
-    let session = app.session("dave").await;
-    assert_eq!(refresh(&app, &session).await.status(), 200);
-    assert_eq!(refresh(&app, &session).await.status(), 401, "reused");
+    let (_, session) = app.tokens("dave").await;
+    assert_eq!(app.refresh(&session).await.status(), 200);
+    assert_eq!(app.refresh(&session).await.status(), 401, "reused");
     let mut statuses = Vec::new();
     for _ in 0..8 {
         let wrong = app
@@ -666,23 +623,14 @@ async fn hostile_connections_headers_and_redirects(backend: Backend) {
     }
 
     // DOS-04: CR/LF in `state`, reflected into the error redirect, stays inside the query.
-    crate::oauth::register(
-        &env,
-        &app,
-        &[
-            "--client-id",
-            "web",
-            "--redirect-uri",
-            crate::oauth::REDIRECT,
-        ],
-    )
-    .await;
+    app.create_client(ClientSpec::new("web").redirect_uri(REDIRECT))
+        .await;
     let response = app
         .client
         .get(format!(
             "{}/authorize?response_type=code&client_id=web&redirect_uri={}&scope=bogus&state=x%0D%0ASet-Cookie:%20evil=1%0D%0A",
             app.address,
-            crate::oauth::enc(crate::oauth::REDIRECT)
+            enc(REDIRECT)
         ))
         .send()
         .await

@@ -10,47 +10,19 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestEnv, stderr_of, stdout_json};
-use crate::oauth::{REDIRECT, browser, create_webapp, enc, hidden, pkce};
+use crate::helpers::{
+    Backend, PASSWORD, REDIRECT, TestApp, TestEnv, browser, enc, hidden, pkce, stderr_of,
+    stdout_json, wait_until,
+};
 use crate::on_both_backends;
+
+/// How long the hasher's state may take to settle: a state to reach, not a speed to assert.
+const FOR_A_MINUTE: Duration = Duration::from_secs(60);
 
 /// "Crème brûlée à Noël" precomposed (NFC), as most keyboards type it.
 const NFC: &str = "Cr\u{e8}me br\u{fb}l\u{e9}e \u{e0} No\u{eb}l";
 /// The same password decomposed (NFD), as some input methods and platforms send it.
 const NFD: &str = "Cre\u{300}me bru\u{302}le\u{301}e a\u{300} Noe\u{308}l";
-
-async fn register(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/auth/register", app.address))
-        .json(&json!({
-            "username": username,
-            "email": format!("{username}@example.com"),
-            "password": password,
-        }))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Waits (polling, at most 60 s) until `done` holds; a state to reach, not a speed to assert.
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..6000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 /// Argon2 settings that keep the one hashing thread busy for a good while per hash, so a queue
 /// can be filled and observed.
@@ -106,23 +78,23 @@ async fn hosted_login(
 // reverse) is the same password, on the JSON API and on the hosted login page.
 async fn login_10_nfd_typed_password_matches_nfc_registration(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    create_webapp(&env).await;
     let app = env.spawn().await;
+    app.create_webapp().await;
     assert_ne!(NFC.as_bytes(), NFD.as_bytes());
     assert_eq!(
-        register(&app, "noel", NFC).await.status(),
+        app.register_with("noel", NFC).await.status(),
         StatusCode::CREATED
     );
     assert_eq!(
-        register(&app, "zoe", NFD).await.status(),
+        app.register_with("zoe", NFD).await.status(),
         StatusCode::CREATED
     );
     for (user, typed) in [("noel", NFD), ("noel", NFC), ("zoe", NFC), ("zoe", NFD)] {
-        let response = login(&app, user, typed).await;
+        let response = app.login_with(user, typed).await;
         assert_eq!(response.status(), StatusCode::OK, "JSON API: {user}");
     }
     assert_eq!(
-        login(&app, "noel", "Creme brulee a Noel").await.status(),
+        app.login_with("noel", "Creme brulee a Noel").await.status(),
         StatusCode::UNAUTHORIZED,
         "normalisation composes; it does not strip accents"
     );
@@ -142,7 +114,7 @@ async fn login_05_common_and_own_name_passwords_are_refused(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
     for common in ["password", "12345678", "Password", "PASSWORD1", "iloveyou "] {
-        let response = register(&app, "victor", common).await;
+        let response = app.register_with("victor", common).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{common}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "invalid_request");
@@ -169,7 +141,7 @@ async fn login_05_common_and_own_name_passwords_are_refused(backend: Backend) {
         );
     }
     assert_eq!(
-        register(&app, "victor", PASSWORD).await.status(),
+        app.register_with("victor", PASSWORD).await.status(),
         StatusCode::CREATED,
         "nothing was created by the refusals"
     );
@@ -204,7 +176,7 @@ async fn login_05_common_and_own_name_passwords_are_refused(backend: Backend) {
         stderr_of(&refused)
     );
     assert_eq!(
-        login(&app, "victor", PASSWORD).await.status(),
+        app.login_with("victor", PASSWORD).await.status(),
         StatusCode::OK
     );
     stdout_json(
@@ -212,7 +184,7 @@ async fn login_05_common_and_own_name_passwords_are_refused(backend: Backend) {
             .await,
     );
     assert_eq!(
-        login(&app, "victor", NFC).await.status(),
+        app.login_with("victor", NFC).await.status(),
         StatusCode::OK,
         "a password set through the CLI is normalised too"
     );
@@ -223,7 +195,8 @@ async fn login_05_common_and_own_name_passwords_are_refused(backend: Backend) {
 async fn login_11_legacy_unnormalised_hash_still_verifies(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn().await;
-    let user: Value = register(&app, "legacy", PASSWORD)
+    let user: Value = app
+        .register_with("legacy", PASSWORD)
         .await
         .json()
         .await
@@ -242,17 +215,19 @@ async fn login_11_legacy_unnormalised_hash_still_verifies(backend: Backend) {
     })
     .await;
     assert_eq!(
-        login(&app, "legacy", NFD).await.status(),
+        app.login_with("legacy", NFD).await.status(),
         StatusCode::OK,
         "typed as before"
     );
     assert_eq!(
-        login(&app, "legacy", "Creme brulee a Noel").await.status(),
+        app.login_with("legacy", "Creme brulee a Noel")
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     // The NFC spelling never matched this hash, before or after the change.
     assert_eq!(
-        login(&app, "legacy", NFC).await.status(),
+        app.login_with("legacy", NFC).await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -270,7 +245,10 @@ async fn fill_hasher(app: &TestApp, queue: usize) -> Vec<tokio::task::JoinHandle
             })
         })
         .collect();
-    wait_until("the hasher is full", || hasher.in_flight() == queue + 1).await;
+    wait_until("the hasher is full", FOR_A_MINUTE, || {
+        std::future::ready(hasher.in_flight() == queue + 1)
+    })
+    .await;
     tasks
 }
 
@@ -307,20 +285,23 @@ async fn assert_json_busy(response: reqwest::Response, what: &str) {
 // Retry-After at once instead of piling up behind Argon2.
 async fn dos_11_full_hashing_queue_answers_503_with_retry_after(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    create_webapp(&env).await;
     let queue = 1;
     let app = &env.spawn_with(slow_hashing(&env, queue)).await;
+    app.create_webapp().await;
     assert_eq!(
-        register(app, "quinn", PASSWORD).await.status(),
+        app.register_with("quinn", PASSWORD).await.status(),
         StatusCode::CREATED
     );
 
     let refused = while_full(app, queue, "register", |i| async move {
-        register(app, &format!("busy{i}"), PASSWORD).await
+        app.register_with(&format!("busy{i}"), PASSWORD).await
     })
     .await;
     assert_json_busy(refused, "register").await;
-    let refused = while_full(app, queue, "JSON login", |_| login(app, "quinn", PASSWORD)).await;
+    let refused = while_full(app, queue, "JSON login", |_| {
+        app.login_with("quinn", PASSWORD)
+    })
+    .await;
     assert_json_busy(refused, "JSON login").await;
     let browser = browser();
     let refused = while_full(app, queue, "hosted page", |_| {
@@ -338,7 +319,10 @@ async fn dos_11_full_hashing_queue_answers_503_with_retry_after(backend: Backend
 
     // Once the queue has room again, the same requests succeed.
     assert_eq!(app.state.hasher.in_flight(), 0);
-    assert_eq!(login(app, "quinn", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login_with("quinn", PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
 
 // DOS-12 (DOS-07, LOGIN-06 for sign-up): registrations are counted per client IP before any
@@ -354,17 +338,17 @@ async fn dos_12_registration_is_throttled_per_ip_before_hashing(backend: Backend
         })
         .await;
     assert_eq!(
-        register(&app, "first", "password").await.status(),
+        app.register_with("first", "password").await.status(),
         StatusCode::BAD_REQUEST
     );
     for name in ["first", "second", "third"] {
         assert_eq!(
-            register(&app, name, PASSWORD).await.status(),
+            app.register_with(name, PASSWORD).await.status(),
             StatusCode::CREATED
         );
     }
     let hashes = app.state.hasher.hashes_computed();
-    let throttled = register(&app, "fourth", PASSWORD).await;
+    let throttled = app.register_with("fourth", PASSWORD).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = throttled.headers()["retry-after"]
         .to_str()
@@ -385,7 +369,7 @@ async fn dos_12_registration_is_throttled_per_ip_before_hashing(backend: Backend
     assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
     // "Same username, again and again" (the incident) costs no hash either.
     assert_eq!(
-        register(&app, "first", PASSWORD).await.status(),
+        app.register_with("first", PASSWORD).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
@@ -395,7 +379,7 @@ async fn dos_12_registration_is_throttled_per_ip_before_hashing(backend: Backend
     );
     // Logins have their own budget.
     assert_eq!(
-        login(&app, "first", PASSWORD).await.status(),
+        app.login_with("first", PASSWORD).await.status(),
         StatusCode::OK
     );
 }
@@ -408,7 +392,7 @@ async fn dos_13_abandoned_registrations_are_not_hashed(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn_with(slow_hashing(&env, 32)).await;
     assert_eq!(
-        register(&app, "real", PASSWORD).await.status(),
+        app.register_with("real", PASSWORD).await.status(),
         StatusCode::CREATED
     );
     let hasher = app.state.hasher.clone();
@@ -422,8 +406,8 @@ async fn dos_13_abandoned_registrations_are_not_hashed(backend: Backend) {
             hasher.hash(password).await.unwrap();
         })
     };
-    wait_until("the running hash started", || {
-        hasher.hashes_computed() == before + 1
+    wait_until("the running hash started", FOR_A_MINUTE, || {
+        std::future::ready(hasher.hashes_computed() == before + 1)
     })
     .await;
 
@@ -451,13 +435,18 @@ async fn dos_13_abandoned_registrations_are_not_hashed(backend: Backend) {
     })
     .await
     .unwrap();
-    wait_until("every abandoned registration is queued", || {
-        hasher.in_flight() == 1 + abandoned
-    })
+    wait_until(
+        "every abandoned registration is queued",
+        FOR_A_MINUTE,
+        || std::future::ready(hasher.in_flight() == 1 + abandoned),
+    )
     .await;
     drop(sockets);
     running.await.unwrap();
-    wait_until("the queue is empty", || hasher.in_flight() == 0).await;
+    wait_until("the queue is empty", FOR_A_MINUTE, || {
+        std::future::ready(hasher.in_flight() == 0)
+    })
+    .await;
     assert_eq!(
         hasher.hashes_computed() - before,
         1,
@@ -465,10 +454,13 @@ async fn dos_13_abandoned_registrations_are_not_hashed(backend: Backend) {
     );
     // And nothing of theirs was stored.
     assert_eq!(
-        login(&app, "gone0", PASSWORD).await.status(),
+        app.login_with("gone0", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(login(&app, "real", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login_with("real", PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
 
 on_both_backends!(

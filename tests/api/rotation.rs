@@ -6,16 +6,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};
 use portcullis::config::SettingsArgs;
 use portcullis::keys::SigningAlg;
 use portcullis::verify::{Verifier, VerifierConfig};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::admin::admin_token;
-use crate::helpers::{Backend, TestApp, TestEnv, join_all, kids_of, portcullis_command};
-use crate::jwks::verify_signed_token;
+use crate::helpers::{
+    Backend, TestApp, TestEnv, claim_i64, join_all, kid_of, kids_of, portcullis_command,
+    verifies_against, verify_signed_token, wait_for, wait_until,
+};
 use crate::on_both_backends;
 
 /// Settings with a fast schedule: manual rotation unless `interval` is given.
@@ -27,68 +27,6 @@ fn fast_keys(env: &TestEnv, interval: &str, lead: &str) -> SettingsArgs {
         key_rotation_interval: Some(interval.into()),
         ..env.args()
     }
-}
-
-fn kid_of(token: &str) -> String {
-    jsonwebtoken::decode_header(token)
-        .unwrap()
-        .kid
-        .expect("kid")
-}
-
-fn claim_i64(token: &str, name: &str) -> i64 {
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
-    serde_json::from_slice::<Value>(&bytes).unwrap()[name]
-        .as_i64()
-        .unwrap()
-}
-
-/// Verifies `token` with plain jsonwebtoken against `jwks`, as any resource server would.
-fn verifies_against(token: &str, jwks: &Value, issuer: &str) -> Result<(), String> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-    let kid = header.kid.ok_or("no kid")?;
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .ok_or_else(|| format!("{kid} is not published"))?;
-    let jwk: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[issuer]);
-    validation.set_issuer(&[issuer]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// A login on `app`: (access token, refresh token).
-async fn login(app: &TestApp, username: &str) -> (String, String) {
-    let body = app.session(username).await;
-    (
-        body["access_token"].as_str().unwrap().to_owned(),
-        body["refresh_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// A refresh on `app`: (access token, refresh token).
-async fn refresh(app: &TestApp, refresh_token: &str) -> (String, String) {
-    let response = app
-        .client
-        .post(format!("{}/api/auth/refresh", app.address))
-        .json(&json!({"refresh_token": refresh_token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "refresh");
-    let body: Value = response.json().await.unwrap();
-    (
-        body["access_token"].as_str().unwrap().to_owned(),
-        body["refresh_token"].as_str().unwrap().to_owned(),
-    )
 }
 
 fn keys_in_state(list: &Value, state: &str) -> Vec<Value> {
@@ -118,7 +56,7 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
             ..fast_keys(&env, "0", "2s")
         })
         .await;
-    let admin = admin_token(&env, &app).await;
+    let admin = app.admin_token().await;
     let old = kid_of(&admin);
     app.ready_spares(&admin).await;
 
@@ -134,13 +72,13 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
     let snapshot = app.jwks().await;
     assert!(kids_of(&snapshot).contains(&pending));
     assert!(kids_of(&snapshot).contains(&old));
-    let (before, mut refresh_token) = login(&app, "root").await;
+    let (before, mut refresh_token) = app.tokens("root").await;
     assert_eq!(kid_of(&before), old, "the pending key does not sign yet");
     assert!(claim_i64(&before, "iat") <= activates_at);
 
     // The new key signs once the lead has passed, never earlier.
     let first_new = loop {
-        let (access, next) = refresh(&app, &refresh_token).await;
+        let (access, next) = app.refreshed(&refresh_token).await;
         refresh_token = next;
         if kid_of(&access) == pending {
             break access;
@@ -157,8 +95,7 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
     // KEY-05: the token signed just before the rotation still verifies, locally and offline.
     assert_eq!(app.get_bearer("/api/me", &before).await.status(), 200);
     assert!(verifies_against(&before, &app.jwks().await, &app.issuer).is_ok());
-    let list = env.cli(&["keys", "list"]).await;
-    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let list = env.keys_list().await;
     let retired = keys_in_state(&list, "retired");
     assert_eq!(retired.len(), 1);
     assert_eq!(retired[0]["kid"], old.as_str());
@@ -168,8 +105,7 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
     // then every token it signed has expired.
     app.wait_for_jwks("retired key removed", |jwks| !kids_of(jwks).contains(&old))
         .await;
-    let list = env.cli(&["keys", "list"]).await;
-    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let list = env.keys_list().await;
     let removed = keys_in_state(&list, "removed");
     assert_eq!(removed.len(), 1, "{list}");
     assert!(timestamp(&removed[0]["removed_at"]) >= claim_i64(&before, "exp"));
@@ -191,6 +127,9 @@ async fn scheduled_rotation_prepublishes_and_activates(backend: Backend) {
     let app = env.spawn_with(fast_keys(&env, "4s", "2s")).await;
     let initial = kids_of(&app.jwks().await);
     assert_eq!(initial.len(), 2);
+    // Two seconds on, the rotation (due 4 s after the first keys) is a lead away: the rotator's
+    // next tick publishes the next keys.
+    app.advance(Duration::from_secs(2));
     let jwks = app
         .wait_for_jwks("next keys published", |jwks| kids_of(jwks).len() == 4)
         .await;
@@ -202,13 +141,18 @@ async fn scheduled_rotation_prepublishes_and_activates(backend: Backend) {
         let (_, kid) = verify_signed_token(&app, alg).await;
         assert!(initial.contains(&kid), "{alg}: pending keys do not sign");
     }
-    for _ in 0..100 {
-        let (_, kid) = verify_signed_token(&app, SigningAlg::Es256).await;
-        if upcoming.contains(&kid) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The lead passes: the next tick activates them.
+    app.advance(Duration::from_secs(2));
+    let (app_ref, upcoming_ref) = (&app, &upcoming);
+    wait_until(
+        "the scheduled key signs",
+        Duration::from_secs(10),
+        || async move {
+            let (_, kid) = verify_signed_token(app_ref, SigningAlg::Es256).await;
+            upcoming_ref.contains(&kid)
+        },
+    )
+    .await;
     for alg in SigningAlg::ALL {
         let (_, kid) = verify_signed_token(&app, alg).await;
         assert!(
@@ -238,7 +182,7 @@ async fn scheduled_rotation_prepublishes_and_activates(backend: Backend) {
 async fn key_06_rotation_under_load_has_no_verification_failures(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = env.spawn_with(fast_keys(&env, "3s", "2s")).await;
-    let admin = admin_token(&env, &app).await;
+    let admin = app.admin_token().await;
     let verifiers: Vec<Verifier> = (0..3)
         .map(|_| {
             let mut config = VerifierConfig::for_issuer(&app.issuer);
@@ -254,13 +198,13 @@ async fn key_06_rotation_under_load_has_no_verification_failures(backend: Backen
     let initial = kid_of(&admin);
 
     let clients = join_all((0..4).map(|_| async {
-        let (_, mut refresh_token) = login(&app, "root").await;
+        let (_, mut refresh_token) = app.tokens("root").await;
         let mut seen = BTreeSet::new();
         let mut verified = 0u32;
         let mut failures = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         while tokio::time::Instant::now() < deadline {
-            let (access, next) = refresh(&app, &refresh_token).await;
+            let (access, next) = app.refreshed(&refresh_token).await;
             refresh_token = next;
             seen.insert(kid_of(&access));
             for verifier in &verifiers {
@@ -307,11 +251,6 @@ fn one_active_per_alg(list: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn keys_list(env: &TestEnv) -> Value {
-    let output = env.cli(&["keys", "list"]).await;
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 /// The running server publishes and signs with exactly the active keys of `list`.
 async fn assert_server_signs_with(app: &TestApp, active: &[String]) {
     app.wait_for_jwks("every active key published", |jwks| {
@@ -319,15 +258,12 @@ async fn assert_server_signs_with(app: &TestApp, active: &[String]) {
     })
     .await;
     for alg in SigningAlg::ALL {
-        let mut kid = String::new();
-        for _ in 0..50 {
-            kid = verify_signed_token(app, alg).await.1;
-            if active.contains(&kid) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(active.contains(&kid), "{alg} signs with an active key");
+        wait_until(
+            &format!("{alg} signs with an active key"),
+            Duration::from_secs(5),
+            || async move { active.contains(&verify_signed_token(app, alg).await.1) },
+        )
+        .await;
     }
 }
 
@@ -341,7 +277,7 @@ async fn key_08_crash_at_every_point_of_a_rotation(backend: Backend) {
         "rotate.before_commit",
         "rotate.committed",
     ] {
-        let before = one_active_per_alg(&keys_list(&env).await);
+        let before = one_active_per_alg(&env.keys_list().await);
         let crashed = env
             .cli_with_env(
                 &["keys", "rotate", "--immediate"],
@@ -349,7 +285,7 @@ async fn key_08_crash_at_every_point_of_a_rotation(backend: Backend) {
             )
             .await;
         assert!(!crashed.status.success(), "{point}: the process died");
-        let after = one_active_per_alg(&keys_list(&env).await);
+        let after = one_active_per_alg(&env.keys_list().await);
         if point == "rotate.committed" {
             assert!(
                 after.iter().all(|kid| !before.contains(kid)),
@@ -372,11 +308,11 @@ async fn key_08_crash_at_every_point_of_a_rotation(backend: Backend) {
     let retry = env.cli(&["keys", "rotate"]).await;
     assert!(!retry.status.success());
     assert!(String::from_utf8_lossy(&retry.stderr).contains("already in progress"));
-    let list = keys_list(&env).await;
+    let list = env.keys_list().await;
     assert_eq!(keys_in_state(&list, "pending").len(), 2, "{list}");
     let recovered = env.cli(&["keys", "rotate", "--immediate"]).await;
     assert!(recovered.status.success());
-    let active = one_active_per_alg(&keys_list(&env).await);
+    let active = one_active_per_alg(&env.keys_list().await);
     assert_server_signs_with(&app, &active).await;
 }
 
@@ -385,7 +321,7 @@ async fn key_08_crash_at_every_point_of_a_rotation(backend: Backend) {
 async fn key_08_crash_during_scheduled_activation(backend: Backend) {
     let env = TestEnv::new(backend).await;
     env.spawn().await.stop().await;
-    let initial = one_active_per_alg(&keys_list(&env).await);
+    let initial = one_active_per_alg(&env.keys_list().await);
 
     let mut command = portcullis_command();
     command
@@ -408,7 +344,7 @@ async fn key_08_crash_during_scheduled_activation(backend: Backend) {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("fault point activate.before_commit"));
 
-    let list = keys_list(&env).await;
+    let list = env.keys_list().await;
     assert_eq!(
         one_active_per_alg(&list),
         initial,
@@ -426,15 +362,19 @@ async fn key_08_crash_during_scheduled_activation(backend: Backend) {
     // Restarted (with manual rotation, so nothing else changes), the rotator activates the
     // published keys that are due.
     let app = env.spawn_with(fast_keys(&env, "0", "1500ms")).await;
-    let mut active = Vec::new();
-    for _ in 0..100 {
-        active = one_active_per_alg(&keys_list(&env).await);
-        if pending.iter().all(|kid| active.contains(kid)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(pending.iter().all(|kid| active.contains(kid)), "{active:?}");
+    let (env_ref, pending_ref) = (&env, &pending);
+    let active = wait_for(
+        "the published keys that are due activate",
+        Duration::from_secs(10),
+        || async move {
+            let active = one_active_per_alg(&env_ref.keys_list().await);
+            pending_ref
+                .iter()
+                .all(|kid| active.contains(kid))
+                .then_some(active)
+        },
+    )
+    .await;
     assert_server_signs_with(&app, &active).await;
 }
 
@@ -460,10 +400,10 @@ async fn key_09_three_instances_on_one_database() {
     for _ in 0..3 {
         apps.push(env.spawn_with(args.clone()).await);
     }
-    let admin = admin_token(&env, &apps[0]).await;
+    let admin = apps[0].admin_token().await;
     let mut chains = Vec::new();
     for app in &apps {
-        chains.push(login(app, "root").await.1);
+        chains.push(app.tokens("root").await.1);
     }
 
     apps[1].ready_spares(&admin).await;
@@ -473,48 +413,50 @@ async fn key_09_three_instances_on_one_database() {
     assert_eq!(started.status(), StatusCode::CREATED);
     let started: Value = started.json().await.unwrap();
     let pending = started["pending"][0]["kid"].as_str().unwrap().to_owned();
-    let published_by = tokio::time::Instant::now() + Duration::from_secs(5);
-    for app in &apps {
-        loop {
-            if app.jwks_kids().await.contains(&pending) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < published_by,
-                "every instance publishes the new key within 5 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let apps = &apps;
+    let pending = pending.as_str();
+    for app in apps {
+        wait_until(
+            "every instance publishes the new key within 5 s",
+            Duration::from_secs(5),
+            || async move { app.jwks_kids().await.iter().any(|kid| kid == pending) },
+        )
+        .await;
     }
 
-    let mut first_new = vec![None; apps.len()];
-    for _ in 0..200 {
-        for (i, app) in apps.iter().enumerate() {
-            if first_new[i].is_some() {
-                continue;
-            }
-            let (access, next) = refresh(app, &chains[i]).await;
-            chains[i] = next;
-            if kid_of(&access) == pending {
-                // At the moment an instance first signs with the key, every instance publishes it.
-                for other in &apps {
-                    verifies_against(&access, &other.jwks().await, "https://idp.example.test")
-                        .unwrap_or_else(|e| panic!("instance {i}'s token at another: {e}"));
+    // The publish lead passes, on the clock the three instances share; the rotator activates
+    // the key at its next tick and each instance picks it up at its own.
+    env.clock.advance(Duration::from_secs(2));
+    let progress = tokio::sync::Mutex::new((chains, vec![None::<String>; apps.len()]));
+    let progress = &progress;
+    wait_until(
+        "every instance switched to the new key",
+        Duration::from_secs(20),
+        || async move {
+            let mut progress = progress.lock().await;
+            let (chains, first_new) = &mut *progress;
+            for (i, app) in apps.iter().enumerate() {
+                if first_new[i].is_some() {
+                    continue;
                 }
-                first_new[i] = Some(access);
+                let (access, next) = app.refreshed(&chains[i]).await;
+                chains[i] = next;
+                if kid_of(&access) == pending {
+                    // At the moment an instance first signs with the key, every instance
+                    // publishes it.
+                    for other in apps {
+                        verifies_against(&access, &other.jwks().await, "https://idp.example.test")
+                            .unwrap_or_else(|e| panic!("instance {i}'s token at another: {e}"));
+                    }
+                    first_new[i] = Some(access);
+                }
             }
-        }
-        if first_new.iter().all(Option::is_some) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        first_new.iter().all(Option::is_some),
-        "every instance switched to the new key"
-    );
+            first_new.iter().all(Option::is_some)
+        },
+    )
+    .await;
     // Exactly one rotation happened whatever the number of instances.
-    let list = keys_list(&env).await;
+    let list = env.keys_list().await;
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
     one_active_per_alg(&list);
 }

@@ -38,12 +38,7 @@ fn start_tls_cluster() -> (PgCluster, String) {
 
 /// A scratch environment on an existing database URL.
 fn env_on(database_url: String) -> TestEnv {
-    let dir = tempfile::tempdir().expect("tempdir");
-    TestEnv {
-        database_url,
-        keys_dir: dir.path().join("keys"),
-        dir,
-    }
+    TestEnv::on(database_url, tempfile::tempdir().expect("tempdir"))
 }
 
 #[derive(QueryableByName)]
@@ -72,7 +67,7 @@ async fn dep_02_tls_to_postgres_with_bundled_libpq() {
     let app = env.spawn().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     // A user created by the CLI (its own process, same URL) logs in through the server.
-    env.user_token(&app, "tess", &[]).await;
+    app.user_token("tess", &[]).await;
 
     let root_cert = env.dir.path().join("root.crt");
     std::fs::write(&root_cert, certificate).unwrap();

@@ -1,0 +1,209 @@
+//! In-process fixtures: users and clients made through the services the CLI and the admin API
+//! use (`accounts::users::create`, `oidc::clients::create`), directly on the database, and
+//! sessions through the JSON API. Only the tests of the CLI itself spawn the binary.
+
+use std::sync::Arc;
+
+use portcullis::accounts::password::HashParams;
+use portcullis::accounts::users::{self, NewUser, UserView};
+use portcullis::accounts::{Email, Password, PasswordHasher, Role, Username};
+use portcullis::db::Db;
+use portcullis::keys::SigningAlg;
+use portcullis::oidc::clients::{self, NewClient, Registered};
+
+use super::{PASSWORD, REDIRECT, TestApp, TestEnv};
+
+/// A client to register: the arguments of `portcullis clients create`, with the same defaults
+/// (confidential; code + refresh with redirect URIs, else client_credentials; every known scope;
+/// the issuer as audience; ES256 access tokens, RS256 ID tokens; consent asked).
+#[derive(Clone, Debug)]
+pub struct ClientSpec(NewClient);
+
+impl ClientSpec {
+    /// A confidential client `client_id`.
+    pub fn new(client_id: &str) -> Self {
+        Self(NewClient {
+            client_id: client_id.to_owned(),
+            public: false,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            audiences: Vec::new(),
+            access_token_alg: SigningAlg::Es256,
+            id_token_alg: SigningAlg::Rs256,
+            first_party: false,
+            post_logout_redirect_uris: Vec::new(),
+            introspection_audiences: Vec::new(),
+        })
+    }
+
+    /// The first-party web app the hosted-page tests sign in to: `webapp`, redirecting to
+    /// [`REDIRECT`], no consent.
+    pub fn webapp() -> Self {
+        Self::new("webapp").redirect_uri(REDIRECT).first_party()
+    }
+
+    /// A public client (no secret, PKCE only).
+    pub fn public(mut self) -> Self {
+        self.0.public = true;
+        self
+    }
+
+    /// An exact redirect URI.
+    pub fn redirect_uri(mut self, uri: &str) -> Self {
+        self.0.redirect_uris.push(uri.to_owned());
+        self
+    }
+
+    /// An audience of its access tokens (the first is the default).
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.0.audiences.push(audience.to_owned());
+        self
+    }
+
+    /// The algorithm of its access tokens.
+    pub fn access_token_alg(mut self, alg: SigningAlg) -> Self {
+        self.0.access_token_alg = alg;
+        self
+    }
+
+    /// Its users are not asked for consent.
+    pub fn first_party(mut self) -> Self {
+        self.0.first_party = true;
+        self
+    }
+
+    /// An exact post-logout redirect URI.
+    pub fn post_logout_redirect_uri(mut self, uri: &str) -> Self {
+        self.0.post_logout_redirect_uris.push(uri.to_owned());
+        self
+    }
+
+    /// An audience whose access tokens it may introspect.
+    pub fn introspection_audience(mut self, audience: &str) -> Self {
+        self.0.introspection_audiences.push(audience.to_owned());
+        self
+    }
+}
+
+/// The secret of a confidential client registered by a fixture (shown once).
+pub fn client_secret(client: &Registered) -> String {
+    client
+        .client_secret
+        .clone()
+        .expect("a confidential client has a secret")
+}
+
+/// A user with the test password and `roles`, through the accounts service.
+fn new_user(username: &str, roles: &[&str]) -> NewUser {
+    NewUser {
+        username: Username::parse(username).expect("username"),
+        email: Email::parse(&format!("{username}@example.com")).expect("email"),
+        password: Password::parse(PASSWORD.to_owned()).expect("password"),
+        roles: roles
+            .iter()
+            .map(|role| Role::parse(role).expect("role"))
+            .collect(),
+    }
+}
+
+/// Registers `spec` on `db`, with `issuer` as the default audience.
+async fn register_client(db: &Db, spec: ClientSpec, issuer: &str) -> Registered {
+    let issuer = issuer.to_owned();
+    db.run(move |conn| clients::create(conn, spec.0, &issuer).map(|change| change.value))
+        .await
+        .expect("client registered")
+}
+
+impl TestApp {
+    /// Creates `username` (email `username@example.com`, the test password) with `roles`,
+    /// through the server's accounts service and password hasher: the user.
+    pub async fn create_user_with_roles(&self, username: &str, roles: &[&str]) -> UserView {
+        users::create(
+            &self.state.db,
+            &self.state.hasher,
+            new_user(username, roles),
+        )
+        .await
+        .expect("user created")
+    }
+
+    /// Creates `username` without roles: its id.
+    pub async fn create_user(&self, username: &str) -> String {
+        self.create_user_with_roles(username, &[]).await.id
+    }
+
+    /// Creates `username` with `roles` and signs in through the JSON API: its access token.
+    pub async fn user_token(&self, username: &str, roles: &[&str]) -> String {
+        self.create_user_with_roles(username, roles).await;
+        self.tokens(username).await.0
+    }
+
+    /// An administrator, `root`, signed in: its access token.
+    pub async fn admin_token(&self) -> String {
+        self.user_token("root", &["admin"]).await
+    }
+
+    /// Registers `spec` (default audience: this server's issuer) and has the server load it at
+    /// once: the client with its secret.
+    pub async fn create_client(&self, spec: ClientSpec) -> Registered {
+        let registered = register_client(&self.state.db, spec, &self.issuer).await;
+        self.reload_clients().await;
+        registered
+    }
+
+    /// Loads the clients from the database at once (a client another instance registered).
+    pub async fn reload_clients(&self) {
+        self.state
+            .clients
+            .reload(&self.state.db)
+            .await
+            .expect("clients reloaded");
+    }
+
+    /// Registers the first-party [`ClientSpec::webapp`]: its secret.
+    pub async fn create_webapp(&self) -> String {
+        client_secret(&self.create_client(ClientSpec::webapp()).await)
+    }
+}
+
+/// The issuer of a server started with the default bind address and no issuer setting, as
+/// `portcullis clients create` assumes it without `PORTCULLIS_ISSUER`.
+const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+
+impl TestEnv {
+    /// A pool on this environment's database, migrated, for fixtures made before any server
+    /// runs (servers started as processes of their own, say).
+    async fn fixture_db(&self) -> Db {
+        let url = self.database();
+        portcullis::startup::migrate(&url)
+            .await
+            .expect("migrations");
+        Db::connect(
+            url,
+            1,
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(10),
+            Arc::default(),
+        )
+    }
+
+    /// Creates `username` with `roles` before any server runs: the user.
+    pub async fn create_user_with_roles(&self, username: &str, roles: &[&str]) -> UserView {
+        let hasher = PasswordHasher::new(HashParams::default(), 1).expect("hasher");
+        users::create(&self.fixture_db().await, &hasher, new_user(username, roles))
+            .await
+            .expect("user created")
+    }
+
+    /// Creates `username` without roles before any server runs: its id.
+    pub async fn create_user(&self, username: &str) -> String {
+        self.create_user_with_roles(username, &[]).await.id
+    }
+
+    /// Registers `spec` before any server runs (default audience: [`DEFAULT_ISSUER`]); a server
+    /// started afterwards loads it.
+    pub async fn create_client(&self, spec: ClientSpec) -> Registered {
+        register_client(&self.fixture_db().await, spec, DEFAULT_ISSUER).await
+    }
+}
