@@ -5,7 +5,7 @@ use portcullis::config::SettingsArgs;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestEnv, join_all, json_of, kids_of, stdout_json};
+use crate::helpers::{Backend, Sent, TestEnv, join_all, json_of, kids_of, stdout_json};
 use crate::on_both_backends;
 
 /// Fails if `body` carries anything that looks like private key material.
@@ -63,9 +63,8 @@ async fn adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api(backend: Bac
         .client
         .post(format!("{}/admin/keys/rotate", app.address))
         .header("Cookie", cookie.split(';').next().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(cookie_only.status(), StatusCode::UNAUTHORIZED);
 
     let listed = app.get_bearer("/admin/keys", &admin).await;
@@ -120,23 +119,20 @@ async fn adm_01_separate_admin_listener(backend: Backend) {
         .client
         .get(format!("{admin_address}/admin/keys"))
         .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(listed.status(), StatusCode::OK);
     let unauthenticated = app
         .client
         .get(format!("{admin_address}/admin/keys"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
     let public_route = app
         .client
         .get(format!("{admin_address}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(public_route.status(), StatusCode::NOT_FOUND);
 }
 
@@ -352,16 +348,6 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     let app = env.spawn().await;
     let admin = app.user_token("root", &["admin"]).await;
     let user = app.user_token("mallory", &[]).await;
-    let send = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
-        let mut request = app
-            .client
-            .request(method, format!("{}{path}", app.address))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send()
-    };
     let cc = |secret: String| {
         app.client
             .post(format!("{}/token", app.address))
@@ -370,20 +356,19 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
             .send()
     };
     assert_eq!(
-        send(reqwest::Method::GET, "/admin/clients", &user, None)
+        app.send(reqwest::Method::GET, "/admin/clients", &user, None)
             .await
-            .unwrap()
             .status(),
         StatusCode::FORBIDDEN
     );
-    let created = send(
-        reqwest::Method::POST,
-        "/admin/clients",
-        &admin,
-        Some(serde_json::json!({"client_id": "svc"})),
-    )
-    .await
-    .unwrap();
+    let created = app
+        .send(
+            reqwest::Method::POST,
+            "/admin/clients",
+            &admin,
+            Some(serde_json::json!({"client_id": "svc"})),
+        )
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created = json_of(created).await;
     let secret = crate::helpers::secret_of(&created);
@@ -393,17 +378,16 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
         "usable at once"
     );
     let listed = json_of(
-        send(reqwest::Method::GET, "/admin/clients", &admin, None)
-            .await
-            .unwrap(),
+        app.send(reqwest::Method::GET, "/admin/clients", &admin, None)
+            .await,
     )
     .await;
     assert!(!listed.to_string().contains(&secret) && !listed.to_string().contains("secret_hash"));
     assert_eq!(listed["clients"][0]["client_id"], "svc");
     // Like every resource: 405 in the JSON shape with Allow, and its own latency label.
-    let wrong_method = send(reqwest::Method::PUT, "/admin/clients", &admin, None)
-        .await
-        .unwrap();
+    let wrong_method = app
+        .send(reqwest::Method::PUT, "/admin/clients", &admin, None)
+        .await;
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.headers()["allow"], "GET, HEAD, POST");
     assert_eq!(json_of(wrong_method).await["error"], "method_not_allowed");
@@ -414,51 +398,48 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
         ),
         "{metrics}"
     );
-    let duplicate = send(
-        reqwest::Method::POST,
-        "/admin/clients",
-        &admin,
-        Some(serde_json::json!({"client_id": "svc"})),
-    )
-    .await
-    .unwrap();
+    let duplicate = app
+        .send(
+            reqwest::Method::POST,
+            "/admin/clients",
+            &admin,
+            Some(serde_json::json!({"client_id": "svc"})),
+        )
+        .await;
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
 
-    let web = send(reqwest::Method::POST, "/admin/clients", &admin, Some(serde_json::json!({"client_id": "web", "redirect_uris": ["https://app.example.com/cb"]})))
-        .await
-        .unwrap();
+    let web = app.send(reqwest::Method::POST, "/admin/clients", &admin, Some(serde_json::json!({"client_id": "web", "redirect_uris": ["https://app.example.com/cb"]}))).await;
     assert_eq!(web.status(), StatusCode::CREATED);
-    let bad = send(
-        reqwest::Method::PUT,
-        "/admin/clients/web/redirect-uris",
-        &admin,
-        Some(serde_json::json!({"redirect_uris": ["javascript:alert(1)"]})),
-    )
-    .await
-    .unwrap();
+    let bad = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/clients/web/redirect-uris",
+            &admin,
+            Some(serde_json::json!({"redirect_uris": ["javascript:alert(1)"]})),
+        )
+        .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let good = send(
-        reqwest::Method::PUT,
-        "/admin/clients/web/redirect-uris",
-        &admin,
-        Some(serde_json::json!({"redirect_uris": ["https://app.example.com/new"]})),
-    )
-    .await
-    .unwrap();
+    let good = app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/clients/web/redirect-uris",
+            &admin,
+            Some(serde_json::json!({"redirect_uris": ["https://app.example.com/new"]})),
+        )
+        .await;
     assert_eq!(
         json_of(good).await["redirect_uris"],
         serde_json::json!(["https://app.example.com/new"])
     );
 
     let rotated = json_of(
-        send(
+        app.send(
             reqwest::Method::POST,
             "/admin/clients/svc/rotate-secret",
             &admin,
             None,
         )
-        .await
-        .unwrap(),
+        .await,
     )
     .await;
     let new_secret = crate::helpers::secret_of(&rotated);
@@ -468,61 +449,57 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
         401,
         "the old secret stops at once"
     );
-    let deleted = send(reqwest::Method::DELETE, "/admin/clients/svc", &admin, None)
-        .await
-        .unwrap();
+    let deleted = app
+        .send(reqwest::Method::DELETE, "/admin/clients/svc", &admin, None)
+        .await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(cc(new_secret).await.unwrap().status(), 401);
     assert_eq!(
-        send(reqwest::Method::DELETE, "/admin/clients/svc", &admin, None)
+        app.send(reqwest::Method::DELETE, "/admin/clients/svc", &admin, None)
             .await
-            .unwrap()
             .status(),
         StatusCode::NOT_FOUND
     );
 
     // Users: list, revoke every session, disable.
     let users = json_of(
-        send(reqwest::Method::GET, "/admin/users", &admin, None)
-            .await
-            .unwrap(),
+        app.send(reqwest::Method::GET, "/admin/users", &admin, None)
+            .await,
     )
     .await;
     assert!(users.to_string().contains("mallory") && !users.to_string().contains("argon2"));
     let session = json_of(app.login("mallory").await).await;
-    let revoked = send(
-        reqwest::Method::POST,
-        "/admin/users/mallory/revoke-sessions",
-        &admin,
-        None,
-    )
-    .await
-    .unwrap();
+    let revoked = app
+        .send(
+            reqwest::Method::POST,
+            "/admin/users/mallory/revoke-sessions",
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(revoked.status(), 200);
     let refresh = app
         .client
         .post(format!("{}/api/auth/refresh", app.address))
         .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(refresh.status(), 401);
-    let disabled = send(
-        reqwest::Method::POST,
-        "/admin/users/mallory/disable",
-        &admin,
-        None,
-    )
-    .await
-    .unwrap();
+    let disabled = app
+        .send(
+            reqwest::Method::POST,
+            "/admin/users/mallory/disable",
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(disabled.status(), 200);
     assert_eq!(app.login("mallory").await.status(), 401);
 
     // The audit trail, paged.
     let page = json_of(
-        send(reqwest::Method::GET, "/admin/audit?limit=2", &admin, None)
-            .await
-            .unwrap(),
+        app.send(reqwest::Method::GET, "/admin/audit?limit=2", &admin, None)
+            .await,
     )
     .await;
     assert_eq!(page["events"].as_array().unwrap().len(), 2);
@@ -535,7 +512,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     assert!(actions.contains(&"user_disabled"), "{actions:?}");
     let before = page["next_before"].as_str().unwrap();
     let next = json_of(
-        send(
+        app.send(
             reqwest::Method::GET,
             &format!(
                 "/admin/audit?limit=100&before={}",
@@ -544,8 +521,7 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
             &admin,
             None,
         )
-        .await
-        .unwrap(),
+        .await,
     )
     .await;
     let all: Vec<&str> = next["events"]
@@ -562,9 +538,9 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
     ] {
         assert!(all.contains(&action), "{action} in {all:?}");
     }
-    let bad_page = send(reqwest::Method::GET, "/admin/audit?limit=0", &admin, None)
-        .await
-        .unwrap();
+    let bad_page = app
+        .send(reqwest::Method::GET, "/admin/audit?limit=0", &admin, None)
+        .await;
     assert_eq!(bad_page.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -617,9 +593,8 @@ async fn openapi_lists_every_route(backend: Backend) {
                 method.to_uppercase().parse().unwrap(),
                 format!("{}{concrete}", app.address),
             )
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_ne!(
             response.status(),
             StatusCode::NOT_FOUND,
@@ -684,9 +659,8 @@ async fn admin_manages_roles_and_grants(backend: Backend) {
         .client
         .delete(format!("{}/admin/users/walter/roles/auditor", app.address))
         .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(withdrawn.status(), 200);
     assert!(
         !json_of(withdrawn).await["roles"]

@@ -9,7 +9,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
 use portcullis::keys::SigningAlg;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestEnv, join_all, stdout_json};
+use crate::helpers::{Backend, PASSWORD, Sent, TestEnv, join_all, stdout_json};
 use crate::on_both_backends;
 
 async fn assert_invalid_grant(response: reqwest::Response, case: &str) {
@@ -111,9 +111,8 @@ async fn happy_path_register_login_me_refresh_logout(backend: Backend) {
         .header("Cookie", format!("portcullis_refresh={third}"))
         // CSRF-01: the cookie endpoints want JSON even with an empty body.
         .header("Content-Type", "application/json")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(with_cookie.status(), 200);
     let fourth = with_cookie.json::<Value>().await.unwrap()["refresh_token"]
         .as_str()
@@ -224,18 +223,16 @@ async fn logout_all_password_change_and_disable_end_every_session(backend: Backe
         .client
         .post(format!("{}/api/auth/logout-all", app.address))
         .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 204);
     assert_invalid_grant(app.refresh(&phone).await, "phone after logout-all").await;
     assert_invalid_grant(app.refresh(&laptop).await, "laptop after logout-all").await;
     let unauthenticated = app
         .client
         .post(format!("{}/api/auth/logout-all", app.address))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(unauthenticated.status(), 401);
 
     let (_, before_change) = app.tokens("erin").await;
@@ -381,9 +378,8 @@ async fn bad_bodies_get_the_json_error_shape(backend: Backend) {
         .post(&url)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body("username=a&password=b")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(form.status(), 415);
     assert_eq!(
         form.json::<Value>().await.unwrap()["error"],
@@ -397,9 +393,8 @@ async fn bad_bodies_get_the_json_error_shape(backend: Backend) {
             r#"{{"username":"a","password":"{}"}}"#,
             "x".repeat(20_000)
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(big.status(), 413);
     assert_eq!(
         big.json::<Value>().await.unwrap()["error"],
@@ -410,9 +405,8 @@ async fn bad_bodies_get_the_json_error_shape(backend: Backend) {
         .post(&url)
         .header("Content-Type", "application/json")
         .body(r#"{"username": "a", "#)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(malformed.status(), 400);
     assert_eq!(
         malformed.json::<Value>().await.unwrap()["error"],
@@ -445,7 +439,7 @@ async fn bad_bodies_get_the_json_error_shape(backend: Backend) {
             .starts_with("email:"),
         "{body}"
     );
-    let get = app.client.get(&url).send().await.unwrap();
+    let get = app.client.get(&url).sent().await;
     assert_eq!(get.status(), 405);
     assert_eq!(get.headers()["allow"], "POST");
 }
@@ -658,9 +652,8 @@ async fn cors_is_off_by_default_and_exact_when_configured() {
         .post(&url)
         .header("Origin", "https://app.example.com")
         .json(&json!({"username": "x", "password": "y"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(
         response
             .headers()

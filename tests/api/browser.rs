@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    Backend, ClientSpec, PASSWORD, TestEnv, client_secret, enc, pkce, wait_until,
+    Backend, ClientSpec, PASSWORD, Sent, TestEnv, client_secret, enc, pkce, wait_until,
 };
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -39,7 +39,7 @@ impl WebDriver {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response: Value = request.send().await.unwrap().json().await.unwrap();
+        let response: Value = request.json_value().await;
         assert!(
             response["value"]["error"].is_null(),
             "WebDriver {path}: {response}"
@@ -244,12 +244,8 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
             ("redirect_uri", redirect.as_str()),
             ("code_verifier", verifier.as_str()),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     assert!(tokens["id_token"].is_string(), "{tokens}");
     browser.call(reqwest::Method::DELETE, "", None).await;
     let _ = chromedriver.kill().await;

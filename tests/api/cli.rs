@@ -3,7 +3,8 @@
 use std::net::TcpListener;
 
 use crate::helpers::{
-    Backend, TestEnv, portcullis_command, run_with_timeout, stderr_of, stdout_json,
+    Backend, TestEnv, portcullis_command, portcullis_in_scratch, run_with_timeout, stderr_of,
+    stdout_json,
 };
 use crate::on_both_backends;
 
@@ -53,13 +54,7 @@ async fn migrate_twice_is_a_no_op(backend: Backend) {
 on_both_backends!(migrate_twice_is_a_no_op);
 
 async fn expect_clean_failure(args: &[&str], env: &[(&str, &str)], names: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = portcullis_command();
-    command.args(args).current_dir(dir.path());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = run_with_timeout(command).await;
+    let output = portcullis_in_scratch(args, env).await;
     assert!(!output.status.success(), "{args:?} should fail");
     let stderr = stderr_of(&output);
     assert!(stderr.contains(names), "stderr names {names}: {stderr}");
@@ -73,48 +68,17 @@ async fn expect_clean_failure(args: &[&str], env: &[(&str, &str)], names: &str) 
 
 #[tokio::test]
 async fn malformed_settings_exit_with_one_clear_line() {
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_DATABASE_URL", "mysql://db/x")],
-        "PORTCULLIS_DATABASE_URL",
-    )
-    .await;
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_DATABASE_URL", "postgress://typo/x")],
-        "PORTCULLIS_DATABASE_URL",
-    )
-    .await;
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_KEK", "dG9vIHNob3J0")],
-        "PORTCULLIS_KEK",
-    )
-    .await;
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_BIND", "localhost")],
-        "PORTCULLIS_BIND",
-    )
-    .await;
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_ISSUER", "ftp://id.example")],
-        "PORTCULLIS_ISSUER",
-    )
-    .await;
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_RSA_KEY_BITS", "1024")],
-        "PORTCULLIS_RSA_KEY_BITS",
-    )
-    .await;
-    expect_clean_failure(
-        &["serve"],
-        &[("PORTCULLIS_DB_POOL_TIMEOUT", "soon")],
-        "PORTCULLIS_DB_POOL_TIMEOUT",
-    )
-    .await;
+    for (setting, value) in [
+        ("PORTCULLIS_DATABASE_URL", "mysql://db/x"),
+        ("PORTCULLIS_DATABASE_URL", "postgress://typo/x"),
+        ("PORTCULLIS_KEK", "dG9vIHNob3J0"),
+        ("PORTCULLIS_BIND", "localhost"),
+        ("PORTCULLIS_ISSUER", "ftp://id.example"),
+        ("PORTCULLIS_RSA_KEY_BITS", "1024"),
+        ("PORTCULLIS_DB_POOL_TIMEOUT", "soon"),
+    ] {
+        expect_clean_failure(&["serve"], &[(setting, value)], setting).await;
+    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, ClientSpec, PASSWORD, REDIRECT, TestApp, TestEnv, browser, client_secret, enc,
+    Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, enc,
     join_all, location_params, param, pkce,
 };
 
@@ -62,9 +62,8 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
             app.client
                 .post(format!("{}/api/auth/refresh", app.address))
                 .json(&json!({"refresh_token": token}))
-                .send()
+                .sent()
                 .await
-                .unwrap()
                 .status()
         }
     }))
@@ -83,9 +82,8 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
             app.client
                 .post(format!("{}/api/auth/login", app.address))
                 .json(&json!({"username": "alice", "password": "wrong password!"}))
-                .send()
+                .sent()
                 .await
-                .unwrap()
                 .status()
         }
     }))
@@ -127,12 +125,8 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
         let session: Value = http
             .post(format!("{base}/api/auth/login"))
             .json(&json!({"username": "bob", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json_value()
+            .await;
         chains.push(session["refresh_token"].as_str().unwrap().to_owned());
     }
     // Refresh chains in flight when the process is killed.
@@ -269,9 +263,8 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
         let response = http
             .post(format!("{base}/api/auth/refresh"))
             .json(&json!({"refresh_token": token}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert!(
             response.status() == 200 || response.status() == 401,
             "{}",

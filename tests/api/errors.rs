@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, ClientSpec, PASSWORD, REDIRECT, TestEnv, browser, client_secret, enc, hidden,
+    Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestEnv, browser, client_secret, enc, hidden,
     location_params, param, pkce, sign_in, wait_until_listening,
 };
 use crate::on_both_backends;
@@ -31,7 +31,7 @@ async fn blocking_database_work_logs_with_the_request_id() {
             enc(REDIRECT),
             pkce(&verifier)
         ))
-        .send().await.unwrap()
+        .sent().await
         .text()
         .await
         .unwrap();
@@ -43,9 +43,8 @@ async fn blocking_database_work_logs_with_the_request_id() {
             ("username", "alice".into()),
             ("password", PASSWORD.into()),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let code = param(&location_params(&redirect).1, "code").unwrap();
     let redeem = || {
         reqwest::Client::new()

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, TestApp, TestEnv, browser, client_secret,
-    enc, hidden, json_of, location_params, param, pkce, stdout_json,
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser,
+    client_secret, enc, hidden, json_of, location_params, param, pkce, stdout_json,
 };
 use crate::on_both_backends;
 
@@ -300,9 +300,8 @@ async fn adm_06_identifiers_are_unambiguous(backend: Backend) {
         .client
         .post(format!("{}/api/auth/register", app.address))
         .json(&json!({ "username": victim, "email": "x@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(register.status(), StatusCode::BAD_REQUEST);
     assert!(
         json_of(register).await["error_description"]
@@ -537,9 +536,8 @@ async fn login_from(
         .post(format!("{}/api/auth/login", app.address))
         .header("X-Forwarded-For", ip)
         .json(&json!({ "username": username, "password": password }))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .status()
 }
 
@@ -653,18 +651,16 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
         .app
         .client
         .get(f.url(&format!("{base}&state={}", "s".repeat(2049))))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(long_state.status(), StatusCode::BAD_REQUEST);
     assert!(long_state.headers().get("location").is_none());
     let long_nonce = f
         .app
         .client
         .get(f.url(&format!("{base}&state=ok&nonce={}", "n".repeat(513))))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(long_nonce.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         param(&location_params(&long_nonce).1, "error").as_deref(),
@@ -675,7 +671,7 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
     // One browser keeps its newest 16 pending requests.
     let tabs = browser();
     for _ in 0..20 {
-        let page = tabs.get(f.url(&base)).send().await.unwrap();
+        let page = tabs.get(f.url(&base)).sent().await;
         assert_eq!(page.status(), StatusCode::OK);
     }
     assert_eq!(f.env.count_rows("authorization_requests").await, 16);
@@ -683,17 +679,10 @@ async fn dos_07_anonymous_state_is_bounded(backend: Backend) {
     // One network (new browsers each time) may start 300 requests per request lifetime; then
     // 429, and nothing is stored.
     for i in 20..300 {
-        let status = f
-            .app
-            .client
-            .get(f.url(&base))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = f.app.client.get(f.url(&base)).sent().await.status();
         assert_eq!(status, StatusCode::OK, "request {i}");
     }
-    let refused = f.app.client.get(f.url(&base)).send().await.unwrap();
+    let refused = f.app.client.get(f.url(&base)).sent().await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().get("retry-after").is_some());
     assert_eq!(f.env.count_rows("authorization_requests").await, 296);
@@ -771,9 +760,7 @@ async fn silent(f: &Fixture, browser: &reqwest::Client) -> Result<String, String
             "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&prompt=none&code_challenge={challenge}&code_challenge_method=S256",
             enc(REDIRECT)
         )))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, params) = location_params(&response);
     param(&params, "code").ok_or_else(|| param(&params, "error").unwrap_or_default())
@@ -787,9 +774,8 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
     f.code(&browser, "openid").await;
     let asked = browser
         .get(format!("{}/logout", f.app.address))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(asked.status(), StatusCode::OK);
     let html = asked.text().await.unwrap();
     assert!(html.contains("Sign out?"), "{html}");
@@ -801,9 +787,8 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
     let forged = browser
         .post(format!("{}/logout", f.app.address))
         .form(&[("decision", "sign_out"), ("csrf_token", "forged")])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(forged.status(), StatusCode::OK);
     assert!(forged.text().await.unwrap().contains("Sign out?"));
     assert!(
@@ -813,9 +798,8 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
     let stay = browser
         .post(format!("{}/logout", f.app.address))
         .form(&[("decision", "stay"), ("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(stay.status(), StatusCode::OK);
     assert!(
         silent(&f, &browser).await.is_ok(),
@@ -824,9 +808,8 @@ async fn logout_01_logout_needs_confirmation(backend: Backend) {
     let confirmed = browser
         .post(format!("{}/logout", f.app.address))
         .form(&[("decision", "sign_out"), ("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(confirmed.status(), StatusCode::OK);
     assert!(
         confirmed
@@ -849,9 +832,8 @@ async fn logout_02_an_id_token_alone_ends_nothing(backend: Backend) {
     let stranger = browser();
     let response = stranger
         .get(format!("{}/logout?id_token_hint={id_token}", f.app.address))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         silent(&f, &victim).await.is_ok(),
@@ -868,9 +850,8 @@ async fn logout_02_an_id_token_alone_ends_nothing(backend: Backend) {
             "{}/logout?id_token_hint={other_hint}",
             f.app.address
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(asked.text().await.unwrap().contains("Sign out?"));
     assert!(
         silent(&f, &victim).await.is_ok(),
@@ -878,9 +859,8 @@ async fn logout_02_an_id_token_alone_ends_nothing(backend: Backend) {
     );
     let own = victim
         .get(format!("{}/logout?id_token_hint={id_token}", f.app.address))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(own.text().await.unwrap().contains("You are signed out"));
     assert_eq!(silent(&f, &victim).await, Err("login_required".into()));
 }
@@ -893,9 +873,8 @@ async fn logout_03_safe_methods_change_nothing(backend: Backend) {
     f.code(&browser, "openid").await;
     let head = browser
         .head(format!("{}/logout", f.app.address))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(head.status(), StatusCode::OK);
     assert!(
         silent(&f, &browser).await.is_ok(),
@@ -909,9 +888,7 @@ async fn logout_03_safe_methods_change_nothing(backend: Backend) {
             "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
             enc(REDIRECT)
         )))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(head.status(), StatusCode::OK);
     assert!(head.headers().get("location").is_none());
     assert_eq!(f.env.count_rows("authorization_codes").await, codes);
@@ -928,51 +905,38 @@ async fn csrf_01_cookie_endpoints_want_json(backend: Backend) {
     let login = jar
         .post(format!("{}/api/auth/login", app.address))
         .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(login.status(), StatusCode::OK);
     for path in ["/api/auth/refresh", "/api/auth/logout"] {
-        let bare = jar
-            .post(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            bare.status(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "{path} without a type"
-        );
-        let form = jar
-            .post(format!("{}{path}", app.address))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            form.status(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "{path} as a form"
-        );
-        let text = jar
-            .post(format!("{}{path}", app.address))
-            .header("Content-Type", "text/plain")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            text.status(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "{path} as text"
-        );
+        for (what, content_type, body) in [
+            ("without a type", None, None),
+            (
+                "as a form",
+                Some("application/x-www-form-urlencoded"),
+                Some(""),
+            ),
+            ("as text", Some("text/plain"), None),
+        ] {
+            let mut request = jar.post(app.url(path));
+            if let Some(content_type) = content_type {
+                request = request.header("Content-Type", content_type);
+            }
+            if let Some(body) = body {
+                request = request.body(body);
+            }
+            assert_eq!(
+                request.sent().await.status(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{path} {what}"
+            );
+        }
     }
     let refreshed = jar
         .post(format!("{}/api/auth/refresh", app.address))
         .header("Content-Type", "application/json")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         refreshed.status(),
         StatusCode::OK,
@@ -1004,9 +968,8 @@ async fn rev_07_introspection_callers_are_authorized(backend: Backend) {
                 .post(format!("{}/introspect", app.address))
                 .basic_auth(id, Some(secret))
                 .form(&[("token", token)])
-                .send()
-                .await
-                .unwrap();
+                .sent()
+                .await;
             assert_eq!(response.status(), StatusCode::OK);
             response.json::<Value>().await.unwrap()
         }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, ClientSpec, TestEnv};
+use crate::helpers::{Backend, ClientSpec, Sent, TestEnv};
 use crate::on_both_backends;
 use crate::pg::PgCluster;
 
@@ -23,15 +23,7 @@ async fn discovery_documents_name_the_issuer_and_jwks(backend: Backend) {
         assert_eq!(doc["issuer"], app.issuer.as_str());
         let jwks_uri = doc["jwks_uri"].as_str().unwrap();
         assert_eq!(jwks_uri, format!("{}/.well-known/jwks.json", app.issuer));
-        let jwks: Value = app
-            .client
-            .get(jwks_uri)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = app.client.get(jwks_uri).json_value().await;
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     }
 
@@ -63,13 +55,13 @@ async fn unknown_paths_and_methods_answer_json(backend: Backend) {
     assert!(body["error_description"].is_string());
 
     let url = format!("{}/.well-known/jwks.json", app.address);
-    let post = app.client.post(&url).body("x").send().await.unwrap();
+    let post = app.client.post(&url).body("x").sent().await;
     assert_eq!(post.status(), 405);
     assert_eq!(post.headers()["allow"], "GET, HEAD");
     let body: Value = post.json().await.unwrap();
     assert_eq!(body["error"], "method_not_allowed");
 
-    let head = app.client.head(&url).send().await.unwrap();
+    let head = app.client.head(&url).sent().await;
     assert_eq!(head.status(), 200);
     assert!(head.headers().contains_key("etag"));
 }
@@ -96,16 +88,8 @@ on_both_backends!(
 // without a restart. Postgres only: an embedded SQLite file cannot become unreachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_fails_readiness_but_not_the_jwks() {
-    let cluster = tokio::task::spawn_blocking(|| PgCluster::start().unwrap())
-        .await
-        .unwrap();
-    let cluster = std::sync::Arc::new(cluster);
-    let url = {
-        let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.create_database())
-            .await
-            .unwrap()
-    };
+    let cluster = PgCluster::start_own().await;
+    let url = cluster.new_database().await;
     let env = TestEnv::on(url, tempfile::tempdir().unwrap());
     let mut args = env.args();
     args.db_pool_timeout = Some("1s".into());
@@ -172,33 +156,31 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
         assert_eq!(body["error"], "temporarily_unavailable", "{what}");
     }
     let code = app
-        .client
-        .post(format!("{}/token", app.address))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", "x"),
-            ("client_id", "svc"),
-            ("client_secret", "wrong"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", "svc"),
+                ("client_secret", "wrong"),
+            ],
+        )
+        .await;
     assert_eq!(
         code.status(),
         401,
         "client authentication needs no database"
     );
     let revoke = app
-        .client
-        .post(format!("{}/token", app.address))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "x"),
-            ("client_id", "svc"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("client_id", "svc"),
+            ],
+        )
+        .await;
     assert!(revoke.status().is_client_error(), "{}", revoke.status());
 
     {
@@ -273,9 +255,7 @@ async fn ft_02_slow_database_and_pool_exhaustion_fail_fast() {
             client
                 .post(format!("{address}/api/auth/login"))
                 .json(&serde_json::json!({"username": "eve", "password": "correct horse battery staple"}))
-                .send()
-                .await
-                .unwrap()
+                .sent().await
         }
     };
     let pending: Vec<_> = (0..6).map(|_| login()).collect();

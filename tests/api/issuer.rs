@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, PASSWORD, REDIRECT, TestApp, TestEnv, browser, decode_claims, enc, hidden,
+    Backend, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, decode_claims, enc, hidden,
     location_params, param, pkce, portcullis_in_scratch, stderr_of, stdout_json,
 };
 use crate::on_both_backends;
@@ -55,8 +55,8 @@ async fn iss_01_discovery_and_its_endpoints_live_under_the_issuer_path(backend: 
     ] {
         let url = doc[endpoint].as_str().unwrap();
         assert!(url.starts_with(&format!("{ISSUER}/")), "{endpoint}: {url}");
-        let get = app.client.get(on_server(&app, url)).send().await.unwrap();
-        let post = app.client.post(on_server(&app, url)).send().await.unwrap();
+        let get = app.client.get(on_server(&app, url)).sent().await;
+        let post = app.client.post(on_server(&app, url)).sent().await;
         for (method, response) in [("GET", get), ("POST", post)] {
             assert_ne!(
                 response.status(),
@@ -75,12 +75,8 @@ async fn iss_01_discovery_and_its_endpoints_live_under_the_issuer_path(backend: 
     let jwks: Value = app
         .client
         .get(on_server(&app, doc["jwks_uri"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     for path in [
         "/authorize",
@@ -119,9 +115,8 @@ async fn iss_02_rfc8414_metadata_at_the_inserted_well_known_path(backend: Backen
             "{}/.well-known/oauth-authorization-server/idp",
             app.address
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(head.status(), StatusCode::OK);
 }
 
@@ -134,17 +129,14 @@ async fn iss_03_json_api_under_the_issuer_path(backend: Backend) {
         .client
         .post(format!("{}/idp/api/auth/register", app.address))
         .json(&serde_json::json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(registered.status(), StatusCode::CREATED);
     let login = app
         .client
         .post(format!("{}/idp/api/auth/login", app.address))
         .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(login.status(), StatusCode::OK);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("Path=/idp/api/auth"), "{cookie}");
@@ -155,25 +147,22 @@ async fn iss_03_json_api_under_the_issuer_path(backend: Backend) {
         .client
         .get(format!("{}/idp/api/me", app.address))
         .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(me.status(), StatusCode::OK);
     let refreshed = app
         .client
         .post(format!("{}/idp/api/auth/refresh", app.address))
         .json(&serde_json::json!({"refresh_token": tokens["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let root = app
         .client
         .post(format!("{}/api/auth/login", app.address))
         .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(root.status(), StatusCode::NOT_FOUND);
 }
 
@@ -193,9 +182,7 @@ async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend
             enc(REDIRECT),
             pkce(&verifier)
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     let marker = "action=\"";
@@ -210,9 +197,8 @@ async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend
             ("username", "alice".to_owned()),
             ("password", PASSWORD.to_owned()),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let (location, params) = location_params(&signed_in);
     assert!(location.starts_with(REDIRECT), "{location}");
@@ -228,9 +214,8 @@ async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend
             ("redirect_uri", REDIRECT),
             ("code_verifier", &verifier),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(tokens.status(), StatusCode::OK);
     let tokens: Value = tokens.json().await.unwrap();
     let id_token = decode_claims(tokens["id_token"].as_str().unwrap());
@@ -268,21 +253,15 @@ async fn iss_05_operations_endpoints_at_root_and_under_the_path(backend: Backend
     let keys = separate
         .client
         .get(format!("{admin}/idp/admin/keys"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         keys.status(),
         StatusCode::UNAUTHORIZED,
         "exists, needs a token"
     );
     for path in ["/metrics", "/idp/metrics"] {
-        let response = separate
-            .client
-            .get(format!("{admin}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let response = separate.client.get(format!("{admin}{path}")).sent().await;
         assert_eq!(response.status(), StatusCode::OK, "admin listener {path}");
     }
     for path in ["/idp/admin/keys", "/metrics", "/idp/metrics"] {

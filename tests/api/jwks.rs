@@ -6,7 +6,7 @@ use portcullis::keys::SigningAlg;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Backend, TestEnv, kids_of, verify_signed_token};
+use crate::helpers::{Backend, Sent, TestEnv, kids_of, verify_signed_token};
 use crate::on_both_backends;
 
 /// RFC 7638 thumbprint computed independently of the server's code.
@@ -97,9 +97,8 @@ async fn jwks_has_strong_etag_and_answers_304(backend: Backend) {
         .client
         .get(&url)
         .header("If-None-Match", &etag)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(cached.status(), 304);
     assert_eq!(cached.headers()["etag"], etag.as_str());
     assert_eq!(cached.headers()["cache-control"], "public, max-age=300");
@@ -109,18 +108,16 @@ async fn jwks_has_strong_etag_and_answers_304(backend: Backend) {
         .client
         .get(&url)
         .header("If-None-Match", format!("\"other\", {etag}"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(listed.status(), 304);
 
     let stale = app
         .client
         .get(&url)
         .header("If-None-Match", "\"stale\"")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(stale.status(), 200);
     assert_eq!(stale.bytes().await.unwrap(), body);
 }

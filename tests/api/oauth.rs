@@ -18,7 +18,7 @@ use serde_json::Value;
 use portcullis::keys::SigningAlg;
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, TestEnv, browser, client_secret,
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, TestEnv, browser, client_secret,
     decode_claims, enc, hidden, join_all, json_of, location_params, param, pkce, rp_http,
     secret_of, sign_in, stdout_json, wait_until,
 };
@@ -152,9 +152,8 @@ async fn full_flow_with_a_real_relying_party_library(backend: Backend) {
             ("token", second_refresh.secret().as_str()),
             ("token_type_hint", "refresh_token"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(revoked.status(), 200);
     let after = client
         .exchange_refresh_token(&second_refresh)
@@ -214,9 +213,8 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
             .app
             .client
             .get(f.url(&format!("{base}&redirect_uri={}", enc(variant))))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_page_without_redirect(&response, variant);
         assert!(
             response.headers()["content-type"]
@@ -232,11 +230,10 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
         .get(f.url(
             "response_type=code&client_id=nobody&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_page_without_redirect(&unknown, "unknown client");
-    let missing = f.app.client.get(f.url(&base)).send().await.unwrap();
+    let missing = f.app.client.get(f.url(&base)).sent().await;
     assert_page_without_redirect(&missing, "missing redirect_uri with two registered");
     let twice = f
         .app
@@ -245,9 +242,8 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
             "{base}&redirect_uri={0}&redirect_uri={0}",
             enc(REDIRECT)
         )))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_page_without_redirect(&twice, "redirect_uri twice");
 
     // A registered URI with a query keeps it, byte for byte, and gets the error appended.
@@ -259,9 +255,8 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
             "response_type=token&client_id=webapp&redirect_uri={}&state=st%26%3D",
             enc(ok_uri)
         )))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (location, params) = location_params(&response);
     assert!(location.starts_with("https://app.example.com/cb?tenant=1&"));
@@ -281,7 +276,7 @@ async fn authz_01_03_redirect_uri_must_match_exactly(backend: Backend) {
 }
 
 async fn authorize_error(f: &Fixture, query: &str) -> (String, Option<String>) {
-    let response = f.app.client.get(f.url(query)).send().await.unwrap();
+    let response = f.app.client.get(f.url(query)).sent().await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{query}");
     let (_, params) = location_params(&response);
     (
@@ -305,9 +300,8 @@ async fn pkce_02_03_and_request_errors_redirect(backend: Backend) {
         .get(f.url(&format!(
             "{base}&scope=email&code_challenge={challenge}&code_challenge_method=S256"
         )))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_page_without_redirect(&twice, "scope twice");
     for (query, expected) in [
         (base.clone(), "invalid_request"),
@@ -406,18 +400,17 @@ async fn pkce_01_code_01_03_code_binding_and_replay(backend: Backend) {
     let (code, verifier) = f.code(&browser, "openid").await;
     let other = f
         .app
-        .client
-        .post(format!("{}/token", f.app.address))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_id", "spa"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+                ("client_id", "spa"),
+            ],
+        )
+        .await;
     assert_eq!(json_of(other).await["error"], "invalid_grant");
 
     // CODE-01: a replayed code is refused and revokes what the first redemption issued.
@@ -506,29 +499,27 @@ async fn rt_03_04_06_refresh_at_the_token_endpoint(backend: Backend) {
     // authentication is 401; a wider scope is invalid_scope, a narrower one allowed.
     let stolen = f
         .app
-        .client
-        .post(format!("{}/token", f.app.address))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt1.as_str()),
-            ("client_id", "spa"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt1.as_str()),
+                ("client_id", "spa"),
+            ],
+        )
+        .await;
     assert_eq!(json_of(stolen).await["error"], "invalid_grant");
     let unauthenticated = f
         .app
-        .client
-        .post(format!("{}/token", f.app.address))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt1.as_str()),
-            ("client_id", "webapp"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt1.as_str()),
+                ("client_id", "webapp"),
+            ],
+        )
+        .await;
     assert_eq!(unauthenticated.status(), 401);
     assert_eq!(json_of(unauthenticated).await["error"], "invalid_client");
     let wider = f
@@ -663,12 +654,11 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
     assert_eq!(json_of(not_allowed).await["error"], "unauthorized_client");
     let public = f
         .app
-        .client
-        .post(format!("{}/token", f.app.address))
-        .form(&[("grant_type", "client_credentials"), ("client_id", "spa")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token",
+            &[("grant_type", "client_credentials"), ("client_id", "spa")],
+        )
+        .await;
     assert_eq!(json_of(public).await["error"], "unauthorized_client");
 
     // TEP-03: GET, JSON body, duplicated parameters, secret in the URL.
@@ -680,9 +670,8 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
         .post(format!("{}/token", f.app.address))
         .basic_auth("svc", Some(&secret))
         .json(&serde_json::json!({"grant_type": "client_credentials"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(json_of(json_body).await["error"], "invalid_request");
     let duplicated = f
         .app
@@ -691,18 +680,16 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
         .basic_auth("svc", Some(&secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials&grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(json_of(duplicated).await["error"], "invalid_request");
     let in_url = f
         .app
-        .client
-        .post(format!("{}/token?client_secret={secret}", f.app.address))
-        .form(&[("grant_type", "client_credentials"), ("client_id", "svc")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/token?client_secret={secret}",
+            &[("grant_type", "client_credentials"), ("client_id", "svc")],
+        )
+        .await;
     assert_eq!(json_of(in_url).await["error"], "invalid_request");
     let huge = f
         .app
@@ -711,9 +698,8 @@ async fn token_endpoint_client_authentication_and_errors(backend: Backend) {
         .basic_auth("svc", Some(&secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("x=".to_owned() + &"a".repeat(100_000))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(huge.status(), 413);
 
     // A rotated secret works at once; the old one stops. (The operator's CLI changes the
@@ -749,7 +735,7 @@ async fn login_01_04_hosted_page_binding_and_enumeration(backend: Backend) {
         enc(REDIRECT)
     ));
     let attacker = browser();
-    let page = attacker.get(&url).send().await.unwrap();
+    let page = attacker.get(&url).sent().await;
     for (header, value) in [
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
@@ -833,16 +819,14 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     );
     let silent = browser
         .get(f.url(&format!("{base}&prompt=none")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(silent.status(), StatusCode::SEE_OTHER);
     assert!(param(&location_params(&silent).1, "code").is_some());
     let forced = browser
         .get(f.url(&format!("{base}&prompt=login")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         forced.status(),
         StatusCode::OK,
@@ -850,9 +834,8 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     );
     let long = browser
         .get(f.url(&format!("{base}&max_age=10000")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         long.status(),
         StatusCode::SEE_OTHER,
@@ -861,9 +844,8 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let short = browser
         .get(f.url(&format!("{base}&max_age=0")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         short.status(),
         StatusCode::OK,
@@ -880,14 +862,13 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     );
     let none = browser
         .get(f.url(&format!("{partner}&prompt=none")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(
         param(&location_params(&none).1, "error").as_deref(),
         Some("consent_required")
     );
-    let consent = browser.get(f.url(&partner)).send().await.unwrap();
+    let consent = browser.get(f.url(&partner)).sent().await;
     assert_eq!(consent.status(), StatusCode::OK);
     let html = consent.text().await.unwrap();
     assert!(html.contains("partner") && html.contains("email"));
@@ -898,14 +879,13 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
             ("csrf_token", hidden(&html, "csrf_token")),
             ("decision", "deny".into()),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(denied.status(), StatusCode::SEE_OTHER);
     let (_, params) = location_params(&denied);
     assert_eq!(param(&params, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&params, "state").as_deref(), Some("q"));
-    let consent = browser.get(f.url(&partner)).send().await.unwrap();
+    let consent = browser.get(f.url(&partner)).sent().await;
     let html = consent.text().await.unwrap();
     let approved = browser
         .post(format!("{}/authorize/consent", f.app.address))
@@ -914,9 +894,8 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
             ("csrf_token", hidden(&html, "csrf_token")),
             ("decision", "approve".into()),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(param(&location_params(&approved).1, "code").is_some());
 }
 
@@ -933,18 +912,16 @@ async fn logout_ends_the_session_and_its_grants(backend: Backend) {
             f.app.address,
             enc("https://evil.example/")
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_page_without_redirect(&bad, "unregistered post_logout_redirect_uri");
     let tampered = browser
         .get(format!(
             "{}/logout?id_token_hint={}x",
             f.app.address, id_token
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_page_without_redirect(&tampered, "tampered id_token_hint");
     let out = browser
         .get(format!(
@@ -952,9 +929,8 @@ async fn logout_ends_the_session_and_its_grants(backend: Backend) {
             f.app.address,
             enc("http://127.0.0.1:9/bye")
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         out.headers()["location"],
@@ -974,9 +950,7 @@ async fn logout_ends_the_session_and_its_grants(backend: Backend) {
     let challenge = pkce(&"v".repeat(43));
     let silent = browser
         .get(f.url(&format!("response_type=code&client_id=webapp&redirect_uri={}&scope=openid&prompt=none&code_challenge={challenge}&code_challenge_method=S256", enc(REDIRECT))))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(
         param(&location_params(&silent).1, "error").as_deref(),
         Some("login_required")
@@ -1025,14 +999,7 @@ async fn login_06_hosted_page_throttling_and_tampered_fields(backend: Backend) {
         enc(REDIRECT)
     ));
     let browser = browser();
-    let html = browser
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = browser.get(&url).sent().await.text().await.unwrap();
     let (request_id, csrf) = (hidden(&html, "request_id"), hidden(&html, "csrf_token"));
     // Tampered hidden fields: the code still goes to the stored redirect URI with the stored state.
     let tampered = browser
@@ -1047,9 +1014,8 @@ async fn login_06_hosted_page_throttling_and_tampered_fields(backend: Backend) {
             ("state", "evil"),
             ("scope", "openid email"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let (location, params) = location_params(&tampered);
     assert!(location.starts_with(REDIRECT), "{location}");
     assert_eq!(param(&params, "state").as_deref(), Some("orig"));
@@ -1057,7 +1023,7 @@ async fn login_06_hosted_page_throttling_and_tampered_fields(backend: Backend) {
     let html = browser.get(f.url(&format!(
         "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&prompt=login&code_challenge={challenge}&code_challenge_method=S256",
         enc(REDIRECT)
-    ))).send().await.unwrap().text().await.unwrap();
+    ))).sent().await.text().await.unwrap();
     let (request_id, csrf) = (hidden(&html, "request_id"), hidden(&html, "csrf_token"));
     let mut statuses = Vec::new();
     for _ in 0..7 {
@@ -1069,9 +1035,8 @@ async fn login_06_hosted_page_throttling_and_tampered_fields(backend: Backend) {
                 ("username", "alice"),
                 ("password", "not the password"),
             ])
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(response.headers().contains_key("retry-after"));
         }
@@ -1092,9 +1057,8 @@ async fn login_06_hosted_page_throttling_and_tampered_fields(backend: Backend) {
             ("username", "alice"),
             ("password", PASSWORD),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -1116,9 +1080,7 @@ async fn hdr_02_cookies_and_hsts_on_an_https_issuer(backend: Backend) {
             "{}/authorize?response_type=code&client_id=webapp&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
             app.address
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(page.status(), 200);
     assert!(
         page.headers()["strict-transport-security"]
@@ -1170,9 +1132,8 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
             .post(format!("{}/token", f.app.address))
             .basic_auth("svc", Some(&service_secret))
             .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap(),
+            .sent()
+            .await,
     )
     .await;
     let no_openid = f
@@ -1184,12 +1145,11 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
     // Introspection needs a confidential client.
     let public = f
         .app
-        .client
-        .post(format!("{}/introspect", f.app.address))
-        .form(&[("token", access.as_str()), ("client_id", "spa")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/introspect",
+            &[("token", access.as_str()), ("client_id", "spa")],
+        )
+        .await;
     assert_eq!(public.status(), 401);
     let garbage = json_of(f.token_like("/introspect", &[("token", "garbage")]).await).await;
     assert_eq!(garbage, serde_json::json!({"active": false}));
@@ -1201,9 +1161,8 @@ async fn userinfo_introspection_and_revocation_edges(backend: Backend) {
         .post(format!("{}/revoke", f.app.address))
         .basic_auth("svc", Some(&service_secret))
         .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(foreign.status(), 400);
     assert_eq!(json_of(foreign).await["error"], "unauthorized_client");
     let still = f
@@ -1252,9 +1211,8 @@ async fn scope_text_is_canonical_at_every_grant(backend: Backend) {
                 ("grant_type", "client_credentials"),
                 ("scope", " email  profile email "),
             ])
-            .send()
-            .await
-            .unwrap(),
+            .sent()
+            .await,
     )
     .await;
     assert_eq!(issued["scope"], "email profile");

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, ClientSpec, PASSWORD, REDIRECT, TestEnv, browser, client_secret, enc, hidden,
-    location_params, param, pkce, sample, wait_for, wait_until,
+    Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, enc,
+    hidden, location_params, param, pkce, sample, wait_for, wait_until,
 };
 use crate::on_both_backends;
 
@@ -177,11 +177,8 @@ async fn janitor_runs_on_schedule_and_counts_deletions(backend: Backend) {
     assert_eq!(app.refresh(&live).await.status(), 200);
 }
 
-// DOS: a client that never finishes its headers gets 408 and is closed after the request timeout,
-// while other clients are served; hostile bytes get 4xx in the endpoint's error shape, never 500.
-async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let env = TestEnv::new(backend).await;
+/// A server that cuts requests off after 1 s, and its `host:port`.
+async fn with_request_timeout_of_1s(env: &TestEnv) -> (TestApp, String) {
     let app = env
         .spawn_with(portcullis::config::SettingsArgs {
             request_timeout: Some("1s".into()),
@@ -189,6 +186,15 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
         })
         .await;
     let address = app.address.trim_start_matches("http://").to_owned();
+    (app, address)
+}
+
+// DOS: a client that never finishes its headers gets 408 and is closed after the request timeout,
+// while other clients are served; hostile bytes get 4xx in the endpoint's error shape, never 500.
+async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new(backend).await;
+    let (app, address) = with_request_timeout_of_1s(&env).await;
     let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .await
@@ -211,13 +217,12 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
 
     // Invalid UTF-8 and NUL bytes.
     let login = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .header("content-type", "application/json")
-        .body(b"{\"username\": \"\xff\xfe\", \"password\": \"x\"}".to_vec())
-        .send()
-        .await
-        .unwrap();
+        .post_raw(
+            "/api/auth/login",
+            "application/json",
+            b"{\"username\": \"\xff\xfe\", \"password\": \"x\"}".to_vec(),
+        )
+        .await;
     assert_eq!(login.status(), 400);
     assert_eq!(
         login.json::<serde_json::Value>().await.unwrap()["error"],
@@ -227,22 +232,20 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
         .client
         .post(format!("{}/api/auth/login", app.address))
         .json(&serde_json::json!({"username": "a\u{0}b", "password": "whatever it is"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(nul.status().is_client_error(), "{}", nul.status());
     let authorize = app
         .get("/authorize?client_id=%FF%00&response_type=code")
         .await;
     assert_eq!(authorize.status(), 400);
     let token = app
-        .client
-        .post(format!("{}/token", app.address))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(b"grant_type=client_credentials&client_id=%00%FF&client_secret=\xff".to_vec())
-        .send()
-        .await
-        .unwrap();
+        .post_raw(
+            "/token",
+            "application/x-www-form-urlencoded",
+            b"grant_type=client_credentials&client_id=%00%FF&client_secret=\xff".to_vec(),
+        )
+        .await;
     assert_eq!(token.status(), 400);
     assert_eq!(
         token.json::<serde_json::Value>().await.unwrap()["error"],
@@ -251,13 +254,8 @@ async fn slow_and_hostile_requests_are_refused_cleanly(backend: Backend) {
     // Deeply nested JSON (DOS-02).
     let nested = "[".repeat(100_000);
     let deep = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .header("content-type", "application/json")
-        .body(nested)
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/api/auth/login", "application/json", nested)
+        .await;
     assert!(
         deep.status() == 400 || deep.status() == 413,
         "{}",
@@ -289,21 +287,13 @@ async fn logs_never_contain_secrets() {
     let session: serde_json::Value = http
         .post(format!("{base}/api/auth/login"))
         .json(&serde_json::json!({"username": "frank", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     let refreshed: serde_json::Value = http
         .post(format!("{base}/api/auth/refresh"))
         .json(&serde_json::json!({"refresh_token": session["refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     for value in [&session, &refreshed] {
         secrets.push(value["access_token"].as_str().unwrap().to_owned());
         secrets.push(value["refresh_token"].as_str().unwrap().to_owned());
@@ -316,9 +306,7 @@ async fn logs_never_contain_secrets() {
             enc(REDIRECT),
             pkce(&verifier)
         ))
-        .send()
-        .await
-        .unwrap()
+        .sent().await
         .text()
         .await
         .unwrap();
@@ -331,9 +319,8 @@ async fn logs_never_contain_secrets() {
             ("username", "frank".into()),
             ("password", PASSWORD.into()),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let code = param(&location_params(&redirect).1, "code").unwrap();
     let tokens: serde_json::Value = http
         .post(format!("{base}/token"))
@@ -344,22 +331,14 @@ async fn logs_never_contain_secrets() {
             ("redirect_uri", REDIRECT),
             ("code_verifier", verifier.as_str()),
         ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     let cc: serde_json::Value = http
         .post(format!("{base}/token"))
         .basic_auth("svc", Some(&service_secret))
         .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     secrets.extend([csrf, code]);
     for key in ["access_token", "refresh_token", "id_token"] {
         secrets.push(tokens[key].as_str().unwrap().to_owned());
@@ -376,9 +355,8 @@ async fn logs_never_contain_secrets() {
         let refused = http
             .post(format!("{base}/api/auth/login"))
             .json(&serde_json::json!({"username": username, "password": password}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(refused.status(), 401);
         secrets.push(password.to_owned());
     }
@@ -454,9 +432,8 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
         .client
         .post(format!("{}/api/auth/login", app.address))
         .json(&serde_json::json!({"username": "dave", "password": "not the password"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(refused.status(), 401);
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
@@ -504,9 +481,8 @@ async fn metrics_describe_traffic_keys_and_the_pool(backend: Backend) {
             .client
             .post(format!("{}/api/auth/login", app.address))
             .json(&serde_json::json!({"username": "dave", "password": "still not it"}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         statuses.push(wrong.status().as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
@@ -567,13 +543,7 @@ async fn raw_exchange(address: &str, bytes: &[u8], then_stall: bool) -> String {
 // header. Other clients are served throughout.
 async fn hostile_connections_headers_and_redirects(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let app = env
-        .spawn_with(portcullis::config::SettingsArgs {
-            request_timeout: Some("1s".into()),
-            ..env.args()
-        })
-        .await;
-    let address = app.address.trim_start_matches("http://").to_owned();
+    let (app, address) = with_request_timeout_of_1s(&env).await;
 
     // DOS-06: a connection that never sends a byte is closed.
     let silent = raw_exchange(&address, b"", true).await;
@@ -632,9 +602,7 @@ async fn hostile_connections_headers_and_redirects(backend: Backend) {
             app.address,
             enc(REDIRECT)
         ))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(response.status(), 303);
     assert!(
         response

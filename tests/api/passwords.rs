@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, REDIRECT, TestApp, TestEnv, browser, enc, hidden, pkce, stderr_of,
+    Backend, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, enc, hidden, pkce, stderr_of,
     stdout_json, wait_until,
 };
 use crate::on_both_backends;
@@ -48,7 +48,7 @@ async fn login_page(app: &TestApp, browser: &reqwest::Client) -> (String, String
         app.address,
         enc(REDIRECT)
     );
-    let page = browser.get(&url).send().await.unwrap();
+    let page = browser.get(&url).sent().await;
     assert_eq!(page.status(), StatusCode::OK, "login page");
     let html = page.text().await.unwrap();
     (hidden(&html, "request_id"), hidden(&html, "csrf_token"))
@@ -69,9 +69,8 @@ async fn hosted_login(
             ("username", username),
             ("password", password),
         ])
-        .send()
+        .sent()
         .await
-        .unwrap()
 }
 
 // LOGIN-10 (NIST SP 800-63B §5.1.1.2): a password registered in NFC and typed in NFD (or the
@@ -130,9 +129,7 @@ async fn login_05_common_and_own_name_passwords_are_refused(backend: Backend) {
             .client
             .post(format!("{}/api/auth/register", app.address))
             .json(&json!({"username": "victor.hugo", "email": "victor.hugo@example.com", "password": own}))
-            .send()
-            .await
-            .unwrap();
+            .sent().await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{own}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(
@@ -363,9 +360,8 @@ async fn dos_12_registration_is_throttled_per_ip_before_hashing(backend: Backend
         .post(format!("{}/api/auth/register", app.address))
         .header("X-Forwarded-For", "203.0.113.9")
         .json(&json!({"username": "fifth", "email": "fifth@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
     // "Same username, again and again" (the incident) costs no hash either.
     assert_eq!(

@@ -139,6 +139,26 @@ impl PgCluster {
 
     /// Creates a new, empty database and returns its URL.
     pub fn create_database(&self) -> String {
+        self.create_database_now()
+    }
+
+    /// [`PgCluster::create_database`] off the async executor.
+    pub async fn new_database(self: &std::sync::Arc<Self>) -> String {
+        let cluster = std::sync::Arc::clone(self);
+        tokio::task::spawn_blocking(move || cluster.create_database())
+            .await
+            .expect("create database")
+    }
+
+    /// A cluster of the test's own (one it may stop or restart), started off the executor.
+    pub async fn start_own() -> std::sync::Arc<Self> {
+        let cluster = tokio::task::spawn_blocking(|| Self::start().expect("cluster starts"))
+            .await
+            .expect("cluster task");
+        std::sync::Arc::new(cluster)
+    }
+
+    fn create_database_now(&self) -> String {
         let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&format!("{}/postgres", self.base_url))
             .unwrap_or_else(|e| {

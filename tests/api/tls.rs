@@ -57,17 +57,13 @@ async fn dep_02_tls_to_postgres_with_bundled_libpq() {
         .await
         .unwrap();
     let cluster = Arc::new(cluster);
-    let url = {
-        let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.create_database())
-            .await
-            .unwrap()
-    };
+    let url = cluster.new_database().await;
     let env = env_on(format!("{url}?sslmode=require"));
     let app = env.spawn().await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     // A user created by the CLI (its own process, same URL) logs in through the server.
-    app.user_token("tess", &[]).await;
+    env.cli_create_user("tess", &[]).await;
+    app.session("tess").await;
 
     let root_cert = env.dir.path().join("root.crt");
     std::fs::write(&root_cert, certificate).unwrap();
@@ -131,17 +127,8 @@ async fn dep_02_tls_to_postgres_with_bundled_libpq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dep_02_sslmode_require_without_server_tls_fails_clearly() {
     // A cluster of its own: TEST_DATABASE_URL's server might have TLS on.
-    let cluster = Arc::new(
-        tokio::task::spawn_blocking(|| PgCluster::start().unwrap())
-            .await
-            .unwrap(),
-    );
-    let url = {
-        let cluster = cluster.clone();
-        tokio::task::spawn_blocking(move || cluster.create_database())
-            .await
-            .unwrap()
-    };
+    let cluster = PgCluster::start_own().await;
+    let url = cluster.new_database().await;
     let env = env_on(format!("{url}?sslmode=require"));
     let settings = Settings::from_args(env.args()).expect("settings");
     let error = Application::build(settings)

@@ -13,7 +13,7 @@ use portcullis::keys::SigningAlg;
 use portcullis::verify::{TokenKind, Verifier, VerifierConfig, VerifyError};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestEnv, join_all, stdout_json};
+use crate::helpers::{Backend, Sent, TestEnv, join_all, stdout_json};
 use crate::stub::{StubIssuer, TestKey, claims, now};
 
 fn config(issuer: &str) -> VerifierConfig {
@@ -974,24 +974,18 @@ async fn extractor_answers_per_rfc_6750() {
     let token = f.es.token(&f.claims());
 
     assert_eq!(
-        client
-            .get(format!("{rs}/public"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        client.get(format!("{rs}/public")).sent().await.status(),
         200
     );
     let ok = client
         .get(format!("{rs}/private"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.json::<Value>().await.unwrap()["sub"], "user-1");
 
-    let missing = client.get(format!("{rs}/private")).send().await.unwrap();
+    let missing = client.get(format!("{rs}/private")).sent().await;
     assert_eq!(missing.status(), 401);
     assert_eq!(
         missing.headers()["www-authenticate"],
@@ -1021,7 +1015,7 @@ async fn extractor_answers_per_rfc_6750() {
                 .header("Authorization", "Bearer not a token"),
         ),
     ] {
-        let response = request.send().await.unwrap();
+        let response = request.sent().await;
         assert_eq!(response.status(), 401, "{name}");
         let challenge = response.headers()["www-authenticate"]
             .to_str()
@@ -1040,25 +1034,22 @@ async fn extractor_answers_per_rfc_6750() {
     // JWT-15: a token in the query string or a Basic header is not a bearer credential.
     let query = client
         .get(format!("{rs}/private?access_token={token}"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(query.status(), 401);
     let basic = client
         .get(format!("{rs}/private"))
         .basic_auth("user-1", Some(&token))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(basic.status(), 401);
 
     // JWT-17: valid token, missing role or scope → 403 insufficient_scope.
     let admin = client
         .get(format!("{rs}/admin"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(admin.status(), 403);
     let challenge = admin.headers()["www-authenticate"]
         .to_str()
@@ -1077,17 +1068,15 @@ async fn extractor_answers_per_rfc_6750() {
     let allowed = client
         .get(format!("{rs}/admin"))
         .bearer_auth(f.es.token(&admin_claims))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(allowed.status(), 200);
     assert_eq!(
         client
             .get(format!("{rs}/write"))
             .bearer_auth(&token)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         200
     );
@@ -1096,18 +1085,16 @@ async fn extractor_answers_per_rfc_6750() {
     let denied = client
         .get(format!("{rs}/write"))
         .bearer_auth(f.es.token(&read_only))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(denied.status(), 403);
 
     // JWT-14: a 64 kB Authorization header is refused, not processed.
     let huge = client
         .get(format!("{rs}/private"))
         .header("Authorization", format!("Bearer {}", "a".repeat(64 * 1024)))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(
         matches!(huge.status().as_u16(), 400 | 401 | 431),
         "{}",
@@ -1120,9 +1107,8 @@ async fn extractor_answers_per_rfc_6750() {
     let response = client
         .get(format!("{rs_down}/private"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), 503);
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"],

@@ -9,7 +9,7 @@ use portcullis::startup::Application;
 use portcullis::state::AppState;
 use serde_json::{Value, json};
 
-use super::{PASSWORD, kids_of, wait_for};
+use super::{PASSWORD, Sent, kids_of, wait_for};
 
 /// A running server (in this process, on 127.0.0.1:0, with its own database).
 pub struct TestApp {
@@ -83,6 +83,26 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// POST a form to a path, without client authentication.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).sent().await
+    }
+
+    /// POST `body` as `content_type` to a path (bytes the typed helpers would not send).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .sent()
+            .await
     }
 
     /// `method path` with a bearer token and an optional JSON body.

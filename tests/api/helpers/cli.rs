@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::TestEnv;
+use super::{PASSWORD, TestEnv};
 
 impl TestEnv {
     /// Runs the real `portcullis` binary against this environment's database and keys.
@@ -33,6 +33,17 @@ impl TestEnv {
             .await
             .expect("command finished within 60 s")
             .expect("command ran")
+    }
+
+    /// Creates `username` (email `username@example.com`, the test password) with `roles` through
+    /// `portcullis users create`, for the tests where the CLI is the point: the printed user.
+    pub async fn cli_create_user(&self, username: &str, roles: &[&str]) -> Value {
+        let email = format!("{username}@example.com");
+        let mut args = vec!["users", "create", "--username", username, "--email", &email];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        stdout_json(&self.cli_with_stdin(&args, &format!("{PASSWORD}\n")).await)
     }
 
     /// Runs the binary with extra environment variables.

@@ -41,6 +41,24 @@ pub fn secret_of(client: &Value) -> String {
         .to_owned()
 }
 
+/// The request chains tests write again and again, each in one call.
+pub trait Sent {
+    /// Sends the request, failing the test on a transport error: the response.
+    fn sent(self) -> impl std::future::Future<Output = reqwest::Response>;
+    /// Sends the request: the response's JSON body.
+    fn json_value(self) -> impl std::future::Future<Output = Value>;
+}
+
+impl Sent for reqwest::RequestBuilder {
+    async fn sent(self) -> reqwest::Response {
+        self.send().await.expect("request")
+    }
+
+    async fn json_value(self) -> Value {
+        json_of(self.sent().await).await
+    }
+}
+
 /// A response's JSON body.
 pub async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
