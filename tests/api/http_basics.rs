@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, ClientSpec, Sent, TestEnv};
+use crate::helpers::{Backend, ClientSpec, Sent, TestEnv, wait_until};
 use crate::on_both_backends;
 use crate::pg::PgCluster;
 
@@ -189,15 +189,12 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
             .await
             .unwrap();
     }
-    let mut recovered = false;
-    for _ in 0..60 {
-        if app.get("/readyz").await.status() == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(recovered, "readiness recovers without a restart");
+    wait_until(
+        "readiness recovers without a restart",
+        Duration::from_secs(15),
+        || async { app.get("/readyz").await.status() == 200 },
+    )
+    .await;
     assert_eq!(
         refresh().await.unwrap().status(),
         200,

@@ -50,17 +50,17 @@ async fn sigterm_drains_readiness_then_exits_cleanly() {
         .await
         .unwrap();
     assert!(killed.success());
-    let mut drained = false;
-    for _ in 0..40 {
-        if get("/readyz").await.ok().map(|r| r.status())
-            == Some(reqwest::StatusCode::SERVICE_UNAVAILABLE)
-        {
-            drained = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(drained, "readiness answers 503 once shutdown began");
+    let get = &get;
+    wait_until(
+        "readiness answers 503 once shutdown began",
+        // Within the drain (2 s), after which the listener stops.
+        Duration::from_secs(2),
+        || async move {
+            get("/readyz").await.ok().map(|r| r.status())
+                == Some(reqwest::StatusCode::SERVICE_UNAVAILABLE)
+        },
+    )
+    .await;
     assert_eq!(
         get("/healthz").await.unwrap().status(),
         200,
