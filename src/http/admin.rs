@@ -579,11 +579,11 @@ pub async fn list_families(
     user: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
+    let now = state.clock.now_naive();
     let families = state
         .db
         .run(move |conn| {
             let id = users::get(conn, &who)?.id;
-            let now = chrono::Utc::now().naive_utc();
             crate::db::queries::refresh::live_families(conn, &id, now)
                 .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))
         })
@@ -611,8 +611,8 @@ pub async fn revoke_family(
     family: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let id = family.into_inner();
+    let now = state.clock.now_naive();
     audited(&state, &admin, "family_revoked", move |conn| {
-        let now = chrono::Utc::now().naive_utc();
         match crate::db::queries::oauth::revoke_grant(conn, &id, "admin_revoked", now)? {
             1 => Ok(audit::Change::made((), id, json!({ "revoked": true }))),
             _ => Err(AccountError::NotFound),

@@ -192,11 +192,11 @@ async fn throttle_registration(state: &AppState, ip: IpAddr) -> Result<(), ApiEr
         state.account_settings.login_window,
     );
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+    let now = state.clock.now_naive();
     let retry_after = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let now = chrono::Utc::now().naive_utc();
                 Ok::<_, DbError>(throttle::spend(conn, &key, max, window, now)?)
             })
         })
