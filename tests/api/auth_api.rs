@@ -277,7 +277,7 @@ async fn idle_and_absolute_lifetimes_end_a_family(backend: Backend) {
     let app = env.spawn_with(args).await;
     app.register("frank").await;
     let (_, idle) = app.tokens("frank").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.advance(Duration::from_millis(1500));
     assert_invalid_grant(app.refresh(&idle).await, "idle beyond 1 s").await;
     app.stop().await;
 
@@ -285,9 +285,9 @@ async fn idle_and_absolute_lifetimes_end_a_family(backend: Backend) {
     args.refresh_absolute_ttl = Some("2s".into());
     let app = env.spawn_with(args).await;
     let (_, token) = app.tokens("frank").await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    app.advance(Duration::from_millis(1000));
     let token = app.refreshed(&token).await.1;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.advance(Duration::from_millis(1500));
     assert_invalid_grant(app.refresh(&token).await, "absolute lifetime over").await;
 }
 

@@ -841,7 +841,7 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
         StatusCode::SEE_OTHER,
         "max_age=10000 needs no new login"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    f.app.advance(std::time::Duration::from_secs(1));
     let short = browser
         .get(f.url(&format!("{base}&max_age=0")))
         .sent()

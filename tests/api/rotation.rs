@@ -77,15 +77,19 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
     assert!(claim_i64(&before, "iat") <= activates_at);
 
     // The new key signs once the lead has passed, never earlier.
-    let first_new = loop {
-        let (access, next) = app.refreshed(&refresh_token).await;
-        refresh_token = next;
-        if kid_of(&access) == pending {
-            break access;
-        }
-        assert_eq!(kid_of(&access), old);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (access, next) = app.refreshed(&refresh_token).await;
+    refresh_token = next;
+    assert_eq!(kid_of(&access), old);
+    app.advance(Duration::from_secs(2));
+    let (app_ref, pending_ref) = (&app, pending.as_str());
+    wait_until(
+        "the rotator activates the pending key once the lead has passed",
+        Duration::from_secs(10),
+        || async move { verify_signed_token(app_ref, SigningAlg::Es256).await.1 == pending_ref },
+    )
+    .await;
+    let (first_new, _) = app.refreshed(&refresh_token).await;
+    assert_eq!(kid_of(&first_new), pending);
     assert!(claim_i64(&first_new, "iat") >= activates_at);
     assert!(
         verifies_against(&first_new, &snapshot, &app.issuer).is_ok(),
@@ -103,6 +107,7 @@ async fn key_04_05_prepublication_and_retention(backend: Backend) {
 
     // After the retention the retired key leaves the JWKS, its private half erased — and by
     // then every token it signed has expired.
+    app.advance(Duration::from_secs(4));
     app.wait_for_jwks("retired key removed", |jwks| !kids_of(jwks).contains(&old))
         .await;
     let list = env.keys_list().await;
