@@ -1,6 +1,7 @@
 //! In-process fixtures: users and clients made through the services the CLI and the admin API
-//! use (`accounts::users::create`, `oidc::clients::create`), directly on the database, and
-//! sessions through the JSON API. Only the tests of the CLI itself spawn the binary.
+//! use (`accounts::users::create`, `oidc::clients::create`), and JSON-API sessions through the
+//! authenticator and the token service the login endpoint uses. Only the tests of the CLI itself
+//! spawn the binary.
 
 use std::sync::Arc;
 
@@ -133,10 +134,36 @@ impl TestApp {
         self.create_user_with_roles(username, &[]).await.id
     }
 
-    /// Creates `username` with `roles` and signs in through the JSON API: its access token.
+    /// A JSON-API session of `username` (the test password) made in-process, as the login
+    /// endpoint makes it: the password checked by the server's authenticator (throttling
+    /// included), then a refresh family started and the access token issued by its token
+    /// service. (access token, refresh token).
+    pub async fn signed_in(&self, username: &str) -> (String, String) {
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        let authenticated = self
+            .state
+            .authenticator
+            .authenticate(
+                username.to_owned(),
+                PASSWORD.as_bytes().to_vec(),
+                loopback,
+                None,
+            )
+            .await
+            .expect("authenticated");
+        let issued = self
+            .state
+            .tokens
+            .login(authenticated, loopback)
+            .await
+            .expect("signed in");
+        (issued.access_token, issued.refresh_token.expose().to_owned())
+    }
+
+    /// Creates `username` with `roles` and signs it in: its access token.
     pub async fn user_token(&self, username: &str, roles: &[&str]) -> String {
         self.create_user_with_roles(username, roles).await;
-        self.tokens(username).await.0
+        self.signed_in(username).await.0
     }
 
     /// An administrator, `root`, signed in: its access token.
