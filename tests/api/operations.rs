@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::helpers::{
     Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, enc,
-    hidden, location_params, param, pkce, sample, wait_for, wait_until,
+    hidden, join_all, location_params, param, pkce, sample, wait_for, wait_until,
 };
 use crate::on_both_backends;
 
@@ -545,27 +545,40 @@ async fn hostile_connections_headers_and_redirects(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let (app, address) = with_request_timeout_of_1s(&env).await;
 
-    // DOS-06: a connection that never sends a byte is closed.
-    let silent = raw_exchange(&address, b"", true).await;
-    assert!(
-        silent.is_empty() || silent.starts_with("HTTP/1.1 408"),
-        "{silent}"
-    );
-
-    // DOS-06: a body that stops arriving gets 408 in the endpoint's error shape, and the
-    // connection is closed.
-    for (path, content_type, start) in [
+    // DOS-06: a connection that never sends a byte is closed; a body that stops arriving gets
+    // 408 in the endpoint's error shape, and the connection is closed. The three connections
+    // wait out the request timeout side by side.
+    let stalled: Vec<(&str, String)> = [
         (
             "/token",
             "application/x-www-form-urlencoded",
             "grant_type=clie",
         ),
         ("/api/auth/login", "application/json", "{\"username\": \"a"),
-    ] {
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 200\r\n\r\n{start}"
-        );
-        let answer = raw_exchange(&address, request.as_bytes(), true).await;
+    ]
+    .into_iter()
+    .map(|(path, content_type, start)| {
+        (
+            path,
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 200\r\n\r\n{start}"
+            ),
+        )
+    })
+    .collect();
+    let (silent, answers) = tokio::join!(
+        raw_exchange(&address, b"", true),
+        join_all(stalled.iter().map(|(_, request)| raw_exchange(
+            &address,
+            request.as_bytes(),
+            true
+        ))),
+    );
+    assert!(
+        silent.is_empty() || silent.starts_with("HTTP/1.1 408"),
+        "{silent}"
+    );
+    for ((path, _), answer) in stalled.iter().zip(answers) {
         assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
         assert!(
             answer.contains("\"error\":\"invalid_request\""),

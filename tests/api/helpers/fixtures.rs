@@ -157,7 +157,10 @@ impl TestApp {
             .login(authenticated, loopback)
             .await
             .expect("signed in");
-        (issued.access_token, issued.refresh_token.expose().to_owned())
+        (
+            issued.access_token,
+            issued.refresh_token.expose().to_owned(),
+        )
     }
 
     /// Creates `username` with `roles` and signs it in: its access token.
