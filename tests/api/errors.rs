@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestEnv, browser, client_secret, enc, hidden,
-    location_params, param, pkce, sign_in, wait_until_listening,
+    Backend, ClientSpec, REDIRECT, TestEnv, browser, client_secret, enc, location_params, param,
+    pkce, sign_in, wait_until_listening,
 };
 use crate::on_both_backends;
 
@@ -25,26 +25,12 @@ async fn blocking_database_work_logs_with_the_request_id() {
 
     let browser = browser();
     let verifier = "v".repeat(50);
-    let page = browser
-        .get(format!(
-            "{base}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid&code_challenge={}&code_challenge_method=S256",
-            enc(REDIRECT),
-            pkce(&verifier)
-        ))
-        .sent().await
-        .text()
-        .await
-        .unwrap();
-    let redirect = browser
-        .post(format!("{base}/authorize/login"))
-        .form(&[
-            ("request_id", hidden(&page, "request_id")),
-            ("csrf_token", hidden(&page, "csrf_token")),
-            ("username", "alice".into()),
-            ("password", PASSWORD.into()),
-        ])
-        .sent()
-        .await;
+    let authorize = format!(
+        "{base}/authorize?response_type=code&client_id=webapp&redirect_uri={}&scope=openid&code_challenge={}&code_challenge_method=S256",
+        enc(REDIRECT),
+        pkce(&verifier)
+    );
+    let redirect = sign_in(&browser, &base, &authorize, "alice").await;
     let code = param(&location_params(&redirect).1, "code").unwrap();
     let redeem = || {
         reqwest::Client::new()
