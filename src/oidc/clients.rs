@@ -538,16 +538,30 @@ impl ClientRegistry {
         self.loaded.load().clients.get(client_id).cloned()
     }
 
-    /// Reloads at once (after a change made by this process).
+    /// Reloads at once (after a change made by this process). The set is installed only if no
+    /// other load was installed while this one read the table (that one may have read before
+    /// the change); else the table is read again.
     pub async fn reload(&self, db: &Db) -> Result<(), ClientError> {
-        let loaded = db.run(load).await?;
-        self.loaded.store(Arc::new(loaded));
+        for attempt in 1..=RELOAD_ATTEMPTS {
+            let observed = self.loaded.load_full();
+            let loaded = db.run(load).await?;
+            if attempt == RELOAD_ATTEMPTS {
+                // Read after the change: at worst older than a change made meanwhile, which
+                // the next refresh tick installs (its fingerprint differs).
+                self.loaded.store(Arc::new(loaded));
+            } else if self.install(&observed, loaded) {
+                break;
+            }
+        }
         Ok(())
     }
 
-    /// Reloads if the table changed since the last load.
+    /// Reloads if the table changed since the last load. A load that another one overtook (a
+    /// reload after a change, installed while this one read the table) is dropped: it may
+    /// predate that change.
     pub async fn refresh(&self, db: &Db) -> Result<(), ClientError> {
-        let current = self.loaded.load().fingerprint;
+        let observed = self.loaded.load_full();
+        let current = observed.fingerprint;
         let reloaded = db
             .run(move |conn| {
                 if q::fingerprint(conn)? == current {
@@ -557,12 +571,23 @@ impl ClientRegistry {
             })
             .await?;
         if let Some(loaded) = reloaded {
-            tracing::info!(clients = loaded.clients.len(), "clients changed; reloaded");
-            self.loaded.store(Arc::new(loaded));
+            let count = loaded.clients.len();
+            if self.install(&observed, loaded) {
+                tracing::info!(clients = count, "clients changed; reloaded");
+            }
         }
         Ok(())
     }
+
+    /// Installs `loaded` if the set is still `observed` (the one in place when its read began).
+    fn install(&self, observed: &Arc<Loaded>, loaded: Loaded) -> bool {
+        let previous = self.loaded.compare_and_swap(observed, Arc::new(loaded));
+        Arc::ptr_eq(&previous, observed)
+    }
 }
+
+/// How often [`ClientRegistry::reload`] reads the table when other loads keep overtaking it.
+const RELOAD_ATTEMPTS: usize = 3;
 
 fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
     let fingerprint = q::fingerprint(conn)?;
@@ -585,7 +610,29 @@ fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
 
 #[cfg(test)]
 mod tests {
-    use super::validate_redirect_uri;
+    use super::{Arc, ArcSwap, ClientRegistry, HashMap, Loaded, validate_redirect_uri};
+
+    fn loaded(count: i64) -> Loaded {
+        Loaded {
+            clients: HashMap::new(),
+            fingerprint: (count, None),
+        }
+    }
+
+    // A refresh tick that read the table before a change, and finishes after the reload that
+    // follows the change, must not put the older set back (the new client would be unknown
+    // until the next tick).
+    #[test]
+    fn a_load_overtaken_by_another_is_not_installed() {
+        let registry = ClientRegistry {
+            loaded: ArcSwap::from_pointee(loaded(0)),
+        };
+        let observed_by_tick: Arc<Loaded> = registry.loaded.load_full();
+        let observed_by_reload = registry.loaded.load_full();
+        assert!(registry.install(&observed_by_reload, loaded(2)));
+        assert!(!registry.install(&observed_by_tick, loaded(1)));
+        assert_eq!(registry.loaded.load().fingerprint, (2, None));
+    }
 
     #[test]
     fn redirect_uris_are_checked_at_registration() {
