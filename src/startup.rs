@@ -414,7 +414,7 @@ async fn maintain_keys(
                     }
                     Err(error) => {
                         leadership = Leadership::for_database(&database);
-                        Err(KeyError::Generate(error.to_string()))
+                        Err(KeyError::Generate(error.into()))
                     }
                 }
             }

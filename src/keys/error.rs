@@ -42,9 +42,10 @@ pub enum KeyError {
     /// A concurrent change won the race; nothing was written.
     #[error("another key change happened at the same time; nothing was changed, try again")]
     Conflict,
-    /// Key generation failed.
+    /// Key generation failed; the cause (the key library's error, a failed blocking task or an
+    /// encoding error) is kept as the source.
     #[error("key generation failed: {0}")]
-    Generate(String),
+    Generate(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The pre-generated key of this algorithm is not ready yet (it is being made in the
     /// background); nothing was changed.
     #[error("the next {0} key is still being generated; nothing was changed, try again shortly")]

@@ -151,9 +151,9 @@ pub async fn generate_keys(
 ) -> Result<Vec<KeyMaterial>, KeyError> {
     tokio::task::spawn_blocking(move || {
         algs.into_iter()
-            .map(|alg| generate(alg, rsa_size).map_err(|e| KeyError::Generate(e.to_string())))
+            .map(|alg| generate(alg, rsa_size).map_err(|e| KeyError::Generate(e.into())))
             .collect()
     })
     .await
-    .map_err(|e| KeyError::Generate(e.to_string()))?
+    .map_err(|e| KeyError::Generate(e.into()))?
 }

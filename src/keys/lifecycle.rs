@@ -47,7 +47,7 @@ fn sealed_row(
         alg: material.alg.as_str().into(),
         state: state.as_str().into(),
         public_jwk: serde_json::to_string(&material.jwk)
-            .map_err(|e| KeyError::Generate(e.to_string()))?,
+            .map_err(|e| KeyError::Generate(e.into()))?,
         created_at: now,
         activated_at: (state == KeyState::Active).then_some(now),
         retired_at: None,
@@ -567,7 +567,7 @@ pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, K
             }),
             Transition::Prepare { alg, activates_at } => {
                 let material = generate::generate(*alg, ctx.rsa_size)
-                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                    .map_err(|e| KeyError::Generate(e.into()))?;
                 write_transaction(conn, |conn| {
                     let row = sealed_row(
                         &ctx.kek,
