@@ -437,14 +437,14 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
 /// changes are under the administrator's id), committed together with its record.
 async fn audited<T, E, F>(db: &Db, action: &'static str, change: F) -> Result<T, E>
 where
-    F: FnOnce(&mut crate::db::DbConn) -> Result<crate::db::queries::audit::Change<T>, E>
+    F: FnOnce(&mut crate::db::DbConn) -> Result<crate::accounts::audit::Change<T>, E>
         + Send
         + 'static,
     T: Send + 'static,
     E: From<crate::db::DbError> + From<diesel::result::Error> + Send + 'static,
 {
-    db.run(move |conn| crate::db::queries::audit::audited(conn, CLI_ACTOR, action, change))
-        .await
+    let now = Clock::system().now_naive();
+    crate::accounts::audit::audited(db, CLI_ACTOR.to_owned(), action, now, change).await
 }
 
 /// The actor of the CLI's changes in the audit trail.

@@ -190,6 +190,65 @@ fn services_never_import_the_edge_or_http() {
     );
 }
 
+/// `http` reaches storage only through the services: it may hold the `Db` handle and name its
+/// error, never a query (`db::queries`).
+#[test]
+fn http_never_names_a_query() {
+    let http = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join("http");
+    let mut files = vec![http];
+    let mut violations = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read src/http") {
+                files.push(entry.expect("dir entry").path());
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            let source = std::fs::read_to_string(&path).expect("read source");
+            if names_a_query(&source) {
+                violations.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "http names db::queries in {violations:?}"
+    );
+}
+
+/// Whether `source` (comments removed) names `db::queries`, directly or in a `use crate::db::{…}`
+/// group.
+fn names_a_query(source: &str) -> bool {
+    let code: String = source
+        .lines()
+        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("db::queries")
+        || compact.match_indices("db::{").any(|(at, _)| {
+            compact[at..]
+                .split('}')
+                .next()
+                .is_some_and(|g| g.contains("queries"))
+        })
+}
+
+#[test]
+fn the_query_check_sees_paths_and_groups() {
+    assert!(names_a_query("use crate::db::queries::audit;"));
+    assert!(names_a_query(
+        "use crate::db::{DbError, queries::throttle};"
+    ));
+    assert!(names_a_query(
+        "let x = crate::db::\n    queries::oauth::revoke(c);"
+    ));
+    assert!(!names_a_query(
+        "use crate::db::{Db, DbError}; // db::queries"
+    ));
+}
+
 #[test]
 fn leaves_import_nothing_of_the_crate() {
     let graph = module_graph();

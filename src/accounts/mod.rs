@@ -1,11 +1,13 @@
 //! Accounts: validated identifiers, Argon2id password hashing off the executor, and the user
 //! operations shared by the CLI and (later) the HTTP API.
 
+pub mod audit;
 pub mod browser_sessions;
 pub mod current;
 pub mod names;
 pub mod network;
 pub mod password;
+pub mod registration;
 pub mod sessions;
 pub mod users;
 

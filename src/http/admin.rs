@@ -14,9 +14,9 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
+use crate::accounts::audit;
 use crate::accounts::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::accounts::users::{self, AccountError};
-use crate::db::queries::audit;
 use crate::db::{DbConn, DbError};
 use crate::http::bearer::{Refused, UserBearer};
 use crate::http::error::{self, ApiError};
@@ -24,6 +24,7 @@ use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
+use crate::oidc::user_grants;
 use crate::state::AppState;
 use crate::verify::actix::BearerError;
 
@@ -52,19 +53,15 @@ impl FromRequest for Admin {
                 .ok_or(AdminError::Bearer(BearerError::NotConfigured))?;
             let refuse = |subject: String, reason: &'static str| {
                 let (method, path) = (request.method().to_string(), request.path().to_owned());
-                let db = state.db.clone();
-                async move {
-                    tracing::warn!(%subject, %path, reason, "admin API refused");
-                    let recorded = db
-                        .run(move |conn| {
-                            audit::refused(conn, &subject, &method, &path, reason)
-                                .map_err(crate::db::DbError::Query)
-                        })
-                        .await;
-                    if let Err(error) = recorded {
-                        tracing::warn!(%error, "recording a refused admin call failed");
-                    }
-                }
+                tracing::warn!(%subject, %path, reason, "admin API refused");
+                audit::record_refused(
+                    &state.db,
+                    subject,
+                    method,
+                    path,
+                    reason,
+                    state.clock.now_naive(),
+                )
             };
             let bearer = match UserBearer::extract(&request).await {
                 Ok(bearer) => bearer,
@@ -320,11 +317,14 @@ where
     E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     AdminError: From<E>,
 {
-    let actor = admin.user_id.clone();
-    Ok(state
-        .db
-        .run(move |conn| audit::audited(conn, &actor, action, change))
-        .await?)
+    Ok(audit::audited(
+        &state.db,
+        admin.user_id.clone(),
+        action,
+        state.clock.now_naive(),
+        change,
+    )
+    .await?)
 }
 
 /// An audited change to one client, after which the in-memory registry is reloaded at once.
@@ -558,10 +558,7 @@ pub async fn audit_events(
             }
         }
     }
-    let events = state
-        .db
-        .run(move |conn| audit::page(conn, before, limit).map_err(crate::db::DbError::Query))
-        .await?;
+    let events = audit::page(&state.db, before, limit).await?;
     let next = events
         .last()
         .filter(|_| events.len() == usize::try_from(limit).unwrap_or(usize::MAX))
@@ -578,16 +575,7 @@ pub async fn list_families(
     _admin: Admin,
     user: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let who = user.into_inner();
-    let now = state.clock.now_naive();
-    let families = state
-        .db
-        .run(move |conn| {
-            let id = users::get(conn, &who)?.id;
-            crate::db::queries::refresh::live_families(conn, &id, now)
-                .map_err(|e| AccountError::Db(crate::db::DbError::Query(e)))
-        })
-        .await?;
+    let families = user_grants::live(&state.db, user.into_inner(), state.clock.now_naive()).await?;
     let families: Vec<serde_json::Value> = families
         .iter()
         .map(|f| {
@@ -610,13 +598,9 @@ pub async fn revoke_family(
     admin: Admin,
     family: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let id = family.into_inner();
-    let now = state.clock.now_naive();
+    let (id, now) = (family.into_inner(), state.clock.now_naive());
     audited(&state, &admin, "family_revoked", move |conn| {
-        match crate::db::queries::oauth::revoke_grant(conn, &id, "admin_revoked", now)? {
-            1 => Ok(audit::Change::made((), id, json!({ "revoked": true }))),
-            _ => Err(AccountError::NotFound),
-        }
+        user_grants::revoke(conn, id, now)
     })
     .await?;
     Ok(ok(StatusCode::OK, &json!({ "revoked": true })))

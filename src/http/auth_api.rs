@@ -9,11 +9,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json::{Json, OptionalJson};
+use crate::accounts::registration;
 use crate::accounts::sessions;
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
-use crate::db::queries::throttle;
-use crate::db::{DbError, write_transaction};
 use crate::http::bearer::UserBearer;
 use crate::http::error::ApiError;
 use crate::oidc::tokens::Issued;
@@ -180,27 +179,11 @@ pub async fn register(
     Ok(no_store(StatusCode::CREATED).json(user))
 }
 
-/// DOS-07/DOS-12: counts a registration against the client's budget (`PORTCULLIS_REGISTER_MAX_PER_IP`
-/// per login window) before it costs a hash, in the shared throttle table, so the budget holds
-/// across instances. Requests refused as invalid are not counted: they cost no hash. Every
-/// counted attempt stays counted, successful or not (a budget of accounts, not of failures).
+/// DOS-07/DOS-12: counts a registration against the client's budget
+/// ([`registration::spend`]) before it costs a hash; requests refused as invalid are not counted.
 async fn throttle_registration(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
-    // Keyed by network: an IPv6 /64 is one client (DOS-08).
-    let key = format!("register:ip:{}", crate::accounts::network::network_of(ip));
-    let (max, window) = (
-        state.account_settings.register_max_per_ip,
-        state.account_settings.login_window,
-    );
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     let now = state.clock.now_naive();
-    let retry_after = state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                Ok::<_, DbError>(throttle::spend(conn, &key, max, window, now)?)
-            })
-        })
-        .await?;
+    let retry_after = registration::spend(&state.db, &state.account_settings, ip, now).await?;
     match retry_after {
         Some(seconds) => {
             tracing::warn!(%ip, "registration throttled");

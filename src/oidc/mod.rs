@@ -12,6 +12,7 @@ pub mod params;
 pub mod revocation;
 pub mod settings;
 pub mod tokens;
+pub mod user_grants;
 
 pub use issuer::Issuer;
 pub use settings::TokenSettings;

@@ -61,12 +61,13 @@ impl<T> Change<T> {
 }
 
 /// Runs an administrative change (admin API or CLI) and records it as `action` by `actor`, with
-/// its detail, in one write transaction, so that no change is committed without its record; logs
-/// it once committed. A change that changed nothing is not recorded.
+/// its detail at `now`, in one write transaction, so that no change is committed without its
+/// record; logs it once committed. A change that changed nothing is not recorded.
 pub fn audited<T, E>(
     conn: &mut DbConn,
     actor: &str,
     action: &'static str,
+    now: NaiveDateTime,
     change: impl FnOnce(&mut DbConn) -> Result<Change<T>, E>,
 ) -> Result<T, E>
 where
@@ -79,7 +80,6 @@ where
             detail,
         } = change(conn)?;
         if let Some(detail) = &detail {
-            let now = chrono::Utc::now().naive_utc();
             record(
                 conn,
                 Some(actor),
@@ -105,17 +105,17 @@ pub const REFUSED_RECORDS_PER_10_MINUTES: u32 = 20;
 
 /// Records a refused administrative request (the caller is not, or no longer, an
 /// administrator), so attempts are in the trail as well as changes — at most
-/// [`REFUSED_RECORDS_PER_10_MINUTES`] per actor (counted in the shared throttle table). Returns
-/// whether it was recorded.
+/// [`REFUSED_RECORDS_PER_10_MINUTES`] per actor (counted in the shared throttle table), at `now`.
+/// Returns whether it was recorded.
 pub fn refused(
     conn: &mut DbConn,
     actor: &str,
     method: &str,
     path: &str,
     reason: &str,
+    now: NaiveDateTime,
 ) -> QueryResult<bool> {
     crate::db::write_transaction(conn, |conn| {
-        let now = chrono::Utc::now().naive_utc();
         let key = format!("admin-refused:{actor}");
         let window = chrono::Duration::minutes(10);
         if super::throttle::spend(conn, &key, REFUSED_RECORDS_PER_10_MINUTES, window, now)?
