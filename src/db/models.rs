@@ -202,9 +202,10 @@ pub struct AuthorizationRequestRow {
     pub nonce: Option<String>,
     /// S256 challenge.
     pub code_challenge: String,
-    /// `max_age`.
+    /// `max_age` in seconds, as asked. Written, not read back: the session check it stands for
+    /// runs before the request is stored, and a sign-in at the hosted page is fresh.
     pub max_age: Option<i32>,
-    /// 1: `prompt=login`.
+    /// 1: `prompt=login`. Written, not read back, like `max_age`.
     pub force_login: i32,
     /// Authenticated user (consent step).
     pub user_id: Option<String>,

@@ -358,7 +358,7 @@ pub async fn login(
             status,
             LoginPage {
                 base: app.issuer.path(),
-                client_id: &pending.client_id,
+                client_id: &pending.request.client_id,
                 request_id: &pending.id,
                 csrf_token: csrf,
                 username: &username,
@@ -414,7 +414,7 @@ pub async fn login(
     let sid = session.sid.clone();
     let previous = cookie_value(&app, &request, "session").map(SessionSecret::presented);
     let needs_consent =
-        authorize::consent_after_sign_in(app.clients.get(&pending.client_id).as_deref());
+        authorize::consent_after_sign_in(app.clients.get(&pending.request.client_id).as_deref());
     let stored = pending::record_sign_in(
         &app.db,
         pending.id.clone(),
@@ -428,7 +428,7 @@ pub async fn login(
         Ok(proceed) => proceed,
         Err(error) => return failed(&app, error),
     };
-    tracing::info!(user_id = %user.id, client_id = %pending.client_id, "signed in at the hosted page");
+    tracing::info!(user_id = %user.id, client_id = %pending.request.client_id, "signed in at the hosted page");
     let mut response = if !proceed {
         message(
             &app,
@@ -443,7 +443,7 @@ pub async fn login(
             StatusCode::OK,
             ConsentPage {
                 base: app.issuer.path(),
-                client_id: &pending.client_id,
+                client_id: &pending.request.client_id,
                 username: &user.username,
                 scopes: pending.scopes(),
                 request_id: &pending.id,
@@ -521,7 +521,7 @@ pub async fn consent(
         Ok(grant) => send_code(&app, grant, now).await,
         Err(denied) => {
             let user_id = pending.user_id.as_deref().unwrap_or_default();
-            tracing::info!(%user_id, client_id = %pending.client_id, "consent denied");
+            tracing::info!(%user_id, client_id = %pending.request.client_id, "consent denied");
             see_other(&denied.location(app.issuer.as_str()))
         }
     }

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 
 use super::AuthorizeError;
 use super::pending::PendingRequest;
-use super::request::{AuthorizationRequest, RedirectUri};
+use super::request::{AuthorizationRequest, RedirectUri, RequestBinding};
 use crate::accounts::browser_sessions::SignedIn;
 use crate::db::models::AuthorizationCodeRow;
 use crate::db::queries::oauth as q;
@@ -19,20 +19,8 @@ pub const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
 /// What a code is issued for: the parts of the request it binds and the user it speaks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeGrant {
-    /// The client.
-    pub client_id: String,
-    /// The verified redirect URI the code goes to (and the token request must match).
-    pub redirect_uri: RedirectUri,
-    /// Whether the request named the redirect URI.
-    pub redirect_uri_sent: bool,
-    /// The scope granted.
-    pub scope: String,
-    /// The client's `state`, returned with the code.
-    pub state: Option<String>,
-    /// The ID token's `nonce`.
-    pub nonce: Option<String>,
-    /// The S256 PKCE challenge.
-    pub code_challenge: String,
+    /// The request's client, redirect URI, scope, `state`, `nonce` and PKCE challenge.
+    pub request: RequestBinding,
     /// The user.
     pub user_id: String,
     /// When the user authenticated.
@@ -45,13 +33,7 @@ impl CodeGrant {
     /// A code for `request`, for the browser's signed-in user.
     pub fn for_request(request: &AuthorizationRequest, session: &SignedIn) -> Self {
         Self {
-            client_id: request.client.client_id.clone(),
-            redirect_uri: request.redirect_uri.clone(),
-            redirect_uri_sent: request.redirect_uri_sent,
-            scope: request.scope.as_str().to_owned(),
-            state: request.state.clone(),
-            nonce: request.nonce.clone(),
-            code_challenge: request.code_challenge.clone(),
+            request: RequestBinding::of(request),
             user_id: session.user_id.clone(),
             auth_time: session.auth_time,
             sid: session.sid.clone(),
@@ -66,13 +48,7 @@ impl CodeGrant {
         sid: &str,
     ) -> Self {
         Self {
-            client_id: pending.client_id.clone(),
-            redirect_uri: pending.redirect_uri.clone(),
-            redirect_uri_sent: pending.redirect_uri_sent,
-            scope: pending.scope.clone(),
-            state: pending.state.clone(),
-            nonce: pending.nonce.clone(),
-            code_challenge: pending.code_challenge.clone(),
+            request: pending.request.clone(),
             user_id: user_id.to_owned(),
             auth_time,
             sid: sid.to_owned(),
@@ -107,15 +83,16 @@ pub async fn issue_code(
     now: NaiveDateTime,
 ) -> Result<CodeRedirect, AuthorizeError> {
     let code = AuthorizationCode::generate()?;
+    let request = grant.request;
     let row = AuthorizationCodeRow {
         code_hash: code.hash().into_string(),
-        client_id: grant.client_id,
+        client_id: request.client_id,
         user_id: grant.user_id,
-        redirect_uri: grant.redirect_uri.as_str().to_owned(),
-        redirect_uri_sent: i32::from(grant.redirect_uri_sent),
-        scope: grant.scope,
-        nonce: grant.nonce,
-        code_challenge: grant.code_challenge,
+        redirect_uri: request.redirect_uri.as_str().to_owned(),
+        redirect_uri_sent: i32::from(request.redirect_uri_sent),
+        scope: request.scope,
+        nonce: request.nonce,
+        code_challenge: request.code_challenge,
         auth_time: grant.auth_time,
         sid: Some(grant.sid),
         created_at: now,
@@ -127,8 +104,8 @@ pub async fn issue_code(
     db.run(move |conn| Ok::<_, DbError>(q::insert_code(conn, &row)?))
         .await?;
     Ok(CodeRedirect {
-        redirect_uri: grant.redirect_uri,
+        redirect_uri: request.redirect_uri,
         code,
-        state: grant.state,
+        state: request.state,
     })
 }

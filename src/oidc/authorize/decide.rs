@@ -122,7 +122,7 @@ mod tests {
 
     use super::*;
     use crate::oidc::authorize::checks::tests::{CHALLENGE, client, params, session};
-    use crate::oidc::authorize::request::{self, RedirectUri};
+    use crate::oidc::authorize::request::{self, RedirectUri, RequestBinding};
 
     fn now() -> NaiveDateTime {
         DateTime::from_timestamp(1_700_000_000, 0)
@@ -174,9 +174,12 @@ mod tests {
         assert_eq!(grant.user_id, "u1");
         assert_eq!(grant.sid, "sid-1");
         assert_eq!(grant.auth_time, now() - Duration::minutes(5));
-        assert_eq!(grant.redirect_uri.as_str(), "https://app.example/cb");
         assert_eq!(
-            (grant.scope.as_str(), grant.nonce.as_deref()),
+            grant.request.redirect_uri.as_str(),
+            "https://app.example/cb"
+        );
+        assert_eq!(
+            (grant.request.scope.as_str(), grant.request.nonce.as_deref()),
             ("openid", Some("n1"))
         );
     }
@@ -264,13 +267,15 @@ mod tests {
     fn pending(user: Option<&str>) -> PendingRequest {
         PendingRequest {
             id: "r1".into(),
-            client_id: "app".into(),
-            redirect_uri: RedirectUri::verified("https://app.example/cb".into()),
-            redirect_uri_sent: true,
-            scope: "openid".into(),
-            state: Some("xyz".into()),
-            nonce: None,
-            code_challenge: CHALLENGE.into(),
+            request: RequestBinding {
+                client_id: "app".into(),
+                redirect_uri: RedirectUri::verified("https://app.example/cb".into()),
+                redirect_uri_sent: true,
+                scope: "openid".into(),
+                state: Some("xyz".into()),
+                nonce: None,
+                code_challenge: CHALLENGE.into(),
+            },
             user_id: user.map(str::to_owned),
             auth_time: user.map(|_| now()),
         }

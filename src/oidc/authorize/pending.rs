@@ -7,7 +7,9 @@ use chrono::NaiveDateTime;
 
 use super::AuthorizeError;
 use super::checks;
-use super::request::{AuthorizationError, AuthorizationRequest, ErrorRedirect, RedirectUri};
+use super::request::{
+    AuthorizationError, AuthorizationRequest, ErrorRedirect, RedirectUri, RequestBinding,
+};
 use crate::accounts::browser_sessions::{self, SignedIn};
 use crate::accounts::sessions::Authenticated;
 use crate::db::models::{AuthorizationRequestRow, BrowserSessionRow};
@@ -33,20 +35,8 @@ const FLOW_SECRET_LEN: usize = 43;
 pub struct PendingRequest {
     /// Its random id (named by the hosted forms).
     pub id: String,
-    /// The client.
-    pub client_id: String,
-    /// The verified redirect URI.
-    pub redirect_uri: RedirectUri,
-    /// Whether the request named the redirect URI.
-    pub redirect_uri_sent: bool,
-    /// The scope asked for.
-    pub scope: String,
-    /// The client's `state`.
-    pub state: Option<String>,
-    /// The ID token's `nonce`.
-    pub nonce: Option<String>,
-    /// The S256 PKCE challenge.
-    pub code_challenge: String,
+    /// The request's client, redirect URI, scope, `state`, `nonce` and PKCE challenge.
+    pub request: RequestBinding,
     /// The user who authenticated for it (at the login page, or the signed-in user).
     pub user_id: Option<String>,
     /// When that user authenticated.
@@ -57,14 +47,16 @@ impl PendingRequest {
     fn from_row(row: AuthorizationRequestRow) -> Self {
         Self {
             id: row.id,
-            client_id: row.client_id,
-            // Verified against the client's registration before it was stored.
-            redirect_uri: RedirectUri::verified(row.redirect_uri),
-            redirect_uri_sent: row.redirect_uri_sent != 0,
-            scope: row.scope,
-            state: row.state,
-            nonce: row.nonce,
-            code_challenge: row.code_challenge,
+            request: RequestBinding {
+                client_id: row.client_id,
+                // Verified against the client's registration before it was stored.
+                redirect_uri: RedirectUri::verified(row.redirect_uri),
+                redirect_uri_sent: row.redirect_uri_sent != 0,
+                scope: row.scope,
+                state: row.state,
+                nonce: row.nonce,
+                code_challenge: row.code_challenge,
+            },
             user_id: row.user_id,
             auth_time: row.auth_time,
         }
@@ -72,16 +64,12 @@ impl PendingRequest {
 
     /// The scope's values, in order.
     pub fn scopes(&self) -> Vec<&str> {
-        scope_tokens(&self.scope).collect()
+        scope_tokens(&self.request.scope).collect()
     }
 
     /// `error` sent back to this request's redirect URI, with its `state`.
     pub fn error_redirect(&self, error: AuthorizationError) -> ErrorRedirect {
-        ErrorRedirect {
-            redirect_uri: self.redirect_uri.clone(),
-            state: self.state.clone(),
-            error,
-        }
+        self.request.error_redirect(error)
     }
 }
 

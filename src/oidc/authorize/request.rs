@@ -89,6 +89,52 @@ impl AuthorizationRequest {
     }
 }
 
+/// The parts of an authorization request that its code is bound to and carries to the token
+/// endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3.7), plus the `state` it is
+/// returned with. Taken from the validated request, stored with a pending request, issued with
+/// the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestBinding {
+    /// The client.
+    pub client_id: String,
+    /// The verified redirect URI (the token request must match it).
+    pub redirect_uri: RedirectUri,
+    /// Whether the request named the redirect URI (the token request must then repeat it).
+    pub redirect_uri_sent: bool,
+    /// The scope (space-separated, as validated).
+    pub scope: String,
+    /// The client's `state`, returned with the code or the error.
+    pub state: Option<String>,
+    /// The ID token's `nonce`.
+    pub nonce: Option<String>,
+    /// The S256 PKCE challenge.
+    pub code_challenge: String,
+}
+
+impl RequestBinding {
+    /// The binding of a validated request.
+    pub fn of(request: &AuthorizationRequest) -> Self {
+        Self {
+            client_id: request.client.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_sent: request.redirect_uri_sent,
+            scope: request.scope.as_str().to_owned(),
+            state: request.state.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+        }
+    }
+
+    /// `error` sent back to this request's redirect URI, with its `state`.
+    pub fn error_redirect(&self, error: AuthorizationError) -> ErrorRedirect {
+        ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+        }
+    }
+}
+
 /// An error code of the authorization response (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6) and a
 /// description safe to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
