@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, ClientSpec, REDIRECT, TestEnv, browser, client_secret, enc, location_params, param,
-    pkce, sign_in, wait_until_listening,
+    Backend, ClientSpec, REDIRECT, TestEnv, browser, client_secret, enc, exchange_at,
+    location_params, param, pkce, sign_in, wait_until_listening,
 };
 use crate::on_both_backends;
 
@@ -32,18 +32,7 @@ async fn blocking_database_work_logs_with_the_request_id() {
     );
     let redirect = sign_in(&browser, &base, &authorize, "alice").await;
     let code = param(&location_params(&redirect).1, "code").unwrap();
-    let redeem = || {
-        reqwest::Client::new()
-            .post(format!("{base}/token"))
-            .basic_auth("webapp", Some(&secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", verifier.as_str()),
-            ])
-            .send()
-    };
+    let redeem = || exchange_at(&reqwest::Client::new(), &base, &secret, &code, &verifier).send();
     assert_eq!(redeem().await.unwrap().status(), 200);
     let replay = redeem().await.unwrap();
     assert_eq!(replay.status(), 400);
@@ -176,17 +165,7 @@ async fn transient_database_failures_answer_503_in_every_family(backend: Backend
         .bearer_auth(&admin)
         .json(&serde_json::json!({"client_id": "svc"}))
         .send();
-    let redeem = app
-        .client
-        .post(format!("{}/token", app.address))
-        .basic_auth("webapp", Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send();
+    let redeem = exchange_at(&app.client, &app.address, &secret, &code, &verifier).send();
     let page = browser().get(&authorize).send();
     let (login, create_client, redeem, page) = tokio::join!(login, create_client, redeem, page);
     blocker.release();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::helpers::{
     Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, enc,
-    hidden, join_all, location_params, param, pkce, sample, wait_for, wait_until,
+    exchange_at, hidden, join_all, location_params, param, pkce, sample, wait_for, wait_until,
 };
 use crate::on_both_backends;
 
@@ -322,15 +322,7 @@ async fn logs_never_contain_secrets() {
         .sent()
         .await;
     let code = param(&location_params(&redirect).1, "code").unwrap();
-    let tokens: serde_json::Value = http
-        .post(format!("{base}/token"))
-        .basic_auth("webapp", Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
+    let tokens: serde_json::Value = exchange_at(&http, &base, &secret, &code, &verifier)
         .json_value()
         .await;
     let cc: serde_json::Value = http

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use super::{Backend, ClientSpec, PASSWORD, TestApp, TestEnv, client_secret};
+use super::{Backend, ClientSpec, PASSWORD, Sent, TestApp, TestEnv, client_secret};
 
 /// The redirect URI of the test clients (nothing listens there: redirects are not followed).
 pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
@@ -114,6 +114,27 @@ pub async fn sign_in(
         .expect("login POST")
 }
 
+/// The correct redemption of `code` (the test redirect URI and `verifier`) by `webapp` with
+/// `secret` (HTTP Basic) at the token endpoint of the server at `base` (its address, or its
+/// issuer when that has a path), ready to send on `http`. [`Fixture::exchange`] sends it for the
+/// fixture's server; a test that runs the binary, or its own `TestApp`, sends it here.
+pub fn exchange_at(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    code: &str,
+    verifier: &str,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{base}/token"))
+        .basic_auth("webapp", Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ])
+}
+
 /// A server with a confidential first-party client (`webapp`), a public client (`spa`) and a
 /// user (`alice`).
 pub struct Fixture {
@@ -180,12 +201,14 @@ impl Fixture {
 
     /// Redeems `code` correctly (its redirect URI and verifier), as `webapp`.
     pub async fn exchange(&self, code: &str, verifier: &str) -> reqwest::Response {
-        self.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ])
+        exchange_at(
+            &self.app.client,
+            &self.app.address,
+            &self.secret,
+            code,
+            verifier,
+        )
+        .sent()
         .await
     }
 
