@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, ClientSpec, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, enc,
-    join_all, location_params, param, pkce,
+    exchange_at, join_all, location_params, param, pkce,
 };
 
 async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
@@ -319,15 +319,7 @@ async fn silent_code(browser: &reqwest::Client, base: &str) -> Option<String> {
 
 /// Exchanges `code` for the web client; the status, or None when no answer arrived.
 async fn exchange(http: &reqwest::Client, base: &str, secret: &str, code: &str) -> Option<u16> {
-    let response = http
-        .post(format!("{base}/token"))
-        .basic_auth("webapp", Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
+    let response = exchange_at(http, base, secret, code, VERIFIER)
         .send()
         .await
         .ok()?;

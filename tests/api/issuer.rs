@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, decode_claims, enc, hidden,
-    location_params, param, pkce, portcullis_in_scratch, stderr_of, stdout_json,
+    Backend, PASSWORD, REDIRECT, Sent, TestApp, TestEnv, browser, decode_claims, enc, exchange_at,
+    hidden, location_params, param, pkce, portcullis_in_scratch, stderr_of, stdout_json,
 };
 use crate::on_both_backends;
 
@@ -204,16 +204,8 @@ async fn iss_04_hosted_login_form_actions_under_the_issuer_path(backend: Backend
     assert!(location.starts_with(REDIRECT), "{location}");
     assert_eq!(param(&params, "iss").as_deref(), Some(ISSUER));
     let code = param(&params, "code").expect("code");
-    let tokens = app
-        .client
-        .post(format!("{}/idp/token", app.address))
-        .basic_auth("webapp", Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
+    let base = format!("{}/idp", app.address);
+    let tokens = exchange_at(&app.client, &base, &secret, &code, &verifier)
         .sent()
         .await;
     assert_eq!(tokens.status(), StatusCode::OK);
