@@ -355,20 +355,16 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
             .form(&[("grant_type", "client_credentials")])
             .send()
     };
+    let create_client = |body: serde_json::Value| {
+        app.send(reqwest::Method::POST, "/admin/clients", &admin, Some(body))
+    };
     assert_eq!(
         app.send(reqwest::Method::GET, "/admin/clients", &user, None)
             .await
             .status(),
         StatusCode::FORBIDDEN
     );
-    let created = app
-        .send(
-            reqwest::Method::POST,
-            "/admin/clients",
-            &admin,
-            Some(serde_json::json!({"client_id": "svc"})),
-        )
-        .await;
+    let created = create_client(serde_json::json!({"client_id": "svc"})).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created = json_of(created).await;
     let secret = crate::helpers::secret_of(&created);
@@ -398,17 +394,14 @@ async fn admin_manages_clients_users_and_reads_the_audit(backend: Backend) {
         ),
         "{metrics}"
     );
-    let duplicate = app
-        .send(
-            reqwest::Method::POST,
-            "/admin/clients",
-            &admin,
-            Some(serde_json::json!({"client_id": "svc"})),
-        )
-        .await;
+    let duplicate = create_client(serde_json::json!({"client_id": "svc"})).await;
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
 
-    let web = app.send(reqwest::Method::POST, "/admin/clients", &admin, Some(serde_json::json!({"client_id": "web", "redirect_uris": ["https://app.example.com/cb"]}))).await;
+    let web = create_client(serde_json::json!({
+        "client_id": "web",
+        "redirect_uris": ["https://app.example.com/cb"],
+    }))
+    .await;
     assert_eq!(web.status(), StatusCode::CREATED);
     let bad = app
         .send(
