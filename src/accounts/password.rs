@@ -50,18 +50,46 @@ impl Default for HashParams {
     }
 }
 
-/// Why hashing failed (bad parameters or a malformed stored hash); never includes the password.
+/// Why hashing failed (bad parameters, a malformed stored hash, the hashing threads gone);
+/// never includes the password. The cause is kept as the error source.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
-    /// The parameters are out of Argon2's range.
+    /// The parameters are out of Argon2's range; the source is the argon2 crate's error.
     #[error("invalid Argon2 parameters: {0}")]
-    Params(String),
-    /// The hashing task failed.
+    Params(#[source] argon2::Error),
+    /// Hashing or verifying failed; the source is the cause: the argon2 / password-hash crates'
+    /// error (a malformed stored hash, an Argon2 failure), the system's error when the hashing
+    /// threads cannot start, or a [`HashFailure`].
     #[error("password hashing failed: {0}")]
-    Hash(String),
+    Hash(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Every hashing thread is busy and the queue is full: refused at once, retry shortly.
     #[error("password hashing is at capacity (queue full)")]
     Busy,
+}
+
+impl HashError {
+    /// A [`HashError::Hash`] caused by `cause`.
+    fn hash(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Hash(cause.into())
+    }
+}
+
+/// A failure of the hashing threads themselves or of a stored hash's shape, where no library
+/// error says what happened (the source of a [`HashError::Hash`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HashFailure {
+    /// The hashing threads could not be started; the source is the system's error.
+    #[error("cannot start hashing threads: {0}")]
+    Start(#[source] std::io::Error),
+    /// No hashing thread is left to take the work.
+    #[error("hashing threads stopped")]
+    Stopped,
+    /// The thread running the work ended without an answer (it panicked).
+    #[error("a hashing job was lost")]
+    Lost,
+    /// The stored PHC string has no salt or no output to compare with.
+    #[error("the stored hash has no salt or output")]
+    Incomplete,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -98,7 +126,7 @@ fn argon2_into(
 
 /// A new PHC string (`$argon2id$v=19$m=…$salt$hash`) for `password`, in the work area.
 fn hash_phc(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, HashError> {
-    let fail = |e: argon2::password_hash::Error| HashError::Hash(e.to_string());
+    let fail = HashError::hash;
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buffer = [0u8; 64];
     let salt_bytes = salt.as_salt().decode_b64(&mut salt_buffer).map_err(fail)?;
@@ -123,19 +151,17 @@ fn hash_phc(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, HashError> {
 /// Whether `candidate` matches the PHC string `stored`, with the stored hash's own algorithm,
 /// version and parameters, in the work area; the outputs are compared in constant time.
 fn verify_phc(stored: &PasswordHash<'_>, candidate: &[u8]) -> Result<bool, HashError> {
-    let fail = |e: argon2::password_hash::Error| HashError::Hash(e.to_string());
+    let fail = HashError::hash;
     let algorithm = Algorithm::try_from(stored.algorithm).map_err(fail)?;
     let version = stored
         .version
         .map(Version::try_from)
         .transpose()
-        .map_err(|e| HashError::Hash(e.to_string()))?
+        .map_err(HashError::hash)?
         .unwrap_or_default();
     let params = Params::try_from(stored).map_err(fail)?;
     let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
-        return Err(HashError::Hash(
-            "the stored hash has no salt or output".into(),
-        ));
+        return Err(HashError::hash(HashFailure::Incomplete));
     };
     let argon2 = Argon2::new(algorithm, version, params);
     let mut salt_buffer = [0u8; 64];
@@ -181,7 +207,7 @@ fn start_pool(threads: usize) -> Result<Sender<Job>, HashError> {
                     }
                 }
             })
-            .map_err(|e| HashError::Hash(format!("cannot start hashing threads: {e}")))?;
+            .map_err(|e| HashError::hash(HashFailure::Start(e)))?;
     }
     Ok(jobs)
 }
@@ -195,7 +221,7 @@ impl PasswordHasher {
             params.parallelism,
             None,
         )
-        .map_err(|e| HashError::Params(e.to_string()))?;
+        .map_err(HashError::Params)?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         // Verified against for unknown users, so a miss costs what a hit costs (LOGIN-04).
         let dummy_hash = argon2
@@ -203,7 +229,7 @@ impl PasswordHasher {
                 b"portcullis-dummy-password",
                 &SaltString::generate(&mut OsRng),
             )
-            .map_err(|e| HashError::Hash(e.to_string()))?
+            .map_err(HashError::hash)?
             .to_string();
         let threads = concurrency.max(1);
         let admitted_max = threads + threads * DEFAULT_QUEUE_PER_THREAD;
@@ -273,7 +299,7 @@ impl PasswordHasher {
         let matched = self
             .run(move || {
                 let parsed =
-                    PasswordHash::new(&hash).map_err(|e| HashError::Hash(e.to_string()))?;
+                    PasswordHash::new(&hash).map_err(HashError::hash)?;
                 let check = |candidate: &[u8]| {
                     computed.fetch_add(1, Ordering::Relaxed);
                     verify_phc(&parsed, candidate).unwrap_or(false)
@@ -311,7 +337,7 @@ impl PasswordHasher {
         let turn = Arc::clone(&self.running)
             .acquire_owned()
             .await
-            .map_err(|_| HashError::Hash("hashing threads stopped".into()))?;
+            .map_err(|_| HashError::hash(HashFailure::Stopped))?;
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
@@ -323,10 +349,10 @@ impl PasswordHasher {
                 }
                 let _ = done.send(work());
             }))
-            .map_err(|_| HashError::Hash("hashing threads stopped".into()))?;
+            .map_err(|_| HashError::hash(HashFailure::Stopped))?;
         result
             .await
-            .map_err(|_| HashError::Hash("a hashing job was lost".into()))?
+            .map_err(|_| HashError::hash(HashFailure::Lost))?
     }
 }
 
@@ -441,6 +467,44 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(hasher.hashes_computed() - before, 1);
+    }
+
+    // The cause stays attached as the error source (for the logged chain), and the message
+    // still names it, as the String did.
+    #[tokio::test]
+    async fn failures_keep_their_cause_as_the_source() {
+        use std::error::Error as _;
+        let params = HashParams {
+            memory_kib: 1,
+            ..HashParams::default()
+        };
+        let Err(error) = PasswordHasher::new(params, 1) else {
+            panic!("1 KiB is below Argon2's minimum");
+        };
+        assert!(matches!(error, HashError::Params(_)), "{error:?}");
+        let source = error.source().unwrap();
+        assert!(source.downcast_ref::<argon2::Error>().is_some());
+        assert_eq!(
+            error.to_string(),
+            format!("invalid Argon2 parameters: {source}")
+        );
+
+        let hasher = PasswordHasher::new(HashParams::default(), 1).unwrap();
+        let error = hasher
+            .verify(b"password", Some("not a PHC string"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, HashError::Hash(_)), "{error:?}");
+        let source = error.source().unwrap();
+        assert!(
+            source
+                .downcast_ref::<argon2::password_hash::Error>()
+                .is_some()
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("password hashing failed: {source}")
+        );
     }
 
     /// Parameters that keep a hashing thread busy for a good while (hundreds of ms).
