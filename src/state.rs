@@ -71,30 +71,55 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Makes `set` the current key set: signing, the published JWKS and our own verification
-    /// all switch together.
-    pub fn install_key_set(&self, set: KeySet) {
+    /// Our own verifiers' keys become `set`'s JWKS (installed with the set, before it signs).
+    fn install_jwks(&self, set: &KeySet) {
         if let Err(error) = self.tokens.install_jwks(set.jwks_body()) {
             tracing::error!(%error, "the verifier refused our own JWKS");
         }
-        self.keys.replace(set);
     }
 
     /// Re-reads the published keys and installs them, unless that would leave an algorithm
-    /// without a signer; failures keep the current set (and are logged).
+    /// without a signer; failures keep the current set (and are logged). Signing, the published
+    /// JWKS and our own verification switch together.
+    ///
+    /// Called after a change by this process (admin API) and by the refresh tick, possibly at
+    /// the same time: a set is installed only if no other set was installed while it was read
+    /// (that one may have been read after a change this one predates); else the keys are read
+    /// again.
     pub async fn reload_keys(&self) {
-        match lifecycle::load_with(&self.db, &self.key_context.kek).await {
-            Ok(set) if SigningAlg::ALL.iter().all(|alg| set.active(*alg).is_some()) => {
-                let count = set.published().len();
-                self.install_key_set(set);
-                tracing::info!(published = count, "signing keys changed; reloaded");
-            }
-            Ok(_) => tracing::warn!(
-                "key change left an algorithm without an active key; keeping the current set"
-            ),
-            Err(error) => {
-                tracing::error!(%error, "reloading signing keys failed; keeping the current set")
+        for attempt in 1..=KEY_RELOAD_ATTEMPTS {
+            let observed = self.keys.observe();
+            match lifecycle::load_with(&self.db, &self.key_context.kek).await {
+                Ok(set) if SigningAlg::ALL.iter().all(|alg| set.active(*alg).is_some()) => {
+                    let count = set.published().len();
+                    let installed = if attempt == KEY_RELOAD_ATTEMPTS {
+                        // Read after the change: at worst older than a change made meanwhile,
+                        // which the next refresh tick installs (its fingerprint differs).
+                        self.keys.replace(set, |set| self.install_jwks(set));
+                        true
+                    } else {
+                        self.keys
+                            .install_over(&observed, set, |set| self.install_jwks(set))
+                    };
+                    if installed {
+                        tracing::info!(published = count, "signing keys changed; reloaded");
+                        return;
+                    }
+                }
+                Ok(_) => {
+                    tracing::warn!(
+                        "key change left an algorithm without an active key; keeping the current set"
+                    );
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "reloading signing keys failed; keeping the current set");
+                    return;
+                }
             }
         }
     }
 }
+
+/// How often [`AppState::reload_keys`] reads the keys when other reloads keep overtaking it.
+const KEY_RELOAD_ATTEMPTS: usize = 3;

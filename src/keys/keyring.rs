@@ -2,7 +2,7 @@
 //! when keys change so the hot paths never touch the database or a lock.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
@@ -121,6 +121,10 @@ fn state_rank(state: KeyState) -> u8 {
 /// The current key set, replaced atomically; readers never wait.
 pub struct KeyRing {
     current: ArcSwap<KeySet>,
+    /// Held by whoever installs a set (never by readers): the check that the set in place is
+    /// still the one a load began from, what is installed along with the set (the verifiers'
+    /// JWKS) and the swap happen as one step, so two installs cannot interleave.
+    installing: Mutex<()>,
 }
 
 impl KeyRing {
@@ -128,6 +132,7 @@ impl KeyRing {
     pub fn new(set: KeySet) -> Self {
         Self {
             current: ArcSwap::from_pointee(set),
+            installing: Mutex::new(()),
         }
     }
 
@@ -136,8 +141,94 @@ impl KeyRing {
         self.current.load()
     }
 
-    /// Replaces the set.
-    pub fn replace(&self, set: KeySet) {
+    /// The set in place now, to hand to [`KeyRing::install_over`] as the one a load of the
+    /// database began from (taken before the load reads).
+    pub fn observe(&self) -> Arc<KeySet> {
+        self.current.load_full()
+    }
+
+    /// Installs `set` if the set in place is still `observed` (from [`KeyRing::observe`] before
+    /// `set` was read), calling `along(&set)` first (the verifiers' JWKS, so tokens signed with
+    /// a new key verify from the moment it signs); returns whether it was installed. Another set
+    /// installed meanwhile may have been read after a change `set` predates (a key revoked or
+    /// rotated while a refresh tick read the table): `set` is dropped rather than put back over
+    /// it, and the caller reads again.
+    pub fn install_over(
+        &self,
+        observed: &Arc<KeySet>,
+        set: KeySet,
+        along: impl FnOnce(&KeySet),
+    ) -> bool {
+        let _installing = self
+            .installing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&self.current.load(), observed) {
+            return false;
+        }
+        along(&set);
         self.current.store(Arc::new(set));
+        true
+    }
+
+    /// Installs `set` whatever is in place, calling `along(&set)` first (as
+    /// [`KeyRing::install_over`] does).
+    pub fn replace(&self, set: KeySet, along: impl FnOnce(&KeySet)) {
+        let _installing = self
+            .installing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        along(&set);
+        self.current.store(Arc::new(set));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn set(kid: &str) -> KeySet {
+        KeySet::new(
+            Vec::new(),
+            vec![PublishedKey {
+                kid: kid.into(),
+                alg: SigningAlg::Es256,
+                state: KeyState::Active,
+                jwk: PublicJwk::Ec {
+                    crv: "P-256".into(),
+                    x: kid.into(),
+                    y: kid.into(),
+                },
+            }],
+        )
+    }
+
+    fn kids(ring: &KeyRing) -> Vec<String> {
+        ring.current()
+            .published()
+            .iter()
+            .map(|k| k.kid.clone())
+            .collect()
+    }
+
+    // A refresh tick that read the keys before a change (a revocation) and finishes after the
+    // reload that follows the change must not put the older set back: the revoked key would sign
+    // and be published again until the next tick. Nor may it install its JWKS.
+    #[test]
+    fn a_set_overtaken_by_another_is_not_installed() {
+        let ring = KeyRing::new(set("before"));
+        let observed_by_tick = ring.observe();
+        let observed_by_reload = ring.observe();
+        let jwks = Cell::new("");
+        assert!(ring.install_over(&observed_by_reload, set("after"), |_| jwks.set("after")));
+        assert!(!ring.install_over(&observed_by_tick, set("stale"), |_| jwks.set("stale")));
+        assert_eq!(kids(&ring), ["after"]);
+        assert_eq!(jwks.get(), "after");
+        // A load that began from the set now in place is installed.
+        let observed = ring.observe();
+        assert!(ring.install_over(&observed, set("next"), |_| jwks.set("next")));
+        assert_eq!(kids(&ring), ["next"]);
+        assert_eq!(jwks.get(), "next");
     }
 }
