@@ -136,7 +136,8 @@ impl Application {
 
         let keys = Arc::new(KeyRing::new(boot.key_set));
         let signer = Signer::new(Arc::clone(&keys));
-        lifecycle::self_test(&signer).map_err(StartupError::SelfTest)?;
+        // The system time, not the application's clock: jsonwebtoken checks `exp` against it.
+        lifecycle::self_test(&signer, Clock::system().now()).map_err(StartupError::SelfTest)?;
 
         let bind = server_settings.bind;
         let listener = TcpListener::bind(bind).map_err(|e| StartupError::Bind {

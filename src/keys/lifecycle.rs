@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::clock::Clock;
 use secrecy::ExposeSecret;
@@ -606,11 +606,12 @@ pub fn key_alg(conn: &mut DbConn, kid: &str) -> Result<(SigningAlg, KeyState), K
     }
 }
 
-/// Sign-and-verify self-test of every active key, through the `Signer` and `jsonwebtoken`.
-pub fn self_test(signer: &super::Signer) -> Result<(), String> {
+/// Sign-and-verify self-test of every active key, through the `Signer` and `jsonwebtoken`. The
+/// test token is issued at `now`, which must be the system time (not the application's clock):
+/// `jsonwebtoken` checks `exp` against the system time.
+pub fn self_test(signer: &super::Signer, now: DateTime<Utc>) -> Result<(), String> {
     let set = signer.key_ring().current();
-    // The system time, not the application's clock: jsonwebtoken checks `exp` against it.
-    let now = Utc::now().timestamp();
+    let now = now.timestamp();
     let claims = serde_json::json!({
         "iss": "portcullis-self-test", "sub": "self-test", "aud": "portcullis-self-test",
         "iat": now, "nbf": now, "exp": now + 60,
