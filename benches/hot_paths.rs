@@ -238,7 +238,7 @@ fn issuing(c: &mut Criterion) {
     let state: AppState = bench_server(&runtime, "issuing").state().clone();
     let mut group = c.benchmark_group("issue");
     for alg in SigningAlg::ALL {
-        let issuer = state.issuer.to_string();
+        let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
         let new = NewClient {
             client_id: format!("svc-{alg}"),
             public: false,
@@ -256,7 +256,7 @@ fn issuing(c: &mut Criterion) {
             .block_on(
                 state
                     .db
-                    .run(move |conn| clients::create(conn, new, &issuer)),
+                    .run(move |conn| clients::create(conn, new, &issuer, now)),
             )
             .expect("client")
             .value

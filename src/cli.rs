@@ -313,6 +313,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
 async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
     startup::migrate(&settings.db.url).await?;
     let db = Db::for_settings(&settings.db, 2, Arc::default());
+    let clock = Clock::system();
     // The issuer is the default audience; without PORTCULLIS_ISSUER it follows the bind address,
     // as `serve` does.
     let issuer = settings
@@ -349,7 +350,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 introspection_audiences,
             };
             let registered = audited(&db, "client_created", move |conn| {
-                oidc_clients::create(conn, new, &issuer)
+                oidc_clients::create(conn, new, &issuer, clock.now_naive())
             })
             .await?;
             print_json(&registered)
@@ -358,14 +359,14 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
         ClientsCommand::Delete { client_id } => {
             let shown = client_id.clone();
             audited(&db, "client_deleted", move |conn| {
-                oidc_clients::delete(conn, &client_id)
+                oidc_clients::delete(conn, &client_id, clock.now_naive())
             })
             .await?;
             print_json(&serde_json::json!({ "deleted": shown }))
         }
         ClientsCommand::RotateSecret { client_id } => {
             let registered = audited(&db, "client_secret_rotated", move |conn| {
-                oidc_clients::rotate_secret(conn, &client_id)
+                oidc_clients::rotate_secret(conn, &client_id, clock.now_naive())
             })
             .await?;
             print_json(&registered)
@@ -378,6 +379,7 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
     let db = Db::for_settings(&settings.db, 2, Arc::default());
     let accounts = settings.accounts;
     let hasher = || PasswordHasher::new(accounts.password_hashing, accounts.hashing_concurrency);
+    let clock = Clock::system();
     match command {
         UsersCommand::Create {
             username,
@@ -395,28 +397,29 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             };
             new.password
                 .check_not_account_name(&new.username, &new.email)?;
-            let user = users::create(&db, &hasher()?, new).await?;
+            let user = users::create(&db, &hasher()?, &clock, new).await?;
             tracing::info!(user_id = %user.id, "created user");
             print_json(&user)
         }
         UsersCommand::List => print_json(&db.run(users::list).await?),
         UsersCommand::Disable { user } => print_json(
             &audited(&db, "user_disabled", move |conn| {
-                users::disable(conn, &user, CLI_ACTOR)
+                users::disable(conn, &user, CLI_ACTOR, clock.now_naive())
             })
             .await?,
         ),
         UsersCommand::SetPassword { user } => {
             let password = read_password()?;
             print_json(
-                &users::set_password(&db, &hasher()?, user, password, CLI_ACTOR.into()).await?,
+                &users::set_password(&db, &hasher()?, &clock, user, password, CLI_ACTOR.into())
+                    .await?,
             )
         }
         UsersCommand::AddRole { user, role } => {
             let role = Role::parse(&role)?;
             print_json(
                 &audited(&db, "role_granted", move |conn| {
-                    users::add_role(conn, &user, &role)
+                    users::add_role(conn, &user, &role, clock.now_naive())
                 })
                 .await?,
             )
@@ -425,7 +428,7 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             let role = Role::parse(&role)?;
             print_json(
                 &audited(&db, "role_withdrawn", move |conn| {
-                    users::remove_role(conn, &user, &role)
+                    users::remove_role(conn, &user, &role, clock.now_naive())
                 })
                 .await?,
             )

@@ -1,10 +1,11 @@
 //! User operations (create, list, disable, password, roles), shared by the CLI and the API.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::names::{Email, InvalidField, Password, Role, Username};
 use super::password::{HashError, PasswordHasher};
+use crate::clock::Clock;
 use crate::db::models::UserRow;
 use crate::db::queries::audit::Change;
 use crate::db::queries::users as q;
@@ -134,14 +135,15 @@ fn keep_an_admin(conn: &mut DbConn, admins_before: i64) -> Result<(), AccountErr
     Ok(())
 }
 
-/// Creates a user; the password is hashed first, off the executor.
+/// Creates a user, dated by `clock` once the password is hashed (first, off the executor).
 pub async fn create(
     db: &Db,
     hasher: &PasswordHasher,
+    clock: &Clock,
     new: NewUser,
 ) -> Result<UserView, AccountError> {
     let hash = hasher.hash(new.password).await?;
-    let now = Utc::now().naive_utc();
+    let now = clock.now_naive();
     let row = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         username: new.username.as_str().to_owned(),
@@ -198,18 +200,19 @@ pub fn get(conn: &mut DbConn, who: &str) -> Result<UserView, AccountError> {
     view(conn, row)
 }
 
-/// Disables a user and revokes everything that speaks for them, as `actor` (idempotent: an
-/// already disabled user is no change). Never disables the last enabled administrator.
+/// Disables a user and revokes everything that speaks for them, as `actor` at `now`
+/// (idempotent: an already disabled user is no change). Never disables the last enabled
+/// administrator.
 pub fn disable(
     conn: &mut DbConn,
     who: &str,
     actor: &str,
+    now: NaiveDateTime,
 ) -> Result<Change<UserView>, AccountError> {
     write_transaction(conn, |conn| {
         q::lock_role_holders(conn, ADMIN_ROLE)?;
         let admins = q::count_enabled_with_role(conn, ADMIN_ROLE)?;
         let row = find_row(conn, who)?;
-        let now = Utc::now().naive_utc();
         let changed = q::disable(conn, &row.id, now)? == 1;
         if changed {
             keep_an_admin(conn, admins)?;
@@ -230,10 +233,11 @@ pub fn disable(
     })
 }
 
-/// Replaces a user's password.
+/// Replaces a user's password, dated by `clock` once the new one is hashed.
 pub async fn set_password(
     db: &Db,
     hasher: &PasswordHasher,
+    clock: &Clock,
     who: String,
     password: Password,
     actor: String,
@@ -241,10 +245,10 @@ pub async fn set_password(
     let lookup = who.clone();
     db.run(move |conn| find_row(conn, &lookup)).await?;
     let hash = hasher.hash(password).await?;
+    let now = clock.now_naive();
     db.run(move |conn| {
         write_transaction(conn, |conn| {
             let row = find_row(conn, &who)?;
-            let now = Utc::now().naive_utc();
             q::set_password(conn, &row.id, &hash, now)?;
             // A new password ends every session started with the old one.
             super::sessions::revoke_all(conn, &row.id, "password_change", &actor, now)?;
@@ -255,29 +259,31 @@ pub async fn set_password(
     .await
 }
 
-/// Grants a role (idempotent: a role already held is no change).
+/// Grants a role at `now` (idempotent: a role already held is no change).
 pub fn add_role(
     conn: &mut DbConn,
     who: &str,
     role: &Role,
+    now: NaiveDateTime,
 ) -> Result<Change<UserView>, AccountError> {
     write_transaction(conn, |conn| {
         let row = find_row(conn, who)?;
         let changed = !q::has_role(conn, &row.id, role.as_str())?;
         if changed {
             q::add_role(conn, &row.id, role.as_str())?;
-            q::touch(conn, &row.id, Utc::now().naive_utc())?;
+            q::touch(conn, &row.id, now)?;
         }
         role_change(conn, &row.id, role, changed, "granted")
     })
 }
 
-/// Withdraws a role (idempotent: a role not held is no change). Never withdraws `admin` from
-/// the last enabled administrator.
+/// Withdraws a role at `now` (idempotent: a role not held is no change). Never withdraws
+/// `admin` from the last enabled administrator.
 pub fn remove_role(
     conn: &mut DbConn,
     who: &str,
     role: &Role,
+    now: NaiveDateTime,
 ) -> Result<Change<UserView>, AccountError> {
     write_transaction(conn, |conn| {
         q::lock_role_holders(conn, role.as_str())?;
@@ -286,7 +292,7 @@ pub fn remove_role(
         let changed = q::remove_role(conn, &row.id, role.as_str())? > 0;
         if changed {
             keep_an_admin(conn, admins)?;
-            q::touch(conn, &row.id, Utc::now().naive_utc())?;
+            q::touch(conn, &row.id, now)?;
         }
         role_change(conn, &row.id, role, changed, "withdrawn")
     })

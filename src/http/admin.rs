@@ -412,9 +412,9 @@ pub async fn create_client(
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         introspection_audiences: body.introspection_audiences,
     };
-    let issuer = state.issuer.to_string();
+    let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {
-        oidc_clients::create(conn, new, &issuer)
+        oidc_clients::create(conn, new, &issuer, now)
     })
     .await?;
     Ok(ok(StatusCode::CREATED, &registered))
@@ -435,12 +435,12 @@ pub async fn update_redirect_uris(
     body: Json<RedirectUris>,
 ) -> Result<HttpResponse, AdminError> {
     let uris = body.0.redirect_uris;
-    let id = client_id.into_inner();
+    let (id, now) = (client_id.into_inner(), state.clock.now_naive());
     let client = change_client(
         &state,
         &admin,
         "client_redirect_uris_changed",
-        move |conn| oidc_clients::set_redirect_uris(conn, &id, &uris),
+        move |conn| oidc_clients::set_redirect_uris(conn, &id, &uris, now),
     )
     .await?;
     Ok(ok(StatusCode::OK, &client))
@@ -452,9 +452,9 @@ pub async fn rotate_client_secret(
     admin: Admin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let id = client_id.into_inner();
+    let (id, now) = (client_id.into_inner(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_secret_rotated", move |conn| {
-        oidc_clients::rotate_secret(conn, &id)
+        oidc_clients::rotate_secret(conn, &id, now)
     })
     .await?;
     Ok(ok(StatusCode::OK, &registered))
@@ -466,9 +466,9 @@ pub async fn delete_client(
     admin: Admin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let id = client_id.into_inner();
+    let (id, now) = (client_id.into_inner(), state.clock.now_naive());
     change_client(&state, &admin, "client_deleted", move |conn| {
-        oidc_clients::delete(conn, &id)
+        oidc_clients::delete(conn, &id, now)
     })
     .await?;
     Ok(HttpResponse::NoContent()
@@ -493,8 +493,9 @@ pub async fn disable_user(
 ) -> Result<HttpResponse, AdminError> {
     let who = user.into_inner();
     let actor = admin.user_id.clone();
+    let now = state.clock.now_naive();
     let view = audited(&state, &admin, "user_disabled", move |conn| {
-        users::disable(conn, &who, &actor)
+        users::disable(conn, &who, &actor, now)
     })
     .await?;
     Ok(ok(StatusCode::OK, &view))
@@ -622,11 +623,12 @@ pub async fn change_role(
     } else {
         "role_withdrawn"
     };
+    let now = state.clock.now_naive();
     let view = audited(&state, &admin, action, move |conn| {
         if grant {
-            users::add_role(conn, &who, &role)
+            users::add_role(conn, &who, &role, now)
         } else {
-            users::remove_role(conn, &who, &role)
+            users::remove_role(conn, &who, &role, now)
         }
     })
     .await?;

@@ -175,7 +175,7 @@ pub async fn register(
         password,
         roles: Vec::new(),
     };
-    let user = users::create(&state.db, &state.hasher, new).await?;
+    let user = users::create(&state.db, &state.hasher, &state.clock, new).await?;
     Ok(no_store(StatusCode::CREATED).json(user))
 }
 

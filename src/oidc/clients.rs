@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use crate::db::models::ClientRow;
@@ -297,21 +297,18 @@ fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 /// The audit detail of a client: its metadata (never a secret).
 fn detail(client: &Client) -> serde_json::Value {
     serde_json::to_value(client).unwrap_or_default()
 }
 
-/// Validates and registers a client; returns it with its secret (shown once), and its metadata
-/// for the audit record.
+/// Validates and registers a client at `now`; returns it with its secret (shown once), and its
+/// metadata for the audit record.
 pub fn create(
     conn: &mut DbConn,
     new: NewClient,
     issuer: &str,
+    now: NaiveDateTime,
 ) -> Result<Change<Registered>, ClientError> {
     let invalid = |m: String| ClientError::Invalid(m);
     let id_ok = !new.client_id.is_empty()
@@ -396,7 +393,6 @@ pub fn create(
         let (secret, hash) = generate_secret()?;
         (Some(secret), Some(hash))
     };
-    let now = now();
     let grants: Vec<String> = grant_types.iter().map(|g| g.as_str().to_owned()).collect();
     let row = ClientRow {
         client_id: new.client_id,
@@ -436,8 +432,13 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<Client>, ClientError> {
         .collect()
 }
 
-/// Deletes a client; its refresh families are revoked. The audit detail is the deleted client.
-pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<Change<()>, ClientError> {
+/// Deletes a client; its refresh families are revoked at `now`. The audit detail is the deleted
+/// client.
+pub fn delete(
+    conn: &mut DbConn,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<Change<()>, ClientError> {
     crate::db::write_transaction(conn, |conn| {
         let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
         if q::delete(conn, client_id)? != 1 {
@@ -447,7 +448,7 @@ pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<Change<()>, ClientEr
             conn,
             client_id,
             "client_deleted",
-            now(),
+            now,
         )?;
         let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
         Ok(Change::made(
@@ -458,11 +459,12 @@ pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<Change<()>, ClientEr
     })
 }
 
-/// Replaces a confidential client's secret; returns the client with the new secret (shown
-/// once; the audit detail says only that it changed).
+/// Replaces a confidential client's secret at `now`; returns the client with the new secret
+/// (shown once; the audit detail says only that it changed).
 pub fn rotate_secret(
     conn: &mut DbConn,
     client_id: &str,
+    now: NaiveDateTime,
 ) -> Result<Change<Registered>, ClientError> {
     let (secret, hash) = generate_secret()?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
@@ -471,7 +473,7 @@ pub fn rotate_secret(
             "a public client has no secret to rotate".into(),
         ));
     }
-    q::set_secret(conn, client_id, &hash, now())?;
+    q::set_secret(conn, client_id, &hash, now)?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
     Ok(Change::made(
         Registered {
@@ -483,12 +485,13 @@ pub fn rotate_secret(
     ))
 }
 
-/// Replaces a client's redirect URIs (each validated as at registration); the audit detail is
-/// the old and new list (no change when they are equal).
+/// Replaces a client's redirect URIs at `now` (each validated as at registration); the audit
+/// detail is the old and new list (no change when they are equal).
 pub fn set_redirect_uris(
     conn: &mut DbConn,
     client_id: &str,
     redirect_uris: &[String],
+    now: NaiveDateTime,
 ) -> Result<Change<Client>, ClientError> {
     for uri in redirect_uris {
         validate_redirect_uri(uri).map_err(ClientError::Invalid)?;
@@ -505,7 +508,7 @@ pub fn set_redirect_uris(
         let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
         return Ok(Change::none(client, client_id));
     }
-    q::set_redirect_uris(conn, client_id, &json_list(redirect_uris), now())?;
+    q::set_redirect_uris(conn, client_id, &json_list(redirect_uris), now)?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
     Ok(Change::made(
         Client::from_row(&row).map_err(ClientError::Invalid)?,

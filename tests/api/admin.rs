@@ -749,7 +749,36 @@ async fn cli_client_and_user_changes_are_audited(backend: Backend) {
     );
 }
 
+// Users' record timestamps come from the server's clock (not the system time): registration,
+// a role change and disabling, after the clock moved forward.
+async fn user_records_are_dated_by_the_servers_clock(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let ahead = std::time::Duration::from_secs(2 * 86_400);
+    app.advance(ahead);
+    let later = chrono::Utc::now() + chrono::Duration::days(2) - chrono::Duration::minutes(1);
+    let at = |user: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(user[field].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{field} in {user}: {e}"))
+    };
+    let registered = app.register("erin").await;
+    for field in ["created_at", "updated_at", "password_changed_at"] {
+        assert!(at(&registered, field) > later, "{field}: {registered}");
+    }
+    let admin = app.user_token("root", &["admin"]).await;
+    let granted = json_of(
+        app.post_bearer("/admin/users/erin/roles/auditor", &admin)
+            .await,
+    )
+    .await;
+    assert!(at(&granted, "updated_at") > later, "{granted}");
+    let disabled = json_of(app.post_bearer("/admin/users/erin/disable", &admin).await).await;
+    assert!(at(&disabled, "disabled_at") > later, "{disabled}");
+    app.stop().await;
+}
+
 on_both_backends!(
+    user_records_are_dated_by_the_servers_clock,
     cli_client_and_user_changes_are_audited,
     adm_01_only_admin_tokens_for_the_issuer_open_the_admin_api,
     adm_01_separate_admin_listener,

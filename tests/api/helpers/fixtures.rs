@@ -8,6 +8,7 @@ use std::sync::Arc;
 use portcullis::accounts::password::HashParams;
 use portcullis::accounts::users::{self, NewUser, UserView};
 use portcullis::accounts::{Email, Password, PasswordHasher, Role, Username};
+use portcullis::clock::Clock;
 use portcullis::db::Db;
 use portcullis::keys::SigningAlg;
 use portcullis::oidc::clients::{self, NewClient, Registered};
@@ -108,10 +109,10 @@ fn new_user(username: &str, roles: &[&str]) -> NewUser {
     }
 }
 
-/// Registers `spec` on `db`, with `issuer` as the default audience.
-async fn register_client(db: &Db, spec: ClientSpec, issuer: &str) -> Registered {
-    let issuer = issuer.to_owned();
-    db.run(move |conn| clients::create(conn, spec.0, &issuer).map(|change| change.value))
+/// Registers `spec` on `db` at `clock`'s time, with `issuer` as the default audience.
+async fn register_client(db: &Db, clock: &Clock, spec: ClientSpec, issuer: &str) -> Registered {
+    let (issuer, now) = (issuer.to_owned(), clock.now_naive());
+    db.run(move |conn| clients::create(conn, spec.0, &issuer, now).map(|change| change.value))
         .await
         .expect("client registered")
 }
@@ -123,6 +124,7 @@ impl TestApp {
         users::create(
             &self.state.db,
             &self.state.hasher,
+            &self.state.clock,
             new_user(username, roles),
         )
         .await
@@ -177,7 +179,8 @@ impl TestApp {
     /// Registers `spec` (default audience: this server's issuer) and has the server load it at
     /// once: the client with its secret.
     pub async fn create_client(&self, spec: ClientSpec) -> Registered {
-        let registered = register_client(&self.state.db, spec, &self.issuer).await;
+        let registered =
+            register_client(&self.state.db, &self.state.clock, spec, &self.issuer).await;
         self.reload_clients().await;
         registered
     }
@@ -221,9 +224,14 @@ impl TestEnv {
     /// Creates `username` with `roles` before any server runs: the user.
     pub async fn create_user_with_roles(&self, username: &str, roles: &[&str]) -> UserView {
         let hasher = PasswordHasher::new(HashParams::default(), 1).expect("hasher");
-        users::create(&self.fixture_db().await, &hasher, new_user(username, roles))
-            .await
-            .expect("user created")
+        users::create(
+            &self.fixture_db().await,
+            &hasher,
+            &self.clock,
+            new_user(username, roles),
+        )
+        .await
+        .expect("user created")
     }
 
     /// Creates `username` without roles before any server runs: its id.
@@ -234,6 +242,6 @@ impl TestEnv {
     /// Registers `spec` before any server runs (default audience: [`DEFAULT_ISSUER`]); a server
     /// started afterwards loads it.
     pub async fn create_client(&self, spec: ClientSpec) -> Registered {
-        register_client(&self.fixture_db().await, spec, DEFAULT_ISSUER).await
+        register_client(&self.fixture_db().await, &self.clock, spec, DEFAULT_ISSUER).await
     }
 }
