@@ -202,10 +202,13 @@ pub struct AuthorizationRequestRow {
     pub nonce: Option<String>,
     /// S256 challenge.
     pub code_challenge: String,
-    /// `max_age` in seconds, as asked. Written, not read back: the session check it stands for
-    /// runs before the request is stored, and a sign-in at the hosted page is fresh.
+    /// `max_age` in seconds, as asked: checked again when the request resumes after the
+    /// consent page (the user may have taken up to the request's lifetime to decide).
     pub max_age: Option<i32>,
-    /// 1: `prompt=login`. Written, not read back, like `max_age`.
+    /// The `prompt` flags: bit 1 `prompt=login` (written, not read back: a sign-in at the
+    /// hosted page is fresh), bit 2 `prompt=consent` (the consent page follows the sign-in
+    /// whatever was approved before). One column for both: a table has at most 16 columns
+    /// without diesel's `32-column-tables` feature.
     pub force_login: i32,
     /// Authenticated user (consent step).
     pub user_id: Option<String>,
@@ -269,4 +272,20 @@ pub struct AccessTokenRow {
     pub revoked_at: Option<NaiveDateTime>,
     /// The user it speaks for (`None`: a client's own token).
     pub user_id: Option<String>,
+}
+
+/// A row of `consents`: what a user approved for a client.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::consents)]
+pub struct ConsentRow {
+    /// The user.
+    pub user_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The union of the approved scopes (space-separated).
+    pub scope: String,
+    /// First approval (UTC).
+    pub created_at: NaiveDateTime,
+    /// Last approval (UTC).
+    pub updated_at: NaiveDateTime,
 }

@@ -217,7 +217,7 @@ diesel::table! {
         code_challenge -> Text,
         /// `max_age` in seconds.
         max_age -> Nullable<Integer>,
-        /// 1: `prompt=login`.
+        /// Prompt flags: bit 1 `prompt=login`, bit 2 `prompt=consent`.
         force_login -> Integer,
 
         /// Authenticated user, once known (consent step).
@@ -297,6 +297,22 @@ diesel::table! {
         created_at -> Timestamp,
         /// Expires (UTC).
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Remembered consent: the scopes a user approved for a client.
+    consents (user_id, client_id) {
+        /// The user.
+        user_id -> Text,
+        /// The client.
+        client_id -> Text,
+        /// The union of the approved scopes (space-separated).
+        scope -> Text,
+        /// First approval (UTC).
+        created_at -> Timestamp,
+        /// Last approval (UTC).
+        updated_at -> Timestamp,
     }
 }
 

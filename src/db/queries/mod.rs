@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod consents;
 pub mod devices;
 pub mod oauth;
 pub mod refresh;
