@@ -20,10 +20,12 @@ use crate::db::DbError;
 use crate::http::error::{self, Fault};
 use crate::oidc::authorize::pending::{self, Binding, PendingRequest, Start};
 use crate::oidc::authorize::{self, AuthorizationRequest, CodeGrant, ConsentOutcome, Outcome};
+use crate::oidc::consent;
 use crate::oidc::logout::{self, Confirmation, IdTokenHint, LogoutOutcome};
 use crate::oidc::params::Params;
 use crate::secrets::{CsrfToken, FlowSecret, SessionSecret};
 use crate::state::AppState;
+use crate::verify::Scope;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -44,9 +46,37 @@ struct ConsentPage<'a> {
     base: &'a str,
     client_id: &'a str,
     username: &'a str,
+    /// The requested scopes not approved before.
     scopes: Vec<&'a str>,
+    /// The requested scopes approved before (shown again under `prompt=consent`).
+    granted: Vec<&'a str>,
     request_id: &'a str,
     csrf_token: &'a str,
+}
+
+/// The consent page for `requested` (validated scope text), the scopes `consented` before set
+/// apart from the new ones.
+fn consent_page(
+    base: &str,
+    client_id: &str,
+    username: &str,
+    requested: &str,
+    consented: Option<&Scope>,
+    request_id: &str,
+    csrf_token: &str,
+) -> Result<String, askama::Error> {
+    let (granted, scopes) = crate::verify::scope::tokens(requested)
+        .partition(|scope| consented.is_some_and(|c| c.contains(scope)));
+    ConsentPage {
+        base,
+        client_id,
+        username,
+        scopes,
+        granted,
+        request_id,
+        csrf_token,
+    }
+    .render()
 }
 
 #[derive(Template)]
@@ -204,7 +234,7 @@ pub async fn authorize(
     let now = app.clock.now_naive();
     let authz = match authorize::parse(&params, |id| app.clients.get(id)) {
         Ok(authz) => authz,
-        Err(rejection) => return respond(&app, &request, rejection.into(), now).await,
+        Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };
     // A safe method changes nothing (LOGOUT-03): no code, no pending request, no cookie. The
     // request is valid; a browser would now see the sign-in.
@@ -215,23 +245,35 @@ pub async fn authorize(
         Ok(session) => session,
         Err(error) => return failed(&app, error),
     };
-    let outcome = authorize::decide(authz, session, now);
-    respond(&app, &request, outcome, now).await
+    let consented = match &session {
+        Some(signed_in) => {
+            let (user_id, client_id) = (signed_in.user_id.clone(), authz.client.client_id.clone());
+            match consent::remembered(&app.db, user_id, client_id).await {
+                Ok(consented) => consented,
+                Err(error) => return failed(&app, error),
+            }
+        }
+        None => None,
+    };
+    let outcome = authorize::decide(authz, session, consented.as_ref(), now);
+    respond(&app, &request, outcome, consented.as_ref(), now).await
 }
 
-/// The response to an outcome of the authorization endpoint.
+/// The response to an outcome of the authorization endpoint (`consented`: what the signed-in
+/// user approved the client before, set apart on the consent page).
 async fn respond(
     app: &AppState,
     request: &HttpRequest,
     outcome: Outcome,
+    consented: Option<&Scope>,
     now: NaiveDateTime,
 ) -> HttpResponse {
     match outcome {
         Outcome::ErrorPage(text) => message(app, StatusCode::BAD_REQUEST, "Invalid request", text),
         Outcome::RedirectError(redirect) => see_other(&redirect.location(app.issuer.as_str())),
-        Outcome::ShowLogin(authz) => start_pending(app, request, &authz, None, now).await,
+        Outcome::ShowLogin(authz) => start_pending(app, request, &authz, None, None, now).await,
         Outcome::ShowConsent(authz, session) => {
-            start_pending(app, request, &authz, Some(&session), now).await
+            start_pending(app, request, &authz, Some(&session), consented, now).await
         }
         Outcome::IssueCode(grant) => send_code(app, grant, now).await,
     }
@@ -252,6 +294,7 @@ async fn start_pending(
     request: &HttpRequest,
     authz: &AuthorizationRequest,
     signed_in: Option<&SignedIn>,
+    consented: Option<&Scope>,
     now: NaiveDateTime,
 ) -> HttpResponse {
     let network = network_of(client_ip(app, request));
@@ -270,15 +313,15 @@ async fn start_pending(
         Err(error) => return failed(app, error),
     };
     let body = match signed_in {
-        Some(session) => ConsentPage {
-            base: app.issuer.path(),
-            client_id: &authz.client.client_id,
-            username: &session.username,
-            scopes: authz.scope.iter().collect(),
-            request_id: &started.request_id,
-            csrf_token: started.csrf_token.expose(),
-        }
-        .render(),
+        Some(session) => consent_page(
+            app.issuer.path(),
+            &authz.client.client_id,
+            &session.username,
+            authz.scope.as_str(),
+            consented,
+            &started.request_id,
+            started.csrf_token.expose(),
+        ),
         None => LoginPage {
             base: app.issuer.path(),
             client_id: &authz.client.client_id,
@@ -413,8 +456,21 @@ pub async fn login(
     };
     let sid = session.sid.clone();
     let previous = cookie_value(&app, &request, "session").map(SessionSecret::presented);
-    let needs_consent =
-        authorize::consent_after_sign_in(app.clients.get(&pending.request.client_id).as_deref());
+    let consented = match consent::remembered(
+        &app.db,
+        user.id.clone(),
+        pending.request.client_id.clone(),
+    )
+    .await
+    {
+        Ok(consented) => consented,
+        Err(error) => return failed(&app, error),
+    };
+    let needs_consent = authorize::consent_after_sign_in(
+        &pending,
+        app.clients.get(&pending.request.client_id).as_deref(),
+        consented.as_ref(),
+    );
     let stored = pending::record_sign_in(
         &app.db,
         pending.id.clone(),
@@ -441,15 +497,15 @@ pub async fn login(
         page(
             &app,
             StatusCode::OK,
-            ConsentPage {
-                base: app.issuer.path(),
-                client_id: &pending.request.client_id,
-                username: &user.username,
-                scopes: pending.scopes(),
-                request_id: &pending.id,
-                csrf_token: csrf,
-            }
-            .render(),
+            consent_page(
+                app.issuer.path(),
+                &pending.request.client_id,
+                &user.username,
+                &pending.request.scope,
+                consented.as_ref(),
+                &pending.id,
+                csrf,
+            ),
         )
     } else {
         let grant = CodeGrant::for_pending(&pending, &user.id, auth_time, &sid);
@@ -485,7 +541,7 @@ pub async fn consent(
         Err(error) => return failed(&app, error),
     };
     let verdict =
-        match authorize::decide_consent(&pending, session.as_ref(), params.get("decision")) {
+        match authorize::decide_consent(&pending, session.as_ref(), params.get("decision"), now) {
             ConsentOutcome::SignInFirst => {
                 return message(
                     &app,
@@ -502,10 +558,31 @@ pub async fn consent(
                     "Choose Allow or Deny.",
                 );
             }
+            ConsentOutcome::SignInAgain => {
+                // The same request and CSRF token stay valid for the sign-in.
+                return page(
+                    &app,
+                    StatusCode::OK,
+                    LoginPage {
+                        base: app.issuer.path(),
+                        client_id: &pending.request.client_id,
+                        request_id: &pending.id,
+                        csrf_token: params.get("csrf_token").unwrap_or(""),
+                        username: session.as_ref().map_or("", |s| s.username.as_str()),
+                        error: Some("Your sign-in is too old for this application. Sign in again."),
+                    }
+                    .render(),
+                );
+            }
             ConsentOutcome::Approved(grant) => Ok(grant),
             ConsentOutcome::Denied(redirect) => Err(redirect),
         };
-    match pending::complete(&app.db, pending.id.clone(), now).await {
+    let completed = match &verdict {
+        // The approval is remembered with the completion, in one transaction.
+        Ok(grant) => pending::complete_approved(&app.db, &pending, &grant.user_id, now).await,
+        Err(_) => pending::complete(&app.db, pending.id.clone(), now).await,
+    };
+    match completed {
         Ok(true) => {}
         Ok(false) => {
             return message(

@@ -450,6 +450,8 @@ pub fn delete(
             "client_deleted",
             now,
         )?;
+        // A client registered again under this id starts without the old one's consents.
+        crate::db::queries::consents::delete_for_client(conn, client_id)?;
         let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
         Ok(Change::made(
             (),

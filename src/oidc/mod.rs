@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod error;
 pub mod grants;
 pub mod introspect;

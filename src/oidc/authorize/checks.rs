@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use super::request::{AuthorizationError, Prompt, RedirectUri};
 use crate::accounts::browser_sessions::SignedIn;
 use crate::oidc::clients::{Client, GrantType};
+use crate::oidc::consent;
 use crate::oidc::params::{Params, valid_challenge};
 use crate::secrets::{CsrfToken, FlowSecret};
 use crate::verify::Scope;
@@ -218,13 +219,26 @@ pub fn check_session_usable(
     session: &SignedIn,
     now: NaiveDateTime,
 ) -> bool {
-    !prompt.login && max_age.is_none_or(|max| (now - session.auth_time).num_seconds() <= max)
+    !prompt.login && check_auth_age(max_age, session.auth_time, now)
 }
 
-/// Whether the user must approve the request: always for a third-party client, and for any
-/// client when `prompt=consent` asks.
-pub fn check_consent_needed(client: &Client, prompt: Prompt) -> bool {
-    !client.first_party || prompt.consent
+/// An authentication at `auth_time` is at most `max_age` seconds old at `now` (OIDC Core
+/// §3.1.2.1); any age when no `max_age` was asked.
+pub fn check_auth_age(max_age: Option<i64>, auth_time: NaiveDateTime, now: NaiveDateTime) -> bool {
+    max_age.is_none_or(|max| (now - auth_time).num_seconds() <= max)
+}
+
+/// Whether the user must approve the request: for any client when `prompt=consent` asks, and
+/// for a third-party client unless the user approved every scope of `requested` before
+/// (`consented`, remembered consent; OIDC Core §3.1.2.4). A first-party client never asks
+/// otherwise.
+pub fn check_consent_needed(
+    client: &Client,
+    prompt: Prompt,
+    requested: &Scope,
+    consented: Option<&Scope>,
+) -> bool {
+    prompt.consent || (!client.first_party && !consent::covers(consented, requested))
 }
 
 /// A hosted-page form belongs to the pending request it names: the browser holds the flow
@@ -455,9 +469,50 @@ pub(crate) mod tests {
             consent: true,
             ..Prompt::default()
         };
-        assert!(check_consent_needed(&client(false), Prompt::default()));
-        assert!(!check_consent_needed(&client(true), Prompt::default()));
-        assert!(check_consent_needed(&client(true), ask));
+        let openid = Scope::parse("openid").unwrap();
+        assert!(check_consent_needed(
+            &client(false),
+            Prompt::default(),
+            &openid,
+            None
+        ));
+        assert!(!check_consent_needed(
+            &client(true),
+            Prompt::default(),
+            &openid,
+            None
+        ));
+        assert!(check_consent_needed(&client(true), ask, &openid, None));
+    }
+
+    #[test]
+    fn a_remembered_consent_covers_the_scopes_it_holds_unless_prompt_consent() {
+        let ask = Prompt {
+            consent: true,
+            ..Prompt::default()
+        };
+        let consented = Scope::parse("openid email").unwrap();
+        let third_party = client(false);
+        let covered = Scope::parse("email openid").unwrap();
+        let more = Scope::parse("openid profile").unwrap();
+        assert!(!check_consent_needed(
+            &third_party,
+            Prompt::default(),
+            &covered,
+            Some(&consented)
+        ));
+        assert!(check_consent_needed(
+            &third_party,
+            Prompt::default(),
+            &more,
+            Some(&consented)
+        ));
+        assert!(check_consent_needed(
+            &third_party,
+            ask,
+            &covered,
+            Some(&consented)
+        ));
     }
 
     #[test]

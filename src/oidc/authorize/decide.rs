@@ -6,9 +6,10 @@ use chrono::NaiveDateTime;
 use super::checks;
 use super::code::CodeGrant;
 use super::pending::PendingRequest;
-use super::request::{AuthorizationError, AuthorizationRequest, ErrorRedirect, Rejection};
+use super::request::{AuthorizationError, AuthorizationRequest, ErrorRedirect, Prompt, Rejection};
 use crate::accounts::browser_sessions::SignedIn;
 use crate::oidc::clients::Client;
+use crate::verify::Scope;
 
 /// OIDC Core §3.1.2.6: `prompt=none` and nobody (usable) is signed in.
 pub const LOGIN_REQUIRED: AuthorizationError =
@@ -46,10 +47,12 @@ impl From<Rejection> for Outcome {
     }
 }
 
-/// Decides a validated request against the browser's signed-in user (single sign-on).
+/// Decides a validated request against the browser's signed-in user (single sign-on) and the
+/// scopes that user approved for the client before (`consented`, remembered consent).
 pub fn decide(
     request: AuthorizationRequest,
     session: Option<SignedIn>,
+    consented: Option<&Scope>,
     now: NaiveDateTime,
 ) -> Outcome {
     let usable =
@@ -60,7 +63,7 @@ pub fn decide(
         }
         return Outcome::ShowLogin(request);
     };
-    if checks::check_consent_needed(&request.client, request.prompt) {
+    if checks::check_consent_needed(&request.client, request.prompt, &request.scope, consented) {
         if request.prompt.none {
             return Outcome::RedirectError(request.error_redirect(CONSENT_REQUIRED));
         }
@@ -69,11 +72,23 @@ pub fn decide(
     Outcome::IssueCode(CodeGrant::for_request(&request, &session))
 }
 
-/// After the user signed in at the hosted login page: whether they are asked to approve. A
-/// first-party client skips consent; a client that disappeared meanwhile is treated as
-/// third-party.
-pub fn consent_after_sign_in(client: Option<&Client>) -> bool {
-    client.is_none_or(|c| !c.first_party)
+/// After the user signed in at the hosted login page for `pending`: whether they are asked to
+/// approve, by the same rule as [`decide`] (`prompt=consent` always; a third-party client
+/// unless `consented` covers the request). A client that disappeared meanwhile, or a stored
+/// scope that no longer parses, asks.
+pub fn consent_after_sign_in(
+    pending: &PendingRequest,
+    client: Option<&Client>,
+    consented: Option<&Scope>,
+) -> bool {
+    let (Some(client), Ok(requested)) = (client, Scope::parse(&pending.request.scope)) else {
+        return true;
+    };
+    let prompt = Prompt {
+        consent: pending.force_consent,
+        ..Prompt::default()
+    };
+    checks::check_consent_needed(client, prompt, &requested, consented)
 }
 
 /// What the consent form's answer does.
@@ -83,18 +98,24 @@ pub enum ConsentOutcome {
     SignInFirst,
     /// Neither Allow nor Deny was chosen.
     ChooseAgain,
+    /// Approved, but the authentication is now older than the request's `max_age` allows (the
+    /// user took long to decide): the user signs in again for the same request.
+    SignInAgain,
     /// Approved: once the request is completed, issue the code.
     Approved(CodeGrant),
     /// Denied: once the request is completed, tell the client `access_denied`.
     Denied(ErrorRedirect),
 }
 
-/// Decides the consent form of `pending`: consent is given by the signed-in user of this
-/// browser, for the user who authenticated; `decision` is `approve` or `deny`.
+/// Decides the consent form of `pending` at `now`: consent is given by the signed-in user of
+/// this browser, for the user who authenticated; `decision` is `approve` or `deny`. An approval
+/// still honours the request's `max_age` (OIDC Core §3.1.2.1): the authentication must not
+/// have grown older than it while the page waited.
 pub fn decide_consent(
     pending: &PendingRequest,
     session: Option<&SignedIn>,
     decision: Option<&str>,
+    now: NaiveDateTime,
 ) -> ConsentOutcome {
     let (Some(session), Some(user_id), Some(auth_time)) =
         (session, pending.user_id.as_deref(), pending.auth_time)
@@ -105,6 +126,9 @@ pub fn decide_consent(
         return ConsentOutcome::SignInFirst;
     }
     match decision {
+        Some("approve") if !checks::check_auth_age(pending.max_age, auth_time, now) => {
+            ConsentOutcome::SignInAgain
+        }
         Some("approve") => ConsentOutcome::Approved(CodeGrant::for_pending(
             pending,
             user_id,
@@ -149,14 +173,14 @@ mod tests {
     #[test]
     fn nobody_signed_in_shows_the_login_page() {
         assert!(matches!(
-            decide(request("", false), None, now()),
+            decide(request("", false), None, None, now()),
             Outcome::ShowLogin(_)
         ));
     }
 
     #[test]
     fn prompt_none_without_a_session_answers_login_required_with_state_and_iss() {
-        let redirect = error_of(decide(request("&prompt=none", true), None, now()));
+        let redirect = error_of(decide(request("&prompt=none", true), None, None, now()));
         assert_eq!(redirect.error, LOGIN_REQUIRED);
         assert_eq!(
             redirect.location("https://id.example"),
@@ -168,7 +192,8 @@ mod tests {
     #[test]
     fn a_first_party_client_gets_a_code_for_the_signed_in_user() {
         let signed_in = session(now() - Duration::minutes(5));
-        let Outcome::IssueCode(grant) = decide(request("", true), Some(signed_in), now()) else {
+        let Outcome::IssueCode(grant) = decide(request("", true), Some(signed_in), None, now())
+        else {
             panic!("expected a code");
         };
         assert_eq!(grant.user_id, "u1");
@@ -188,11 +213,16 @@ mod tests {
     fn a_third_party_client_or_prompt_consent_shows_the_consent_page() {
         let signed_in = session(now());
         assert!(matches!(
-            decide(request("", false), Some(signed_in.clone()), now()),
+            decide(request("", false), Some(signed_in.clone()), None, now()),
             Outcome::ShowConsent(_, s) if s == signed_in
         ));
         assert!(matches!(
-            decide(request("&prompt=consent", true), Some(signed_in), now()),
+            decide(
+                request("&prompt=consent", true),
+                Some(signed_in),
+                None,
+                now()
+            ),
             Outcome::ShowConsent(..)
         ));
     }
@@ -202,6 +232,7 @@ mod tests {
         let redirect = error_of(decide(
             request("&prompt=none", false),
             Some(session(now())),
+            None,
             now(),
         ));
         assert_eq!(redirect.error, CONSENT_REQUIRED);
@@ -211,17 +242,23 @@ mod tests {
     fn prompt_login_or_an_old_session_asks_to_sign_in_again() {
         let old = session(now() - Duration::seconds(61));
         assert!(matches!(
-            decide(request("&prompt=login", true), Some(session(now())), now()),
+            decide(
+                request("&prompt=login", true),
+                Some(session(now())),
+                None,
+                now()
+            ),
             Outcome::ShowLogin(_)
         ));
         assert!(matches!(
-            decide(request("&max_age=60", true), Some(old.clone()), now()),
+            decide(request("&max_age=60", true), Some(old.clone()), None, now()),
             Outcome::ShowLogin(_)
         ));
         assert_eq!(
             error_of(decide(
                 request("&max_age=60&prompt=none", true),
                 Some(old),
+                None,
                 now()
             ))
             .error,
@@ -259,9 +296,67 @@ mod tests {
 
     #[test]
     fn after_sign_in_only_a_known_first_party_client_skips_consent() {
-        assert!(!consent_after_sign_in(Some(&client(true))));
-        assert!(consent_after_sign_in(Some(&client(false))));
-        assert!(consent_after_sign_in(None));
+        let request = pending(Some("u1"));
+        assert!(!consent_after_sign_in(&request, Some(&client(true)), None));
+        assert!(consent_after_sign_in(&request, Some(&client(false)), None));
+        assert!(consent_after_sign_in(&request, None, None));
+    }
+
+    #[test]
+    fn after_sign_in_prompt_consent_asks_and_a_remembered_consent_skips() {
+        let consented = Scope::parse("openid email").unwrap();
+        let mut request = pending(Some("u1"));
+        assert!(!consent_after_sign_in(
+            &request,
+            Some(&client(false)),
+            Some(&consented)
+        ));
+        request.force_consent = true;
+        assert!(consent_after_sign_in(&request, Some(&client(true)), None));
+        assert!(consent_after_sign_in(
+            &request,
+            Some(&client(false)),
+            Some(&consented)
+        ));
+    }
+
+    #[test]
+    fn a_remembered_consent_issues_a_code_and_a_new_scope_asks_again() {
+        let consented = Scope::parse("openid").unwrap();
+        let signed_in = session(now());
+        assert!(matches!(
+            decide(
+                request("&prompt=none", false),
+                Some(signed_in.clone()),
+                Some(&consented),
+                now()
+            ),
+            Outcome::IssueCode(_)
+        ));
+        let more = request("&prompt=none", false);
+        let more = AuthorizationRequest {
+            scope: Scope::parse("openid email").unwrap(),
+            ..more
+        };
+        assert_eq!(
+            error_of(decide(
+                more,
+                Some(signed_in.clone()),
+                Some(&consented),
+                now()
+            ))
+            .error,
+            CONSENT_REQUIRED
+        );
+        assert!(matches!(
+            decide(
+                request("&prompt=consent", false),
+                Some(signed_in),
+                Some(&consented),
+                now()
+            ),
+            Outcome::ShowConsent(..)
+        ));
     }
 
     fn pending(user: Option<&str>) -> PendingRequest {
@@ -278,6 +373,8 @@ mod tests {
             },
             user_id: user.map(str::to_owned),
             auth_time: user.map(|_| now()),
+            max_age: None,
+            force_consent: false,
         }
     }
 
@@ -285,18 +382,18 @@ mod tests {
     fn consent_is_given_by_the_user_who_authenticated() {
         let alice = session(now());
         assert!(matches!(
-            decide_consent(&pending(Some("u1")), Some(&alice), Some("approve")),
+            decide_consent(&pending(Some("u1")), Some(&alice), Some("approve"), now()),
             ConsentOutcome::Approved(grant) if grant.user_id == "u1" && grant.sid == "sid-1"
         ));
         let ConsentOutcome::Denied(redirect) =
-            decide_consent(&pending(Some("u1")), Some(&alice), Some("deny"))
+            decide_consent(&pending(Some("u1")), Some(&alice), Some("deny"), now())
         else {
             panic!("expected a denial");
         };
         assert_eq!(redirect.error, ACCESS_DENIED);
         assert_eq!(redirect.state.as_deref(), Some("xyz"));
         assert!(matches!(
-            decide_consent(&pending(Some("u1")), Some(&alice), Some("maybe")),
+            decide_consent(&pending(Some("u1")), Some(&alice), Some("maybe"), now()),
             ConsentOutcome::ChooseAgain
         ));
         for (request, session) in [
@@ -305,9 +402,34 @@ mod tests {
             (pending(Some("u1")), None),
         ] {
             assert!(matches!(
-                decide_consent(&request, session, Some("approve")),
+                decide_consent(&request, session, Some("approve"), now()),
                 ConsentOutcome::SignInFirst
             ));
         }
+    }
+
+    #[test]
+    fn an_approval_after_max_age_ran_out_signs_in_again() {
+        let alice = session(now());
+        let mut request = pending(Some("u1"));
+        request.max_age = Some(60);
+        let later = now() + Duration::seconds(61);
+        assert!(matches!(
+            decide_consent(&request, Some(&alice), Some("approve"), later),
+            ConsentOutcome::SignInAgain
+        ));
+        assert!(matches!(
+            decide_consent(&request, Some(&alice), Some("deny"), later),
+            ConsentOutcome::Denied(_)
+        ));
+        assert!(matches!(
+            decide_consent(
+                &request,
+                Some(&alice),
+                Some("approve"),
+                now() + Duration::seconds(60)
+            ),
+            ConsentOutcome::Approved(_)
+        ));
     }
 }

@@ -8,14 +8,16 @@ use chrono::NaiveDateTime;
 use super::AuthorizeError;
 use super::checks;
 use super::request::{
-    AuthorizationError, AuthorizationRequest, ErrorRedirect, RedirectUri, RequestBinding,
+    AuthorizationError, AuthorizationRequest, ErrorRedirect, Prompt, RedirectUri, RequestBinding,
 };
 use crate::accounts::browser_sessions::{self, SignedIn};
 use crate::accounts::sessions::Authenticated;
 use crate::db::models::{AuthorizationRequestRow, BrowserSessionRow};
 use crate::db::queries::{oauth as q, throttle};
 use crate::db::{Db, DbError, write_transaction};
+use crate::oidc::consent;
 use crate::secrets::{CsrfToken, FlowSecret, SessionSecret, random_identifier};
+use crate::verify::Scope;
 use crate::verify::scope::tokens as scope_tokens;
 
 /// How long a pending authorization request waits for the user.
@@ -29,6 +31,23 @@ pub const PENDING_PER_BROWSER: usize = 16;
 pub const PENDING_PER_NETWORK: u32 = 300;
 /// Length of a flow secret (256 bits, base64url).
 const FLOW_SECRET_LEN: usize = 43;
+/// `authorization_requests.force_login` bit of `prompt=login`.
+const PROMPT_LOGIN: i32 = 1;
+/// `authorization_requests.force_login` bit of `prompt=consent`.
+const PROMPT_CONSENT: i32 = 2;
+
+/// The stored `prompt` flags of a request (rows written before `prompt=consent` was kept hold 0
+/// or [`PROMPT_LOGIN`]).
+fn prompt_flags(prompt: Prompt) -> i32 {
+    let mut flags = 0;
+    if prompt.login {
+        flags |= PROMPT_LOGIN;
+    }
+    if prompt.consent {
+        flags |= PROMPT_CONSENT;
+    }
+    flags
+}
 
 /// A request waiting for the user, as stored.
 #[derive(Clone, Debug)]
@@ -41,6 +60,11 @@ pub struct PendingRequest {
     pub user_id: Option<String>,
     /// When that user authenticated.
     pub auth_time: Option<NaiveDateTime>,
+    /// The request's `max_age` in seconds: checked again when the request resumes after the
+    /// consent page.
+    pub max_age: Option<i64>,
+    /// `prompt=consent`: the consent page follows the sign-in whatever was approved before.
+    pub force_consent: bool,
 }
 
 impl PendingRequest {
@@ -59,6 +83,8 @@ impl PendingRequest {
             },
             user_id: row.user_id,
             auth_time: row.auth_time,
+            max_age: row.max_age.map(i64::from),
+            force_consent: row.force_login & PROMPT_CONSENT != 0,
         }
     }
 
@@ -128,7 +154,7 @@ pub async fn start(
         max_age: request
             .max_age
             .map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
-        force_login: i32::from(request.prompt.login),
+        force_login: prompt_flags(request.prompt),
         user_id: signed_in.map(|s| s.user_id.clone()),
         auth_time: signed_in.map(|s| s.auth_time),
         expires_at: now + REQUEST_TTL,
@@ -226,4 +252,32 @@ pub async fn complete(db: &Db, request_id: String, now: NaiveDateTime) -> Result
         .run(move |conn| Ok::<_, DbError>(q::complete_request(conn, &request_id, now)?))
         .await?;
     Ok(changed == 1)
+}
+
+/// Completes `pending` once, approved by `user_id` at the consent page at `now`, and remembers
+/// the approval (the union with what the user approved the client before, see
+/// [`consent::record`]) in the same write transaction; `false` when the request was completed
+/// already (nothing is recorded then).
+pub async fn complete_approved(
+    db: &Db,
+    pending: &PendingRequest,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let (request_id, user_id) = (pending.id.clone(), user_id.to_owned());
+    let client_id = pending.request.client_id.clone();
+    // Validated before the request was stored; a scope that no longer parses is not remembered.
+    let approved = Scope::parse(&pending.request.scope).ok();
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            if q::complete_request(conn, &request_id, now)? != 1 {
+                return Ok::<_, DbError>(false);
+            }
+            if let Some(approved) = &approved {
+                consent::record(conn, &user_id, &client_id, approved, now)?;
+            }
+            Ok(true)
+        })
+    })
+    .await
 }
