@@ -1,5 +1,5 @@
 //! The admin API: `GET /admin/keys`, `POST /admin/keys/rotate[?immediate=true][&alg=…]`,
-//! `POST /admin/keys/{kid}/revoke`.
+//! `POST /admin/keys/{kid}/revoke`, clients, users, their grants and consents, the audit trail.
 //!
 //! Authentication is a bearer access token only (no cookie, so no CSRF), verified by the same
 //! rules as every resource server with the JSON API's audience, from the first-party login
@@ -24,6 +24,7 @@ use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
+use crate::oidc::consent;
 use crate::oidc::user_grants;
 use crate::state::AppState;
 use crate::verify::actix::BearerError;
@@ -633,4 +634,33 @@ pub async fn change_role(
     })
     .await?;
     Ok(ok(StatusCode::OK, &view))
+}
+
+/// `GET /admin/users/{user}/consents`: the consents the user gave (`{"consents": [{"client_id",
+/// "scopes", "created_at", "updated_at"}]}`), most recently approved first. 404 for an unknown
+/// user.
+pub async fn list_consents(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    user: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let consents = consent::list_of(&state.db, user.into_inner()).await?;
+    Ok(ok(StatusCode::OK, &json!({ "consents": consents })))
+}
+
+/// `DELETE /admin/users/{user}/consents/{client_id}`: withdraws the user's consent to the
+/// client and ends the client's grants for the user, audited (`consent_revoked`). Answers what
+/// ended; 404 for an unknown user or when the user gave that client no consent.
+pub async fn revoke_consent(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (who, client_id) = path.into_inner();
+    let now = state.clock.now_naive();
+    let revoked = audited(&state, &admin, "consent_revoked", move |conn| {
+        consent::revoke_of(conn, &who, &client_id, now)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &revoked))
 }

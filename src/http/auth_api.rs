@@ -1,4 +1,5 @@
-//! The first-party JSON API: `/api/auth/{register,login,refresh,logout,logout-all}`, `/api/me`.
+//! The first-party JSON API: `/api/auth/{register,login,refresh,logout,logout-all}`, `/api/me`,
+//! `/api/me/consents[/{client_id}]`.
 
 use std::net::IpAddr;
 
@@ -15,9 +16,11 @@ use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, Username};
 use crate::http::bearer::UserBearer;
 use crate::http::error::ApiError;
+use crate::oidc::consent;
 use crate::oidc::tokens::Issued;
 use crate::secrets::{DeviceSecret, RefreshToken};
 use crate::state::AppState;
+use crate::verify::actix::BearerError;
 
 /// The refresh-token cookie; `Path={issuer path}/api/auth` so refresh and logout both receive it.
 const REFRESH_COOKIE: &str = "portcullis_refresh";
@@ -256,4 +259,54 @@ pub async fn logout_all(
 pub async fn me(auth: UserBearer) -> HttpResponse {
     let current = auth.current;
     no_store(StatusCode::OK).json(users::UserView::from_row(current.user, current.roles))
+}
+
+/// The user id of a token from the account's own login (the JSON API's first-party client):
+/// an application's token, even one for this API's audience, never manages the user's
+/// consents (it could read which other applications the user approved, or withdraw them).
+fn account_holder(auth: &UserBearer) -> Result<String, BearerError> {
+    let first_party = auth.claims.client_id.as_deref() == Some(sessions::FIRST_PARTY_CLIENT_ID)
+        && auth.current.client_id == sessions::FIRST_PARTY_CLIENT_ID;
+    if !first_party {
+        return Err(BearerError::InsufficientScope(
+            "a token of the account's own login".into(),
+        ));
+    }
+    Ok(auth.current.user.id.clone())
+}
+
+/// `GET /api/me/consents` (bearer, first-party login) → `{"consents": [{"client_id", "scopes",
+/// "created_at", "updated_at"}]}`: the applications the user approved and for which scopes,
+/// most recently approved first. 403 `insufficient_scope` for an application's token.
+pub async fn consents(
+    state: web::Data<AppState>,
+    auth: UserBearer,
+) -> Result<HttpResponse, actix_web::Error> {
+    let user_id = account_holder(&auth)?;
+    let consents = consent::list(&state.db, user_id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(no_store(StatusCode::OK).json(json!({ "consents": consents })))
+}
+
+/// `DELETE /api/me/consents/{client_id}` (bearer, first-party login) → `{"client_id", "ended":
+/// {"refresh_families", "access_tokens", "authorization_codes"}}`: withdraws the consent and
+/// ends the application's grants for the user (its refresh tokens stop working; its next
+/// authorization asks again), audited. 404 `not_found` when the user gave that client no
+/// consent (an unknown client included).
+pub async fn revoke_consent(
+    state: web::Data<AppState>,
+    auth: UserBearer,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let user_id = account_holder(&auth)?;
+    let (client_id, now) = (client_id.into_inner(), state.clock.now_naive());
+    let actor = user_id.clone();
+    let revoked =
+        crate::accounts::audit::audited(&state.db, actor, "consent_revoked", now, move |conn| {
+            consent::revoke(conn, &user_id, &client_id, now)
+        })
+        .await
+        .map_err(ApiError::from)?;
+    Ok(no_store(StatusCode::OK).json(revoked))
 }

@@ -118,7 +118,19 @@ fn configure_api(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
                 WRITE,
                 auth_api::logout_all,
             ))
-            .service(scoped_resource("/api/me", "/me", READ, auth_api::me)),
+            .service(scoped_resource("/api/me", "/me", READ, auth_api::me))
+            .service(scoped_resource(
+                "/api/me/consents",
+                "/me/consents",
+                READ,
+                auth_api::consents,
+            ))
+            .service(scoped_resource(
+                "/api/me/consents/{client_id}",
+                "/me/consents/{client_id}",
+                DELETE,
+                auth_api::revoke_consent,
+            )),
     );
 }
 
@@ -128,7 +140,7 @@ fn api_cors(origins: &[String]) -> actix_cors::Cors {
         .fold(actix_cors::Cors::default(), |cors, origin| {
             cors.allowed_origin(origin)
         })
-        .allowed_methods(["GET", "POST"])
+        .allowed_methods(["GET", "POST", "DELETE"])
         .allowed_headers([
             actix_web::http::header::AUTHORIZATION,
             actix_web::http::header::CONTENT_TYPE,
@@ -216,6 +228,18 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 "/users/{user}/families",
                 READ,
                 admin::list_families,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/consents",
+                "/users/{user}/consents",
+                READ,
+                admin::list_consents,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/consents/{client_id}",
+                "/users/{user}/consents/{client_id}",
+                DELETE,
+                admin::revoke_consent,
             ))
             .service(scoped_resource(
                 "/admin/users/{user}/roles/{role}",
