@@ -10,6 +10,7 @@ mod auth_api;
 mod browser;
 mod cli;
 mod cluster;
+mod consent;
 mod errors;
 mod fuzz;
 mod hardening;
