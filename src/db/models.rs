@@ -289,3 +289,33 @@ pub struct ConsentRow {
     /// Last approval (UTC).
     pub updated_at: NaiveDateTime,
 }
+
+/// A row of `apis`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::apis)]
+pub struct ApiRow {
+    /// UUID.
+    pub id: String,
+    /// The audience: an absolute URI.
+    pub identifier: String,
+    /// Shown to operators.
+    pub name: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last change of the API or its scopes.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A row of `api_scopes`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::api_scopes)]
+pub struct ApiScopeRow {
+    /// The scope name.
+    pub scope: String,
+    /// Its API.
+    pub api_id: String,
+    /// Shown on the consent page.
+    pub description: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+}

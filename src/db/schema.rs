@@ -316,11 +316,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// APIs (resource servers): the audiences clients may ask tokens for (RFC 8707).
+    apis (id) {
+        /// UUID.
+        id -> Text,
+        /// The audience of its access tokens: an absolute URI, unique.
+        identifier -> Text,
+        /// Shown to operators.
+        name -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Last change of the API or its scopes (UTC).
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The scopes of APIs; a name is unique across APIs.
+    api_scopes (scope) {
+        /// The scope name (RFC 6749 §3.3 scope-token).
+        scope -> Text,
+        /// Its API.
+        api_id -> Text,
+        /// Shown on the consent page.
+        description -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(refresh_token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_token_families (family_id));
 diesel::joinable!(browser_sessions -> users (user_id));
 diesel::joinable!(trusted_devices -> users (user_id));
+diesel::joinable!(api_scopes -> apis (api_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     trusted_devices,
@@ -330,3 +361,4 @@ diesel::allow_tables_to_appear_in_same_query!(
     browser_sessions,
     access_tokens
 );
+diesel::allow_tables_to_appear_in_same_query!(apis, api_scopes);

@@ -98,6 +98,12 @@ impl OAuthError {
         )
     }
 
+    /// 400 `invalid_target` (RFC 8707 §2) with its own description: the resource is invalid,
+    /// missing, unknown or not allowed.
+    pub fn invalid_target_because(description: impl Into<String>) -> Self {
+        Self::new("invalid_target", 400, description)
+    }
+
     /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1, used at the token endpoint as common
     /// practice): a dependency is away; the client may retry.
     pub fn unavailable(cause: impl Into<Cause>) -> Self {

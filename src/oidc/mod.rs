@@ -1,5 +1,6 @@
 //! Protocol logic without actix types.
 
+pub mod apis;
 pub mod authorize;
 pub mod clients;
 pub mod consent;
