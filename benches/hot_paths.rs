@@ -262,8 +262,11 @@ fn issuing(c: &mut Criterion) {
             .value
             .client;
         let params = Params::parse(b"grant_type=client_credentials&scope=profile").expect("form");
+        let apis = state.apis.current();
         group.bench_function(format!("client_credentials/{alg}"), |b| {
-            b.iter(|| grants::client_credentials(&state.tokens, &client, &params).expect("issue"))
+            b.iter(|| {
+                grants::client_credentials(&state.tokens, &apis, &client, &params).expect("issue")
+            })
         });
         let claims = claims();
         group.bench_function(format!("signer/{alg}"), |b| {

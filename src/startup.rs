@@ -20,6 +20,7 @@ use crate::keys::rotator::Leadership;
 use crate::keys::{KeyRing, Signer};
 use crate::metrics::Metrics;
 use crate::oidc::Issuer;
+use crate::oidc::apis::ApiRegistry;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::metadata::ProviderMetadata;
 use crate::oidc::tokens::TokenService;
@@ -205,6 +206,13 @@ impl Application {
                 url: database.to_string(),
                 reason: format!("cannot load clients: {e}"),
             })?;
+        let apis = db
+            .run(ApiRegistry::load)
+            .await
+            .map_err(|e| StartupError::Database {
+                url: database.to_string(),
+                reason: format!("cannot load APIs: {e}"),
+            })?;
         let state = AppState {
             db,
             keys,
@@ -225,6 +233,7 @@ impl Application {
             account_settings,
             http_settings: http_settings.clone(),
             clients: Arc::new(clients),
+            apis: Arc::new(apis),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             metrics,
             clock,
@@ -437,6 +446,9 @@ async fn maintain_keys(
         }
         if let Err(error) = state.clients.refresh(&state.db).await {
             tracing::warn!(%error, "checking clients failed; keeping the current set");
+        }
+        if let Err(error) = state.apis.refresh(&state.db).await {
+            tracing::warn!(%error, "checking APIs failed; keeping the current set");
         }
         let states = state
             .db

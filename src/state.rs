@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::keys::lifecycle::{self, KeyContext};
 use crate::keys::{KeyRing, KeySet, Signer, SigningAlg};
 use crate::metrics::Metrics;
+use crate::oidc::apis::ApiRegistry;
 use crate::oidc::clients::ClientRegistry;
 use crate::oidc::tokens::TokenService;
 use crate::oidc::{Issuer, TokenSettings};
@@ -62,6 +63,8 @@ pub struct AppState {
     pub key_context: KeyContext,
     /// OAuth clients, in memory.
     pub clients: Arc<ClientRegistry>,
+    /// APIs (resource servers) and their scopes, in memory.
+    pub apis: Arc<ApiRegistry>,
     /// Set when shutdown began: readiness answers 503 while in-flight work finishes.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// This application's metrics registry (`GET /metrics`).

@@ -18,6 +18,7 @@ use crate::accounts::network::network_of;
 use crate::accounts::sessions::{self, AuthError};
 use crate::db::DbError;
 use crate::http::error::{self, Fault};
+use crate::oidc::apis::{Apis, ScopeLine};
 use crate::oidc::authorize::pending::{self, Binding, PendingRequest, Start};
 use crate::oidc::authorize::{self, AuthorizationRequest, CodeGrant, ConsentOutcome, Outcome};
 use crate::oidc::consent;
@@ -46,10 +47,10 @@ struct ConsentPage<'a> {
     base: &'a str,
     client_id: &'a str,
     username: &'a str,
-    /// The requested scopes not approved before.
-    scopes: Vec<&'a str>,
+    /// The requested scopes not approved before; API scopes with their description.
+    scopes: Vec<ScopeLine>,
     /// The requested scopes approved before (shown again under `prompt=consent`).
-    granted: Vec<&'a str>,
+    granted: Vec<ScopeLine>,
     request_id: &'a str,
     csrf_token: &'a str,
 }
@@ -58,6 +59,7 @@ struct ConsentPage<'a> {
 /// apart from the new ones.
 fn consent_page(
     base: &str,
+    apis: &Apis,
     client_id: &str,
     username: &str,
     requested: &str,
@@ -65,14 +67,14 @@ fn consent_page(
     request_id: &str,
     csrf_token: &str,
 ) -> Result<String, askama::Error> {
-    let (granted, scopes) = crate::verify::scope::tokens(requested)
+    let (granted, scopes): (Vec<&str>, Vec<&str>) = crate::verify::scope::tokens(requested)
         .partition(|scope| consented.is_some_and(|c| c.contains(scope)));
     ConsentPage {
         base,
         client_id,
         username,
-        scopes,
-        granted,
+        scopes: apis.describe(scopes),
+        granted: apis.describe(granted),
         request_id,
         csrf_token,
     }
@@ -232,7 +234,7 @@ pub async fn authorize(
         Err(page) => return page,
     };
     let now = app.clock.now_naive();
-    let authz = match authorize::parse(&params, |id| app.clients.get(id)) {
+    let authz = match authorize::parse(&params, |id| app.clients.get(id), &app.apis.current()) {
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };
@@ -315,6 +317,7 @@ async fn start_pending(
     let body = match signed_in {
         Some(session) => consent_page(
             app.issuer.path(),
+            &app.apis.current(),
             &authz.client.client_id,
             &session.username,
             authz.scope.as_str(),
@@ -499,6 +502,7 @@ pub async fn login(
             StatusCode::OK,
             consent_page(
                 app.issuer.path(),
+                &app.apis.current(),
                 &pending.request.client_id,
                 &user.username,
                 &pending.request.scope,

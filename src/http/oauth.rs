@@ -154,7 +154,14 @@ pub async fn token(
     let params = read_form(&request, payload).await?;
     let grant_type = params.required("grant_type")?.to_owned();
     let client = authenticate_client(&state, &request, &params)?;
-    let response = grants::exchange(&state.tokens, client, &grant_type, &params).await?;
+    let response = grants::exchange(
+        &state.tokens,
+        state.apis.current(),
+        client,
+        &grant_type,
+        &params,
+    )
+    .await?;
     Ok(no_store_json(&response))
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use super::apis::{Apis, Target};
 use super::clients::{Client, GrantType};
 use super::error::OAuthError;
 use super::params::{Params, pkce_matches};
@@ -72,17 +73,20 @@ impl From<SignError> for OAuthError {
     }
 }
 
-/// `POST /token`: the grant named by `grant_type`, for an authenticated `client`.
+/// `POST /token`: the grant named by `grant_type`, for an authenticated `client`. `apis` (the
+/// registered APIs as they are now) decide each access token's audience and scope from the
+/// request's `resource` (RFC 8707 §2).
 pub async fn exchange(
     tokens: &TokenService,
+    apis: Arc<Apis>,
     client: Arc<Client>,
     grant_type: &str,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     match grant_type {
-        "client_credentials" => client_credentials(tokens, &client, params),
-        "authorization_code" => authorization_code(tokens, client, params).await,
-        "refresh_token" => refresh_token(tokens, client, params).await,
+        "client_credentials" => client_credentials(tokens, &apis, &client, params),
+        "authorization_code" => authorization_code(tokens, apis, client, params).await,
+        "refresh_token" => refresh_token(tokens, &apis, client, params).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
@@ -91,11 +95,14 @@ fn scope_not_allowed() -> OAuthError {
     OAuthError::invalid_scope("The requested scope is not allowed for this client.")
 }
 
-/// `client_credentials` (RFC 6749 §4.4): confidential clients only; `sub` is the client; the
-/// audience comes from `resource`/`audience` (one of the client's) or is the client's default.
-/// Writes nothing: the client comes from memory.
+/// `client_credentials` (RFC 6749 §4.4): confidential clients only; `sub` is the client. The
+/// audience is the `resource` (RFC 8707 §2; `audience` is accepted in its place): an API whose
+/// scopes are asked for (without `scope`: every scope of it the client is allowed) or one of the
+/// client's audiences; without one, the API of the requested scopes, else the client's default.
+/// Writes nothing: the client and the APIs come from memory.
 pub fn client_credentials(
     tokens: &TokenService,
+    apis: &Apis,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -104,32 +111,33 @@ pub fn client_credentials(
             "This client may not use client_credentials.",
         ));
     }
-    let audience = match (params.get("resource"), params.get("audience")) {
-        (Some(_), Some(_)) => {
+    let mut resources = params.resources().to_vec();
+    if let Some(audience) = params.get("audience") {
+        if !resources.is_empty() {
             return Err(OAuthError::invalid_request(
                 "Send either resource or audience, not both.",
             ));
         }
-        (Some(a), None) | (None, Some(a)) => {
-            if !client.audiences.iter().any(|allowed| allowed == a) {
-                return Err(OAuthError::invalid_target());
-            }
-            Some(a)
-        }
-        (None, None) => None,
+        resources.push(audience.to_owned());
+    }
+    let scope = match params.get("scope") {
+        Some(text) => Scope::parse(text).map_err(|_| scope_not_allowed())?,
+        None => apis
+            .allowed_of(client, &resources)
+            .unwrap_or_else(Scope::empty),
     };
-    let scope = Scope::parse(params.get("scope").unwrap_or("")).map_err(|_| scope_not_allowed())?;
     if !client.allows_scope(&scope) || scope.contains("openid") || scope.contains("offline_access")
     {
         return Err(scope_not_allowed());
     }
+    let Target { audience, scope } = apis.target(client, &scope, &resources)?;
     let record = tokens.access_record(tokens.clock().now());
     let access = tokens.sign_access_token(
         &AccessRequest {
             recipient: Recipient::Client(client),
             subject: Subject::Client,
             scope: &scope,
-            audience,
+            audience: audience.as_deref(),
             grant: GrantKind::ClientCredentials,
         },
         &record,
@@ -149,6 +157,7 @@ enum Redemption {
         user: Box<UserRow>,
         roles: Vec<String>,
         scope: Scope,
+        target: Target,
         nonce: Option<String>,
         auth_time: NaiveDateTime,
         sid: Option<String>,
@@ -172,9 +181,11 @@ fn permit(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
 /// `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): the code is single-use — one
 /// conditional update decides concurrent redemptions (CODE-02) — and bound to the client, the
 /// redirect URI and the PKCE challenge (CODE-03, PKCE-01). A replayed code revokes everything its
-/// first redemption issued (CODE-01).
+/// first redemption issued (CODE-01). The access token is for the `resource` named (RFC 8707
+/// §2), one the grant holds scopes of; a refused resource leaves the code unspent.
 pub async fn authorization_code(
     tokens: &TokenService,
+    apis: Arc<Apis>,
     client: Arc<Client>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -182,6 +193,7 @@ pub async fn authorization_code(
     let hash = AuthorizationCode::presented(params.required("code")?).hash();
     let redirect_uri = params.get("redirect_uri").map(str::to_owned);
     let verifier = params.get("code_verifier").map(str::to_owned);
+    let resources = params.resources().to_vec();
     let absolute_ttl = tokens.settings().refresh_absolute_ttl;
     let now = tokens.clock().now();
     let record = tokens.access_record(now);
@@ -195,6 +207,8 @@ pub async fn authorization_code(
                     conn,
                     &Redeem {
                         client: &client_for_db,
+                        apis: &apis,
+                        resources: &resources,
                         hash: &hash,
                         redirect_uri: redirect_uri.as_deref(),
                         verifier: verifier.as_deref(),
@@ -206,16 +220,26 @@ pub async fn authorization_code(
             })
         })
         .await?;
-    let (user, roles, scope, nonce, auth_time, sid, refresh_token) = match outcome {
+    let (user, roles, scope, target, nonce, auth_time, sid, refresh_token) = match outcome {
         Redemption::Issued {
             user,
             roles,
             scope,
+            target,
             nonce,
             auth_time,
             sid,
             refresh_token,
-        } => (user, roles, scope, nonce, auth_time, sid, refresh_token),
+        } => (
+            user,
+            roles,
+            scope,
+            target,
+            nonce,
+            auth_time,
+            sid,
+            refresh_token,
+        ),
         Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
     };
     let access = tokens.sign_access_token(
@@ -226,8 +250,8 @@ pub async fn authorization_code(
                 roles: &roles,
                 auth_time: Some(auth_time),
             },
-            scope: &scope,
-            audience: None,
+            scope: &target.scope,
+            audience: target.audience.as_deref(),
             grant: GrantKind::AuthorizationCode,
         },
         &record,
@@ -250,7 +274,8 @@ pub async fn authorization_code(
         access_token: access.token,
         token_type: "Bearer",
         expires_in: access.expires_in,
-        scope,
+        // RFC 6749 §5.1: the scope of the access token.
+        scope: target.scope,
         refresh_token: refresh_token.map(RefreshToken::into_exposed),
         id_token,
     })
@@ -259,6 +284,8 @@ pub async fn authorization_code(
 /// A code redemption: who presents which code, and the access token it would issue.
 struct Redeem<'a> {
     client: &'a Client,
+    apis: &'a Apis,
+    resources: &'a [String],
     hash: &'a TokenHash,
     redirect_uri: Option<&'a str>,
     verifier: Option<&'a str>,
@@ -270,6 +297,8 @@ struct Redeem<'a> {
 fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthError> {
     let Redeem {
         client,
+        apis,
+        resources,
         hash,
         redirect_uri,
         verifier,
@@ -281,6 +310,16 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
     let Some(row) = q::find_code(conn, hash)? else {
         return Ok(Redemption::Refused("The code is invalid or expired."));
     };
+    // RFC 8707 §2: the resource is checked before the code is spent, so that the client may
+    // ask again for a resource of its grant (only by the client the code was issued to: any
+    // other presentation spends it below).
+    let target =
+        if row.client_id == client.client_id && row.used_at.is_none() && now < row.expires_at {
+            let granted = Scope::parse(&row.scope).map_err(AuthError::StoredScope)?;
+            Some(apis.target(client, &granted, resources)?)
+        } else {
+            None
+        };
     // The conditional update decides: of concurrent redemptions exactly one gets 1. A code seen
     // used (before, or by a concurrent winner) is a replay: what it issued is revoked.
     if q::redeem_code(conn, hash, now)? != 1 {
@@ -308,9 +347,9 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
             "The code was issued to another client.",
         ));
     }
-    if now >= row.expires_at {
+    let Some(target) = target.filter(|_| now < row.expires_at) else {
         return Ok(Redemption::Refused("The code is invalid or expired."));
-    }
+    };
     let redirect_ok = match redirect_uri {
         Some(given) => given == row.redirect_uri,
         None => row.redirect_uri_sent == 0,
@@ -361,6 +400,7 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
         user: Box::new(user),
         roles,
         scope,
+        target,
         nonce: row.nonce,
         auth_time: row.auth_time,
         sid: row.sid,
@@ -369,43 +409,59 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
 }
 
 /// `refresh_token` (RFC 6749 §6): the one refresh path ([`TokenService::refresh`]) bound to the
-/// client (RT-06); `scope` may only narrow the grant (`invalid_scope`); an ID token again when
-/// `openid` was granted (OIDC Core §12.2).
+/// client (RT-06); `scope` may only narrow the grant (`invalid_scope`); the access token is for
+/// any `resource` of the grant (RFC 8707 §2.2: an API it holds scopes of, with only those
+/// scopes; the refresh token keeps the whole grant); an ID token again when `openid` was granted
+/// (OIDC Core §12.2).
 pub async fn refresh_token(
     tokens: &TokenService,
+    apis: &Apis,
     client: Arc<Client>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     permit(&client, GrantType::RefreshToken)?;
     let presented = RefreshToken::presented(params.required("refresh_token")?);
-    // A wider scope is refused before the token is rotated, so the refusal costs it nothing.
+    // A wider scope or a refused resource is refused before the token is rotated, so the
+    // refusal costs it nothing. Without either and without APIs, the grant is used as it is
+    // (no read before the rotation).
     let exceeds = || OAuthError::invalid_scope("The requested scope exceeds the original grant.");
-    let requested = match params.get("scope") {
-        None => None,
-        Some(text) => {
-            let hash = presented.hash();
-            let granted = tokens
-                .db()
-                .run(move |conn| Ok::<_, OAuthError>(refresh_q::find(conn, hash.as_str())?))
-                .await?
-                .map(|(_, family)| family.scope);
-            match granted {
-                // An unknown token: the rotation refuses it.
-                None => None,
-                Some(granted) => Some(
-                    Scope::parse(text)
+    let resources = params.resources();
+    let target = if params.has("scope") || !resources.is_empty() || !apis.is_empty() {
+        let hash = presented.hash();
+        let granted = tokens
+            .db()
+            .run(move |conn| Ok::<_, OAuthError>(refresh_q::find(conn, hash.as_str())?))
+            .await?
+            .map(|(_, family)| family.scope);
+        match granted {
+            // An unknown token: the rotation refuses it.
+            None => None,
+            Some(granted) => {
+                let granted = Scope::parse(&granted).map_err(AuthError::StoredScope)?;
+                let requested = match params.get("scope") {
+                    None => granted,
+                    Some(text) => Scope::parse(text)
                         .ok()
-                        .filter(|requested| {
-                            Scope::parse(&granted)
-                                .is_ok_and(|granted| requested.is_subset_of(&granted))
-                        })
+                        .filter(|requested| requested.is_subset_of(&granted))
                         .ok_or_else(exceeds)?,
-                ),
+                };
+                Some(apis.target(&client, &requested, resources)?)
             }
         }
+    } else {
+        None
+    };
+    let (requested, audience) = match target {
+        Some(Target { audience, scope }) => (Some(scope), audience),
+        None => (None, None),
     };
     let refreshed = tokens
-        .refresh(Recipient::Client(&client), &presented, requested)
+        .refresh(
+            Recipient::Client(&client),
+            &presented,
+            requested,
+            audience.as_deref(),
+        )
         .await?;
     // OIDC Core §12.2: same sub and auth_time, no nonce.
     let id_token = match (

@@ -1,12 +1,16 @@
 //! Request parameters of the OAuth endpoints: `application/x-www-form-urlencoded` (query or
 //! body), where a parameter sent twice is an error and unknown ones are ignored (RFC 6749 §3.1,
-//! §3.2; AUTHZ-07, TEP-03). Empty values count as absent.
+//! §3.2; AUTHZ-07, TEP-03). Empty values count as absent. The one exception is `resource`, which
+//! RFC 8707 §2 lets a client repeat: its values are kept in order, and the caller decides.
 
 use std::collections::HashMap;
 
 /// Parsed parameters.
 #[derive(Debug, Default)]
-pub struct Params(HashMap<String, String>);
+pub struct Params(HashMap<String, String>, Vec<String>);
+
+/// The parameter RFC 8707 §2 allows more than once.
+const RESOURCE: &str = "resource";
 
 /// A parameter was sent more than once, or holds a NUL character (no value of ours can).
 #[derive(Debug, PartialEq, Eq)]
@@ -16,10 +20,17 @@ impl Params {
     /// Parses `name=value&…`; a repeated name is refused.
     pub fn parse(input: &[u8]) -> Result<Self, Duplicate> {
         let mut map = HashMap::new();
+        let mut resources = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(input) {
             if name.contains('\0') || value.contains('\0') {
                 return Err(Duplicate(name.replace('\0', "")));
+            }
+            if name == RESOURCE {
+                if !value.is_empty() {
+                    resources.push(value.into_owned());
+                }
+                continue;
             }
             // A repeated name is a repetition even without a value.
             if !seen.insert(name.clone().into_owned()) {
@@ -30,10 +41,15 @@ impl Params {
                 map.insert(name.into_owned(), value.into_owned());
             }
         }
-        Ok(Self(map))
+        Ok(Self(map, resources))
     }
 
-    /// A parameter's value.
+    /// Every `resource` value, in order (RFC 8707 §2: the parameter may be repeated).
+    pub fn resources(&self) -> &[String] {
+        &self.1
+    }
+
+    /// A parameter's value (`resource`: see [`Params::resources`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
@@ -47,7 +63,7 @@ impl Params {
 
     /// Whether a parameter was sent.
     pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.0.contains_key(name) || (name == RESOURCE && !self.1.is_empty())
     }
 }
 
@@ -95,6 +111,9 @@ mod tests {
             Duplicate("client_id".into())
         );
         assert!(Params::parse(b"x=&x=").is_err());
+        let resources = Params::parse(b"resource=https%3A%2F%2Fa&resource=b&resource=").unwrap();
+        assert_eq!(resources.resources(), ["https://a", "b"]);
+        assert_eq!(resources.get("resource"), None);
     }
 
     #[test]

@@ -145,6 +145,7 @@ mod tests {
     use chrono::{DateTime, Duration};
 
     use super::*;
+    use crate::oidc::apis::Apis;
     use crate::oidc::authorize::checks::tests::{CHALLENGE, client, params, session};
     use crate::oidc::authorize::request::{self, RedirectUri, RequestBinding};
 
@@ -160,7 +161,12 @@ mod tests {
              &scope=openid&state=xyz&nonce=n1&code_challenge={CHALLENGE}\
              &code_challenge_method=S256{extra}"
         );
-        request::parse(&params(&query), |_| Some(client(first_party))).unwrap()
+        request::parse(
+            &params(&query),
+            |_| Some(client(first_party)),
+            &Apis::empty(),
+        )
+        .unwrap()
     }
 
     fn error_of(outcome: Outcome) -> ErrorRedirect {
@@ -268,14 +274,16 @@ mod tests {
 
     #[test]
     fn rejections_become_pages_or_redirects() {
-        let page = request::parse(&params("client_id=nobody"), |_| None).unwrap_err();
+        let page =
+            request::parse(&params("client_id=nobody"), |_| None, &Apis::empty()).unwrap_err();
         assert!(matches!(
             Outcome::from(page),
             Outcome::ErrorPage("The application is unknown.")
         ));
         let query = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb2%3Fx%3D1\
                      &response_type=token&state=s";
-        let rejection = request::parse(&params(query), |_| Some(client(false))).unwrap_err();
+        let rejection =
+            request::parse(&params(query), |_| Some(client(false)), &Apis::empty()).unwrap_err();
         let redirect = error_of(Outcome::from(rejection));
         assert_eq!(redirect.error.code, "unsupported_response_type");
         assert!(
@@ -289,7 +297,9 @@ mod tests {
     fn an_unregistered_redirect_uri_is_never_redirected_to() {
         for extra in ["", "&prompt=none", "&response_type=token"] {
             let query = format!("client_id=app&redirect_uri=https%3A%2F%2Fevil.example{extra}");
-            let rejection = request::parse(&params(&query), |_| Some(client(false))).unwrap_err();
+            let rejection =
+                request::parse(&params(&query), |_| Some(client(false)), &Apis::empty())
+                    .unwrap_err();
             assert!(matches!(rejection, request::Rejection::Page(_)), "{extra}");
         }
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::checks;
+use crate::oidc::apis::Apis;
 use crate::oidc::clients::Client;
 use crate::oidc::params::Params;
 use crate::verify::Scope;
@@ -190,9 +191,11 @@ pub enum Rejection {
 
 /// Parses and validates an authorization request. The client and redirect URI come first: until
 /// both are known good, every failure is a page; after them, failures go back to the client.
+/// `apis` decide whether the `resource` (RFC 8707 §2) fits the scopes asked for.
 pub fn parse(
     params: &Params,
     find_client: impl FnOnce(&str) -> Option<Arc<Client>>,
+    apis: &Apis,
 ) -> Result<AuthorizationRequest, Rejection> {
     let client = checks::check_client(params, find_client).map_err(Rejection::Page)?;
     let (redirect_uri, redirect_uri_sent) =
@@ -210,6 +213,8 @@ pub fn parse(
     checks::check_code_flow_allowed(&client).map_err(fail)?;
     checks::check_response_mode(params).map_err(fail)?;
     let scope = checks::check_scope(params, &client).map_err(fail)?;
+    apis.check_authorization_resource(&client, &scope, params.resources())
+        .map_err(fail)?;
     let code_challenge = checks::check_pkce(params).map_err(fail)?;
     let nonce = checks::check_nonce(params).map_err(fail)?;
     let prompt = checks::check_prompt(params).map_err(fail)?;

@@ -455,12 +455,15 @@ impl TokenService {
     /// The one refresh path, of the token endpoint's `refresh_token` grant and of the JSON API:
     /// the presented token is rotated for `recipient` (reuse detection, the client binding,
     /// the new access token recorded in the same write), then the access token is signed with
-    /// the `requested` narrowing of the scope (checked by the caller), else the family's scope.
+    /// the `requested` narrowing of the scope (checked by the caller), else the family's scope,
+    /// for `audience` (a resource of the grant, RFC 8707 §2.2, checked by the caller), else the
+    /// recipient's default.
     pub async fn refresh(
         &self,
         recipient: Recipient<'_>,
         presented: &RefreshToken,
         requested: Option<Scope>,
+        audience: Option<&str>,
     ) -> Result<RefreshedTokens, AuthError> {
         let now = self.clock.now();
         let record = self.access_record(now);
@@ -484,7 +487,7 @@ impl TokenService {
                     auth_time: rotation.grant.auth_time,
                 },
                 scope: &scope,
-                audience: None,
+                audience,
                 grant: GrantKind::Refresh,
             },
             &record,
@@ -498,7 +501,9 @@ impl TokenService {
 
     /// The JSON API's refresh: [`TokenService::refresh`] for the first-party client.
     pub async fn refresh_first_party(&self, presented: &RefreshToken) -> Result<Issued, AuthError> {
-        let refreshed = self.refresh(Recipient::FirstParty, presented, None).await?;
+        let refreshed = self
+            .refresh(Recipient::FirstParty, presented, None, None)
+            .await?;
         Ok(Issued {
             access_token: refreshed.access.token,
             expires_in: refreshed.access.expires_in,
