@@ -362,11 +362,8 @@ pub fn create(
     } else {
         new.scopes.clone()
     };
-    if let Some(unknown) = scopes.iter().find(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
-        return Err(invalid(format!(
-            "unknown scope `{unknown}` (known: {})",
-            KNOWN_SCOPES.join(", ")
-        )));
+    if let Some(unknown) = crate::oidc::apis::unknown_scopes(conn, &scopes)?.first() {
+        return Err(invalid(unknown_scope_message(conn, unknown)?));
     }
     let audiences = if new.audiences.is_empty() {
         vec![issuer.to_owned()]
@@ -421,6 +418,25 @@ pub fn create(
         },
         id,
         detail,
+    ))
+}
+
+/// Why `scope` cannot be allowed, and where scopes come from: the OpenID scopes and the scopes
+/// of registered APIs (the first twenty named).
+fn unknown_scope_message(conn: &mut DbConn, scope: &str) -> Result<String, ClientError> {
+    const SHOWN: usize = 20;
+    let api_scopes = crate::oidc::apis::scope_names(conn, SHOWN + 1)?;
+    let apis = match api_scopes.len() {
+        0 => "none yet: register an API and its scopes with `portcullis apis create`".to_owned(),
+        n if n > SHOWN => format!(
+            "{}, …; see `portcullis apis list`",
+            api_scopes[..SHOWN].join(", ")
+        ),
+        _ => format!("{}; see `portcullis apis list`", api_scopes.join(", ")),
+    };
+    Ok(format!(
+        "unknown scope `{scope}`: a client may be allowed the OpenID scopes ({}) and the scopes of registered APIs ({apis})",
+        KNOWN_SCOPES.join(", ")
     ))
 }
 
