@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
 use crate::keys::{KeyState, SigningAlg};
 use crate::oidc::Issuer;
+use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, NewApi};
 use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
@@ -90,6 +91,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage APIs (resource servers): the audiences of access tokens and their scopes.
+    #[command(subcommand)]
+    Apis(ApisCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -122,7 +126,8 @@ pub enum ClientsCommand {
         /// repeatable. Default: code + refresh with redirect URIs, else client_credentials.
         #[arg(long = "grant-type", value_parser = parse_grant)]
         grant_types: Vec<GrantType>,
-        /// An allowed scope (openid, profile, email, offline_access); repeatable. Default: all.
+        /// An allowed scope: an OpenID scope (openid, profile, email, offline_access) or a scope
+        /// of a registered API (`portcullis apis list`); repeatable. Default: the OpenID scopes.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         /// An allowed audience of its access tokens; repeatable; the first is the default.
@@ -160,6 +165,58 @@ pub enum ClientsCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+}
+
+/// `portcullis apis …`
+#[derive(Debug, Subcommand)]
+pub enum ApisCommand {
+    /// Register an API; prints it as JSON.
+    Create {
+        /// Its identifier: the audience (`aud`) of its access tokens and the `resource` clients
+        /// name (RFC 8707); an absolute URI without a fragment.
+        #[arg(long)]
+        identifier: String,
+        /// A name for operators.
+        #[arg(long)]
+        name: String,
+        /// A scope and its description shown on the consent page, as `NAME=DESCRIPTION`
+        /// (`orders:read=Read your orders`); repeatable. Names are unique across APIs.
+        #[arg(long = "scope", value_parser = parse_api_scope)]
+        scopes: Vec<ApiScope>,
+    },
+    /// List every API with its scopes as a JSON array.
+    List,
+    /// Change an API's name or scopes; prints it as JSON.
+    Update {
+        /// The API's id or identifier.
+        #[arg(allow_hyphen_values = true)]
+        api: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A scope to add, or whose description to replace, as `NAME=DESCRIPTION`; repeatable.
+        #[arg(long = "scope", value_parser = parse_api_scope)]
+        scopes: Vec<ApiScope>,
+        /// A scope to remove (refused while a client is allowed it); repeatable.
+        #[arg(long = "remove-scope")]
+        remove_scopes: Vec<String>,
+    },
+    /// Delete an API (refused while a client is allowed one of its scopes).
+    Delete {
+        /// The API's id or identifier.
+        #[arg(allow_hyphen_values = true)]
+        api: String,
+    },
+}
+
+fn parse_api_scope(text: &str) -> Result<ApiScope, String> {
+    let (name, description) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=DESCRIPTION"))?;
+    Ok(ApiScope {
+        name: name.to_owned(),
+        description: description.to_owned(),
+    })
 }
 
 fn parse_grant(text: &str) -> Result<GrantType, String> {
@@ -262,6 +319,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys(settings, command).await?,
         Command::Users(command) => users(settings, command).await?,
         Command::Clients(command) => clients(settings, command).await?,
+        Command::Apis(command) => apis(settings, command).await?,
         Command::Config(ConfigCommand::Check) => print_json(&settings.redacted())?,
     }
     Ok(())
@@ -370,6 +428,64 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             })
             .await?;
             print_json(&registered)
+        }
+    }
+}
+
+async fn apis(settings: Settings, command: ApisCommand) -> anyhow::Result<()> {
+    startup::migrate(&settings.db.url).await?;
+    let db = Db::for_settings(&settings.db, 2, Arc::default());
+    let clock = Clock::system();
+    match command {
+        ApisCommand::Create {
+            identifier,
+            name,
+            scopes,
+        } => {
+            // The issuer is reserved (the first-party API's audience); without
+            // PORTCULLIS_ISSUER it follows the bind address, as `serve` does.
+            let issuer = settings
+                .server
+                .issuer
+                .clone()
+                .unwrap_or_else(|| Issuer::from_bind(settings.server.bind))
+                .to_string();
+            let new = NewApi {
+                identifier,
+                name,
+                scopes,
+            };
+            let api = audited(&db, "api_created", move |conn| {
+                oidc_apis::create(conn, new, &issuer, clock.now_naive())
+            })
+            .await?;
+            print_json(&api)
+        }
+        ApisCommand::List => print_json(&db.run(oidc_apis::list).await?),
+        ApisCommand::Update {
+            api,
+            name,
+            scopes,
+            remove_scopes,
+        } => {
+            let update = ApiUpdate {
+                name,
+                upsert_scopes: scopes,
+                remove_scopes,
+                replace_scopes: None,
+            };
+            let api = audited(&db, "api_changed", move |conn| {
+                oidc_apis::update(conn, &api, update, clock.now_naive())
+            })
+            .await?;
+            print_json(&api)
+        }
+        ApisCommand::Delete { api } => {
+            let deleted = audited(&db, "api_deleted", move |conn| {
+                oidc_apis::delete(conn, &api)
+            })
+            .await?;
+            print_json(&serde_json::json!({ "deleted": deleted.identifier, "id": deleted.id }))
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::http::error::{self, ApiError};
 use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
+use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, ApisError, NewApi};
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
 use crate::oidc::consent;
 use crate::oidc::user_grants;
@@ -114,6 +115,9 @@ pub enum AdminError {
     /// A user change was refused or failed.
     #[error(transparent)]
     Account(#[from] AccountError),
+    /// An API change was refused or failed.
+    #[error(transparent)]
+    Apis(#[from] ApisError),
 }
 
 impl ResponseError for AdminError {
@@ -153,7 +157,27 @@ impl ResponseError for AdminError {
             ),
             Self::Key(KeyError::Db(db))
             | Self::Client(ClientError::Db(db))
-            | Self::Account(AccountError::Db(db)) => error::admin_db_failure(db),
+            | Self::Account(AccountError::Db(db))
+            | Self::Apis(ApisError::Db(db)) => error::admin_db_failure(db),
+            Self::Apis(ApisError::Invalid(what)) => {
+                ApiError::InvalidRequest(what.clone()).error_response()
+            }
+            Self::Apis(ApisError::NotFound) => ApiError::NotFound.error_response(),
+            Self::Apis(ApisError::Exists) => conflict(
+                "api_exists",
+                "An API with this identifier (or one of these scopes) already exists.",
+                json!({}),
+            ),
+            Self::Apis(ApisError::ScopeTaken { scope, api }) => conflict(
+                "scope_exists",
+                "A scope with this name belongs to another API; scope names are unique across APIs.",
+                json!({ "scope": scope, "api": api }),
+            ),
+            Self::Apis(ApisError::InUse { clients }) => conflict(
+                "api_in_use",
+                "Clients are allowed scopes this change would remove; nothing was changed.",
+                json!({ "clients": clients }),
+            ),
             // Key material or KEK trouble: logged, never sent.
             Self::Key(other) => error::admin_internal(other),
             Self::Client(ClientError::Invalid(what)) => {
@@ -470,6 +494,119 @@ pub async fn delete_client(
     let (id, now) = (client_id.into_inner(), state.clock.now_naive());
     change_client(&state, &admin, "client_deleted", move |conn| {
         oidc_clients::delete(conn, &id, now)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
+}
+
+/// An audited change to one API, after which the in-memory registry is reloaded at once.
+async fn change_api<T, F>(
+    state: &AppState,
+    admin: &Admin,
+    action: &'static str,
+    change: F,
+) -> Result<T, AdminError>
+where
+    F: FnOnce(&mut DbConn) -> Result<audit::Change<T>, ApisError> + Send + 'static,
+    T: Send + 'static,
+{
+    let value = audited(state, admin, action, change).await?;
+    state.apis.reload(&state.db).await?;
+    Ok(value)
+}
+
+/// `POST /admin/apis` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApi {
+    identifier: String,
+    name: String,
+    #[serde(default)]
+    scopes: Vec<ApiScope>,
+}
+
+/// `PATCH /admin/apis/{id}` body: what is present is replaced (`scopes`: the whole set).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApi {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<ApiScope>>,
+}
+
+/// `GET /admin/apis`: every API with its scopes.
+pub async fn list_apis(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<HttpResponse, AdminError> {
+    let apis = state.db.run(oidc_apis::list).await?;
+    Ok(ok(StatusCode::OK, &json!({ "apis": apis })))
+}
+
+/// `POST /admin/apis`: registers an API (resource server) and its scopes.
+pub async fn create_api(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: Json<CreateApi>,
+) -> Result<HttpResponse, AdminError> {
+    let body = body.0;
+    let new = NewApi {
+        identifier: body.identifier,
+        name: body.name,
+        scopes: body.scopes,
+    };
+    let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
+    let api = change_api(&state, &admin, "api_created", move |conn| {
+        oidc_apis::create(conn, new, &issuer, now)
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, &api))
+}
+
+/// `GET /admin/apis/{id}`: one API (by id or identifier).
+pub async fn get_api(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    let api = state.db.run(move |conn| oidc_apis::find(conn, &id)).await?;
+    Ok(ok(StatusCode::OK, &api))
+}
+
+/// `PATCH /admin/apis/{id}`: renames an API or replaces its scopes.
+pub async fn update_api(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    body: Json<UpdateApi>,
+) -> Result<HttpResponse, AdminError> {
+    let body = body.0;
+    let update = ApiUpdate {
+        name: body.name,
+        replace_scopes: body.scopes,
+        ..ApiUpdate::default()
+    };
+    let (id, now) = (id.into_inner(), state.clock.now_naive());
+    let api = change_api(&state, &admin, "api_changed", move |conn| {
+        oidc_apis::update(conn, &id, update, now)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &api))
+}
+
+/// `DELETE /admin/apis/{id}`: deletes an API no client is allowed a scope of.
+pub async fn delete_api(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    change_api(&state, &admin, "api_deleted", move |conn| {
+        oidc_apis::delete(conn, &id)
     })
     .await?;
     Ok(HttpResponse::NoContent()

@@ -199,6 +199,23 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 DELETE,
                 admin::delete_client,
             ))
+            .service(labelled(
+                "/admin/apis",
+                "GET, HEAD, POST",
+                web::resource("/apis")
+                    .route(web::get().to(admin::list_apis))
+                    .route(web::head().to(admin::list_apis))
+                    .route(web::post().to(admin::create_api)),
+            ))
+            .service(labelled(
+                "/admin/apis/{id}",
+                "GET, HEAD, PATCH, DELETE",
+                web::resource("/apis/{id}")
+                    .route(web::get().to(admin::get_api))
+                    .route(web::head().to(admin::get_api))
+                    .route(web::patch().to(admin::update_api))
+                    .route(web::delete().to(admin::delete_api)),
+            ))
             .service(scoped_resource(
                 "/admin/users",
                 "/users",
