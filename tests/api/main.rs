@@ -6,6 +6,7 @@ mod helpers;
 mod pg;
 
 mod admin;
+mod apis;
 mod auth_api;
 mod browser;
 mod cli;

@@ -81,6 +81,19 @@ impl ClientSpec {
         self
     }
 
+    /// An allowed scope (an OpenID scope or a scope of a registered API); the first replaces
+    /// the default (every OpenID scope).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.0.scopes.push(scope.to_owned());
+        self
+    }
+
+    /// An allowed grant type; the first replaces the default.
+    pub fn grant_type(mut self, grant: portcullis::oidc::clients::GrantType) -> Self {
+        self.0.grant_types.push(grant);
+        self
+    }
+
     /// An audience whose access tokens it may introspect.
     pub fn introspection_audience(mut self, audience: &str) -> Self {
         self.0.introspection_audiences.push(audience.to_owned());
@@ -183,6 +196,40 @@ impl TestApp {
             register_client(&self.state.db, &self.state.clock, spec, &self.issuer).await;
         self.reload_clients().await;
         registered
+    }
+
+    /// Registers an API `identifier` named `name` with `scopes` (name, description) through the
+    /// service the CLI and the admin API use, and has the server load it at once: the API.
+    pub async fn create_api(
+        &self,
+        identifier: &str,
+        scopes: &[(&str, &str)],
+    ) -> portcullis::oidc::apis::Api {
+        use portcullis::oidc::apis::{self, ApiScope, NewApi};
+        let new = NewApi {
+            identifier: identifier.to_owned(),
+            name: format!("API {identifier}"),
+            scopes: scopes
+                .iter()
+                .map(|(name, description)| ApiScope {
+                    name: (*name).to_owned(),
+                    description: (*description).to_owned(),
+                })
+                .collect(),
+        };
+        let (issuer, now) = (self.issuer.clone(), self.state.clock.now_naive());
+        let api = self
+            .state
+            .db
+            .run(move |conn| apis::create(conn, new, &issuer, now).map(|change| change.value))
+            .await
+            .expect("API registered");
+        self.state
+            .apis
+            .reload(&self.state.db)
+            .await
+            .expect("APIs reloaded");
+        api
     }
 
     /// Loads the clients from the database at once (a client another instance registered).
