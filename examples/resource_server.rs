@@ -1,12 +1,16 @@
 //! A small API protected by Portcullis access tokens, verified offline with `portcullis::verify`.
 //!
 //! Settings: `PORTCULLIS_ISSUER` (the issuer it trusts, default `http://127.0.0.1:8080`),
-//! `RESOURCE_AUDIENCE` (expected audience, default: the issuer) and `RESOURCE_BIND`
-//! (default `127.0.0.1:8081`).
+//! `RESOURCE_AUDIENCE` (expected audience, default: the issuer; set it to the identifier of the
+//! API registered with `portcullis apis create`) and `RESOURCE_BIND` (default `127.0.0.1:8081`).
 //!
 //! - `GET /public`: no token needed.
 //! - `GET /private`: any valid access token; answers its `sub`.
 //! - `GET /admin`: a token whose roles include `admin`.
+//! - `GET /orders`: a token granting the API scope `orders:read` (register it with
+//!   `portcullis apis create --identifier https://orders.example --name Orders --scope
+//!   'orders:read=Read your orders'`; a client allowed it gets it with `resource=` that
+//!   identifier, from any grant).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use portcullis::verify::actix::{Authenticated, BearerError};
@@ -24,6 +28,11 @@ async fn private(auth: Authenticated) -> HttpResponse {
 async fn admin(auth: Authenticated) -> Result<HttpResponse, BearerError> {
     auth.require_role("admin")?;
     Ok(HttpResponse::Ok().json(json!({ "sub": auth.subject, "admin": true })))
+}
+
+async fn orders(auth: Authenticated) -> Result<HttpResponse, BearerError> {
+    auth.require_scope("orders:read")?;
+    Ok(HttpResponse::Ok().json(json!({ "sub": auth.subject, "orders": [] })))
 }
 
 #[actix_web::main]
@@ -44,6 +53,7 @@ async fn main() -> std::io::Result<()> {
             .route("/public", web::get().to(public))
             .route("/private", web::get().to(private))
             .route("/admin", web::get().to(admin))
+            .route("/orders", web::get().to(orders))
     })
     .bind(&bind)?
     .run()
