@@ -18,7 +18,7 @@ use crate::accounts::network::network_of;
 use crate::accounts::sessions::{self, AuthError};
 use crate::db::DbError;
 use crate::http::error::{self, Fault};
-use crate::oidc::apis::{Apis, ScopeLine};
+use crate::oidc::apis::ScopeLine;
 use crate::oidc::authorize::pending::{self, Binding, PendingRequest, Start};
 use crate::oidc::authorize::{self, AuthorizationRequest, CodeGrant, ConsentOutcome, Outcome};
 use crate::oidc::consent;
@@ -58,8 +58,7 @@ struct ConsentPage<'a> {
 /// The consent page for `requested` (validated scope text), the scopes `consented` before set
 /// apart from the new ones.
 fn consent_page(
-    base: &str,
-    apis: &Apis,
+    app: &AppState,
     client_id: &str,
     username: &str,
     requested: &str,
@@ -69,8 +68,9 @@ fn consent_page(
 ) -> Result<String, askama::Error> {
     let (granted, scopes): (Vec<&str>, Vec<&str>) = crate::verify::scope::tokens(requested)
         .partition(|scope| consented.is_some_and(|c| c.contains(scope)));
+    let apis = app.apis.current();
     ConsentPage {
-        base,
+        base: app.issuer.path(),
         client_id,
         username,
         scopes: apis.describe(scopes),
@@ -316,8 +316,7 @@ async fn start_pending(
     };
     let body = match signed_in {
         Some(session) => consent_page(
-            app.issuer.path(),
-            &app.apis.current(),
+            app,
             &authz.client.client_id,
             &session.username,
             authz.scope.as_str(),
@@ -501,8 +500,7 @@ pub async fn login(
             &app,
             StatusCode::OK,
             consent_page(
-                app.issuer.path(),
-                &app.apis.current(),
+                &app,
                 &pending.request.client_id,
                 &user.username,
                 &pending.request.scope,
