@@ -232,12 +232,17 @@ pub async fn introspect(
 }
 
 /// `GET|POST /userinfo` (OIDC Core §5.3): the claims [`introspect::userinfo`] allows; RFC 6750
-/// errors.
+/// errors. The access token comes in the `Authorization: Bearer` header (RFC 6750 §2.1) or, on a
+/// POST with an `application/x-www-form-urlencoded` body, as its `access_token` parameter
+/// (§2.2). Both at once, a repeated parameter or an unreadable form body: 400 `invalid_request`
+/// (§2: a client uses one method). Another body type is ignored (the header is then the only
+/// method).
 pub async fn userinfo(
     state: web::Data<AppState>,
     request: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, BearerError> {
-    let token = bearer_token(&request)?;
+    let token = userinfo_token(&request, payload).await?;
     let info = introspect::userinfo(&state.tokens, &token)
         .await
         .map_err(|error| match error {
@@ -252,4 +257,39 @@ pub async fn userinfo(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(info))
+}
+
+/// The access token of a userinfo request: the header's, or the form body's (RFC 6750 §2.1,
+/// §2.2), never both.
+async fn userinfo_token(
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<String, BearerError> {
+    let has_header = request.headers().contains_key(AUTHORIZATION);
+    let form_post = request.method() == actix_web::http::Method::POST
+        && request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| {
+                essence
+                    .trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+    let in_body = if form_post {
+        let params = read_form(request, payload).await.map_err(|_| {
+            BearerError::InvalidRequest("The form body could not be read, or repeats a parameter.")
+        })?;
+        params.get("access_token").map(str::to_owned)
+    } else {
+        None
+    };
+    match (has_header, in_body) {
+        (true, Some(_)) => Err(BearerError::InvalidRequest(
+            "Send the access token in the Authorization header or in the form body, not both.",
+        )),
+        (false, Some(token)) => Ok(token),
+        (_, None) => bearer_token(request),
+    }
 }

@@ -63,6 +63,11 @@ pub enum BearerError {
     /// Valid token without the needed scope or role.
     #[error("insufficient scope: {0}")]
     InsufficientScope(String),
+    /// The request is malformed (RFC 6750 §3.1 `invalid_request`, 400): the token sent by more
+    /// than one method (§2), or a form body that could not be read. The text is the
+    /// `error_description`.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
     /// The token cannot be checked right now (the issuer's keys, or the application's own
     /// dependency): 503 with `Retry-After`.
     #[error("token verification unavailable")]
@@ -93,6 +98,7 @@ impl ResponseError for BearerError {
         match self {
             Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotConfigured | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -117,6 +123,11 @@ impl ResponseError for BearerError {
                 r#"Bearer error="insufficient_scope", error_description="The access token does not grant this""#,
                 "insufficient_scope",
                 "The access token does not grant this.",
+            ),
+            Self::InvalidRequest(description) => (
+                r#"Bearer error="invalid_request""#,
+                "invalid_request",
+                *description,
             ),
             Self::Unavailable => (
                 "",

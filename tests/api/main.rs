@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod consent;
+mod edges;
 mod errors;
 mod fuzz;
 mod hardening;
