@@ -14,6 +14,12 @@ use crate::verify::Scope;
 /// OIDC Core §3.1.2.6: `prompt=none` and nobody (usable) is signed in.
 pub const LOGIN_REQUIRED: AuthorizationError =
     AuthorizationError::new("login_required", "The user is not signed in.");
+/// OIDC Core §3.1.2.6: `prompt=none`, and the browser's session is too old for `max_age` (or
+/// `prompt=login`, which cannot come with `none`): the user would have to sign in again.
+pub const REAUTHENTICATION_REQUIRED: AuthorizationError = AuthorizationError::new(
+    "login_required",
+    "The user must sign in again: the session is older than max_age allows.",
+);
 /// OIDC Core §3.1.2.6: `prompt=none` and the user would have to approve.
 pub const CONSENT_REQUIRED: AuthorizationError = AuthorizationError::new(
     "consent_required",
@@ -55,11 +61,17 @@ pub fn decide(
     consented: Option<&Scope>,
     now: NaiveDateTime,
 ) -> Outcome {
+    let signed_in = session.is_some();
     let usable =
         session.filter(|s| checks::check_session_usable(request.prompt, request.max_age, s, now));
     let Some(session) = usable else {
         if request.prompt.none {
-            return Outcome::RedirectError(request.error_redirect(LOGIN_REQUIRED));
+            let error = if signed_in {
+                REAUTHENTICATION_REQUIRED
+            } else {
+                LOGIN_REQUIRED
+            };
+            return Outcome::RedirectError(request.error_redirect(error));
         }
         return Outcome::ShowLogin(request);
     };
@@ -268,7 +280,7 @@ mod tests {
                 now()
             ))
             .error,
-            LOGIN_REQUIRED
+            REAUTHENTICATION_REQUIRED
         );
     }
 
