@@ -67,17 +67,27 @@ fn safe(name: &str) -> String {
         .collect()
 }
 
+/// Refuses a request to the token, revocation or introspection endpoint with anything in its
+/// URL query: their parameters, client credentials included, travel in the form body only
+/// (RFC 6749 §3.2, §2.3.1; RFC 7009 §2.1; RFC 7662 §2.1), so a query is a client mistake that
+/// would put a code, a token or a secret in access logs. 400 `invalid_request`.
+pub fn no_query(request: &HttpRequest) -> Result<(), OAuthError> {
+    if request.query_string().is_empty() {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "Parameters are not accepted in the URL of this endpoint; send them in the form body.",
+        ))
+    }
+}
+
 /// Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3).
 pub fn authenticate_client(
     state: &AppState,
     request: &HttpRequest,
     params: &Params,
 ) -> Result<Arc<Client>, OAuthError> {
-    if request.query_string().contains("client_secret") {
-        return Err(OAuthError::invalid_request(
-            "Client credentials are not accepted in the URL.",
-        ));
-    }
+    no_query(request)?;
     let basic = basic_credentials(request)?;
     let (client_id, secret, via_basic) = match (basic, params.get("client_secret")) {
         (Some(_), Some(_)) => {
@@ -151,6 +161,7 @@ pub async fn token(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
+    no_query(&request)?;
     let params = read_form(&request, payload).await?;
     let grant_type = params.required("grant_type")?.to_owned();
     let client = authenticate_client(&state, &request, &params)?;
@@ -172,6 +183,7 @@ pub async fn revoke(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
+    no_query(&request)?;
     let params = read_form(&request, payload).await?;
     let client = authenticate_client(&state, &request, &params)?;
     let token = params.required("token")?;
@@ -196,6 +208,7 @@ pub async fn introspect(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
+    no_query(&request)?;
     let params = read_form(&request, payload).await?;
     let client = authenticate_client(&state, &request, &params)?;
     if !client.confidential {

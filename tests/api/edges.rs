@@ -4,7 +4,11 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, Fixture, Sent, browser, json_of};
+use std::time::Duration;
+
+use crate::helpers::{
+    Backend, Fixture, REDIRECT, Sent, browser, enc, json_of, location_params, param, pkce,
+};
 use crate::on_both_backends;
 
 /// The JSON error and the `WWW-Authenticate` challenge of a userinfo answer.
@@ -98,4 +102,78 @@ async fn userinfo_takes_the_token_in_a_form_body(backend: Backend) {
     assert_eq!(in_query.status(), 401);
 }
 
-on_both_backends!(userinfo_takes_the_token_in_a_form_body);
+// Issue 15 item 10: `prompt=none&max_age=0` with a live (but older) session says why it failed:
+// `login_required` because the session is older than `max_age`, not "the user is not signed
+// in"; without a session the description stays.
+async fn prompt_none_with_a_too_old_session_says_why(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let browser = browser();
+    let request = format!(
+        "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&state=m0&code_challenge={}&code_challenge_method=S256&prompt=none",
+        enc(REDIRECT),
+        pkce(&"v".repeat(43))
+    );
+    let anonymous = browser.get(f.url(&request)).sent().await;
+    let (_, params) = location_params(&anonymous);
+    assert_eq!(param(&params, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&params, "error_description").as_deref(),
+        Some("The user is not signed in.")
+    );
+
+    f.code(&browser, "openid").await;
+    f.app.advance(Duration::from_secs(1));
+    let too_old = browser
+        .get(f.url(&format!("{request}&max_age=0")))
+        .sent()
+        .await;
+    assert_eq!(too_old.status(), 303);
+    let (_, params) = location_params(&too_old);
+    assert_eq!(param(&params, "error").as_deref(), Some("login_required"));
+    let description = param(&params, "error_description").unwrap();
+    assert!(description.contains("max_age"), "{description}");
+    assert_eq!(param(&params, "state").as_deref(), Some("m0"));
+    assert!(param(&params, "code").is_none());
+}
+
+// Issue 15 item 10 (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1): the token, revocation and
+// introspection endpoints take their parameters in the form body only; anything in the URL
+// query — a credential, a grant parameter, or a stray name — is `invalid_request`, before the
+// client is authenticated or anything is redeemed (the code still works afterwards).
+async fn token_endpoints_refuse_parameters_in_the_query(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let (code, verifier) = f.code(&browser(), "openid").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    for query in [
+        format!("code={}", enc(&code)),
+        "grant_type=authorization_code".to_owned(),
+        "client_id=webapp".to_owned(),
+        "x=1".to_owned(),
+    ] {
+        for path in ["/token", "/revoke", "/introspect"] {
+            let response = f.token_like(&format!("{path}?{query}"), &form).await;
+            assert_eq!(response.status(), 400, "{path}?{query}");
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let body = json_of(response).await;
+            assert_eq!(body["error"], "invalid_request", "{path}?{query}");
+            assert!(
+                body["error_description"].as_str().unwrap().contains("URL"),
+                "{body}"
+            );
+        }
+    }
+    // Nothing was redeemed: the code works once, from the body.
+    let tokens = f.exchange(&code, &verifier).await;
+    assert_eq!(tokens.status(), 200);
+}
+
+on_both_backends!(
+    userinfo_takes_the_token_in_a_form_body,
+    prompt_none_with_a_too_old_session_says_why,
+    token_endpoints_refuse_parameters_in_the_query,
+);
