@@ -218,6 +218,8 @@ pub struct AuthorizationRequestRow {
     pub expires_at: NaiveDateTime,
     /// Completed.
     pub completed_at: Option<NaiveDateTime>,
+    /// `query` or `form_post`: how the response is delivered.
+    pub response_mode: String,
 }
 
 /// A row of `authorization_codes`.

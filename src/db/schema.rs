@@ -228,6 +228,8 @@ diesel::table! {
         expires_at -> Timestamp,
         /// Set when a code was issued or the request was denied.
         completed_at -> Nullable<Timestamp>,
+        /// `query` or `form_post` (OAuth 2.0 Form Post Response Mode).
+        response_mode -> Text,
     }
 }
 

@@ -20,7 +20,9 @@ use crate::db::DbError;
 use crate::http::error::{self, Fault};
 use crate::oidc::apis::ScopeLine;
 use crate::oidc::authorize::pending::{self, Binding, PendingRequest, Start};
-use crate::oidc::authorize::{self, AuthorizationRequest, CodeGrant, ConsentOutcome, Outcome};
+use crate::oidc::authorize::{
+    self, AuthorizationRequest, AuthorizationResponse, CodeGrant, ConsentOutcome, Outcome,
+};
 use crate::oidc::consent;
 use crate::oidc::logout::{self, Confirmation, IdTokenHint, LogoutOutcome};
 use crate::oidc::params::Params;
@@ -89,15 +91,100 @@ struct MessagePage<'a> {
     is_error: bool,
 }
 
+/// The page of a `form_post` response (OAuth 2.0 Form Post Response Mode §2): a form that
+/// posts the response parameters to the redirect URI, submitted by [`FORM_POST_SCRIPT`], with a
+/// button when scripts are off.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    /// The verified redirect URI.
+    action: &'a str,
+    /// The response parameters.
+    fields: &'a [(&'static str, String)],
+    /// [`FORM_POST_SCRIPT`], the page's only script.
+    script: &'static str,
+}
+
+/// The script of the `form_post` page, allowed by its hash alone (`script-src 'sha256-…'`).
+const FORM_POST_SCRIPT: &str = r#"document.getElementById("response").submit();"#;
+
+/// The Content-Security-Policy source of [`FORM_POST_SCRIPT`]: `'sha256-<base64>'` (CSP3 §2.3.1).
+fn form_post_script_hash() -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, FORM_POST_SCRIPT.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    )
+}
+
+/// The `form-action` source that allows posting to `action` (a verified redirect URI) and
+/// nowhere else the CSP grammar can tell apart (CSP3 §2.3.1): scheme, host, port and path, the
+/// query left out (a source has none). A host the grammar cannot name (an IPv6 literal) or a
+/// path holding `;` or `,` (CSP separators) falls back to the scheme alone.
+fn form_action_source(action: &str) -> String {
+    let Ok(url) = url::Url::parse(action) else {
+        return "'none'".to_owned();
+    };
+    let scheme = url.scheme();
+    let host = match url.host() {
+        Some(url::Host::Domain(domain)) => Some(domain.to_owned()),
+        Some(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        Some(url::Host::Ipv6(_)) | None => None,
+    };
+    let path = url.path();
+    match host {
+        Some(host) if !path.contains([';', ',']) => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{scheme}://{host}{port}{path}")
+        }
+        _ => format!("{scheme}:"),
+    }
+}
+
+/// Sends the browser to the client with an authorization response: a `303` (query mode) or
+/// the self-submitting page (form_post), under a CSP that runs only its script and posts only
+/// to the redirect URI.
+fn deliver(state: &AppState, response: AuthorizationResponse) -> HttpResponse {
+    match response {
+        AuthorizationResponse::Redirect(location) => see_other(&location),
+        AuthorizationResponse::FormPost { action, fields } => {
+            let csp = format!(
+                "default-src 'none'; script-src {}; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+                form_post_script_hash(),
+                form_action_source(&action)
+            );
+            let body = FormPostPage {
+                action: &action,
+                fields: &fields,
+                script: FORM_POST_SCRIPT,
+            }
+            .render();
+            page_with_csp(state, StatusCode::OK, &csp, body)
+        }
+    }
+}
+
+/// The CSP of every hosted page: nothing loads, nothing runs, no framing.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
 /// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
 fn page(state: &AppState, status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+    page_with_csp(state, status, PAGE_CSP, body)
+}
+
+/// [`page`] with its own Content-Security-Policy.
+fn page_with_csp(
+    state: &AppState,
+    status: StatusCode,
+    csp: &str,
+    body: Result<String, askama::Error>,
+) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response
         .content_type("text/html; charset=utf-8")
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ))
+        .insert_header(("Content-Security-Policy", csp))
         .insert_header(("X-Frame-Options", "DENY"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header(("Cache-Control", "no-store"))
@@ -272,7 +359,7 @@ async fn respond(
 ) -> HttpResponse {
     match outcome {
         Outcome::ErrorPage(text) => message(app, StatusCode::BAD_REQUEST, "Invalid request", text),
-        Outcome::RedirectError(redirect) => see_other(&redirect.location(app.issuer.as_str())),
+        Outcome::RedirectError(redirect) => deliver(app, redirect.response(app.issuer.as_str())),
         Outcome::ShowLogin(authz) => start_pending(app, request, &authz, None, None, now).await,
         Outcome::ShowConsent(authz, session) => {
             start_pending(app, request, &authz, Some(&session), consented, now).await
@@ -281,10 +368,11 @@ async fn respond(
     }
 }
 
-/// Issues a code and sends the browser to the client with `code`, `state` and `iss` (303).
+/// Issues a code and sends the browser to the client with `code`, `state` and `iss` (a `303`,
+/// or the form_post page).
 async fn send_code(app: &AppState, grant: CodeGrant, now: NaiveDateTime) -> HttpResponse {
     match authorize::issue_code(&app.db, grant, now).await {
-        Ok(redirect) => see_other(&redirect.location(app.issuer.as_str())),
+        Ok(redirect) => deliver(app, redirect.response(app.issuer.as_str())),
         Err(error) => failed(app, error),
     }
 }
@@ -601,7 +689,7 @@ pub async fn consent(
         Err(denied) => {
             let user_id = pending.user_id.as_deref().unwrap_or_default();
             tracing::info!(%user_id, client_id = %pending.request.client_id, "consent denied");
-            see_other(&denied.location(app.issuer.as_str()))
+            deliver(&app, denied.response(app.issuer.as_str()))
         }
     }
 }
@@ -701,6 +789,37 @@ pub async fn logout(
             }
             tracing::info!(user_id = %session.user_id, "signed out");
             finish(&app)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_post_script_hash_is_the_sha256_of_the_script() {
+        // printf '%s' 'document.getElementById("response").submit();' | openssl dgst -sha256 -binary | base64
+        assert_eq!(
+            form_post_script_hash(),
+            "'sha256-mQ2oGECEQvP+Nu+by0UKX2wmZ+b33NETq1RQ2wOEDw0='"
+        );
+    }
+
+    #[test]
+    fn form_action_names_the_redirect_uri_without_its_query() {
+        for (uri, source) in [
+            ("https://app.example/cb?tenant=1", "https://app.example/cb"),
+            ("http://127.0.0.1:51004/cb", "http://127.0.0.1:51004/cb"),
+            (
+                "https://app.example:8443/a/b",
+                "https://app.example:8443/a/b",
+            ),
+            ("http://[::1]:61023/cb", "http:"),
+            ("https://app.example/a;b", "https:"),
+            ("com.example.app:/cb", "com.example.app:"),
+        ] {
+            assert_eq!(form_action_source(uri), source, "{uri}");
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct ProviderMetadata {
     pub scopes_supported: Vec<&'static str>,
     /// `code` only.
     pub response_types_supported: Vec<&'static str>,
-    /// `query` only.
+    /// `query` (the default) and `form_post`.
     pub response_modes_supported: Vec<&'static str>,
     /// Grants.
     pub grant_types_supported: Vec<&'static str>,
@@ -74,7 +74,7 @@ impl ProviderMetadata {
             end_session_endpoint: at("/logout"),
             scopes_supported: KNOWN_SCOPES.to_vec(),
             response_types_supported: vec!["code"],
-            response_modes_supported: vec!["query"],
+            response_modes_supported: vec!["query", "form_post"],
             grant_types_supported: vec![
                 "authorization_code",
                 "refresh_token",

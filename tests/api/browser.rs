@@ -87,8 +87,18 @@ async fn callback(listener: tokio::net::TcpListener) -> String {
     target
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_browser_signs_in_on_the_hosted_page() {
+/// A headless Chromium under chromedriver, for one test: the WebDriver session, and what keeps
+/// the browser alive (dropping it stops chromedriver and its browsers).
+struct Launched {
+    browser: WebDriver,
+    // Dropped first: the browsers are found as chromedriver's children, so before it goes.
+    _browsers: KillBrowsers,
+    _chromedriver: tokio::process::Child,
+}
+
+/// Starts chromedriver and a headless Chromium session, or `None` (after saying so) when they
+/// are not installed and `PORTCULLIS_REQUIRE_BROWSER` is not set.
+async fn launch() -> Option<Launched> {
     let (Some(driver), Some(chromium)) = (
         find_program("chromedriver"),
         find_program("chromium").or_else(|| find_program("chromium-browser")),
@@ -100,38 +110,20 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
         eprintln!(
             "BROWSER TEST DID NOT RUN: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
         );
-        return;
+        return None;
     };
-
-    let env = TestEnv::new(Backend::Sqlite).await;
-    let app = env.spawn().await;
-    app.create_user("alice").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let redirect = format!(
-        "http://127.0.0.1:{}/cb",
-        listener.local_addr().unwrap().port()
-    );
-    let client = app
-        .create_client(
-            ClientSpec::new("browser-app")
-                .redirect_uri(&redirect)
-                .first_party(),
-        )
-        .await;
-    let secret = client_secret(&client);
-
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let mut chromedriver = tokio::process::Command::new(driver)
+    let chromedriver = tokio::process::Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let _browsers = KillBrowsers(chromedriver.id().unwrap_or_default());
+    let browsers = KillBrowsers(chromedriver.id().unwrap_or_default());
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let status = format!("{base}/status");
@@ -167,10 +159,39 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
         }}})),
     )
     .await;
-    let browser = WebDriver {
-        http,
-        base: format!("{base}/session/{}", session["sessionId"].as_str().unwrap()),
+    Some(Launched {
+        browser: WebDriver {
+            http,
+            base: format!("{base}/session/{}", session["sessionId"].as_str().unwrap()),
+        },
+        _chromedriver: chromedriver,
+        _browsers: browsers,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_on_the_hosted_page() {
+    let Some(launched) = launch().await else {
+        return;
     };
+    let browser = &launched.browser;
+
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = env.spawn().await;
+    app.create_user("alice").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!(
+        "http://127.0.0.1:{}/cb",
+        listener.local_addr().unwrap().port()
+    );
+    let client = app
+        .create_client(
+            ClientSpec::new("browser-app")
+                .redirect_uri(&redirect)
+                .first_party(),
+        )
+        .await;
+    let secret = client_secret(&client);
 
     let verifier = "browser-verifier-".repeat(4);
     let url = format!(
@@ -248,5 +269,223 @@ async fn a_real_browser_signs_in_on_the_hosted_page() {
         .await;
     assert!(tokens["id_token"].is_string(), "{tokens}");
     browser.call(reqwest::Method::DELETE, "", None).await;
-    let _ = chromedriver.kill().await;
+}
+
+/// One HTTP request as a relying party's callback received it.
+#[derive(Debug)]
+struct Received {
+    method: String,
+    /// The request target: path and query.
+    target: String,
+    /// Header names in lower case, values as sent.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Waits for the next HTTP request on `listener` (connections that send nothing, such as a
+/// browser's preconnects, are skipped, and so are requests for `/favicon.ico`), reads it whole (headers and a `Content-Length` body),
+/// answers `200 ok` and returns it.
+async fn receive(listener: &tokio::net::TcpListener) -> Received {
+    loop {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut data = Vec::new();
+        let mut buffer = [0u8; 8192];
+        let head_end = loop {
+            if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                break Some(at);
+            }
+            match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await {
+                Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break None,
+                Ok(Ok(read)) => data.extend_from_slice(&buffer[..read]),
+            }
+        };
+        let Some(head_end) = head_end else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut request_line = lines.next().unwrap_or_default().split(' ');
+        let method = request_line.next().unwrap_or_default().to_owned();
+        let target = request_line.next().unwrap_or_default().to_owned();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = data[head_end + 4..].to_vec();
+        while body.len() < length {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => body.extend_from_slice(&buffer[..read]),
+            }
+        }
+        if target == "/favicon.ico" {
+            // The browser asks for the icon of the page it just showed.
+            let _ = stream
+                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+            continue;
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            .await;
+        return Received {
+            method,
+            target,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+    }
+}
+
+/// A form-encoded body's parameter.
+fn form_param(body: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Asserts the form-post checks of the certification suite on a callback
+/// (`CheckCallbackHttpMethodIsPost`, `CheckCallbackContentTypeIsFormUrlEncoded`,
+/// `RejectAuthCodeInUrlQuery`, `RejectErrorInUrlQuery`).
+fn assert_form_posted(received: &Received, path: &str) {
+    assert_eq!(received.method, "POST", "{received:?}");
+    assert_eq!(received.target, path, "nothing in the query: {received:?}");
+    assert_eq!(
+        received.header("content-type"),
+        Some("application/x-www-form-urlencoded"),
+        "{received:?}"
+    );
+}
+
+/// Types `text` into the element `css`.
+async fn type_into(browser: &WebDriver, css: &str, text: &str) {
+    let element = browser.element(css).await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+}
+
+/// Clicks the element `css`.
+async fn click(browser: &WebDriver, css: &str) {
+    let element = browser.element(css).await;
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+}
+
+// Issue 15 item 5 in a real browser: with `response_mode=form_post` the page the server answers
+// posts the error (a request without response_type) and then, after the hosted login, the code
+// to the client's callback — `POST`, `application/x-www-form-urlencoded`, nothing in the query —
+// which only works if Chromium runs the page's script under its CSP (hash) and the CSP's
+// `form-action` lets the form go to the redirect URI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_form_posts_the_response() {
+    let Some(launched) = launch().await else {
+        return;
+    };
+    let browser = &launched.browser;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = env.spawn().await;
+    app.create_user("alice").await;
+    let listener = std::sync::Arc::new(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let redirect = format!(
+        "http://127.0.0.1:{}/cb",
+        listener.local_addr().unwrap().port()
+    );
+    let client = app
+        .create_client(ClientSpec::new("rp").redirect_uri(&redirect).first_party())
+        .await;
+    let secret = client_secret(&client);
+    let verifier = "form-post-verifier-".repeat(3);
+    let query = format!(
+        "client_id=rp&redirect_uri={}&scope=openid&state=st-1&code_challenge={}&code_challenge_method=S256&response_mode=form_post",
+        enc(&redirect),
+        pkce(&verifier)
+    );
+    let expect = |listener: &std::sync::Arc<tokio::net::TcpListener>| {
+        let listener = listener.clone();
+        tokio::spawn(async move { receive(&listener).await })
+    };
+
+    let landed = expect(&listener);
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/url",
+            Some(json!({ "url": format!("{}/authorize?{query}", app.address) })),
+        )
+        .await;
+    let error = tokio::time::timeout(Duration::from_secs(30), landed)
+        .await
+        .expect("the error was posted to the callback")
+        .unwrap();
+    assert_form_posted(&error, "/cb");
+    assert_eq!(
+        form_param(&error.body, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(form_param(&error.body, "state").as_deref(), Some("st-1"));
+    assert_eq!(
+        form_param(&error.body, "iss").as_deref(),
+        Some(app.issuer.as_str())
+    );
+
+    let landed = expect(&listener);
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/url",
+            Some(json!({ "url": format!("{}/authorize?response_type=code&{query}", app.address) })),
+        )
+        .await;
+    type_into(browser, "input[name=username]", "alice").await;
+    type_into(browser, "input[name=password]", PASSWORD).await;
+    click(browser, "button[type=submit]").await;
+    let success = tokio::time::timeout(Duration::from_secs(30), landed)
+        .await
+        .expect("the code was posted to the callback")
+        .unwrap();
+    assert_form_posted(&success, "/cb");
+    assert_eq!(form_param(&success.body, "state").as_deref(), Some("st-1"));
+    assert_eq!(
+        form_param(&success.body, "iss").as_deref(),
+        Some(app.issuer.as_str())
+    );
+    let code = form_param(&success.body, "code").expect("a code");
+    let tokens = app
+        .client
+        .post(format!("{}/token", app.address))
+        .basic_auth("rp", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .json_value()
+        .await;
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    browser.call(reqwest::Method::DELETE, "", None).await;
 }

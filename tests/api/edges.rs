@@ -7,7 +7,8 @@ use serde_json::Value;
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, Fixture, REDIRECT, Sent, browser, enc, json_of, location_params, param, pkce,
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, browser, enc, hidden, json_of,
+    location_params, param, pkce,
 };
 use crate::on_both_backends;
 
@@ -172,7 +173,313 @@ async fn token_endpoints_refuse_parameters_in_the_query(backend: Backend) {
     assert_eq!(tokens.status(), 200);
 }
 
+/// The HTML-escaped text `askama` writes, read back.
+fn unescape(text: &str) -> String {
+    text.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+}
+
+/// What a `form_post` page posts: its form's action and method, and its hidden inputs.
+struct PostedForm {
+    action: String,
+    method: String,
+    fields: Vec<(String, String)>,
+}
+
+impl PostedForm {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads the value of attribute `name` in an HTML tag.
+fn attribute(tag: &str, name: &str) -> String {
+    let marker = format!("{name}=\"");
+    let start = tag
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        + marker.len();
+    let end = tag[start..].find('"').expect("closing quote") + start;
+    unescape(&tag[start..end])
+}
+
+/// Asserts `response` is a form_post page (OAuth 2.0 Form Post Response Mode §2) — 200, HTML,
+/// no `Location`, not cached, a CSP that runs only its hashed script and posts only to the
+/// redirect URI, a `<noscript>` button — and returns its form.
+async fn form_post_page(response: reqwest::Response, redirect_uri: &str) -> PostedForm {
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("location").is_none());
+    let headers = response.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    assert!(directives.contains(&"default-src 'none'"), "{csp}");
+    assert!(directives.contains(&"frame-ancestors 'none'"), "{csp}");
+    let script_src = directives
+        .iter()
+        .find(|d| d.starts_with("script-src "))
+        .unwrap_or_else(|| panic!("no script-src in {csp}"));
+    assert!(
+        script_src.starts_with("script-src 'sha256-") && !script_src.contains("unsafe"),
+        "{csp}"
+    );
+    let form_action = directives
+        .iter()
+        .find(|d| d.starts_with("form-action "))
+        .unwrap_or_else(|| panic!("no form-action in {csp}"));
+    let without_query = redirect_uri.split('?').next().unwrap();
+    assert_eq!(
+        *form_action,
+        format!("form-action {without_query}"),
+        "{csp}"
+    );
+    let html = response.text().await.unwrap();
+    // The one script is the one the hash allows.
+    let script_start = html.find("<script>").expect("a script") + "<script>".len();
+    let script_end = html[script_start..].find("</script>").unwrap() + script_start;
+    let script = &html[script_start..script_end];
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+    assert_eq!(
+        *script_src,
+        format!("script-src 'sha256-{hash}'"),
+        "{script}"
+    );
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    let noscript = html.find("<noscript>").expect("a noscript");
+    assert!(
+        html[noscript..].contains("<button type=\"submit\">"),
+        "{html}"
+    );
+    let form_start = html.find("<form ").expect("a form");
+    let form_tag = &html[form_start..html[form_start..].find('>').unwrap() + form_start];
+    let mut fields = Vec::new();
+    let mut rest = &html[form_start..];
+    while let Some(at) = rest.find("<input ") {
+        let tag = &rest[at..rest[at..].find('>').unwrap() + at];
+        assert_eq!(attribute(tag, "type"), "hidden", "{tag}");
+        fields.push((attribute(tag, "name"), attribute(tag, "value")));
+        rest = &rest[at + tag.len()..];
+    }
+    PostedForm {
+        action: attribute(form_tag, "action"),
+        method: attribute(form_tag, "method"),
+        fields,
+    }
+}
+
+// Issue 15 item 5 (OAuth 2.0 Form Post Response Mode; the form-post certification plan): the
+// code and every error reach the client as a page that posts them to the redirect URI —
+// nothing in a `Location`, nothing in the query — after the login page, after consent, and
+// when the request is refused before any page (a missing response_type is posted too:
+// `response_mode` is read first). Unsupported modes are refused in the default (query) mode.
+async fn form_post_delivers_codes_and_errors(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let discovery = json_of(f.app.get("/.well-known/openid-configuration").await).await;
+    assert_eq!(
+        discovery["response_modes_supported"],
+        serde_json::json!(["query", "form_post"])
+    );
+    let registered = "https://app.example.com/cb?tenant=1";
+    let verifier = "f".repeat(43);
+    let state = r#"s"<b>&'x"#;
+    let base = format!(
+        "client_id=webapp&redirect_uri={}&scope=openid&state={}&code_challenge={}&code_challenge_method=S256",
+        enc(registered),
+        enc(state),
+        pkce(&verifier)
+    );
+    let webapp_secret = f.secret.clone();
+    let issuer = f.app.issuer.clone();
+
+    // The code, after the login page.
+    let browser = browser();
+    let login = browser
+        .get(f.url(&format!(
+            "{base}&response_type=code&response_mode=form_post"
+        )))
+        .sent()
+        .await;
+    let html = login.text().await.unwrap();
+    let posted = browser
+        .post(f.app.url("/authorize/login"))
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .sent()
+        .await;
+    assert!(
+        posted
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().contains("session")),
+        "the session cookie comes with the page"
+    );
+    let form = form_post_page(posted, registered).await;
+    assert_eq!(
+        (form.action.as_str(), form.method.as_str()),
+        (registered, "post")
+    );
+    let names: Vec<&str> = form.fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["code", "state", "iss"]);
+    assert_eq!(form.get("state"), Some(state));
+    assert_eq!(form.get("iss"), Some(issuer.as_str()));
+    let code = form.get("code").unwrap().to_owned();
+    let tokens = f
+        .app
+        .client
+        .post(f.app.url("/token"))
+        .basic_auth("webapp", Some(&webapp_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", registered),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .sent()
+        .await;
+    assert_eq!(tokens.status(), 200);
+
+    // Single sign-on: the code at once, posted.
+    let silent = browser
+        .get(f.url(&format!(
+            "{base}&response_type=code&response_mode=form_post&prompt=none"
+        )))
+        .sent()
+        .await;
+    let form = form_post_page(silent, registered).await;
+    assert!(form.get("code").is_some());
+
+    // Errors found before any page: posted as well, response_type missing included.
+    for (query, error) in [
+        ("&response_mode=form_post", "invalid_request"),
+        (
+            "&response_type=token&response_mode=form_post",
+            "unsupported_response_type",
+        ),
+        (
+            "&response_mode=form_post&response_type=code&request=x",
+            "request_not_supported",
+        ),
+        (
+            "&response_type=code&response_mode=form_post&prompt=bogus",
+            "invalid_request",
+        ),
+    ] {
+        let refused = f
+            .app
+            .client
+            .get(f.url(&format!("{base}{query}")))
+            .sent()
+            .await;
+        let form = form_post_page(refused, registered).await;
+        assert_eq!(form.get("error"), Some(error), "{query}");
+        assert!(form.get("error_description").is_some());
+        assert_eq!(form.get("state"), Some(state));
+        assert_eq!(form.get("iss"), Some(issuer.as_str()));
+        assert!(form.get("code").is_none());
+    }
+    // prompt=none without a session: login_required, posted.
+    let anonymous = f
+        .app
+        .client
+        .get(f.url(&format!(
+            "{base}&response_type=code&response_mode=form_post&prompt=none"
+        )))
+        .sent()
+        .await;
+    let form = form_post_page(anonymous, registered).await;
+    assert_eq!(form.get("error"), Some("login_required"));
+
+    // Unsupported modes: invalid_request in the default mode (a 303 with the query).
+    for mode in ["fragment", "query.jwt", "form_post.jwt", "web_message"] {
+        let refused = f
+            .app
+            .client
+            .get(f.url(&format!("{base}&response_type=code&response_mode={mode}")))
+            .sent()
+            .await;
+        assert_eq!(refused.status(), 303, "{mode}");
+        let (location, params) = location_params(&refused);
+        assert!(location.starts_with(registered), "{location}");
+        assert_eq!(param(&params, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(param(&params, "state").as_deref(), Some(state));
+    }
+    // An unknown client or redirect URI is still a page, never a post.
+    let unregistered = f
+        .app
+        .client
+        .get(f.url(&format!(
+            "client_id=webapp&redirect_uri={}&response_type=code&response_mode=form_post&scope=openid",
+            enc("https://evil.example/cb")
+        )))
+        .sent()
+        .await;
+    assert_eq!(unregistered.status(), 400);
+    assert!(!unregistered.text().await.unwrap().contains("<form"));
+
+    // A third-party client: the consent page, then deny → access_denied, posted.
+    let partner_uri = "http://127.0.0.1:9/partner";
+    f.app
+        .create_client(ClientSpec::new("partner").redirect_uri(partner_uri))
+        .await;
+    let partner = format!(
+        "response_type=code&response_mode=form_post&client_id=partner&redirect_uri={}&scope=openid&state=q&code_challenge={}&code_challenge_method=S256",
+        enc(partner_uri),
+        pkce(&verifier)
+    );
+    let consent = browser.get(f.url(&partner)).sent().await;
+    let html = consent.text().await.unwrap();
+    let denied = browser
+        .post(f.app.url("/authorize/consent"))
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("decision", "deny".into()),
+        ])
+        .sent()
+        .await;
+    let form = form_post_page(denied, partner_uri).await;
+    assert_eq!(form.action, partner_uri);
+    assert_eq!(form.get("error"), Some("access_denied"));
+    assert_eq!(form.get("state"), Some("q"));
+    let consent = browser.get(f.url(&partner)).sent().await;
+    let html = consent.text().await.unwrap();
+    let approved = browser
+        .post(f.app.url("/authorize/consent"))
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("decision", "approve".into()),
+        ])
+        .sent()
+        .await;
+    let form = form_post_page(approved, partner_uri).await;
+    assert!(form.get("code").is_some());
+}
+
 on_both_backends!(
+    form_post_delivers_codes_and_errors,
     userinfo_takes_the_token_in_a_form_body,
     prompt_none_with_a_too_old_session_says_why,
     token_endpoints_refuse_parameters_in_the_query,

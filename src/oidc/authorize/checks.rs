@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 
-use super::request::{AuthorizationError, Prompt, RedirectUri};
+use super::request::{AuthorizationError, Prompt, RedirectUri, ResponseMode};
 use crate::accounts::browser_sessions::SignedIn;
 use crate::oidc::clients::{Client, GrantType};
 use crate::oidc::consent;
@@ -108,12 +108,16 @@ pub fn check_code_flow_allowed(client: &Client) -> Result<(), AuthorizationError
     }
 }
 
-/// `response_mode`, if sent, is `query` (the only mode here).
-pub fn check_response_mode(params: &Params) -> Result<(), AuthorizationError> {
-    if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(invalid_request("Only response_mode=query is supported."));
+/// `response_mode`, if sent, is `query` (the default) or `form_post` (OAuth 2.0 Form Post
+/// Response Mode). `fragment`, allowed for the code flow by OAuth 2.0 Multiple Response Types
+/// §2.1 but of no use to it (a code in a fragment reaches the client only through script), and
+/// the JARM modes (`*.jwt`) are refused with `invalid_request`.
+pub fn check_response_mode(params: &Params) -> Result<ResponseMode, AuthorizationError> {
+    match params.get("response_mode") {
+        None => Ok(ResponseMode::Query),
+        Some(mode) => ResponseMode::parse(mode)
+            .ok_or_else(|| invalid_request("response_mode must be query or form_post.")),
     }
-    Ok(())
 }
 
 /// `scope` is present and every value is allowed to the client (RFC 6749 §3.3). Returns it with
@@ -354,11 +358,27 @@ pub(crate) mod tests {
             code(check_request_object(&params("request_uri=x"))),
             "request_uri_not_supported"
         );
-        assert!(check_response_mode(&params("response_mode=query")).is_ok());
         assert_eq!(
-            code(check_response_mode(&params("response_mode=fragment"))),
-            "invalid_request"
+            check_response_mode(&params("response_mode=query")).unwrap(),
+            ResponseMode::Query
         );
+        assert_eq!(
+            check_response_mode(&params("")).unwrap(),
+            ResponseMode::Query
+        );
+        assert_eq!(
+            check_response_mode(&params("response_mode=form_post")).unwrap(),
+            ResponseMode::FormPost
+        );
+        for refused in ["fragment", "form_post.jwt", "query.jwt", "jwt", "FORM_POST"] {
+            assert_eq!(
+                code(check_response_mode(&params(&format!(
+                    "response_mode={refused}"
+                )))),
+                "invalid_request",
+                "{refused}"
+            );
+        }
         let mut machine = Client::for_tests("m", &["https://m.example/cb"], false);
         machine.grant_types = vec![GrantType::ClientCredentials];
         assert_eq!(

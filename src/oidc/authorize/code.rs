@@ -6,7 +6,9 @@ use chrono::NaiveDateTime;
 
 use super::AuthorizeError;
 use super::pending::PendingRequest;
-use super::request::{AuthorizationRequest, RedirectUri, RequestBinding};
+use super::request::{
+    AuthorizationRequest, AuthorizationResponse, RedirectUri, RequestBinding, ResponseMode,
+};
 use crate::accounts::browser_sessions::SignedIn;
 use crate::db::models::AuthorizationCodeRow;
 use crate::db::queries::oauth as q;
@@ -60,19 +62,30 @@ impl CodeGrant {
 #[derive(Debug)]
 pub struct CodeRedirect {
     redirect_uri: RedirectUri,
+    response_mode: ResponseMode,
     code: AuthorizationCode,
     state: Option<String>,
 }
 
 impl CodeRedirect {
-    /// Where the browser goes: `code`, `state` and `iss` (RFC 6749 §4.1.2, RFC 9207).
-    pub fn location(&self, issuer: &str) -> String {
+    /// The response parameters: `code`, `state` and `iss` (RFC 6749 §4.1.2, RFC 9207).
+    fn pairs<'a>(&'a self, issuer: &'a str) -> Vec<(&'static str, &'a str)> {
         let mut pairs = vec![("code", self.code.expose())];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
         pairs.push(("iss", issuer));
-        self.redirect_uri.with_query(&pairs)
+        pairs
+    }
+
+    /// Where the browser goes in query mode: the redirect URI with [`Self::pairs`] in its query.
+    pub fn location(&self, issuer: &str) -> String {
+        self.redirect_uri.with_query(&self.pairs(issuer))
+    }
+
+    /// The response in the request's mode.
+    pub fn response(&self, issuer: &str) -> AuthorizationResponse {
+        AuthorizationResponse::deliver(&self.redirect_uri, self.response_mode, &self.pairs(issuer))
     }
 }
 
@@ -105,6 +118,7 @@ pub async fn issue_code(
         .await?;
     Ok(CodeRedirect {
         redirect_uri: request.redirect_uri,
+        response_mode: request.response_mode,
         code,
         state: request.state,
     })

@@ -159,7 +159,7 @@ mod tests {
     use super::*;
     use crate::oidc::apis::Apis;
     use crate::oidc::authorize::checks::tests::{CHALLENGE, client, params, session};
-    use crate::oidc::authorize::request::{self, RedirectUri, RequestBinding};
+    use crate::oidc::authorize::request::{self, RedirectUri, RequestBinding, ResponseMode};
 
     fn now() -> NaiveDateTime {
         DateTime::from_timestamp(1_700_000_000, 0)
@@ -388,6 +388,7 @@ mod tests {
                 client_id: "app".into(),
                 redirect_uri: RedirectUri::verified("https://app.example/cb".into()),
                 redirect_uri_sent: true,
+                response_mode: ResponseMode::Query,
                 scope: "openid".into(),
                 state: Some("xyz".into()),
                 nonce: None,

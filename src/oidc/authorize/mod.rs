@@ -18,8 +18,8 @@ pub mod request;
 pub use code::{CodeGrant, CodeRedirect, issue_code};
 pub use decide::{ConsentOutcome, Outcome, consent_after_sign_in, decide, decide_consent};
 pub use request::{
-    AuthorizationError, AuthorizationRequest, ErrorRedirect, Prompt, RedirectUri, Rejection,
-    RequestBinding, parse,
+    AuthorizationError, AuthorizationRequest, AuthorizationResponse, ErrorRedirect, Prompt,
+    RedirectUri, Rejection, RequestBinding, ResponseMode, parse,
 };
 
 use crate::db::DbError;

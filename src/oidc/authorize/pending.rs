@@ -9,6 +9,7 @@ use super::AuthorizeError;
 use super::checks;
 use super::request::{
     AuthorizationError, AuthorizationRequest, ErrorRedirect, Prompt, RedirectUri, RequestBinding,
+    ResponseMode,
 };
 use crate::accounts::browser_sessions::{self, SignedIn};
 use crate::accounts::sessions::Authenticated;
@@ -76,6 +77,9 @@ impl PendingRequest {
                 // Verified against the client's registration before it was stored.
                 redirect_uri: RedirectUri::verified(row.redirect_uri),
                 redirect_uri_sent: row.redirect_uri_sent != 0,
+                // Stored by `start` from a parsed mode; a value it never writes is read as the
+                // default.
+                response_mode: ResponseMode::parse(&row.response_mode).unwrap_or_default(),
                 scope: row.scope,
                 state: row.state,
                 nonce: row.nonce,
@@ -159,6 +163,7 @@ pub async fn start(
         auth_time: signed_in.map(|s| s.auth_time),
         expires_at: now + REQUEST_TTL,
         completed_at: None,
+        response_mode: request.response_mode.as_str().to_owned(),
     };
     let key = format!("authorize:{network}");
     let stored = db

@@ -43,6 +43,74 @@ pub fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     format!("{uri}{separator}{}", serializer.finish())
 }
 
+/// How the authorization response reaches the client (OAuth 2.0 Multiple Response Type
+/// Encoding Practices §2.1; OAuth 2.0 Form Post Response Mode §2). `fragment` is not offered:
+/// the code flow's default is `query`, and a code in a fragment only reaches the client through
+/// script in the page, which `form_post` does better.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Parameters in the redirect URI's query, by a `303` redirect (the default).
+    #[default]
+    Query,
+    /// Parameters posted to the redirect URI as `application/x-www-form-urlencoded` by a page
+    /// that submits itself.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The `response_mode` value (also the stored form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::FormPost => "form_post",
+        }
+    }
+
+    /// Parses a `response_mode` value this server supports.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "query" => Some(Self::Query),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization response on its way to the client's verified redirect URI: how the browser
+/// is sent there. `http/` renders it (a `303`, or the self-submitting page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizationResponse {
+    /// `303 See Other` to this URL (the parameters in its query).
+    Redirect(String),
+    /// A page that POSTs `fields` to `action` (the redirect URI, exactly as registered).
+    FormPost {
+        /// The verified redirect URI.
+        action: String,
+        /// The response parameters, in order (`code`/`error`…, `state`, `iss`).
+        fields: Vec<(&'static str, String)>,
+    },
+}
+
+impl AuthorizationResponse {
+    /// `pairs` delivered to `redirect_uri` in `mode`.
+    pub fn deliver(
+        redirect_uri: &RedirectUri,
+        mode: ResponseMode,
+        pairs: &[(&'static str, &str)],
+    ) -> Self {
+        match mode {
+            ResponseMode::Query => Self::Redirect(redirect_uri.with_query(pairs)),
+            ResponseMode::FormPost => Self::FormPost {
+                action: redirect_uri.as_str().to_owned(),
+                fields: pairs
+                    .iter()
+                    .map(|(name, value)| (*name, (*value).to_owned()))
+                    .collect(),
+            },
+        }
+    }
+}
+
 /// The `prompt` values asked for (OIDC Core §3.1.2.1); `none` comes alone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prompt {
@@ -63,6 +131,8 @@ pub struct AuthorizationRequest {
     pub redirect_uri: RedirectUri,
     /// Whether the request named the redirect URI (the token request must then repeat it).
     pub redirect_uri_sent: bool,
+    /// How the response is delivered.
+    pub response_mode: ResponseMode,
     /// The scope: known to the client, duplicates removed, in the order asked.
     pub scope: Scope,
     /// The client's `state`, returned as sent.
@@ -84,6 +154,7 @@ impl AuthorizationRequest {
     pub fn error_redirect(&self, error: AuthorizationError) -> ErrorRedirect {
         ErrorRedirect {
             redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
             state: self.state.clone(),
             error,
         }
@@ -102,6 +173,8 @@ pub struct RequestBinding {
     pub redirect_uri: RedirectUri,
     /// Whether the request named the redirect URI (the token request must then repeat it).
     pub redirect_uri_sent: bool,
+    /// How the response is delivered.
+    pub response_mode: ResponseMode,
     /// The scope (space-separated, as validated).
     pub scope: String,
     /// The client's `state`, returned with the code or the error.
@@ -119,6 +192,7 @@ impl RequestBinding {
             client_id: request.client.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_sent: request.redirect_uri_sent,
+            response_mode: request.response_mode,
             scope: request.scope.as_str().to_owned(),
             state: request.state.clone(),
             nonce: request.nonce.clone(),
@@ -130,6 +204,7 @@ impl RequestBinding {
     pub fn error_redirect(&self, error: AuthorizationError) -> ErrorRedirect {
         ErrorRedirect {
             redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
             state: self.state.clone(),
             error,
         }
@@ -158,6 +233,8 @@ impl AuthorizationError {
 pub struct ErrorRedirect {
     /// The verified redirect URI.
     pub redirect_uri: RedirectUri,
+    /// How the error is delivered.
+    pub response_mode: ResponseMode,
     /// The request's `state`.
     pub state: Option<String>,
     /// What went wrong.
@@ -165,8 +242,8 @@ pub struct ErrorRedirect {
 }
 
 impl ErrorRedirect {
-    /// Where the browser goes: `error`, `error_description`, `state` and `iss` (RFC 9207).
-    pub fn location(&self, issuer: &str) -> String {
+    /// The response parameters: `error`, `error_description`, `state` and `iss` (RFC 9207).
+    fn pairs<'a>(&'a self, issuer: &'a str) -> Vec<(&'static str, &'a str)> {
         let mut pairs = vec![
             ("error", self.error.code),
             ("error_description", self.error.description),
@@ -175,7 +252,17 @@ impl ErrorRedirect {
             pairs.push(("state", state));
         }
         pairs.push(("iss", issuer));
-        self.redirect_uri.with_query(&pairs)
+        pairs
+    }
+
+    /// Where the browser goes in query mode: the redirect URI with [`Self::pairs`] in its query.
+    pub fn location(&self, issuer: &str) -> String {
+        self.redirect_uri.with_query(&self.pairs(issuer))
+    }
+
+    /// The response in the request's mode.
+    pub fn response(&self, issuer: &str) -> AuthorizationResponse {
+        AuthorizationResponse::deliver(&self.redirect_uri, self.response_mode, &self.pairs(issuer))
     }
 }
 
@@ -201,9 +288,21 @@ pub fn parse(
     let (redirect_uri, redirect_uri_sent) =
         checks::check_redirect_uri(params, &client).map_err(Rejection::Page)?;
     let state = checks::check_state(params).map_err(Rejection::Page)?;
+    // The mode comes before every other check, so that their errors are delivered in it (the
+    // form-post certification plan checks that a missing response_type is posted too); an
+    // unsupported mode is answered in the default one.
+    let response_mode = checks::check_response_mode(params).map_err(|error| {
+        Rejection::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            response_mode: ResponseMode::Query,
+            state: state.clone(),
+            error,
+        })
+    })?;
     let fail = |error| {
         Rejection::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.clone(),
+            response_mode,
             state: state.clone(),
             error,
         })
@@ -211,7 +310,6 @@ pub fn parse(
     checks::check_request_object(params).map_err(fail)?;
     checks::check_response_type(params).map_err(fail)?;
     checks::check_code_flow_allowed(&client).map_err(fail)?;
-    checks::check_response_mode(params).map_err(fail)?;
     let scope = checks::check_scope(params, &client).map_err(fail)?;
     apis.check_authorization_resource(&client, &scope, params.resources())
         .map_err(fail)?;
@@ -224,6 +322,7 @@ pub fn parse(
         client,
         redirect_uri,
         redirect_uri_sent,
+        response_mode,
         scope,
         state,
         nonce,
