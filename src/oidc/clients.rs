@@ -206,9 +206,18 @@ impl From<diesel::result::Error> for ClientError {
     }
 }
 
-/// Checks a redirect URI for registration (AUTHZ-02): an absolute `https` URL, or `http` on a
-/// loopback host; no fragment, no wildcard, no credentials. It is then compared byte for byte.
+/// Checks a redirect URI for registration (AUTHZ-02): an absolute `https` URL, `http` on a
+/// loopback host, or — for a public client (`public`) — a private-use URI scheme in
+/// reverse-domain form (RFC 8252 §7.1: `com.example.app:/cb`); no fragment, no wildcard, no
+/// credentials. It is then compared byte for byte, except that a loopback IP one registered
+/// without a port matches any port (RFC 8252 §7.3; see [`redirect_uri_matches`]). Post-logout
+/// redirect URIs are checked as a confidential client's (no private-use schemes).
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    validate_client_redirect_uri(uri, false)
+}
+
+/// [`validate_redirect_uri`] for a client that is public (`true`) or confidential.
+pub fn validate_client_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
     let refuse = |why: &str| Err(format!("redirect URI `{uri}` refused: {why}"));
     if uri.contains('#') {
         return refuse("it has a fragment");
@@ -229,8 +238,67 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if is_loopback(&parsed) => Ok(()),
         "http" => refuse("http is allowed only for loopback hosts"),
-        _ => refuse("only https (or http on loopback) is allowed"),
+        scheme if is_private_use_scheme(scheme) => {
+            if public {
+                Ok(())
+            } else {
+                refuse("private-use URI schemes are for public (native) clients only")
+            }
+        }
+        _ => refuse(
+            "only https, http on loopback, or (public clients) a reverse-domain private-use scheme is allowed",
+        ),
     }
+}
+
+/// A private-use URI scheme in reverse-domain form (RFC 8252 §7.1): at least two dot-separated
+/// labels of letters, digits and `-` (the URL parser already lower-cased it), so that no
+/// well-known scheme (`javascript`, `data`, `file`…) can pass.
+fn is_private_use_scheme(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        && labels[0]
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
+}
+
+/// Whether `requested` (a request's `redirect_uri`) matches `registered`: byte for byte
+/// (AUTHZ-02), or — for a loopback IP redirect URI registered without a port,
+/// `http://127.0.0.1/…` or `http://[::1]/…` — the same string with any port added after the
+/// host (RFC 8252 §7.3: a native app opens its listener on an ephemeral port). Only the port
+/// may differ. `localhost` is not a loopback IP: it is matched exactly (RFC 8252 §8.3: not
+/// recommended, the name may not resolve to the loopback interface).
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    for host in ["http://127.0.0.1", "http://[::1]"] {
+        let Some(rest) = registered.strip_prefix(host) else {
+            continue;
+        };
+        if !(rest.is_empty() || rest.starts_with(['/', '?'])) {
+            continue;
+        }
+        let Some(after_host) = requested
+            .strip_prefix(host)
+            .and_then(|r| r.strip_prefix(':'))
+        else {
+            return false;
+        };
+        let digits = after_host.bytes().take_while(u8::is_ascii_digit).count();
+        let (port, tail) = after_host.split_at(digits);
+        return !port.starts_with('0') && port.parse::<u16>().is_ok_and(|p| p > 0) && tail == rest;
+    }
+    false
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -331,11 +399,10 @@ pub fn create(
             new.client_id
         )));
     }
-    for uri in new
-        .redirect_uris
-        .iter()
-        .chain(&new.post_logout_redirect_uris)
-    {
+    for uri in &new.redirect_uris {
+        validate_client_redirect_uri(uri, new.public).map_err(invalid)?;
+    }
+    for uri in &new.post_logout_redirect_uris {
         validate_redirect_uri(uri).map_err(invalid)?;
     }
     let grant_types = if new.grant_types.is_empty() {
@@ -511,10 +578,11 @@ pub fn set_redirect_uris(
     redirect_uris: &[String],
     now: NaiveDateTime,
 ) -> Result<Change<Client>, ClientError> {
-    for uri in redirect_uris {
-        validate_redirect_uri(uri).map_err(ClientError::Invalid)?;
-    }
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    let public = row.client_type != "confidential";
+    for uri in redirect_uris {
+        validate_client_redirect_uri(uri, public).map_err(ClientError::Invalid)?;
+    }
     let grants: Vec<String> = serde_json::from_str(&row.grant_types).unwrap_or_default();
     if redirect_uris.is_empty() && grants.iter().any(|g| g == "authorization_code") {
         return Err(ClientError::Invalid(
@@ -631,7 +699,10 @@ fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Arc, ArcSwap, ClientRegistry, HashMap, Loaded, validate_redirect_uri};
+    use super::{
+        Arc, ArcSwap, ClientRegistry, HashMap, Loaded, redirect_uri_matches,
+        validate_client_redirect_uri, validate_redirect_uri,
+    };
 
     fn loaded(count: i64) -> Loaded {
         Loaded {
@@ -679,6 +750,76 @@ mod tests {
             "https://app.example.com/c b",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_use_schemes_in_reverse_domain_form_are_for_public_clients() {
+        for good in [
+            "com.example.app:/cb",
+            "com.example.app:/oauth2redirect/example-provider",
+            "io.my-app.ios://callback",
+        ] {
+            assert!(validate_client_redirect_uri(good, true).is_ok(), "{good}");
+            assert!(validate_client_redirect_uri(good, false).is_err(), "{good}");
+            assert!(validate_redirect_uri(good).is_err(), "{good}");
+        }
+        for bad in [
+            "myapp:/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "com.example.app:/cb#frag",
+            "com..app:/cb",
+            "1com.example:/cb",
+            "com.-x.app:/cb",
+            "com.example.app:/c b",
+        ] {
+            assert!(validate_client_redirect_uri(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_ip_redirect_uris_registered_without_a_port_match_any_port() {
+        let v4 = "http://127.0.0.1/cb";
+        let v6 = "http://[::1]/cb";
+        for (registered, requested) in [
+            (v4, "http://127.0.0.1/cb"),
+            (v4, "http://127.0.0.1:51004/cb"),
+            (v4, "http://127.0.0.1:1/cb"),
+            (v4, "http://127.0.0.1:65535/cb"),
+            (v6, "http://[::1]:61023/cb"),
+            ("http://127.0.0.1/cb?x=1", "http://127.0.0.1:8080/cb?x=1"),
+            ("http://127.0.0.1:8080/cb", "http://127.0.0.1:8080/cb"),
+        ] {
+            assert!(
+                redirect_uri_matches(registered, requested),
+                "{registered} {requested}"
+            );
+        }
+        for (registered, requested) in [
+            (v4, "http://127.0.0.1:51004/cb/"),
+            (v4, "http://127.0.0.1:51004/other"),
+            (v4, "http://127.0.0.1:51004/cb?x=1"),
+            (v4, "http://127.0.0.1:0/cb"),
+            (v4, "http://127.0.0.1:065535/cb"),
+            (v4, "http://127.0.0.1:65536/cb"),
+            (v4, "http://127.0.0.1:/cb"),
+            (v4, "http://127.0.0.1:80@evil.example/cb"),
+            (v4, "http://127.0.0.1.evil.example/cb"),
+            (v4, "http://127.0.0.2:5000/cb"),
+            (v4, "https://127.0.0.1:5000/cb"),
+            (v4, "http://[::1]:5000/cb"),
+            (v6, "http://127.0.0.1:5000/cb"),
+            ("http://127.0.0.1:8080/cb", "http://127.0.0.1:9090/cb"),
+            ("http://localhost/cb", "http://localhost:5000/cb"),
+            ("http://127.0.0.10/cb", "http://127.0.0.10:5000/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:5000"),
+        ] {
+            assert!(
+                !redirect_uri_matches(registered, requested),
+                "{registered} {requested}"
+            );
         }
     }
 }

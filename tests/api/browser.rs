@@ -335,7 +335,9 @@ async fn receive(listener: &tokio::net::TcpListener) -> Received {
         if target == "/favicon.ico" {
             // The browser asks for the icon of the page it just showed.
             let _ = stream
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
                 .await;
             continue;
         }

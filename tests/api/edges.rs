@@ -478,7 +478,217 @@ async fn form_post_delivers_codes_and_errors(backend: Backend) {
     assert!(form.get("code").is_some());
 }
 
+/// Signs `alice` in on `browser` for `url` (a public, third-party-free native client: no
+/// consent) and returns the `303`'s `Location`.
+async fn signed_in_location(f: &Fixture, browser: &reqwest::Client, url: &str) -> String {
+    let page = browser.get(url).sent().await;
+    assert_eq!(page.status(), 200, "{url}");
+    let html = page.text().await.unwrap();
+    let done = browser
+        .post(f.app.url("/authorize/login"))
+        .form(&[
+            ("request_id", hidden(&html, "request_id")),
+            ("csrf_token", hidden(&html, "csrf_token")),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .sent()
+        .await;
+    assert_eq!(done.status(), 303);
+    done.headers()["location"].to_str().unwrap().to_owned()
+}
+
+// Issue 15 item 6 (RFC 8252): a native app registered with `http://127.0.0.1/cb` opens its
+// listener on an ephemeral port, sends that port in the request, receives the code there (a
+// real listener) and redeems it with PKCE and the same redirect URI. Only the port may differ;
+// `localhost` matches exactly; `[::1]` works the same; private-use schemes in reverse-domain
+// form are registrable for public clients only, and receive the code.
+async fn native_apps_use_any_loopback_port_and_private_use_schemes(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    f.app
+        .create_client(
+            ClientSpec::new("native")
+                .public()
+                .first_party()
+                .redirect_uri("http://127.0.0.1/cb")
+                .redirect_uri("http://[::1]/cb")
+                .redirect_uri("http://localhost/cb")
+                .redirect_uri("com.example.app:/oauth2redirect"),
+        )
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let redirect = format!("http://127.0.0.1:{port}/cb");
+    let verifier = "n".repeat(50);
+    let request = |redirect: &str| {
+        f.url(&format!(
+            "response_type=code&client_id=native&redirect_uri={}&scope=openid&state=app-1&code_challenge={}&code_challenge_method=S256",
+            enc(redirect),
+            pkce(&verifier)
+        ))
+    };
+    let browser = browser();
+    let location = signed_in_location(&f, &browser, &request(&redirect)).await;
+    assert!(
+        location.starts_with(&format!("{redirect}?code=")),
+        "{location}"
+    );
+    // The app's listener receives the redirect.
+    let app_side = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buffer = vec![0u8; 8192];
+        let read = stream.read(&mut buffer).await.unwrap();
+        let head = String::from_utf8_lossy(&buffer[..read]).into_owned();
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        head.split(' ').nth(1).unwrap_or_default().to_owned()
+    });
+    let delivered = reqwest::get(&location).await.unwrap();
+    assert_eq!(delivered.status(), 200);
+    let target = app_side.await.unwrap();
+    let callback = url::Url::parse(&format!("http://127.0.0.1{target}")).unwrap();
+    let params: Vec<(String, String)> = callback.query_pairs().into_owned().collect();
+    assert_eq!(param(&params, "state").as_deref(), Some("app-1"));
+    let code = param(&params, "code").unwrap();
+
+    let redeem = |code: String, redirect: String| {
+        let http = f.app.client.clone();
+        let url = f.app.url("/token");
+        let verifier = verifier.clone();
+        async move {
+            http.post(url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "native"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect.as_str()),
+                    ("code_verifier", verifier.as_str()),
+                ])
+                .sent()
+                .await
+        }
+    };
+    // The token request names the port the code was sent to: another port is another URI.
+    let other_port = redeem(code.clone(), format!("http://127.0.0.1:{}/cb", port ^ 1)).await;
+    assert_eq!(json_of(other_port).await["error"], "invalid_grant");
+    // A fresh code (single sign-on: no login) redeems with the port it was sent to.
+    let tokens = {
+        let location = {
+            let response = browser.get(request(&redirect)).sent().await;
+            assert_eq!(response.status(), 303);
+            response.headers()["location"].to_str().unwrap().to_owned()
+        };
+        let url = url::Url::parse(&location).unwrap();
+        let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        redeem(param(&params, "code").unwrap(), redirect.clone()).await
+    };
+    assert_eq!(tokens.status(), 200);
+    assert!(json_of(tokens).await["id_token"].is_string());
+
+    // [::1] on any port.
+    let v6 = "http://[::1]:61023/cb";
+    let response = browser.get(request(v6)).sent().await;
+    assert_eq!(response.status(), 303);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{v6}?code=")),
+    );
+    // Only the port may differ; localhost is matched exactly (no port registered, none
+    // accepted); an unregistered URI is a page, never a redirect.
+    for refused in [
+        format!("http://127.0.0.1:{port}/cb/"),
+        format!("http://127.0.0.1:{port}/other"),
+        format!("http://127.0.0.2:{port}/cb"),
+        format!("https://127.0.0.1:{port}/cb"),
+        format!("http://localhost:{port}/cb"),
+        "http://127.0.0.1:0/cb".to_owned(),
+    ] {
+        let response = browser.get(request(&refused)).sent().await;
+        assert_eq!(response.status(), 400, "{refused}");
+        assert!(response.headers().get("location").is_none(), "{refused}");
+    }
+    let exact = browser.get(request("http://localhost/cb")).sent().await;
+    assert_eq!(exact.status(), 303);
+
+    // A private-use scheme receives the code.
+    let response = browser
+        .get(request("com.example.app:/oauth2redirect"))
+        .sent()
+        .await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("com.example.app:/oauth2redirect?code="),
+        "{location}"
+    );
+
+    // Private-use schemes: public clients only, reverse-domain form only (admin API, standard
+    // error shape, nothing written).
+    let admin = f.app.admin_token().await;
+    for (body, why) in [
+        (
+            serde_json::json!({"client_id": "conf", "redirect_uris": ["com.example.app:/cb"]}),
+            "public",
+        ),
+        (
+            serde_json::json!({"client_id": "pub", "public": true, "redirect_uris": ["myapp:/cb"]}),
+            "private-use",
+        ),
+    ] {
+        let refused = f
+            .app
+            .send(reqwest::Method::POST, "/admin/clients", &admin, Some(body))
+            .await;
+        assert_eq!(refused.status(), 400);
+        let error = json_of(refused).await;
+        assert_eq!(error["error"], "invalid_request", "{error}");
+        assert!(
+            error["error_description"].as_str().unwrap().contains(why),
+            "{error}"
+        );
+    }
+    let clients = json_of(
+        f.app
+            .send(reqwest::Method::GET, "/admin/clients", &admin, None)
+            .await,
+    )
+    .await;
+    let ids: Vec<&str> = clients["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"conf") && !ids.contains(&"pub"), "{ids:?}");
+    // Nor can a confidential client's redirect URIs be changed to one.
+    let changed = f
+        .app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/clients/webapp/redirect-uris",
+            &admin,
+            Some(serde_json::json!({"redirect_uris": ["com.example.app:/cb"]})),
+        )
+        .await;
+    assert_eq!(changed.status(), 400);
+    let changed = f
+        .app
+        .send(
+            reqwest::Method::PUT,
+            "/admin/clients/native/redirect-uris",
+            &admin,
+            Some(serde_json::json!({"redirect_uris": ["com.example.app:/cb", "http://127.0.0.1/cb"]})),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+}
+
 on_both_backends!(
+    native_apps_use_any_loopback_port_and_private_use_schemes,
     form_post_delivers_codes_and_errors,
     userinfo_takes_the_token_in_a_form_body,
     prompt_none_with_a_too_old_session_says_why,

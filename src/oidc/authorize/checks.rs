@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 
 use super::request::{AuthorizationError, Prompt, RedirectUri, ResponseMode};
 use crate::accounts::browser_sessions::SignedIn;
-use crate::oidc::clients::{Client, GrantType};
+use crate::oidc::clients::{Client, GrantType, redirect_uri_matches};
 use crate::oidc::consent;
 use crate::oidc::params::{Params, valid_challenge};
 use crate::secrets::{CsrfToken, FlowSecret};
@@ -39,15 +39,22 @@ pub fn check_client(
         .ok_or("The application is unknown.")
 }
 
-/// `redirect_uri` is one the client registered, compared as exact strings (AUTHZ-02); it may be
-/// left out only by a client with exactly one (RFC 6749 §3.1.2.3). Returns the URI and whether
-/// the request named it.
+/// `redirect_uri` is one the client registered, compared as exact strings (AUTHZ-02) but for
+/// the port of a loopback IP one registered without a port (RFC 8252 §7.3,
+/// [`redirect_uri_matches`]); it may be left out only by a client with exactly one (RFC 6749
+/// §3.1.2.3). Returns the URI as requested (the response goes to that port) and whether the
+/// request named it.
 pub fn check_redirect_uri(
     params: &Params,
     client: &Client,
 ) -> Result<(RedirectUri, bool), &'static str> {
     match params.get("redirect_uri") {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => {
+        Some(uri)
+            if client
+                .redirect_uris
+                .iter()
+                .any(|r| redirect_uri_matches(r, uri)) =>
+        {
             Ok((RedirectUri::verified(uri.to_owned()), true))
         }
         Some(_) => Err("The redirect URI is not registered for this application."),
