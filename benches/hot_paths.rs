@@ -251,6 +251,7 @@ fn issuing(c: &mut Criterion) {
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
+            pkce: clients::PkcePolicy::Required,
         };
         let client = runtime
             .block_on(

@@ -15,7 +15,7 @@ use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
 use crate::keys::{KeyState, SigningAlg};
 use crate::oidc::Issuer;
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, NewApi};
-use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient};
+use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient, PkcePolicy};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
 
@@ -150,6 +150,11 @@ pub enum ClientsCommand {
         /// introspect, besides its own (RFC 7662 §4); repeatable.
         #[arg(long = "introspection-audience")]
         introspection_audiences: Vec<String>,
+        /// When the client must use PKCE: `required` (default; the only choice for a public
+        /// client), `pkce_or_nonce` (an OpenID request with a nonce may omit it, RFC 9700
+        /// §2.1.1) or `optional` (confidential clients).
+        #[arg(long, value_parser = parse_pkce, default_value = "required")]
+        pkce: PkcePolicy,
     },
     /// List every client (no secrets) as a JSON array.
     List,
@@ -300,6 +305,11 @@ pub enum KeysCommand {
     },
 }
 
+fn parse_pkce(text: &str) -> Result<PkcePolicy, String> {
+    PkcePolicy::parse(text)
+        .ok_or_else(|| format!("`{text}` is not required, pkce_or_nonce or optional"))
+}
+
 fn parse_alg(text: &str) -> Result<SigningAlg, String> {
     SigningAlg::parse(text).ok_or_else(|| format!("`{text}` is not ES256 or RS256"))
 }
@@ -393,6 +403,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             first_party,
             post_logout_redirect_uris,
             introspection_audiences,
+            pkce,
         } => {
             let new = NewClient {
                 client_id,
@@ -406,6 +417,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 first_party,
                 post_logout_redirect_uris,
                 introspection_audiences,
+                pkce,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())

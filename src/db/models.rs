@@ -156,6 +156,8 @@ pub struct ClientRow {
     pub updated_at: NaiveDateTime,
     /// JSON array: audiences whose tokens this client may introspect.
     pub introspection_audiences: String,
+    /// PKCE policy: `required`, `pkce_or_nonce` or `optional`.
+    pub pkce: String,
 }
 
 /// A row of `browser_sessions`.
@@ -200,8 +202,8 @@ pub struct AuthorizationRequestRow {
     pub state: Option<String>,
     /// Nonce.
     pub nonce: Option<String>,
-    /// S256 challenge.
-    pub code_challenge: String,
+    /// S256 challenge; `None`: the request sent none (the client's PKCE policy allowed it).
+    pub code_challenge: Option<String>,
     /// `max_age` in seconds, as asked: checked again when the request resumes after the
     /// consent page (the user may have taken up to the request's lifetime to decide).
     pub max_age: Option<i32>,
@@ -240,8 +242,8 @@ pub struct AuthorizationCodeRow {
     pub scope: String,
     /// Nonce.
     pub nonce: Option<String>,
-    /// S256 challenge.
-    pub code_challenge: String,
+    /// S256 challenge; `None`: the request sent none (the client's PKCE policy allowed it).
+    pub code_challenge: Option<String>,
     /// Authentication time.
     pub auth_time: NaiveDateTime,
     /// Browser session.

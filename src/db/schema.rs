@@ -169,6 +169,8 @@ diesel::table! {
         updated_at -> Timestamp,
         /// JSON array of audiences whose tokens this client may introspect (RFC 7662 §4).
         introspection_audiences -> Text,
+        /// PKCE policy: `required` (default), `pkce_or_nonce` or `optional`.
+        pkce -> Text,
     }
 }
 
@@ -213,8 +215,8 @@ diesel::table! {
         state -> Nullable<Text>,
         /// `nonce`, into the ID token.
         nonce -> Nullable<Text>,
-        /// S256 challenge.
-        code_challenge -> Text,
+        /// S256 challenge; NULL when the request sent none (the client's PKCE policy allowed it).
+        code_challenge -> Nullable<Text>,
         /// `max_age` in seconds.
         max_age -> Nullable<Integer>,
         /// Prompt flags: bit 1 `prompt=login`, bit 2 `prompt=consent`.
@@ -250,8 +252,8 @@ diesel::table! {
         scope -> Text,
         /// `nonce` of the request.
         nonce -> Nullable<Text>,
-        /// S256 challenge.
-        code_challenge -> Text,
+        /// S256 challenge; NULL when the request sent none (the client's PKCE policy allowed it).
+        code_challenge -> Nullable<Text>,
         /// When the user authenticated.
         auth_time -> Timestamp,
         /// Browser session.

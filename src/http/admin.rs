@@ -24,7 +24,7 @@ use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, ApisError, NewApi};
-use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient};
+use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient, PkcePolicy};
 use crate::oidc::consent;
 use crate::oidc::user_grants;
 use crate::state::AppState;
@@ -393,6 +393,9 @@ pub struct CreateClient {
     post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
     introspection_audiences: Vec<String>,
+    /// `required` (default), `pkce_or_nonce` or `optional`.
+    #[serde(default)]
+    pkce: Option<String>,
 }
 
 /// `GET /admin/clients`: every client (no secrets).
@@ -424,6 +427,12 @@ pub async fn create_client(
                 .ok_or_else(|| AdminError::InvalidRequest(format!("unknown grant type {g}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let pkce = match body.pkce.as_deref() {
+        None => PkcePolicy::Required,
+        Some(text) => PkcePolicy::parse(text).ok_or_else(|| {
+            AdminError::InvalidRequest("pkce is required, pkce_or_nonce or optional".into())
+        })?,
+    };
     let new = NewClient {
         client_id: body.client_id,
         public: body.public,
@@ -436,6 +445,7 @@ pub async fn create_client(
         first_party: body.first_party,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         introspection_audiences: body.introspection_audiences,
+        pkce,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {

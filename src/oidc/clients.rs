@@ -52,6 +52,46 @@ impl GrantType {
     }
 }
 
+/// When a client must use PKCE at the authorization endpoint (client metadata `pkce`). Whatever
+/// the policy, a challenge that is sent is checked (S256, well formed), and a code is redeemed
+/// only as it was issued: with the verifier of its challenge, or without any verifier
+/// (downgrade protection both ways, RFC 9700 §2.1.1, RFC 7636 §4.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PkcePolicy {
+    /// Every authorization request carries an S256 challenge (RFC 9700 §2.1.1). The default,
+    /// and the only policy a public client may have.
+    #[default]
+    Required,
+    /// An OpenID Connect request (`scope` has `openid`) that carries a `nonce` may omit PKCE;
+    /// other requests need it (RFC 9700 §2.1.1). Confidential clients only.
+    PkceOrNonce,
+    /// PKCE may be omitted (legacy OAuth 2.0 clients; the OpenID certification client).
+    /// Confidential clients only: their code is useless without their secret.
+    Optional,
+}
+
+impl PkcePolicy {
+    /// The metadata value: `required`, `pkce_or_nonce` or `optional`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::PkceOrNonce => "pkce_or_nonce",
+            Self::Optional => "optional",
+        }
+    }
+
+    /// Parses a metadata value; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "required" => Some(Self::Required),
+            "pkce_or_nonce" => Some(Self::PkceOrNonce),
+            "optional" => Some(Self::Optional),
+            _ => None,
+        }
+    }
+}
+
 /// The scopes Portcullis knows; a client is allowed a subset.
 pub const KNOWN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
@@ -84,6 +124,8 @@ pub struct Client {
     /// Audiences (resource servers) whose access tokens this client may introspect, besides
     /// its own tokens (RFC 7662 §4).
     pub introspection_audiences: Vec<String>,
+    /// When PKCE is required at the authorization endpoint.
+    pub pkce: PkcePolicy,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
 }
@@ -133,6 +175,7 @@ impl Client {
             first_party,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
+            pkce: PkcePolicy::Required,
             secret_hash: None,
         }
     }
@@ -162,6 +205,8 @@ impl Client {
             first_party: row.first_party != 0,
             post_logout_redirect_uris: list(&row.post_logout_redirect_uris)?,
             introspection_audiences: list(&row.introspection_audiences)?,
+            pkce: PkcePolicy::parse(&row.pkce)
+                .ok_or_else(|| format!("bad pkce policy {}", row.pkce))?,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -336,6 +381,9 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Audiences whose tokens the client may introspect (confidential clients only).
     pub introspection_audiences: Vec<String>,
+    /// When PKCE is required; anything but [`PkcePolicy::Required`] is for confidential
+    /// clients only.
+    pub pkce: PkcePolicy,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -451,6 +499,12 @@ pub fn create(
             "introspection is for confidential clients only".into(),
         ));
     }
+    if new.public && new.pkce != PkcePolicy::Required {
+        return Err(invalid(format!(
+            "a public client must use pkce=required, not {}",
+            new.pkce.as_str()
+        )));
+    }
     let (secret, secret_hash) = if new.public {
         (None, None)
     } else {
@@ -473,6 +527,7 @@ pub fn create(
         created_at: now,
         updated_at: now,
         introspection_audiences: json_list(&new.introspection_audiences),
+        pkce: new.pkce.as_str().into(),
     };
     q::insert(conn, &row)?;
     let client = Client::from_row(&row).map_err(ClientError::Invalid)?;

@@ -180,7 +180,7 @@ fn permit(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
 
 /// `authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): the code is single-use — one
 /// conditional update decides concurrent redemptions (CODE-02) — and bound to the client, the
-/// redirect URI and the PKCE challenge (CODE-03, PKCE-01). A replayed code revokes everything its
+/// redirect URI and the PKCE challenge, or its absence (CODE-03, PKCE-01). A replayed code revokes everything its
 /// first redemption issued (CODE-01). The access token is for the `resource` named (RFC 8707
 /// §2), one the grant holds scopes of; a refused resource leaves the code unspent.
 pub async fn authorization_code(
@@ -359,10 +359,21 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
             "redirect_uri does not match the authorization request.",
         ));
     }
-    if !verifier.is_some_and(|v| pkce_matches(v, &row.code_challenge)) {
-        return Ok(Redemption::Refused(
-            "The PKCE code_verifier does not match.",
-        ));
+    // Downgrade protection both ways (RFC 9700 §2.1.1, RFC 7636 §4.6): a code issued with a
+    // challenge needs its verifier; a code issued without one takes no verifier.
+    match (row.code_challenge.as_deref(), verifier) {
+        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
+        (Some(_), _) => {
+            return Ok(Redemption::Refused(
+                "The PKCE code_verifier does not match.",
+            ));
+        }
+        (None, Some(_)) => {
+            return Ok(Redemption::Refused(
+                "code_verifier was sent for a code issued without code_challenge.",
+            ));
+        }
+        (None, None) => {}
     }
     let Some(user) = user_q::find_by_id(conn, &row.user_id)? else {
         return Ok(Redemption::Refused("The user no longer exists."));

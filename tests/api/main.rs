@@ -23,6 +23,7 @@ mod keys;
 mod oauth;
 mod operations;
 mod passwords;
+mod pkce_policy;
 mod rotation;
 mod stub;
 mod tls;

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 
 use super::request::{AuthorizationError, Prompt, RedirectUri, ResponseMode};
 use crate::accounts::browser_sessions::SignedIn;
-use crate::oidc::clients::{Client, GrantType, redirect_uri_matches};
+use crate::oidc::clients::{Client, GrantType, PkcePolicy, redirect_uri_matches};
 use crate::oidc::consent;
 use crate::oidc::params::{Params, valid_challenge};
 use crate::secrets::{CsrfToken, FlowSecret};
@@ -148,12 +148,41 @@ pub fn check_scope(params: &Params, client: &Client) -> Result<Scope, Authorizat
     Ok(scope)
 }
 
-/// PKCE is required of every client, S256 only (RFC 7636 §4.3, RFC 9700 §2.1.1), with a
-/// well-formed challenge (PKCE-04). Returns the challenge.
-pub fn check_pkce(params: &Params) -> Result<String, AuthorizationError> {
-    let challenge = params.get("code_challenge").ok_or_else(|| {
-        invalid_request("PKCE is required: send code_challenge with code_challenge_method=S256.")
-    })?;
+/// PKCE as the client's policy asks (RFC 7636 §4.3, RFC 9700 §2.1.1): a challenge that is sent
+/// is S256 with a well-formed value (PKCE-04), whatever the policy; one may be left out only by
+/// a client registered `optional`, or `pkce_or_nonce` in an OpenID request (`scope` has `openid`)
+/// that carries a `nonce`. Returns the challenge, `None` when the request sent none (its code
+/// then refuses any `code_verifier`).
+pub fn check_pkce(
+    params: &Params,
+    client: &Client,
+    scope: &Scope,
+) -> Result<Option<String>, AuthorizationError> {
+    let Some(challenge) = params.get("code_challenge") else {
+        match client.pkce {
+            PkcePolicy::Optional => {}
+            PkcePolicy::PkceOrNonce if scope.contains("openid") && params.has("nonce") => {}
+            PkcePolicy::PkceOrNonce => {
+                return Err(invalid_request(
+                    "PKCE is required unless an OpenID request carries a nonce: send \
+                     code_challenge with code_challenge_method=S256, or scope openid with a nonce.",
+                ));
+            }
+            PkcePolicy::Required => {
+                return Err(invalid_request(
+                    "PKCE is required: send code_challenge with code_challenge_method=S256.",
+                ));
+            }
+        }
+        // A method without its challenge is a client that meant PKCE and lost the challenge:
+        // issuing a code without one would downgrade it.
+        if params.has("code_challenge_method") {
+            return Err(invalid_request(
+                "code_challenge_method was sent without code_challenge.",
+            ));
+        }
+        return Ok(None);
+    };
     if params.get("code_challenge_method") != Some("S256") {
         return Err(invalid_request("code_challenge_method must be S256."));
     }
@@ -162,7 +191,7 @@ pub fn check_pkce(params: &Params) -> Result<String, AuthorizationError> {
             "code_challenge must be 43 base64url characters.",
         ));
     }
-    Ok(challenge.to_owned())
+    Ok(Some(challenge.to_owned()))
 }
 
 /// `nonce`, if sent, is at most [`MAX_NONCE`] bytes.
@@ -414,17 +443,78 @@ pub(crate) mod tests {
         );
     }
 
+    fn with_pkce(policy: PkcePolicy) -> Client {
+        let mut app = Client::for_tests("app", &["https://app.example/cb"], false);
+        app.pkce = policy;
+        app
+    }
+
     #[test]
-    fn pkce_s256_is_required() {
+    fn pkce_s256_is_required_by_default() {
+        let app = client(false);
+        let openid = Scope::parse("openid").unwrap();
         let good = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
-        assert_eq!(check_pkce(&params(&good)).unwrap(), CHALLENGE);
+        assert_eq!(
+            check_pkce(&params(&good), &app, &openid)
+                .unwrap()
+                .as_deref(),
+            Some(CHALLENGE)
+        );
         for bad in [
             String::new(),
+            "nonce=n".to_owned(),
             format!("code_challenge={CHALLENGE}"),
             format!("code_challenge={CHALLENGE}&code_challenge_method=plain"),
             "code_challenge=short&code_challenge_method=S256".to_owned(),
         ] {
-            assert_eq!(code(check_pkce(&params(&bad))), "invalid_request", "{bad}");
+            assert_eq!(
+                code(check_pkce(&params(&bad), &app, &openid)),
+                "invalid_request",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn pkce_may_be_left_out_only_as_the_policy_allows() {
+        let (openid, plain) = (
+            Scope::parse("openid").unwrap(),
+            Scope::parse("email").unwrap(),
+        );
+        let optional = with_pkce(PkcePolicy::Optional);
+        let or_nonce = with_pkce(PkcePolicy::PkceOrNonce);
+        assert_eq!(check_pkce(&params(""), &optional, &plain).unwrap(), None);
+        assert_eq!(
+            check_pkce(&params("nonce=n"), &or_nonce, &openid).unwrap(),
+            None
+        );
+        assert_eq!(
+            code(check_pkce(&params(""), &or_nonce, &openid)),
+            "invalid_request"
+        );
+        assert_eq!(
+            code(check_pkce(&params("nonce=n"), &or_nonce, &plain)),
+            "invalid_request"
+        );
+        // A challenge that is sent is checked whatever the policy, and a method without its
+        // challenge is refused rather than downgraded.
+        for app in [&optional, &or_nonce] {
+            for bad in [
+                format!("nonce=n&code_challenge={CHALLENGE}&code_challenge_method=plain"),
+                "nonce=n&code_challenge=short&code_challenge_method=S256".to_owned(),
+                "nonce=n&code_challenge_method=S256".to_owned(),
+            ] {
+                assert_eq!(
+                    code(check_pkce(&params(&bad), app, &openid)),
+                    "invalid_request",
+                    "{bad}"
+                );
+            }
+            let good = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
+            assert_eq!(
+                check_pkce(&params(&good), app, &openid).unwrap().as_deref(),
+                Some(CHALLENGE)
+            );
         }
     }
 

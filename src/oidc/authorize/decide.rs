@@ -392,7 +392,7 @@ mod tests {
                 scope: "openid".into(),
                 state: Some("xyz".into()),
                 nonce: None,
-                code_challenge: CHALLENGE.into(),
+                code_challenge: Some(CHALLENGE.into()),
             },
             user_id: user.map(str::to_owned),
             auth_time: user.map(|_| now()),

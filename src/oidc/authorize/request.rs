@@ -139,8 +139,9 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     /// The ID token's `nonce`.
     pub nonce: Option<String>,
-    /// The S256 PKCE challenge.
-    pub code_challenge: String,
+    /// The S256 PKCE challenge; `None` when the client's PKCE policy let the request omit it
+    /// (the code then refuses any `code_verifier`).
+    pub code_challenge: Option<String>,
     /// `max_age` in seconds.
     pub max_age: Option<i64>,
     /// `prompt`.
@@ -181,8 +182,9 @@ pub struct RequestBinding {
     pub state: Option<String>,
     /// The ID token's `nonce`.
     pub nonce: Option<String>,
-    /// The S256 PKCE challenge.
-    pub code_challenge: String,
+    /// The S256 PKCE challenge; `None` when the client's PKCE policy let the request omit it
+    /// (the code then refuses any `code_verifier`).
+    pub code_challenge: Option<String>,
 }
 
 impl RequestBinding {
@@ -313,7 +315,7 @@ pub fn parse(
     let scope = checks::check_scope(params, &client).map_err(fail)?;
     apis.check_authorization_resource(&client, &scope, params.resources())
         .map_err(fail)?;
-    let code_challenge = checks::check_pkce(params).map_err(fail)?;
+    let code_challenge = checks::check_pkce(params, &client, &scope).map_err(fail)?;
     let nonce = checks::check_nonce(params).map_err(fail)?;
     let prompt = checks::check_prompt(params).map_err(fail)?;
     let max_age = checks::check_max_age(params).map_err(fail)?;

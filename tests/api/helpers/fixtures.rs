@@ -11,7 +11,7 @@ use portcullis::accounts::{Email, Password, PasswordHasher, Role, Username};
 use portcullis::clock::Clock;
 use portcullis::db::Db;
 use portcullis::keys::SigningAlg;
-use portcullis::oidc::clients::{self, NewClient, Registered};
+use portcullis::oidc::clients::{self, NewClient, PkcePolicy, Registered};
 
 use super::{PASSWORD, REDIRECT, TestApp, TestEnv};
 
@@ -36,6 +36,7 @@ impl ClientSpec {
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
+            pkce: PkcePolicy::Required,
         })
     }
 
@@ -91,6 +92,12 @@ impl ClientSpec {
     /// An allowed grant type; the first replaces the default.
     pub fn grant_type(mut self, grant: portcullis::oidc::clients::GrantType) -> Self {
         self.0.grant_types.push(grant);
+        self
+    }
+
+    /// Its PKCE policy (default: required).
+    pub fn pkce(mut self, policy: PkcePolicy) -> Self {
+        self.0.pkce = policy;
         self
     }
 
