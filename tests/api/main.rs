@@ -21,6 +21,7 @@ mod issuer;
 mod jwks;
 mod keys;
 mod oauth;
+mod oidf;
 mod operations;
 mod passwords;
 mod pkce_policy;
