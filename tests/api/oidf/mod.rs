@@ -119,21 +119,25 @@ impl Op {
     /// A server with the suite's static clients and the user, configured as the flow modules
     /// do (discovery, JWKS and their checks, `client_secret_basic` supported, userinfo).
     pub async fn new(backend: Backend, mode: Mode) -> Self {
-        Self::configured(backend, mode, Auth::Basic).await
+        Self::configured(backend, mode, Auth::Basic, true).await
     }
 
-    /// As [`Op::new`], with the token-endpoint authentication the module checks discovery for.
-    pub async fn configured(backend: Backend, mode: Mode, auth: Auth) -> Self {
+    /// As [`Op::new`], with the token-endpoint authentication the module checks discovery for,
+    /// and the clients registered first-party (no consent page) or third-party (consent asked
+    /// until remembered).
+    pub async fn configured(backend: Backend, mode: Mode, auth: Auth, first_party: bool) -> Self {
         let env = TestEnv::new(backend).await;
         let app = env.spawn().await;
         app.create_user(USER).await;
         let mut clients = Vec::new();
         for id in ["oidf", "oidf2"] {
-            let spec = ClientSpec::new(id)
+            let mut spec = ClientSpec::new(id)
                 .redirect_uri(&redirect_uri())
                 .post_logout_redirect_uri(&post_logout_redirect_uri())
-                .first_party()
                 .pkce(PkcePolicy::Optional);
+            if first_party {
+                spec = spec.first_party();
+            }
             let registered = app.create_client(spec).await;
             clients.push(RpClient {
                 id: id.to_owned(),
@@ -289,23 +293,23 @@ impl Op {
                     .await;
                 continue;
             }
-            if let Some(form) = checks::auto_post_form(&html) {
-                if form.action.starts_with(BASE) {
-                    // The browser submits the form: a POST of the fields, form-encoded.
-                    let url = url::Url::parse(&form.action).expect("form action URL");
-                    assert!(
-                        form.method.eq_ignore_ascii_case("post"),
-                        "form_post page: method {}",
-                        form.method
-                    );
-                    driven.outcome = Outcome::Callback(Callback {
-                        method: "POST",
-                        content_type: Some(form.enctype.clone()),
-                        params: form.fields,
-                        url,
-                    });
-                    return driven;
-                }
+            if let Some(form) =
+                checks::auto_post_form(&html).filter(|form| form.action.starts_with(BASE))
+            {
+                // The browser submits the form: a POST of the fields, form-encoded.
+                let url = url::Url::parse(&form.action).expect("form action URL");
+                assert!(
+                    form.method.eq_ignore_ascii_case("post"),
+                    "form_post page: method {}",
+                    form.method
+                );
+                driven.outcome = Outcome::Callback(Callback {
+                    method: "POST",
+                    content_type: Some(form.enctype.clone()),
+                    params: form.fields,
+                    url,
+                });
+                return driven;
             }
             driven.outcome = Outcome::Page {
                 status,
