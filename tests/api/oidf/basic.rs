@@ -380,7 +380,7 @@ async fn oidcc_prompt_none_logged_in(backend: Backend) {
 }
 
 /// oidcc-prompt-none-logged-in with the certification client registered third-party: the
-/// consent given at the first flow must be remembered for the `prompt=none` one (C3).
+/// consent given at the first flow is remembered for the `prompt=none` one (C3).
 async fn oidcc_prompt_none_logged_in_third_party(backend: Backend) {
     let op = Op::configured(backend, Mode::Query, Auth::Basic, false).await;
     let second = op.request(&op.client).set("prompt", "none");
@@ -927,13 +927,11 @@ oidf_modules!(
     oidcc_prompt_login,
     oidcc_prompt_none_not_logged_in,
     oidcc_prompt_none_logged_in,
-    #[ignore = "needs remembered consent (W4)"]
     oidcc_prompt_none_logged_in_third_party,
     oidcc_max_age_1,
     oidcc_max_age_10000,
     oidcc_ensure_request_with_unknown_parameter_succeeds,
     oidcc_id_token_hint,
-    #[ignore = "needs remembered consent (W4)"]
     oidcc_id_token_hint_third_party,
     oidcc_login_hint,
     oidcc_ui_locales,
