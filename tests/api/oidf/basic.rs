@@ -910,7 +910,6 @@ oidf_modules!(
     oidcc_response_type_missing,
     oidcc_userinfo_get,
     oidcc_userinfo_post_header,
-    #[ignore = "needs the access token in a userinfo POST body, RFC 6750 §2.2 (W3)"]
     oidcc_userinfo_post_body,
     oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
     #[ignore = "needs the standard profile claims in userinfo (W5)"]

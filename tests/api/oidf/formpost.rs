@@ -160,17 +160,11 @@ async fn formpost_oidcc_ensure_request_with_valid_pkce_succeeds(backend: Backend
 }
 
 oidf_modules!(
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_server,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_response_type_missing,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_userinfo_get,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_userinfo_post_header,
-    #[ignore = "needs response_mode=form_post and the userinfo POST body (W3)"]
     formpost_oidcc_userinfo_post_body,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
     #[ignore = "needs response_mode=form_post (W3) and the standard profile claims in userinfo (W5)"]
     formpost_oidcc_scope_profile,
@@ -181,48 +175,30 @@ oidf_modules!(
     formpost_oidcc_scope_all,
     #[ignore = "needs response_mode=form_post (W3) and email out of the code-flow ID token (W5)"]
     formpost_oidcc_alternate_happy_flow,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_display_page,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_display_popup,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_prompt_login,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_prompt_none_not_logged_in,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_prompt_none_logged_in,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_max_age_1,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_max_age_10000,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_ensure_request_with_unknown_parameter_succeeds,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_id_token_hint,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_login_hint,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_ui_locales,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_claims_locales,
     #[ignore = "needs response_mode=form_post (W3) and acr with acr_values (W5)"]
     formpost_oidcc_ensure_request_with_acr_values_succeeds,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_codereuse,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_codereuse_30seconds,
     formpost_oidcc_ensure_registered_redirect_uri,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_ensure_post_request_succeeds,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_server_client_secret_post,
     #[ignore = "needs response_mode=form_post, read from the request object for request_not_supported (W3)"]
     formpost_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
     #[ignore = "needs response_mode=form_post (W3) and the name claim and the claims parameter (W5)"]
     formpost_oidcc_claims_essential,
     formpost_oidcc_ensure_request_object_with_redirect_uri,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_refresh_token,
-    #[ignore = "needs response_mode=form_post (W3)"]
     formpost_oidcc_ensure_request_with_valid_pkce_succeeds,
 );
