@@ -88,7 +88,6 @@ pub struct Application {
     state: AppState,
     key_refresh_interval: Duration,
     server_settings: ServerSettings,
-    database: DatabaseUrl,
 }
 
 impl Application {
@@ -322,7 +321,6 @@ impl Application {
             state,
             key_refresh_interval: key_settings.refresh_interval,
             server_settings,
-            database,
         })
     }
 
@@ -354,11 +352,13 @@ impl Application {
     /// Serves until stopped (signal or handle), carrying out the key schedule (when this
     /// instance is the rotator) and reloading keys when the database changes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let leadership = Leadership::new(self.key_refresh_interval);
+        let lease = leadership.lease().clone();
         let keys_task = tokio::spawn(maintain_keys(
             self.state.clone(),
+            leadership,
             self.key_refresh_interval,
             self.server_settings.janitor_interval,
-            self.database.clone(),
         ));
         let spares = Arc::clone(&self.state.key_context.spares);
         let interval = self.key_refresh_interval;
@@ -380,21 +380,35 @@ impl Application {
         keys_task.abort();
         spares_task.abort();
         signals_task.abort();
+        // Hand the rotator role on now rather than when the lease lapses (a restart, a
+        // scale-down); if the database is away, the lease simply lapses.
+        let ctx = self.state.key_context.clone();
+        let released = self
+            .state
+            .db
+            .run(move |conn| lease.release(conn, &ctx))
+            .await;
+        match released {
+            Ok(true) => tracing::info!("released the key rotator lease"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not release the key rotator lease"),
+        }
         tracing::info!("stopped");
         result
     }
 }
 
-/// Every `interval`: if this instance is the rotator, carry out the due key transitions (then
-/// reload at once); in any case re-read the key states and reload when they changed (a
-/// transition by another instance, the CLI or the admin API elsewhere).
+/// Every `interval`: if this instance is (or becomes) the rotator, carry out the due key
+/// transitions (then reload at once); in any case re-read the key states and reload when they
+/// changed (a transition by another instance, the CLI or the admin API elsewhere). The rotator
+/// role is a lease row in the database, taken and renewed through the pool (see
+/// `keys::rotator`), on both backends.
 async fn maintain_keys(
     state: AppState,
+    mut leadership: Leadership,
     interval: Duration,
     janitor_interval: Duration,
-    database: DatabaseUrl,
 ) {
-    let mut leadership = Leadership::for_database(&database);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let janitor_interval =
@@ -402,37 +416,31 @@ async fn maintain_keys(
     let mut last_purge = state.clock.now();
     loop {
         ticker.tick().await;
-        // The janitor runs on one instance at a time: the rotator (SQLite: the one server).
+        // The janitor runs on one instance at a time: the rotator.
         // Whether it is due is read from the application's clock, like every expiry it decides.
-        let leads = leadership.as_ref().is_none_or(Leadership::is_leading);
-        if leads && state.clock.now() - last_purge >= janitor_interval {
+        if leadership.is_leading() && state.clock.now() - last_purge >= janitor_interval {
             last_purge = state.clock.now();
             purge_expired(&state).await;
         }
         let ctx = state.key_context.clone();
-        let made = match leadership.take() {
-            Some(mut lead) => {
-                let ticked = tokio::task::spawn_blocking(move || {
-                    let made = lead.tick(&ctx);
-                    (lead, made)
-                })
-                .await;
-                match ticked {
-                    Ok((lead, made)) => {
-                        leadership = Some(lead);
-                        made
-                    }
-                    Err(error) => {
-                        leadership = Leadership::for_database(&database);
-                        Err(KeyError::Generate(error.into()))
-                    }
-                }
+        let mut lead = leadership.clone();
+        let ticked = state
+            .db
+            .run(move |conn| {
+                let made = lead.tick(conn, &ctx);
+                Ok::<_, KeyError>((lead, made))
+            })
+            .await;
+        let made = match ticked {
+            Ok((lead, made)) => {
+                leadership = lead;
+                made
             }
-            None => {
-                state
-                    .db
-                    .run(move |conn| lifecycle::run_due(conn, &ctx))
-                    .await
+            // No connection (or the task failed): the lease is renewed at a later tick, or
+            // lapses and passes to an instance that reaches the database.
+            Err(error) => {
+                leadership.step_down();
+                Err(error)
             }
         };
         match made {

@@ -366,3 +366,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_tokens
 );
 diesel::allow_tables_to_appear_in_same_query!(apis, api_scopes);
+
+diesel::table! {
+    /// Leases of cluster-wide roles (the signing-key rotator): one row per role.
+    rotator_lease (role) {
+        /// The role, e.g. `signing_keys`.
+        role -> Text,
+        /// The instance holding it (a UUID per process; empty: never held).
+        holder -> Text,
+        /// Held until then (UTC), unless renewed; afterwards any instance may take it.
+        expires_at -> Timestamp,
+    }
+}

@@ -50,6 +50,10 @@ pub enum KeyError {
     /// background); nothing was changed.
     #[error("the next {0} key is still being generated; nothing was changed, try again shortly")]
     NoSpare(SigningAlg),
+    /// This instance no longer holds the rotator lease (another instance took it over); the
+    /// scheduled change was not made.
+    #[error("this instance no longer holds the key rotator lease; another instance took over")]
+    NotRotator,
 }
 
 impl From<diesel::result::Error> for KeyError {

@@ -15,6 +15,7 @@ use super::generate::{self, KeyMaterial, SigningKeyPair, generate_keys};
 use super::jwk::PublicJwk;
 use super::kek::{Kek, KekOrigin};
 use super::keyring::{ActiveKey, KeySet, PublishedKey};
+use super::rotator::RotatorLease;
 pub use super::schedule::KeyInfo;
 use super::schedule::{self, KeyPolicy, KeyView, Transition};
 use super::spares::Spares;
@@ -530,14 +531,21 @@ pub async fn revoke_key(
 }
 
 /// Carries out every transition due now (the rotator's tick; runs on a blocking thread, where it
-/// also generates the keys it prepares). Each transition is its own transaction; a transition
-/// another instance made first is skipped. Returns the transitions made.
-pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, KeyError> {
+/// also generates the keys it prepares). Each transition is its own transaction, which first
+/// confirms that this instance still holds the rotator `lease` ([`KeyError::NotRotator`] if
+/// not: nothing more is done); a transition another instance made first is skipped. Returns
+/// the transitions made.
+pub fn run_due(
+    conn: &mut DbConn,
+    ctx: &KeyContext,
+    lease: &RotatorLease,
+) -> Result<Vec<Transition>, KeyError> {
     let views: Vec<KeyView> = q::all(conn)?.iter().filter_map(KeyView::of).collect();
     let mut done = Vec::new();
     for transition in schedule::due(&views, &ctx.policy, ctx.clock.now_naive()) {
         let result = match &transition {
             Transition::Activate { alg, kid } => write_transaction(conn, |conn| {
+                lease.confirm(conn, ctx)?;
                 let now = ctx.clock.now_naive();
                 let (active, retired) = promote(conn, *alg, kid, now, ctx.policy.retention)?;
                 record(
@@ -552,6 +560,7 @@ pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, K
                 Ok(())
             }),
             Transition::Remove { kid } => write_transaction(conn, |conn| {
+                lease.confirm(conn, ctx)?;
                 let now = ctx.clock.now_naive();
                 if q::remove(conn, kid, now)? != 1 {
                     return Err(KeyError::Conflict);
@@ -569,6 +578,7 @@ pub fn run_due(conn: &mut DbConn, ctx: &KeyContext) -> Result<Vec<Transition>, K
                 let material = generate::generate(*alg, ctx.rsa_size)
                     .map_err(|e| KeyError::Generate(e.into()))?;
                 write_transaction(conn, |conn| {
+                    lease.confirm(conn, ctx)?;
                     let row = sealed_row(
                         &ctx.kek,
                         &material,

@@ -26,6 +26,7 @@ mod operations;
 mod passwords;
 mod pkce_policy;
 mod rotation;
+mod rotator_lease;
 mod stub;
 mod tls;
 mod users;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod devices;
+pub mod lease;
 pub mod oauth;
 pub mod refresh;
 pub mod signing_keys;
