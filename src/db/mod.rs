@@ -64,15 +64,25 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            Self::Postgres(url) => match url::Url::parse(url.expose_secret()) {
-                Ok(mut parsed) if parsed.password().is_some() => {
-                    let _ = parsed.set_password(Some("REDACTED"));
-                    f.write_str(parsed.as_str())
-                }
-                Ok(parsed) => f.write_str(parsed.as_str()),
-                Err(_) => f.write_str("postgres://<unparseable>"),
-            },
+            Self::Postgres(url) => f.write_str(&redact_password(url.expose_secret())),
         }
+    }
+}
+
+/// `url` with the password of its user info replaced. Done on the text rather than with a URL
+/// parser: libpq's multi-host form (`postgres://u:p@h1:5432,h2:5432/db`) is no valid URL to one.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "postgres://<unparseable>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:REDACTED@{hosts}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -160,13 +170,22 @@ impl ConnectionManager {
 }
 
 /// `url` with libpq's network timeouts added, unless it sets them itself (an operator's choice
-/// wins): `connect_timeout` (whole seconds, at least 2, libpq's minimum), TCP keepalives, and
-/// `tcp_user_timeout` a little above the statement timeout.
+/// wins): `connect_timeout` (whole seconds, at least 2, libpq's minimum; with several hosts it
+/// bounds each attempt), TCP keepalives, and `tcp_user_timeout` a little above the statement
+/// timeout. The query is edited as text, as libpq's multi-host URLs
+/// (`postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write`) are no valid URLs to a
+/// URL parser.
 fn with_network_timeouts(url: &str, connect: Duration, statement: Duration) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_owned();
-    };
-    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let present: Vec<String> = pairs
+        .iter()
+        .map(|pair| pair.split('=').next().unwrap_or_default().to_owned())
+        .collect();
     let defaults = [
         ("connect_timeout", connect.as_secs().max(2).to_string()),
         ("keepalives", "1".to_owned()),
@@ -178,15 +197,12 @@ fn with_network_timeouts(url: &str, connect: Duration, statement: Duration) -> S
             (statement + Duration::from_secs(5)).as_millis().to_string(),
         ),
     ];
-    {
-        let mut pairs = parsed.query_pairs_mut();
-        for (key, value) in defaults {
-            if !present.iter().any(|p| p == key) {
-                pairs.append_pair(key, &value);
-            }
+    for (key, value) in defaults {
+        if !present.iter().any(|p| p == key) {
+            pairs.push(format!("{key}={value}"));
         }
     }
-    parsed.into()
+    format!("{base}?{}", pairs.join("&"))
 }
 
 /// A pooled connection and what the pool needs to know of its health.
@@ -602,6 +618,30 @@ mod tests {
         assert!(
             fresh.contains("connect_timeout=2"),
             "libpq's minimum: {fresh}"
+        );
+    }
+
+    #[test]
+    fn multi_host_urls_get_timeouts_and_keep_their_hosts() {
+        let url = with_network_timeouts(
+            "postgres://u:p@127.0.0.1:5432,127.0.0.1:5433/db?target_session_attrs=read-write",
+            Duration::from_secs(3),
+            Duration::from_secs(5),
+        );
+        assert!(
+            url.starts_with(
+                "postgres://u:p@127.0.0.1:5432,127.0.0.1:5433/db?target_session_attrs=read-write&"
+            ),
+            "{url}"
+        );
+        assert!(url.contains("&connect_timeout=3&"), "{url}");
+        assert!(url.ends_with("&tcp_user_timeout=10000"), "{url}");
+        let shown = DatabaseUrl::parse("postgres://u:hunter2@h1:5432,h2:5433/db?sslmode=require")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_string();
+        assert_eq!(
+            shown,
+            "postgres://u:REDACTED@h1:5432,h2:5433/db?sslmode=require"
         );
     }
 
