@@ -247,6 +247,10 @@ pub enum UsersCommand {
     },
     /// List every user as a JSON array.
     List,
+    /// Report stored values that no longer validate (emails, claims) as JSON
+    /// `{"stale": [{user_id, username, field, value, reason}]}`; changes nothing. Exits non-zero
+    /// when any is found.
+    Check,
     /// Disable a user.
     Disable {
         /// The user.
@@ -530,6 +534,17 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             print_json(&user)
         }
         UsersCommand::List => print_json(&db.run(users::list).await?),
+        UsersCommand::Check => {
+            let stale = db.run(users::stale_values).await?;
+            print_json(&serde_json::json!({ "stale": stale }))?;
+            if !stale.is_empty() {
+                anyhow::bail!(
+                    "{} stored value(s) no longer validate; see the report on stdout",
+                    stale.len()
+                );
+            }
+            Ok(())
+        }
         UsersCommand::Disable { user } => print_json(
             &audited(&db, "user_disabled", move |conn| {
                 users::disable(conn, &user, CLI_ACTOR, clock.now_naive())

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod browser_sessions;
 pub mod current;
+pub mod email;
 pub mod names;
 pub mod network;
 pub mod password;

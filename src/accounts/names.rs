@@ -64,35 +64,26 @@ impl Username {
     }
 }
 
-/// An email address: one `@` between a non-empty local part and a dotted domain, no spaces or
-/// control characters, at most 254 bytes (RFC 5321). Unique case-insensitively.
+/// An email address: an RFC 5322 `addr-spec` with an IDNA-checked domain, no invisible,
+/// bidi-control or private-use characters ([`super::email`]). Unique case-insensitively (and
+/// across IDNA forms of the domain). Stored as given, except that a domain with non-ASCII
+/// characters is stored as UTS #46 maps it (full-width and compatibility forms folded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
-    /// Parses an email address.
+    /// Parses an email address. Errors: `email` with the reason.
     pub fn parse(text: &str) -> Result<Self, InvalidField> {
-        if text.is_empty() || text.len() > 254 {
-            return Err(invalid("email", "must be 1 to 254 bytes"));
-        }
-        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid(
-                "email",
-                "must not contain spaces or control characters",
-            ));
-        }
-        let Some((local, domain)) = text.rsplit_once('@') else {
-            return Err(invalid("email", "must contain '@'"));
+        super::email::check(text).map_err(|reason| invalid("email", reason))?;
+        let stored = match text.rsplit_once('@') {
+            Some((local, domain)) if !domain.is_ascii() => {
+                let mapped = super::email::normalized(text);
+                let domain = mapped.rsplit_once('@').map_or(domain, |(_, d)| d);
+                format!("{local}@{domain}")
+            }
+            _ => text.to_owned(),
         };
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && !domain.contains('@');
-        if local.is_empty() || local.len() > 64 || !domain_ok {
-            return Err(invalid("email", "is not an email address"));
-        }
-        Ok(Self(text.to_owned()))
+        Ok(Self(stored))
     }
 
     /// As given.
@@ -100,9 +91,9 @@ impl Email {
         &self.0
     }
 
-    /// The uniqueness key.
+    /// The uniqueness key ([`super::email::normalized`]).
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        super::email::normalized(&self.0)
     }
 }
 

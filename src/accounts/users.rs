@@ -326,3 +326,37 @@ fn role_change(
         serde_json::json!({ "role": role.as_str(), "roles": { "old": before, "new": after } });
     Ok(Change::made(view, id, detail))
 }
+
+/// A stored value that no longer passes the validation new input gets (`portcullis users
+/// check`): rows written before a rule was added, or by hand. Reported, never changed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StaleValue {
+    /// The user id.
+    pub user_id: String,
+    /// The username.
+    pub username: String,
+    /// The field (`email`).
+    pub field: &'static str,
+    /// The stored value.
+    pub value: String,
+    /// Why it no longer validates.
+    pub reason: String,
+}
+
+/// Every stored value that would be refused today (oldest user first), for an operator to fix
+/// by hand: emails that are not an RFC 5322 addr-spec or carry invisible characters.
+pub fn stale_values(conn: &mut DbConn) -> Result<Vec<StaleValue>, AccountError> {
+    let mut found = Vec::new();
+    for row in q::list(conn)? {
+        if let Err(error) = Email::parse(&row.email) {
+            found.push(StaleValue {
+                user_id: row.id.clone(),
+                username: row.username.clone(),
+                field: error.field,
+                value: row.email.clone(),
+                reason: error.reason,
+            });
+        }
+    }
+    Ok(found)
+}

@@ -9,6 +9,7 @@ mod admin;
 mod apis;
 mod auth_api;
 mod browser;
+mod claims;
 mod cli;
 mod cluster;
 mod consent;
