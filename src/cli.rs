@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::accounts::profile::Editor;
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, PasswordHasher, Role, Username};
 use crate::clock::Clock;
@@ -251,6 +252,9 @@ pub enum UsersCommand {
     /// `{"stale": [{user_id, username, field, value, reason}]}`; changes nothing. Exits non-zero
     /// when any is found.
     Check,
+    /// Change a user's email and standard claims (OIDC Core §5.1); prints the user. An empty
+    /// value clears a claim. Only the options given change.
+    Update(Box<UserUpdate>),
     /// Disable a user.
     Disable {
         /// The user.
@@ -281,6 +285,109 @@ pub enum UsersCommand {
         #[arg(allow_hyphen_values = true)]
         role: String,
     },
+}
+
+/// `portcullis users update USER …`: each option a claim of OIDC Core §5.1.
+#[derive(Debug, clap::Args)]
+pub struct UserUpdate {
+    /// The user.
+    #[arg(allow_hyphen_values = true)]
+    pub user: String,
+    /// Email address (a new one is unverified unless --email-verified is given).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// `email_verified`.
+    #[arg(long)]
+    pub email_verified: Option<bool>,
+    /// Full name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Given name(s).
+    #[arg(long)]
+    pub given_name: Option<String>,
+    /// Surname(s).
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// Middle name(s).
+    #[arg(long)]
+    pub middle_name: Option<String>,
+    /// Casual name.
+    #[arg(long)]
+    pub nickname: Option<String>,
+    /// Profile page URL (http or https).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Picture URL (http or https).
+    #[arg(long)]
+    pub picture: Option<String>,
+    /// Web page URL (http or https).
+    #[arg(long)]
+    pub website: Option<String>,
+    /// Gender.
+    #[arg(long)]
+    pub gender: Option<String>,
+    /// Birthdate: YYYY-MM-DD, 0000-MM-DD or YYYY.
+    #[arg(long)]
+    pub birthdate: Option<String>,
+    /// IANA time zone, e.g. Europe/Paris.
+    #[arg(long)]
+    pub zoneinfo: Option<String>,
+    /// BCP 47 language tag, e.g. en-US.
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// E.164 phone number, e.g. +14155550100.
+    #[arg(long)]
+    pub phone_number: Option<String>,
+    /// `phone_number_verified`.
+    #[arg(long)]
+    pub phone_number_verified: Option<bool>,
+    /// The address as a JSON object (formatted, street_address, locality, region,
+    /// postal_code, country); `{}` clears it.
+    #[arg(long)]
+    pub address: Option<String>,
+}
+
+impl UserUpdate {
+    /// The patch these options make ([`users::update_claims`]).
+    fn patch(&self) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::Value;
+        let mut patch = serde_json::Map::new();
+        let texts = [
+            ("email", &self.email),
+            ("name", &self.name),
+            ("given_name", &self.given_name),
+            ("family_name", &self.family_name),
+            ("middle_name", &self.middle_name),
+            ("nickname", &self.nickname),
+            ("profile", &self.profile),
+            ("picture", &self.picture),
+            ("website", &self.website),
+            ("gender", &self.gender),
+            ("birthdate", &self.birthdate),
+            ("zoneinfo", &self.zoneinfo),
+            ("locale", &self.locale),
+            ("phone_number", &self.phone_number),
+        ];
+        for (name, value) in texts {
+            if let Some(value) = value {
+                patch.insert(name.to_owned(), Value::String(value.clone()));
+            }
+        }
+        for (name, value) in [
+            ("email_verified", self.email_verified),
+            ("phone_number_verified", self.phone_number_verified),
+        ] {
+            if let Some(value) = value {
+                patch.insert(name.to_owned(), Value::Bool(value));
+            }
+        }
+        if let Some(address) = &self.address {
+            let value: Value = serde_json::from_str(address)
+                .map_err(|_| anyhow::anyhow!("address: must be a JSON object"))?;
+            patch.insert("address".to_owned(), value);
+        }
+        Ok(patch)
+    }
 }
 
 /// `portcullis keys …`
@@ -535,7 +642,8 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
         }
         UsersCommand::List => print_json(&db.run(users::list).await?),
         UsersCommand::Check => {
-            let stale = db.run(users::stale_values).await?;
+            let today = clock.now_naive().date();
+            let stale = db.run(move |conn| users::stale_values(conn, today)).await?;
             print_json(&serde_json::json!({ "stale": stale }))?;
             if !stale.is_empty() {
                 anyhow::bail!(
@@ -544,6 +652,16 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
                 );
             }
             Ok(())
+        }
+        UsersCommand::Update(update) => {
+            let patch = update.patch()?;
+            let user = update.user.clone();
+            print_json(
+                &audited(&db, "user_updated", move |conn| {
+                    users::update_claims(conn, &user, &patch, Editor::Admin, clock.now_naive())
+                })
+                .await?,
+            )
         }
         UsersCommand::Disable { user } => print_json(
             &audited(&db, "user_disabled", move |conn| {

@@ -8,6 +8,7 @@ pub mod email;
 pub mod names;
 pub mod network;
 pub mod password;
+pub mod profile;
 pub mod registration;
 pub mod sessions;
 pub mod users;

@@ -5,9 +5,11 @@ use serde::Serialize;
 
 use super::names::{Email, InvalidField, Password, Role, Username};
 use super::password::{HashError, PasswordHasher};
+use super::profile::{Editor, Profile};
 use crate::clock::Clock;
 use crate::db::models::UserRow;
 use crate::db::queries::audit::Change;
+use crate::db::queries::user_claims as claims_q;
 use crate::db::queries::users as q;
 use crate::db::{Db, DbConn, DbError, write_transaction};
 
@@ -70,6 +72,9 @@ pub struct UserView {
     pub password_changed_at: DateTime<Utc>,
     /// When disabled (UTC).
     pub disabled_at: Option<DateTime<Utc>>,
+    /// The standard claims that are set (OIDC Core §5.1); left out when none is.
+    #[serde(skip_serializing_if = "Profile::is_empty")]
+    pub claims: Profile,
 }
 
 impl UserView {
@@ -85,8 +90,23 @@ impl UserView {
             updated_at: row.updated_at.and_utc(),
             password_changed_at: row.password_changed_at.and_utc(),
             disabled_at: row.disabled_at.map(|t| t.and_utc()),
+            claims: Profile::default(),
         }
     }
+
+    /// With the user's claims.
+    pub fn with_claims(mut self, claims: Profile) -> Self {
+        self.claims = claims;
+        self
+    }
+}
+
+/// The stored claims of a user (none when unset or unreadable; `users check` reports the
+/// latter).
+pub fn claims_of(conn: &mut DbConn, user_id: &str) -> Result<Profile, AccountError> {
+    Ok(claims_q::find(conn, user_id)?
+        .and_then(|row| Profile::from_stored(&row.claims))
+        .unwrap_or_default())
 }
 
 /// Input of [`create`].
@@ -107,7 +127,8 @@ fn view(conn: &mut DbConn, row: UserRow) -> Result<UserView, AccountError> {
         .into_iter()
         .map(|(_, role)| role)
         .collect();
-    Ok(UserView::from_row(row, roles))
+    let claims = claims_of(conn, &row.id)?;
+    Ok(UserView::from_row(row, roles).with_claims(claims))
 }
 
 /// One user by id, username or email. A value that is one user's id and another user's username
@@ -180,6 +201,10 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<UserView>, AccountError> {
     let rows = q::list(conn)?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut roles = q::roles_of(conn, &ids)?;
+    let mut claims: std::collections::HashMap<String, Profile> = claims_q::of(conn, &ids)?
+        .into_iter()
+        .filter_map(|row| Profile::from_stored(&row.claims).map(|p| (row.user_id, p)))
+        .collect();
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -189,7 +214,8 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<UserView>, AccountError> {
                 .map(|(_, role)| role.clone())
                 .collect();
             roles.retain(|(user, _)| *user != row.id);
-            UserView::from_row(row, mine)
+            let profile = claims.remove(&row.id).unwrap_or_default();
+            UserView::from_row(row, mine).with_claims(profile)
         })
         .collect())
 }
@@ -344,10 +370,38 @@ pub struct StaleValue {
 }
 
 /// Every stored value that would be refused today (oldest user first), for an operator to fix
-/// by hand: emails that are not an RFC 5322 addr-spec or carry invisible characters.
-pub fn stale_values(conn: &mut DbConn) -> Result<Vec<StaleValue>, AccountError> {
+/// by hand: emails that are not an RFC 5322 addr-spec or carry invisible characters, and claims
+/// that no longer pass their rules (`today` bounds `birthdate`).
+pub fn stale_values(
+    conn: &mut DbConn,
+    today: chrono::NaiveDate,
+) -> Result<Vec<StaleValue>, AccountError> {
     let mut found = Vec::new();
-    for row in q::list(conn)? {
+    let rows = q::list(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let stored: std::collections::HashMap<String, String> = claims_q::of(conn, &ids)?
+        .into_iter()
+        .map(|row| (row.user_id, row.claims))
+        .collect();
+    for row in rows {
+        if let Some(text) = stored.get(&row.id) {
+            let refusal = match Profile::from_stored(text) {
+                None => Some(InvalidField {
+                    field: "claims",
+                    reason: "the stored claims are not a valid claims object".into(),
+                }),
+                Some(profile) => profile.recheck(today).err(),
+            };
+            if let Some(error) = refusal {
+                found.push(StaleValue {
+                    user_id: row.id.clone(),
+                    username: row.username.clone(),
+                    field: error.field,
+                    value: text.clone(),
+                    reason: error.reason,
+                });
+            }
+        }
         if let Err(error) = Email::parse(&row.email) {
             found.push(StaleValue {
                 user_id: row.id.clone(),
@@ -359,4 +413,69 @@ pub fn stale_values(conn: &mut DbConn) -> Result<Vec<StaleValue>, AccountError> 
         }
     }
     Ok(found)
+}
+
+/// Changes a user's standard claims and email (`PATCH /admin/users/{user}`, `PATCH /api/me`,
+/// `users update`) as `editor` at `now`: `patch` maps claim names to new values ([`Profile::apply`]
+/// for the rules; `email` is the account's address, validated as [`Email::parse`] and unique).
+/// A new email is unverified unless an administrator sets `email_verified` in the same patch.
+/// All or nothing; the audit detail names the changed claims (not their values).
+pub fn update_claims(
+    conn: &mut DbConn,
+    who: &str,
+    patch: &serde_json::Map<String, serde_json::Value>,
+    editor: Editor,
+    now: NaiveDateTime,
+) -> Result<Change<UserView>, AccountError> {
+    let email = match patch.get("email") {
+        None => None,
+        Some(serde_json::Value::String(text)) => Some(Email::parse(text.trim())?),
+        Some(_) => {
+            return Err(InvalidField {
+                field: "email",
+                reason: "must be a string".into(),
+            }
+            .into());
+        }
+    };
+    write_transaction(conn, |conn| {
+        let row = find_row(conn, who)?;
+        let mut profile = claims_of(conn, &row.id)?;
+        let mut changed = profile.apply(patch, editor, now.date())?;
+        if let Some(email) = &email
+            && email.as_str() != row.email
+        {
+            if q::login_taken_by_other(conn, &row.id, &email.normalized())? {
+                return Err(AccountError::UserExists);
+            }
+            q::set_email(conn, &row.id, email.as_str(), &email.normalized(), now)?;
+            changed.insert(0, "email");
+            if !patch.contains_key("email_verified") && profile.email_verified {
+                profile.email_verified = false;
+                changed.push("email_verified");
+            }
+        }
+        if !changed.is_empty() {
+            if profile.is_empty() {
+                claims_q::delete(conn, &row.id)?;
+            } else {
+                claims_q::replace(
+                    conn,
+                    &crate::db::models::UserClaimsRow {
+                        user_id: row.id.clone(),
+                        claims: profile.to_stored(),
+                    },
+                )?;
+            }
+            q::touch(conn, &row.id, now)?;
+        }
+        let id = row.id.clone();
+        let fresh = find_row(conn, &id)?;
+        let view = view(conn, fresh)?;
+        Ok(if changed.is_empty() {
+            Change::none(view, id)
+        } else {
+            Change::made(view, id, serde_json::json!({ "claims": changed }))
+        })
+    })
 }

@@ -82,6 +82,16 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
+/// A row of `user_claims` (OIDC Core §5.1).
+#[derive(Queryable, Selectable, Insertable, Clone, Debug, PartialEq, Eq)]
+#[diesel(table_name = crate::db::schema::user_claims)]
+pub struct UserClaimsRow {
+    /// The user.
+    pub user_id: String,
+    /// JSON object of the claims that are set (`accounts::profile::Profile`).
+    pub claims: String,
+}
+
 /// A row of `refresh_token_families`.
 #[derive(Queryable, Selectable, Insertable, Clone, Debug)]
 #[diesel(table_name = crate::db::schema::refresh_token_families)]

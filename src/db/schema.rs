@@ -67,6 +67,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Standard claims of a user (OIDC Core §5.1).
+    user_claims (user_id) {
+        /// The user.
+        user_id -> Text,
+        /// JSON object of the claims that are set.
+        claims -> Text,
+    }
+}
+
+diesel::table! {
     /// One login (or grant): the refresh tokens that succeed each other.
     refresh_token_families (id) {
         /// UUID.
@@ -351,6 +361,7 @@ diesel::table! {
 }
 
 diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_claims -> users (user_id));
 diesel::joinable!(refresh_token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_token_families (family_id));
 diesel::joinable!(browser_sessions -> users (user_id));
@@ -358,6 +369,7 @@ diesel::joinable!(trusted_devices -> users (user_id));
 diesel::joinable!(api_scopes -> apis (api_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    user_claims,
     trusted_devices,
     user_roles,
     refresh_token_families,

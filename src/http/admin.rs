@@ -633,6 +633,29 @@ pub async fn list_users(
     Ok(ok(StatusCode::OK, &json!({ "users": users })))
 }
 
+/// `PATCH /admin/users/{user}` with a JSON object of claims (and `email`): changes them
+/// ([`users::update_claims`] as an administrator: the `*_verified` flags too); the user.
+pub async fn update_user(
+    state: web::Data<AppState>,
+    admin: Admin,
+    user: web::Path<String>,
+    Json(patch): Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, AdminError> {
+    let who = user.into_inner();
+    let now = state.clock.now_naive();
+    let view = audited(&state, &admin, "user_updated", move |conn| {
+        users::update_claims(
+            conn,
+            &who,
+            &patch,
+            crate::accounts::profile::Editor::Admin,
+            now,
+        )
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &view))
+}
+
 /// `POST /admin/users/{user}/disable`: disables the user and ends every session and grant.
 pub async fn disable_user(
     state: web::Data<AppState>,

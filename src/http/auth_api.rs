@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json::{Json, OptionalJson};
+use crate::accounts::profile::Editor;
 use crate::accounts::registration;
 use crate::accounts::sessions;
 use crate::accounts::users::{self, NewUser};
@@ -256,9 +257,35 @@ pub async fn logout_all(
 /// `GET /api/me` (bearer) → the user's profile, if the token still speaks for the user (not
 /// disabled, not logged out everywhere, password unchanged since). The check already read the
 /// user and their roles, so the profile costs no further query.
-pub async fn me(auth: UserBearer) -> HttpResponse {
+pub async fn me(state: web::Data<AppState>, auth: UserBearer) -> Result<HttpResponse, ApiError> {
     let current = auth.current;
-    no_store(StatusCode::OK).json(users::UserView::from_row(current.user, current.roles))
+    let id = current.user.id.clone();
+    let claims = state
+        .db
+        .run(move |conn| users::claims_of(conn, &id))
+        .await?;
+    Ok(no_store(StatusCode::OK)
+        .json(users::UserView::from_row(current.user, current.roles).with_claims(claims)))
+}
+
+/// `PATCH /api/me` (bearer) with a JSON object of claims → the user, changed. The user may set
+/// their email and every standard claim but `email_verified` and `phone_number_verified`
+/// ([`users::update_claims`], [`crate::accounts::profile`] for the rules); `""` or `null`
+/// clears a claim. `400 invalid_request` naming the field, `409 user_exists` for an email
+/// another account has. All or nothing; audited with the user as actor.
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: UserBearer,
+    Json(patch): Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = auth.current.user.id.clone();
+    let now = state.clock.now_naive();
+    let view =
+        crate::accounts::audit::audited(&state.db, id.clone(), "user_updated", now, move |conn| {
+            users::update_claims(conn, &id, &patch, Editor::User, now)
+        })
+        .await?;
+    Ok(no_store(StatusCode::OK).json(view))
 }
 
 /// The user id of a token from the account's own login (the JSON API's first-party client):

@@ -118,7 +118,14 @@ fn configure_api(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
                 WRITE,
                 auth_api::logout_all,
             ))
-            .service(scoped_resource("/api/me", "/me", READ, auth_api::me))
+            .service(labelled(
+                "/api/me",
+                "GET, HEAD, PATCH",
+                web::resource("/me")
+                    .route(web::get().to(auth_api::me))
+                    .route(web::head().to(auth_api::me))
+                    .route(web::patch().to(auth_api::update_me)),
+            ))
             .service(scoped_resource(
                 "/api/me/consents",
                 "/me/consents",
@@ -223,6 +230,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 admin::list_users,
             ))
             .service(scoped_resource(
+                "/admin/users/{user}",
+                "/users/{user}",
+                PATCH,
+                admin::update_user,
+            ))
+            .service(scoped_resource(
                 "/admin/users/{user}/disable",
                 "/users/{user}/disable",
                 WRITE,
@@ -320,6 +333,8 @@ const READ: Methods = Methods(&[Method::GET, Method::HEAD], "GET, HEAD");
 const WRITE: Methods = Methods(&[Method::POST], "POST");
 /// Replacement of a sub-resource.
 const PUT: Methods = Methods(&[Method::PUT], "PUT");
+/// A partial update.
+const PATCH: Methods = Methods(&[Method::PATCH], "PATCH");
 /// Deletion.
 const DELETE: Methods = Methods(&[Method::DELETE], "DELETE");
 /// Granting and withdrawing (roles).

@@ -93,7 +93,14 @@ impl PkcePolicy {
 }
 
 /// The scopes Portcullis knows; a client is allowed a subset.
-pub const KNOWN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const KNOWN_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 /// A registered client (no secret: only its hash).
 #[derive(Clone, Debug, Serialize)]

@@ -3,14 +3,19 @@
 //! current state of their user ([`crate::accounts::current`]). No actix types: `http/oauth.rs`
 //! parses the request and renders the outcome.
 
+use std::collections::BTreeMap;
+
 use chrono::Duration as ChronoDuration;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::clients::Client;
+use super::standard_claims;
 use super::tokens::{AccessClaims, TokenService};
 use crate::accounts::current::{self, NotCurrent};
+use crate::accounts::profile::Profile;
 use crate::db::DbError;
-use crate::db::queries::{refresh as refresh_q, users as user_q};
+use crate::db::queries::{refresh as refresh_q, user_claims as claims_q, users as user_q};
 use crate::secrets::RefreshToken;
 use crate::verify::Scope;
 
@@ -145,25 +150,12 @@ async fn introspect_refresh_token(
     }
 }
 
-/// The claims userinfo returns, by the granted scope (OIDC Core §5.3.2, §5.4). Members in
-/// alphabetical order, as the response has always had them.
+/// The claims userinfo returns (OIDC Core §5.3.2): `sub` and the claims of the granted scopes
+/// that are set ([`standard_claims`]). Members in alphabetical order, as the response has always
+/// had them.
 #[derive(Debug, Serialize)]
-pub struct UserInfo {
-    /// With `email`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// With `email` (never verified yet).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
-    /// With `profile`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<String>,
-    /// The user id.
-    pub sub: String,
-    /// With `profile`: when the profile last changed (seconds since the epoch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<i64>,
-}
+#[serde(transparent)]
+pub struct UserInfo(pub BTreeMap<String, Value>);
 
 /// Why userinfo refused a bearer token (RFC 6750 §3.1).
 #[derive(Debug, thiserror::Error)]
@@ -191,19 +183,20 @@ pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfo, Us
     }
     let (jti, sub) = (claims.jti.into_owned(), claims.sub.into_owned());
     // The token must still speak for its user: recorded, unrevoked, the user enabled.
-    let user = tokens
+    let (user, profile) = tokens
         .db()
-        .run(move |conn| Ok::<_, DbError>(current::current_user(conn, &jti, &sub)?.ok()))
+        .run(move |conn| {
+            let Ok(current) = current::current_user(conn, &jti, &sub)? else {
+                return Ok::<_, DbError>(None);
+            };
+            let profile = claims_q::find(conn, &current.user.id)?
+                .and_then(|row| Profile::from_stored(&row.claims))
+                .unwrap_or_default();
+            Ok(Some((current.user, profile)))
+        })
         .await?
-        .map(|current| current.user)
         .ok_or(UserInfoError::InvalidToken)?;
-    let profile = claims.scope.contains("profile");
-    let email = claims.scope.contains("email");
-    Ok(UserInfo {
-        sub: user.id,
-        preferred_username: profile.then_some(user.username),
-        updated_at: profile.then(|| user.updated_at.and_utc().timestamp()),
-        email: email.then_some(user.email),
-        email_verified: email.then_some(false),
-    })
+    let mut names = standard_claims::for_scope(&claims.scope);
+    names.insert("sub");
+    Ok(UserInfo(standard_claims::collect(&user, &profile, names)))
 }

@@ -97,7 +97,7 @@ impl ProviderMetadata {
                 "client_secret_post",
             ],
             code_challenge_methods_supported: vec!["S256"],
-            claims_supported: vec![
+            claims_supported: [
                 "iss",
                 "sub",
                 "aud",
@@ -108,10 +108,10 @@ impl ProviderMetadata {
                 "at_hash",
                 "sid",
                 "azp",
-                "preferred_username",
-                "email",
-                "email_verified",
-            ],
+            ]
+            .into_iter()
+            .chain(super::standard_claims::user_claim_names())
+            .collect(),
             prompt_values_supported: vec!["none", "login", "consent"],
             authorization_response_iss_parameter_supported: true,
             request_parameter_supported: false,

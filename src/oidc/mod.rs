@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod params;
 pub mod revocation;
 pub mod settings;
+pub mod standard_claims;
 pub mod tokens;
 pub mod user_grants;
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestEnv, stdout_json};
+use crate::helpers::{Backend, Fixture, PASSWORD, TestEnv, browser, stdout_json};
 use crate::on_both_backends;
 
 /// `POST /api/auth/register` with `email`.
@@ -135,7 +135,309 @@ async fn the_cli_refuses_bad_emails_and_reports_stale_rows(backend: Backend) {
     assert_eq!(carol["email"], "carol@example.com\u{200B}");
 }
 
+/// Every standard claim, valid.
+fn full_profile() -> Value {
+    json!({
+        "name": "Alice Liddell",
+        "given_name": "Alice",
+        "family_name": "Liddell",
+        "middle_name": "Pleasance",
+        "nickname": "Al",
+        "profile": "https://example.com/alice",
+        "picture": "https://example.com/alice.png",
+        "website": "https://alice.example",
+        "gender": "female",
+        "birthdate": "1852-05-04",
+        "zoneinfo": "Europe/London",
+        "locale": "en-GB",
+        "phone_number": "+441632960000",
+        "address": {"street_address": "1 Rabbit Hole", "locality": "Oxford", "country": "UK"},
+    })
+}
+
+async fn patch_json(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .patch(app.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+// PATCH /api/me: the user sets their own claims (not the verified flags); every invalid value
+// is a 400 naming its field, and nothing of a refused patch is written.
+async fn users_edit_their_claims_with_validation(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    app.register("alice").await;
+    let (token, _) = app.tokens("alice").await;
+    let response = patch_json(&app, "/api/me", &token, &full_profile()).await;
+    assert_eq!(response.status(), 200);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["claims"]["name"], "Alice Liddell");
+    assert_eq!(user["claims"]["address"]["locality"], "Oxford");
+    let me: Value = app.me(&token).await.json().await.unwrap();
+    assert_eq!(me["claims"], user["claims"]);
+
+    for (body, field) in [
+        (json!({"picture": "javascript:alert(1)"}), "picture"),
+        (json!({"website": "//example.com"}), "website"),
+        (json!({"profile": "ftp://example.com/alice"}), "profile"),
+        (json!({"locale": "en_GB"}), "locale"),
+        (json!({"zoneinfo": "Mars/Olympus_Mons"}), "zoneinfo"),
+        (json!({"birthdate": "1990-02-30"}), "birthdate"),
+        (json!({"birthdate": "12/05/1990"}), "birthdate"),
+        (json!({"phone_number": "01632 960000"}), "phone_number"),
+        (json!({"address": {"planet": "Earth"}}), "address"),
+        (json!({"email_verified": true}), "email_verified"),
+        (
+            json!({"phone_number_verified": true}),
+            "phone_number_verified",
+        ),
+        (json!({"email": "u@@example.com"}), "email"),
+        (json!({"email": "alice@example.com\u{200B}"}), "email"),
+        (json!({"name": "Bob", "nickname": 5}), "nickname"),
+    ] {
+        let response = patch_json(&app, "/api/me", &token, &body).await;
+        assert_invalid_field(response, field).await;
+    }
+    let zwsp = patch_json(
+        &app,
+        "/api/me",
+        &token,
+        &json!({"email": "alice@example.com\u{200B}"}),
+    )
+    .await;
+    assert_invalid_field(zwsp, "email").await;
+    let me: Value = app.me(&token).await.json().await.unwrap();
+    assert_eq!(
+        me["claims"], user["claims"],
+        "nothing of a refused patch is written"
+    );
+
+    // Blank values are absent, never "".
+    let cleared: Value = patch_json(
+        &app,
+        "/api/me",
+        &token,
+        &json!({"nickname": "", "middle_name": null, "name": "  "}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    for claim in ["nickname", "middle_name", "name"] {
+        assert!(cleared["claims"].get(claim).is_none(), "{claim}: {cleared}");
+    }
+    // Another account's email is taken.
+    app.register("bob").await;
+    let taken = patch_json(
+        &app,
+        "/api/me",
+        &token,
+        &json!({"email": "BOB@example.com"}),
+    )
+    .await;
+    assert_eq!(taken.status(), 409);
+    let moved = patch_json(
+        &app,
+        "/api/me",
+        &token,
+        &json!({"email": "alice@bücher.example"}),
+    )
+    .await;
+    assert_eq!(moved.status(), 200);
+}
+
+// PATCH /admin/users/{user} and `users update`: an administrator sets the verified flags too.
+async fn administrators_edit_claims_through_the_api_and_the_cli(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = app.admin_token().await;
+    app.create_user("alice").await;
+    let mut body = full_profile();
+    body["email_verified"] = json!(true);
+    body["phone_number_verified"] = json!(true);
+    let response = patch_json(&app, "/admin/users/alice", &admin, &body).await;
+    assert_eq!(response.status(), 200);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["claims"]["email_verified"], true);
+    assert_eq!(user["claims"]["phone_number_verified"], true);
+    let refused = patch_json(
+        &app,
+        "/admin/users/alice",
+        &admin,
+        &json!({"zoneinfo": "Nowhere/Land"}),
+    )
+    .await;
+    assert_invalid_field(refused, "zoneinfo").await;
+    let unknown = patch_json(&app, "/admin/users/nobody", &admin, &json!({"name": "X"})).await;
+    assert_eq!(unknown.status(), 404);
+    // A user's token does not open it.
+    let (user_token, _) = app.signed_in("alice").await;
+    let forbidden = patch_json(
+        &app,
+        "/admin/users/alice",
+        &user_token,
+        &json!({"name": "X"}),
+    )
+    .await;
+    assert_eq!(forbidden.status(), 403);
+
+    // The CLI: a new email resets email_verified; "" clears.
+    let updated = stdout_json(
+        &env.cli(&[
+            "users",
+            "update",
+            "alice",
+            "--email",
+            "alice@example.org",
+            "--nickname",
+            "",
+        ])
+        .await,
+    );
+    assert_eq!(updated["email"], "alice@example.org");
+    assert!(
+        updated["claims"].get("email_verified").is_none(),
+        "{updated}"
+    );
+    assert!(updated["claims"].get("nickname").is_none());
+    let bad = env
+        .cli(&["users", "update", "alice", "--locale", "not a tag"])
+        .await;
+    assert!(!bad.status.success());
+    assert!(crate::helpers::stderr_of(&bad).contains("locale"));
+    // `users check` is clean, and reports a claim that no longer validates.
+    assert!(env.cli(&["users", "check"]).await.status.success());
+    env.with_db(|conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("UPDATE user_claims SET claims = '{\"website\":\"ftp://x.example\"}'")
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let report = env.cli(&["users", "check"]).await;
+    assert!(!report.status.success());
+    let body: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(body["stale"][0]["field"], "website", "{body}");
+}
+
+/// `/userinfo` with an access token for `scope` (alice's, through `webapp`).
+async fn userinfo_for(f: &Fixture, scope: &str) -> Value {
+    let (code, verifier) = f.code(&browser(), scope).await;
+    let tokens: Value = f.exchange(&code, &verifier).await.json().await.unwrap();
+    let info = f
+        .app
+        .get_bearer("/userinfo", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info.status(), 200);
+    info.json().await.unwrap()
+}
+
+fn members(value: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+// OIDC Core §5.4: each scope's claims, and only those, from userinfo; none blank.
+async fn userinfo_returns_the_claims_of_each_scope(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let admin = f.app.admin_token().await;
+    let mut body = full_profile();
+    body["phone_number_verified"] = json!(true);
+    let set = patch_json(&f.app, "/admin/users/alice", &admin, &body).await;
+    assert_eq!(set.status(), 200);
+
+    assert_eq!(members(&userinfo_for(&f, "openid").await), ["sub"]);
+    let profile = userinfo_for(&f, "openid profile").await;
+    assert_eq!(
+        members(&profile),
+        [
+            "birthdate",
+            "family_name",
+            "gender",
+            "given_name",
+            "locale",
+            "middle_name",
+            "name",
+            "nickname",
+            "picture",
+            "preferred_username",
+            "profile",
+            "sub",
+            "updated_at",
+            "website",
+            "zoneinfo",
+        ]
+    );
+    assert!(profile["updated_at"].is_i64());
+    let email = userinfo_for(&f, "openid email").await;
+    assert_eq!(members(&email), ["email", "email_verified", "sub"]);
+    assert_eq!(email["email_verified"], false);
+    let phone = userinfo_for(&f, "openid phone").await;
+    assert_eq!(
+        members(&phone),
+        ["phone_number", "phone_number_verified", "sub"]
+    );
+    assert_eq!(phone["phone_number_verified"], true);
+    let address = userinfo_for(&f, "openid address").await;
+    assert_eq!(members(&address), ["address", "sub"]);
+    assert_eq!(
+        address["address"],
+        json!({"street_address": "1 Rabbit Hole", "locality": "Oxford", "country": "UK"})
+    );
+    let all = userinfo_for(&f, "openid profile email phone address").await;
+    assert_eq!(members(&all).len(), 15 + 2 + 2 + 1);
+    for (name, value) in all.as_object().unwrap() {
+        if let Some(text) = value.as_str() {
+            assert!(!text.trim().is_empty(), "{name} is blank");
+        }
+    }
+
+    // Discovery lists the scopes and claims.
+    let discovery: Value = f
+        .app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for scope in ["profile", "email", "phone", "address"] {
+        assert!(
+            discovery["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(scope))
+        );
+    }
+    for claim in ["name", "birthdate", "phone_number", "address", "updated_at"] {
+        assert!(
+            discovery["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim)),
+            "{claim}"
+        );
+    }
+}
+
 on_both_backends!(
     malformed_and_look_alike_emails_are_refused_at_registration,
     the_cli_refuses_bad_emails_and_reports_stale_rows,
+    users_edit_their_claims_with_validation,
+    administrators_edit_claims_through_the_api_and_the_cli,
+    userinfo_returns_the_claims_of_each_scope,
 );

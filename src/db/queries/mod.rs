@@ -11,4 +11,5 @@ pub mod oauth;
 pub mod refresh;
 pub mod signing_keys;
 pub mod throttle;
+pub mod user_claims;
 pub mod users;

@@ -152,3 +152,38 @@ pub fn lock_role_holders(conn: &mut DbConn, role: &str) -> QueryResult<()> {
     }
     Ok(())
 }
+
+/// Replaces the email address and its uniqueness key.
+pub fn set_email(
+    conn: &mut DbConn,
+    user_id: &str,
+    email: &str,
+    email_normalized: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::email.eq(email),
+            users::email_normalized.eq(email_normalized),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Whether another user than `user_id` has this normalised email (or username).
+pub fn login_taken_by_other(
+    conn: &mut DbConn,
+    user_id: &str,
+    normalized: &str,
+) -> QueryResult<bool> {
+    let count: i64 = users::table
+        .filter(users::id.ne(user_id))
+        .filter(
+            users::email_normalized
+                .eq(normalized)
+                .or(users::username_normalized.eq(normalized)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
