@@ -196,9 +196,6 @@ mod tests {
             at_hash: String::new(),
             sid: sid.map(|s| s.to_owned().into()),
             azp: "app".into(),
-            preferred_username: None,
-            email: None,
-            email_verified: None,
         }))
     }
 

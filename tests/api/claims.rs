@@ -434,7 +434,58 @@ async fn userinfo_returns_the_claims_of_each_scope(backend: Backend) {
     }
 }
 
+/// The token response of a code for `scope` (alice's, through `webapp`).
+async fn tokens_for(f: &Fixture, scope: &str) -> Value {
+    let (code, verifier) = f.code(&browser(), scope).await;
+    let response = f.exchange(&code, &verifier).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+// OIDC Core §5.4 (issue 15, C5): an ID token issued with an access token carries no scope
+// claims; they come from userinfo. On refresh too.
+async fn the_id_token_carries_no_scope_claims_when_an_access_token_is_issued(backend: Backend) {
+    let f = Fixture::new(backend).await;
+    let admin = f.app.admin_token().await;
+    let set = patch_json(&f.app, "/admin/users/alice", &admin, &full_profile()).await;
+    assert_eq!(set.status(), 200);
+    let scope = "openid profile email phone address offline_access";
+    let tokens = tokens_for(&f, scope).await;
+    let refreshed: Value = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    for id_token in [&tokens["id_token"], &refreshed["id_token"]] {
+        let claims = crate::helpers::decode_claims(id_token.as_str().unwrap());
+        for (_, names) in portcullis::oidc::standard_claims::SCOPE_CLAIMS {
+            for name in names {
+                assert!(
+                    claims.get(*name).is_none(),
+                    "{name} in the ID token: {claims}"
+                );
+            }
+        }
+        assert!(claims["sub"].is_string());
+    }
+    let info = f
+        .app
+        .get_bearer("/userinfo", tokens["access_token"].as_str().unwrap())
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["name"], "Alice Liddell");
+    assert_eq!(info["preferred_username"], "alice");
+}
+
 on_both_backends!(
+    the_id_token_carries_no_scope_claims_when_an_access_token_is_issued,
     malformed_and_look_alike_emails_are_refused_at_registration,
     the_cli_refuses_bad_emails_and_reports_stale_rows,
     users_edit_their_claims_with_validation,

@@ -56,7 +56,9 @@ impl AccessClaims<'_> {
     }
 }
 
-/// The claims of an ID token (OIDC Core §2, §3.1.3.6, §5.1 for the profile and email claims).
+/// The claims of an ID token (OIDC Core §2, §3.1.3.6). Every ID token this server issues comes
+/// with an access token, so the claims of the `profile`, `email`, `address` and `phone` scopes
+/// are not in it but in userinfo (OIDC Core §5.4).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdClaims<'a> {
     /// Issuer.
@@ -81,15 +83,6 @@ pub struct IdClaims<'a> {
     pub sid: Option<Cow<'a, str>>,
     /// Authorized party: the client.
     pub azp: Cow<'a, str>,
-    /// With `profile`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<Cow<'a, str>>,
-    /// With `email`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<Cow<'a, str>>,
-    /// With `email` (never verified yet).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token (both of our
@@ -158,7 +151,7 @@ mod tests {
     }
 
     #[test]
-    fn id_claims_serialise_as_issued_tokens_always_did() {
+    fn id_claims_serialise_as_issued_tokens_always_did_less_the_scope_claims() {
         let claims = IdClaims {
             iss: "https://id.example".into(),
             sub: "u-1".into(),
@@ -170,14 +163,11 @@ mod tests {
             at_hash: at_hash("token"),
             sid: Some("s".into()),
             azp: "web".into(),
-            preferred_username: Some("alice".into()),
-            email: None,
-            email_verified: None,
         };
         assert_eq!(
             serde_json::to_string(&claims).expect("json"),
             format!(
-                r#"{{"iss":"https://id.example","sub":"u-1","aud":"web","exp":1000900,"iat":1000000,"auth_time":999000,"nonce":"n","at_hash":"{}","sid":"s","azp":"web","preferred_username":"alice"}}"#,
+                r#"{{"iss":"https://id.example","sub":"u-1","aud":"web","exp":1000900,"iat":1000000,"auth_time":999000,"nonce":"n","at_hash":"{}","sid":"s","azp":"web"}}"#,
                 at_hash("token")
             )
         );

@@ -122,7 +122,7 @@ pub struct IdTokenRequest<'a> {
     pub client: &'a Client,
     /// The user.
     pub user: &'a UserRow,
-    /// Granted scope (decides the profile and email claims).
+    /// Granted scope.
     pub scope: &'a Scope,
     /// When the user authenticated.
     pub auth_time: NaiveDateTime,
@@ -365,13 +365,11 @@ impl TokenService {
         })
     }
 
-    /// Signs an ID token with the client's ID-token algorithm (RS256 by default); the profile
-    /// and email claims follow the granted scope.
+    /// Signs an ID token with the client's ID-token algorithm (RS256 by default). It is always
+    /// issued with an access token, so the scopes' claims are left to userinfo (OIDC Core §5.4).
     pub fn sign_id_token(&self, request: &IdTokenRequest<'_>) -> Result<String, SignError> {
         let iat = self.clock.now().timestamp();
         let ttl = i64::try_from(self.settings.id_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let profile = request.scope.contains("profile");
-        let email = request.scope.contains("email");
         let client_id = request.client.client_id.as_str();
         let claims = IdClaims {
             iss: Cow::Borrowed(self.issuer.as_str()),
@@ -384,9 +382,6 @@ impl TokenService {
             at_hash: at_hash(request.access_token),
             sid: request.sid.map(Cow::Borrowed),
             azp: Cow::Borrowed(client_id),
-            preferred_username: profile.then_some(Cow::Borrowed(request.user.username.as_str())),
-            email: email.then_some(Cow::Borrowed(request.user.email.as_str())),
-            email_verified: email.then_some(false),
         };
         self.signer
             .sign(request.client.id_token_alg, "JWT", &claims)
