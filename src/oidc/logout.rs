@@ -196,6 +196,8 @@ mod tests {
             at_hash: String::new(),
             sid: sid.map(|s| s.to_owned().into()),
             azp: "app".into(),
+            acr: None,
+            amr: None,
         }))
     }
 

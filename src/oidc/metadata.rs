@@ -57,6 +57,8 @@ pub struct ProviderMetadata {
     pub request_uri_parameter_supported: bool,
     /// `claims` parameter unsupported.
     pub claims_parameter_supported: bool,
+    /// The authentication context classes (`acr`) it can satisfy: one, password sign-in.
+    pub acr_values_supported: Vec<&'static str>,
 }
 
 impl ProviderMetadata {
@@ -108,6 +110,8 @@ impl ProviderMetadata {
                 "at_hash",
                 "sid",
                 "azp",
+                "acr",
+                "amr",
             ]
             .into_iter()
             .chain(super::standard_claims::user_claim_names())
@@ -117,6 +121,7 @@ impl ProviderMetadata {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             claims_parameter_supported: false,
+            acr_values_supported: vec![super::tokens::ACR_PASSWORD],
         }
     }
 }

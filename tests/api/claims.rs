@@ -484,7 +484,62 @@ async fn the_id_token_carries_no_scope_claims_when_an_access_token_is_issued(bac
     assert_eq!(info["preferred_username"], "alice");
 }
 
+// OIDC Core §2, §3.1.2.1, RFC 8176 (issue 15, C8): every ID token names its authentication
+// context class and method; `acr_values` with the advertised values is met, and values this
+// server does not offer are answered with the class it has (acr is voluntary).
+async fn id_tokens_carry_acr_and_amr(backend: Backend) {
+    use crate::helpers::{REDIRECT, enc, location_params, param, pkce};
+    let f = Fixture::new(backend).await;
+    let discovery: Value = f
+        .app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let supported: Vec<&str> = discovery["acr_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!supported.is_empty());
+    for claim in ["acr", "amr"] {
+        assert!(
+            discovery["claims_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(claim))
+        );
+    }
+    let browser = browser();
+    for acr_values in [supported.join(" "), "1 2".to_owned()] {
+        let verifier = "v".repeat(43);
+        let url = f.url(&format!(
+            "response_type=code&client_id=webapp&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={}&code_challenge_method=S256&acr_values={}",
+            enc(REDIRECT),
+            pkce(&verifier),
+            enc(&acr_values)
+        ));
+        let first = browser.get(&url).send().await.unwrap();
+        let response = if first.status() == 200 {
+            crate::helpers::sign_in(&browser, &f.app.address, &url, "alice").await
+        } else {
+            first
+        };
+        assert_eq!(response.status(), 303);
+        let (_, params) = location_params(&response);
+        let code = param(&params, "code").expect("a code");
+        let tokens: Value = f.exchange(&code, &verifier).await.json().await.unwrap();
+        let claims = crate::helpers::decode_claims(tokens["id_token"].as_str().unwrap());
+        let acr = claims["acr"].as_str().expect("acr");
+        assert!(supported.contains(&acr), "{acr}");
+        assert_eq!(claims["amr"], json!(["pwd"]));
+    }
+}
+
 on_both_backends!(
+    id_tokens_carry_acr_and_amr,
     the_id_token_carries_no_scope_claims_when_an_access_token_is_issued,
     malformed_and_look_alike_emails_are_refused_at_registration,
     the_cli_refuses_bad_emails_and_reports_stale_rows,

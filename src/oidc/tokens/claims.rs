@@ -83,7 +83,22 @@ pub struct IdClaims<'a> {
     pub sid: Option<Cow<'a, str>>,
     /// Authorized party: the client.
     pub azp: Cow<'a, str>,
+    /// Authentication context class reference (OIDC Core §2): [`ACR_PASSWORD`] for every
+    /// session (absent in tokens issued before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<Cow<'a, str>>,
+    /// Authentication methods (RFC 8176 §2): `["pwd"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<Cow<'a, str>>>,
 }
+
+/// The one authentication context class this server offers (discovery
+/// `acr_values_supported`): a password sign-in at the hosted login page or the JSON API, single
+/// factor (NIST SP 800-63B AAL1).
+pub const ACR_PASSWORD: &str = "urn:portcullis:acr:password";
+
+/// The RFC 8176 method of every session: a password.
+pub const AMR_PASSWORD: &str = "pwd";
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token (both of our
 /// algorithms hash with SHA-256), base64url.
@@ -163,11 +178,13 @@ mod tests {
             at_hash: at_hash("token"),
             sid: Some("s".into()),
             azp: "web".into(),
+            acr: Some(ACR_PASSWORD.into()),
+            amr: Some(vec![AMR_PASSWORD.into()]),
         };
         assert_eq!(
             serde_json::to_string(&claims).expect("json"),
             format!(
-                r#"{{"iss":"https://id.example","sub":"u-1","aud":"web","exp":1000900,"iat":1000000,"auth_time":999000,"nonce":"n","at_hash":"{}","sid":"s","azp":"web"}}"#,
+                r#"{{"iss":"https://id.example","sub":"u-1","aud":"web","exp":1000900,"iat":1000000,"auth_time":999000,"nonce":"n","at_hash":"{}","sid":"s","azp":"web","acr":"urn:portcullis:acr:password","amr":["pwd"]}}"#,
                 at_hash("token")
             )
         );

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-pub use claims::{AccessClaims, IdClaims, at_hash};
+pub use claims::{ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, at_hash};
 
 use super::clients::Client;
 use super::issuer::Issuer;
@@ -382,6 +382,11 @@ impl TokenService {
             at_hash: at_hash(request.access_token),
             sid: request.sid.map(Cow::Borrowed),
             azp: Cow::Borrowed(client_id),
+            // One class and one method today: every session is a password sign-in, so
+            // `acr_values` is always met by it or, for values not offered, answered with it
+            // (acr is a voluntary claim unless asked essential, OIDC Core §3.1.2.1, §5.5.1.1).
+            acr: Some(Cow::Borrowed(ACR_PASSWORD)),
+            amr: Some(vec![Cow::Borrowed(AMR_PASSWORD)]),
         };
         self.signer
             .sign(request.client.id_token_alg, "JWT", &claims)
