@@ -127,7 +127,7 @@ pub enum ClientsCommand {
         /// repeatable. Default: code + refresh with redirect URIs, else client_credentials.
         #[arg(long = "grant-type", value_parser = parse_grant)]
         grant_types: Vec<GrantType>,
-        /// An allowed scope: an OpenID scope (openid, profile, email, offline_access) or a scope
+        /// An allowed scope: an OpenID scope (openid, profile, email, address, phone, offline_access) or a scope
         /// of a registered API (`portcullis apis list`); repeatable. Default: the OpenID scopes.
         #[arg(long = "scope")]
         scopes: Vec<String>,
