@@ -272,19 +272,23 @@ pub async fn me(state: web::Data<AppState>, auth: UserBearer) -> Result<HttpResp
 /// their email and every standard claim but `email_verified` and `phone_number_verified`
 /// ([`users::update_claims`], [`crate::accounts::profile`] for the rules); `""` or `null`
 /// clears a claim. `400 invalid_request` naming the field, `409 user_exists` for an email
-/// another account has. All or nothing; audited with the user as actor.
+/// another account has, `403 insufficient_scope` for an application's token (not the account's
+/// own login). All or nothing; audited with the user as actor.
 pub async fn update_me(
     state: web::Data<AppState>,
     auth: UserBearer,
     Json(patch): Json<serde_json::Map<String, serde_json::Value>>,
-) -> Result<HttpResponse, ApiError> {
-    let id = auth.current.user.id.clone();
+) -> Result<HttpResponse, actix_web::Error> {
+    // Only the account's own login: an application's token, even one for this API's audience,
+    // never changes the user's email or claims.
+    let id = account_holder(&auth)?;
     let now = state.clock.now_naive();
     let view =
         crate::accounts::audit::audited(&state.db, id.clone(), "user_updated", now, move |conn| {
             users::update_claims(conn, &id, &patch, Editor::User, now)
         })
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     Ok(no_store(StatusCode::OK).json(view))
 }
 

@@ -235,6 +235,56 @@ async fn users_edit_their_claims_with_validation(backend: Backend) {
     for claim in ["nickname", "middle_name", "name"] {
         assert!(cleared["claims"].get(claim).is_none(), "{claim}: {cleared}");
     }
+    // An application's token for this API's audience speaks for alice but is not her login.
+    {
+        use crate::helpers::{
+            ClientSpec, REDIRECT, client_secret, enc, location_params, param, pkce,
+        };
+        let partner = app
+            .create_client(
+                ClientSpec::new("partner")
+                    .redirect_uri(REDIRECT)
+                    .first_party(),
+            )
+            .await;
+        let browser = browser();
+        let verifier = "p".repeat(43);
+        let url = app.url(&format!(
+            "/authorize?response_type=code&client_id=partner&redirect_uri={}&scope=openid%20profile&state=s&code_challenge={}&code_challenge_method=S256",
+            enc(REDIRECT),
+            pkce(&verifier)
+        ));
+        let redirect = crate::helpers::sign_in(&browser, &app.address, &url, "alice").await;
+        let (_, params) = location_params(&redirect);
+        let code = param(&params, "code").expect("code");
+        let tokens: Value = app
+            .client
+            .post(app.url("/token"))
+            .basic_auth("partner", Some(client_secret(&partner)))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let partner_token = tokens["access_token"].as_str().unwrap();
+        let refused = patch_json(
+            &app,
+            "/api/me",
+            partner_token,
+            &json!({"email": "mallory@example.com"}),
+        )
+        .await;
+        assert_eq!(refused.status(), 403);
+        let me: Value = app.me(&token).await.json().await.unwrap();
+        assert_eq!(me["email"], "alice@example.com");
+    }
     // Another account's email is taken.
     app.register("bob").await;
     let taken = patch_json(
