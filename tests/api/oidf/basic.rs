@@ -914,12 +914,13 @@ oidf_modules!(
     oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
     #[ignore = "needs the standard profile claims in userinfo (W5)"]
     oidcc_scope_profile,
-    #[ignore = "needs email out of the code-flow ID token (W5)"]
     oidcc_scope_email,
+    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     oidcc_scope_address,
+    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     oidcc_scope_phone,
+    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     oidcc_scope_all,
-    #[ignore = "needs email out of the code-flow ID token (W5)"]
     oidcc_alternate_happy_flow,
     oidcc_display_page,
     oidcc_display_popup,
@@ -935,7 +936,6 @@ oidf_modules!(
     oidcc_login_hint,
     oidcc_ui_locales,
     oidcc_claims_locales,
-    #[ignore = "needs acr with acr_values (W5)"]
     oidcc_ensure_request_with_acr_values_succeeds,
     oidcc_codereuse,
     oidcc_codereuse_30seconds,
