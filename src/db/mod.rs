@@ -4,6 +4,7 @@
 pub mod models;
 pub mod queries;
 pub mod schema;
+pub mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -20,7 +20,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
@@ -31,6 +30,7 @@ use crate::db::models::{ApiRow, ApiScopeRow};
 use crate::db::queries::apis as q;
 use crate::db::queries::audit::Change;
 use crate::db::queries::clients as clients_q;
+use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
 use crate::verify::Scope;
 
@@ -688,71 +688,47 @@ impl Apis {
 /// instance, and at once after a change made by this process), installed by compare-and-swap as
 /// the client registry is (a load overtaken by another is not installed).
 pub struct ApiRegistry {
-    loaded: ArcSwap<Apis>,
+    loaded: Snapshot<Apis>,
 }
-
-/// How often [`ApiRegistry::reload`] reads the tables when other loads keep overtaking it.
-const RELOAD_ATTEMPTS: usize = 3;
 
 impl ApiRegistry {
     /// Loads every API.
     pub fn load(conn: &mut DbConn) -> Result<Self, ApisError> {
         Ok(Self {
-            loaded: ArcSwap::from_pointee(load(conn)?),
+            loaded: Snapshot::new(load(conn)?),
         })
-    }
-
-    /// No APIs (unit tests).
-    #[cfg(test)]
-    pub(crate) fn empty() -> Self {
-        Self {
-            loaded: ArcSwap::from_pointee(Apis::empty()),
-        }
     }
 
     /// The APIs as they are now (cheap: an `Arc`).
     pub fn current(&self) -> Arc<Apis> {
-        self.loaded.load_full()
+        self.loaded.current()
     }
 
-    /// Reloads at once (after a change made by this process); see the client registry.
+    /// Reloads at once (after a change made by this process), by compare-and-swap
+    /// ([`Snapshot::reload`]).
     pub async fn reload(&self, db: &Db) -> Result<(), ApisError> {
-        for attempt in 1..=RELOAD_ATTEMPTS {
-            let observed = self.loaded.load_full();
-            let loaded = db.run(load).await?;
-            if attempt == RELOAD_ATTEMPTS {
-                self.loaded.store(Arc::new(loaded));
-            } else if self.install(&observed, loaded) {
-                break;
-            }
-        }
-        Ok(())
+        self.loaded.reload(db, load).await
     }
 
-    /// Reloads if the tables changed since the last load.
+    /// Reloads if the tables changed since the last load; a load that another one overtook is
+    /// dropped ([`Snapshot::refresh`]).
     pub async fn refresh(&self, db: &Db) -> Result<(), ApisError> {
-        let observed = self.loaded.load_full();
-        let current = observed.fingerprint;
-        let reloaded = db
-            .run(move |conn| {
-                if q::fingerprint(conn)? == current {
-                    return Ok::<_, ApisError>(None);
+        let installed = self
+            .loaded
+            .refresh(db, |observed| {
+                let current = observed.fingerprint;
+                move |conn: &mut DbConn| {
+                    if q::fingerprint(conn)? == current {
+                        return Ok::<_, ApisError>(None);
+                    }
+                    load(conn).map(Some)
                 }
-                load(conn).map(Some)
             })
             .await?;
-        if let Some(loaded) = reloaded {
-            let count = loaded.by_identifier.len();
-            if self.install(&observed, loaded) {
-                tracing::info!(apis = count, "APIs changed; reloaded");
-            }
+        if let Some(loaded) = installed {
+            tracing::info!(apis = loaded.by_identifier.len(), "APIs changed; reloaded");
         }
         Ok(())
-    }
-
-    fn install(&self, observed: &Arc<Apis>, loaded: Apis) -> bool {
-        let previous = self.loaded.compare_and_swap(observed, Arc::new(loaded));
-        Arc::ptr_eq(&previous, observed)
     }
 }
 
@@ -978,17 +954,5 @@ mod tests {
         assert_eq!(lines[0].description, None);
         assert_eq!(lines[1].description.as_deref(), Some("orders:read things"));
         assert_eq!(lines[1].api.as_deref(), Some("https://orders.example"));
-    }
-
-    #[test]
-    fn a_load_overtaken_by_another_is_not_installed() {
-        let registry = ApiRegistry::empty();
-        let observed_by_tick = registry.loaded.load_full();
-        let observed_by_reload = registry.loaded.load_full();
-        let mut newer = Apis::empty();
-        newer.fingerprint = (2, None);
-        assert!(registry.install(&observed_by_reload, newer));
-        assert!(!registry.install(&observed_by_tick, Apis::empty()));
-        assert_eq!(registry.current().fingerprint, (2, None));
     }
 }

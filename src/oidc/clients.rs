@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
@@ -14,6 +13,7 @@ use serde::Serialize;
 use crate::db::models::ClientRow;
 use crate::db::queries::audit::Change;
 use crate::db::queries::clients as q;
+use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
 use crate::keys::SigningAlg;
 use crate::secrets::{ClientSecret, TokenHash};
@@ -673,72 +673,49 @@ struct Loaded {
 /// Every client in memory, reloaded when the table changes (checked every key refresh tick on
 /// every instance, and at once after a change made by this process).
 pub struct ClientRegistry {
-    loaded: ArcSwap<Loaded>,
+    loaded: Snapshot<Loaded>,
 }
 
 impl ClientRegistry {
     /// Loads every client.
     pub fn load(conn: &mut DbConn) -> Result<Self, ClientError> {
         Ok(Self {
-            loaded: ArcSwap::from_pointee(load(conn)?),
+            loaded: Snapshot::new(load(conn)?),
         })
     }
 
     /// A client by id, from memory.
     pub fn get(&self, client_id: &str) -> Option<Arc<Client>> {
-        self.loaded.load().clients.get(client_id).cloned()
+        self.loaded.peek().clients.get(client_id).cloned()
     }
 
-    /// Reloads at once (after a change made by this process). The set is installed only if no
-    /// other load was installed while this one read the table (that one may have read before
-    /// the change); else the table is read again.
+    /// Reloads at once (after a change made by this process), by compare-and-swap
+    /// ([`Snapshot::reload`]).
     pub async fn reload(&self, db: &Db) -> Result<(), ClientError> {
-        for attempt in 1..=RELOAD_ATTEMPTS {
-            let observed = self.loaded.load_full();
-            let loaded = db.run(load).await?;
-            if attempt == RELOAD_ATTEMPTS {
-                // Read after the change: at worst older than a change made meanwhile, which
-                // the next refresh tick installs (its fingerprint differs).
-                self.loaded.store(Arc::new(loaded));
-            } else if self.install(&observed, loaded) {
-                break;
-            }
-        }
-        Ok(())
+        self.loaded.reload(db, load).await
     }
 
-    /// Reloads if the table changed since the last load. A load that another one overtook (a
-    /// reload after a change, installed while this one read the table) is dropped: it may
-    /// predate that change.
+    /// Reloads if the table changed since the last load; a load that another one overtook is
+    /// dropped ([`Snapshot::refresh`]).
     pub async fn refresh(&self, db: &Db) -> Result<(), ClientError> {
-        let observed = self.loaded.load_full();
-        let current = observed.fingerprint;
-        let reloaded = db
-            .run(move |conn| {
-                if q::fingerprint(conn)? == current {
-                    return Ok::<_, ClientError>(None);
+        let installed = self
+            .loaded
+            .refresh(db, |observed| {
+                let current = observed.fingerprint;
+                move |conn: &mut DbConn| {
+                    if q::fingerprint(conn)? == current {
+                        return Ok::<_, ClientError>(None);
+                    }
+                    load(conn).map(Some)
                 }
-                load(conn).map(Some)
             })
             .await?;
-        if let Some(loaded) = reloaded {
-            let count = loaded.clients.len();
-            if self.install(&observed, loaded) {
-                tracing::info!(clients = count, "clients changed; reloaded");
-            }
+        if let Some(loaded) = installed {
+            tracing::info!(clients = loaded.clients.len(), "clients changed; reloaded");
         }
         Ok(())
     }
-
-    /// Installs `loaded` if the set is still `observed` (the one in place when its read began).
-    fn install(&self, observed: &Arc<Loaded>, loaded: Loaded) -> bool {
-        let previous = self.loaded.compare_and_swap(observed, Arc::new(loaded));
-        Arc::ptr_eq(&previous, observed)
-    }
 }
-
-/// How often [`ClientRegistry::reload`] reads the table when other loads keep overtaking it.
-const RELOAD_ATTEMPTS: usize = 3;
 
 fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
     let fingerprint = q::fingerprint(conn)?;
@@ -761,32 +738,7 @@ fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        Arc, ArcSwap, ClientRegistry, HashMap, Loaded, redirect_uri_matches,
-        validate_client_redirect_uri, validate_redirect_uri,
-    };
-
-    fn loaded(count: i64) -> Loaded {
-        Loaded {
-            clients: HashMap::new(),
-            fingerprint: (count, None),
-        }
-    }
-
-    // A refresh tick that read the table before a change, and finishes after the reload that
-    // follows the change, must not put the older set back (the new client would be unknown
-    // until the next tick).
-    #[test]
-    fn a_load_overtaken_by_another_is_not_installed() {
-        let registry = ClientRegistry {
-            loaded: ArcSwap::from_pointee(loaded(0)),
-        };
-        let observed_by_tick: Arc<Loaded> = registry.loaded.load_full();
-        let observed_by_reload = registry.loaded.load_full();
-        assert!(registry.install(&observed_by_reload, loaded(2)));
-        assert!(!registry.install(&observed_by_tick, loaded(1)));
-        assert_eq!(registry.loaded.load().fingerprint, (2, None));
-    }
+    use super::{redirect_uri_matches, validate_client_redirect_uri, validate_redirect_uri};
 
     #[test]
     fn redirect_uris_are_checked_at_registration() {
