@@ -8,8 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, ClientSpec, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, decode_claims,
-    enc, hidden, json_of, location_params, param, pkce, sign_in, stdout_json,
+    Backend, ClientSpec, REDIRECT, Sent, TestApp, TestEnv, answer_consent, browser, client_secret,
+    decode_claims, enc, json_of, location_params, param, pkce, sign_in, stdout_json,
 };
 use crate::on_both_backends;
 
@@ -373,15 +373,7 @@ async fn authorization_resource_and_consent_page(backend: Backend) {
         html.contains(&format!("API {ORDERS}")),
         "the API's name: {html}"
     );
-    let approved = browser
-        .post(app.url("/authorize/consent"))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "approve".to_owned()),
-        ])
-        .sent()
-        .await;
+    let approved = answer_consent(&browser, app.url("/authorize/consent"), &html, "approve").await;
     assert_eq!(approved.status(), StatusCode::SEE_OTHER);
     let code = param(&location_params(&approved).1, "code").expect("code");
     let (status, issued) = token(

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, browser, client_secret, enc, hidden,
-    json_of, location_params, param, pkce,
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, answer_consent, browser, client_secret,
+    enc, hidden, json_of, location_params, param, pkce,
 };
 use crate::on_both_backends;
 
@@ -91,15 +91,13 @@ impl Consenting {
             html.contains("/authorize/consent"),
             "a consent page: {html}"
         );
-        browser
-            .post(self.f.app.url("/authorize/consent"))
-            .form(&[
-                ("request_id", hidden(html, "request_id")),
-                ("csrf_token", hidden(html, "csrf_token")),
-                ("decision", decision.to_owned()),
-            ])
-            .sent()
-            .await
+        answer_consent(
+            browser,
+            self.f.app.url("/authorize/consent"),
+            html,
+            decision,
+        )
+        .await
     }
 
     /// Signs `username` in for `partner` with `scope` on a new browser and approves: the

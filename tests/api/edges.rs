@@ -7,8 +7,8 @@ use serde_json::Value;
 use std::time::Duration;
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, browser, enc, hidden, json_of,
-    location_params, param, pkce,
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, answer_consent, browser, enc, hidden,
+    json_of, location_params, param, pkce,
 };
 use crate::on_both_backends;
 
@@ -450,30 +450,15 @@ async fn form_post_delivers_codes_and_errors(backend: Backend) {
     );
     let consent = browser.get(f.url(&partner)).sent().await;
     let html = consent.text().await.unwrap();
-    let denied = browser
-        .post(f.app.url("/authorize/consent"))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "deny".into()),
-        ])
-        .sent()
-        .await;
+    let denied = answer_consent(&browser, f.app.url("/authorize/consent"), &html, "deny").await;
     let form = form_post_page(denied, partner_uri).await;
     assert_eq!(form.action, partner_uri);
     assert_eq!(form.get("error"), Some("access_denied"));
     assert_eq!(form.get("state"), Some("q"));
     let consent = browser.get(f.url(&partner)).sent().await;
     let html = consent.text().await.unwrap();
-    let approved = browser
-        .post(f.app.url("/authorize/consent"))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "approve".into()),
-        ])
-        .sent()
-        .await;
+    let approved =
+        answer_consent(&browser, f.app.url("/authorize/consent"), &html, "approve").await;
     let form = form_post_page(approved, partner_uri).await;
     assert!(form.get("code").is_some());
 }

@@ -18,9 +18,9 @@ use serde_json::Value;
 use portcullis::keys::SigningAlg;
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, TestEnv, browser, client_secret,
-    decode_claims, enc, hidden, join_all, json_of, location_params, param, pkce, rp_http,
-    secret_of, sign_in, stdout_json, wait_until,
+    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, TestEnv, answer_consent, browser,
+    client_secret, decode_claims, enc, hidden, join_all, json_of, location_params, param, pkce,
+    rp_http, secret_of, sign_in, stdout_json, wait_until,
 };
 use crate::on_both_backends;
 
@@ -872,30 +872,26 @@ async fn authz_08_prompt_max_age_and_consent(backend: Backend) {
     assert_eq!(consent.status(), StatusCode::OK);
     let html = consent.text().await.unwrap();
     assert!(html.contains("partner") && html.contains("email"));
-    let denied = browser
-        .post(format!("{}/authorize/consent", f.app.address))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "deny".into()),
-        ])
-        .sent()
-        .await;
+    let denied = answer_consent(
+        &browser,
+        format!("{}/authorize/consent", f.app.address),
+        &html,
+        "deny",
+    )
+    .await;
     assert_eq!(denied.status(), StatusCode::SEE_OTHER);
     let (_, params) = location_params(&denied);
     assert_eq!(param(&params, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&params, "state").as_deref(), Some("q"));
     let consent = browser.get(f.url(&partner)).sent().await;
     let html = consent.text().await.unwrap();
-    let approved = browser
-        .post(format!("{}/authorize/consent", f.app.address))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "approve".into()),
-        ])
-        .sent()
-        .await;
+    let approved = answer_consent(
+        &browser,
+        format!("{}/authorize/consent", f.app.address),
+        &html,
+        "approve",
+    )
+    .await;
     assert!(param(&location_params(&approved).1, "code").is_some());
 }
 

@@ -114,6 +114,26 @@ pub async fn sign_in(
         .expect("login POST")
 }
 
+/// Answers the consent page `html` with `decision` (`approve` or `deny`) by posting its form to
+/// `consent_url` (`{issuer}/authorize/consent`) on `browser`: the response (a 303 to the client,
+/// a form_post page, …).
+pub async fn answer_consent(
+    browser: &reqwest::Client,
+    consent_url: String,
+    html: &str,
+    decision: &str,
+) -> reqwest::Response {
+    browser
+        .post(consent_url)
+        .form(&[
+            ("request_id", hidden(html, "request_id")),
+            ("csrf_token", hidden(html, "csrf_token")),
+            ("decision", decision.to_owned()),
+        ])
+        .sent()
+        .await
+}
+
 /// The correct redemption of `code` (the test redirect URI and `verifier`) by `webapp` with
 /// `secret` (HTTP Basic) at the token endpoint of the server at `base` (its address, or its
 /// issuer when that has a path), ready to send on `http`. [`Fixture::exchange`] sends it for the

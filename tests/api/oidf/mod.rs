@@ -25,7 +25,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, ClientSpec, PASSWORD, Sent, TestApp, TestEnv, browser, client_secret, hidden, json_of,
+    Backend, ClientSpec, PASSWORD, Sent, TestApp, TestEnv, answer_consent, browser, client_secret,
+    hidden, json_of,
 };
 
 /// The suite's `base_url` (nothing listens there: redirects are read, not followed).
@@ -282,15 +283,13 @@ impl Op {
             }
             if status == StatusCode::OK && html.contains("/authorize/consent\"") {
                 driven.consents += 1;
-                response = browser
-                    .post(self.app.url("/authorize/consent"))
-                    .form(&[
-                        ("request_id", hidden(&html, "request_id")),
-                        ("csrf_token", hidden(&html, "csrf_token")),
-                        ("decision", "approve".to_owned()),
-                    ])
-                    .sent()
-                    .await;
+                response = answer_consent(
+                    browser,
+                    self.app.url("/authorize/consent"),
+                    &html,
+                    "approve",
+                )
+                .await;
                 continue;
             }
             if let Some(form) =
