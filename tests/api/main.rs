@@ -15,6 +15,7 @@ mod cluster;
 mod consent;
 mod edges;
 mod errors;
+mod failover;
 mod fuzz;
 mod hardening;
 mod http_basics;
