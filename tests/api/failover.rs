@@ -446,7 +446,9 @@ async fn ft_07_failover_under_mixed_load_loses_nothing_acknowledged() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let switched_at = started.elapsed().as_secs_f64();
     cluster.run(&["switchover"]).await;
+    let healthy_at = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let ended_at = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
 
     let held: Vec<(String, usize)> = join_all(chains.into_iter())
@@ -475,7 +477,7 @@ async fn ft_07_failover_under_mixed_load_loses_nothing_acknowledged() {
         .collect();
 
     let record = std::mem::take(&mut *record.lock().unwrap());
-    report(&record, killed_at, switched_at);
+    report(&record, [killed_at, switched_at, healthy_at, ended_at]);
     assert!(
         record.violations.is_empty(),
         "answers that break the contract: {:#?}",
@@ -595,8 +597,9 @@ async fn ft_07_failover_under_mixed_load_loses_nothing_acknowledged() {
 
 /// Prints the figures of the run: answers by kind and status, and per kind the longest time
 /// without a successful answer around the kill and around the switchover (the outage as that
-/// kind of client saw it, its own request rate included).
-fn report(record: &Record, killed_at: f64, switched_at: f64) {
+/// kind of client saw it, its own request rate included), and the rate of successes before the
+/// kill and once the cluster is healthy again after the switchover.
+fn report(record: &Record, [killed_at, switched_at, healthy_at, ended_at]: [f64; 4]) {
     let mut by_kind: BTreeMap<(&str, u16), usize> = BTreeMap::new();
     for (kind, status, _) in &record.answers {
         *by_kind.entry((kind, *status)).or_default() += 1;
@@ -630,5 +633,22 @@ fn report(record: &Record, killed_at: f64, switched_at: f64) {
             outages.insert(kind, format!("{longest:.2}"));
         }
         eprintln!("FT-07 after the {event}: longest time without a success, seconds: {outages:?}");
+    }
+    for (when, from, to) in [
+        ("before the kill", 0.0, killed_at),
+        ("after the switchover", healthy_at, ended_at),
+    ] {
+        let mut rates = BTreeMap::new();
+        for kind in ["refresh", "code", "client_credentials", "login"] {
+            let successes = record
+                .answers
+                .iter()
+                .filter(|(k, status, at)| {
+                    *k == kind && (200..300).contains(status) && *at >= from && *at < to
+                })
+                .count();
+            rates.insert(kind, format!("{:.0}", successes as f64 / (to - from)));
+        }
+        eprintln!("FT-07 successes per second {when}: {rates:?}");
     }
 }
