@@ -110,16 +110,26 @@ fn which(program: &str) -> Option<PathBuf> {
 struct Record {
     /// (load kind, status or 0 for no complete answer, seconds since the load began).
     answers: Vec<(&'static str, u16, f64)>,
-    /// Answers that break the contract: a 500, a 503 without `Retry-After`, an unexpected status.
+    /// Answers that break the contract: a 500, a 503 without `Retry-After`, an unexpected
+    /// status, no answer within [`PATIENCE`].
     violations: Vec<String>,
+    /// The slowest answer: its kind and seconds.
+    slowest: (&'static str, f64),
 }
+
+/// How long a client waits for an answer: far beyond the pool timeout (3 s) plus the statement
+/// timeout (5 s), so running into it means a request hung.
+const PATIENCE: Duration = Duration::from_secs(15);
 
 type Shared = Arc<Mutex<Record>>;
 
-/// Notes an answer of `kind`; `allowed` are the statuses this kind may get besides 503.
+/// Notes an answer of `kind` to a request sent at `sent`; `allowed` are the statuses this kind
+/// may get besides 503. A transport error before [`PATIENCE`] (a keep-alive connection closed as
+/// it was reused, say) is noted as status 0 but is no violation; running out of patience is.
 async fn note(
     record: &Shared,
     started: Instant,
+    sent: Instant,
     kind: &'static str,
     answer: Result<reqwest::Response, reqwest::Error>,
     allowed: &[u16],
@@ -140,9 +150,14 @@ async fn note(
         }
         Err(_) => (0, false, Value::Null),
     };
+    let waited = sent.elapsed();
     let mut record = record.lock().unwrap();
     record.answers.push((kind, status, at));
+    if waited.as_secs_f64() > record.slowest.1 {
+        record.slowest = (kind, waited.as_secs_f64());
+    }
     let problem = match status {
+        0 if waited >= PATIENCE => Some("no answer: the request hung"),
         0 => None,
         503 if !retry_after => Some("503 without Retry-After"),
         503 => None,
@@ -178,7 +193,7 @@ async fn refresh_chain(
     started: Instant,
 ) -> (String, usize) {
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
+        .timeout(PATIENCE)
         .build()
         .unwrap();
     let (mut token, mut rotations) = (first, 0);
@@ -186,12 +201,13 @@ async fn refresh_chain(
     while !stop.load(Ordering::Relaxed) {
         let app = &apps[i % apps.len()];
         i += 1;
+        let sent = Instant::now();
         let answer = http
             .post(format!("{}/api/auth/refresh", app.address))
             .json(&json!({"refresh_token": token}))
             .send()
             .await;
-        match note(&record, started, "refresh", answer, &[200]).await {
+        match note(&record, started, sent, "refresh", answer, &[200]).await {
             Some((200, body)) => {
                 token = body["refresh_token"].as_str().unwrap().to_owned();
                 rotations += 1;
@@ -220,9 +236,14 @@ async fn code_redemptions(
     while !stop.load(Ordering::Relaxed) {
         let app = &apps[i % apps.len()];
         i += 1;
-        let answer = browser.get(app.url(&authorize_path())).send().await;
+        let sent = Instant::now();
+        let answer = browser
+            .get(app.url(&authorize_path()))
+            .timeout(PATIENCE)
+            .send()
+            .await;
         let Ok(response) = answer else {
-            note(&record, started, "authorize", answer, &[]).await;
+            note(&record, started, sent, "authorize", answer, &[]).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -231,7 +252,7 @@ async fn code_redemptions(
             _ => None,
         };
         let Some(code) = code else {
-            note(&record, started, "authorize", Ok(response), &[]).await;
+            note(&record, started, sent, "authorize", Ok(response), &[]).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -243,10 +264,12 @@ async fn code_redemptions(
         let mut statuses = Vec::new();
         for attempt in 0..2 {
             let app = &apps[(i + attempt) % apps.len()];
+            let sent = Instant::now();
             let answer = exchange_at(&browser, &app.address, &secret, &code, VERIFIER)
+                .timeout(PATIENCE)
                 .send()
                 .await;
-            let status = note(&record, started, "code", answer, &[200, 400])
+            let status = note(&record, started, sent, "code", answer, &[200, 400])
                 .await
                 .map_or(0, |(status, _)| status);
             statuses.push(status);
@@ -275,9 +298,10 @@ async fn repeat(
     let mut bodies = Vec::new();
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
-        let answer = request(i).timeout(Duration::from_secs(15)).send().await;
+        let sent = Instant::now();
+        let answer = request(i).timeout(PATIENCE).send().await;
         i += 1;
-        if let Some((status, body)) = note(&record, started, kind, answer, allowed).await
+        if let Some((status, body)) = note(&record, started, sent, kind, answer, allowed).await
             && (200..300).contains(&status)
         {
             bodies.push(body);
@@ -605,6 +629,10 @@ fn report(record: &Record, [killed_at, switched_at, healthy_at, ended_at]: [f64;
         *by_kind.entry((kind, *status)).or_default() += 1;
     }
     eprintln!("FT-07 answers by kind and status (0: no complete answer): {by_kind:?}");
+    eprintln!(
+        "FT-07 slowest answer: {} after {:.2} s",
+        record.slowest.0, record.slowest.1
+    );
     for (event, from, to) in [
         ("kill", killed_at, switched_at),
         ("switchover", switched_at, f64::MAX),
