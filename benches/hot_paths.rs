@@ -252,6 +252,7 @@ fn issuing(c: &mut Criterion) {
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
             pkce: clients::PkcePolicy::Required,
+            web_origins: Vec::new(),
         };
         let client = runtime
             .block_on(

@@ -156,6 +156,24 @@ pub enum ClientsCommand {
         /// §2.1.1) or `optional` (confidential clients).
         #[arg(long, value_parser = parse_pkce, default_value = "required")]
         pkce: PkcePolicy,
+        /// A web origin (`https://app.example.com`, `http://127.0.0.1:5173`) whose browser code
+        /// may call the token, revocation and userinfo endpoints (CORS), besides the origins of
+        /// the redirect URIs; repeatable.
+        #[arg(long = "web-origin")]
+        web_origins: Vec<String>,
+    },
+    /// Change a client's web origins; prints the client as JSON.
+    Update {
+        /// The client identifier.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// A web origin (CORS), replacing the registered ones; repeatable. The redirect URIs'
+        /// origins stay allowed.
+        #[arg(long = "web-origin", conflicts_with = "no_web_origins")]
+        web_origins: Vec<String>,
+        /// Remove every registered web origin (the redirect URIs' origins stay allowed).
+        #[arg(long)]
+        no_web_origins: bool,
     },
     /// List every client (no secrets) as a JSON array.
     List,
@@ -515,6 +533,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             post_logout_redirect_uris,
             introspection_audiences,
             pkce,
+            web_origins,
         } => {
             let new = NewClient {
                 client_id,
@@ -529,12 +548,29 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 post_logout_redirect_uris,
                 introspection_audiences,
                 pkce,
+                web_origins,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())
             })
             .await?;
             print_json(&registered)
+        }
+        ClientsCommand::Update {
+            client_id,
+            web_origins,
+            no_web_origins,
+        } => {
+            if web_origins.is_empty() && !no_web_origins {
+                anyhow::bail!(
+                    "nothing to change: give --web-origin (repeatable) or --no-web-origins"
+                );
+            }
+            let client = audited(&db, "client_web_origins_changed", move |conn| {
+                oidc_clients::set_web_origins(conn, &client_id, &web_origins, clock.now_naive())
+            })
+            .await?;
+            print_json(&client)
         }
         ClientsCommand::List => print_json(&db.run(oidc_clients::list).await?),
         ClientsCommand::Delete { client_id } => {

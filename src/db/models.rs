@@ -168,6 +168,8 @@ pub struct ClientRow {
     pub introspection_audiences: String,
     /// PKCE policy: `required`, `pkce_or_nonce` or `optional`.
     pub pkce: String,
+    /// JSON array: explicitly registered web origins (CORS).
+    pub web_origins: String,
 }
 
 /// A row of `browser_sessions`.

@@ -181,6 +181,8 @@ diesel::table! {
         introspection_audiences -> Text,
         /// PKCE policy: `required` (default), `pkce_or_nonce` or `optional`.
         pkce -> Text,
+        /// JSON array of explicitly registered web origins (`scheme://host[:port]`, CORS).
+        web_origins -> Text,
     }
 }
 

@@ -396,6 +396,10 @@ pub struct CreateClient {
     /// `required` (default), `pkce_or_nonce` or `optional`.
     #[serde(default)]
     pkce: Option<String>,
+    /// Web origins (`scheme://host[:port]`) its browser code calls from, besides its redirect
+    /// URIs' origins (CORS).
+    #[serde(default)]
+    web_origins: Vec<String>,
 }
 
 /// `GET /admin/clients`: every client (no secrets).
@@ -446,6 +450,7 @@ pub async fn create_client(
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         introspection_audiences: body.introspection_audiences,
         pkce,
+        web_origins: body.web_origins,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {
@@ -477,6 +482,31 @@ pub async fn update_redirect_uris(
         "client_redirect_uris_changed",
         move |conn| oidc_clients::set_redirect_uris(conn, &id, &uris, now),
     )
+    .await?;
+    Ok(ok(StatusCode::OK, &client))
+}
+
+/// `PUT /admin/clients/{client_id}/web-origins` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebOrigins {
+    web_origins: Vec<String>,
+}
+
+/// `PUT /admin/clients/{client_id}/web-origins`: replaces the explicitly registered web origins
+/// (each `scheme://host[:port]`; 400 `invalid_request` naming a bad one); the client's redirect
+/// URIs' origins stay allowed.
+pub async fn update_web_origins(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client_id: web::Path<String>,
+    body: Json<WebOrigins>,
+) -> Result<HttpResponse, AdminError> {
+    let origins = body.0.web_origins;
+    let (id, now) = (client_id.into_inner(), state.clock.now_naive());
+    let client = change_client(&state, &admin, "client_web_origins_changed", move |conn| {
+        oidc_clients::set_web_origins(conn, &id, &origins, now)
+    })
     .await?;
     Ok(ok(StatusCode::OK, &client))
 }

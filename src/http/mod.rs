@@ -195,6 +195,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 admin::update_redirect_uris,
             ))
             .service(scoped_resource(
+                "/admin/clients/{client_id}/web-origins",
+                "/clients/{client_id}/web-origins",
+                PUT,
+                admin::update_web_origins,
+            ))
+            .service(scoped_resource(
                 "/admin/clients/{client_id}/rotate-secret",
                 "/clients/{client_id}/rotate-secret",
                 WRITE,

@@ -1,8 +1,10 @@
 //! OAuth clients: the registered model, redirect-URI rules (AUTHZ-02), server-generated secrets
 //! stored as SHA-256 and compared in constant time (TEP-05), and an in-memory registry so a
-//! token request costs no database round trip for its client (reloaded when the table changes).
+//! token request costs no database round trip for its client (reloaded when the table changes),
+//! and the web origins each client's browser code may call the token, revocation and userinfo
+//! endpoints from (CORS), computed when the registry loads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -16,6 +18,7 @@ use crate::db::queries::clients as q;
 use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
 use crate::keys::SigningAlg;
+use crate::oidc::error::OAuthError;
 use crate::secrets::{ClientSecret, TokenHash};
 use crate::verify::Scope;
 
@@ -133,6 +136,13 @@ pub struct Client {
     pub introspection_audiences: Vec<String>,
     /// When PKCE is required at the authorization endpoint.
     pub pkce: PkcePolicy,
+    /// Explicitly registered web origins (`scheme://host[:port]`), besides the origins of its
+    /// redirect URIs ([`Client::allows_origin`]).
+    pub web_origins: Vec<String>,
+    /// Every origin its browser code may call from: `web_origins` and the origins of its http(s)
+    /// redirect URIs, as browsers serialise them in `Origin` (computed once, at load).
+    #[serde(skip)]
+    origins: HashSet<String>,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
 }
@@ -154,6 +164,15 @@ impl Client {
         scope
             .iter()
             .all(|s| self.scopes.iter().any(|allowed| allowed == s))
+    }
+
+    /// Whether `origin` (an `Origin` header's value, compared byte for byte) is one of this
+    /// client's web origins: an explicitly registered one, or the origin (scheme, host and port
+    /// exactly as registered) of one of its http(s) redirect URIs. A loopback redirect URI
+    /// registered without a port gives the origin on port 80 only: RFC 8252 §7.3's any-port
+    /// matching is for redirects, not for CORS; a private-use-scheme redirect URI gives none.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.origins.contains(origin)
     }
 
     /// Constant-time check of a presented secret against the stored hash.
@@ -183,6 +202,11 @@ impl Client {
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
             pkce: PkcePolicy::Required,
+            web_origins: Vec::new(),
+            origins: redirect_uris
+                .iter()
+                .filter_map(|u| redirect_uri_origin(u))
+                .collect(),
             secret_hash: None,
         }
     }
@@ -192,6 +216,13 @@ impl Client {
             |text: &str| serde_json::from_str::<Vec<String>>(text).map_err(|e| e.to_string());
         let alg = |text: &str| SigningAlg::parse(text).ok_or_else(|| format!("bad alg {text}"));
         let confidential = row.client_type == "confidential";
+        let redirect_uris = list(&row.redirect_uris)?;
+        let web_origins = list(&row.web_origins)?;
+        let origins = web_origins
+            .iter()
+            .cloned()
+            .chain(redirect_uris.iter().filter_map(|u| redirect_uri_origin(u)))
+            .collect();
         Ok(Self {
             client_id: row.client_id.clone(),
             confidential,
@@ -200,7 +231,7 @@ impl Client {
             } else {
                 "public"
             },
-            redirect_uris: list(&row.redirect_uris)?,
+            redirect_uris,
             grant_types: list(&row.grant_types)?
                 .iter()
                 .filter_map(|g| GrantType::parse(g))
@@ -214,6 +245,8 @@ impl Client {
             introspection_audiences: list(&row.introspection_audiences)?,
             pkce: PkcePolicy::parse(&row.pkce)
                 .ok_or_else(|| format!("bad pkce policy {}", row.pkce))?,
+            web_origins,
+            origins,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -353,6 +386,86 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     false
 }
 
+/// Checks a web origin for registration (client metadata `web_origins`): exactly
+/// `scheme://host[:port]` as a browser serialises it in `Origin` (RFC 6454 §6.2: lowercase
+/// scheme and host, IDNs in punycode, no default port), with no path, query, fragment or
+/// trailing slash; `https`, or `http` on a loopback host (`127.0.0.1`, `[::1]`, `localhost`) as
+/// for redirect URIs (RFC 9700 §2.6). Not `*` nor `null`. The error names the origin and why.
+pub fn validate_web_origin(origin: &str) -> Result<(), String> {
+    let refuse = |why: &str| Err(format!("web origin `{origin}` refused: {why}"));
+    if origin == "*" || origin.eq_ignore_ascii_case("null") {
+        return refuse("register each origin by name; `*` and `null` are not allowed");
+    }
+    if origin.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("it contains whitespace or control characters");
+    }
+    let Ok(parsed) = url::Url::parse(origin) else {
+        return refuse("it is not an origin such as https://app.example.com");
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refuse("it carries credentials");
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" => return refuse("http is allowed only for loopback hosts"),
+        _ => return refuse("the scheme must be https (or http on a loopback host)"),
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return refuse("an origin has no query or fragment");
+    }
+    if parsed.path() != "/" {
+        return refuse("an origin has no path");
+    }
+    let canonical = parsed.origin().ascii_serialization();
+    if canonical == origin {
+        Ok(())
+    } else if origin.strip_suffix('/') == Some(canonical.as_str()) {
+        refuse("an origin has no trailing slash")
+    } else {
+        refuse(&format!(
+            "write it as `{canonical}`, as browsers send it (lowercase host, no default port)"
+        ))
+    }
+}
+
+/// The origin of an http(s) redirect URI (`scheme://host[:port]`, as browsers serialise it), or
+/// `None` for a private-use URI scheme (a native app has no web origin).
+fn redirect_uri_origin(uri: &str) -> Option<String> {
+    let parsed = url::Url::parse(uri).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| parsed.origin().ascii_serialization())
+}
+
+/// What the `Origin` header of a token or revocation request means once its client is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestOrigin {
+    /// No `Origin`: a server-side client (or a same-origin navigation); nothing to allow.
+    Absent,
+    /// One of the client's web origins: its browser code may read the answer.
+    Allowed,
+}
+
+/// Decides a token or revocation request's `Origin` for the client it authenticates as, before
+/// the request does anything: absent or one of the client's origins
+/// ([`Client::allows_origin`]) goes on; any other origin (`null`, unreadable bytes, another
+/// site) is refused with 400 `invalid_request` (RFC 6749 §5.2). A form POST is a CORS "simple
+/// request" that browsers send without a preflight, so without this a hostile page could make
+/// a victim's browser spend a code or revoke a token it cannot read the answer of (CORS-02).
+pub fn check_request_origin(
+    client: &Client,
+    origin: Option<&[u8]>,
+) -> Result<RequestOrigin, OAuthError> {
+    let Some(origin) = origin else {
+        return Ok(RequestOrigin::Absent);
+    };
+    match std::str::from_utf8(origin) {
+        Ok(origin) if client.allows_origin(origin) => Ok(RequestOrigin::Allowed),
+        _ => Err(OAuthError::invalid_request(
+            "Cross-origin requests from this Origin are not allowed for this client: it is not one of the client's web origins.",
+        )),
+    }
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
@@ -391,6 +504,9 @@ pub struct NewClient {
     /// When PKCE is required; anything but [`PkcePolicy::Required`] is for confidential
     /// clients only.
     pub pkce: PkcePolicy,
+    /// Web origins its browser code calls from, besides its redirect URIs' origins (each
+    /// checked by [`validate_web_origin`]).
+    pub web_origins: Vec<String>,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -460,6 +576,7 @@ pub fn create(
     for uri in &new.post_logout_redirect_uris {
         validate_redirect_uri(uri).map_err(invalid)?;
     }
+    let web_origins = checked_web_origins(&new.web_origins).map_err(invalid)?;
     let grant_types = if new.grant_types.is_empty() {
         if new.redirect_uris.is_empty() {
             vec![GrantType::ClientCredentials]
@@ -535,6 +652,7 @@ pub fn create(
         updated_at: now,
         introspection_audiences: json_list(&new.introspection_audiences),
         pkce: new.pkce.as_str().into(),
+        web_origins: json_list(&web_origins),
     };
     q::insert(conn, &row)?;
     let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
@@ -665,8 +783,48 @@ pub fn set_redirect_uris(
     ))
 }
 
+/// `origins` each checked by [`validate_web_origin`], duplicates dropped (first kept).
+fn checked_web_origins(origins: &[String]) -> Result<Vec<String>, String> {
+    let mut checked: Vec<String> = Vec::with_capacity(origins.len());
+    for origin in origins {
+        validate_web_origin(origin)?;
+        if !checked.contains(origin) {
+            checked.push(origin.clone());
+        }
+    }
+    Ok(checked)
+}
+
+/// Replaces a client's explicitly registered web origins at `now` (each validated as at
+/// registration; duplicates dropped); the audit detail is the old and new list (no change when
+/// they are equal). The client's origins also include its redirect URIs' origins.
+pub fn set_web_origins(
+    conn: &mut DbConn,
+    client_id: &str,
+    web_origins: &[String],
+    now: NaiveDateTime,
+) -> Result<Change<Client>, ClientError> {
+    let web_origins = checked_web_origins(web_origins).map_err(ClientError::Invalid)?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    let old: Vec<String> = serde_json::from_str(&row.web_origins).unwrap_or_default();
+    if old == web_origins {
+        let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+        return Ok(Change::none(client, client_id));
+    }
+    q::set_web_origins(conn, client_id, &json_list(&web_origins), now)?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    Ok(Change::made(
+        Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_id,
+        serde_json::json!({ "web_origins": { "old": old, "new": web_origins } }),
+    ))
+}
+
 struct Loaded {
     clients: HashMap<String, Arc<Client>>,
+    /// The union of every client's origins: a CORS preflight names no client, so it is
+    /// answered for an origin of any client ([`ClientRegistry::knows_origin`]).
+    origins: HashSet<String>,
     fingerprint: (i64, Option<NaiveDateTime>),
 }
 
@@ -687,6 +845,13 @@ impl ClientRegistry {
     /// A client by id, from memory.
     pub fn get(&self, client_id: &str) -> Option<Arc<Client>> {
         self.loaded.peek().clients.get(client_id).cloned()
+    }
+
+    /// Whether `origin` is a web origin of any client ([`Client::allows_origin`]), from memory:
+    /// what a CORS preflight, which names no client, is allowed by; the actual request is then
+    /// checked against its own client.
+    pub fn knows_origin(&self, origin: &str) -> bool {
+        self.loaded.peek().origins.contains(origin)
     }
 
     /// Reloads at once (after a change made by this process), by compare-and-swap
@@ -720,9 +885,11 @@ impl ClientRegistry {
 fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
     let fingerprint = q::fingerprint(conn)?;
     let mut clients = HashMap::new();
+    let mut origins = HashSet::new();
     for row in q::all(conn)? {
         match Client::from_row(&row) {
             Ok(client) => {
+                origins.extend(client.origins.iter().cloned());
                 clients.insert(client.client_id.clone(), Arc::new(client));
             }
             Err(error) => {
@@ -732,13 +899,108 @@ fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
     }
     Ok(Loaded {
         clients,
+        origins,
         fingerprint,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{redirect_uri_matches, validate_client_redirect_uri, validate_redirect_uri};
+    use super::{
+        Client, RequestOrigin, check_request_origin, redirect_uri_matches,
+        validate_client_redirect_uri, validate_redirect_uri, validate_web_origin,
+    };
+
+    #[test]
+    fn web_origins_are_exactly_what_browsers_send() {
+        for good in [
+            "https://app.example.com",
+            "https://app.example.com:8443",
+            "http://127.0.0.1:5173",
+            "http://[::1]:8080",
+            "http://localhost:3000",
+            "https://xn--bcher-kva.example",
+        ] {
+            assert!(validate_web_origin(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("*", "`*`"),
+            ("null", "`null`"),
+            ("https://app.example.com/", "trailing slash"),
+            ("https://app.example.com/app", "no path"),
+            ("https://app.example.com?x=1", "no query"),
+            ("https://app.example.com#x", "no query or fragment"),
+            (
+                "https://App.Example.com",
+                "write it as `https://app.example.com`",
+            ),
+            (
+                "https://app.example.com:443",
+                "write it as `https://app.example.com`",
+            ),
+            (
+                "https://bücher.example",
+                "write it as `https://xn--bcher-kva.example`",
+            ),
+            ("http://app.example.com", "loopback"),
+            ("ftp://app.example.com", "scheme"),
+            ("com.example.app:", "scheme"),
+            ("https://user@app.example.com", "credentials"),
+            ("app.example.com", "not an origin"),
+            ("https://app.example.com ", "whitespace"),
+            ("", "not an origin"),
+        ] {
+            let error = validate_web_origin(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_clients_origins_are_its_web_origins_and_its_redirect_uris_origins() {
+        let client = Client::for_tests(
+            "spa",
+            &[
+                "https://app.example.com/cb?tenant=1",
+                "http://127.0.0.1/cb",
+                "http://localhost:5173/callback",
+                "com.example.app:/cb",
+            ],
+            false,
+        );
+        for allowed in [
+            "https://app.example.com",
+            "http://127.0.0.1",
+            "http://localhost:5173",
+        ] {
+            assert!(client.allows_origin(allowed), "{allowed}");
+        }
+        for refused in [
+            // RFC 8252 §7.3 any-port matching does not widen CORS.
+            "http://127.0.0.1:51004",
+            "http://app.example.com",
+            "https://app.example.com:8443",
+            "https://app.example.com.evil.example",
+            "https://APP.example.com",
+            "https://app.example.com/",
+            "http://localhost",
+            "com.example.app:",
+            "null",
+            "",
+        ] {
+            assert!(!client.allows_origin(refused), "{refused}");
+        }
+        assert_eq!(
+            check_request_origin(&client, None).ok(),
+            Some(RequestOrigin::Absent)
+        );
+        assert_eq!(
+            check_request_origin(&client, Some(b"https://app.example.com")).ok(),
+            Some(RequestOrigin::Allowed)
+        );
+        for refused in [&b"https://evil.example"[..], b"null", b"\xff"] {
+            assert!(check_request_origin(&client, Some(refused)).is_err());
+        }
+    }
 
     #[test]
     fn redirect_uris_are_checked_at_registration() {

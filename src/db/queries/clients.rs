@@ -61,6 +61,18 @@ pub fn set_redirect_uris(
         .execute(conn)
 }
 
+/// Replaces the explicitly registered web origins (a JSON array).
+pub fn set_web_origins(
+    conn: &mut DbConn,
+    client_id: &str,
+    web_origins: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(client_id))
+        .set((dsl::web_origins.eq(web_origins), dsl::updated_at.eq(now)))
+        .execute(conn)
+}
+
 /// `(count, latest change)`: changes whenever a client is added, changed or deleted.
 pub fn fingerprint(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let count = dsl::clients.count().get_result(conn)?;

@@ -37,6 +37,7 @@ impl ClientSpec {
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
             pkce: PkcePolicy::Required,
+            web_origins: Vec::new(),
         })
     }
 
@@ -98,6 +99,12 @@ impl ClientSpec {
     /// Its PKCE policy (default: required).
     pub fn pkce(mut self, policy: PkcePolicy) -> Self {
         self.0.pkce = policy;
+        self
+    }
+
+    /// A web origin its browser code calls from (CORS), besides its redirect URIs' origins.
+    pub fn web_origin(mut self, origin: &str) -> Self {
+        self.0.web_origins.push(origin.to_owned());
         self
     }
 
