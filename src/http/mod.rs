@@ -5,6 +5,7 @@ pub mod auth_api;
 pub mod authorize;
 pub mod bearer;
 pub mod context;
+pub mod cors;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -38,11 +39,12 @@ pub fn configure_with_cors<'a>(
 ) -> impl FnOnce(&mut web::ServiceConfig) + 'a {
     move |cfg| {
         if !base.is_empty() {
-            cfg.service(scoped_resource(
+            cfg.service(cross_origin_resource(
                 "/.well-known/oauth-authorization-server",
                 format!("/.well-known/oauth-authorization-server{base}"),
                 READ,
                 well_known::discovery,
+                cors::DOCUMENT,
             ));
             configure_probes(cfg);
             if with_admin {
@@ -293,28 +295,58 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
 }
 
 /// Registers the routes that need no per-deployment settings (well-known documents, OAuth and
-/// OIDC endpoints, probes), relative to wherever they are mounted.
+/// OIDC endpoints, probes), relative to wherever they are mounted. The well-known documents,
+/// the token, revocation and userinfo endpoints answer CORS preflights ([`cors`]); nothing else
+/// does.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/.well-known/jwks.json", READ, well_known::jwks))
-        .service(resource(
-            "/.well-known/openid-configuration",
-            READ,
-            well_known::discovery,
-        ))
-        .service(resource(
-            "/.well-known/oauth-authorization-server",
-            READ,
-            well_known::discovery,
-        ))
-        .service(resource("/authorize", READ_WRITE, authorize::authorize))
-        .service(resource("/authorize/login", WRITE, authorize::login))
-        .service(resource("/authorize/consent", WRITE, authorize::consent))
-        .service(resource("/logout", READ_WRITE, authorize::logout))
-        .service(resource("/token", WRITE, oauth::token))
-        .service(resource("/revoke", WRITE, oauth::revoke))
-        .service(resource("/introspect", WRITE, oauth::introspect))
-        .service(resource("/userinfo", READ_WRITE, oauth::userinfo))
-        .service(resource("/openapi.json", READ, health::openapi));
+    cfg.service(cross_origin_resource(
+        "/.well-known/jwks.json",
+        "/.well-known/jwks.json",
+        READ,
+        well_known::jwks,
+        cors::DOCUMENT,
+    ))
+    .service(cross_origin_resource(
+        "/.well-known/openid-configuration",
+        "/.well-known/openid-configuration",
+        READ,
+        well_known::discovery,
+        cors::DOCUMENT,
+    ))
+    .service(cross_origin_resource(
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server",
+        READ,
+        well_known::discovery,
+        cors::DOCUMENT,
+    ))
+    .service(resource("/authorize", READ_WRITE, authorize::authorize))
+    .service(resource("/authorize/login", WRITE, authorize::login))
+    .service(resource("/authorize/consent", WRITE, authorize::consent))
+    .service(resource("/logout", READ_WRITE, authorize::logout))
+    .service(cross_origin_resource(
+        "/token",
+        "/token",
+        WRITE,
+        oauth::token,
+        cors::TOKEN,
+    ))
+    .service(cross_origin_resource(
+        "/revoke",
+        "/revoke",
+        WRITE,
+        oauth::revoke,
+        cors::TOKEN,
+    ))
+    .service(resource("/introspect", WRITE, oauth::introspect))
+    .service(cross_origin_resource(
+        "/userinfo",
+        "/userinfo",
+        READ_WRITE,
+        oauth::userinfo,
+        cors::USERINFO,
+    ))
+    .service(resource("/openapi.json", READ, health::openapi));
     configure_probes(cfg);
 }
 
@@ -387,6 +419,34 @@ where
             resource.route(web::route().method(method.clone()).to(handler.clone()))
         });
     labelled(label, methods.1, routes)
+}
+
+/// [`scoped_resource`] that also answers CORS preflights (`OPTIONS`) by `policy`
+/// ([`cors::preflight`]); the handler itself writes the CORS headers of its answers.
+fn cross_origin_resource<F, Args>(
+    label: &'static str,
+    path: impl Into<String>,
+    methods: Methods,
+    handler: F,
+    policy: cors::Policy,
+) -> impl actix_web::dev::HttpServiceFactory + 'static
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let allow = methods.1;
+    let routes =
+        methods
+            .0
+            .iter()
+            .fold(web::resource(path.into()), |resource, method| {
+                resource.route(web::route().method(method.clone()).to(handler.clone()))
+            })
+            .route(web::route().method(Method::OPTIONS).to(
+                move |request: actix_web::HttpRequest| cors::preflight(request, policy, allow),
+            ));
+    labelled(label, allow, routes)
 }
 
 /// Finishes a resource whose routes are in place: 405 with `allow` to any other method, and its

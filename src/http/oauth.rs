@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use serde_json::json;
 
+use crate::http::cors::CrossOrigin;
 use crate::http::error::Fault;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
@@ -155,16 +156,29 @@ fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, 
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
 
-/// `POST /token`.
+/// `POST /token`. Cross-origin (CORS) for the client's web origins, errors included; a request
+/// whose `Origin` is not one of them is refused before anything is exchanged ([`CrossOrigin`]).
 pub async fn token(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
+) -> HttpResponse {
+    let mut cors = CrossOrigin::of(&request, &state.clients);
+    let result = exchange(&state, &request, payload, &mut cors).await;
+    cors.respond(result)
+}
+
+async fn exchange(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+    cors: &mut CrossOrigin,
 ) -> Result<HttpResponse, OAuthError> {
-    no_query(&request)?;
-    let params = read_form(&request, payload).await?;
+    no_query(request)?;
+    let params = read_form(request, payload).await?;
     let grant_type = params.required("grant_type")?.to_owned();
-    let client = authenticate_client(&state, &request, &params)?;
+    let client = authenticate_client(state, request, &params)?;
+    cors.check_client(&client)?;
     let response = grants::exchange(
         &state.tokens,
         state.apis.current(),
@@ -177,15 +191,27 @@ pub async fn token(
 }
 
 /// `POST /revoke` (RFC 7009): the decision is [`revocation::revoke`]'s; another client's token
-/// answers `unauthorized_client`, everything else 200.
+/// answers `unauthorized_client`, everything else 200. Cross-origin as `/token`.
 pub async fn revoke(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
+) -> HttpResponse {
+    let mut cors = CrossOrigin::of(&request, &state.clients);
+    let result = revoke_token(&state, &request, payload, &mut cors).await;
+    cors.respond(result)
+}
+
+async fn revoke_token(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+    cors: &mut CrossOrigin,
 ) -> Result<HttpResponse, OAuthError> {
-    no_query(&request)?;
-    let params = read_form(&request, payload).await?;
-    let client = authenticate_client(&state, &request, &params)?;
+    no_query(request)?;
+    let params = read_form(request, payload).await?;
+    let client = authenticate_client(state, request, &params)?;
+    cors.check_client(&client)?;
     let token = params.required("token")?;
     let now = state.clock.now_naive();
     let access = state.tokens.verify_access_token(token).await;
@@ -249,27 +275,41 @@ pub async fn introspect(
 /// POST with an `application/x-www-form-urlencoded` body, as its `access_token` parameter
 /// (§2.2). Both at once, a repeated parameter or an unreadable form body: 400 `invalid_request`
 /// (§2: a client uses one method). Another body type is ignored (the header is then the only
-/// method).
+/// method). Cross-origin (CORS) for the web origins of the token's client; errors for an origin
+/// of any client.
 pub async fn userinfo(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
+) -> HttpResponse {
+    let mut cors = CrossOrigin::of(&request, &state.clients);
+    let result = claims_of_user(&state, &request, payload, &mut cors).await;
+    cors.respond(result)
+}
+
+async fn claims_of_user(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+    cors: &mut CrossOrigin,
 ) -> Result<HttpResponse, BearerError> {
-    let token = userinfo_token(&request, payload).await?;
-    let info = introspect::userinfo(&state.tokens, &token)
-        .await
-        .map_err(|error| match error {
-            UserInfoError::InvalidToken => {
-                BearerError::Invalid(VerifyError::Malformed("not a valid access token"))
-            }
-            UserInfoError::InsufficientScope => {
-                BearerError::InsufficientScope("scope openid".into())
-            }
-            UserInfoError::Unavailable(error) => Fault::from(error).into_bearer(),
-        })?;
+    let token = userinfo_token(request, payload).await?;
+    let answer =
+        introspect::userinfo(&state.tokens, &token)
+            .await
+            .map_err(|error| match error {
+                UserInfoError::InvalidToken => {
+                    BearerError::Invalid(VerifyError::Malformed("not a valid access token"))
+                }
+                UserInfoError::InsufficientScope => {
+                    BearerError::InsufficientScope("scope openid".into())
+                }
+                UserInfoError::Unavailable(error) => Fault::from(error).into_bearer(),
+            })?;
+    cors.for_client(state.clients.get(&answer.client_id).as_deref());
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(info))
+        .json(answer.claims))
 }
 
 /// The access token of a userinfo request: the header's, or the form body's (RFC 6750 §2.1,

@@ -157,6 +157,16 @@ async fn introspect_refresh_token(
 #[serde(transparent)]
 pub struct UserInfo(pub BTreeMap<String, Value>);
 
+/// A userinfo answer: the claims, and the client the access token was issued to (its
+/// `client_id`, RFC 9068 §2.2), whose web origins may read them (CORS).
+#[derive(Debug)]
+pub struct UserInfoAnswer {
+    /// The claims.
+    pub claims: UserInfo,
+    /// The access token's client.
+    pub client_id: String,
+}
+
 /// Why userinfo refused a bearer token (RFC 6750 §3.1).
 #[derive(Debug, thiserror::Error)]
 pub enum UserInfoError {
@@ -173,7 +183,7 @@ pub enum UserInfoError {
 
 /// OIDC Core §5.3: the bearer token must be one of our access tokens, unrevoked, with `openid`,
 /// and still speak for its user; the claims follow the granted scopes.
-pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfo, UserInfoError> {
+pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfoAnswer, UserInfoError> {
     let claims = tokens
         .verify_access_token(token)
         .await
@@ -182,6 +192,7 @@ pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfo, Us
         return Err(UserInfoError::InsufficientScope);
     }
     let (jti, sub) = (claims.jti.into_owned(), claims.sub.into_owned());
+    let client_id = claims.client_id.to_string();
     // The token must still speak for its user: recorded, unrevoked, the user enabled.
     let (user, profile) = tokens
         .db()
@@ -198,5 +209,8 @@ pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfo, Us
         .ok_or(UserInfoError::InvalidToken)?;
     let mut names = standard_claims::for_scope(&claims.scope);
     names.insert("sub");
-    Ok(UserInfo(standard_claims::collect(&user, &profile, names)))
+    Ok(UserInfoAnswer {
+        claims: UserInfo(standard_claims::collect(&user, &profile, names)),
+        client_id,
+    })
 }
