@@ -13,6 +13,7 @@ mod claims;
 mod cli;
 mod cluster;
 mod consent;
+mod cors;
 mod edges;
 mod errors;
 mod failover;
