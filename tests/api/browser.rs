@@ -491,3 +491,197 @@ async fn a_real_browser_form_posts_the_response() {
     assert!(tokens["id_token"].is_string(), "{tokens}");
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+/// The single-page app of [`a_single_page_app_signs_in_and_calls_the_api_cross_origin`]: one
+/// page, served at `/` and `/callback`, whose script does what an SPA's OpenID library does —
+/// discovery, authorization code + PKCE (S256 by WebCrypto) as a public client, the code
+/// redeemed with `fetch()` at the token endpoint, userinfo with the bearer token — all
+/// cross-origin, and reports what it could read in `#result` and the title (`done` or `error`).
+const SPA_PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>spa</title></head>
+<body><pre id="result"></pre>
+<script>
+const ISSUER = "__ISSUER__";
+const CLIENT_ID = "spa";
+const REDIRECT_URI = location.origin + "/callback";
+const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const random = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
+function report(title, value) {
+  document.getElementById("result").textContent = JSON.stringify(value);
+  document.title = title;
+}
+async function main() {
+  const config = await (await fetch(ISSUER + "/.well-known/openid-configuration")).json();
+  if (location.pathname !== "/callback") {
+    const verifier = random(32), state = random(16);
+    sessionStorage.setItem("verifier", verifier);
+    sessionStorage.setItem("state", state);
+    const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+    location.assign(config.authorization_endpoint + "?" + new URLSearchParams({
+      response_type: "code", client_id: CLIENT_ID, redirect_uri: REDIRECT_URI,
+      scope: "openid profile", state, code_challenge: challenge, code_challenge_method: "S256",
+    }));
+    return;
+  }
+  const params = new URLSearchParams(location.search);
+  if (params.get("state") !== sessionStorage.getItem("state")) throw new Error("state mismatch");
+  const redeem = () => fetch(config.token_endpoint, {
+    method: "POST",
+    body: new URLSearchParams({
+      grant_type: "authorization_code", code: params.get("code"), redirect_uri: REDIRECT_URI,
+      client_id: CLIENT_ID, code_verifier: sessionStorage.getItem("verifier"),
+    }),
+  });
+  const token = await redeem();
+  const tokens = await token.json();
+  const userinfo = await fetch(config.userinfo_endpoint, {
+    headers: { Authorization: "Bearer " + tokens.access_token },
+  });
+  const claims = await userinfo.json();
+  let introspection;
+  try {
+    await fetch(config.introspection_endpoint, {
+      method: "POST", body: new URLSearchParams({ client_id: CLIENT_ID, token: tokens.access_token }),
+    });
+    introspection = "readable";
+  } catch (e) {
+    introspection = "blocked";
+  }
+  const replay = await redeem();
+  report("done", {
+    token_status: token.status,
+    token_type: tokens.token_type,
+    id_token: typeof tokens.id_token,
+    userinfo_status: userinfo.status,
+    sub: claims.sub,
+    introspection,
+    replay_status: replay.status,
+    replay_error: (await replay.json()).error,
+  });
+}
+main().catch((e) => report("error", { error: String(e) }));
+</script></body></html>"#;
+
+/// Serves `page` to every request on `listener` (a 404 for `/favicon.ico`), until aborted.
+async fn serve_page(listener: tokio::net::TcpListener, page: String) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            while !data.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await
+                {
+                    Ok(Ok(read)) if read > 0 => data.extend_from_slice(&buffer[..read]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8_lossy(&data);
+            let target = head.split(' ').nth(1).unwrap_or_default();
+            let response = if target == "/favicon.ico" {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+// Issue 15 item 7 in a real browser (CORS-01, KEY-03): a single-page app served on another
+// loopback origin signs in as a public client with code + PKCE (S256 by WebCrypto), then reads
+// discovery, redeems its code at /token and calls /userinfo with fetch() — cross-origin, which
+// works only if the server answers CORS (userinfo's bearer header needs a preflight). The
+// browser itself keeps the page from reading introspection (no CORS there) and lets it read the
+// invalid_grant of a replayed code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_page_app_signs_in_and_calls_the_api_cross_origin() {
+    let Some(launched) = launch().await else {
+        return;
+    };
+    let browser = &launched.browser;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = env.spawn().await;
+    let user_id = app.create_user("alice").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let spa_origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    app.create_client(
+        ClientSpec::new("spa")
+            .public()
+            .first_party()
+            .redirect_uri(&format!("{spa_origin}/callback")),
+    )
+    .await;
+    let server = tokio::spawn(serve_page(
+        listener,
+        SPA_PAGE.replace("__ISSUER__", &app.issuer),
+    ));
+
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/url",
+            Some(json!({ "url": format!("{spa_origin}/") })),
+        )
+        .await;
+    let title = |browser: &WebDriver| {
+        let request = browser.http.get(format!("{}/title", browser.base));
+        async move {
+            let value: Value = request.json_value().await;
+            value["value"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    crate::helpers::wait_until(
+        "the SPA sent the browser to the login page",
+        Duration::from_secs(30),
+        || {
+            let title = title(browser);
+            async move { title.await.contains("Sign in") }
+        },
+    )
+    .await;
+    type_into(browser, "input[name=username]", "alice").await;
+    type_into(browser, "input[name=password]", PASSWORD).await;
+    click(browser, "button[type=submit]").await;
+    let finished = crate::helpers::wait_for("the SPA finished", Duration::from_secs(30), || {
+        let title = title(browser);
+        async move {
+            let title = title.await;
+            (title == "done" || title == "error").then_some(title)
+        }
+    })
+    .await;
+    let result = browser
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "return document.getElementById('result').textContent",
+                "args": [],
+            })),
+        )
+        .await;
+    let result: Value = serde_json::from_str(result.as_str().unwrap()).unwrap();
+    assert_eq!(finished, "done", "{result}");
+    assert_eq!(result["token_status"], 200, "{result}");
+    assert_eq!(result["token_type"], "Bearer", "{result}");
+    assert_eq!(result["id_token"], "string", "{result}");
+    assert_eq!(result["userinfo_status"], 200, "{result}");
+    assert_eq!(result["sub"], user_id.as_str(), "{result}");
+    assert_eq!(
+        result["introspection"], "blocked",
+        "no CORS on introspection: {result}"
+    );
+    assert_eq!(result["replay_status"], 400, "{result}");
+    assert_eq!(result["replay_error"], "invalid_grant", "{result}");
+    server.abort();
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}

@@ -395,7 +395,7 @@ async fn revocation_and_userinfo_answer_the_tokens_client(backend: Backend) {
         assert_eq!(json_of(refused).await["error"], "invalid_request");
     }
     let refreshed = post_from(
-        &app,
+        app,
         "/token",
         Some(SPA_ORIGIN),
         &[
@@ -415,7 +415,7 @@ async fn revocation_and_userinfo_answer_the_tokens_client(backend: Backend) {
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_allows(&revoked, SPA_ORIGIN, "revoke");
     let after = post_from(
-        &app,
+        app,
         "/token",
         None,
         &[
