@@ -1,7 +1,8 @@
-//! Failover of a real highly available PostgreSQL under mixed load (issue 19, FT-07): three
-//! Portcullis instances on a Patroni cluster (`scripts/ha-cluster`: etcd, three PostgreSQL
-//! nodes, synchronous replication, a libpq multi-host URL), the leader killed with SIGKILL and
-//! then a planned switchover while logins, refresh rotations, code redemptions,
+//! Failover of a real highly available PostgreSQL under mixed load (issue 19; FT-01, FT-03,
+//! FT-04 and FT-06 across a failover): three Portcullis instances on a Patroni cluster
+//! (`scripts/ha-cluster`: etcd, three PostgreSQL nodes, synchronous replication, a libpq
+//! multi-host URL), the leader killed with SIGKILL and then a planned switchover while logins,
+//! refresh rotations, code redemptions,
 //! `client_credentials` and admin key rotations run. Checked afterwards, by the clients' own
 //! records and by queries: nothing acknowledged is lost, nothing is spent twice, no answer was a
 //! 500, every 503 said when to come back, and the JWKS and discovery never stopped answering.
@@ -311,14 +312,14 @@ async fn repeat(
     bodies
 }
 
-// FT-07 (issue 19 items 2, 3, 6): SIGKILL of the leader, then a planned switchover, under mixed
+// FT-01/03/04/06 across a failover (issue 19 items 2, 3, 6): SIGKILL of the leader, then a planned switchover, under mixed
 // load from three instances. No 500 and no hang (every 503 carries Retry-After); JWKS and
 // discovery answer throughout; afterwards every chain's last refresh token still works (a
 // rotation whose answer was lost is recovered by the honest retry inside the reuse grace, with
 // no theft alarm), no family has two live tokens, no code was redeemed twice, every key
 // rotation the admin API acknowledged is there, and the rotator role has exactly one holder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ft_07_failover_under_mixed_load_loses_nothing_acknowledged() {
+async fn ft_01_03_04_06_failover_under_mixed_load_loses_nothing_acknowledged() {
     let Some(cluster) = HaCluster::start().await else {
         return;
     };
@@ -628,9 +629,9 @@ fn report(record: &Record, [killed_at, switched_at, healthy_at, ended_at]: [f64;
     for (kind, status, _) in &record.answers {
         *by_kind.entry((kind, *status)).or_default() += 1;
     }
-    eprintln!("FT-07 answers by kind and status (0: no complete answer): {by_kind:?}");
+    eprintln!("failover: answers by kind and status (0: no complete answer): {by_kind:?}");
     eprintln!(
-        "FT-07 slowest answer: {} after {:.2} s",
+        "failover: slowest answer: {} after {:.2} s",
         record.slowest.0, record.slowest.1
     );
     for (event, from, to) in [
@@ -660,7 +661,9 @@ fn report(record: &Record, [killed_at, switched_at, healthy_at, ended_at]: [f64;
                 .fold(0.0, f64::max);
             outages.insert(kind, format!("{longest:.2}"));
         }
-        eprintln!("FT-07 after the {event}: longest time without a success, seconds: {outages:?}");
+        eprintln!(
+            "failover: after the {event}: longest time without a success, seconds: {outages:?}"
+        );
     }
     for (when, from, to) in [
         ("before the kill", 0.0, killed_at),
@@ -677,6 +680,6 @@ fn report(record: &Record, [killed_at, switched_at, healthy_at, ended_at]: [f64;
                 .count();
             rates.insert(kind, format!("{:.0}", successes as f64 / (to - from)));
         }
-        eprintln!("FT-07 successes per second {when}: {rates:?}");
+        eprintln!("failover: successes per second {when}: {rates:?}");
     }
 }
