@@ -912,14 +912,10 @@ oidf_modules!(
     oidcc_userinfo_post_header,
     oidcc_userinfo_post_body,
     oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
-    #[ignore = "needs the standard profile claims in userinfo (W5)"]
     oidcc_scope_profile,
     oidcc_scope_email,
-    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     oidcc_scope_address,
-    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     oidcc_scope_phone,
-    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     oidcc_scope_all,
     oidcc_alternate_happy_flow,
     oidcc_display_page,
@@ -943,7 +939,7 @@ oidf_modules!(
     oidcc_ensure_post_request_succeeds,
     oidcc_server_client_secret_post,
     oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
-    #[ignore = "needs the name claim and the claims parameter (W5)"]
+    #[ignore = "needs the claims parameter (W5, left)"]
     oidcc_claims_essential,
     oidcc_ensure_request_object_with_redirect_uri,
     oidcc_refresh_token,

@@ -166,14 +166,10 @@ oidf_modules!(
     formpost_oidcc_userinfo_post_header,
     formpost_oidcc_userinfo_post_body,
     formpost_oidcc_ensure_request_without_nonce_succeeds_for_code_flow,
-    #[ignore = "needs response_mode=form_post (W3) and the standard profile claims in userinfo (W5)"]
     formpost_oidcc_scope_profile,
     formpost_oidcc_scope_email,
-    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     formpost_oidcc_scope_address,
-    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     formpost_oidcc_scope_phone,
-    #[ignore = "needs the certification user's address and phone claims set (fixture); the scope is advertised since W5"]
     formpost_oidcc_scope_all,
     formpost_oidcc_alternate_happy_flow,
     formpost_oidcc_display_page,
@@ -196,7 +192,7 @@ oidf_modules!(
     formpost_oidcc_server_client_secret_post,
     #[ignore = "needs response_mode=form_post, read from the request object for request_not_supported (W3)"]
     formpost_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
-    #[ignore = "needs response_mode=form_post (W3) and the name claim and the claims parameter (W5)"]
+    #[ignore = "needs the claims parameter (W5, left)"]
     formpost_oidcc_claims_essential,
     formpost_oidcc_ensure_request_object_with_redirect_uri,
     formpost_oidcc_refresh_token,

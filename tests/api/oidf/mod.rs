@@ -116,6 +116,55 @@ pub struct Op {
     pub mode: Mode,
 }
 
+/// The suite's test user has every standard claim (OIDC Core §5.1), as an OP under
+/// certification configures it: `VerifyScopesReturnedInUserInfoClaims` (WARNING) wants each
+/// claim of each requested scope in userinfo. Set through the accounts service, as an
+/// administrator would (`PATCH /admin/users/{user}`).
+async fn give_every_standard_claim(app: &TestApp) {
+    let patch = serde_json::json!({
+        "name": "Buffy Summers",
+        "given_name": "Buffy",
+        "family_name": "Summers",
+        "middle_name": "Anne",
+        "nickname": "Buff",
+        "profile": "https://buffy.example/profile",
+        "picture": "https://buffy.example/buffy.png",
+        "website": "https://buffy.example",
+        "gender": "female",
+        "birthdate": "1981-01-19",
+        "zoneinfo": "America/Los_Angeles",
+        "locale": "en-US",
+        "email_verified": true,
+        "phone_number": "+18055550100",
+        "phone_number_verified": true,
+        "address": {
+            "formatted": "1630 Revello Drive\nSunnydale, CA 95037\nUSA",
+            "street_address": "1630 Revello Drive",
+            "locality": "Sunnydale",
+            "region": "CA",
+            "postal_code": "95037",
+            "country": "USA"
+        },
+    });
+    let serde_json::Value::Object(patch) = patch else {
+        unreachable!("an object")
+    };
+    let now = app.clock.now_naive();
+    app.state
+        .db
+        .run(move |conn| {
+            portcullis::accounts::users::update_claims(
+                conn,
+                USER,
+                &patch,
+                portcullis::accounts::profile::Editor::Admin,
+                now,
+            )
+        })
+        .await
+        .expect("claims set");
+}
+
 impl Op {
     /// A server with the suite's static clients and the user, configured as the flow modules
     /// do (discovery, JWKS and their checks, `client_secret_basic` supported, userinfo).
@@ -130,6 +179,7 @@ impl Op {
         let env = TestEnv::new(backend).await;
         let app = env.spawn().await;
         app.create_user(USER).await;
+        give_every_standard_claim(&app).await;
         let mut clients = Vec::new();
         for id in ["oidf", "oidf2"] {
             let mut spec = ClientSpec::new(id)
