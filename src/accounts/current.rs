@@ -23,6 +23,9 @@ pub struct CurrentUser {
     pub roles: Vec<String>,
     /// The client the token was issued to.
     pub client_id: String,
+    /// The claims the token's grant asked for individually (OIDC Core §5.5), as
+    /// `oidc::claims_request` stores them (userinfo reads them); opaque here.
+    pub requested_claims: Option<String>,
 }
 
 impl CurrentUser {
@@ -72,7 +75,12 @@ pub fn current_user(
     jti: &str,
     subject: &str,
 ) -> diesel::QueryResult<Result<CurrentUser, NotCurrent>> {
-    let Some((record, grant_revoked)) = oauth_q::access_token_record(conn, jti)? else {
+    let Some(oauth_q::AccessTokenRecord {
+        record,
+        grant_revoked_at: grant_revoked,
+        requested_claims,
+    }) = oauth_q::access_token_record(conn, jti)?
+    else {
         return Ok(Err(NotCurrent::Unrecorded));
     };
     if record.user_id.as_deref() != Some(subject) {
@@ -95,6 +103,7 @@ pub fn current_user(
         user,
         roles,
         client_id: record.client_id,
+        requested_claims,
     }))
 }
 
@@ -103,8 +112,10 @@ pub fn current_user(
 pub fn client_token_active(conn: &mut DbConn, jti: &str) -> diesel::QueryResult<bool> {
     Ok(match oauth_q::access_token_record(conn, jti)? {
         None => true,
-        Some((record, grant_revoked)) => {
-            record.user_id.is_none() && record.revoked_at.is_none() && grant_revoked.is_none()
+        Some(found) => {
+            found.record.user_id.is_none()
+                && found.record.revoked_at.is_none()
+                && found.grant_revoked_at.is_none()
         }
     })
 }

@@ -125,6 +125,7 @@ impl AccessRecord {
             expires_at: self.expires_at,
             revoked_at: None,
             user_id: Some(user_id.to_owned()),
+            requested_claims: None,
         }
     }
 }
@@ -149,6 +150,9 @@ pub struct Grant {
     pub auth_time: Option<NaiveDateTime>,
     /// Browser session id (OAuth grants).
     pub sid: Option<String>,
+    /// The claims the grant's authorization request asked for individually (OIDC Core §5.5),
+    /// as `oidc::claims_request` stores them; opaque here.
+    pub requested_claims: Option<String>,
 }
 
 impl Grant {
@@ -159,6 +163,7 @@ impl Grant {
             scope: first_party_scope(),
             auth_time: None,
             sid: None,
+            requested_claims: None,
         }
     }
 }
@@ -193,6 +198,7 @@ pub fn start_family(
         revoked_reason: None,
         auth_time: grant.auth_time,
         sid: grant.sid.clone(),
+        requested_claims: grant.requested_claims.clone(),
     };
     let token = RefreshToken::generate()?;
     q::insert_family(conn, &family)?;
@@ -472,6 +478,7 @@ pub async fn rotate(
                         scope: stored_scope(&rotated.scope)?,
                         auth_time: rotated.auth_time,
                         sid: rotated.sid,
+                        requested_claims: rotated.requested_claims,
                     },
                 }));
             }
@@ -540,6 +547,7 @@ pub async fn rotate(
                         scope,
                         auth_time: family.auth_time,
                         sid: family.sid,
+                        requested_claims: family.requested_claims,
                     },
                 }))
             })

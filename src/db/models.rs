@@ -116,6 +116,8 @@ pub struct RefreshFamilyRow {
     pub auth_time: Option<NaiveDateTime>,
     /// The browser session of the grant (OAuth grants).
     pub sid: Option<String>,
+    /// The claims the grant's request asked for individually (OIDC Core §5.5; JSON).
+    pub requested_claims: Option<String>,
 }
 
 /// A row of `refresh_tokens` (the hash only; the token itself is never stored).
@@ -234,6 +236,9 @@ pub struct AuthorizationRequestRow {
     pub completed_at: Option<NaiveDateTime>,
     /// `query` or `form_post`: how the response is delivered.
     pub response_mode: String,
+    /// The individually requested claims (OIDC Core §5.5), as `oidc::claims_request` stores
+    /// them; `None`: none.
+    pub requested_claims: Option<String>,
 }
 
 /// A row of `authorization_codes`.
@@ -270,6 +275,8 @@ pub struct AuthorizationCodeRow {
     pub family_id: Option<String>,
     /// Access token issued at redemption.
     pub access_jti: Option<String>,
+    /// The request's individually requested claims (OIDC Core §5.5; JSON).
+    pub requested_claims: Option<String>,
 }
 
 /// A row of `access_tokens`.
@@ -288,6 +295,9 @@ pub struct AccessTokenRow {
     pub revoked_at: Option<NaiveDateTime>,
     /// The user it speaks for (`None`: a client's own token).
     pub user_id: Option<String>,
+    /// The code grant's individually requested claims (OIDC Core §5.5; JSON); `None` for
+    /// refreshed tokens (their family holds them) and for grants that asked for none.
+    pub requested_claims: Option<String>,
 }
 
 /// A row of `consents`: what a user approved for a client.
@@ -304,6 +314,8 @@ pub struct ConsentRow {
     pub created_at: NaiveDateTime,
     /// Last approval (UTC).
     pub updated_at: NaiveDateTime,
+    /// The claims approved beyond the scopes (space-separated names).
+    pub claims: String,
 }
 
 /// A row of `apis`.

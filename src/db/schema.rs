@@ -99,6 +99,8 @@ diesel::table! {
         auth_time -> Nullable<Timestamp>,
         /// The browser session the grant came from (OAuth grants).
         sid -> Nullable<Text>,
+        /// The claims the grant's request asked for individually (OIDC Core §5.5; JSON).
+        requested_claims -> Nullable<Text>,
     }
 }
 
@@ -244,6 +246,8 @@ diesel::table! {
         completed_at -> Nullable<Timestamp>,
         /// `query` or `form_post` (OAuth 2.0 Form Post Response Mode).
         response_mode -> Text,
+        /// The `claims` parameter as kept (OIDC Core §5.5; JSON), NULL when none.
+        requested_claims -> Nullable<Text>,
     }
 }
 
@@ -280,6 +284,8 @@ diesel::table! {
         family_id -> Nullable<Text>,
         /// Access token issued at redemption.
         access_jti -> Nullable<Text>,
+        /// The request's individually requested claims (OIDC Core §5.5; JSON).
+        requested_claims -> Nullable<Text>,
     }
 }
 
@@ -298,6 +304,9 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         /// The user the token speaks for (NULL: a client's own token).
         user_id -> Nullable<Text>,
+        /// The individually requested claims of the code grant that issued it (OIDC Core §5.5;
+        /// JSON); refreshed tokens find them on their family.
+        requested_claims -> Nullable<Text>,
     }
 }
 
@@ -329,6 +338,8 @@ diesel::table! {
         created_at -> Timestamp,
         /// Last approval (UTC).
         updated_at -> Timestamp,
+        /// The claims approved beyond the scopes (space-separated names, OIDC Core §5.5).
+        claims -> Text,
     }
 }
 

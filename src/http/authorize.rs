@@ -23,7 +23,8 @@ use crate::oidc::authorize::pending::{self, Binding, PendingRequest, Start};
 use crate::oidc::authorize::{
     self, AuthorizationRequest, AuthorizationResponse, CodeGrant, ConsentOutcome, Outcome,
 };
-use crate::oidc::consent;
+use crate::oidc::claims_request::RequestedClaims;
+use crate::oidc::consent::{self, Remembered};
 use crate::oidc::logout::{self, Confirmation, IdTokenHint, LogoutOutcome};
 use crate::oidc::params::Params;
 use crate::secrets::{CsrfToken, FlowSecret, SessionSecret};
@@ -53,23 +54,39 @@ struct ConsentPage<'a> {
     scopes: Vec<ScopeLine>,
     /// The requested scopes approved before (shown again under `prompt=consent`).
     granted: Vec<ScopeLine>,
+    /// The claims asked for beyond the scopes (the `claims` parameter, OIDC Core §5.5) not
+    /// approved before.
+    claims: Vec<&'a str>,
+    /// Those approved before.
+    granted_claims: Vec<&'a str>,
     request_id: &'a str,
     csrf_token: &'a str,
 }
 
-/// The consent page for `requested` (validated scope text), the scopes `consented` before set
-/// apart from the new ones.
+/// What the consent page asks about: the request's scope (validated text) and the claims it
+/// asks for individually.
+struct Asked<'a> {
+    scope: &'a str,
+    claims: &'a RequestedClaims,
+}
+
+/// The consent page for `asked`, what was `consented` before set apart from the new: scopes, and
+/// the claims asked for beyond them.
 fn consent_page(
     app: &AppState,
     client_id: &str,
     username: &str,
-    requested: &str,
-    consented: Option<&Scope>,
+    asked: Asked<'_>,
+    consented: Option<&Remembered>,
     request_id: &str,
     csrf_token: &str,
 ) -> Result<String, askama::Error> {
-    let (granted, scopes): (Vec<&str>, Vec<&str>) = crate::verify::scope::tokens(requested)
-        .partition(|scope| consented.is_some_and(|c| c.contains(scope)));
+    let (granted, scopes): (Vec<&str>, Vec<&str>) = crate::verify::scope::tokens(asked.scope)
+        .partition(|scope| consented.is_some_and(|c| c.scope.contains(scope)));
+    // Validated before the request was stored; one that no longer parses asks for no claim
+    // beyond the scopes it cannot name (every asked claim is listed).
+    let scope = Scope::parse(asked.scope).unwrap_or_default();
+    let (claims, granted_claims) = consent::claims_split(consented, &scope, asked.claims);
     let apis = app.apis.current();
     ConsentPage {
         base: app.issuer.path(),
@@ -77,6 +94,8 @@ fn consent_page(
         username,
         scopes: apis.describe(scopes),
         granted: apis.describe(granted),
+        claims,
+        granted_claims,
         request_id,
         csrf_token,
     }
@@ -354,7 +373,7 @@ async fn respond(
     app: &AppState,
     request: &HttpRequest,
     outcome: Outcome,
-    consented: Option<&Scope>,
+    consented: Option<&Remembered>,
     now: NaiveDateTime,
 ) -> HttpResponse {
     match outcome {
@@ -384,7 +403,7 @@ async fn start_pending(
     request: &HttpRequest,
     authz: &AuthorizationRequest,
     signed_in: Option<&SignedIn>,
-    consented: Option<&Scope>,
+    consented: Option<&Remembered>,
     now: NaiveDateTime,
 ) -> HttpResponse {
     let network = network_of(client_ip(app, request));
@@ -407,7 +426,10 @@ async fn start_pending(
             app,
             &authz.client.client_id,
             &session.username,
-            authz.scope.as_str(),
+            Asked {
+                scope: authz.scope.as_str(),
+                claims: &authz.claims,
+            },
             consented,
             &started.request_id,
             started.csrf_token.expose(),
@@ -534,6 +556,15 @@ pub async fn login(
         Err(error) => return failed(&app, error),
     };
     let user = authenticated.user.clone();
+    // OIDC Core §5.5.1: a request limited to one user (a `sub` `value` in `claims`) is answered
+    // for that user only: a sign-in as another is refused, and no session starts.
+    if !pending.request.claims.allows_subject(&user.id) {
+        tracing::info!(user_id = %user.id, client_id = %pending.request.client_id, "sign-in refused: the request names another user (claims sub)");
+        return rerender(
+            StatusCode::FORBIDDEN,
+            "This application asked for another account. Sign in with that account.",
+        );
+    }
     let new_device = authenticated.new_device().map(str::to_owned);
     // The user authenticated now (after the password check), whatever session came in.
     let auth_time = app.clock.now_naive();
@@ -591,7 +622,10 @@ pub async fn login(
                 &app,
                 &pending.request.client_id,
                 &user.username,
-                &pending.request.scope,
+                Asked {
+                    scope: &pending.request.scope,
+                    claims: &pending.request.claims,
+                },
                 consented.as_ref(),
                 &pending.id,
                 csrf,

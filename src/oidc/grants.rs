@@ -1,15 +1,19 @@
 //! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6): each checks what its RFC requires of
 //! the request, then issues through the one token service ([`super::tokens`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::apis::{Apis, Target};
+use super::claims_request::RequestedClaims;
 use super::clients::{Client, GrantType};
 use super::error::OAuthError;
 use super::params::{Params, pkce_matches};
+use super::standard_claims;
 use super::tokens::{AccessRequest, GrantKind, IdTokenRequest, Recipient, Subject, TokenService};
 use crate::accounts::sessions::{self, AccessRecord, AuthError, Grant};
 use crate::db::models::UserRow;
@@ -162,6 +166,7 @@ enum Redemption {
         auth_time: NaiveDateTime,
         sid: Option<String>,
         refresh_token: Option<RefreshToken>,
+        id_token_claims: BTreeMap<String, Value>,
     },
     Refused(&'static str),
 }
@@ -220,28 +225,31 @@ pub async fn authorization_code(
             })
         })
         .await?;
-    let (user, roles, scope, target, nonce, auth_time, sid, refresh_token) = match outcome {
-        Redemption::Issued {
-            user,
-            roles,
-            scope,
-            target,
-            nonce,
-            auth_time,
-            sid,
-            refresh_token,
-        } => (
-            user,
-            roles,
-            scope,
-            target,
-            nonce,
-            auth_time,
-            sid,
-            refresh_token,
-        ),
-        Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
-    };
+    let (user, roles, scope, target, nonce, auth_time, sid, refresh_token, id_token_claims) =
+        match outcome {
+            Redemption::Issued {
+                user,
+                roles,
+                scope,
+                target,
+                nonce,
+                auth_time,
+                sid,
+                refresh_token,
+                id_token_claims,
+            } => (
+                user,
+                roles,
+                scope,
+                target,
+                nonce,
+                auth_time,
+                sid,
+                refresh_token,
+                id_token_claims,
+            ),
+            Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
+        };
     let access = tokens.sign_access_token(
         &AccessRequest {
             recipient: Recipient::Client(&client),
@@ -265,6 +273,7 @@ pub async fn authorization_code(
             nonce: nonce.as_deref(),
             sid: sid.as_deref(),
             access_token: &access.token,
+            user_claims: &id_token_claims,
         })?)
     } else {
         None
@@ -385,6 +394,14 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
     let scope = Scope::parse(&row.scope).map_err(AuthError::StoredScope)?;
     // OIDC Core §11: a refresh token only with offline_access (for OIDC requests); plain OAuth
     // requests get one when the client may refresh.
+    // OIDC Core §5.5: the claims the request asked for individually go with the grant (its
+    // refresh family and this access token: refreshed ID tokens and userinfo honour them).
+    let requested = RequestedClaims::released_from(row.requested_claims.as_deref());
+    let id_token_claims = if scope.contains("openid") {
+        standard_claims::id_token_claims(conn, &user, &requested)?
+    } else {
+        BTreeMap::new()
+    };
     let wants_refresh = if scope.contains("openid") {
         scope.contains("offline_access")
     } else {
@@ -396,16 +413,16 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
             scope: scope.clone(),
             auth_time: Some(row.auth_time),
             sid: row.sid.clone(),
+            requested_claims: row.requested_claims.clone(),
         };
         let (family, token) = sessions::start_family(conn, &user.id, &grant, absolute_ttl, now)?;
         (Some(family), Some(token))
     } else {
         (None, None)
     };
-    q::insert_access_token(
-        conn,
-        &access.row(&user.id, &client.client_id, family_id.as_deref()),
-    )?;
+    let mut access_row = access.row(&user.id, &client.client_id, family_id.as_deref());
+    access_row.requested_claims = row.requested_claims.clone();
+    q::insert_access_token(conn, &access_row)?;
     q::record_redemption(conn, hash, family_id.as_deref(), &access.jti)?;
     Ok(Redemption::Issued {
         user: Box::new(user),
@@ -416,6 +433,7 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
         auth_time: row.auth_time,
         sid: row.sid,
         refresh_token,
+        id_token_claims,
     })
 }
 
@@ -474,16 +492,26 @@ pub async fn refresh_token(
             audience.as_deref(),
         )
         .await?;
-    // OIDC Core §12.2: same sub and auth_time, no nonce.
+    // OIDC Core §12.2: same sub and auth_time, no nonce; §5.5: the claims the grant's request
+    // asked for in the ID token again, as they are now.
     let id_token = match (
         refreshed.scope.contains("openid"),
         refreshed.rotation.grant.auth_time,
     ) {
         (true, Some(auth_time)) => {
             let user_id = refreshed.rotation.user_id.clone();
-            let user = tokens
+            let requested = RequestedClaims::released_from(
+                refreshed.rotation.grant.requested_claims.as_deref(),
+            );
+            let (user, user_claims) = tokens
                 .db()
-                .run(move |conn| Ok::<_, OAuthError>(user_q::find_by_id(conn, &user_id)?))
+                .run(move |conn| {
+                    let Some(user) = user_q::find_by_id(conn, &user_id)? else {
+                        return Ok::<_, OAuthError>(None);
+                    };
+                    let claims = standard_claims::id_token_claims(conn, &user, &requested)?;
+                    Ok(Some((user, claims)))
+                })
                 .await?
                 .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
             Some(tokens.sign_id_token(&IdTokenRequest {
@@ -494,6 +522,7 @@ pub async fn refresh_token(
                 nonce: None,
                 sid: refreshed.rotation.grant.sid.as_deref(),
                 access_token: &refreshed.access.token,
+                user_claims: &user_claims,
             })?)
         }
         _ => None,

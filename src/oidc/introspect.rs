@@ -9,13 +9,13 @@ use chrono::Duration as ChronoDuration;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::claims_request::RequestedClaims;
 use super::clients::Client;
 use super::standard_claims;
 use super::tokens::{AccessClaims, TokenService};
 use crate::accounts::current::{self, NotCurrent};
-use crate::accounts::profile::Profile;
 use crate::db::DbError;
-use crate::db::queries::{refresh as refresh_q, user_claims as claims_q, users as user_q};
+use crate::db::queries::{refresh as refresh_q, users as user_q};
 use crate::secrets::RefreshToken;
 use crate::verify::Scope;
 
@@ -150,8 +150,9 @@ async fn introspect_refresh_token(
     }
 }
 
-/// The claims userinfo returns (OIDC Core §5.3.2): `sub` and the claims of the granted scopes
-/// that are set ([`standard_claims`]). Members in alphabetical order, as the response has always
+/// The claims userinfo returns (OIDC Core §5.3.2): `sub`, the claims of the granted scopes and
+/// those the grant's `claims` parameter asked for in userinfo (§5.5), that are set
+/// ([`standard_claims`]). Members in alphabetical order, as the response has always
 /// had them.
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -182,7 +183,8 @@ pub enum UserInfoError {
 }
 
 /// OIDC Core §5.3: the bearer token must be one of our access tokens, unrevoked, with `openid`,
-/// and still speak for its user; the claims follow the granted scopes.
+/// and still speak for its user; the claims follow the granted scopes and the grant's `claims`
+/// parameter (§5.5: its `userinfo` member, found through the token's record).
 pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfoAnswer, UserInfoError> {
     let claims = tokens
         .verify_access_token(token)
@@ -194,20 +196,20 @@ pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfoAnsw
     let (jti, sub) = (claims.jti.into_owned(), claims.sub.into_owned());
     let client_id = claims.client_id.to_string();
     // The token must still speak for its user: recorded, unrevoked, the user enabled.
-    let (user, profile) = tokens
+    let (user, profile, requested) = tokens
         .db()
         .run(move |conn| {
             let Ok(current) = current::current_user(conn, &jti, &sub)? else {
                 return Ok::<_, DbError>(None);
             };
-            let profile = claims_q::find(conn, &current.user.id)?
-                .and_then(|row| Profile::from_stored(&row.claims))
-                .unwrap_or_default();
-            Ok(Some((current.user, profile)))
+            let profile = standard_claims::profile_of(conn, &current.user.id)?;
+            Ok(Some((current.user, profile, current.requested_claims)))
         })
         .await?
         .ok_or(UserInfoError::InvalidToken)?;
+    let requested = RequestedClaims::released_from(requested.as_deref());
     let mut names = standard_claims::for_scope(&claims.scope);
+    names.extend(requested.userinfo.iter().map(String::as_str));
     names.insert("sub");
     Ok(UserInfoAnswer {
         claims: UserInfo(standard_claims::collect(&user, &profile, names)),

@@ -197,6 +197,7 @@ mod tests {
             sid: sid.map(|s| s.to_owned().into()),
             azp: "app".into(),
             acr: None,
+            user_claims: std::collections::BTreeMap::new(),
             amr: None,
         }))
     }

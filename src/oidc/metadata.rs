@@ -55,7 +55,7 @@ pub struct ProviderMetadata {
     pub request_parameter_supported: bool,
     /// No `request_uri`.
     pub request_uri_parameter_supported: bool,
-    /// `claims` parameter unsupported.
+    /// The `claims` parameter (OIDC Core §5.5) is supported.
     pub claims_parameter_supported: bool,
     /// The authentication context classes (`acr`) it can satisfy: one, password sign-in.
     pub acr_values_supported: Vec<&'static str>,
@@ -120,7 +120,7 @@ impl ProviderMetadata {
             authorization_response_iss_parameter_supported: true,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
-            claims_parameter_supported: false,
+            claims_parameter_supported: true,
             acr_values_supported: vec![super::tokens::ACR_PASSWORD],
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod apis;
 pub mod authorize;
+pub mod claims_request;
 pub mod clients;
 pub mod consent;
 pub mod error;

@@ -6,7 +6,9 @@
 //!   `phone_number phone_number_verified`.
 //! - They are returned from userinfo. Every ID token this server issues comes with an access
 //!   token (the code flow, refresh), so §5.4 puts none of them in the ID token; a client asks
-//!   for one there with the `claims` parameter's `id_token` member (§5.5).
+//!   for one there with the `claims` parameter's `id_token` member (§5.5), and for one no
+//!   granted scope covers in userinfo with its `userinfo` member
+//!   ([`crate::oidc::claims_request`]).
 //! - A claim with no value is left out, never `""`; `email_verified` and
 //!   `phone_number_verified` only accompany their address or number.
 
@@ -15,7 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::accounts::profile::Profile;
+use crate::db::DbConn;
 use crate::db::models::UserRow;
+use crate::db::queries::user_claims as claims_q;
+use crate::oidc::claims_request::RequestedClaims;
 use crate::verify::Scope;
 
 /// The claims each scope stands for (OIDC Core §5.4).
@@ -106,4 +111,31 @@ pub fn collect<'a>(
         .into_iter()
         .filter_map(|name| value_of(user, profile, name).map(|value| (name.to_owned(), value)))
         .collect()
+}
+
+/// The stored standard claims of user `user_id` (none set: the default profile; a stored object
+/// that no longer reads counts as none).
+pub fn profile_of(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Profile> {
+    Ok(claims_q::find(conn, user_id)?
+        .and_then(|row| Profile::from_stored(&row.claims))
+        .unwrap_or_default())
+}
+
+/// The user claims `requested` asks for in the ID token (the `claims` parameter's `id_token`
+/// member, OIDC Core §5.5), with the values that are set; reads the profile only when some are
+/// asked.
+pub fn id_token_claims(
+    conn: &mut DbConn,
+    user: &UserRow,
+    requested: &RequestedClaims,
+) -> diesel::QueryResult<BTreeMap<String, Value>> {
+    if requested.id_token.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let profile = profile_of(conn, &user.id)?;
+    Ok(collect(
+        user,
+        &profile,
+        requested.id_token.iter().map(String::as_str),
+    ))
 }

@@ -10,6 +10,7 @@ mod apis;
 mod auth_api;
 mod browser;
 mod claims;
+mod claims_parameter;
 mod cli;
 mod cluster;
 mod consent;

@@ -37,16 +37,22 @@ pub fn insert(conn: &mut DbConn, row: &ConsentRow) -> QueryResult<usize> {
         .execute(conn)
 }
 
-/// Replaces the scope of an existing consent at `now`; returns rows changed (0 or 1).
+/// Replaces the scope and the claims approved beyond it (space-separated) of an existing consent
+/// at `now`; returns rows changed (0 or 1).
 pub fn set_scope(
     conn: &mut DbConn,
     user_id: &str,
     client_id: &str,
     scope: &str,
+    claims: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::update(consents::table.find((user_id, client_id)))
-        .set((consents::scope.eq(scope), consents::updated_at.eq(now)))
+        .set((
+            consents::scope.eq(scope),
+            consents::claims.eq(claims),
+            consents::updated_at.eq(now),
+        ))
         .execute(conn)
 }
 

@@ -369,6 +369,7 @@ pub fn revoke_access_token(
                 expires_at,
                 revoked_at: Some(now),
                 user_id: None,
+                requested_claims: None,
             },
         )?;
     }
@@ -403,17 +404,40 @@ pub fn revoke_family_access_tokens(
     .execute(conn)
 }
 
-/// An access token's record and when its grant (refresh family) was revoked, if it was.
-pub fn access_token_record(
-    conn: &mut DbConn,
-    jti: &str,
-) -> QueryResult<Option<(AccessTokenRow, Option<NaiveDateTime>)>> {
-    access_tokens::table
-        .left_join(families::table.on(access_tokens::family_id.eq(families::id.nullable())))
-        .filter(access_tokens::jti.eq(jti))
-        .select((AccessTokenRow::as_select(), families::revoked_at.nullable()))
-        .first(conn)
-        .optional()
+/// An access token's record, when its grant (refresh family) was revoked and the claims the grant
+/// asked for individually.
+pub fn access_token_record(conn: &mut DbConn, jti: &str) -> QueryResult<Option<AccessTokenRecord>> {
+    let found: Option<(AccessTokenRow, Option<NaiveDateTime>, Option<String>)> =
+        access_tokens::table
+            .left_join(families::table.on(access_tokens::family_id.eq(families::id.nullable())))
+            .filter(access_tokens::jti.eq(jti))
+            .select((
+                AccessTokenRow::as_select(),
+                families::revoked_at.nullable(),
+                families::requested_claims.nullable(),
+            ))
+            .first(conn)
+            .optional()?;
+    Ok(found.map(
+        |(record, grant_revoked_at, family_claims)| AccessTokenRecord {
+            // A code's token holds its grant's claims; a refreshed token finds them on its family.
+            requested_claims: record.requested_claims.clone().or(family_claims),
+            record,
+            grant_revoked_at,
+        },
+    ))
+}
+
+/// An access token's record with what its grant (refresh family) adds.
+#[derive(Debug, Clone)]
+pub struct AccessTokenRecord {
+    /// The record.
+    pub record: AccessTokenRow,
+    /// When its grant was revoked, if it was.
+    pub grant_revoked_at: Option<NaiveDateTime>,
+    /// The grant's individually requested claims (OIDC Core §5.5; JSON): the record's own, else
+    /// its family's.
+    pub requested_claims: Option<String>,
 }
 
 /// Revokes every unexpired access token of a user (logout everywhere, password change,

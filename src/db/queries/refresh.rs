@@ -200,6 +200,8 @@ pub struct Rotated {
     pub auth_time: Option<NaiveDateTime>,
     /// Its browser session (OAuth grants).
     pub sid: Option<String>,
+    /// The claims its request asked for individually (OIDC Core §5.5; JSON).
+    pub requested_claims: Option<String>,
 }
 
 /// What a one-statement rotation needs.
@@ -261,6 +263,7 @@ pub fn rotate_in_one_statement(
         scope: first.scope,
         auth_time: first.auth_time,
         sid: first.sid,
+        requested_claims: first.requested_claims,
     }))
 }
 
@@ -278,6 +281,8 @@ struct RotatedRow {
     auth_time: Option<NaiveDateTime>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     sid: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    requested_claims: Option<String>,
 }
 
 /// Data-modifying CTEs are Postgres-only and beyond diesel's DSL. A hand-written query type
@@ -303,7 +308,7 @@ const ROTATE_SQL: &str = "
           AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > p.now
           AND f.client_id = p.client_id
           AND u.id = f.user_id AND u.disabled_at IS NULL
-        RETURNING t.family_id, f.user_id, f.scope, f.auth_time, f.sid
+        RETURNING t.family_id, f.user_id, f.scope, f.auth_time, f.sid, f.requested_claims
     ), successor AS (
         INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at)
         SELECT p.successor, used.family_id, p.presented, p.now FROM p, used
@@ -314,7 +319,8 @@ const ROTATE_SQL: &str = "
         FROM p, used
         RETURNING family_id
     )
-    SELECT used.user_id, r.role, used.family_id, used.scope, used.auth_time, used.sid
+    SELECT used.user_id, r.role, used.family_id, used.scope, used.auth_time, used.sid,
+        used.requested_claims
     FROM used JOIN successor ON successor.family_id = used.family_id
     JOIN access ON access.family_id = used.family_id
     LEFT JOIN user_roles AS r ON r.user_id = used.user_id

@@ -9,8 +9,9 @@ use chrono::NaiveDateTime;
 
 use super::request::{AuthorizationError, Prompt, RedirectUri, ResponseMode};
 use crate::accounts::browser_sessions::SignedIn;
+use crate::oidc::claims_request::{ClaimsError, RequestedClaims};
 use crate::oidc::clients::{Client, GrantType, PkcePolicy, redirect_uri_matches};
-use crate::oidc::consent;
+use crate::oidc::consent::{self, Remembered};
 use crate::oidc::params::{Params, valid_challenge};
 use crate::secrets::{CsrfToken, FlowSecret};
 use crate::verify::Scope;
@@ -239,6 +240,27 @@ pub fn check_max_age(params: &Params) -> Result<Option<i64>, AuthorizationError>
         .transpose()
 }
 
+/// OpenID Connect Core Error Code unmet_authentication_requirements 1.0: the request asked for
+/// an authentication (an essential `acr`) this server cannot perform.
+pub const UNMET_AUTHENTICATION_REQUIREMENTS: AuthorizationError = AuthorizationError::new(
+    "unmet_authentication_requirements",
+    "The essential acr requested cannot be met: only urn:portcullis:acr:password is offered.",
+);
+
+/// The `claims` parameter (OIDC Core §5.5), if sent: a JSON object of the §5.5.1 shape, at most
+/// [`MAX_CLAIMS_PARAMETER`](crate::oidc::claims_request::MAX_CLAIMS_PARAMETER) bytes
+/// (`invalid_request` otherwise), whose essential `acr` (if any) can be met
+/// ([`UNMET_AUTHENTICATION_REQUIREMENTS`]). See [`crate::oidc::claims_request`].
+pub fn check_claims(params: &Params) -> Result<RequestedClaims, AuthorizationError> {
+    match params.get("claims") {
+        None => Ok(RequestedClaims::default()),
+        Some(text) => RequestedClaims::parse(text).map_err(|error| match error {
+            ClaimsError::Malformed(description) => invalid_request(description),
+            ClaimsError::UnmetAcr => UNMET_AUTHENTICATION_REQUIREMENTS,
+        }),
+    }
+}
+
 /// `login_hint`, cut to [`MAX_LOGIN_HINT`] bytes at a character boundary (it only pre-fills the
 /// login form).
 pub fn login_hint(params: &Params) -> Option<String> {
@@ -252,14 +274,18 @@ pub fn login_hint(params: &Params) -> Option<String> {
 }
 
 /// The browser's session may stand for this request: not when `prompt=login` asks for a new
-/// sign-in, nor when it authenticated longer than `max_age` seconds ago (OIDC Core §3.1.2.1).
+/// sign-in, nor when it authenticated longer than `max_age` seconds ago (OIDC Core §3.1.2.1),
+/// nor when the `claims` parameter asked for another user's `sub` (§5.5.1).
 pub fn check_session_usable(
     prompt: Prompt,
     max_age: Option<i64>,
+    claims: &RequestedClaims,
     session: &SignedIn,
     now: NaiveDateTime,
 ) -> bool {
-    !prompt.login && check_auth_age(max_age, session.auth_time, now)
+    !prompt.login
+        && check_auth_age(max_age, session.auth_time, now)
+        && claims.allows_subject(&session.user_id)
 }
 
 /// An authentication at `auth_time` is at most `max_age` seconds old at `now` (OIDC Core
@@ -269,16 +295,17 @@ pub fn check_auth_age(max_age: Option<i64>, auth_time: NaiveDateTime, now: Naive
 }
 
 /// Whether the user must approve the request: for any client when `prompt=consent` asks, and
-/// for a third-party client unless the user approved every scope of `requested` before
-/// (`consented`, remembered consent; OIDC Core §3.1.2.4). A first-party client never asks
-/// otherwise.
+/// for a third-party client unless the user approved before every scope of `requested` and
+/// every claim `claims` asks for beyond them (`consented`, remembered consent; OIDC Core
+/// §3.1.2.4, §5.5). A first-party client never asks otherwise.
 pub fn check_consent_needed(
     client: &Client,
     prompt: Prompt,
     requested: &Scope,
-    consented: Option<&Scope>,
+    claims: &RequestedClaims,
+    consented: Option<&Remembered>,
 ) -> bool {
-    prompt.consent || (!client.first_party && !consent::covers(consented, requested))
+    prompt.consent || (!client.first_party && !consent::covers(consented, requested, claims))
 }
 
 /// A hosted-page form belongs to the pending request it names: the browser holds the flow
@@ -569,12 +596,32 @@ pub(crate) mod tests {
             .naive_utc();
         let ten_minutes_ago = session(now - chrono::Duration::minutes(10));
         let any = Prompt::default();
-        assert!(check_session_usable(any, None, &ten_minutes_ago, now));
-        assert!(check_session_usable(any, Some(600), &ten_minutes_ago, now));
-        assert!(!check_session_usable(any, Some(599), &ten_minutes_ago, now));
+        let none = RequestedClaims::default();
+        assert!(check_session_usable(
+            any,
+            None,
+            &none,
+            &ten_minutes_ago,
+            now
+        ));
+        assert!(check_session_usable(
+            any,
+            Some(600),
+            &none,
+            &ten_minutes_ago,
+            now
+        ));
+        assert!(!check_session_usable(
+            any,
+            Some(599),
+            &none,
+            &ten_minutes_ago,
+            now
+        ));
         assert!(!check_session_usable(
             Prompt { login: true, ..any },
             None,
+            &none,
             &ten_minutes_ago,
             now
         ));
@@ -591,15 +638,23 @@ pub(crate) mod tests {
             &client(false),
             Prompt::default(),
             &openid,
+            &RequestedClaims::default(),
             None
         ));
         assert!(!check_consent_needed(
             &client(true),
             Prompt::default(),
             &openid,
+            &RequestedClaims::default(),
             None
         ));
-        assert!(check_consent_needed(&client(true), ask, &openid, None));
+        assert!(check_consent_needed(
+            &client(true),
+            ask,
+            &openid,
+            &RequestedClaims::default(),
+            None
+        ));
     }
 
     #[test]
@@ -608,7 +663,11 @@ pub(crate) mod tests {
             consent: true,
             ..Prompt::default()
         };
-        let consented = Scope::parse("openid email").unwrap();
+        let consented = Remembered {
+            scope: Scope::parse("openid email").unwrap(),
+            claims: Default::default(),
+        };
+        let none = RequestedClaims::default();
         let third_party = client(false);
         let covered = Scope::parse("email openid").unwrap();
         let more = Scope::parse("openid profile").unwrap();
@@ -616,18 +675,21 @@ pub(crate) mod tests {
             &third_party,
             Prompt::default(),
             &covered,
+            &none,
             Some(&consented)
         ));
         assert!(check_consent_needed(
             &third_party,
             Prompt::default(),
             &more,
+            &none,
             Some(&consented)
         ));
         assert!(check_consent_needed(
             &third_party,
             ask,
             &covered,
+            &none,
             Some(&consented)
         ));
     }

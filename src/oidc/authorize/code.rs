@@ -113,6 +113,7 @@ pub async fn issue_code(
         used_at: None,
         family_id: None,
         access_jti: None,
+        requested_claims: request.claims.to_stored(),
     };
     db.run(move |conn| Ok::<_, DbError>(q::insert_code(conn, &row)?))
         .await?;

@@ -9,6 +9,7 @@ use super::pending::PendingRequest;
 use super::request::{AuthorizationError, AuthorizationRequest, ErrorRedirect, Prompt, Rejection};
 use crate::accounts::browser_sessions::SignedIn;
 use crate::oidc::clients::Client;
+use crate::oidc::consent::Remembered;
 use crate::verify::Scope;
 
 /// OIDC Core §3.1.2.6: `prompt=none` and nobody (usable) is signed in.
@@ -19,6 +20,12 @@ pub const LOGIN_REQUIRED: AuthorizationError =
 pub const REAUTHENTICATION_REQUIRED: AuthorizationError = AuthorizationError::new(
     "login_required",
     "The user must sign in again: the session is older than max_age allows.",
+);
+/// OIDC Core §3.1.2.6, §5.5.1: `prompt=none`, and the `claims` parameter asked for a `sub`
+/// other than the signed-in user's: only that user may be answered, after signing in.
+pub const SUBJECT_NOT_SIGNED_IN: AuthorizationError = AuthorizationError::new(
+    "login_required",
+    "The user the claims parameter names (sub) is not the one signed in.",
 );
 /// OIDC Core §3.1.2.6: `prompt=none` and the user would have to approve.
 pub const CONSENT_REQUIRED: AuthorizationError = AuthorizationError::new(
@@ -53,29 +60,45 @@ impl From<Rejection> for Outcome {
     }
 }
 
-/// Decides a validated request against the browser's signed-in user (single sign-on) and the
-/// scopes that user approved for the client before (`consented`, remembered consent).
+/// Decides a validated request against the browser's signed-in user (single sign-on) and what
+/// that user approved for the client before (`consented`, remembered consent).
 pub fn decide(
     request: AuthorizationRequest,
     session: Option<SignedIn>,
-    consented: Option<&Scope>,
+    consented: Option<&Remembered>,
     now: NaiveDateTime,
 ) -> Outcome {
-    let signed_in = session.is_some();
-    let usable =
-        session.filter(|s| checks::check_session_usable(request.prompt, request.max_age, s, now));
-    let Some(session) = usable else {
-        if request.prompt.none {
-            let error = if signed_in {
-                REAUTHENTICATION_REQUIRED
-            } else {
-                LOGIN_REQUIRED
-            };
-            return Outcome::RedirectError(request.error_redirect(error));
+    let session = match session {
+        Some(s)
+            if checks::check_session_usable(
+                request.prompt,
+                request.max_age,
+                &request.claims,
+                &s,
+                now,
+            ) =>
+        {
+            s
         }
-        return Outcome::ShowLogin(request);
+        unusable => {
+            if request.prompt.none {
+                let error = match unusable {
+                    None => LOGIN_REQUIRED,
+                    Some(s) if !request.claims.allows_subject(&s.user_id) => SUBJECT_NOT_SIGNED_IN,
+                    Some(_) => REAUTHENTICATION_REQUIRED,
+                };
+                return Outcome::RedirectError(request.error_redirect(error));
+            }
+            return Outcome::ShowLogin(request);
+        }
     };
-    if checks::check_consent_needed(&request.client, request.prompt, &request.scope, consented) {
+    if checks::check_consent_needed(
+        &request.client,
+        request.prompt,
+        &request.scope,
+        &request.claims,
+        consented,
+    ) {
         if request.prompt.none {
             return Outcome::RedirectError(request.error_redirect(CONSENT_REQUIRED));
         }
@@ -91,7 +114,7 @@ pub fn decide(
 pub fn consent_after_sign_in(
     pending: &PendingRequest,
     client: Option<&Client>,
-    consented: Option<&Scope>,
+    consented: Option<&Remembered>,
 ) -> bool {
     let (Some(client), Ok(requested)) = (client, Scope::parse(&pending.request.scope)) else {
         return true;
@@ -100,7 +123,13 @@ pub fn consent_after_sign_in(
         consent: pending.force_consent,
         ..Prompt::default()
     };
-    checks::check_consent_needed(client, prompt, &requested, consented)
+    checks::check_consent_needed(
+        client,
+        prompt,
+        &requested,
+        &pending.request.claims,
+        consented,
+    )
 }
 
 /// What the consent form's answer does.
@@ -160,6 +189,7 @@ mod tests {
     use crate::oidc::apis::Apis;
     use crate::oidc::authorize::checks::tests::{CHALLENGE, client, params, session};
     use crate::oidc::authorize::request::{self, RedirectUri, RequestBinding, ResponseMode};
+    use crate::oidc::claims_request::RequestedClaims;
 
     fn now() -> NaiveDateTime {
         DateTime::from_timestamp(1_700_000_000, 0)
@@ -326,7 +356,7 @@ mod tests {
 
     #[test]
     fn after_sign_in_prompt_consent_asks_and_a_remembered_consent_skips() {
-        let consented = Scope::parse("openid email").unwrap();
+        let consented = remembered("openid email");
         let mut request = pending(Some("u1"));
         assert!(!consent_after_sign_in(
             &request,
@@ -344,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_remembered_consent_issues_a_code_and_a_new_scope_asks_again() {
-        let consented = Scope::parse("openid").unwrap();
+        let consented = remembered("openid");
         let signed_in = session(now());
         assert!(matches!(
             decide(
@@ -381,6 +411,109 @@ mod tests {
         ));
     }
 
+    fn remembered(scope: &str) -> Remembered {
+        Remembered {
+            scope: Scope::parse(scope).unwrap(),
+            claims: Default::default(),
+        }
+    }
+
+    fn with_claims(extra: &str, first_party: bool, claims: &str) -> AuthorizationRequest {
+        let encoded: String = url::form_urlencoded::byte_serialize(claims.as_bytes()).collect();
+        request(&format!("{extra}&claims={encoded}"), first_party)
+    }
+
+    #[test]
+    fn a_sub_value_makes_another_users_session_unusable() {
+        let claims = r#"{"id_token":{"sub":{"value":"u2"}}}"#;
+        let alice = session(now());
+        assert!(matches!(
+            decide(
+                with_claims("", true, claims),
+                Some(alice.clone()),
+                None,
+                now()
+            ),
+            Outcome::ShowLogin(_)
+        ));
+        assert_eq!(
+            error_of(decide(
+                with_claims("&prompt=none", true, claims),
+                Some(alice.clone()),
+                None,
+                now()
+            ))
+            .error,
+            SUBJECT_NOT_SIGNED_IN
+        );
+        let own = r#"{"id_token":{"sub":{"value":"u1"}}}"#;
+        assert!(matches!(
+            decide(with_claims("&prompt=none", true, own), Some(alice), None, now()),
+            Outcome::IssueCode(grant) if grant.request.claims.sub.as_deref() == Some("u1")
+        ));
+    }
+
+    #[test]
+    fn a_claim_beyond_the_remembered_consent_asks_again() {
+        let claims = r#"{"userinfo":{"name":{"essential":true}}}"#;
+        let signed_in = session(now());
+        assert_eq!(
+            error_of(decide(
+                with_claims("&prompt=none", false, claims),
+                Some(signed_in.clone()),
+                Some(&remembered("openid")),
+                now()
+            ))
+            .error,
+            CONSENT_REQUIRED
+        );
+        let approved = Remembered {
+            claims: ["name".to_owned()].into(),
+            ..remembered("openid")
+        };
+        assert!(matches!(
+            decide(
+                with_claims("&prompt=none", false, claims),
+                Some(signed_in.clone()),
+                Some(&approved),
+                now()
+            ),
+            Outcome::IssueCode(_)
+        ));
+        // A first-party client asks nothing.
+        assert!(matches!(
+            decide(
+                with_claims("&prompt=none", true, claims),
+                Some(signed_in),
+                None,
+                now()
+            ),
+            Outcome::IssueCode(_)
+        ));
+    }
+
+    #[test]
+    fn an_unmet_essential_acr_or_a_malformed_claims_parameter_goes_back_to_the_client() {
+        let parse = |claims: &str| {
+            let encoded: String = url::form_urlencoded::byte_serialize(claims.as_bytes()).collect();
+            let query = format!(
+                "client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=code\
+                 &scope=openid&state=xyz&nonce=n1&code_challenge={CHALLENGE}\
+                 &code_challenge_method=S256&claims={encoded}"
+            );
+            let Err(request::Rejection::Redirect(redirect)) =
+                request::parse(&params(&query), |_| Some(client(true)), &Apis::empty())
+            else {
+                panic!("expected a redirect for {claims}");
+            };
+            redirect
+        };
+        let unmet = parse(r#"{"id_token":{"acr":{"essential":true,"value":"gold"}}}"#);
+        assert_eq!(unmet.error.code, "unmet_authentication_requirements");
+        assert_eq!(unmet.state.as_deref(), Some("xyz"));
+        assert_eq!(parse("{not json").error.code, "invalid_request");
+    }
+
     fn pending(user: Option<&str>) -> PendingRequest {
         PendingRequest {
             id: "r1".into(),
@@ -393,6 +526,7 @@ mod tests {
                 state: Some("xyz".into()),
                 nonce: None,
                 code_challenge: Some(CHALLENGE.into()),
+                claims: RequestedClaims::default(),
             },
             user_id: user.map(str::to_owned),
             auth_time: user.map(|_| now()),

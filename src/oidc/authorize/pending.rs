@@ -16,7 +16,8 @@ use crate::accounts::sessions::Authenticated;
 use crate::db::models::{AuthorizationRequestRow, BrowserSessionRow};
 use crate::db::queries::{oauth as q, throttle};
 use crate::db::{Db, DbError, write_transaction};
-use crate::oidc::consent;
+use crate::oidc::claims_request::RequestedClaims;
+use crate::oidc::consent::{self, Approval};
 use crate::secrets::{CsrfToken, FlowSecret, SessionSecret, random_identifier};
 use crate::verify::Scope;
 use crate::verify::scope::tokens as scope_tokens;
@@ -69,8 +70,17 @@ pub struct PendingRequest {
 }
 
 impl PendingRequest {
-    fn from_row(row: AuthorizationRequestRow) -> Self {
-        Self {
+    /// The request a row holds; `None` for a row whose stored claims request does not parse (a
+    /// corrupt row: its `sub` limit cannot be honoured, so the request is not continued).
+    fn from_row(row: AuthorizationRequestRow) -> Option<Self> {
+        let claims = match RequestedClaims::from_stored(row.requested_claims.as_deref()) {
+            Ok(claims) => claims,
+            Err(error) => {
+                tracing::error!(%error, request_id = %row.id, "stored claims request does not parse: the request is not continued");
+                return None;
+            }
+        };
+        Some(Self {
             id: row.id,
             request: RequestBinding {
                 client_id: row.client_id,
@@ -84,12 +94,13 @@ impl PendingRequest {
                 state: row.state,
                 nonce: row.nonce,
                 code_challenge: row.code_challenge,
+                claims,
             },
             user_id: row.user_id,
             auth_time: row.auth_time,
             max_age: row.max_age.map(i64::from),
             force_consent: row.force_login & PROMPT_CONSENT != 0,
-        }
+        })
     }
 
     /// The scope's values, in order.
@@ -164,6 +175,7 @@ pub async fn start(
         expires_at: now + REQUEST_TTL,
         completed_at: None,
         response_mode: request.response_mode.as_str().to_owned(),
+        requested_claims: request.claims.to_stored(),
     };
     let key = format!("authorize:{network}");
     let stored = db
@@ -219,7 +231,10 @@ pub async fn bound(
         tracing::warn!(client_id = %row.client_id, "authorization form refused: browser binding or CSRF token mismatch");
         return Ok(Binding::Refused);
     }
-    Ok(Binding::Bound(Box::new(PendingRequest::from_row(row))))
+    Ok(match PendingRequest::from_row(row) {
+        Some(pending) => Binding::Bound(Box::new(pending)),
+        None => Binding::Expired,
+    })
 }
 
 /// Records a sign-in at the hosted login page for pending request `request_id`, in one write
@@ -260,8 +275,8 @@ pub async fn complete(db: &Db, request_id: String, now: NaiveDateTime) -> Result
 }
 
 /// Completes `pending` once, approved by `user_id` at the consent page at `now`, and remembers
-/// the approval (the union with what the user approved the client before, see
-/// [`consent::record`]) in the same write transaction; `false` when the request was completed
+/// the approval — its scopes and the claims it asked for beyond them — (the union with what the
+/// user approved the client before, see [`consent::record`]) in the same write transaction; `false` when the request was completed
 /// already (nothing is recorded then).
 pub async fn complete_approved(
     db: &Db,
@@ -273,13 +288,18 @@ pub async fn complete_approved(
     let client_id = pending.request.client_id.clone();
     // Validated before the request was stored; a scope that no longer parses is not remembered.
     let approved = Scope::parse(&pending.request.scope).ok();
+    let claims = pending.request.claims.clone();
     db.run(move |conn| {
         write_transaction(conn, |conn| {
             if q::complete_request(conn, &request_id, now)? != 1 {
                 return Ok::<_, DbError>(false);
             }
             if let Some(approved) = &approved {
-                consent::record(conn, &user_id, &client_id, approved, now)?;
+                let approval = Approval {
+                    scope: approved,
+                    claims: &claims,
+                };
+                consent::record(conn, &user_id, &client_id, approval, now)?;
             }
             Ok(true)
         })

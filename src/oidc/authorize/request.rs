@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::checks;
 use crate::oidc::apis::Apis;
+use crate::oidc::claims_request::RequestedClaims;
 use crate::oidc::clients::Client;
 use crate::oidc::params::Params;
 use crate::verify::Scope;
@@ -148,6 +149,8 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     /// `login_hint`, cut to a bounded length.
     pub login_hint: Option<String>,
+    /// The claims asked for individually (the `claims` parameter, OIDC Core §5.5).
+    pub claims: RequestedClaims,
 }
 
 impl AuthorizationRequest {
@@ -185,6 +188,8 @@ pub struct RequestBinding {
     /// The S256 PKCE challenge; `None` when the client's PKCE policy let the request omit it
     /// (the code then refuses any `code_verifier`).
     pub code_challenge: Option<String>,
+    /// The claims asked for individually (OIDC Core §5.5): released with the grant.
+    pub claims: RequestedClaims,
 }
 
 impl RequestBinding {
@@ -199,6 +204,7 @@ impl RequestBinding {
             state: request.state.clone(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
+            claims: request.claims.clone(),
         }
     }
 
@@ -319,6 +325,7 @@ pub fn parse(
     let nonce = checks::check_nonce(params).map_err(fail)?;
     let prompt = checks::check_prompt(params).map_err(fail)?;
     let max_age = checks::check_max_age(params).map_err(fail)?;
+    let claims = checks::check_claims(params).map_err(fail)?;
     let login_hint = checks::login_hint(params);
     Ok(AuthorizationRequest {
         client,
@@ -332,5 +339,6 @@ pub fn parse(
         max_age,
         prompt,
         login_hint,
+        claims,
     })
 }

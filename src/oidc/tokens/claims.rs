@@ -7,10 +7,12 @@
 //! the JSON members in issued tokens.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::verify::Scope;
@@ -58,7 +60,8 @@ impl AccessClaims<'_> {
 
 /// The claims of an ID token (OIDC Core §2, §3.1.3.6). Every ID token this server issues comes
 /// with an access token, so the claims of the `profile`, `email`, `address` and `phone` scopes
-/// are not in it but in userinfo (OIDC Core §5.4).
+/// are not in it but in userinfo (OIDC Core §5.4) — unless the `claims` parameter asked for them
+/// here (§5.5): those follow the registered claims, in [`IdClaims::user_claims`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdClaims<'a> {
     /// Issuer.
@@ -90,6 +93,10 @@ pub struct IdClaims<'a> {
     /// Authentication methods (RFC 8176 §2): `["pwd"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<Cow<'a, str>>>,
+    /// User claims the `claims` parameter asked for in the ID token (OIDC Core §5.5), by name
+    /// (standard claims only, never one of the members above); read back, any other member.
+    #[serde(flatten)]
+    pub user_claims: BTreeMap<String, Value>,
 }
 
 /// The one authentication context class this server offers (discovery
@@ -180,6 +187,7 @@ mod tests {
             azp: "web".into(),
             acr: Some(ACR_PASSWORD.into()),
             amr: Some(vec![AMR_PASSWORD.into()]),
+            user_claims: BTreeMap::new(),
         };
         assert_eq!(
             serde_json::to_string(&claims).expect("json"),
@@ -188,5 +196,36 @@ mod tests {
                 at_hash("token")
             )
         );
+    }
+
+    #[test]
+    fn requested_user_claims_follow_the_registered_ones_and_read_back() {
+        let mut user_claims = BTreeMap::new();
+        user_claims.insert("email".to_owned(), Value::from("u@example.com"));
+        user_claims.insert("email_verified".to_owned(), Value::Bool(true));
+        let claims = IdClaims {
+            iss: "https://id.example".into(),
+            sub: "u-1".into(),
+            aud: "web".into(),
+            exp: 1_000_900,
+            iat: 1_000_000,
+            auth_time: 999_000,
+            nonce: None,
+            at_hash: "h".into(),
+            sid: None,
+            azp: "web".into(),
+            acr: None,
+            amr: None,
+            user_claims,
+        };
+        let text = serde_json::to_string(&claims).expect("json");
+        assert!(
+            text.ends_with(r#""azp":"web","email":"u@example.com","email_verified":true}"#),
+            "{text}"
+        );
+        let back: IdClaims<'static> = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back.sub, "u-1");
+        assert_eq!(back.user_claims.len(), 2);
+        assert_eq!(back.user_claims["email"], "u@example.com");
     }
 }

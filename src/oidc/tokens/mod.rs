@@ -11,11 +11,13 @@
 mod claims;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
 
 pub use claims::{ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, at_hash};
 
@@ -132,6 +134,9 @@ pub struct IdTokenRequest<'a> {
     pub sid: Option<&'a str>,
     /// The access token issued with it.
     pub access_token: &'a str,
+    /// The user claims the `claims` parameter asked for in the ID token, with their values
+    /// (OIDC Core §5.5; see [`super::standard_claims::id_token_claims`]).
+    pub user_claims: &'a BTreeMap<String, Value>,
 }
 
 /// A signed access token (`Debug` leaves the bearer token out).
@@ -366,7 +371,8 @@ impl TokenService {
     }
 
     /// Signs an ID token with the client's ID-token algorithm (RS256 by default). It is always
-    /// issued with an access token, so the scopes' claims are left to userinfo (OIDC Core §5.4).
+    /// issued with an access token, so the scopes' claims are left to userinfo (OIDC Core §5.4);
+    /// it carries the user claims the `claims` parameter asked for in it (§5.5).
     pub fn sign_id_token(&self, request: &IdTokenRequest<'_>) -> Result<String, SignError> {
         let iat = self.clock.now().timestamp();
         let ttl = i64::try_from(self.settings.id_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
@@ -387,6 +393,7 @@ impl TokenService {
             // (acr is a voluntary claim unless asked essential, OIDC Core §3.1.2.1, §5.5.1.1).
             acr: Some(Cow::Borrowed(ACR_PASSWORD)),
             amr: Some(vec![Cow::Borrowed(AMR_PASSWORD)]),
+            user_claims: request.user_claims.clone(),
         };
         self.signer
             .sign(request.client.id_token_alg, "JWT", &claims)
