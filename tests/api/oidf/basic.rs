@@ -939,7 +939,6 @@ oidf_modules!(
     oidcc_ensure_post_request_succeeds,
     oidcc_server_client_secret_post,
     oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
-    #[ignore = "needs the claims parameter (W5, left)"]
     oidcc_claims_essential,
     oidcc_ensure_request_object_with_redirect_uri,
     oidcc_refresh_token,

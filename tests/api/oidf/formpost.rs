@@ -192,7 +192,6 @@ oidf_modules!(
     formpost_oidcc_server_client_secret_post,
     #[ignore = "needs response_mode=form_post, read from the request object for request_not_supported (W3)"]
     formpost_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
-    #[ignore = "needs the claims parameter (W5, left)"]
     formpost_oidcc_claims_essential,
     formpost_oidcc_ensure_request_object_with_redirect_uri,
     formpost_oidcc_refresh_token,
