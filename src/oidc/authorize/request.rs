@@ -315,7 +315,22 @@ pub fn parse(
             error,
         })
     };
-    checks::check_request_object(params).map_err(fail)?;
+    // OIDC Core §6: request objects are not supported. The refusal goes where the client awaits
+    // it: in the response_mode it put inside the (unverified) object when it sent none outside
+    // (only a mode we offer; the URI and state are the verified outer request's).
+    checks::check_request_object(params).map_err(|error| {
+        let delivery = if params.has("response_mode") {
+            response_mode
+        } else {
+            checks::request_object_response_mode(params).unwrap_or(response_mode)
+        };
+        Rejection::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.clone(),
+            response_mode: delivery,
+            state: state.clone(),
+            error,
+        })
+    })?;
     checks::check_response_type(params).map_err(fail)?;
     checks::check_code_flow_allowed(&client).map_err(fail)?;
     let scope = checks::check_scope(params, &client).map_err(fail)?;

@@ -190,7 +190,6 @@ oidf_modules!(
     formpost_oidcc_ensure_registered_redirect_uri,
     formpost_oidcc_ensure_post_request_succeeds,
     formpost_oidcc_server_client_secret_post,
-    #[ignore = "needs response_mode=form_post, read from the request object for request_not_supported (W3)"]
     formpost_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported,
     formpost_oidcc_claims_essential,
     formpost_oidcc_ensure_request_object_with_redirect_uri,
