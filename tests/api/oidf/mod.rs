@@ -46,7 +46,7 @@ pub fn post_logout_redirect_uri() -> String {
 pub const USER: &str = "buffy";
 
 /// Generates `#[tokio::test]` wrappers that run each named `async fn(Backend)` on SQLite and on
-/// Postgres, keeping attributes (`#[ignore = "needs …"]`) written before a name.
+/// Postgres, keeping the attributes written before a name (an `ignore` with its reason).
 #[macro_export]
 macro_rules! oidf_modules {
     ($($(#[$meta:meta])* $name:ident),* $(,)?) => {
