@@ -60,6 +60,27 @@ pub fn normalized(text: &str) -> String {
     format!("{}@{domain}", local.to_lowercase())
 }
 
+/// Every uniqueness key an address may be stored under, the key ([`normalized`]: domain in
+/// U-label form) first. Rows written before keys were IDNA-normalised hold the address
+/// lower-cased as it was typed, so the same address is also looked up lower-cased with its
+/// domain in A-label form (`u@xn--bcher-kva.example`) and lower-cased as given. No repeats; a
+/// domain that does not convert adds nothing.
+pub fn lookup_keys(text: &str) -> Vec<String> {
+    let mut keys = vec![normalized(text)];
+    let mut add = |key: String| {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    };
+    if let Some((local, domain)) = text.rsplit_once('@')
+        && let Ok(ascii) = ascii_domain(domain)
+    {
+        add(format!("{}@{}", local.to_lowercase(), ascii.to_lowercase()));
+    }
+    add(text.to_lowercase());
+    keys
+}
+
 fn check_local(local: &str) -> Result<(), &'static str> {
     if local.is_empty() || local.len() > 64 {
         return Err("the part before '@' must be 1 to 64 bytes");
@@ -153,6 +174,25 @@ fn is_disallowed(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_idna_forms_of_a_domain_share_one_key() {
+        for form in [
+            "u@bücher.example",
+            "u@xn--bcher-kva.example",
+            "U@BÜCHER.example",
+            "u@XN--BCHER-KVA.EXAMPLE",
+        ] {
+            assert_eq!(normalized(form), "u@bücher.example", "{form}");
+            assert_eq!(
+                lookup_keys(form),
+                ["u@bücher.example", "u@xn--bcher-kva.example"],
+                "{form}"
+            );
+        }
+        assert_eq!(lookup_keys("Alice@Example.COM"), ["alice@example.com"]);
+        assert_eq!(lookup_keys("alice"), ["alice"]);
+    }
 
     #[test]
     fn addr_specs_are_accepted() {

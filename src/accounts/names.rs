@@ -91,9 +91,29 @@ impl Email {
         &self.0
     }
 
-    /// The uniqueness key ([`super::email::normalized`]).
+    /// The uniqueness key ([`super::email::normalized`]): the domain in U-label form, so both
+    /// IDNA forms of an address (`u@bücher.example`, `u@xn--bcher-kva.example`) have one key.
     pub fn normalized(&self) -> String {
         super::email::normalized(&self.0)
+    }
+
+    /// The keys this address may be stored under, [`Email::normalized`] first, then those of rows
+    /// written before keys were IDNA-normalised ([`super::email::lookup_keys`]): what uniqueness
+    /// checks compare against.
+    pub fn keys(&self) -> Vec<String> {
+        super::email::lookup_keys(&self.0)
+    }
+}
+
+/// The keys a login name (a username or an email address, as typed at a login form, or as the
+/// CLI and the admin API name a user) is looked up by, the preferred first: an email address by
+/// [`super::email::lookup_keys`] (its canonical key, so either IDNA form of the domain finds the
+/// account, then the keys of rows from before IDNA keys); a username lower-cased.
+pub fn login_keys(login: &str) -> Vec<String> {
+    if login.contains('@') {
+        super::email::lookup_keys(login)
+    } else {
+        vec![login.to_lowercase()]
     }
 }
 

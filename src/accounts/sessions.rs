@@ -274,6 +274,8 @@ impl Authenticator {
         // and its throttle key drops the NULs.
         let login = login.replace('\0', "\u{fffd}");
         let lookup = login.to_lowercase();
+        // The same account whichever IDNA form of its email domain is typed.
+        let keys = super::names::login_keys(&login);
         let device_hash = device
             .filter(|d| !d.is_empty() && d.len() <= 64)
             .map(|d| DeviceSecret::presented(d).hash());
@@ -291,7 +293,7 @@ impl Authenticator {
         let (user, counted, retry_after, trusted) = self
             .db
             .run(move |conn| {
-                let user = user_q::find_by_login(conn, &lookup)?;
+                let user = user_q::find_by_login(conn, &keys)?;
                 write_transaction(conn, |conn| {
                     let trusted = match (&user, &device_hash) {
                         (Some(user), Some(hash)) => {

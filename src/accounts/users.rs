@@ -136,7 +136,7 @@ fn view(conn: &mut DbConn, row: UserRow) -> Result<UserView, AccountError> {
 /// before that rule may.
 fn find_row(conn: &mut DbConn, who: &str) -> Result<UserRow, AccountError> {
     let by_id = q::find_by_id(conn, who)?;
-    let by_login = q::find_by_login(conn, &who.to_lowercase())?;
+    let by_login = q::find_by_login(conn, &super::names::login_keys(who))?;
     match (by_id, by_login) {
         (Some(id), Some(login)) if id.id != login.id => Err(AccountError::Ambiguous),
         (Some(row), _) | (None, Some(row)) => Ok(row),
@@ -178,9 +178,11 @@ pub async fn create(
         disabled_at: None,
     };
     let roles: Vec<String> = new.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    // Either IDNA form of the domain, and the keys of rows from before IDNA keys, are taken.
+    let email_keys = new.email.keys();
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            if q::exists(conn, &row.username_normalized, &row.email_normalized)? {
+            if q::exists(conn, &row.username_normalized, &email_keys)? {
                 return Err(AccountError::UserExists);
             }
             q::insert(conn, &row)?;
@@ -402,14 +404,28 @@ pub fn stale_values(
                 });
             }
         }
-        if let Err(error) = Email::parse(&row.email) {
-            found.push(StaleValue {
+        match Email::parse(&row.email) {
+            Err(error) => found.push(StaleValue {
                 user_id: row.id.clone(),
                 username: row.username.clone(),
                 field: error.field,
                 value: row.email.clone(),
                 reason: error.reason,
-            });
+            }),
+            // A row from before keys were IDNA-normalised: still found by login (the lookup
+            // tries its old key), reported so that an operator can re-save the address.
+            Ok(email) if email.normalized() != row.email_normalized => {
+                found.push(StaleValue {
+                    user_id: row.id.clone(),
+                    username: row.username.clone(),
+                    field: "email",
+                    value: row.email.clone(),
+                    reason:
+                        "its uniqueness key predates IDNA keys; saving the address again renews it"
+                            .into(),
+                });
+            }
+            Ok(_) => {}
         }
     }
     Ok(found)
@@ -445,7 +461,7 @@ pub fn update_claims(
         if let Some(email) = &email
             && email.as_str() != row.email
         {
-            if q::login_taken_by_other(conn, &row.id, &email.normalized())? {
+            if q::login_taken_by_other(conn, &row.id, &email.keys())? {
                 return Err(AccountError::UserExists);
             }
             q::set_email(conn, &row.id, email.as_str(), &email.normalized(), now)?;
@@ -454,6 +470,16 @@ pub fn update_claims(
                 profile.email_verified = false;
                 changed.push("email_verified");
             }
+        } else if let Some(email) = &email
+            && email.normalized() != row.email_normalized
+        {
+            // The same address saved again renews a key from before IDNA keys (`users check`
+            // reports those); the address and its verification stay as they were.
+            if q::login_taken_by_other(conn, &row.id, &email.keys())? {
+                return Err(AccountError::UserExists);
+            }
+            q::set_email(conn, &row.id, email.as_str(), &email.normalized(), now)?;
+            changed.insert(0, "email_key");
         }
         if !changed.is_empty() {
             if profile.is_empty() {

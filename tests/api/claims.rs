@@ -588,7 +588,112 @@ async fn id_tokens_carry_acr_and_amr(backend: Backend) {
     }
 }
 
+/// `POST /api/auth/login` naming the account by `login`: its status and user id (`sub`).
+async fn login_as(app: &crate::helpers::TestApp, login: &str) -> (u16, Option<String>) {
+    let response = app.login(login).await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let sub = body["access_token"].as_str().map(|token| {
+        crate::helpers::decode_claims(token)["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    (status, sub)
+}
+
+// An address with an internationalised domain is one account whichever IDNA form is typed
+// (UTS #46: `bücher.example` is `xn--bcher-kva.example`): login, the admin API's lookup and
+// registration uniqueness compare one key (the domain's U-label form), both directions. A row
+// stored before keys were IDNA-normalised (its key the address lower-cased as typed) keeps
+// working, and `users check` reports it without changing it.
+async fn either_idna_form_of_an_email_finds_the_account(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let admin = app.admin_token().await;
+    for (username, registered, other) in [
+        ("bob", "bob@bücher.example", "bob@xn--bcher-kva.example"),
+        (
+            "carol",
+            "carol@xn--bcher-kva.example",
+            "Carol@BÜCHER.example",
+        ),
+    ] {
+        let created = register_email(&app, username, registered).await;
+        assert_eq!(created.status(), 201, "{registered}");
+        let id = created.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for login in [registered, other] {
+            assert_eq!(
+                login_as(&app, login).await,
+                (200, Some(id.clone())),
+                "{login}"
+            );
+        }
+        // The admin API names users by id, username or email (an empty patch changes nothing).
+        let path = format!("/admin/users/{}", crate::helpers::enc(other));
+        let found = patch_json(&app, &path, &admin, &json!({})).await;
+        assert_eq!(found.status(), 200, "admin lookup by {other}");
+        assert_eq!(found.json::<Value>().await.unwrap()["id"], json!(id));
+        let twin = register_email(&app, &format!("{username}2"), other).await;
+        assert_eq!(twin.status(), 409, "{other} is {registered}");
+    }
+
+    // A row from before IDNA keys: registered by A-label, keyed as typed.
+    let dave = register_email(&app, "dave", "dave@example.org").await;
+    assert_eq!(dave.status(), 201);
+    env.with_db(|conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(
+            "UPDATE users SET email = 'dave@xn--mnchen-3ya.example', \
+             email_normalized = 'dave@xn--mnchen-3ya.example' WHERE username = 'dave'",
+        )
+        .execute(conn)
+        .unwrap();
+    })
+    .await;
+    for login in ["dave@xn--mnchen-3ya.example", "dave@münchen.example"] {
+        assert_eq!(login_as(&app, login).await.0, 200, "{login}");
+    }
+    assert_eq!(
+        register_email(&app, "dave2", "dave@münchen.example")
+            .await
+            .status(),
+        409,
+        "the old key counts for uniqueness"
+    );
+    let report = env.cli(&["users", "check"]).await;
+    let body: Value = serde_json::from_slice(&report.stdout).unwrap();
+    let stale = body["stale"].as_array().unwrap();
+    assert_eq!(stale.len(), 1, "{body}");
+    assert_eq!(stale[0]["username"], "dave");
+    assert_eq!(stale[0]["field"], "email");
+    assert!(
+        stale[0]["reason"].as_str().unwrap().contains("IDNA"),
+        "{body}"
+    );
+    // Reported, not changed.
+    assert_eq!(login_as(&app, "dave@xn--mnchen-3ya.example").await.0, 200);
+    // Saving the same address again renews the key: nothing left to report.
+    let renewed = patch_json(
+        &app,
+        "/admin/users/dave",
+        &admin,
+        &json!({"email": "dave@xn--mnchen-3ya.example"}),
+    )
+    .await;
+    assert_eq!(renewed.status(), 200);
+    let report = env.cli(&["users", "check"]).await;
+    assert_eq!(stdout_json(&report), json!({ "stale": [] }));
+    for login in ["dave@xn--mnchen-3ya.example", "dave@münchen.example"] {
+        assert_eq!(login_as(&app, login).await.0, 200, "{login}");
+    }
+}
+
 on_both_backends!(
+    either_idna_form_of_an_email_finds_the_account,
     id_tokens_carry_acr_and_amr,
     the_id_token_carries_no_scope_claims_when_an_access_token_is_issued,
     malformed_and_look_alike_emails_are_refused_at_registration,

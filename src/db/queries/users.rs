@@ -12,17 +12,17 @@ pub fn insert(conn: &mut DbConn, row: &UserRow) -> QueryResult<usize> {
     diesel::insert_into(users::table).values(row).execute(conn)
 }
 
-/// True when the normalised username or email is taken.
+/// True when the normalised username, or any of the email's keys, is taken.
 pub fn exists(
     conn: &mut DbConn,
     username_normalized: &str,
-    email_normalized: &str,
+    email_keys: &[String],
 ) -> QueryResult<bool> {
     let count: i64 = users::table
         .filter(
             users::username_normalized
                 .eq(username_normalized)
-                .or(users::email_normalized.eq(email_normalized)),
+                .or(users::email_normalized.eq_any(email_keys)),
         )
         .count()
         .get_result(conn)?;
@@ -38,17 +38,23 @@ pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
         .optional()
 }
 
-/// A user by normalised username or normalised email (what a login form names).
-pub fn find_by_login(conn: &mut DbConn, normalized: &str) -> QueryResult<Option<UserRow>> {
-    users::table
+/// A user by normalised username or email key (what a login form names): `keys` in order of
+/// preference (`accounts::names::login_keys`), the user matching the earliest one.
+pub fn find_by_login(conn: &mut DbConn, keys: &[String]) -> QueryResult<Option<UserRow>> {
+    let rows: Vec<UserRow> = users::table
         .filter(
             users::username_normalized
-                .eq(normalized)
-                .or(users::email_normalized.eq(normalized)),
+                .eq_any(keys)
+                .or(users::email_normalized.eq_any(keys)),
         )
         .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)?;
+    let rank = |row: &UserRow| {
+        keys.iter()
+            .position(|key| *key == row.username_normalized || *key == row.email_normalized)
+            .unwrap_or(usize::MAX)
+    };
+    Ok(rows.into_iter().min_by_key(rank))
 }
 
 /// Every user, oldest first.
@@ -170,18 +176,18 @@ pub fn set_email(
         .execute(conn)
 }
 
-/// Whether another user than `user_id` has this normalised email (or username).
+/// Whether another user than `user_id` has one of these email keys (or usernames).
 pub fn login_taken_by_other(
     conn: &mut DbConn,
     user_id: &str,
-    normalized: &str,
+    keys: &[String],
 ) -> QueryResult<bool> {
     let count: i64 = users::table
         .filter(users::id.ne(user_id))
         .filter(
             users::email_normalized
-                .eq(normalized)
-                .or(users::username_normalized.eq(normalized)),
+                .eq_any(keys)
+                .or(users::username_normalized.eq_any(keys)),
         )
         .count()
         .get_result(conn)?;
