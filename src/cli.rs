@@ -452,7 +452,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_stopped().await.context("server failed")?;
         }
         Command::Migrate => {
-            let applied = startup::migrate(&settings.db.url).await?;
+            let applied = startup::migrate(&settings.db.url, settings.db.pooler).await?;
             print_json(&serde_json::json!({ "applied": applied }))?;
         }
         Command::Keys(command) => keys(settings, command).await?,
@@ -466,7 +466,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     startup::install_crypto_provider();
-    startup::migrate(&settings.db.url).await?;
+    startup::migrate(&settings.db.url, settings.db.pooler).await?;
     let db = Db::for_settings(&settings.db, 2, Arc::default());
     let policy = settings.keys.policy;
     if let KeysCommand::List = command {
@@ -508,7 +508,7 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
-    startup::migrate(&settings.db.url).await?;
+    startup::migrate(&settings.db.url, settings.db.pooler).await?;
     let db = Db::for_settings(&settings.db, 2, Arc::default());
     let clock = Clock::system();
     // The issuer is the default audience; without PORTCULLIS_ISSUER it follows the bind address,
@@ -592,7 +592,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
 }
 
 async fn apis(settings: Settings, command: ApisCommand) -> anyhow::Result<()> {
-    startup::migrate(&settings.db.url).await?;
+    startup::migrate(&settings.db.url, settings.db.pooler).await?;
     let db = Db::for_settings(&settings.db, 2, Arc::default());
     let clock = Clock::system();
     match command {
@@ -650,7 +650,7 @@ async fn apis(settings: Settings, command: ApisCommand) -> anyhow::Result<()> {
 }
 
 async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
-    startup::migrate(&settings.db.url).await?;
+    startup::migrate(&settings.db.url, settings.db.pooler).await?;
     let db = Db::for_settings(&settings.db, 2, Arc::default());
     let accounts = settings.accounts;
     let hasher = || PasswordHasher::new(accounts.password_hashing, accounts.hashing_concurrency);

@@ -13,7 +13,7 @@ use crate::accounts::PasswordHasher;
 use crate::accounts::sessions::Authenticator;
 use crate::clock::Clock;
 use crate::config::{ServerSettings, Settings};
-use crate::db::{self, ConnectionManager, DatabaseUrl, Db};
+use crate::db::{self, ConnectionManager, DatabaseUrl, Db, Pooler};
 use crate::keys::kek::KekOrigin;
 use crate::keys::lifecycle::{self, KeyContext, KeyError};
 use crate::keys::rotator::Leadership;
@@ -59,15 +59,16 @@ pub fn install_crypto_provider() {
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
 }
 
-/// Opens the database and runs pending migrations; returns the versions applied now.
-pub async fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, StartupError> {
+/// Opens the database (through `pooler`) and runs pending migrations; returns the versions
+/// applied now.
+pub async fn migrate(url: &DatabaseUrl, pooler: Pooler) -> Result<Vec<String>, StartupError> {
     let url = url.clone();
     let fail = |reason: String| StartupError::Database {
         url: url.to_string(),
         reason,
     };
     db::prepare_sqlite_path(&url).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
-    let manager = ConnectionManager::new(url.clone());
+    let manager = ConnectionManager::new(url.clone()).behind(pooler);
     tokio::task::spawn_blocking(move || {
         let mut conn = manager
             .establish()
@@ -110,7 +111,7 @@ impl Application {
             http: http_settings,
         } = settings;
         let database = pool_settings.url.clone();
-        let applied = migrate(&database).await?;
+        let applied = migrate(&database, pool_settings.pooler).await?;
         if !applied.is_empty() {
             tracing::info!(%database, migrations = ?applied, "applied migrations");
         }

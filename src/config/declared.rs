@@ -49,6 +49,11 @@ declare_settings! {
     /// is cancelled and the request gets a 503.
     db_statement_timeout: HumanDuration = Text("5s");
 
+    /// What sits between Portcullis and PostgreSQL: `none` (direct, or PgBouncer in session
+    /// pooling) or `transaction` (PgBouncer's `pool_mode = transaction`: no named prepared
+    /// statements, and the statement timeout set per transaction instead of per session).
+    db_pooler: String = Text("none");
+
     /// How often a running server re-reads the signing keys from the database (and the rotator
     /// checks the schedule).
     key_refresh_interval: HumanDuration = Text("2s");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::accounts::AccountSettings;
 use crate::accounts::password::HashParams;
-use crate::db::{DatabaseUrl, PoolSettings};
+use crate::db::{DatabaseUrl, PoolSettings, Pooler};
 use crate::http::HttpSettings;
 use crate::keys::schedule::KeyPolicy;
 use crate::keys::{KeySettings, RsaKeySize, SigningAlg};
@@ -130,6 +130,7 @@ impl Settings {
             db_pool_size,
             db_pool_timeout,
             db_statement_timeout,
+            db_pooler,
             key_refresh_interval,
             key_rotation_interval,
             key_publish_lead,
@@ -206,6 +207,8 @@ impl Settings {
                 "must be at least 1ms (a statement may not run unbounded)",
             ));
         }
+        let db_pooler =
+            Pooler::parse(&db_pooler).map_err(|reason| ConfigError::new(&env.db_pooler, reason))?;
         if workers == Some(0) {
             return Err(ConfigError::new(&env.workers, "must be at least 1"));
         }
@@ -348,6 +351,7 @@ impl Settings {
                 size: db_pool_size,
                 checkout_timeout: db_pool_timeout,
                 statement_timeout: db_statement_timeout,
+                pooler: db_pooler,
             },
             keys: KeySettings {
                 keys_dir,
@@ -524,6 +528,7 @@ impl Settings {
             "db_pool_size": db.size,
             "db_pool_timeout": secs(db.checkout_timeout),
             "db_statement_timeout": secs(db.statement_timeout),
+            "db_pooler": db.pooler.as_str(),
             "workers": server.workers,
             "argon2_memory_kib": accounts.password_hashing.memory_kib,
             "argon2_iterations": accounts.password_hashing.iterations,

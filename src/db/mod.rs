@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -105,21 +105,68 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// What sits between Portcullis and PostgreSQL (`PORTCULLIS_DB_POOLER`), which decides whether
+/// a connection's session state (named prepared statements, `SET`) is its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// Nothing, or a pooler that gives each client one server connection for its whole session
+    /// (PgBouncer `pool_mode = session`): session state holds. `none` or `session`.
+    #[default]
+    None,
+    /// A pooler that lends a server connection per transaction (PgBouncer
+    /// `pool_mode = transaction`): consecutive statements of one client may run on different
+    /// server connections, so nothing may rest on session state. Connections keep no named
+    /// prepared statements (diesel's statement cache is off: each statement is parsed and
+    /// planned anew, one round trip as before), and the statement timeout is set per
+    /// transaction (`SET LOCAL`) on a transaction around each unit of work instead of once per
+    /// session. `transaction`.
+    Transaction,
+}
+
+impl Pooler {
+    /// Parses `none`, `session` or `transaction`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "none" | "session" => Ok(Self::None),
+            "transaction" => Ok(Self::Transaction),
+            other => Err(format!(
+                "`{other}` is not one of none, session, transaction"
+            )),
+        }
+    }
+
+    /// The setting's value: `none` or `transaction`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Transaction => "transaction",
+        }
+    }
+}
+
 /// Opens connections of the backend the URL names, with per-connection settings applied.
 #[derive(Debug)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
     /// Pool connections: (connect timeout, statement timeout).
     timeouts: Option<(Duration, Duration)>,
+    pooler: Pooler,
 }
 
 impl ConnectionManager {
-    /// A manager for `url`.
+    /// A manager for `url`, connecting directly ([`Pooler::None`]).
     pub fn new(url: DatabaseUrl) -> Self {
         Self {
             url,
             timeouts: None,
+            pooler: Pooler::None,
         }
+    }
+
+    /// Connections through `pooler`: with [`Pooler::Transaction`], they keep no named prepared
+    /// statements and set no session state.
+    pub fn behind(self, pooler: Pooler) -> Self {
+        Self { pooler, ..self }
     }
 
     /// Bounds what an unreachable or stuck PostgreSQL can cost (SQLite waits at most its busy
@@ -140,18 +187,30 @@ impl ConnectionManager {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 let url = url.expose_secret();
-                let Some((connect, timeout)) = self.timeouts else {
-                    return Ok(DbConn::Postgres(diesel::PgConnection::establish(url)?));
+                let mut conn = match self.timeouts {
+                    Some((connect, timeout)) => diesel::PgConnection::establish(
+                        &with_network_timeouts(url, connect, timeout),
+                    )?,
+                    None => diesel::PgConnection::establish(url)?,
                 };
-                let mut conn =
-                    diesel::PgConnection::establish(&with_network_timeouts(url, connect, timeout))?;
-                // A stuck or slow database costs a bounded wait, then a 503 — never a request
-                // (and its pooled connection) held indefinitely.
-                conn.batch_execute(&format!(
-                    "SET statement_timeout = {}",
-                    timeout.as_millis().max(1)
-                ))
-                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                match (self.pooler, self.timeouts) {
+                    // A named prepared statement lives on one server connection, and the next
+                    // transaction may get another (`prepared statement "__diesel_stmt_0" does
+                    // not exist`): unnamed statements only, parsed with each execution.
+                    (Pooler::Transaction, _) => {
+                        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                    }
+                    // A stuck or slow database costs a bounded wait, then a 503 — never a
+                    // request (and its pooled connection) held indefinitely. Through a
+                    // transaction pooler [`Db::run`] sets it per transaction instead.
+                    (Pooler::None, Some((_, timeout))) => conn
+                        .batch_execute(&format!(
+                            "SET statement_timeout = {}",
+                            timeout.as_millis().max(1)
+                        ))
+                        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?,
+                    (Pooler::None, None) => {}
+                }
                 Ok(DbConn::Postgres(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -304,7 +363,7 @@ pub fn is_timeout(message: &str) -> bool {
 }
 
 /// The database and its pool, as configured (`PORTCULLIS_DATABASE_URL`, `PORTCULLIS_DB_POOL_*`,
-/// `PORTCULLIS_DB_STATEMENT_TIMEOUT`).
+/// `PORTCULLIS_DB_STATEMENT_TIMEOUT`, `PORTCULLIS_DB_POOLER`).
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
     /// Which database, chosen by URL scheme.
@@ -315,6 +374,8 @@ pub struct PoolSettings {
     pub checkout_timeout: Duration,
     /// The longest a statement may run (PostgreSQL `statement_timeout`).
     pub statement_timeout: Duration,
+    /// What sits between the server and PostgreSQL (`PORTCULLIS_DB_POOLER`).
+    pub pooler: Pooler,
 }
 
 /// A handle to the pool that runs closures on blocking threads.
@@ -323,6 +384,9 @@ pub struct Db {
     pool: Arc<Pool>,
     /// Where checkout waits are recorded (the application's registry).
     metrics: Arc<Metrics>,
+    /// Behind a transaction pooler on PostgreSQL: the statement timeout each unit of work sets
+    /// on the transaction it runs in.
+    per_transaction_timeout: Option<Duration>,
 }
 
 impl Db {
@@ -334,8 +398,11 @@ impl Db {
         size: u32,
         checkout_timeout: Duration,
         statement_timeout: Duration,
+        pooler: Pooler,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let per_transaction_timeout =
+            (pooler == Pooler::Transaction && !url.is_sqlite()).then_some(statement_timeout);
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(0))
@@ -343,11 +410,14 @@ impl Db {
             .test_on_check_out(false)
             .error_handler(Box::new(LogPoolErrors))
             .build_unchecked(
-                ConnectionManager::new(url).with_timeouts(checkout_timeout, statement_timeout),
+                ConnectionManager::new(url)
+                    .with_timeouts(checkout_timeout, statement_timeout)
+                    .behind(pooler),
             );
         Self {
             pool: Arc::new(pool),
             metrics,
+            per_transaction_timeout,
         }
     }
 
@@ -359,6 +429,7 @@ impl Db {
             size,
             settings.checkout_timeout,
             settings.statement_timeout,
+            settings.pooler,
             metrics,
         )
     }
@@ -371,6 +442,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let (pool, metrics) = (Arc::clone(&self.pool), Arc::clone(&self.metrics));
+        let per_transaction_timeout = self.per_transaction_timeout;
         // A blocking thread runs in no span: enter the caller's (the request's, with its id),
         // so whatever the closure logs is attributed to the request (zero2prod's
         // `spawn_blocking_with_tracing`).
@@ -378,7 +450,10 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut pooled = checkout(&pool, &metrics)?;
-            let result = f(&mut pooled.conn);
+            let result = match per_transaction_timeout {
+                Some(timeout) => in_timed_transaction(&mut pooled.conn, timeout, f),
+                None => f(&mut pooled.conn),
+            };
             if result.is_err() && !pooled.alive() {
                 // Dropped from the pool on return; the next checkout connects afresh.
                 pooled.broken = true;
@@ -399,6 +474,36 @@ impl Db {
     /// Checks that the database answers; any failure means "not ready".
     pub async fn ping(&self) -> Result<(), DbError> {
         self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+}
+
+/// Runs `f` in one PostgreSQL transaction whose statements may run for `timeout` each
+/// (`SET LOCAL statement_timeout`, sent with `BEGIN` in one round trip): the statement timeout of
+/// a connection behind a transaction pooler, where a session's `SET` would stay on whichever
+/// server connection it ran on. What `f` wrote is committed whatever it returns, as each of its
+/// statements would have been on its own (a statement that failed has aborted the transaction
+/// already, and `COMMIT` then rolls back); transactions `f` opens become savepoints of this one.
+fn in_timed_transaction<T, E, F>(conn: &mut DbConn, timeout: Duration, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<DbError>,
+{
+    let DbConn::Postgres(pg) = conn else {
+        return f(conn);
+    };
+    AnsiTransactionManager::begin_transaction_sql(
+        pg,
+        &format!(
+            "BEGIN; SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        ),
+    )
+    .map_err(|e| E::from(DbError::Query(e)))?;
+    let result = f(conn);
+    let committed = <DbConn as Connection>::TransactionManager::commit_transaction(conn);
+    match (result, committed) {
+        (result, Ok(())) | (result @ Err(_), Err(_)) => result,
+        (Ok(_), Err(error)) => Err(E::from(DbError::Query(error))),
     }
 }
 
