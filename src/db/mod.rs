@@ -281,6 +281,32 @@ impl PooledConn {
     fn alive(&mut self) -> bool {
         self.conn.batch_execute("SELECT 1").is_ok()
     }
+
+    /// Whether diesel's transaction bookkeeping is at rest (no transaction left open, not
+    /// broken by a rollback that failed): a connection left otherwise serves no other request.
+    fn at_rest(&mut self) -> bool {
+        let status = match &mut self.conn {
+            DbConn::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+            DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        };
+        matches!(status.transaction_depth(), Ok(None))
+    }
+
+    /// After a failed call: whether the connection can serve the next one. It must answer, and
+    /// a PostgreSQL connection must take writes: a leader demoted to a standby (or a server
+    /// set read-only) answers every write with 25006 for as long as the connection lasts, while
+    /// a new connection (libpq's `target_session_attrs=read-write` trying every host) finds the
+    /// new primary.
+    fn usable_after_failure(&mut self) -> bool {
+        match &mut self.conn {
+            DbConn::Postgres(pg) => diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "current_setting('transaction_read_only') = 'off'",
+            ))
+            .get_result::<bool>(pg)
+            .unwrap_or(false),
+            DbConn::Sqlite(_) => self.alive(),
+        }
+    }
 }
 
 impl ManageConnection for ConnectionManager {
@@ -303,7 +329,8 @@ impl ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, pooled: &mut PooledConn) -> bool {
-        pooled.broken
+        // Also a connection given back with a transaction open (a call that panicked in one).
+        pooled.broken || !pooled.at_rest()
     }
 }
 
@@ -333,22 +360,78 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Whether the database is away or overloaded rather than the request or the code at fault:
-    /// no connection, a connection that died under the query, or a statement that ran out of
-    /// time ([`is_timeout`]). Nothing was changed (a failed transaction is rolled back), so the
-    /// client may retry the same request.
+    /// Whether the database is away, overloaded or not taking writes rather than the request or
+    /// the code at fault: no connection ([`DbError::Checkout`], [`DbError::Connect`],
+    /// [`DbError::NoLiveConnection`]), or a query that failed for one of the reasons of
+    /// [`is_transient_query_error`]. Nothing was changed (a failed transaction is rolled back),
+    /// so the client may retry the same request (answered `503` + `Retry-After`).
     pub fn is_transient(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind, Error};
         match self {
             Self::Checkout(_) | Self::Connect(_) | Self::NoLiveConnection => true,
-            Self::Query(Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            )) => true,
-            Self::Query(Error::DatabaseError(_, info)) => is_timeout(info.message()),
-            Self::Query(_) | Self::Task(_) => false,
+            Self::Query(error) => is_transient_query_error(error),
+            Self::Task(_) => false,
         }
     }
+}
+
+/// Whether a query failed because of the database's state rather than the query: worth a retry
+/// once the database is back (HA failover, restart, overload), with nothing written.
+///
+/// - SQLSTATE class 08 (connection exception) and a connection libpq reports dead (diesel's
+///   `ClosedConnection`, which includes 57P01 admin shutdown when libpq has seen the socket
+///   close), or no connection to send on (`UnableToSendCommand`);
+/// - 25006 `read_only_sql_transaction`: a write reached a server that is not (or no longer)
+///   the primary, a demoted leader or a standby, until the connection is replaced;
+/// - 40001 `serialization_failure` (also a standby's recovery conflict) and 40P01
+///   `deadlock_detected`: the transaction was rolled back; nothing retries them inside the
+///   server;
+/// - 57P01/57P02/57P03 (admin shutdown, crash shutdown, cannot connect now) and 57014 (statement
+///   timeout, cancel), which diesel does not classify: matched on PostgreSQL's message (see
+///   [`is_transient_message`]), as are PgBouncer's own refusals;
+/// - a `COMMIT` that failed for one of these reasons and whose rollback failed too.
+pub fn is_transient_query_error(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    match error {
+        Error::DatabaseError(
+            Kind::ClosedConnection
+            | Kind::UnableToSendCommand
+            | Kind::ReadOnlyTransaction
+            | Kind::SerializationFailure,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => is_transient_message(info.message()),
+        Error::RollbackErrorOnCommit { commit_error, .. } => is_transient_query_error(commit_error),
+        _ => false,
+    }
+}
+
+/// Whether a database error message is one of the transient failures whose SQLSTATE diesel does
+/// not expose ([`is_timeout`] included). Messages are PostgreSQL's and PgBouncer's in English: a
+/// server with other `lc_messages` yields a 500 instead of a 503 for these, still without a
+/// partial write.
+pub fn is_transient_message(message: &str) -> bool {
+    const PREFIXES: [&str; 13] = [
+        // 57P01 admin_shutdown (shutdown, pg_terminate_backend, a failover's demotion)
+        "terminating connection due to administrator command",
+        // 57P02 crash_shutdown
+        "terminating connection because of crash of another server process",
+        // 57P03 cannot_connect_now
+        "the database system is starting up",
+        "the database system is shutting down",
+        "the database system is in recovery mode",
+        "the database system is not yet accepting connections",
+        "the database system is not accepting connections",
+        // 40P01 deadlock_detected
+        "deadlock detected",
+        // 57014 query_canceled by an operator (the timeouts are in `is_timeout`)
+        "canceling statement due to user request",
+        // PgBouncer (08P01): no server connection in time, or none to be had
+        "query_wait_timeout",
+        "pgbouncer cannot connect to server",
+        "server login has been failing",
+        "server conn crashed",
+    ];
+    is_timeout(message) || PREFIXES.iter().any(|prefix| message.starts_with(prefix))
 }
 
 /// Whether a database error message says the statement ran out of time rather than failed:
@@ -454,7 +537,7 @@ impl Db {
                 Some(timeout) => in_timed_transaction(&mut pooled.conn, timeout, f),
                 None => f(&mut pooled.conn),
             };
-            if result.is_err() && !pooled.alive() {
+            if result.is_err() && !pooled.usable_after_failure() {
                 // Dropped from the pool on return; the next checkout connects afresh.
                 pooled.broken = true;
             }
@@ -660,6 +743,35 @@ mod tests {
                 "canceling statement due to statement timeout",
             ),
             query(DatabaseErrorKind::Unknown, "database is locked"),
+            query(
+                DatabaseErrorKind::ReadOnlyTransaction,
+                "cannot execute INSERT in a read-only transaction",
+            ),
+            query(
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access due to concurrent update",
+            ),
+            query(DatabaseErrorKind::Unknown, "deadlock detected"),
+            query(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            query(
+                DatabaseErrorKind::Unknown,
+                "terminating connection because of crash of another server process",
+            ),
+            query(
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+            query(DatabaseErrorKind::Unknown, "query_wait_timeout"),
+            DbError::Query(Error::RollbackErrorOnCommit {
+                rollback_error: Box::new(Error::BrokenTransactionManager),
+                commit_error: Box::new(Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection,
+                    Box::new("server closed the connection unexpectedly".to_owned()),
+                )),
+            }),
         ] {
             assert!(transient.is_transient(), "{transient:?}");
         }
@@ -670,6 +782,12 @@ mod tests {
                 DatabaseErrorKind::Unknown,
                 "relation \"users\" does not exist",
             ),
+            query(
+                DatabaseErrorKind::CheckViolation,
+                "violates check constraint",
+            ),
+            query(DatabaseErrorKind::NotNullViolation, "null value in column"),
+            DbError::Query(Error::BrokenTransactionManager),
         ] {
             assert!(!broken.is_transient(), "{broken:?}");
         }

@@ -5,10 +5,12 @@
 //!   They are not logged here; a handler logs what an operator needs (a throttled IP, a refused
 //!   login) at info or warn.
 //! - **Server-side failures** ([`Fault`]) answer one of two ways in every family:
-//!   - *transient*, `503` + `Retry-After` + `temporarily_unavailable`: the database is away or
-//!     saturated ([`DbError::is_transient`]: no pooled connection within the checkout timeout, a
-//!     connection lost under the query, a statement, lock or busy timeout), the server is
-//!     shutting down, or the password-hashing queue is full. Nothing was changed; the same
+//!   - *transient*, `503` + `Retry-After` + `temporarily_unavailable`: the database is away,
+//!     saturated or not taking writes ([`DbError::is_transient`]: no pooled connection within the
+//!     checkout timeout, a connection lost under the query, a statement, lock or busy timeout, a
+//!     server that turned read-only under a failover (25006), a serialization failure or
+//!     deadlock, an admin or crash shutdown), the server is shutting down, or the
+//!     password-hashing queue is full. Nothing was changed; the same
 //!     request may be retried. `Retry-After: 5`, but `1` for the hashing queue, which drains in
 //!     well under a second (the hosted pages say 5 for both).
 //!   - *internal*, `500` + `server_error`: anything else (a query that should not fail, key
