@@ -1,5 +1,6 @@
 //! Several instances on one Postgres (FT-06), and `kill -9` under load (FT-03/04): the
-//! guarantees that rest on the database hold across processes.
+//! guarantees that rest on the database hold across processes — on Postgres directly and
+//! through PgBouncer in transaction pooling.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +28,8 @@ async fn spawn_three(env: &TestEnv) -> Vec<Arc<TestApp>> {
 
 // FT-06: three instances behind a round robin: CODE-02 (one redemption wins), RT-04 (one
 // rotation wins) and LOGIN-06 (throttling counted across instances).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ft_06_three_instances_keep_single_use_and_throttling() {
-    let env = TestEnv::new(Backend::Postgres).await;
+async fn ft_06_three_instances_keep_single_use_and_throttling(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     let apps = spawn_three(&env).await;
     apps[0].create_user("alice").await;
     let secret = apps[0].create_webapp().await;
@@ -106,9 +106,8 @@ async fn ft_06_three_instances_keep_single_use_and_throttling() {
 // FT-03/04: a server killed with SIGKILL in the middle of refresh and code-redemption load
 // leaves the database consistent: no family with two live tokens, no code redeemed twice, and
 // every refresh token a client holds still works or is cleanly refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
-    let env = TestEnv::new(Backend::Postgres).await;
+async fn ft_03_04_kill_9_under_load_keeps_the_invariants(backend: Backend) {
+    let env = TestEnv::new(backend).await;
     env.create_user("bob").await;
     let secret = client_secret(&env.create_client(ClientSpec::webapp()).await);
     let start = || env.serve_command(&[]).spawn().unwrap();
@@ -291,6 +290,25 @@ async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
     }
     child.start_kill().unwrap();
 }
+
+mod postgres {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ft_06_three_instances_keep_single_use_and_throttling() {
+        super::ft_06_three_instances_keep_single_use_and_throttling(Backend::Postgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ft_03_04_kill_9_under_load_keeps_the_invariants() {
+        super::ft_03_04_kill_9_under_load_keeps_the_invariants(Backend::Postgres).await
+    }
+}
+
+crate::on_pgbouncer!(
+    ft_06_three_instances_keep_single_use_and_throttling,
+    ft_03_04_kill_9_under_load_keeps_the_invariants,
+);
 
 const VERIFIER: &str = "ft04-verifier-ft04-verifier-ft04-verifier-ft04-verifier";
 

@@ -61,13 +61,11 @@ async fn private_keys_are_sealed_at_rest(backend: Backend) {
     let app = env.spawn().await;
     drop(app);
     let rows: Vec<(String, String)> = {
-        let url = portcullis::db::DatabaseUrl::parse(&env.database_url).unwrap();
+        let manager = env.connection_manager();
         tokio::task::spawn_blocking(move || {
             use diesel::prelude::*;
             use portcullis::db::schema::signing_keys::dsl;
-            let mut conn = portcullis::db::ConnectionManager::new(url)
-                .establish()
-                .unwrap();
+            let mut conn = manager.establish().unwrap();
             dsl::signing_keys
                 .select((dsl::public_jwk, dsl::private_key_sealed))
                 .load(&mut conn)
@@ -300,12 +298,10 @@ async fn concurrent_rotations_keep_one_active_key_per_algorithm(backend: Backend
 async fn database_enforces_one_active_key_per_algorithm(backend: Backend) {
     let env = TestEnv::new(backend).await;
     env.spawn().await.stop().await;
-    let url = portcullis::db::DatabaseUrl::parse(&env.database_url).unwrap();
+    let manager = env.connection_manager();
     let error = tokio::task::spawn_blocking(move || {
         use portcullis::db::queries::signing_keys as q;
-        let mut conn = portcullis::db::ConnectionManager::new(url)
-            .establish()
-            .unwrap();
+        let mut conn = manager.establish().unwrap();
         let mut row = q::all(&mut conn)
             .unwrap()
             .into_iter()

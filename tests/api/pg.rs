@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL cluster for the test run, started from the installed server binaries
-//! (as the `postgres` user when the tests run as root), or `TEST_DATABASE_URL`.
+//! (as the `postgres` user when the tests run as root), or `TEST_DATABASE_URL`; and a PgBouncer
+//! in transaction pooling in front of it, when the `pgbouncer` binary is installed.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,14 @@ impl PgCluster {
     /// Creates a new, empty database and returns its URL.
     pub fn create_database(&self) -> String {
         self.create_database_now()
+    }
+
+    /// `host=… port=…` of the server, for a PgBouncer `[databases]` entry; `None` for an
+    /// external server (`TEST_DATABASE_URL`, whose credentials PgBouncer would need).
+    fn libpq_target(&self) -> Option<String> {
+        self.data_dir.as_ref()?;
+        let (host, port) = self.base_url.rsplit_once('@')?.1.rsplit_once(':')?;
+        Some(format!("host={host} port={port}"))
     }
 
     /// [`PgCluster::create_database`] off the async executor.
@@ -333,4 +342,133 @@ fn spawn_reaper(bin_dir: &Path, as_root: bool, root: &Path, data_dir: &Path) -> 
         .spawn()
         .map(|_| ())
         .map_err(|e| format!("cannot start the cluster reaper: {e}"))
+}
+
+/// A PgBouncer (`pool_mode = transaction`) in front of the shared cluster: tests reach their
+/// database through it as production deployments behind a transaction pooler do.
+pub struct PgBouncer {
+    port: u16,
+}
+
+static BOUNCER: OnceLock<Option<PgBouncer>> = OnceLock::new();
+
+/// The PgBouncer shared by every test in this run, started on first use; `None` when the
+/// `pgbouncer` binary is not installed (or the tests run on an external `TEST_DATABASE_URL`).
+/// Panics when it is installed but does not start.
+pub fn bouncer() -> Option<&'static PgBouncer> {
+    BOUNCER
+        .get_or_init(|| PgBouncer::in_front_of(shared()))
+        .as_ref()
+}
+
+impl PgBouncer {
+    /// A PgBouncer of its own in front of `cluster` (one the test started), or `None` when the
+    /// `pgbouncer` binary is not installed. Panics when it does not start.
+    pub fn in_front_of(cluster: &PgCluster) -> Option<Self> {
+        let program = find_program("pgbouncer")?;
+        let target = cluster.libpq_target()?;
+        Some(Self::start(&program, &target).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// Starts PgBouncer (as the `postgres` user when run as root: it refuses root) on a free
+    /// loopback port, in a fresh directory with its own configuration; a watcher stops it and
+    /// deletes the directory once this test process has exited.
+    fn start(program: &Path, target: &str) -> Result<Self, String> {
+        let root = std::env::temp_dir().join(format!(
+            "portcullis-pgbouncer-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
+        let port = free_port()?;
+        let dir = path_str(&root)?;
+        let as_root = is_root();
+        // Each test database is a pool of its own: few server connections each, idle ones
+        // closed soon, and a cap per user below the cluster's max_connections (400, shared
+        // with the tests that connect directly) so that clients queue instead of failing.
+        // A query waits for a server connection at most `query_wait_timeout` (the pool
+        // timeout of the servers' default settings), then its client is disconnected: while
+        // the database is down, Portcullis answers 503 after that wait instead of after
+        // PgBouncer's default of 120 s.
+        let config = format!(
+            "[databases]\n* = {target}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n\
+             listen_port = {port}\nunix_socket_dir =\nauth_type = trust\n\
+             auth_file = {dir}/userlist.txt\npool_mode = transaction\nmax_client_conn = 4000\n\
+             default_pool_size = 8\nmax_user_connections = 150\nserver_idle_timeout = 5\n\
+             query_wait_timeout = 5\n\
+             ignore_startup_parameters = extra_float_digits\npidfile = {dir}/pgbouncer.pid\n\
+             logfile = {dir}/pgbouncer.log\n"
+        );
+        write_server_file(&root.join("pgbouncer.ini"), &config, as_root)?;
+        write_server_file(&root.join("userlist.txt"), "\"postgres\" \"\"\n", as_root)?;
+        if as_root {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&root)
+                .status()
+                .map_err(|e| format!("chown: {e}"))?;
+            if !status.success() {
+                return Err("cannot chown the PgBouncer directory to postgres".into());
+            }
+        }
+        let mut command = if as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        let output = command
+            .args(["-d", &format!("{dir}/pgbouncer.ini")])
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "pgbouncer failed to start: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             kill \"$(cat '{dir}/pgbouncer.pid')\" 2>/dev/null; sleep 1; rm -rf '{dir}'",
+            pid = std::process::id(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the PgBouncer reaper: {e}"))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "pgbouncer did not listen on {port} (log: {dir}/pgbouncer.log)"
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(Self { port })
+    }
+
+    /// `url` (a database of the shared cluster) reached through this PgBouncer.
+    pub fn url_of(&self, url: &str) -> String {
+        let database = url.rsplit_once('/').map_or(url, |(_, name)| name);
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+/// `name` on the `PATH`, or in `/usr/sbin` (Debian's `pgbouncer`, off a user's `PATH`).
+fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
 }

@@ -332,6 +332,7 @@ async fn key_08_crash_during_scheduled_activation(backend: Backend) {
     command
         .arg("serve")
         .env("PORTCULLIS_DATABASE_URL", &env.database_url)
+        .env("PORTCULLIS_DB_POOLER", env.pooler.as_str())
         .env("PORTCULLIS_KEYS_DIR", &env.keys_dir)
         .env("PORTCULLIS_BIND", "127.0.0.1:0")
         .env("PORTCULLIS_JWKS_MAX_AGE", "1")

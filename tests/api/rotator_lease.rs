@@ -16,7 +16,7 @@ use portcullis::keys::{KeyError, RsaKeySize};
 use portcullis::startup::Application;
 
 use crate::helpers::{Backend, TestEnv};
-use crate::on_both_backends;
+use crate::{on_both_backends, on_pgbouncer};
 
 /// The lease every instance of these tests takes.
 const TTL: Duration = Duration::from_secs(10);
@@ -97,11 +97,9 @@ async fn one_holder_among_several_instances(backend: Backend) {
     for round in 0..5 {
         let mut ticks = Vec::new();
         for lead in leads {
-            let (url, ctx) = (env.database(), ctx.clone());
+            let (manager, ctx) = (env.connection_manager(), ctx.clone());
             ticks.push(tokio::task::spawn_blocking(move || {
-                let mut conn: DbConn = portcullis::db::ConnectionManager::new(url)
-                    .establish()
-                    .expect("connect");
+                let mut conn: DbConn = manager.establish().expect("connect");
                 let mut lead = lead;
                 let made = lead.tick(&mut conn, &ctx).expect("tick");
                 (lead, made.len())
@@ -192,6 +190,14 @@ async fn a_holder_that_lost_its_lease_does_not_rotate(backend: Backend) {
 }
 
 on_both_backends!(
+    one_holder_among_several_instances,
+    another_instance_takes_over_a_lapsed_lease,
+    a_holder_that_lost_its_lease_does_not_rotate,
+);
+
+// The lease through PgBouncer in transaction pooling: each tick's statements may run on any
+// server connection, and one instance still holds the role.
+on_pgbouncer!(
     one_holder_among_several_instances,
     another_instance_takes_over_a_lapsed_lease,
     a_holder_that_lost_its_lease_does_not_rotate,

@@ -8,14 +8,12 @@ use crate::helpers::{Backend, TestEnv, stderr_of, stdout_json};
 use crate::on_both_backends;
 
 async fn stored_hash(env: &TestEnv, user_id: &str) -> String {
-    let url = portcullis::db::DatabaseUrl::parse(&env.database_url).unwrap();
+    let manager = env.connection_manager();
     let id = user_id.to_owned();
     tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
         use portcullis::db::schema::users::dsl;
-        let mut conn = portcullis::db::ConnectionManager::new(url)
-            .establish()
-            .unwrap();
+        let mut conn = manager.establish().unwrap();
         dsl::users
             .find(id)
             .select(dsl::password_hash)

@@ -68,6 +68,7 @@ impl TestEnv {
             .args(args)
             .env("PORTCULLIS_DATABASE_URL", &self.database_url)
             .env("PORTCULLIS_KEYS_DIR", &self.keys_dir)
+            .env("PORTCULLIS_DB_POOLER", self.pooler.as_str())
             .envs(env.iter().copied());
         command
     }

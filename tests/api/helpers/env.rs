@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use portcullis::clock::Clock;
 use portcullis::config::{Settings, SettingsArgs};
+use portcullis::db::Pooler;
 use portcullis::startup::Application;
 use tempfile::TempDir;
 
@@ -15,8 +16,33 @@ use crate::pg;
 pub enum Backend {
     /// Embedded SQLite in a temporary file.
     Sqlite,
-    /// A fresh database on the throwaway Postgres cluster.
+    /// A fresh database on the throwaway Postgres cluster (through PgBouncer as well when
+    /// `TEST_VIA_PGBOUNCER` is set: the whole Postgres suite through the pooler).
     Postgres,
+    /// A fresh database on the throwaway Postgres cluster, reached through the shared PgBouncer
+    /// in transaction pooling, with the server's `db_pooler = transaction` (see
+    /// [`pgbouncer_or_skip`]).
+    PgBouncer,
+}
+
+/// Whether the tests of [`Backend::PgBouncer`] can run: `false` (after saying so) when the
+/// `pgbouncer` binary is not installed. `.ci/run` installs it and sets
+/// `PORTCULLIS_REQUIRE_PGBOUNCER=1`, which makes a missing one a failure.
+pub fn pgbouncer_or_skip() -> bool {
+    if crate::pg::bouncer().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("PORTCULLIS_REQUIRE_PGBOUNCER").is_err(),
+        "PORTCULLIS_REQUIRE_PGBOUNCER is set but pgbouncer is not installed"
+    );
+    eprintln!("PGBOUNCER TEST DID NOT RUN: pgbouncer is not installed (apt-get install pgbouncer)");
+    false
+}
+
+/// `TEST_VIA_PGBOUNCER=1`: every Postgres test reaches its database through PgBouncer.
+fn whole_suite_via_pgbouncer() -> bool {
+    std::env::var("TEST_VIA_PGBOUNCER").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// A fresh database plus a keys directory, owned by one test, and the clock of every server the
@@ -32,6 +58,8 @@ pub struct TestEnv {
     /// moves it forward instead of sleeping. Processes started from the binary keep the system
     /// time.
     pub clock: Clock,
+    /// What sits between the servers (and [`TestEnv::with_db`]) and the database.
+    pub pooler: Pooler,
 }
 
 impl TestEnv {
@@ -41,11 +69,25 @@ impl TestEnv {
         let database_url = match backend {
             // A nested path also checks that the directory is created on first start.
             Backend::Sqlite => format!("sqlite://{}/data/portcullis.db", dir.path().display()),
-            Backend::Postgres => tokio::task::spawn_blocking(|| pg::shared().create_database())
-                .await
-                .expect("create database"),
+            Backend::Postgres | Backend::PgBouncer => {
+                tokio::task::spawn_blocking(|| pg::shared().create_database())
+                    .await
+                    .expect("create database")
+            }
         };
-        Self::on(database_url, dir)
+        let pooled = backend == Backend::PgBouncer
+            || (backend == Backend::Postgres && whole_suite_via_pgbouncer());
+        match pooled.then(pg::bouncer).flatten() {
+            Some(bouncer) => Self {
+                database_url: bouncer.url_of(&database_url),
+                pooler: Pooler::Transaction,
+                ..Self::on(database_url, dir)
+            },
+            None if backend == Backend::PgBouncer => {
+                panic!("Backend::PgBouncer without pgbouncer: guard with pgbouncer_or_skip()")
+            }
+            None => Self::on(database_url, dir),
+        }
     }
 
     /// An environment on an existing database (a cluster of the test's own, say), with keys and
@@ -56,6 +98,7 @@ impl TestEnv {
             keys_dir: dir.path().join("keys"),
             dir,
             clock: Clock::system(),
+            pooler: Pooler::None,
         }
     }
 
@@ -69,6 +112,7 @@ impl TestEnv {
             workers: Some(2),
             // The API tests register users on both backends.
             open_registration: Some(true),
+            db_pooler: Some(self.pooler.as_str().into()),
             ..Default::default()
         }
     }
@@ -92,16 +136,20 @@ impl TestEnv {
         portcullis::db::DatabaseUrl::parse(&self.database_url).expect("url")
     }
 
+    /// Opens connections to this environment's database as its servers do (through its
+    /// pooler), without their timeouts.
+    pub fn connection_manager(&self) -> portcullis::db::ConnectionManager {
+        portcullis::db::ConnectionManager::new(self.database()).behind(self.pooler)
+    }
+
     /// Runs `f` with a fresh connection to this environment's database, on a blocking thread.
     pub async fn with_db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut portcullis::db::DbConn) -> T + Send + 'static,
     ) -> T {
-        let url = self.database();
+        let manager = self.connection_manager();
         tokio::task::spawn_blocking(move || {
-            let mut conn = portcullis::db::ConnectionManager::new(url)
-                .establish()
-                .expect("connect");
+            let mut conn = manager.establish().expect("connect");
             f(&mut conn)
         })
         .await

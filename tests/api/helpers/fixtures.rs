@@ -270,7 +270,7 @@ impl TestEnv {
     /// runs (servers started as processes of their own, say).
     async fn fixture_db(&self) -> Db {
         let url = self.database();
-        portcullis::startup::migrate(&url, portcullis::db::Pooler::None)
+        portcullis::startup::migrate(&url, self.pooler)
             .await
             .expect("migrations");
         Db::connect(
@@ -278,7 +278,7 @@ impl TestEnv {
             1,
             std::time::Duration::from_secs(10),
             std::time::Duration::from_secs(10),
-            portcullis::db::Pooler::None,
+            self.pooler,
             Arc::default(),
         )
     }

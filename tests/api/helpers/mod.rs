@@ -18,7 +18,7 @@ pub use cli::{
     portcullis_command, portcullis_in_scratch, run_with_timeout, stderr_of, stdout_json,
     wait_until_listening,
 };
-pub use env::{Backend, TestEnv};
+pub use env::{Backend, TestEnv, pgbouncer_or_skip};
 pub use fixtures::{ClientSpec, client_secret};
 pub use oauth::{
     Fixture, REDIRECT, answer_consent, browser, enc, exchange_at, hidden, location_params, param,
@@ -103,6 +103,24 @@ pub async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) 
         outputs.push(result.expect("every future finished"));
     }
     outputs
+}
+
+/// Generates `#[tokio::test]` wrappers (module `pgbouncer`) that run each named
+/// `async fn(Backend)` on Postgres through PgBouncer in transaction pooling.
+#[macro_export]
+macro_rules! on_pgbouncer {
+    ($($name:ident),* $(,)?) => {
+        mod pgbouncer {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::helpers::pgbouncer_or_skip() {
+                        super::$name($crate::helpers::Backend::PgBouncer).await
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// Generates `#[tokio::test]` wrappers that run each named `async fn(Backend)` on SQLite and
