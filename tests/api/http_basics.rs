@@ -207,13 +207,13 @@ async fn database_outage_fails_readiness_but_not_the_jwks() {
 // `temporarily_unavailable` after the statement timeout or the pool checkout timeout instead of
 // queueing for as long as the database is stuck; the JWKS, discovery and liveness answer
 // meanwhile (they never touch the database); nothing is half-written; when the database is
-// fast again, service resumes without a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ft_02_slow_database_and_pool_exhaustion_fail_fast() {
+// fast again, service resumes without a restart. Directly and through PgBouncer in transaction
+// pooling (where the statement timeout is set per transaction).
+async fn ft_02_slow_database_and_pool_exhaustion(backend: Backend) {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
 
-    let env = TestEnv::new(Backend::Postgres).await;
+    let env = TestEnv::new(backend).await;
     let mut args = env.args();
     args.db_pool_size = Some(2);
     args.db_pool_timeout = Some("1s".into());
@@ -293,3 +293,10 @@ async fn ft_02_slow_database_and_pool_exhaustion_fail_fast() {
     assert_eq!(resumed.status(), 200, "service resumes without a restart");
     assert_eq!(families().await, before + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ft_02_slow_database_and_pool_exhaustion_fail_fast() {
+    ft_02_slow_database_and_pool_exhaustion(Backend::Postgres).await
+}
+
+crate::on_pgbouncer!(ft_02_slow_database_and_pool_exhaustion);
