@@ -33,5 +33,6 @@ mod rotation;
 mod rotator_lease;
 mod stub;
 mod tls;
+mod unavailable;
 mod users;
 mod verify;

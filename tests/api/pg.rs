@@ -182,6 +182,11 @@ impl PgCluster {
         format!("{}/{name}", self.base_url)
     }
 
+    /// The URL of the cluster's `postgres` database, as the superuser.
+    pub fn admin_url(&self) -> String {
+        format!("{}/postgres", self.base_url)
+    }
+
     /// Stops the server (fast shutdown), e.g. to simulate a database outage.
     pub fn stop(&self) {
         self.pg_ctl(&["stop", "-m", "fast", "-w"]);

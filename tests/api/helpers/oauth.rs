@@ -171,8 +171,18 @@ pub struct Fixture {
 impl Fixture {
     /// A server on `backend` with the clients and the user.
     pub async fn new(backend: Backend) -> Self {
-        let env = TestEnv::new(backend).await;
-        let app = env.spawn().await;
+        Self::on(TestEnv::new(backend).await).await
+    }
+
+    /// The fixture on `env`, with its default settings.
+    pub async fn on(env: TestEnv) -> Self {
+        let args = env.args();
+        Self::on_with(env, args).await
+    }
+
+    /// The fixture on `env`, its server started with `args`.
+    pub async fn on_with(env: TestEnv, args: portcullis::config::SettingsArgs) -> Self {
+        let app = env.spawn_with(args).await;
         let user_id = app.create_user("alice").await;
         let webapp = app
             .create_client(
