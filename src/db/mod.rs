@@ -363,8 +363,13 @@ impl DbError {
     /// Whether the database is away, overloaded or not taking writes rather than the request or
     /// the code at fault: no connection ([`DbError::Checkout`], [`DbError::Connect`],
     /// [`DbError::NoLiveConnection`]), or a query that failed for one of the reasons of
-    /// [`is_transient_query_error`]. Nothing was changed (a failed transaction is rolled back),
-    /// so the client may retry the same request (answered `503` + `Retry-After`).
+    /// [`is_transient_query_error`]. The client may retry the same request (answered `503` +
+    /// `Retry-After`): a failed transaction was rolled back and changed nothing — except when
+    /// the connection died during its `COMMIT`, whose outcome is then unknown (the commit may
+    /// have reached a synchronous standby). Every write is therefore one transaction that a
+    /// retry finds either undone or done: a spent code is refused, and a refresh token whose
+    /// rotation committed is accepted once more inside `PORTCULLIS_REFRESH_REUSE_GRACE`
+    /// (with a grace of 0 that retry is reuse; see the README's *Failover under load*).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Checkout(_) | Self::Connect(_) | Self::NoLiveConnection => true,

@@ -29,7 +29,10 @@ use crate::helpers::{
 /// assertion included).
 struct HaCluster {
     dir: PathBuf,
+    /// What Portcullis connects to: the multi-host URL, or PgBouncer's.
     url: String,
+    /// The multi-host URL to the nodes themselves (for the test's own queries).
+    direct_url: String,
 }
 
 impl HaCluster {
@@ -37,9 +40,9 @@ impl HaCluster {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ha-cluster")
     }
 
-    /// Starts the cluster, or None (after saying so) when its packages are missing and the
-    /// environment does not require it.
-    async fn start() -> Option<Self> {
+    /// Starts the cluster (`options`: `--pgbouncer` or none), or None (after saying so) when
+    /// its packages are missing and the environment does not require it.
+    async fn start(options: &[&str]) -> Option<Self> {
         let installed = ["patroni", "etcd", "etcdctl"]
             .iter()
             .all(|program| which(program).is_some());
@@ -59,12 +62,20 @@ impl HaCluster {
         let mut cluster = Self {
             dir,
             url: String::new(),
+            direct_url: String::new(),
         };
-        let out = cluster.run(&["start"]).await;
+        let out = cluster.run(&[&["start"], options].concat()).await;
         cluster.url = out
             .lines()
             .find(|line| line.starts_with("postgres://"))
             .expect("ha-cluster start prints the URL")
+            .to_owned();
+        let state = std::fs::read_to_string(cluster.dir.join("state.env")).expect("state.env");
+        cluster.direct_url = state
+            .lines()
+            .find_map(|line| line.strip_prefix("DIRECT_URL="))
+            .expect("state.env records the direct URL")
+            .trim_matches('\'')
             .to_owned();
         Some(cluster)
     }
@@ -118,9 +129,10 @@ struct Record {
     slowest: (&'static str, f64),
 }
 
-/// How long a client waits for an answer: far beyond the pool timeout (3 s) plus the statement
-/// timeout (5 s), so running into it means a request hung.
-const PATIENCE: Duration = Duration::from_secs(15);
+/// How long a client waits for an answer: beyond the pool timeout (3 s direct, 10 s through
+/// PgBouncer, whose `query_wait_timeout` it matches) plus the statement timeout (5 s), so running
+/// into it means a request hung.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 type Shared = Arc<Mutex<Record>>;
 
@@ -320,14 +332,53 @@ async fn repeat(
 // rotation the admin API acknowledged is there, and the rotator role has exactly one holder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ft_01_03_04_06_failover_under_mixed_load_loses_nothing_acknowledged() {
-    let Some(cluster) = HaCluster::start().await else {
+    failover_under_mixed_load(Route::MultiHost).await;
+}
+
+// The same through one PgBouncer in transaction pooling at the leader, re-pointed by Patroni's
+// callback (`PORTCULLIS_DB_POOLER=transaction`; pool timeout = PgBouncer's query_wait_timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ft_01_03_04_06_failover_through_pgbouncer_loses_nothing_acknowledged() {
+    failover_under_mixed_load(Route::PgBouncer).await;
+}
+
+/// How the instances reach the cluster.
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    /// The libpq multi-host URL with `target_session_attrs=read-write`.
+    MultiHost,
+    /// PgBouncer in transaction pooling in front of the leader.
+    PgBouncer,
+}
+
+/// One cluster at a time: two of them under load on two cores would starve each other's
+/// Patroni.
+static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn failover_under_mixed_load(route: Route) {
+    let _one = ONE_CLUSTER.lock().await;
+    let options: &[&str] = match route {
+        Route::MultiHost => &[],
+        Route::PgBouncer => &["--pgbouncer"],
+    };
+    let Some(cluster) = HaCluster::start(options).await else {
         return;
     };
     let env = TestEnv::on(cluster.url.clone(), tempfile::tempdir().unwrap());
+    // The test's own queries go to the nodes (a plain diesel connection keeps named statements).
+    let nodes = TestEnv::on(cluster.direct_url.clone(), tempfile::tempdir().unwrap());
     let args = SettingsArgs {
         issuer: Some("https://idp.example.test".into()),
         refresh_reuse_grace: Some("60s".into()),
-        db_pool_timeout: Some("3s".into()),
+        db_pool_timeout: Some(
+            if route == Route::PgBouncer {
+                "10s"
+            } else {
+                "3s"
+            }
+            .into(),
+        ),
+        db_pooler: (route == Route::PgBouncer).then(|| "transaction".into()),
         ..env.args()
     };
     let mut apps = Vec::new();
@@ -545,7 +596,7 @@ async fn ft_01_03_04_06_failover_under_mixed_load_loses_nothing_acknowledged() {
             .unwrap();
         assert_eq!(response.status(), 200, "a chain's last token still works");
     }
-    let (live_per_family, reuse_alarms, lease) = env
+    let (live_per_family, reuse_alarms, lease) = nodes
         .with_db(|conn| {
             use diesel::prelude::*;
             use portcullis::db::schema::{refresh_token_families as f, refresh_tokens as t};
@@ -605,7 +656,7 @@ async fn ft_01_03_04_06_failover_under_mixed_load_loses_nothing_acknowledged() {
     }
 
     // Every key change the admin API acknowledged is present.
-    let kids: HashSet<String> = env
+    let kids: HashSet<String> = nodes
         .keys_list()
         .await
         .as_array()
