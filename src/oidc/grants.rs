@@ -157,18 +157,21 @@ pub fn client_credentials(
 }
 
 enum Redemption {
-    Issued {
-        user: Box<UserRow>,
-        roles: Vec<String>,
-        scope: Scope,
-        target: Target,
-        nonce: Option<String>,
-        auth_time: NaiveDateTime,
-        sid: Option<String>,
-        refresh_token: Option<RefreshToken>,
-        id_token_claims: BTreeMap<String, Value>,
-    },
+    Issued(Box<Issued>),
     Refused(&'static str),
+}
+
+/// What a redemption issues from the code's row.
+struct Issued {
+    user: UserRow,
+    roles: Vec<String>,
+    scope: Scope,
+    target: Target,
+    nonce: Option<String>,
+    auth_time: NaiveDateTime,
+    sid: Option<String>,
+    refresh_token: Option<RefreshToken>,
+    id_token_claims: BTreeMap<String, Value>,
 }
 
 /// `unauthorized_client` unless `client` may use `grant`.
@@ -225,31 +228,20 @@ pub async fn authorization_code(
             })
         })
         .await?;
-    let (user, roles, scope, target, nonce, auth_time, sid, refresh_token, id_token_claims) =
-        match outcome {
-            Redemption::Issued {
-                user,
-                roles,
-                scope,
-                target,
-                nonce,
-                auth_time,
-                sid,
-                refresh_token,
-                id_token_claims,
-            } => (
-                user,
-                roles,
-                scope,
-                target,
-                nonce,
-                auth_time,
-                sid,
-                refresh_token,
-                id_token_claims,
-            ),
-            Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
-        };
+    let Issued {
+        user,
+        roles,
+        scope,
+        target,
+        nonce,
+        auth_time,
+        sid,
+        refresh_token,
+        id_token_claims,
+    } = match outcome {
+        Redemption::Issued(issued) => *issued,
+        Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
+    };
     let access = tokens.sign_access_token(
         &AccessRequest {
             recipient: Recipient::Client(&client),
@@ -424,8 +416,8 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
     access_row.requested_claims = row.requested_claims.clone();
     q::insert_access_token(conn, &access_row)?;
     q::record_redemption(conn, hash, family_id.as_deref(), &access.jti)?;
-    Ok(Redemption::Issued {
-        user: Box::new(user),
+    Ok(Redemption::Issued(Box::new(Issued {
+        user,
         roles,
         scope,
         target,
@@ -434,7 +426,7 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
         sid: row.sid,
         refresh_token,
         id_token_claims,
-    })
+    })))
 }
 
 /// `refresh_token` (RFC 6749 §6): the one refresh path ([`TokenService::refresh`]) bound to the
