@@ -324,8 +324,8 @@ async fn repeat(
     bodies
 }
 
-// FT-01/03/04/06 across a failover (issue 19 items 2, 3, 6): SIGKILL of the leader, then a planned switchover, under mixed
-// load from three instances. No 500 and no hang (every 503 carries Retry-After); JWKS and
+// FT-01/03/04/06 across a failover (issue 19 items 2, 3, 6): SIGKILL of the leader, then a
+// planned switchover, under mixed load from three instances. No 500 and no hang (every 503 carries Retry-After); JWKS and
 // discovery answer throughout; afterwards every chain's last refresh token still works (a
 // rotation whose answer was lost is recovered by the honest retry inside the reuse grace, with
 // no theft alarm), no family has two live tokens, no code was redeemed twice, every key
