@@ -203,10 +203,7 @@ impl Client {
             introspection_audiences: Vec::new(),
             pkce: PkcePolicy::Required,
             web_origins: Vec::new(),
-            origins: redirect_uris
-                .iter()
-                .filter_map(|u| redirect_uri_origin(u))
-                .collect(),
+            origins: origins_of::<&str, _>(&[], redirect_uris),
             secret_hash: None,
         }
     }
@@ -218,11 +215,7 @@ impl Client {
         let confidential = row.client_type == "confidential";
         let redirect_uris = list(&row.redirect_uris)?;
         let web_origins = list(&row.web_origins)?;
-        let origins = web_origins
-            .iter()
-            .cloned()
-            .chain(redirect_uris.iter().filter_map(|u| redirect_uri_origin(u)))
-            .collect();
+        let origins = origins_of(&web_origins, &redirect_uris);
         Ok(Self {
             client_id: row.client_id.clone(),
             confidential,
@@ -427,6 +420,23 @@ pub fn validate_web_origin(origin: &str) -> Result<(), String> {
             "write it as `{canonical}`, as browsers send it (lowercase host, no default port)"
         ))
     }
+}
+
+/// Every origin a client's browser code may call from: its `web_origins` and the origins of its
+/// http(s) redirect URIs.
+fn origins_of<W: AsRef<str>, R: AsRef<str>>(
+    web_origins: &[W],
+    redirect_uris: &[R],
+) -> HashSet<String> {
+    web_origins
+        .iter()
+        .map(|o| o.as_ref().to_owned())
+        .chain(
+            redirect_uris
+                .iter()
+                .filter_map(|u| redirect_uri_origin(u.as_ref())),
+        )
+        .collect()
 }
 
 /// The origin of an http(s) redirect URI (`scheme://host[:port]`, as browsers serialise it), or
