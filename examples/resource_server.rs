@@ -2,7 +2,14 @@
 //!
 //! Settings: `PORTCULLIS_ISSUER` (the issuer it trusts, default `http://127.0.0.1:8080`),
 //! `RESOURCE_AUDIENCE` (expected audience, default: the issuer; set it to the identifier of the
-//! API registered with `portcullis apis create`) and `RESOURCE_BIND` (default `127.0.0.1:8081`).
+//! API registered with `portcullis apis create`, the URL clients call it by) and `RESOURCE_BIND`
+//! (default `127.0.0.1:8081`).
+//!
+//! With `RESOURCE_AUDIENCE` an https URL (or http on a loopback host), the server publishes its
+//! RFC 9728 metadata at that URL's well-known path
+//! (`http://127.0.0.1:8081/api` → `GET /.well-known/oauth-protected-resource/api`) and names it
+//! in every `401`/`403` challenge (`WWW-Authenticate: Bearer resource_metadata="…"`), so a
+//! client such as an MCP client finds the issuer from the API's URL alone.
 //!
 //! - `GET /public`: no token needed.
 //! - `GET /private`: any valid access token; answers its `sub`.
@@ -12,9 +19,11 @@
 //!   'orders:read=Read your orders'`; a client allowed it gets it with `resource=` that
 //!   identifier, from any grant).
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use portcullis::verify::actix::{Authenticated, BearerError};
-use portcullis::verify::{Verifier, VerifierConfig};
+use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use portcullis::verify::actix::{
+    Authenticated, BearerError, ProtectedResource, resource_metadata_challenge,
+};
+use portcullis::verify::{ProtectedResourceMetadata, Verifier, VerifierConfig};
 use serde_json::json;
 
 async fn public() -> HttpResponse {
@@ -40,7 +49,17 @@ async fn main() -> std::io::Result<()> {
     let issuer =
         std::env::var("PORTCULLIS_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let mut config = VerifierConfig::for_issuer(&issuer);
+    let mut resource = None;
     if let Ok(audience) = std::env::var("RESOURCE_AUDIENCE") {
+        let mut metadata = ProtectedResourceMetadata::new(&audience, &issuer);
+        metadata.scopes_supported = vec!["orders:read".into()];
+        match ProtectedResource::new(&metadata) {
+            Ok(published) => {
+                eprintln!("resource metadata at {}", published.metadata_url());
+                resource = Some(published);
+            }
+            Err(why) => eprintln!("no resource metadata: {why}"),
+        }
         config.audiences = vec![audience];
     }
     let bind = std::env::var("RESOURCE_BIND").unwrap_or_else(|_| "127.0.0.1:8081".into());
@@ -48,8 +67,15 @@ async fn main() -> std::io::Result<()> {
     let verifier = web::Data::new(verifier);
     eprintln!("resource server on http://{bind}, trusting {issuer}");
     HttpServer::new(move || {
+        let metadata = resource.clone();
         App::new()
             .app_data(verifier.clone())
+            .configure(move |cfg| {
+                if let Some(metadata) = metadata {
+                    metadata.configure()(cfg);
+                }
+            })
+            .wrap(middleware::from_fn(resource_metadata_challenge))
             .route("/public", web::get().to(public))
             .route("/private", web::get().to(private))
             .route("/admin", web::get().to(admin))

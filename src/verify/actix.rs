@@ -1,22 +1,34 @@
-//! actix-web integration: the `Authenticated` extractor and RFC 6750 error responses.
+//! actix-web integration: the `Authenticated` extractor, RFC 6750 error responses, and the
+//! resource's RFC 9728 metadata ([`ProtectedResource`]).
 //!
 //! ```text
+//! let resource = ProtectedResource::new(&ProtectedResourceMetadata::new(audience, issuer))?;
 //! App::new()
 //!     .app_data(web::Data::new(verifier))
+//!     .configure(resource.configure())
+//!     .wrap(middleware::from_fn(resource_metadata_challenge))
 //!     .route("/private", web::get().to(|auth: Authenticated| async move { auth.subject.clone() }))
 //! ```
 
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+    WWW_AUTHENTICATE,
 };
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::resource::{InvalidResource, ProtectedResourceMetadata, metadata_url};
 use super::{AccessClaims, Verified, Verifier, VerifyError};
 
 /// A request carrying a valid bearer access token. `C` is the caller's claims type.
@@ -195,5 +207,127 @@ impl<C: DeserializeOwned + 'static> FromRequest for Authenticated<C> {
             let verifier = verifier.ok_or(BearerError::NotConfigured)?;
             Ok(Authenticated(verifier.verify::<C>(&token?).await?))
         })
+    }
+}
+
+/// A resource's RFC 9728 metadata for an actix-web app: [`ProtectedResource::configure`] serves
+/// the document at its well-known path (§3.1) on this server, and the middleware
+/// [`resource_metadata_challenge`] names its URL in the app's Bearer challenges (§5.1), so that
+/// a client given only the resource's URL finds the authorization server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ProtectedResource {
+    document: web::Bytes,
+    url: Arc<str>,
+    path: Arc<str>,
+}
+
+impl ProtectedResource {
+    /// The document of `metadata`, served at the well-known URL of its `resource`.
+    ///
+    /// Errors: a `resource` that cannot have metadata (see [`metadata_url`]).
+    pub fn new(metadata: &ProtectedResourceMetadata) -> Result<Self, InvalidResource> {
+        let url = metadata_url(&metadata.resource)?;
+        let path = url::Url::parse(&url)
+            .map(|parsed| parsed.path().to_owned())
+            .map_err(|_| InvalidResource {
+                identifier: metadata.resource.clone(),
+                reason: "not an absolute URL",
+            })?;
+        let document = serde_json::to_vec(metadata).map_err(|_| InvalidResource {
+            identifier: metadata.resource.clone(),
+            reason: "the metadata does not serialise",
+        })?;
+        Ok(Self {
+            document: document.into(),
+            url: url.into(),
+            path: path.into(),
+        })
+    }
+
+    /// The absolute URL of the document (what `resource_metadata` names).
+    pub fn metadata_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The path this server answers the document at (`/.well-known/oauth-protected-resource…`).
+    pub fn metadata_path(&self) -> &str {
+        &self.path
+    }
+
+    /// Registers the document's route (`GET`, and `OPTIONS` for browsers' preflight: it is
+    /// public, `Access-Control-Allow-Origin: *`, cacheable for an hour) and this value as app
+    /// data for [`resource_metadata_challenge`].
+    pub fn configure(&self) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+        let resource = self.clone();
+        move |cfg| {
+            let document = resource.document.clone();
+            cfg.app_data(web::Data::new(resource.clone())).service(
+                web::resource(resource.path.to_string())
+                    .route(web::get().to(move || {
+                        let document = document.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .insert_header((CONTENT_TYPE, "application/json"))
+                                .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+                                .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                                .body(document)
+                        }
+                    }))
+                    .route(web::method(actix_web::http::Method::OPTIONS).to(|| async {
+                        HttpResponse::NoContent()
+                            .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                            .insert_header((ACCESS_CONTROL_ALLOW_METHODS, "GET"))
+                            .insert_header((ACCESS_CONTROL_ALLOW_HEADERS, "*"))
+                            .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+                            .finish()
+                    })),
+            );
+        }
+    }
+}
+
+/// Middleware (`actix_web::middleware::from_fn(resource_metadata_challenge)`): adds
+/// `resource_metadata="<url>"` (RFC 9728 §5.1) to every `Bearer` challenge of a `401` or `403`
+/// response, when the app registered a [`ProtectedResource`] with its `configure`. Challenges of
+/// other schemes and challenges that already name their metadata are left alone.
+pub async fn resource_metadata_challenge(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let resource = request
+        .app_data::<web::Data<ProtectedResource>>()
+        .map(|data| Arc::clone(&data.url));
+    let mut response = next.call(request).await?;
+    let status = response.status();
+    if let Some(url) = resource
+        && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+    {
+        name_metadata(response.headers_mut(), &url);
+    }
+    Ok(response)
+}
+
+/// Rewrites each `Bearer` challenge in `headers` to carry `resource_metadata="{url}"`.
+fn name_metadata(headers: &mut HeaderMap, url: &str) {
+    let challenges: Vec<HeaderValue> = headers.get_all(WWW_AUTHENTICATE).cloned().collect();
+    if challenges.is_empty() {
+        return;
+    }
+    headers.remove(WWW_AUTHENTICATE);
+    for challenge in challenges {
+        let rewritten = challenge.to_str().ok().and_then(|text| {
+            let (scheme, params) = text.split_once(' ').unwrap_or((text, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") || params.contains("resource_metadata=") {
+                return None;
+            }
+            let parameter = format!("resource_metadata=\"{url}\"");
+            let value = if params.trim().is_empty() {
+                format!("{scheme} {parameter}")
+            } else {
+                format!("{scheme} {params}, {parameter}")
+            };
+            HeaderValue::from_str(&value).ok()
+        });
+        headers.append(WWW_AUTHENTICATE, rewritten.unwrap_or(challenge));
     }
 }

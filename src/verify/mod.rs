@@ -15,6 +15,7 @@
 pub mod actix;
 pub mod claims;
 pub mod jwks;
+pub mod resource;
 pub mod scope;
 mod strict_json;
 
@@ -29,6 +30,7 @@ use serde_json::Value;
 
 pub use claims::AccessClaims;
 pub use jwks::{FetchError, JwksCache};
+pub use resource::{ProtectedResourceMetadata, metadata_url};
 pub use scope::{InvalidScope, Scope};
 
 /// The largest leeway accepted for `exp`/`nbf` (RFC 9068 §4: "a few minutes" at most; we keep

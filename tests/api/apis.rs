@@ -737,8 +737,181 @@ async fn cli_manages_apis_and_client_scopes(backend: Backend) {
     assert_eq!(env.count_rows("apis").await, 0);
 }
 
+/// An MCP-style resource server at `{listener}/mcp` with RFC 9728 metadata (scope `tools:call`),
+/// verifying tokens for that URL offline against `issuer`'s JWKS.
+async fn mcp_server(issuer: &str) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+    use portcullis::verify::ProtectedResourceMetadata;
+    use portcullis::verify::actix::{
+        Authenticated, BearerError, ProtectedResource, resource_metadata_challenge,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let mut config = VerifierConfig::for_issuer(issuer);
+    config.audiences = vec![resource.clone()];
+    let verifier = web::Data::new(Verifier::new(config).unwrap());
+    let mut metadata = ProtectedResourceMetadata::new(&resource, issuer);
+    metadata.scopes_supported = vec!["tools:call".into()];
+    metadata.resource_name = Some("Tools".into());
+    let metadata = ProtectedResource::new(&metadata).unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(verifier.clone())
+            .configure(metadata.configure())
+            .wrap(middleware::from_fn(resource_metadata_challenge))
+            .route(
+                "/mcp",
+                web::post().to(|auth: Authenticated| async move {
+                    auth.require_scope("tools:call")?;
+                    Ok::<_, BearerError>(HttpResponse::Ok().json(json!({ "sub": auth.subject })))
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (resource, handle)
+}
+
+/// The `resource_metadata` URL of a `WWW-Authenticate` value (RFC 9728 §5.1).
+fn resource_metadata_of(challenge: &str) -> String {
+    let start = challenge
+        .find("resource_metadata=\"")
+        .unwrap_or_else(|| panic!("no resource_metadata in {challenge}"))
+        + "resource_metadata=\"".len();
+    let rest = &challenge[start..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+// RFC 9728 (issue 18 item 6): a client that knows only the resource's URL finds its metadata
+// from the 401 challenge, checks that `resource` is that URL (§3.3), finds the authorization
+// server's token endpoint from its RFC 8414 metadata, gets a token for the resource (RFC 8707)
+// and calls it; refused tokens (another audience, a missing scope) point at the metadata too.
+async fn resource_metadata_leads_a_client_from_the_url_to_a_token(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn().await;
+    let (mcp, _handle) = mcp_server(&app.issuer).await;
+    app.create_api(
+        &mcp,
+        &[("tools:call", "Call tools"), ("tools:list", "List tools")],
+    )
+    .await;
+    app.create_api(ORDERS, &[("orders:read", "Read your orders")])
+        .await;
+    let spec = ClientSpec::new("agent")
+        .scope("tools:call")
+        .scope("tools:list")
+        .scope("orders:read")
+        .grant_type(GrantType::ClientCredentials);
+    let secret = client_secret(&app.create_client(spec).await);
+    let http = reqwest::Client::new();
+
+    // 1. Unauthenticated: 401 naming the metadata, and nothing else said (RFC 6750 §3.1).
+    let refused = http.post(&mcp).sent().await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let origin = mcp.trim_end_matches("/mcp");
+    let metadata_url = format!("{origin}/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(
+        challenge,
+        format!("Bearer resource_metadata=\"{metadata_url}\"")
+    );
+
+    // 2. The metadata, public and cacheable, names this resource and the issuer.
+    let response = http.get(resource_metadata_of(&challenge)).sent().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let metadata = json_of(response).await;
+    assert_eq!(
+        metadata,
+        json!({
+            "resource": mcp,
+            "authorization_servers": [app.issuer],
+            "scopes_supported": ["tools:call"],
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Tools",
+        })
+    );
+    let preflight = http
+        .request(Method::OPTIONS, &metadata_url)
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "mcp-protocol-version")
+        .sent()
+        .await;
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+
+    // 3. The authorization server's metadata (RFC 8414 §3) gives the token endpoint.
+    let issuer = metadata["authorization_servers"][0].as_str().unwrap();
+    let server_metadata = json_of(
+        http.get(format!("{issuer}/.well-known/oauth-authorization-server"))
+            .sent()
+            .await,
+    )
+    .await;
+    let token_endpoint = server_metadata["token_endpoint"].as_str().unwrap();
+    let token_for = |resource: &str, scope: &str| {
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            ("resource", resource.to_owned()),
+            ("scope", scope.to_owned()),
+        ];
+        let request = http
+            .post(token_endpoint)
+            .basic_auth("agent", Some(&secret))
+            .form(&form);
+        async move {
+            let body = json_of(request.sent().await).await;
+            body["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no token: {body}"))
+                .to_owned()
+        }
+    };
+
+    // 4. A token for the resource with its scope is accepted.
+    let token = token_for(&mcp, "tools:call").await;
+    assert_eq!(decode_claims(&token)["aud"], mcp.as_str());
+    let ok = http.post(&mcp).bearer_auth(&token).sent().await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(json_of(ok).await["sub"], "agent");
+
+    // 5. Another API's token: 401 invalid_token; this resource's token without the scope: 403
+    // insufficient_scope. Both challenges keep their error and name the metadata.
+    for (token, status, error) in [
+        (
+            token_for(ORDERS, "orders:read").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        ),
+        (
+            token_for(&mcp, "tools:list").await,
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+        ),
+    ] {
+        let response = http.post(&mcp).bearer_auth(&token).sent().await;
+        assert_eq!(response.status(), status);
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.starts_with(&format!("Bearer error=\"{error}\", ")),
+            "{challenge}"
+        );
+        assert_eq!(resource_metadata_of(challenge), metadata_url, "{challenge}");
+    }
+}
+
 on_both_backends!(
     resource_server_authorizes_by_api_scope_for_every_grant,
+    resource_metadata_leads_a_client_from_the_url_to_a_token,
     authorization_resource_and_consent_page,
     admin_manages_apis,
     cli_manages_apis_and_client_scopes,
