@@ -10,6 +10,7 @@ pub mod network;
 pub mod password;
 pub mod profile;
 pub mod registration;
+pub mod self_service;
 pub mod sessions;
 pub mod users;
 

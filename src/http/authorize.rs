@@ -189,7 +189,11 @@ const PAGE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
-fn page(state: &AppState, status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+pub(super) fn page(
+    state: &AppState,
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+) -> HttpResponse {
     page_with_csp(state, status, PAGE_CSP, body)
 }
 
@@ -221,7 +225,12 @@ fn page_with_csp(
     }
 }
 
-fn message(state: &AppState, status: StatusCode, title: &str, text: &str) -> HttpResponse {
+pub(super) fn message(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> HttpResponse {
     let is_error = status.is_client_error() || status.is_server_error();
     page(
         state,
@@ -236,7 +245,7 @@ fn message(state: &AppState, status: StatusCode, title: &str, text: &str) -> Htt
 }
 
 /// `response` with `Retry-After: seconds`.
-fn retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
+pub(super) fn retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
     response.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from(seconds),
@@ -246,7 +255,7 @@ fn retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
 
 /// The page of a server-side failure: 503 + `Retry-After` when transient, else 500
 /// (`http::error`'s policy; the cause is logged there).
-fn failed(state: &AppState, fault: impl Into<Fault>) -> HttpResponse {
+pub(super) fn failed(state: &AppState, fault: impl Into<Fault>) -> HttpResponse {
     let failure = error::page_failure(&fault.into());
     let page = message(state, failure.status, failure.title, failure.text);
     match failure.retry_after {
@@ -266,7 +275,7 @@ fn cookie_name(state: &AppState, base: &'static str) -> String {
     }
 }
 
-fn cookie(
+pub(super) fn cookie(
     state: &AppState,
     base: &'static str,
     value: String,
@@ -286,13 +295,13 @@ fn cookie(
     builder.finish()
 }
 
-fn cookie_value(state: &AppState, request: &HttpRequest, base: &'static str) -> Option<String> {
+pub(super) fn cookie_value(state: &AppState, request: &HttpRequest, base: &'static str) -> Option<String> {
     request
         .cookie(&cookie_name(state, base))
         .map(|c| c.value().to_owned())
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((LOCATION, location))
         .insert_header(("Cache-Control", "no-store"))
@@ -398,7 +407,7 @@ async fn send_code(app: &AppState, grant: CodeGrant, now: NaiveDateTime) -> Http
 
 /// Keeps the request pending, bound to this browser (the flow cookie), and shows the login page
 /// (or, for a signed-in user, the consent page).
-async fn start_pending(
+pub(super) async fn start_pending(
     app: &AppState,
     request: &HttpRequest,
     authz: &AuthorizationRequest,
@@ -490,6 +499,18 @@ async fn bound_form(
         Ok(Binding::Refused) => Err(forbidden()),
         Err(error) => Err(failed(app, error)),
     }
+}
+
+/// The client a pending request names: a registered one, or the account page's own sign-in
+/// ([`authorize::account::console`]; never in the registry, so never accepted from a browser
+/// at the authorization endpoint).
+fn client_of(app: &AppState, client_id: &str) -> Option<std::sync::Arc<crate::oidc::clients::Client>> {
+    if client_id == crate::accounts::sessions::FIRST_PARTY_CLIENT_ID {
+        return Some(std::sync::Arc::new(authorize::account::console(
+            app.issuer.as_str(),
+        )));
+    }
+    app.clients.get(client_id)
 }
 
 /// `POST /authorize/login`: checks the password (throttled), starts a browser session (a new
@@ -589,7 +610,7 @@ pub async fn login(
     };
     let needs_consent = authorize::consent_after_sign_in(
         &pending,
-        app.clients.get(&pending.request.client_id).as_deref(),
+        client_of(&app, &pending.request.client_id).as_deref(),
         consented.as_ref(),
     );
     let stored = pending::record_sign_in(

@@ -1,5 +1,6 @@
 //! HTTP routes: thin handlers that parse, call a service, and map errors.
 
+pub mod account;
 pub mod admin;
 pub mod auth_api;
 pub mod authorize;
@@ -324,6 +325,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/authorize/login", WRITE, authorize::login))
     .service(resource("/authorize/consent", WRITE, authorize::consent))
     .service(resource("/logout", READ_WRITE, authorize::logout))
+    // The hosted account page and its forms (`http::account`).
+    .service(resource("/account", READ, account::page_get))
+    .service(resource("/account/login", READ, account::login))
+    .service(resource("/account/callback", READ, account::callback))
+    .service(resource("/account/profile", WRITE, account::update_profile))
+    .service(resource("/account/password", WRITE, account::change_password))
+    .service(resource("/account/sessions/end", WRITE, account::end_session))
+    .service(resource("/account/sessions/end-all", WRITE, account::end_all))
+    .service(resource(
+        "/account/applications/revoke",
+        WRITE,
+        account::revoke_application,
+    ))
     .service(cross_origin_resource(
         "/token",
         "/token",

@@ -148,6 +148,34 @@ pub struct Client {
 }
 
 impl Client {
+    /// The account page as a client of the hosted login (as Keycloak's account console is a
+    /// client of its own realm): first-party (no consent), public, its one redirect URI the
+    /// account page's callback (`redirect_uri`, under the issuer). It is not in the registry,
+    /// so the authorization endpoint never accepts it from a browser, and the token endpoint
+    /// never redeems its codes (the page needs only the browser session the sign-in sets). Its
+    /// id is the reserved first-party id ([`RESERVED_CLIENT_IDS`]), which no registered client
+    /// can have.
+    pub fn account_console(redirect_uri: String) -> Self {
+        Self {
+            client_id: crate::accounts::sessions::FIRST_PARTY_CLIENT_ID.to_owned(),
+            confidential: false,
+            client_type: "public",
+            redirect_uris: vec![redirect_uri],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec!["openid".to_owned()],
+            audiences: Vec::new(),
+            access_token_alg: SigningAlg::Es256,
+            id_token_alg: SigningAlg::Rs256,
+            first_party: true,
+            post_logout_redirect_uris: Vec::new(),
+            introspection_audiences: Vec::new(),
+            pkce: PkcePolicy::Required,
+            web_origins: Vec::new(),
+            origins: HashSet::new(),
+            secret_hash: None,
+        }
+    }
+
     /// Whether the client may use `grant`.
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)

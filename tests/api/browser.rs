@@ -685,3 +685,132 @@ async fn a_single_page_app_signs_in_and_calls_the_api_cross_origin() {
     server.abort();
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+/// Where the account page's screenshots go: `target/screenshots/` of this checkout (CI keeps
+/// that directory as an artefact).
+fn screenshot_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("screenshots")
+}
+
+/// Saves the browser's viewport as `target/screenshots/{name}.png`.
+async fn screenshot(browser: &WebDriver, name: &str) {
+    use base64::Engine;
+    let png = browser.call(reqwest::Method::GET, "/screenshot", None).await;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png.as_str().expect("a base64 PNG"))
+        .expect("base64");
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+}
+
+/// The page's title.
+async fn page_title(browser: &WebDriver) -> String {
+    browser
+        .call(reqwest::Method::GET, "/title", None)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until the page's title contains `text`.
+async fn wait_for_title(browser: &WebDriver, text: &str) {
+    crate::helpers::wait_until(
+        &format!("a page titled {text}"),
+        Duration::from_secs(30),
+        || async move { page_title(browser).await.contains(text) },
+    )
+    .await;
+}
+
+// Issue 17 item 5 in a real browser, without scripts on our pages: the account page sends the
+// browser through the hosted login and back, the profile saves, an application approved in
+// the same browser shows as connected with the browser's session, and "sign out everywhere"
+// lands on the sign-in. Screenshots of each step go to target/screenshots/account-*.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_walks_the_account_page() {
+    let Some(launched) = launch().await else {
+        return;
+    };
+    let browser = &launched.browser;
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1100, "height": 2600})),
+        )
+        .await;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = env.spawn().await;
+    app.create_user("alice").await;
+    // A login through the JSON API: a device of its own on the page.
+    app.tokens("alice").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!(
+        "http://127.0.0.1:{}/cb",
+        listener.local_addr().unwrap().port()
+    );
+    app.create_client(ClientSpec::new("partner-app").redirect_uri(&redirect))
+        .await;
+
+    let open = |path: String| async move {
+        browser
+            .call(reqwest::Method::POST, "/url", Some(json!({ "url": path })))
+            .await;
+    };
+    open(format!("{}/account", app.address)).await;
+    wait_for_title(browser, "Sign in").await;
+    screenshot(browser, "account-1-sign-in").await;
+    type_into(browser, "input[name=username]", "alice").await;
+    type_into(browser, "input[name=password]", PASSWORD).await;
+    click(browser, "button[type=submit]").await;
+    wait_for_title(browser, "Your account").await;
+    screenshot(browser, "account-2-signed-in").await;
+
+    type_into(browser, "#name", "Alice Liddell").await;
+    type_into(browser, "#locale", "en-GB").await;
+    click(browser, "#profile button[type=submit]").await;
+    crate::helpers::wait_until(
+        "the profile saved",
+        Duration::from_secs(30),
+        || async move {
+            let url = browser.call(reqwest::Method::GET, "/url", None).await;
+            url.as_str().unwrap_or_default().contains("done=profile")
+        },
+    )
+    .await;
+    browser.element("#notice").await;
+    screenshot(browser, "account-3-profile-saved").await;
+
+    // An application approved in this browser.
+    let verifier = "account-page-verifier-".repeat(3);
+    let landed = tokio::spawn(callback(listener));
+    open(format!(
+        "{}/authorize?response_type=code&client_id=partner-app&redirect_uri={}&scope=openid%20email&state=s&code_challenge={}&code_challenge_method=S256",
+        app.address,
+        enc(&redirect),
+        pkce(&verifier)
+    ))
+    .await;
+    click(browser, "button[value=approve]").await;
+    tokio::time::timeout(Duration::from_secs(30), landed)
+        .await
+        .expect("the browser reached the application")
+        .unwrap();
+    open(format!("{}/account#sessions", app.address)).await;
+    wait_for_title(browser, "Your account").await;
+    browser.element("tr.application[data-client=partner-app]").await;
+    browser.element("tr.grant").await;
+    screenshot(browser, "account-4-sessions-and-applications").await;
+
+    click(browser, "#sessions form.inline button[type=submit]").await;
+    wait_for_title(browser, "Sign in").await;
+    screenshot(browser, "account-5-signed-out-everywhere").await;
+    open(format!("{}/account", app.address)).await;
+    wait_for_title(browser, "Sign in").await;
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}

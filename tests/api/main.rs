@@ -5,6 +5,7 @@
 mod helpers;
 mod pg;
 
+mod account;
 mod admin;
 mod apis;
 mod auth_api;

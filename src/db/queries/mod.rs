@@ -1,6 +1,7 @@
 //! Synchronous, composable queries: `fn(&mut DbConn, …) -> QueryResult<T>`. They never touch the
 //! pool, so several compose inside one transaction.
 
+pub mod account;
 pub mod apis;
 pub mod audit;
 pub mod clients;

@@ -9,6 +9,7 @@
 //! redirect (AUTHZ-01/03): only the checks make a [`RedirectUri`]. Every other error redirects
 //! with `error`, `state` and `iss`.
 
+pub mod account;
 pub mod checks;
 pub mod code;
 pub mod decide;
