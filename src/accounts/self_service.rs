@@ -127,8 +127,8 @@ pub async fn end_grant(
 ) -> Result<(), AccountError> {
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            let family =
-                q::live_family_of(conn, &user_id, &family_id, now)?.ok_or(AccountError::NotFound)?;
+            let family = q::live_family_of(conn, &user_id, &family_id, now)?
+                .ok_or(AccountError::NotFound)?;
             if oauth::revoke_grant(conn, &family.id, USER_REVOKED, now)? != 1 {
                 return Err(AccountError::NotFound);
             }

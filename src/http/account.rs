@@ -134,7 +134,11 @@ pub async fn login(app: web::Data<AppState>, request: HttpRequest) -> HttpRespon
     let base = app.issuer.path();
     let return_to = Params::parse(request.query_string().as_bytes())
         .ok()
-        .and_then(|params| params.get("return_to").and_then(|r| safe_return_path(base, r)))
+        .and_then(|params| {
+            params
+                .get("return_to")
+                .and_then(|r| safe_return_path(base, r))
+        })
         .unwrap_or_else(|| format!("{base}{ACCOUNT_PATH}"));
     if request.method() == actix_web::http::Method::HEAD {
         return message(&app, StatusCode::OK, "Sign in", "Sign in to your account.");
@@ -302,7 +306,12 @@ const ADDRESS_FIELDS: [(&str, &str, &str, &str); 6] = [
     ),
     ("address_locality", "locality", "City", "address-level2"),
     ("address_region", "region", "Region", "address-level1"),
-    ("address_postal_code", "postal_code", "Postal code", "postal-code"),
+    (
+        "address_postal_code",
+        "postal_code",
+        "Postal code",
+        "postal-code",
+    ),
     ("address_country", "country", "Country", "country-name"),
     ("address_formatted", "formatted", "Formatted", "off"),
 ];
@@ -506,9 +515,7 @@ async fn refused(
 fn account_failure(app: &AppState, error: AccountError) -> HttpResponse {
     match error {
         AccountError::Db(error) => failed(app, error),
-        AccountError::Hash(crate::accounts::password::HashError::Busy) => {
-            failed(app, Fault::Busy)
-        }
+        AccountError::Hash(crate::accounts::password::HashError::Busy) => failed(app, Fault::Busy),
         other => failed(app, Fault::internal(other)),
     }
 }

@@ -295,7 +295,11 @@ pub(super) fn cookie(
     builder.finish()
 }
 
-pub(super) fn cookie_value(state: &AppState, request: &HttpRequest, base: &'static str) -> Option<String> {
+pub(super) fn cookie_value(
+    state: &AppState,
+    request: &HttpRequest,
+    base: &'static str,
+) -> Option<String> {
     request
         .cookie(&cookie_name(state, base))
         .map(|c| c.value().to_owned())
@@ -504,7 +508,10 @@ async fn bound_form(
 /// The client a pending request names: a registered one, or the account page's own sign-in
 /// ([`authorize::account::console`]; never in the registry, so never accepted from a browser
 /// at the authorization endpoint).
-fn client_of(app: &AppState, client_id: &str) -> Option<std::sync::Arc<crate::oidc::clients::Client>> {
+fn client_of(
+    app: &AppState,
+    client_id: &str,
+) -> Option<std::sync::Arc<crate::oidc::clients::Client>> {
     if client_id == crate::accounts::sessions::FIRST_PARTY_CLIENT_ID {
         return Some(std::sync::Arc::new(authorize::account::console(
             app.issuer.as_str(),

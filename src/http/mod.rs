@@ -330,9 +330,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/account/login", READ, account::login))
     .service(resource("/account/callback", READ, account::callback))
     .service(resource("/account/profile", WRITE, account::update_profile))
-    .service(resource("/account/password", WRITE, account::change_password))
-    .service(resource("/account/sessions/end", WRITE, account::end_session))
-    .service(resource("/account/sessions/end-all", WRITE, account::end_all))
+    .service(resource(
+        "/account/password",
+        WRITE,
+        account::change_password,
+    ))
+    .service(resource(
+        "/account/sessions/end",
+        WRITE,
+        account::end_session,
+    ))
+    .service(resource(
+        "/account/sessions/end-all",
+        WRITE,
+        account::end_all,
+    ))
     .service(resource(
         "/account/applications/revoke",
         WRITE,

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, Sent, TestApp, answer_consent, browser,
-    client_secret, enc, hidden, json_of, location_params, param, pkce,
+    Backend, ClientSpec, Fixture, PASSWORD, Sent, TestApp, answer_consent, browser, client_secret,
+    enc, hidden, json_of, location_params, param, pkce,
 };
 use crate::on_both_backends;
 
@@ -55,7 +55,12 @@ async fn text(response: reqwest::Response) -> String {
 
 /// Signs `username` in on `browser` through the account page's redirect to the hosted login,
 /// starting at `start` (a path): the page `start` led to (its HTML).
-async fn sign_in_at(app: &TestApp, browser: &reqwest::Client, start: &str, username: &str) -> String {
+async fn sign_in_at(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: &str,
+    username: &str,
+) -> String {
     let first = browser.get(app.url(start)).sent().await;
     let login_url = location(app, &first);
     assert!(
@@ -149,12 +154,15 @@ async fn audited(app: &TestApp, admin: &str, action: &str) -> Vec<(String, Strin
 }
 
 // Without a session the page sends the browser to the hosted login, which comes back to the
-// page asked for; the page is a hosted page (strict CSP, no framing, no caching).
+// page asked for; the page is a hosted page (strict CSP, no framing, no caching: HDR-01, HDR-03).
 async fn without_a_session_the_page_signs_in_through_the_hosted_login_and_back(backend: Backend) {
     let f = Fixture::new(backend).await;
     let app = &f.app;
     let anonymous = app.get("/account").await;
-    assert_eq!(location_path(&anonymous), "/account/login?return_to=%2Faccount");
+    assert_eq!(
+        location_path(&anonymous),
+        "/account/login?return_to=%2Faccount"
+    );
     // A page below the account page (`/account/security`, whose own handler calls the same
     // guard) comes back to itself, its query included.
     let browser = browser();
@@ -196,10 +204,10 @@ async fn without_a_session_the_page_signs_in_through_the_hosted_login_and_back(b
     assert_eq!(location_path(&again), "/account");
 }
 
-// The return path is ours only: an absolute URL, a scheme-relative `//host`, a backslash, a
-// dot segment or another of our paths becomes the account page, at the sign-in and at the
-// callback (which anyone can reach with any `state`); the console cannot be used at the
-// authorization endpoint.
+// AUTHZ-04: the return path is ours only: an absolute URL, a scheme-relative `//host`, a
+// backslash, a dot segment or another of our paths becomes the account page, at the sign-in
+// and at the callback (which anyone can reach with any `state`); the console cannot be used at
+// the authorization endpoint.
 async fn the_return_path_is_never_an_open_redirect(backend: Backend) {
     let f = Fixture::new(backend).await;
     let app = &f.app;
@@ -234,7 +242,11 @@ async fn the_return_path_is_never_an_open_redirect(backend: Backend) {
             .sent()
             .await;
         let (_, params) = location_params(&signed);
-        assert_eq!(param(&params, "state").as_deref(), Some("/account"), "{evil}");
+        assert_eq!(
+            param(&params, "state").as_deref(),
+            Some("/account"),
+            "{evil}"
+        );
     }
     // The console is not a registered client: the authorization endpoint refuses it with an
     // error page, never a redirect to its callback.
@@ -249,7 +261,9 @@ async fn the_return_path_is_never_an_open_redirect(backend: Backend) {
     assert_eq!(console.status(), StatusCode::BAD_REQUEST);
     assert!(console.headers().get("location").is_none());
     // A sign-in that failed at the client's end shows a page, not a redirect.
-    let failed = app.get("/account/callback?error=access_denied&state=/account").await;
+    let failed = app
+        .get("/account/callback?error=access_denied&state=/account")
+        .await;
     assert_eq!(failed.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -331,7 +345,11 @@ async fn the_profile_section_saves_claims_with_the_api_rules(backend: Backend) {
         &browser,
         "/account/profile",
         &csrf,
-        &[("name", ""), ("address_locality", ""), ("address_country", "")],
+        &[
+            ("name", ""),
+            ("address_locality", ""),
+            ("address_country", ""),
+        ],
     )
     .await;
     assert_eq!(location_path(&cleared), "/account?done=profile");
@@ -340,8 +358,8 @@ async fn the_profile_section_saves_claims_with_the_api_rules(backend: Backend) {
     assert!(me["claims"].get("address").is_none(), "{me}");
 }
 
-// Every form of the page refuses a post without the session's CSRF token, or with another
-// session's, and changes nothing.
+// LOGIN-01 (a) for the account page's forms: every form refuses a post without the session's
+// CSRF token, with a forged one or with another session's, and changes nothing.
 async fn every_form_refuses_a_missing_or_foreign_csrf_token(backend: Backend) {
     let f = Fixture::new(backend).await;
     let app = &f.app;
@@ -362,7 +380,10 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token(backend: Backend) {
         ),
         ("/account/sessions/end", vec![("sid", sid.as_str())]),
         ("/account/sessions/end-all", vec![]),
-        ("/account/applications/revoke", vec![("client_id", "partner")]),
+        (
+            "/account/applications/revoke",
+            vec![("client_id", "partner")],
+        ),
     ];
     for (path, form) in &forms {
         for token in ["", "forged", bobs_token.as_str()] {
@@ -376,7 +397,11 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token(backend: Backend) {
     }
     assert!(still_signed_in(app, &alice).await);
     let (access, _) = app.tokens("alice").await;
-    assert!(json_of(app.me(&access).await).await["claims"].get("name").is_none());
+    assert!(
+        json_of(app.me(&access).await).await["claims"]
+            .get("name")
+            .is_none()
+    );
     // Not a form at all.
     let not_a_form = alice
         .post(app.url("/account/profile"))
@@ -388,12 +413,15 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token(backend: Backend) {
     let anonymous = app
         .post_form("/account/profile", &[("csrf_token", "x"), ("name", "y")])
         .await;
-    assert_eq!(location_path(&anonymous), "/account/login?return_to=%2Faccount");
+    assert_eq!(
+        location_path(&anonymous),
+        "/account/login?return_to=%2Faccount"
+    );
 }
 
-// The password changes only with the current password (throttled like a sign-in) and a new one
-// the policy accepts; then every other browser, device and token is signed out, this browser
-// stays, and the change is audited.
+// The password changes only with the current password (throttled like a sign-in: LOGIN-06 (c))
+// and a new one the policy accepts (LOGIN-05); then every other browser, device and token is
+// signed out (RT-07), this browser stays, and the change is audited.
 async fn the_password_change_needs_the_current_password_and_signs_out_other_devices(
     backend: Backend,
 ) {
@@ -423,7 +451,11 @@ async fn the_password_change_needs_the_current_password_and_signs_out_other_devi
     };
     let wrong = change("not my password", NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    assert!(text(wrong).await.contains("The current password is incorrect."));
+    assert!(
+        text(wrong)
+            .await
+            .contains("The current password is incorrect.")
+    );
     let mismatch = change(PASSWORD, NEW_PASSWORD, "something else entirely").await;
     assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
     assert!(text(mismatch).await.contains("do not match"));
@@ -435,14 +467,23 @@ async fn the_password_change_needs_the_current_password_and_signs_out_other_devi
     assert!(text(short).await.contains("at least 8 characters"));
     let own_name = change(PASSWORD, "alice@example.com", "alice@example.com").await;
     assert_eq!(own_name.status(), StatusCode::BAD_REQUEST);
-    assert!(still_signed_in(app, &other).await, "refusals change nothing");
+    assert!(
+        still_signed_in(app, &other).await,
+        "refusals change nothing"
+    );
     assert_eq!(app.login("alice").await.status(), StatusCode::OK);
 
     let changed = change(PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(location_path(&changed), "/account?done=password");
     assert!(still_signed_in(app, &this).await, "this browser stays");
-    assert!(!still_signed_in(app, &other).await, "the other is signed out");
-    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        !still_signed_in(app, &other).await,
+        "the other is signed out"
+    );
+    assert_eq!(
+        app.refresh(&refresh).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(app.login("alice").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.login_with("alice", NEW_PASSWORD).await.status(),
@@ -450,13 +491,25 @@ async fn the_password_change_needs_the_current_password_and_signs_out_other_devi
     );
     let events = audited(app, &admin, "password_change").await;
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0].0.as_str(), events[0].1.as_str()), (f.user_id.as_str(), f.user_id.as_str()));
-    assert!(events[0].2.to_string().contains("other_sessions_ended"), "{:?}", events[0].2);
+    assert_eq!(
+        (events[0].0.as_str(), events[0].1.as_str()),
+        (f.user_id.as_str(), f.user_id.as_str())
+    );
+    assert!(
+        events[0].2.to_string().contains("other_sessions_ended"),
+        "{:?}",
+        events[0].2
+    );
 
     // Guesses of the current password are throttled like sign-ins.
     let mut throttled = false;
     for _ in 0..40 {
-        let guess = change("still not it", "another fine passphrase", "another fine passphrase").await;
+        let guess = change(
+            "still not it",
+            "another fine passphrase",
+            "another fine passphrase",
+        )
+        .await;
         if guess.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(guess.headers().contains_key("retry-after"));
             throttled = true;
@@ -467,10 +520,10 @@ async fn the_password_change_needs_the_current_password_and_signs_out_other_devi
     assert!(throttled, "guesses are throttled");
 }
 
-// Sessions and devices: every live browser session is listed with the applications signed in
-// through it, and the JSON API's logins apart; one is signed out with its grants, another
-// user's ids are "not found", and signing out everywhere ends this browser too and lands on
-// the sign-in. Each change is audited.
+// REV-07, sessions and devices: every live browser session is listed with the applications
+// signed in through it, and the JSON API's logins apart; one is signed out with its grants,
+// another user's ids are "not found" (and touch nothing), and signing out everywhere ends this
+// browser too and lands on the sign-in. Each change is audited.
 async fn sessions_are_listed_and_signed_out_one_or_all(backend: Backend) {
     let f = Fixture::new(backend).await;
     let app = &f.app;
@@ -481,7 +534,10 @@ async fn sessions_are_listed_and_signed_out_one_or_all(backend: Backend) {
     let other = browser();
     let (code, verifier) = f.code(&other, "openid offline_access").await;
     let tokens = json_of(f.exchange(&code, &verifier).await).await;
-    let webapp_refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
+    let webapp_refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
     // And a login through the JSON API.
     let (_, api_refresh) = app.tokens("alice").await;
 
@@ -491,7 +547,10 @@ async fn sessions_are_listed_and_signed_out_one_or_all(backend: Backend) {
     assert!(html.contains("<strong>This browser</strong>"));
     let grants = rows(&html, "grant", "grant");
     assert_eq!(grants.len(), 1, "the JSON API's login, apart: {html}");
-    assert!(html.contains("webapp"), "the application of the other browser");
+    assert!(
+        html.contains("webapp"),
+        "the application of the other browser"
+    );
     let csrf = hidden(&html, "csrf_token");
 
     // Another user's session and grant are not found, and stay.
@@ -515,19 +574,50 @@ async fn sessions_are_listed_and_signed_out_one_or_all(backend: Backend) {
         .find(|sid| !html.contains(&format!("data-sid=\"{sid}\">\n<td><strong>This browser")))
         .expect("the other session")
         .clone();
-    let ended = post(app, &this, "/account/sessions/end", &csrf, &[("sid", &other_sid)]).await;
+    let ended = post(
+        app,
+        &this,
+        "/account/sessions/end",
+        &csrf,
+        &[("sid", &other_sid)],
+    )
+    .await;
     assert_eq!(location_path(&ended), "/account?done=session");
     assert!(!still_signed_in(app, &other).await);
     let refreshed = f
-        .token(&[("grant_type", "refresh_token"), ("refresh_token", &webapp_refresh)])
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &webapp_refresh),
+        ])
         .await;
-    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST, "its grant ended");
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::BAD_REQUEST,
+        "its grant ended"
+    );
     assert!(still_signed_in(app, &this).await);
     // The JSON API's login.
-    let ended = post(app, &this, "/account/sessions/end", &csrf, &[("grant", &grants[0])]).await;
+    let ended = post(
+        app,
+        &this,
+        "/account/sessions/end",
+        &csrf,
+        &[("grant", &grants[0])],
+    )
+    .await;
     assert_eq!(location_path(&ended), "/account?done=grant");
-    assert_eq!(app.refresh(&api_refresh).await.status(), StatusCode::BAD_REQUEST);
-    let again = post(app, &this, "/account/sessions/end", &csrf, &[("grant", &grants[0])]).await;
+    assert_eq!(
+        app.refresh(&api_refresh).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let again = post(
+        app,
+        &this,
+        "/account/sessions/end",
+        &csrf,
+        &[("grant", &grants[0])],
+    )
+    .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND, "already ended");
     assert_eq!(audited(app, &admin, "session_ended").await.len(), 1);
     assert_eq!(audited(app, &admin, "grant_revoked").await.len(), 1);
@@ -538,9 +628,15 @@ async fn sessions_are_listed_and_signed_out_one_or_all(backend: Backend) {
     assert_eq!(location_path(&all), "/account/login?return_to=%2Faccount");
     let landed = this.get(location(app, &all)).sent().await;
     assert_eq!(landed.status(), StatusCode::OK);
-    assert!(text(landed).await.contains("name=\"password\""), "the sign-in page");
+    assert!(
+        text(landed).await.contains("name=\"password\""),
+        "the sign-in page"
+    );
     assert!(!still_signed_in(app, &this).await);
-    assert_eq!(app.refresh(&api_refresh).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.refresh(&api_refresh).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     assert!(still_signed_in(app, &bob).await, "bob is not touched");
     let events = audited(app, &admin, "logout_all").await;
     assert_eq!(events.len(), 1);
@@ -559,9 +655,9 @@ async fn signing_out_this_browser_lands_on_the_sign_in(backend: Backend) {
     assert!(!still_signed_in(app, &this).await);
 }
 
-// Connected applications: the consents with their scopes and claims; removing one withdraws
-// the consent and ends that client's grants for the user (its refresh token stops working),
-// audited; another user's (or no) consent is "not found".
+// REV-07, RT-07, connected applications: the consents with their scopes and claims; removing
+// one withdraws the consent and ends that client's grants for the user (its refresh token stops
+// working), audited; another user's (or no) consent is "not found".
 async fn connected_applications_are_listed_and_revoked(backend: Backend) {
     let f = Fixture::new(backend).await;
     let app = &f.app;
@@ -585,7 +681,13 @@ async fn connected_applications_are_listed_and_revoked(backend: Backend) {
         .await;
     assert_eq!(authorize.status(), StatusCode::OK, "the consent page");
     let consent_html = text(authorize).await;
-    let approved = answer_consent(&this, app.url("/authorize/consent"), &consent_html, "approve").await;
+    let approved = answer_consent(
+        &this,
+        app.url("/authorize/consent"),
+        &consent_html,
+        "approve",
+    )
+    .await;
     let (_, params) = location_params(&approved);
     let code = param(&params, "code").expect("code");
     let tokens = json_of(
@@ -602,7 +704,10 @@ async fn connected_applications_are_listed_and_revoked(backend: Backend) {
             .await,
     )
     .await;
-    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
 
     let html = account_page(app, &this).await;
     assert_eq!(rows(&html, "application", "client"), vec!["partner"]);
@@ -624,12 +729,26 @@ async fn connected_applications_are_listed_and_revoked(backend: Backend) {
         rows(&account_page(app, &this).await, "application", "client"),
         vec!["partner"]
     );
-    let unknown = post(app, &this, "/account/applications/revoke", &csrf, &[("client_id", "nobody")]).await;
+    let unknown = post(
+        app,
+        &this,
+        "/account/applications/revoke",
+        &csrf,
+        &[("client_id", "nobody")],
+    )
+    .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let missing = post(app, &this, "/account/applications/revoke", &csrf, &[]).await;
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
 
-    let revoked = post(app, &this, "/account/applications/revoke", &csrf, &[("client_id", "partner")]).await;
+    let revoked = post(
+        app,
+        &this,
+        "/account/applications/revoke",
+        &csrf,
+        &[("client_id", "partner")],
+    )
+    .await;
     assert_eq!(location_path(&revoked), "/account?done=application");
     let html = account_page(app, &this).await;
     assert!(rows(&html, "application", "client").is_empty());
@@ -637,10 +756,17 @@ async fn connected_applications_are_listed_and_revoked(backend: Backend) {
         .client
         .post(app.url("/token"))
         .basic_auth("partner", Some(&partner_secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
         .sent()
         .await;
-    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST, "the grant ended");
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::BAD_REQUEST,
+        "the grant ended"
+    );
     let events = audited(app, &admin, "consent_revoked").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].0, f.user_id);

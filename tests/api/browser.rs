@@ -698,13 +698,17 @@ fn screenshot_dir() -> std::path::PathBuf {
 /// Saves the browser's viewport as `target/screenshots/{name}.png`.
 async fn screenshot(browser: &WebDriver, name: &str) {
     use base64::Engine;
-    let png = browser.call(reqwest::Method::GET, "/screenshot", None).await;
+    let png = browser
+        .call(reqwest::Method::GET, "/screenshot", None)
+        .await;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(png.as_str().expect("a base64 PNG"))
         .expect("base64");
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, bytes).unwrap();
+    println!("screenshot: {}", path.display());
 }
 
 /// The page's title.
@@ -803,7 +807,9 @@ async fn a_real_browser_walks_the_account_page() {
         .unwrap();
     open(format!("{}/account#sessions", app.address)).await;
     wait_for_title(browser, "Your account").await;
-    browser.element("tr.application[data-client=partner-app]").await;
+    browser
+        .element("tr.application[data-client=partner-app]")
+        .await;
     browser.element("tr.grant").await;
     screenshot(browser, "account-4-sessions-and-applications").await;
 

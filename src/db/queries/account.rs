@@ -62,11 +62,7 @@ pub fn end_sessions_except(
 }
 
 /// The ids of the unrevoked refresh families of `user_id` made in browser session `sid`.
-pub fn session_family_ids(
-    conn: &mut DbConn,
-    user_id: &str,
-    sid: &str,
-) -> QueryResult<Vec<String>> {
+pub fn session_family_ids(conn: &mut DbConn, user_id: &str, sid: &str) -> QueryResult<Vec<String>> {
     families::table
         .filter(families::user_id.eq(user_id))
         .filter(families::sid.eq(sid))

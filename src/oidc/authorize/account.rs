@@ -130,6 +130,9 @@ mod tests {
             assert_eq!(safe_return_path("", bad), None, "{bad}");
         }
         assert_eq!(safe_return_path("/idp", "/account"), None);
-        assert_eq!(safe_return_path("", &format!("/account/{}", "a".repeat(300))), None);
+        assert_eq!(
+            safe_return_path("", &format!("/account/{}", "a".repeat(300))),
+            None
+        );
     }
 }
