@@ -520,34 +520,31 @@ fn account_failure(app: &AppState, error: AccountError) -> HttpResponse {
     }
 }
 
-/// The JSON patch of a profile form: every claim of [`PROFILE_FIELDS`] the form carries (`""`
-/// clears), and the address from its members (all blank: no address).
+/// The JSON patch of a profile form. The form is the whole editable profile: every claim of
+/// [`PROFILE_FIELDS`] is set to the form's value, and one the form leaves empty (browsers send
+/// `name=`, which the form parser, as RFC 6749 §3.1 asks, reads as absent) is cleared; the
+/// address is built from its members (all empty: no address). Nothing else the form carries
+/// reaches the patch.
 fn profile_patch(params: &Params) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::Value;
     let mut patch = serde_json::Map::new();
     for (name, ..) in PROFILE_FIELDS {
-        if let Some(value) = params.get(name) {
-            patch.insert(name.to_owned(), Value::String(value.to_owned()));
-        }
+        let value = params.get(name).unwrap_or("");
+        patch.insert(name.to_owned(), Value::String(value.to_owned()));
     }
-    if ADDRESS_FIELDS
+    let members: serde_json::Map<String, Value> = ADDRESS_FIELDS
         .iter()
-        .any(|(name, ..)| params.get(name).is_some())
-    {
-        let members: serde_json::Map<String, Value> = ADDRESS_FIELDS
-            .iter()
-            .filter_map(|(name, member, ..)| {
-                let value = params.get(name)?.trim();
-                (!value.is_empty()).then(|| ((*member).to_owned(), Value::String(value.to_owned())))
-            })
-            .collect();
-        let address = if members.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(members)
-        };
-        patch.insert("address".to_owned(), address);
-    }
+        .filter_map(|(name, member, ..)| {
+            let value = params.get(name)?.trim();
+            (!value.is_empty()).then(|| ((*member).to_owned(), Value::String(value.to_owned())))
+        })
+        .collect();
+    let address = if members.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(members)
+    };
+    patch.insert("address".to_owned(), address);
     patch
 }
 
@@ -846,6 +843,7 @@ mod tests {
         let patch = profile_patch(&params);
         assert_eq!(patch["name"], "Alice");
         assert_eq!(patch["nickname"], "");
+        assert_eq!(patch["website"], "", "a field left empty clears its claim");
         assert_eq!(patch["address"], serde_json::json!({"locality": "Paris"}));
         assert!(!patch.contains_key("csrf_token"));
         let cleared = profile_patch(&Params::parse(b"address_locality=+").unwrap());
