@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::accounts::factors::SecondFactorPolicy;
 use crate::accounts::profile::Editor;
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{Email, Password, PasswordHasher, Role, Username};
@@ -161,12 +162,19 @@ pub enum ClientsCommand {
         /// the redirect URIs; repeatable.
         #[arg(long = "web-origin")]
         web_origins: Vec<String>,
+        /// Its second-factor policy: `off` (default: the deployment's), `optional` or
+        /// `required`; it can raise the deployment's `PORTCULLIS_SECOND_FACTOR`, never lower it.
+        #[arg(long, value_parser = parse_second_factor, default_value = "off")]
+        second_factor: SecondFactorPolicy,
     },
-    /// Change a client's web origins; prints the client as JSON.
+    /// Change a client's web origins or second-factor policy; prints the client as JSON.
     Update {
         /// The client identifier.
         #[arg(allow_hyphen_values = true)]
         client_id: String,
+        /// Its second-factor policy: `off`, `optional` or `required`.
+        #[arg(long, value_parser = parse_second_factor)]
+        second_factor: Option<SecondFactorPolicy>,
         /// A web origin (CORS), replacing the registered ones; repeatable. The redirect URIs'
         /// origins stay allowed.
         #[arg(long = "web-origin", conflicts_with = "no_web_origins")]
@@ -275,6 +283,13 @@ pub enum UsersCommand {
     Update(Box<UserUpdate>),
     /// Disable a user.
     Disable {
+        /// The user.
+        #[arg(allow_hyphen_values = true)]
+        user: String,
+    },
+    /// Remove every second factor of a user (TOTP, recovery codes), for one who lost their
+    /// device; audited. Prints `{"removed_factors": n}`.
+    ResetSecondFactors {
         /// The user.
         #[arg(allow_hyphen_values = true)]
         user: String,
@@ -434,6 +449,11 @@ pub enum KeysCommand {
     },
 }
 
+fn parse_second_factor(text: &str) -> Result<SecondFactorPolicy, String> {
+    SecondFactorPolicy::parse(text)
+        .ok_or_else(|| format!("`{text}` is not off, optional or required"))
+}
+
 fn parse_pkce(text: &str) -> Result<PkcePolicy, String> {
     PkcePolicy::parse(text)
         .ok_or_else(|| format!("`{text}` is not required, pkce_or_nonce or optional"))
@@ -534,6 +554,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             introspection_audiences,
             pkce,
             web_origins,
+            second_factor,
         } => {
             let new = NewClient {
                 client_id,
@@ -549,6 +570,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 introspection_audiences,
                 pkce,
                 web_origins,
+                second_factor,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())
@@ -560,7 +582,23 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             client_id,
             web_origins,
             no_web_origins,
+            second_factor: Some(policy),
+        } if web_origins.is_empty() && !no_web_origins => {
+            let client = audited(&db, "client_second_factor_changed", move |conn| {
+                oidc_clients::set_second_factor(conn, &client_id, policy, clock.now_naive())
+            })
+            .await?;
+            print_json(&client)
+        }
+        ClientsCommand::Update {
+            client_id,
+            web_origins,
+            no_web_origins,
+            second_factor,
         } => {
+            if second_factor.is_some() {
+                anyhow::bail!("give --second-factor alone (change web origins in another call)");
+            }
             if web_origins.is_empty() && !no_web_origins {
                 anyhow::bail!(
                     "nothing to change: give --web-origin (repeatable) or --no-web-origins"
@@ -705,6 +743,19 @@ async fn users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> 
             })
             .await?,
         ),
+        UsersCommand::ResetSecondFactors { user } => {
+            let removed = audited(&db, "second_factors_reset", move |conn| {
+                let id = users::get(conn, &user)?.id;
+                let removed = crate::accounts::factors::reset(conn, &id)?;
+                Ok::<_, users::AccountError>(crate::accounts::audit::Change::made(
+                    removed,
+                    id,
+                    serde_json::json!({ "removed_factors": removed }),
+                ))
+            })
+            .await?;
+            print_json(&serde_json::json!({ "removed_factors": removed }))
+        }
         UsersCommand::SetPassword { user } => {
             let password = read_password()?;
             print_json(

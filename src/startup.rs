@@ -199,6 +199,18 @@ impl Application {
             clock.clone(),
             Arc::clone(&metrics),
         );
+        // Authenticator apps show the issuer's host above the code.
+        let factor_label = url::Url::parse(issuer.as_str())
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Portcullis".to_owned());
+        let factors = crate::accounts::factors::Factors::new(
+            db.clone(),
+            Arc::clone(&boot.kek),
+            account_settings,
+            clock.clone(),
+            &factor_label,
+        );
         let clients = db
             .run(ClientRegistry::load)
             .await
@@ -222,6 +234,7 @@ impl Application {
             public_cache_control,
             hasher,
             authenticator,
+            factors,
             tokens: Arc::new(tokens),
             key_context: KeyContext::new(
                 Arc::clone(&boot.kek),
@@ -516,6 +529,20 @@ pub async fn purge_expired(state: &AppState) {
                 break;
             }
         }
+    }
+    // The JSON API's second-factor challenges (made only after a correct password, so their
+    // number is bounded by the login budgets): expired ones go in one statement.
+    let now = state.clock.now_naive();
+    let challenges = state
+        .db
+        .run(move |conn| {
+            Ok::<_, db::DbError>(db::queries::factors::purge_challenges(conn, now)?)
+        })
+        .await;
+    match challenges {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "janitor deleted expired second-factor challenges"),
+        Err(error) => tracing::warn!(%error, "janitor failed on second-factor challenges"),
     }
     if purged.total() == 0 {
         return;

@@ -57,6 +57,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Password checks with login throttling (JSON API, hosted login page).
     pub authenticator: Authenticator,
+    /// Second factors: TOTP, recovery codes, the JSON API's challenge step.
+    pub factors: crate::accounts::factors::Factors,
     /// Issues every token and reads back our own (one token model, one verification policy).
     pub tokens: Arc<TokenService>,
     /// KEK, schedule and key size for key changes.

@@ -23,6 +23,15 @@ pub struct SignedIn {
     pub sid: String,
     /// When the user authenticated (OIDC Core `auth_time`, checked against `max_age`).
     pub auth_time: NaiveDateTime,
+    /// How (RFC 8176 methods, space-separated: `pwd`, or `pwd otp mfa`).
+    pub amr: String,
+}
+
+impl SignedIn {
+    /// Whether the sign-in used more than one factor.
+    pub fn is_multi_factor(&self) -> bool {
+        super::factors::is_multi_factor(&self.amr)
+    }
 }
 
 /// The live session named by a browser's session-cookie `secret`, if its user is enabled.
@@ -42,6 +51,7 @@ pub async fn signed_in(
             username: u.username,
             sid: session.sid,
             auth_time: session.auth_time,
+            amr: session.amr,
         }))
     })
     .await
@@ -57,8 +67,13 @@ pub struct NewSession {
     pub row: BrowserSessionRow,
 }
 
-/// A new session of `user_id`, authenticated at `now`, with fresh random cookie secret and `sid`.
-pub fn new_session(user_id: &str, now: NaiveDateTime) -> Result<NewSession, NoRandomness> {
+/// A new session of `user_id`, authenticated at `now` by the methods `amr` (RFC 8176,
+/// space-separated), with fresh random cookie secret and `sid`.
+pub fn new_session(
+    user_id: &str,
+    now: NaiveDateTime,
+    amr: &str,
+) -> Result<NewSession, NoRandomness> {
     let secret = SessionSecret::generate()?;
     let sid = random_identifier()?;
     Ok(NewSession {
@@ -70,6 +85,7 @@ pub fn new_session(user_id: &str, now: NaiveDateTime) -> Result<NewSession, NoRa
             created_at: now,
             expires_at: now + SESSION_TTL,
             ended_at: None,
+            amr: amr.to_owned(),
         },
         secret,
     })

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod browser_sessions;
 pub mod current;
 pub mod email;
+pub mod factors;
 pub mod names;
 pub mod network;
 pub mod password;
@@ -42,4 +43,6 @@ pub struct AccountSettings {
     pub register_max_per_ip: u32,
     /// Throttling window (logins and registrations).
     pub login_window: Duration,
+    /// The deployment's second-factor policy (`PORTCULLIS_SECOND_FACTOR`).
+    pub second_factor: factors::SecondFactorPolicy,
 }

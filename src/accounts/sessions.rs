@@ -153,17 +153,21 @@ pub struct Grant {
     /// The claims the grant's authorization request asked for individually (OIDC Core §5.5),
     /// as `oidc::claims_request` stores them; opaque here.
     pub requested_claims: Option<String>,
+    /// How the user signed in (RFC 8176 methods, space-separated): every token of the grant
+    /// carries it.
+    pub amr: String,
 }
 
 impl Grant {
-    /// The first-party JSON API's grant.
-    pub fn first_party() -> Self {
+    /// The first-party JSON API's grant of a login by the methods `amr`.
+    pub fn first_party(amr: &str) -> Self {
         Self {
             client_id: FIRST_PARTY_CLIENT_ID.into(),
             scope: first_party_scope(),
             auth_time: None,
             sid: None,
             requested_claims: None,
+            amr: amr.to_owned(),
         }
     }
 }
@@ -199,6 +203,7 @@ pub fn start_family(
         auth_time: grant.auth_time,
         sid: grant.sid.clone(),
         requested_claims: grant.requested_claims.clone(),
+        amr: grant.amr.clone(),
     };
     let token = RefreshToken::generate()?;
     q::insert_family(conn, &family)?;
@@ -481,6 +486,7 @@ pub async fn rotate(
                         auth_time: rotated.auth_time,
                         sid: rotated.sid,
                         requested_claims: rotated.requested_claims,
+                        amr: rotated.amr,
                     },
                 }));
             }
@@ -550,6 +556,7 @@ pub async fn rotate(
                         auth_time: family.auth_time,
                         sid: family.sid,
                         requested_claims: family.requested_claims,
+                        amr: family.amr,
                     },
                 }))
             })
@@ -650,6 +657,6 @@ mod tests {
     #[test]
     fn the_first_party_scope_parses_to_its_text() {
         assert_eq!(first_party_scope().as_str(), FIRST_PARTY_SCOPE);
-        assert_eq!(Grant::first_party().scope.as_str(), FIRST_PARTY_SCOPE);
+        assert_eq!(Grant::first_party("pwd").scope.as_str(), FIRST_PARTY_SCOPE);
     }
 }

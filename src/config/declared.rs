@@ -139,6 +139,11 @@ declare_settings! {
     /// Registrations per client IP in one login window before 429, counted before any hashing.
     register_max_per_ip: u32 = Text("10");
 
+    /// Second factors for the whole deployment: `off` (asked only when a client requires one or a
+    /// request asks for the multi-factor class), `optional` (asked of every user who enrolled
+    /// one) or `required` (every sign-in; a user without one enrols while signing in).
+    second_factor: String = Text("optional");
+
     /// The throttling window, for logins and registrations.
     login_window: HumanDuration = Text("15m");
 

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::accounts::AccountSettings;
+use crate::accounts::factors::SecondFactorPolicy;
 use crate::accounts::password::HashParams;
 use crate::db::{DatabaseUrl, PoolSettings, Pooler};
 use crate::http::HttpSettings;
@@ -156,6 +157,7 @@ impl Settings {
             login_max_attempts_per_account,
             login_max_attempts_per_ip,
             register_max_per_ip,
+            second_factor,
             login_window,
             janitor_interval,
             trusted_proxies,
@@ -336,6 +338,12 @@ impl Settings {
             ));
         }
         let open_registration = open_registration.unwrap_or(database.is_sqlite());
+        let second_factor = SecondFactorPolicy::parse(&second_factor).ok_or_else(|| {
+            ConfigError::new(
+                &env.second_factor,
+                format!("`{second_factor}` is not off, optional or required"),
+            )
+        })?;
         Ok(Self {
             server: ServerSettings {
                 bind,
@@ -371,6 +379,7 @@ impl Settings {
                 login_max_attempts_per_ip: login_max_attempts_per_ip.max(1),
                 register_max_per_ip: register_max_per_ip.max(1),
                 login_window,
+                second_factor,
             },
             tokens: TokenSettings {
                 access_token_ttl,
@@ -380,6 +389,7 @@ impl Settings {
                 refresh_idle_ttl,
                 refresh_absolute_ttl,
                 refresh_reuse_grace,
+                second_factor,
             },
             http: HttpSettings {
                 trusted_proxies,
@@ -505,7 +515,7 @@ impl Settings {
             tokens,
             http,
         } = self;
-        serde_json::json!({
+        let mut effective = serde_json::json!({
             "database_url": db.url.to_string(),
             "bind": server.bind.to_string(),
             "issuer": server.issuer.as_ref().map(ToString::to_string),
@@ -551,7 +561,10 @@ impl Settings {
             "janitor_interval": secs(server.janitor_interval),
             "trusted_proxies": http.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "cors_origins": http.cors_origins,
-        })
+        });
+        // Outside the macro: one more member passes serde_json's recursion limit.
+        effective["second_factor"] = accounts.second_factor.as_str().into();
+        effective
     }
 }
 

@@ -118,6 +118,8 @@ pub struct RefreshFamilyRow {
     pub sid: Option<String>,
     /// The claims the grant's request asked for individually (OIDC Core §5.5; JSON).
     pub requested_claims: Option<String>,
+    /// How the user signed in (RFC 8176 methods, space-separated).
+    pub amr: String,
 }
 
 /// A row of `refresh_tokens` (the hash only; the token itself is never stored).
@@ -172,6 +174,8 @@ pub struct ClientRow {
     pub pkce: String,
     /// JSON array: explicitly registered web origins (CORS).
     pub web_origins: String,
+    /// Second-factor policy: `off` (the deployment's), `optional` or `required`.
+    pub second_factor: String,
 }
 
 /// A row of `browser_sessions`.
@@ -192,6 +196,8 @@ pub struct BrowserSessionRow {
     pub expires_at: NaiveDateTime,
     /// Set at logout.
     pub ended_at: Option<NaiveDateTime>,
+    /// How the user signed in (RFC 8176 methods, space-separated).
+    pub amr: String,
 }
 
 /// A row of `authorization_requests`.
@@ -239,6 +245,10 @@ pub struct AuthorizationRequestRow {
     /// The individually requested claims (OIDC Core §5.5), as `oidc::claims_request` stores
     /// them; `None`: none.
     pub requested_claims: Option<String>,
+    /// The user who passed the password and owes the second factor (or its enrolment).
+    pub factor_user_id: Option<String>,
+    /// When their password was checked.
+    pub factor_at: Option<NaiveDateTime>,
 }
 
 /// A row of `authorization_codes`.
@@ -277,6 +287,8 @@ pub struct AuthorizationCodeRow {
     pub access_jti: Option<String>,
     /// The request's individually requested claims (OIDC Core §5.5; JSON).
     pub requested_claims: Option<String>,
+    /// How the user signed in (RFC 8176 methods, space-separated).
+    pub amr: String,
 }
 
 /// A row of `access_tokens`.
@@ -346,4 +358,40 @@ pub struct ApiScopeRow {
     pub description: String,
     /// Created.
     pub created_at: NaiveDateTime,
+}
+
+/// A row of `second_factors`.
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = crate::db::schema::second_factors)]
+pub struct SecondFactorRow {
+    /// UUID.
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// `totp` (later `passkey`).
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// TOTP: the secret sealed under the KEK.
+    pub secret_sealed: Option<String>,
+    /// TOTP: the time step of the last code accepted.
+    pub last_used_step: Option<i64>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Enrolment finished.
+    pub confirmed_at: Option<NaiveDateTime>,
+    /// Last use.
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for SecondFactorRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("secret_sealed", &"<redacted>")
+            .field("confirmed_at", &self.confirmed_at)
+            .finish_non_exhaustive()
+    }
 }

@@ -101,6 +101,8 @@ diesel::table! {
         sid -> Nullable<Text>,
         /// The claims the grant's request asked for individually (OIDC Core §5.5; JSON).
         requested_claims -> Nullable<Text>,
+        /// How the user signed in (RFC 8176 methods, space-separated).
+        amr -> Text,
     }
 }
 
@@ -185,6 +187,8 @@ diesel::table! {
         pkce -> Text,
         /// JSON array of explicitly registered web origins (`scheme://host[:port]`, CORS).
         web_origins -> Text,
+        /// Second-factor policy: `off` (the deployment's), `optional` or `required`.
+        second_factor -> Text,
     }
 }
 
@@ -205,6 +209,8 @@ diesel::table! {
         expires_at -> Timestamp,
         /// Set at logout.
         ended_at -> Nullable<Timestamp>,
+        /// How the user signed in (RFC 8176 methods, space-separated).
+        amr -> Text,
     }
 }
 
@@ -248,6 +254,10 @@ diesel::table! {
         response_mode -> Text,
         /// The `claims` parameter as kept (OIDC Core §5.5; JSON), NULL when none.
         requested_claims -> Nullable<Text>,
+        /// The user who passed the password and owes the second factor.
+        factor_user_id -> Nullable<Text>,
+        /// When their password was checked.
+        factor_at -> Nullable<Timestamp>,
     }
 }
 
@@ -286,6 +296,8 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         /// The request's individually requested claims (OIDC Core §5.5; JSON).
         requested_claims -> Nullable<Text>,
+        /// How the user signed in (RFC 8176 methods, space-separated).
+        amr -> Text,
     }
 }
 
@@ -375,6 +387,60 @@ diesel::table! {
 
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_claims -> users (user_id));
+diesel::table! {
+    /// Second factors of users (`totp`; `passkey` next).
+    second_factors (id) {
+        /// UUID.
+        id -> Text,
+        /// The user.
+        user_id -> Text,
+        /// `totp` (later `passkey`).
+        kind -> Text,
+        /// A name the user recognises it by.
+        name -> Text,
+        /// TOTP: base64url of nonce ‖ AES-256-GCM ciphertext ‖ tag of the secret, under the KEK.
+        secret_sealed -> Nullable<Text>,
+        /// TOTP: the RFC 6238 time step of the last code accepted.
+        last_used_step -> Nullable<BigInt>,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// When enrolment finished (one valid code); NULL while enrolling.
+        confirmed_at -> Nullable<Timestamp>,
+        /// Last successful use.
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Recovery codes, by SHA-256, single use.
+    recovery_codes (code_hash) {
+        /// Base64url SHA-256 of the code.
+        code_hash -> Text,
+        /// The user.
+        user_id -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Set when used.
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The JSON API's pending second-factor steps.
+    second_factor_challenges (id_hash) {
+        /// Base64url SHA-256 of the challenge.
+        id_hash -> Text,
+        /// The user whose password matched.
+        user_id -> Text,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Expires (UTC).
+        expires_at -> Timestamp,
+        /// Set when completed.
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(refresh_token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> refresh_token_families (family_id));
 diesel::joinable!(browser_sessions -> users (user_id));

@@ -15,6 +15,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::json;
 
 use crate::accounts::audit;
+use crate::accounts::factors::SecondFactorPolicy;
 use crate::accounts::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::accounts::users::{self, AccountError};
 use crate::db::{DbConn, DbError};
@@ -400,6 +401,19 @@ pub struct CreateClient {
     /// URIs' origins (CORS).
     #[serde(default)]
     web_origins: Vec<String>,
+    /// `off` (default: the deployment's policy), `optional` or `required`.
+    #[serde(default)]
+    second_factor: Option<String>,
+}
+
+/// A second-factor policy of a request body: `off`, `optional` or `required`.
+fn second_factor_policy(text: Option<&str>) -> Result<SecondFactorPolicy, AdminError> {
+    match text {
+        None => Ok(SecondFactorPolicy::Off),
+        Some(text) => SecondFactorPolicy::parse(text).ok_or_else(|| {
+            AdminError::InvalidRequest("second_factor is off, optional or required".into())
+        }),
+    }
 }
 
 /// `GET /admin/clients`: every client (no secrets).
@@ -451,6 +465,7 @@ pub async fn create_client(
         introspection_audiences: body.introspection_audiences,
         pkce,
         web_origins: body.web_origins,
+        second_factor: second_factor_policy(body.second_factor.as_deref())?,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {
@@ -506,6 +521,30 @@ pub async fn update_web_origins(
     let (id, now) = (client_id.into_inner(), state.clock.now_naive());
     let client = change_client(&state, &admin, "client_web_origins_changed", move |conn| {
         oidc_clients::set_web_origins(conn, &id, &origins, now)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &client))
+}
+
+/// `PUT /admin/clients/{client_id}/second-factor` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSecondFactor {
+    second_factor: String,
+}
+
+/// `PUT /admin/clients/{client_id}/second-factor`: sets the client's second-factor policy
+/// (`off`: the deployment's; `optional`; `required`), audited.
+pub async fn update_second_factor(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client_id: web::Path<String>,
+    body: Json<ClientSecondFactor>,
+) -> Result<HttpResponse, AdminError> {
+    let policy = second_factor_policy(Some(&body.0.second_factor))?;
+    let (id, now) = (client_id.into_inner(), state.clock.now_naive());
+    let client = change_client(&state, &admin, "client_second_factor_changed", move |conn| {
+        oidc_clients::set_second_factor(conn, &id, policy, now)
     })
     .await?;
     Ok(ok(StatusCode::OK, &client))
@@ -723,6 +762,29 @@ pub async fn revoke_user_sessions(
     })
     .await?;
     Ok(ok(StatusCode::OK, &json!({ "revoked_families": revoked })))
+}
+
+/// `POST /admin/users/{user}/reset-second-factors`: removes every second factor of the user
+/// (TOTP, recovery codes), audited (`second_factors_reset`); for a user who lost their device.
+/// Sessions are left alone (revoke them too with `revoke-sessions` if the account may be taken
+/// over). `{"removed_factors": n}`.
+pub async fn reset_second_factors(
+    state: web::Data<AppState>,
+    admin: Admin,
+    user: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let who = user.into_inner();
+    let removed = audited(&state, &admin, "second_factors_reset", move |conn| {
+        let id = users::get(conn, &who)?.id;
+        let removed = crate::accounts::factors::reset(conn, &id)?;
+        Ok::<_, AccountError>(audit::Change::made(
+            removed,
+            id,
+            json!({ "removed_factors": removed }),
+        ))
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, &json!({ "removed_factors": removed })))
 }
 
 /// `GET /admin/audit?limit=&before=`: audit events, newest first (`before`: RFC 3339, for the

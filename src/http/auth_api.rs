@@ -18,8 +18,9 @@ use crate::accounts::{Email, Password, Username};
 use crate::http::bearer::UserBearer;
 use crate::http::error::ApiError;
 use crate::oidc::consent;
-use crate::oidc::tokens::Issued;
-use crate::secrets::{DeviceSecret, RefreshToken};
+use crate::accounts::factors::{self, SecondStep};
+use crate::oidc::tokens::{Issued, SignIn};
+use crate::secrets::{DeviceSecret, FactorChallenge, RefreshToken};
 use crate::state::AppState;
 use crate::verify::actix::BearerError;
 
@@ -218,7 +219,82 @@ pub async fn login(
         .authenticator
         .authenticate(login, body.password.into_bytes(), ip, device)
         .await?;
-    let issued = state.tokens.login(authenticated, ip).await?;
+    // The second factor (issue 17): the deployment's policy and whether the user has one. A
+    // login that owes one gets a challenge, never tokens.
+    let enrolled = state
+        .factors
+        .is_enrolled(authenticated.user.id.clone())
+        .await?;
+    match factors::second_step(state.account_settings.second_factor, false, enrolled) {
+        SecondStep::None => {}
+        SecondStep::Enrol => return Err(ApiError::SecondFactorEnrolmentRequired),
+        SecondStep::Verify => {
+            let user_id = authenticated.user.id.clone();
+            let device = authenticated.new_device_secret();
+            let challenge = state
+                .factors
+                .start_challenge(user_id.clone(), move |conn| authenticated.forgive(conn))
+                .await?;
+            tracing::info!(%user_id, %ip, "login owes a second factor: challenge issued");
+            let mut response = no_store(StatusCode::UNAUTHORIZED);
+            if let Some(device) = device.map(DeviceSecret::into_exposed) {
+                let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
+                response.cookie(api_cookie(
+                    &state,
+                    DEVICE_COOKIE,
+                    "/api/auth/login",
+                    device,
+                    CookieDuration::seconds(trust),
+                ));
+            }
+            return Ok(response.json(json!({
+                "error": "second_factor_required",
+                "error_description": "The password is correct; send a code from the authenticator app (or a recovery code) with this challenge to /api/auth/login/second-factor.",
+                "challenge": challenge.expose(),
+                "methods": ["totp", "recovery_code"],
+                "expires_in": factors::CHALLENGE_TTL.num_seconds(),
+            })));
+        }
+    }
+    let issued = state.tokens.login(SignIn::Password(authenticated), ip).await?;
+    Ok(issued_response(&state, issued))
+}
+
+/// `POST /api/auth/login/second-factor` body.
+#[derive(Deserialize)]
+pub struct SecondFactorRequest {
+    challenge: String,
+    code: String,
+}
+
+/// `POST /api/auth/login/second-factor` with `{challenge, code}` → tokens, as a login: the
+/// challenge a login answered (single use, 5 minutes) and a TOTP code (each accepted once) or a
+/// recovery code (single use). Throttled like logins; `401 invalid_code` for a wrong or used
+/// code or an unknown, used or expired challenge (a wrong code leaves the challenge usable
+/// until it expires).
+pub async fn login_second_factor(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    Json(body): Json<SecondFactorRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if body.challenge.is_empty() || body.challenge.len() > 128 || body.code.len() > 64 {
+        return Err(ApiError::InvalidCode);
+    }
+    let ip = client_ip(&state, &request);
+    let challenge = FactorChallenge::presented(body.challenge);
+    let (user_id, _) = state
+        .factors
+        .check_challenge(&challenge, &body.code, ip)
+        .await?;
+    let issued = state
+        .tokens
+        .login(SignIn::SecondFactor { user_id, challenge }, ip)
+        .await
+        .map_err(|error| match error {
+            // The challenge was completed concurrently: one of them gets tokens.
+            sessions::AuthError::InvalidGrant => ApiError::InvalidCode,
+            other => other.into(),
+        })?;
     Ok(issued_response(&state, issued))
 }
 

@@ -14,8 +14,11 @@ use chrono::NaiveDateTime;
 use super::auth_api::client_ip;
 use super::oauth::read_form;
 use crate::accounts::browser_sessions::{self, NewSession, SESSION_TTL, SignedIn};
+use crate::accounts::factors::{
+    self, SIGNED_IN_WITH_PASSWORD, SIGNED_IN_WITH_PASSWORD_AND_OTP, SecondFactorPolicy, SecondStep,
+};
 use crate::accounts::network::network_of;
-use crate::accounts::sessions::{self, AuthError};
+use crate::accounts::sessions::{self, AuthError, Authenticated};
 use crate::db::DbError;
 use crate::http::error::{self, Fault};
 use crate::oidc::apis::ScopeLine;
@@ -41,6 +44,42 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+}
+
+/// The second step of a sign-in: a TOTP or recovery code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage<'a> {
+    /// The issuer's path, which the form action is under.
+    base: &'a str,
+    client_id: &'a str,
+    username: &'a str,
+    request_id: &'a str,
+    csrf_token: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The enrolment of an authenticator app: its QR code (inline SVG) and key, and the form for
+/// its first code; in a sign-in (`request_id`, `client_id`) or on the account page.
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+pub(super) struct TotpEnrolPage<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The client of the sign-in, if in one.
+    pub client_id: Option<&'a str>,
+    /// The user.
+    pub username: &'a str,
+    /// The pending request of the sign-in, if in one.
+    pub request_id: Option<&'a str>,
+    /// The form's CSRF token.
+    pub csrf_token: &'a str,
+    /// The QR code of the `otpauth://` URI, as SVG (drawn by the server from its own data).
+    pub qr_svg: &'a str,
+    /// The key, base32.
+    pub secret: &'a str,
+    /// What went wrong with the last code.
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -326,7 +365,7 @@ async fn current_session(
 }
 
 /// The parameters of a GET (query) or POST (form body) request; an error page otherwise.
-async fn query_or_form(
+pub(super) async fn query_or_form(
     app: &AppState,
     request: &HttpRequest,
     payload: web::Payload,
@@ -353,10 +392,22 @@ pub async fn authorize(
         Err(page) => return page,
     };
     let now = app.clock.now_naive();
-    let authz = match authorize::parse(&params, |id| app.clients.get(id), &app.apis.current()) {
+    let mut authz = match authorize::parse(&params, |id| app.clients.get(id), &app.apis.current())
+    {
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };
+    // A second factor required for this client (its policy or the deployment's) is asked of
+    // every sign-in for it: a session without one does not count (no bypass through SSO or
+    // prompt=none).
+    if app
+        .account_settings
+        .second_factor
+        .strictest(authz.client.second_factor)
+        == SecondFactorPolicy::Required
+    {
+        authz.claims.mfa = true;
+    }
     // A safe method changes nothing (LOGOUT-03): no code, no pending request, no cookie. The
     // request is valid; a browser would now see the sign-in.
     if request.method() == actix_web::http::Method::HEAD {
@@ -594,26 +645,286 @@ pub async fn login(
         );
     }
     let new_device = authenticated.new_device().map(str::to_owned);
-    // The user authenticated now (after the password check), whatever session came in.
+    // The second factor (issue 17): what this sign-in owes after the password.
+    let step = match owed_step(&app, &pending, &user.id).await {
+        Ok(step) => step,
+        Err(page) => return page,
+    };
+    if step != SecondStep::None {
+        let at = app.clock.now_naive();
+        match pending::await_second_factor(&app.db, pending.id.clone(), authenticated, at).await {
+            Ok(true) => {}
+            Ok(false) => return already_completed(&app),
+            Err(error) => return failed(&app, error),
+        }
+        let csrf = params.get("csrf_token").unwrap_or("");
+        let mut response = second_step_page(
+            &app,
+            &pending,
+            (&user.id, &user.username),
+            step,
+            csrf,
+            (StatusCode::OK, None),
+        )
+        .await;
+        if let Some(device) = new_device {
+            let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
+            let _ = response.add_cookie(&cookie(&app, "device", device, Some(trust)));
+        }
+        return response;
+    }
+    let csrf = params.get("csrf_token").unwrap_or("").to_owned();
+    let signed_in = SignInDone {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        authenticated: Some(authenticated),
+        amr: SIGNED_IN_WITH_PASSWORD,
+        new_device,
+    };
+    finish_sign_in(&app, &request, &csrf, &pending, signed_in).await
+}
+
+/// A sign-in at the hosted pages that is complete: the user, the password attempt to take back
+/// (when the password was the last step), how the user signed in and a new device cookie.
+struct SignInDone {
+    user_id: String,
+    username: String,
+    authenticated: Option<Authenticated>,
+    amr: &'static str,
+    new_device: Option<String>,
+}
+
+/// The page of a request completed meanwhile (another tab, a double submit).
+fn already_completed(app: &AppState) -> HttpResponse {
+    message(
+        app,
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in request was already completed.",
+    )
+}
+
+/// What a sign-in of `user_id` for `pending` owes after the password: the stricter of the
+/// deployment's and the client's second-factor policy, the request's step-up (`acr_values`, an
+/// essential `acr`), and whether the user has a factor.
+async fn owed_step(
+    app: &AppState,
+    pending: &PendingRequest,
+    user_id: &str,
+) -> Result<SecondStep, HttpResponse> {
+    let client_policy = app
+        .clients
+        .get(&pending.request.client_id)
+        .map_or(SecondFactorPolicy::Off, |client| client.second_factor);
+    let policy = app.account_settings.second_factor.strictest(client_policy);
+    let enrolled = app
+        .factors
+        .is_enrolled(user_id.to_owned())
+        .await
+        .map_err(|error| failed(app, error))?;
+    Ok(factors::second_step(
+        policy,
+        pending.request.claims.mfa,
+        enrolled,
+    ))
+}
+
+/// The page of the second step of a sign-in for `pending` by `user` (id, username): the code
+/// form, or the enrolment of an authenticator app (its QR code and key) when the user has none;
+/// `answer` is the status and the error to show.
+async fn second_step_page(
+    app: &AppState,
+    pending: &PendingRequest,
+    user: (&str, &str),
+    step: SecondStep,
+    csrf_token: &str,
+    answer: (StatusCode, Option<&str>),
+) -> HttpResponse {
+    let (status, error) = answer;
+    let verify = || {
+        page(
+            app,
+            status,
+            SecondFactorPage {
+                base: app.issuer.path(),
+                client_id: &pending.request.client_id,
+                username: user.1,
+                request_id: &pending.id,
+                csrf_token,
+                error,
+            }
+            .render(),
+        )
+    };
+    if step != SecondStep::Enrol {
+        return verify();
+    }
+    let enrolment = match app
+        .factors
+        .enrolment(user.0.to_owned(), user.1.to_owned())
+        .await
+    {
+        Ok(enrolment) => enrolment,
+        // Enrolled meanwhile (another tab): the code form.
+        Err(factors::FactorError::AlreadyEnrolled) => return verify(),
+        Err(error) => return failed(app, error),
+    };
+    let action = format!("{}/authorize/second-factor", app.issuer.path());
+    page(
+        app,
+        status,
+        TotpEnrolPage {
+            action: &action,
+            client_id: Some(&pending.request.client_id),
+            username: user.1,
+            request_id: Some(&pending.id),
+            csrf_token,
+            qr_svg: &enrolment.qr_svg().unwrap_or_default(),
+            secret: &enrolment.secret_base32,
+            error,
+        }
+        .render(),
+    )
+}
+
+/// `POST /authorize/second-factor`: the second step of a sign-in whose password matched (the
+/// pending request records who owes it): a TOTP or recovery code, or — for a user who must have
+/// a factor and has none — the first code of a new authenticator app. Throttled like logins;
+/// a code is accepted once. Then as after the password: a new session (`amr` `pwd otp mfa`),
+/// consent or the code.
+pub async fn second_factor(
+    app: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (params, pending) = match bound_form(&app, &request, payload, app.clock.now_naive()).await {
+        Ok(bound) => bound,
+        Err(page) => return page,
+    };
+    // Only after the password: the request must record who passed it.
+    let Some((user_id, _)) = pending.factor_owed.clone() else {
+        return message(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "Sign in with your password first.",
+        );
+    };
+    let user = match app.factors.enabled_user(user_id.clone()).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return message(
+                &app,
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This account cannot sign in.",
+            );
+        }
+        Err(error) => return failed(&app, error),
+    };
+    let step = match owed_step(&app, &pending, &user.id).await {
+        Ok(step) => step,
+        Err(page) => return page,
+    };
+    let csrf = params.get("csrf_token").unwrap_or("").to_owned();
+    let code = params.get("code").unwrap_or("");
+    let ip = client_ip(&app, &request);
+    let checked = match step {
+        SecondStep::Enrol => app.factors.confirm_totp(user.id.clone(), code, ip).await,
+        SecondStep::Verify => app
+            .factors
+            .verify(user.id.clone(), code, ip)
+            .await
+            .map(|_| ()),
+        // Nothing owed any more (the policy changed, or an administrator reset the factors
+        // meanwhile): the password was the sign-in.
+        SecondStep::None => Ok(()),
+    };
+    let amr = if step == SecondStep::None {
+        SIGNED_IN_WITH_PASSWORD
+    } else {
+        SIGNED_IN_WITH_PASSWORD_AND_OTP
+    };
+    match checked {
+        Ok(()) => {}
+        Err(factors::FactorError::InvalidCode | factors::FactorError::NotEnrolled) => {
+            return second_step_page(
+                &app,
+                &pending,
+                (&user.id, &user.username),
+                step,
+                &csrf,
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Some("The code is incorrect or was used already."),
+                ),
+            )
+            .await;
+        }
+        Err(factors::FactorError::Throttled(seconds)) => {
+            let page = second_step_page(
+                &app,
+                &pending,
+                (&user.id, &user.username),
+                step,
+                &csrf,
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some("Too many attempts. Wait a while, then try again."),
+                ),
+            )
+            .await;
+            return retry_after(page, seconds);
+        }
+        Err(error) => return failed(&app, error),
+    }
+    tracing::info!(user_id = %user.id, client_id = %pending.request.client_id, "second factor accepted at the hosted page");
+    let signed_in = SignInDone {
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        authenticated: None,
+        amr,
+        new_device: None,
+    };
+    finish_sign_in(&app, &request, &csrf, &pending, signed_in).await
+}
+
+/// Completes a sign-in at the hosted pages: a new browser session (a new cookie value every
+/// time, LOGIN-03) remembering how the user signed in, then consent or the code.
+async fn finish_sign_in(
+    app: &AppState,
+    request: &HttpRequest,
+    csrf: &str,
+    pending: &PendingRequest,
+    done: SignInDone,
+) -> HttpResponse {
+    let SignInDone {
+        user_id,
+        username,
+        authenticated,
+        amr,
+        new_device,
+    } = done;
+    // The user authenticated now (after the last check), whatever session came in.
     let auth_time = app.clock.now_naive();
     let NewSession {
         secret,
         row: session,
-    } = match browser_sessions::new_session(&user.id, auth_time) {
+    } = match browser_sessions::new_session(&user_id, auth_time, amr) {
         Ok(session) => session,
-        Err(error) => return failed(&app, Fault::internal(error)),
+        Err(error) => return failed(app, Fault::internal(error)),
     };
     let sid = session.sid.clone();
-    let previous = cookie_value(&app, &request, "session").map(SessionSecret::presented);
+    let previous = cookie_value(app, request, "session").map(SessionSecret::presented);
     let consented = match consent::remembered(
         &app.db,
-        user.id.clone(),
+        user_id.clone(),
         pending.request.client_id.clone(),
     )
     .await
     {
         Ok(consented) => consented,
-        Err(error) => return failed(&app, error),
+        Err(error) => return failed(app, error),
     };
     let needs_consent = authorize::consent_after_sign_in(
         &pending,
@@ -631,25 +942,24 @@ pub async fn login(
     .await;
     let proceed = match stored {
         Ok(proceed) => proceed,
-        Err(error) => return failed(&app, error),
+        Err(error) => return failed(app, error),
     };
-    tracing::info!(user_id = %user.id, client_id = %pending.request.client_id, "signed in at the hosted page");
+    tracing::info!(user_id = %user_id, client_id = %pending.request.client_id, "signed in at the hosted page");
     let mut response = if !proceed {
         message(
-            &app,
+            app,
             StatusCode::BAD_REQUEST,
             "Sign-in expired",
             "This sign-in request was already completed.",
         )
     } else if needs_consent {
-        let csrf = params.get("csrf_token").unwrap_or("");
         page(
-            &app,
+            app,
             StatusCode::OK,
             consent_page(
-                &app,
+                app,
                 &pending.request.client_id,
-                &user.username,
+                &username,
                 Asked {
                     scope: &pending.request.scope,
                     claims: &pending.request.claims,
@@ -660,19 +970,19 @@ pub async fn login(
             ),
         )
     } else {
-        let grant = CodeGrant::for_pending(&pending, &user.id, auth_time, &sid);
-        send_code(&app, grant, auth_time).await
+        let grant = CodeGrant::for_pending(pending, &user_id, auth_time, &sid, amr);
+        send_code(app, grant, auth_time).await
     };
     let max_age = SESSION_TTL.num_seconds();
     let _ = response.add_cookie(&cookie(
-        &app,
+        app,
         "session",
         secret.into_exposed(),
         Some(max_age),
     ));
     if let Some(device) = new_device {
         let trust = i64::try_from(sessions::DEVICE_TRUST.as_secs()).unwrap_or(i64::MAX);
-        let _ = response.add_cookie(&cookie(&app, "device", device, Some(trust)));
+        let _ = response.add_cookie(&cookie(app, "device", device, Some(trust)));
     }
     response
 }

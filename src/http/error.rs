@@ -285,6 +285,36 @@ pub enum ApiError {
     /// Throttled; retry after this many seconds.
     #[error("too many requests")]
     TooManyRequests(u64),
+    /// A second-factor code that is wrong, was used already, or whose challenge is unknown or
+    /// expired.
+    #[error("invalid code")]
+    InvalidCode,
+    /// The account needs a second factor it has not enrolled (the hosted login enrols it).
+    #[error("second factor enrolment required")]
+    SecondFactorEnrolmentRequired,
+}
+
+impl From<crate::accounts::factors::FactorError> for Fault {
+    fn from(error: crate::accounts::factors::FactorError) -> Self {
+        match error {
+            crate::accounts::factors::FactorError::Db(db) => db.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::accounts::factors::FactorError> for ApiError {
+    fn from(error: crate::accounts::factors::FactorError) -> Self {
+        use crate::accounts::factors::FactorError;
+        match error {
+            FactorError::InvalidCode | FactorError::NotEnrolled => Self::InvalidCode,
+            FactorError::Throttled(seconds) => Self::TooManyRequests(seconds),
+            FactorError::AlreadyEnrolled => {
+                Self::InvalidRequest("a second factor is enrolled already".into())
+            }
+            other => Self::Fault(other.into()),
+        }
+    }
 }
 
 impl From<DbError> for ApiError {
@@ -393,6 +423,16 @@ impl ApiError {
                     "Too many attempts; try again later.",
                 )
             },
+            Self::InvalidCode => client(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "The code is wrong or was used already, or the challenge expired.",
+            ),
+            Self::SecondFactorEnrolmentRequired => client(
+                StatusCode::FORBIDDEN,
+                "second_factor_enrolment_required",
+                "This account needs a second factor: set one up by signing in at the hosted login page.",
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP routes: thin handlers that parse, call a service, and map errors.
 
 pub mod account;
+pub mod account_security;
 pub mod admin;
 pub mod auth_api;
 pub mod authorize;
@@ -104,6 +105,12 @@ fn configure_api(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
                 auth_api::login,
             ))
             .service(scoped_resource(
+                "/api/auth/login/second-factor",
+                "/auth/login/second-factor",
+                WRITE,
+                auth_api::login_second_factor,
+            ))
+            .service(scoped_resource(
                 "/api/auth/refresh",
                 "/auth/refresh",
                 WRITE,
@@ -204,6 +211,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 admin::update_web_origins,
             ))
             .service(scoped_resource(
+                "/admin/clients/{client_id}/second-factor",
+                "/clients/{client_id}/second-factor",
+                PUT,
+                admin::update_second_factor,
+            ))
+            .service(scoped_resource(
                 "/admin/clients/{client_id}/rotate-secret",
                 "/clients/{client_id}/rotate-secret",
                 WRITE,
@@ -255,6 +268,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 "/users/{user}/revoke-sessions",
                 WRITE,
                 admin::revoke_user_sessions,
+            ))
+            .service(scoped_resource(
+                "/admin/users/{user}/reset-second-factors",
+                "/users/{user}/reset-second-factors",
+                WRITE,
+                admin::reset_second_factors,
             ))
             .service(scoped_resource(
                 "/admin/audit",
@@ -324,6 +343,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/authorize", READ_WRITE, authorize::authorize))
     .service(resource("/authorize/login", WRITE, authorize::login))
     .service(resource("/authorize/consent", WRITE, authorize::consent))
+    // Second factors (issue 17): the sign-in's second step and the account's security page.
+    .service(resource(
+        "/authorize/second-factor",
+        WRITE,
+        authorize::second_factor,
+    ))
+    .service(resource(
+        "/account/security",
+        READ_WRITE,
+        account_security::security,
+    ))
     .service(resource("/logout", READ_WRITE, authorize::logout))
     // The hosted account page and its forms (`http::account`).
     .service(resource("/account", READ, account::page_get))

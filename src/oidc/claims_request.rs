@@ -14,8 +14,9 @@
 //! - **`sub` with a `value`** (§5.5.1): only the user with that id may be answered: a session of
 //!   another user does not count (`login_required` under `prompt=none`, else the login page), and
 //!   a sign-in as another user is refused. `values` for `sub` is not defined and is ignored.
-//! - **`acr` asked `essential` with `value` or `values`** (§5.5.1.1): the only class this server
-//!   offers is [`ACR_PASSWORD`]; if it is not among them the request fails with
+//! - **`acr` asked `essential` with `value` or `values`** (§5.5.1.1): the classes this server
+//!   offers are [`ACR_PASSWORD`] and [`ACR_MFA`]; when only the latter is among them the user
+//!   signs in with a second factor (step-up); when neither is the request fails with
 //!   `unmet_authentication_requirements` (OpenID Connect Core Error Code
 //!   unmet_authentication_requirements 1.0). Asked without `essential` it is voluntary, and the
 //!   ID token carries what the sign-in met, as for `acr_values`.
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::standard_claims;
-use super::tokens::ACR_PASSWORD;
+use super::tokens::{ACR_MFA, ACR_PASSWORD};
 use crate::verify::Scope;
 
 /// Longest `claims` parameter accepted, in bytes of its JSON text: every known claim asked for
@@ -62,6 +63,12 @@ pub struct RequestedClaims {
     /// answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The request needs a multi-factor sign-in ([`ACR_MFA`]): asked by an essential `acr`
+    /// that only it meets (§5.5.1.1), by `acr_values` (§3.1.2.1, see
+    /// [`crate::oidc::authorize::checks::check_acr_values`]) or by the second-factor policy of
+    /// the deployment or the client. A session signed in with a password only does not count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa: bool,
 }
 
 /// One claim's request (§5.5.1): `null`, or an object of which these members count.
@@ -155,7 +162,11 @@ impl RequestedClaims {
                     // §5.5.1.1: an essential acr we cannot meet fails the request; a voluntary
                     // one is answered with what the sign-in met.
                     "acr" if ask.essential && !ask.accepts(ACR_PASSWORD) => {
-                        return Err(ClaimsError::UnmetAcr);
+                        // Only the multi-factor class meets it: a step-up.
+                        if !ask.accepts(ACR_MFA) {
+                            return Err(ClaimsError::UnmetAcr);
+                        }
+                        requested.mfa = true;
                     }
                     // Always in the ID token (as are acr and sub).
                     "acr" | "auth_time" => {}
@@ -192,7 +203,7 @@ impl RequestedClaims {
 
     /// Nothing asked for.
     pub fn is_empty(&self) -> bool {
-        self.userinfo.is_empty() && self.id_token.is_empty() && self.sub.is_none()
+        self.userinfo.is_empty() && self.id_token.is_empty() && self.sub.is_none() && !self.mfa
     }
 
     /// Whether the user `user_id` may be answered: any user, unless a `sub` `value` was asked.

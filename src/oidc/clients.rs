@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::accounts::factors::SecondFactorPolicy;
 use crate::db::models::ClientRow;
 use crate::db::queries::audit::Change;
 use crate::db::queries::clients as q;
@@ -139,6 +140,9 @@ pub struct Client {
     /// Explicitly registered web origins (`scheme://host[:port]`), besides the origins of its
     /// redirect URIs ([`Client::allows_origin`]).
     pub web_origins: Vec<String>,
+    /// Its second-factor policy (metadata `second_factor`): `off` (the deployment's), `optional`
+    /// or `required`; the stricter of it and the deployment's applies to its sign-ins.
+    pub second_factor: SecondFactorPolicy,
     /// Every origin its browser code may call from: `web_origins` and the origins of its http(s)
     /// redirect URIs, as browsers serialise them in `Origin` (computed once, at load).
     #[serde(skip)]
@@ -231,6 +235,7 @@ impl Client {
             introspection_audiences: Vec::new(),
             pkce: PkcePolicy::Required,
             web_origins: Vec::new(),
+            second_factor: SecondFactorPolicy::Off,
             origins: origins_of::<&str, _>(&[], redirect_uris),
             secret_hash: None,
         }
@@ -267,6 +272,8 @@ impl Client {
             pkce: PkcePolicy::parse(&row.pkce)
                 .ok_or_else(|| format!("bad pkce policy {}", row.pkce))?,
             web_origins,
+            second_factor: SecondFactorPolicy::parse(&row.second_factor)
+                .ok_or_else(|| format!("bad second_factor policy {}", row.second_factor))?,
             origins,
             secret_hash: row
                 .secret_hash
@@ -545,6 +552,8 @@ pub struct NewClient {
     /// Web origins its browser code calls from, besides its redirect URIs' origins (each
     /// checked by [`validate_web_origin`]).
     pub web_origins: Vec<String>,
+    /// Its second-factor policy (it can raise the deployment's, never lower it).
+    pub second_factor: SecondFactorPolicy,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -691,6 +700,7 @@ pub fn create(
         introspection_audiences: json_list(&new.introspection_audiences),
         pkce: new.pkce.as_str().into(),
         web_origins: json_list(&web_origins),
+        second_factor: new.second_factor.as_str().into(),
     };
     q::insert(conn, &row)?;
     let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
@@ -855,6 +865,29 @@ pub fn set_web_origins(
         Client::from_row(&row).map_err(ClientError::Invalid)?,
         client_id,
         serde_json::json!({ "web_origins": { "old": old, "new": web_origins } }),
+    ))
+}
+
+/// Sets a client's second-factor policy at `now`; the audit detail is the old and new policy (no
+/// change when they are equal).
+pub fn set_second_factor(
+    conn: &mut DbConn,
+    client_id: &str,
+    policy: SecondFactorPolicy,
+    now: NaiveDateTime,
+) -> Result<Change<Client>, ClientError> {
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    if row.second_factor == policy.as_str() {
+        let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+        return Ok(Change::none(client, client_id));
+    }
+    q::set_second_factor(conn, client_id, policy.as_str(), now)?;
+    let old = row.second_factor;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    Ok(Change::made(
+        Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_id,
+        serde_json::json!({ "second_factor": { "old": old, "new": policy.as_str() } }),
     ))
 }
 

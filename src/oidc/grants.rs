@@ -170,6 +170,7 @@ struct Issued {
     nonce: Option<String>,
     auth_time: NaiveDateTime,
     sid: Option<String>,
+    amr: String,
     refresh_token: Option<RefreshToken>,
     id_token_claims: BTreeMap<String, Value>,
 }
@@ -236,6 +237,7 @@ pub async fn authorization_code(
         nonce,
         auth_time,
         sid,
+        amr,
         refresh_token,
         id_token_claims,
     } = match outcome {
@@ -249,6 +251,7 @@ pub async fn authorization_code(
                 id: &user.id,
                 roles: &roles,
                 auth_time: Some(auth_time),
+                amr: &amr,
             },
             scope: &target.scope,
             audience: target.audience.as_deref(),
@@ -265,6 +268,7 @@ pub async fn authorization_code(
             nonce: nonce.as_deref(),
             sid: sid.as_deref(),
             access_token: &access.token,
+            amr: &amr,
             user_claims: &id_token_claims,
         })?)
     } else {
@@ -406,6 +410,7 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
             auth_time: Some(row.auth_time),
             sid: row.sid.clone(),
             requested_claims: row.requested_claims.clone(),
+            amr: row.amr.clone(),
         };
         let (family, token) = sessions::start_family(conn, &user.id, &grant, absolute_ttl, now)?;
         (Some(family), Some(token))
@@ -424,6 +429,7 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
         nonce: row.nonce,
         auth_time: row.auth_time,
         sid: row.sid,
+        amr: row.amr,
         refresh_token,
         id_token_claims,
     })))
@@ -514,6 +520,7 @@ pub async fn refresh_token(
                 nonce: None,
                 sid: refreshed.rotation.grant.sid.as_deref(),
                 access_token: &refreshed.access.token,
+                amr: &refreshed.rotation.grant.amr,
                 user_claims: &user_claims,
             })?)
         }

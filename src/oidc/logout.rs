@@ -221,6 +221,7 @@ mod tests {
             username: "alice".into(),
             sid: "sid-1".into(),
             auth_time: NaiveDateTime::default(),
+            amr: "pwd".into(),
         }
     }
 

@@ -57,7 +57,8 @@ pub struct ProviderMetadata {
     pub request_uri_parameter_supported: bool,
     /// The `claims` parameter (OIDC Core §5.5) is supported.
     pub claims_parameter_supported: bool,
-    /// The authentication context classes (`acr`) it can satisfy: one, password sign-in.
+    /// The authentication context classes (`acr`) it can satisfy: a password sign-in, and one
+    /// with a second factor.
     pub acr_values_supported: Vec<&'static str>,
 }
 
@@ -121,7 +122,7 @@ impl ProviderMetadata {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             claims_parameter_supported: true,
-            acr_values_supported: vec![super::tokens::ACR_PASSWORD],
+            acr_values_supported: vec![super::tokens::ACR_PASSWORD, super::tokens::ACR_MFA],
         }
     }
 }

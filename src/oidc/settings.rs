@@ -22,4 +22,7 @@ pub struct TokenSettings {
     pub refresh_absolute_ttl: Duration,
     /// Retry window for a lost refresh response (0: none).
     pub refresh_reuse_grace: Duration,
+    /// The deployment's second-factor policy (`PORTCULLIS_SECOND_FACTOR`): under `required`, a
+    /// refresh family from a password-only sign-in no longer refreshes.
+    pub second_factor: crate::accounts::factors::SecondFactorPolicy,
 }

@@ -32,6 +32,7 @@ mod passwords;
 mod pkce_policy;
 mod rotation;
 mod rotator_lease;
+mod second_factors;
 mod stub;
 mod tls;
 mod unavailable;

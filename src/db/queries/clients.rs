@@ -73,6 +73,18 @@ pub fn set_web_origins(
         .execute(conn)
 }
 
+/// Sets a client's second-factor policy at `now`.
+pub fn set_second_factor(
+    conn: &mut DbConn,
+    client_id: &str,
+    policy: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(client_id))
+        .set((dsl::second_factor.eq(policy), dsl::updated_at.eq(now)))
+        .execute(conn)
+}
+
 /// `(count, latest change)`: changes whenever a client is added, changed or deleted.
 pub fn fingerprint(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let count = dsl::clients.count().get_result(conn)?;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod devices;
+pub mod factors;
 pub mod lease;
 pub mod oauth;
 pub mod refresh;

@@ -202,6 +202,8 @@ pub struct Rotated {
     pub sid: Option<String>,
     /// The claims its request asked for individually (OIDC Core §5.5; JSON).
     pub requested_claims: Option<String>,
+    /// How the user signed in (RFC 8176 methods, space-separated).
+    pub amr: String,
 }
 
 /// What a one-statement rotation needs.
@@ -264,6 +266,7 @@ pub fn rotate_in_one_statement(
         auth_time: first.auth_time,
         sid: first.sid,
         requested_claims: first.requested_claims,
+        amr: first.amr,
     }))
 }
 
@@ -283,6 +286,8 @@ struct RotatedRow {
     sid: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     requested_claims: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    amr: String,
 }
 
 /// Data-modifying CTEs are Postgres-only and beyond diesel's DSL. A hand-written query type
@@ -308,7 +313,7 @@ const ROTATE_SQL: &str = "
           AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > p.now
           AND f.client_id = p.client_id
           AND u.id = f.user_id AND u.disabled_at IS NULL
-        RETURNING t.family_id, f.user_id, f.scope, f.auth_time, f.sid, f.requested_claims
+        RETURNING t.family_id, f.user_id, f.scope, f.auth_time, f.sid, f.requested_claims, f.amr
     ), successor AS (
         INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, created_at)
         SELECT p.successor, used.family_id, p.presented, p.now FROM p, used
@@ -320,7 +325,7 @@ const ROTATE_SQL: &str = "
         RETURNING family_id
     )
     SELECT used.user_id, r.role, used.family_id, used.scope, used.auth_time, used.sid,
-        used.requested_claims
+        used.requested_claims, used.amr
     FROM used JOIN successor ON successor.family_id = used.family_id
     JOIN access ON access.family_id = used.family_id
     LEFT JOIN user_roles AS r ON r.user_id = used.user_id

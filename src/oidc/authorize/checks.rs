@@ -266,7 +266,7 @@ pub fn check_max_age(params: &Params) -> Result<Option<i64>, AuthorizationError>
 /// an authentication (an essential `acr`) this server cannot perform.
 pub const UNMET_AUTHENTICATION_REQUIREMENTS: AuthorizationError = AuthorizationError::new(
     "unmet_authentication_requirements",
-    "The essential acr requested cannot be met: only urn:portcullis:acr:password is offered.",
+    "The essential acr requested cannot be met: urn:portcullis:acr:password and urn:portcullis:acr:mfa are offered.",
 );
 
 /// The `claims` parameter (OIDC Core §5.5), if sent: a JSON object of the §5.5.1 shape, at most
@@ -297,7 +297,9 @@ pub fn login_hint(params: &Params) -> Option<String> {
 
 /// The browser's session may stand for this request: not when `prompt=login` asks for a new
 /// sign-in, nor when it authenticated longer than `max_age` seconds ago (OIDC Core §3.1.2.1),
-/// nor when the `claims` parameter asked for another user's `sub` (§5.5.1).
+/// nor when the `claims` parameter asked for another user's `sub` (§5.5.1), nor when the
+/// request needs a multi-factor sign-in and the session signed in with a password only
+/// (step-up: `acr_values`, an essential `acr`, or the second-factor policy).
 pub fn check_session_usable(
     prompt: Prompt,
     max_age: Option<i64>,
@@ -308,6 +310,21 @@ pub fn check_session_usable(
     !prompt.login
         && check_auth_age(max_age, session.auth_time, now)
         && claims.allows_subject(&session.user_id)
+        && (!claims.mfa || session.is_multi_factor())
+}
+
+/// Whether `acr_values` (OIDC Core §3.1.2.1, space-separated, in order of preference) asks for
+/// the multi-factor class: the first value this server offers is
+/// [`ACR_MFA`](crate::oidc::tokens::ACR_MFA). Values it does not offer are skipped (`acr` is
+/// then answered with what the sign-in met).
+pub fn check_acr_values(params: &Params) -> bool {
+    use crate::oidc::tokens::{ACR_MFA, ACR_PASSWORD};
+    params
+        .get("acr_values")
+        .unwrap_or("")
+        .split(' ')
+        .find(|value| [ACR_PASSWORD, ACR_MFA].contains(value))
+        == Some(ACR_MFA)
 }
 
 /// An authentication at `auth_time` is at most `max_age` seconds old at `now` (OIDC Core
@@ -639,6 +656,7 @@ pub(crate) mod tests {
             username: "alice".into(),
             sid: "sid-1".into(),
             auth_time,
+            amr: "pwd".into(),
         }
     }
 

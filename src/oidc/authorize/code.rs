@@ -29,6 +29,8 @@ pub struct CodeGrant {
     pub auth_time: NaiveDateTime,
     /// The browser session the grant was made in (the ID token's `sid`; logout ends the grant).
     pub sid: String,
+    /// How the user signed in (RFC 8176 methods, space-separated).
+    pub amr: String,
 }
 
 impl CodeGrant {
@@ -39,21 +41,25 @@ impl CodeGrant {
             user_id: session.user_id.clone(),
             auth_time: session.auth_time,
             sid: session.sid.clone(),
+            amr: session.amr.clone(),
         }
     }
 
-    /// A code for a pending request, for the user who authenticated for it in session `sid`.
+    /// A code for a pending request, for the user who authenticated for it in session `sid`
+    /// by the methods `amr`.
     pub fn for_pending(
         pending: &PendingRequest,
         user_id: &str,
         auth_time: NaiveDateTime,
         sid: &str,
+        amr: &str,
     ) -> Self {
         Self {
             request: pending.request.clone(),
             user_id: user_id.to_owned(),
             auth_time,
             sid: sid.to_owned(),
+            amr: amr.to_owned(),
         }
     }
 }
@@ -114,6 +120,7 @@ pub async fn issue_code(
         family_id: None,
         access_jti: None,
         requested_claims: request.claims.to_stored(),
+        amr: grant.amr,
     };
     db.run(move |conn| Ok::<_, DbError>(q::insert_code(conn, &row)?))
         .await?;

@@ -27,6 +27,13 @@ pub const SUBJECT_NOT_SIGNED_IN: AuthorizationError = AuthorizationError::new(
     "login_required",
     "The user the claims parameter names (sub) is not the one signed in.",
 );
+/// OIDC Core §3.1.2.6: `prompt=none`, and the request needs a multi-factor sign-in (step-up by
+/// `acr_values` or an essential `acr`, or the second-factor policy) while the browser's session
+/// signed in with a password only: the user would have to present the second factor.
+pub const SECOND_FACTOR_REQUIRED: AuthorizationError = AuthorizationError::new(
+    "login_required",
+    "The user must sign in with a second factor: the session used a password only.",
+);
 /// OIDC Core §3.1.2.6: `prompt=none` and the user would have to approve.
 pub const CONSENT_REQUIRED: AuthorizationError = AuthorizationError::new(
     "consent_required",
@@ -85,6 +92,14 @@ pub fn decide(
                 let error = match unusable {
                     None => LOGIN_REQUIRED,
                     Some(s) if !request.claims.allows_subject(&s.user_id) => SUBJECT_NOT_SIGNED_IN,
+                    Some(s)
+                        if request.claims.mfa
+                            && !s.is_multi_factor()
+                            && !request.prompt.login
+                            && checks::check_auth_age(request.max_age, s.auth_time, now) =>
+                    {
+                        SECOND_FACTOR_REQUIRED
+                    }
                     Some(_) => REAUTHENTICATION_REQUIRED,
                 };
                 return Outcome::RedirectError(request.error_redirect(error));
@@ -175,6 +190,7 @@ pub fn decide_consent(
             user_id,
             auth_time,
             &session.sid,
+            &session.amr,
         )),
         Some("deny") => ConsentOutcome::Denied(pending.error_redirect(ACCESS_DENIED)),
         _ => ConsentOutcome::ChooseAgain,
@@ -532,6 +548,7 @@ mod tests {
             auth_time: user.map(|_| now()),
             max_age: None,
             force_consent: false,
+            factor_owed: None,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct PendingRequest {
     pub max_age: Option<i64>,
     /// `prompt=consent`: the consent page follows the sign-in whatever was approved before.
     pub force_consent: bool,
+    /// The user who passed the password and owes the second factor (or its enrolment), and
+    /// when the password was checked.
+    pub factor_owed: Option<(String, NaiveDateTime)>,
 }
 
 impl PendingRequest {
@@ -100,6 +103,7 @@ impl PendingRequest {
             auth_time: row.auth_time,
             max_age: row.max_age.map(i64::from),
             force_consent: row.force_login & PROMPT_CONSENT != 0,
+            factor_owed: row.factor_user_id.zip(row.factor_at),
         })
     }
 
@@ -176,6 +180,8 @@ pub async fn start(
         completed_at: None,
         response_mode: request.response_mode.as_str().to_owned(),
         requested_claims: request.claims.to_stored(),
+        factor_user_id: None,
+        factor_at: None,
     };
     let key = format!("authorize:{network}");
     let stored = db
@@ -245,7 +251,7 @@ pub async fn bound(
 pub async fn record_sign_in(
     db: &Db,
     request_id: String,
-    authenticated: Authenticated,
+    authenticated: Option<Authenticated>,
     previous_session_secret: Option<SessionSecret>,
     session: BrowserSessionRow,
     needs_consent: bool,
@@ -253,7 +259,9 @@ pub async fn record_sign_in(
     let auth_time = session.auth_time;
     db.run(move |conn| {
         write_transaction(conn, |conn| {
-            authenticated.forgive(conn)?;
+            if let Some(authenticated) = &authenticated {
+                authenticated.forgive(conn)?;
+            }
             browser_sessions::replace(conn, previous_session_secret.as_ref(), &session)?;
             if needs_consent {
                 q::authenticate_request(conn, &request_id, &session.user_id, auth_time)?;
@@ -261,6 +269,29 @@ pub async fn record_sign_in(
             } else {
                 Ok(q::complete_request(conn, &request_id, auth_time)? == 1)
             }
+        })
+    })
+    .await
+}
+
+/// Records that the user of `authenticated` passed the password for pending request
+/// `request_id` at `at` and now owes the second factor (or its enrolment), in one write
+/// transaction with taking the password attempt back (and recording a new trusted device).
+/// No session starts yet. `false`: the request was completed meanwhile.
+pub async fn await_second_factor(
+    db: &Db,
+    request_id: String,
+    authenticated: Authenticated,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    db.run(move |conn| {
+        write_transaction(conn, |conn| {
+            authenticated.forgive(conn)?;
+            let user_id = authenticated.user.id.clone();
+            Ok::<_, DbError>(
+                crate::db::queries::factors::await_second_factor(conn, &request_id, &user_id, at)?
+                    == 1,
+            )
         })
     })
     .await

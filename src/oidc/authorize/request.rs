@@ -340,7 +340,9 @@ pub fn parse(
     let nonce = checks::check_nonce(params).map_err(fail)?;
     let prompt = checks::check_prompt(params).map_err(fail)?;
     let max_age = checks::check_max_age(params).map_err(fail)?;
-    let claims = checks::check_claims(params).map_err(fail)?;
+    let mut claims = checks::check_claims(params).map_err(fail)?;
+    // Step-up (OIDC Core §3.1.2.1): acr_values preferring the multi-factor class.
+    claims.mfa |= checks::check_acr_values(params);
     let login_hint = checks::login_hint(params);
     Ok(AuthorizationRequest {
         client,

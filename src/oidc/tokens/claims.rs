@@ -44,6 +44,13 @@ pub struct AccessClaims<'a> {
     /// When the user authenticated (OAuth grants for a user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// How the user signed in: the class (`urn:portcullis:acr:password` or
+    /// `urn:portcullis:acr:mfa`), user tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<Cow<'a, str>>,
+    /// How the user signed in: RFC 8176 methods (`pwd`; `pwd otp mfa`), user tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<Cow<'a, str>>>,
     /// The user's roles when the token was issued (first-party tokens only; endpoints of this
     /// server read roles from the database instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,13 +106,35 @@ pub struct IdClaims<'a> {
     pub user_claims: BTreeMap<String, Value>,
 }
 
-/// The one authentication context class this server offers (discovery
-/// `acr_values_supported`): a password sign-in at the hosted login page or the JSON API, single
-/// factor (NIST SP 800-63B AAL1).
+/// The single-factor class (discovery `acr_values_supported`): a password sign-in at the hosted
+/// login page or the JSON API (NIST SP 800-63B AAL1).
 pub const ACR_PASSWORD: &str = "urn:portcullis:acr:password";
 
-/// The RFC 8176 method of every session: a password.
+/// The RFC 8176 method of a password sign-in.
 pub const AMR_PASSWORD: &str = "pwd";
+
+/// The multi-factor class (discovery `acr_values_supported`): a password and a second factor
+/// (a TOTP code or a recovery code) at the hosted login page or the JSON API (NIST SP 800-63B
+/// AAL2). Requested with `acr_values` or an essential `acr` claim, it makes a password-only
+/// session sign in again with the second factor (step-up).
+pub const ACR_MFA: &str = "urn:portcullis:acr:mfa";
+
+/// The `acr` of a sign-in by the methods `amr` (RFC 8176, space-separated).
+pub fn acr_of(amr: &str) -> &'static str {
+    if crate::accounts::factors::is_multi_factor(amr) {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
+
+/// The `amr` claim of the methods `amr` as stored (space-separated).
+pub fn amr_claim(amr: &str) -> Vec<Cow<'_, str>> {
+    amr.split(' ')
+        .filter(|m| !m.is_empty())
+        .map(Cow::Borrowed)
+        .collect()
+}
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the SHA-256 of the access token (both of our
 /// algorithms hash with SHA-256), base64url.
@@ -139,6 +168,8 @@ mod tests {
             client_id: "portcullis".into(),
             scope: Cow::Borrowed(&first_party),
             auth_time: None,
+            acr: None,
+            amr: None,
             roles: Some(Cow::Borrowed(&roles)),
         };
         assert_eq!(

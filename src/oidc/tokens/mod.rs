@@ -19,11 +19,16 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
-pub use claims::{ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, at_hash};
+pub use claims::{
+    ACR_MFA, ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, acr_of, amr_claim, at_hash,
+};
 
 use super::clients::Client;
 use super::issuer::Issuer;
 use super::settings::TokenSettings;
+use crate::accounts::factors::{
+    self, SIGNED_IN_WITH_PASSWORD, SIGNED_IN_WITH_PASSWORD_AND_OTP, SecondFactorPolicy,
+};
 use crate::accounts::sessions::{
     self, AccessRecord, AuthError, Authenticated, FIRST_PARTY_CLIENT_ID, Grant, RefreshPolicy,
     Refreshed,
@@ -34,7 +39,7 @@ use crate::db::queries::oauth as oauth_q;
 use crate::db::{Db, write_transaction};
 use crate::keys::{SignError, Signer};
 use crate::metrics::Metrics;
-use crate::secrets::{DeviceSecret, RefreshToken};
+use crate::secrets::{DeviceSecret, FactorChallenge, RefreshToken};
 use crate::verify::{
     ConfigError, Scope, TokenKind, Verified, Verifier, VerifierConfig, VerifyError,
 };
@@ -72,6 +77,8 @@ pub enum Subject<'a> {
         roles: &'a [String],
         /// When they authenticated, for OAuth grants (`auth_time`).
         auth_time: Option<NaiveDateTime>,
+        /// How they signed in (RFC 8176 methods, space-separated): the token's `acr` and `amr`.
+        amr: &'a str,
     },
     /// The client itself (`client_credentials`): `sub` is the client id.
     Client,
@@ -134,6 +141,8 @@ pub struct IdTokenRequest<'a> {
     pub sid: Option<&'a str>,
     /// The access token issued with it.
     pub access_token: &'a str,
+    /// How the user signed in (RFC 8176 methods, space-separated): `acr` and `amr`.
+    pub amr: &'a str,
     /// The user claims the `claims` parameter asked for in the ID token, with their values
     /// (OIDC Core §5.5; see [`super::standard_claims::id_token_claims`]).
     pub user_claims: &'a BTreeMap<String, Value>,
@@ -176,6 +185,34 @@ impl std::fmt::Debug for Issued {
             .field("refresh_token", &self.refresh_token)
             .field("new_device", &self.new_device)
             .finish()
+    }
+}
+
+/// How a JSON API login completes.
+pub enum SignIn {
+    /// The password was enough.
+    Password(Authenticated),
+    /// The password matched earlier, and now a second factor for `challenge`.
+    SecondFactor {
+        /// The user.
+        user_id: String,
+        /// The challenge, spent once in the write that issues the tokens.
+        challenge: FactorChallenge,
+    },
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password(authenticated) => f
+                .debug_tuple("Password")
+                .field(&authenticated.user.id)
+                .finish(),
+            Self::SecondFactor { user_id, .. } => f
+                .debug_struct("SecondFactor")
+                .field("user_id", user_id)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
@@ -337,13 +374,14 @@ impl TokenService {
                 true,
             ),
         };
-        let (subject, roles, auth_time) = match request.subject {
+        let (subject, roles, auth_time, amr) = match request.subject {
             Subject::User {
                 id,
                 roles,
                 auth_time,
-            } => (id, carries_roles.then_some(roles), auth_time),
-            Subject::Client => (client_id, None, None),
+                amr,
+            } => (id, carries_roles.then_some(roles), auth_time, Some(amr)),
+            Subject::Client => (client_id, None, None, None),
         };
         let claims = AccessClaims {
             iss: Cow::Borrowed(self.issuer.as_str()),
@@ -358,6 +396,8 @@ impl TokenService {
             client_id: Cow::Borrowed(client_id),
             scope: Cow::Borrowed(request.scope),
             auth_time: auth_time.map(|t| t.and_utc().timestamp()),
+            acr: amr.map(|amr| Cow::Borrowed(acr_of(amr))),
+            amr: amr.map(amr_claim),
             roles: roles.map(Cow::Borrowed),
         };
         // RFC 9068 §2.1: `typ` is `at+jwt`.
@@ -388,27 +428,32 @@ impl TokenService {
             at_hash: at_hash(request.access_token),
             sid: request.sid.map(Cow::Borrowed),
             azp: Cow::Borrowed(client_id),
-            // One class and one method today: every session is a password sign-in, so
-            // `acr_values` is always met by it or, for values not offered, answered with it
-            // (acr is a voluntary claim unless asked essential, OIDC Core §3.1.2.1, §5.5.1.1).
-            acr: Some(Cow::Borrowed(ACR_PASSWORD)),
-            amr: Some(vec![Cow::Borrowed(AMR_PASSWORD)]),
+            // The class the sign-in met: a request that needed the multi-factor class got a
+            // multi-factor sign-in; other `acr_values` are answered with what was met (acr is a
+            // voluntary claim unless asked essential, OIDC Core §3.1.2.1, §5.5.1.1).
+            acr: Some(Cow::Borrowed(acr_of(request.amr))),
+            amr: Some(amr_claim(request.amr)),
             user_claims: request.user_claims.clone(),
         };
         self.signer
             .sign(request.client.id_token_alg, "JWT", &claims)
     }
 
-    /// The JSON API's login, after [`sessions::Authenticator::authenticate`]: the attempt is
-    /// forgiven, a refresh family started and the access token recorded in one write
-    /// transaction; then the access token is signed.
-    pub async fn login(
-        &self,
-        authenticated: Authenticated,
-        client_ip: IpAddr,
-    ) -> Result<Issued, AuthError> {
-        let user_id = authenticated.user.id.clone();
-        let new_device = authenticated.new_device_secret();
+    /// The JSON API's login, after [`sessions::Authenticator::authenticate`] (and, when one was
+    /// owed, the second factor): the password attempt is forgiven (or the second-factor
+    /// challenge spent, once), a refresh family started and the access token recorded in one
+    /// write transaction; then the access token is signed.
+    pub async fn login(&self, sign_in: SignIn, client_ip: IpAddr) -> Result<Issued, AuthError> {
+        let (user_id, new_device, amr) = match &sign_in {
+            SignIn::Password(authenticated) => (
+                authenticated.user.id.clone(),
+                authenticated.new_device_secret(),
+                SIGNED_IN_WITH_PASSWORD,
+            ),
+            SignIn::SecondFactor { user_id, .. } => {
+                (user_id.clone(), None, SIGNED_IN_WITH_PASSWORD_AND_OTP)
+            }
+        };
         let now = self.clock.now();
         let record = self.access_record(now);
         let stored = record.clone();
@@ -418,11 +463,19 @@ impl TokenService {
             .db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
-                    authenticated.forgive(conn)?;
+                    match &sign_in {
+                        SignIn::Password(authenticated) => authenticated.forgive(conn)?,
+                        SignIn::SecondFactor { challenge, .. } => {
+                            // Single use: of concurrent completions exactly one gets tokens.
+                            if !factors::complete_challenge(conn, challenge, now.naive_utc())? {
+                                return Err(AuthError::InvalidGrant);
+                            }
+                        }
+                    }
                     let (family, token) = sessions::start_family(
                         conn,
                         &owner,
-                        &Grant::first_party(),
+                        &Grant::first_party(amr),
                         absolute_ttl,
                         now.naive_utc(),
                     )?;
@@ -443,6 +496,7 @@ impl TokenService {
                     id: &user_id,
                     roles: &roles,
                     auth_time: None,
+                    amr,
                 },
                 scope: &scope,
                 audience: None,
@@ -484,6 +538,27 @@ impl TokenService {
             &self.metrics,
         )
         .await?;
+        // No bypass: a grant from a password-only sign-in does not refresh where a second
+        // factor is now required (the deployment's policy, or the client's); it ends.
+        let policy = match recipient {
+            Recipient::Client(client) => self.settings.second_factor.strictest(client.second_factor),
+            Recipient::FirstParty => self.settings.second_factor,
+        };
+        if policy == SecondFactorPolicy::Required && !factors::is_multi_factor(&rotation.grant.amr)
+        {
+            let family = rotation.family_id.clone();
+            let at = now.naive_utc();
+            self.db
+                .run(move |conn| {
+                    write_transaction(conn, |conn| {
+                        oauth_q::revoke_grant(conn, &family, "second_factor_required", at)
+                    })
+                    .map_err(AuthError::from)
+                })
+                .await?;
+            tracing::warn!(user_id = %rotation.user_id, family_id = %rotation.family_id, "refresh refused: the grant's sign-in had no second factor, which is now required");
+            return Err(AuthError::InvalidGrant);
+        }
         let scope = requested.unwrap_or_else(|| rotation.grant.scope.clone());
         let access = self.sign_access_token(
             &AccessRequest {
@@ -492,6 +567,7 @@ impl TokenService {
                     id: &rotation.user_id,
                     roles: &rotation.roles,
                     auth_time: rotation.grant.auth_time,
+                    amr: &rotation.grant.amr,
                 },
                 scope: &scope,
                 audience,

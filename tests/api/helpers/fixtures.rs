@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use portcullis::accounts::factors::SecondFactorPolicy;
 use portcullis::accounts::password::HashParams;
 use portcullis::accounts::users::{self, NewUser, UserView};
 use portcullis::accounts::{Email, Password, PasswordHasher, Role, Username};
@@ -38,7 +39,14 @@ impl ClientSpec {
             introspection_audiences: Vec::new(),
             pkce: PkcePolicy::Required,
             web_origins: Vec::new(),
+            second_factor: SecondFactorPolicy::Off,
         })
+    }
+
+    /// Its second-factor policy (`off`: the deployment's).
+    pub fn second_factor(mut self, policy: SecondFactorPolicy) -> Self {
+        self.0.second_factor = policy;
+        self
     }
 
     /// The first-party web app the hosted-page tests sign in to: `webapp`, redirecting to
@@ -183,7 +191,10 @@ impl TestApp {
         let issued = self
             .state
             .tokens
-            .login(authenticated, loopback)
+            .login(
+                portcullis::oidc::tokens::SignIn::Password(authenticated),
+                loopback,
+            )
             .await
             .expect("signed in");
         (
