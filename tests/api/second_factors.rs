@@ -21,15 +21,47 @@ use crate::on_both_backends;
 const VERIFIER: &str = "second-factor-verifier-0123456789-abcdefghijk";
 const ACR_MFA: &str = "urn:portcullis:acr:mfa";
 
-/// The TOTP code of the base32 `secret` at `unix` seconds (RFC 6238: SHA-1, 6 digits, 30 s), as
-/// an authenticator app computes it.
+/// The TOTP code of the base32 `secret` at `unix` seconds, as an authenticator app computes it
+/// (RFC 6238 over RFC 4226: HMAC-SHA-1 of the 30-second step, dynamic truncation, 6 digits).
+/// Written here from the RFCs, independently of the server's TOTP crate.
 fn totp_at(secret: &str, unix: u64) -> String {
-    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
-        .to_bytes()
-        .expect("base32 key");
-    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, bytes, None, "t".into())
-        .expect("totp")
-        .generate(unix)
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &base32_decode(secret));
+    let mac = hmac::sign(&key, &(unix / 30).to_be_bytes());
+    let mac = mac.as_ref();
+    // RFC 4226 §5.4: the low nibble of the last byte picks four bytes; drop their top bit.
+    let offset = usize::from(mac[19] & 0x0f);
+    let binary = u32::from_be_bytes([mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]])
+        & 0x7fff_ffff;
+    format!("{:06}", binary % 1_000_000)
+}
+
+/// RFC 4648 base32 (upper-case alphabet, padding optional) to bytes.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut bits, mut count, mut out) = (0u64, 0u32, Vec::new());
+    for c in text.trim_end_matches('=').chars() {
+        let value = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+            .find(c.to_ascii_uppercase())
+            .unwrap_or_else(|| panic!("not base32: {c}"));
+        bits = (bits << 5) | value as u64;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_test_totp_matches_rfc_6238() {
+    // RFC 6238 Appendix B, SHA-1: the key "12345678901234567890" (base32 below) at T = 59 s
+    // gives 94287082; at 1111111109 s, 07081804 (the last six digits here).
+    let key = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    assert_eq!(base32_decode(key), b"12345678901234567890");
+    assert_eq!(totp_at(key, 59), "287082");
+    assert_eq!(totp_at(key, 1_111_111_109), "081804");
 }
 
 /// The server's clock, in Unix seconds.
@@ -246,6 +278,7 @@ async fn totp_sign_in_through_the_hosted_login(backend: Backend) {
     );
 }
 
+// Attack: TOTP replay (RFC 6238 §5.2; single use decided by a conditional update, as CODE-02).
 /// RFC 6238 §5.2: a code is accepted once; a code of an earlier step than one used is refused.
 async fn a_totp_code_is_accepted_once(backend: Backend) {
     let (f, secret, _) = enrolled(backend).await;
@@ -270,6 +303,7 @@ async fn a_totp_code_is_accepted_once(backend: Backend) {
     code_of(&fresh);
 }
 
+// LOGIN-06 (a), (c): TOTP brute force, throttled like logins on every path (hosted page, JSON API).
 /// Guesses are throttled like logins: after the budget (5 per window) even the right code gets
 /// 429 with Retry-After, and nothing is issued.
 async fn guessing_codes_is_throttled(backend: Backend) {
@@ -300,6 +334,7 @@ async fn guessing_codes_is_throttled(backend: Backend) {
     assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+// Attack: recovery-code reuse (single use by row count, CONVENTIONS 6).
 /// Recovery codes sign in in place of a TOTP code, once each.
 async fn recovery_codes_are_single_use(backend: Backend) {
     let (f, _, codes) = enrolled(backend).await;
@@ -317,6 +352,7 @@ async fn recovery_codes_are_single_use(backend: Backend) {
     code_of(&other);
 }
 
+// LOGIN-06 (c): a second factor skipped through the JSON API; the challenge is single use.
 /// The JSON API's login answers a challenge, not tokens; the code completes it, once.
 async fn the_json_api_login_answers_a_second_factor_challenge(backend: Backend) {
     let (f, secret, codes) = enrolled(backend).await;
@@ -366,6 +402,8 @@ async fn the_json_api_login_answers_a_second_factor_challenge(backend: Backend) 
     assert_eq!(access["amr"], json!(["pwd", "otp", "mfa"]));
 }
 
+// TOK-01 (max_age), CS oidcc-ensure-request-with-acr-values-succeeds / oidcc-max-age-1: step-up;
+// attack: a second factor skipped through prompt=none.
 /// A session that signed in with a password only must present the second factor when the
 /// client asks for the multi-factor class (`acr_values`, an essential `acr`), and `max_age`
 /// asks for both again; `prompt=none` cannot skip it.
@@ -432,6 +470,8 @@ async fn step_up_by_acr_values_essential_acr_and_max_age(backend: Backend) {
     code_of(&response);
 }
 
+// LOGIN-06 (c) and the lesson of CVE-2026-16103 (checked at sign-in, not at redemption): a
+// second factor skipped through the refresh grant or prompt=none.
 /// A client that requires a second factor: a user without one enrols during the sign-in; a
 /// password-only session gets `login_required` under `prompt=none`; a refresh token from a
 /// password-only sign-in no longer refreshes once the client requires one.
@@ -489,6 +529,7 @@ async fn a_client_requiring_a_second_factor_has_no_bypass(backend: Backend) {
     assert_eq!(refreshed.status(), StatusCode::OK);
 }
 
+// LOGIN-06 (c): the deployment's policy holds on the JSON API's login and refresh.
 /// The deployment requires a second factor: the JSON API refuses a user without one (no tokens
 /// through the back door), and a JSON API refresh token from a password-only login ends.
 async fn a_deployment_requiring_a_second_factor_has_no_bypass(backend: Backend) {
@@ -507,6 +548,7 @@ async fn a_deployment_requiring_a_second_factor_has_no_bypass(backend: Backend) 
     assert_eq!(json_of(refreshed).await["error"], "invalid_grant");
 }
 
+// ADM-01's rule for admin actions: authenticated, authorised, audited.
 /// Administrators reset a user's second factors (admin API, audited): the user signs in with
 /// the password again.
 async fn administrators_reset_second_factors(backend: Backend) {
@@ -541,6 +583,7 @@ async fn administrators_reset_second_factors(backend: Backend) {
     );
 }
 
+// LOGIN-01 (a): a forged form (no CSRF token of the session) changes nothing.
 /// Removing the app needs a current code; recovery codes go with it.
 async fn removing_the_app_needs_a_code(backend: Backend) {
     let f = Fixture::new(backend).await;
@@ -588,6 +631,50 @@ async fn removing_the_app_needs_a_code(backend: Backend) {
     let _ = codes;
 }
 
+/// The CLI covers the new settings: a client's policy (`clients update --second-factor`, and a
+/// bad value refused) and an administrator's reset (`users reset-second-factors`), audited.
+async fn the_cli_sets_client_policy_and_resets_second_factors(backend: Backend) {
+    use crate::helpers::stdout_json;
+    let (f, _, _) = enrolled(backend).await;
+    let updated = f
+        .env
+        .cli(&["clients", "update", "webapp", "--second-factor", "required"])
+        .await;
+    assert!(updated.status.success(), "{updated:?}");
+    assert_eq!(stdout_json(&updated)["second_factor"], "required");
+    let bad = f
+        .env
+        .cli(&["clients", "update", "webapp", "--second-factor", "sometimes"])
+        .await;
+    assert!(!bad.status.success());
+    assert_eq!(f.app.login("alice").await.status(), StatusCode::UNAUTHORIZED);
+    let reset = f.env.cli(&["users", "reset-second-factors", "alice"]).await;
+    assert!(reset.status.success(), "{reset:?}");
+    assert_eq!(stdout_json(&reset), json!({ "removed_factors": 1 }));
+    // The password alone signs in again (the deployment's policy is `optional`).
+    assert_eq!(f.app.login("alice").await.status(), StatusCode::OK);
+    let admin = f.app.user_token("root", &["admin"]).await;
+    let audit = json_of(
+        f.app
+            .client
+            .get(f.app.url("/admin/audit"))
+            .bearer_auth(&admin)
+            .sent()
+            .await,
+    )
+    .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"second_factors_reset") && actions.contains(&"client_second_factor_changed"),
+        "{audit}"
+    );
+}
+
 on_both_backends!(
     totp_sign_in_through_the_hosted_login,
     a_totp_code_is_accepted_once,
@@ -599,4 +686,5 @@ on_both_backends!(
     a_deployment_requiring_a_second_factor_has_no_bypass,
     administrators_reset_second_factors,
     removing_the_app_needs_a_code,
+    the_cli_sets_client_policy_and_resets_second_factors,
 );
