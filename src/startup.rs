@@ -535,9 +535,7 @@ pub async fn purge_expired(state: &AppState) {
     let now = state.clock.now_naive();
     let challenges = state
         .db
-        .run(move |conn| {
-            Ok::<_, db::DbError>(db::queries::factors::purge_challenges(conn, now)?)
-        })
+        .run(move |conn| Ok::<_, db::DbError>(db::queries::factors::purge_challenges(conn, now)?))
         .await;
     match challenges {
         Ok(0) => {}

@@ -213,7 +213,9 @@ pub struct Factors {
 
 impl std::fmt::Debug for Factors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Factors").field("label", &self.label).finish()
+        f.debug_struct("Factors")
+            .field("label", &self.label)
+            .finish()
     }
 }
 
@@ -264,7 +266,13 @@ impl Factors {
     /// The service over `db`, sealing secrets under `kek`, throttling by `settings`' login
     /// budgets; `label` names the deployment in authenticator apps (`:` is removed, as the
     /// `otpauth` format reserves it).
-    pub fn new(db: Db, kek: Arc<Kek>, settings: AccountSettings, clock: Clock, label: &str) -> Self {
+    pub fn new(
+        db: Db,
+        kek: Arc<Kek>,
+        settings: AccountSettings,
+        clock: Clock,
+        label: &str,
+    ) -> Self {
         Self {
             db,
             kek,
@@ -320,7 +328,11 @@ impl Factors {
         user_id: String,
         account: String,
     ) -> Result<Enrolment, FactorError> {
-        let (kek, label, now) = (Arc::clone(&self.kek), self.label.clone(), self.clock.now_naive());
+        let (kek, label, now) = (
+            Arc::clone(&self.kek),
+            self.label.clone(),
+            self.clock.now_naive(),
+        );
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
@@ -377,10 +389,13 @@ impl Factors {
         client_ip: IpAddr,
     ) -> Result<(), FactorError> {
         let code = compact(code);
-        let (kek, now, now_unix) = (Arc::clone(&self.kek), self.clock.now_naive(), self.now_unix());
+        let (kek, now, now_unix) = (
+            Arc::clone(&self.kek),
+            self.clock.now_naive(),
+            self.now_unix(),
+        );
         self.throttled(user_id.clone(), client_ip, move |conn, user_id| {
-            let Some(row) = q::totp_of(conn, user_id)?.filter(|r| r.confirmed_at.is_none())
-            else {
+            let Some(row) = q::totp_of(conn, user_id)?.filter(|r| r.confirmed_at.is_none()) else {
                 return Err(FactorError::NotEnrolled);
             };
             let secret = open_secret(&kek, &row)?;
@@ -407,7 +422,11 @@ impl Factors {
         client_ip: IpAddr,
     ) -> Result<Presented, FactorError> {
         let code = compact(code);
-        let (kek, now, now_unix) = (Arc::clone(&self.kek), self.clock.now_naive(), self.now_unix());
+        let (kek, now, now_unix) = (
+            Arc::clone(&self.kek),
+            self.clock.now_naive(),
+            self.now_unix(),
+        );
         self.throttled(user_id, client_ip, move |conn, user_id| {
             verify_in(conn, &kek, user_id, &code, now, now_unix)
         })
@@ -424,7 +443,10 @@ impl Factors {
         let codes = (0..RECOVERY_CODES)
             .map(|_| RecoveryCode::generate_code())
             .collect::<Result<Vec<_>, _>>()?;
-        let hashes: Vec<String> = codes.iter().map(|c| c.stored_hash().into_string()).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| c.stored_hash().into_string())
+            .collect();
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
@@ -451,7 +473,11 @@ impl Factors {
         client_ip: IpAddr,
     ) -> Result<(), FactorError> {
         let code = compact(code);
-        let (kek, now, now_unix) = (Arc::clone(&self.kek), self.clock.now_naive(), self.now_unix());
+        let (kek, now, now_unix) = (
+            Arc::clone(&self.kek),
+            self.clock.now_naive(),
+            self.now_unix(),
+        );
         self.throttled(user_id, client_ip, move |conn, user_id| {
             verify_in(conn, &kek, user_id, &code, now, now_unix)?;
             q::delete_totp(conn, user_id)?;
@@ -530,13 +556,19 @@ impl Factors {
         T: Send + 'static,
     {
         let settings = self.settings;
-        let window = chrono::Duration::from_std(settings.login_window)
-            .unwrap_or(chrono::Duration::MAX);
+        let window =
+            chrono::Duration::from_std(settings.login_window).unwrap_or(chrono::Duration::MAX);
         let network = super::network::network_of(client_ip);
         let now = self.clock.now_naive();
         let keys = [
-            (format!("factor:user:{user_id}"), settings.login_max_attempts),
-            (format!("factor:ip:{network}"), settings.login_max_attempts_per_ip),
+            (
+                format!("factor:user:{user_id}"),
+                settings.login_max_attempts,
+            ),
+            (
+                format!("factor:ip:{network}"),
+                settings.login_max_attempts_per_ip,
+            ),
         ];
         let outcome = self
             .db

@@ -183,8 +183,14 @@ pub async fn security(
                 security_page(&app, &session, &secret, StatusCode::OK, shown).await
             }
             Err(FactorError::InvalidCode) => {
-                enrolment_page(&app, &session, &secret, StatusCode::UNAUTHORIZED, Some(wrong))
-                    .await
+                enrolment_page(
+                    &app,
+                    &session,
+                    &secret,
+                    StatusCode::UNAUTHORIZED,
+                    Some(wrong),
+                )
+                .await
             }
             Err(error) => refused(&app, &session, &secret, error).await,
         },

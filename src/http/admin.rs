@@ -543,9 +543,12 @@ pub async fn update_second_factor(
 ) -> Result<HttpResponse, AdminError> {
     let policy = second_factor_policy(Some(&body.0.second_factor))?;
     let (id, now) = (client_id.into_inner(), state.clock.now_naive());
-    let client = change_client(&state, &admin, "client_second_factor_changed", move |conn| {
-        oidc_clients::set_second_factor(conn, &id, policy, now)
-    })
+    let client = change_client(
+        &state,
+        &admin,
+        "client_second_factor_changed",
+        move |conn| oidc_clients::set_second_factor(conn, &id, policy, now),
+    )
     .await?;
     Ok(ok(StatusCode::OK, &client))
 }

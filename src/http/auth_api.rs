@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json::{Json, OptionalJson};
+use crate::accounts::factors::{self, SecondStep};
 use crate::accounts::profile::Editor;
 use crate::accounts::registration;
 use crate::accounts::sessions;
@@ -18,7 +19,6 @@ use crate::accounts::{Email, Password, Username};
 use crate::http::bearer::UserBearer;
 use crate::http::error::ApiError;
 use crate::oidc::consent;
-use crate::accounts::factors::{self, SecondStep};
 use crate::oidc::tokens::{Issued, SignIn};
 use crate::secrets::{DeviceSecret, FactorChallenge, RefreshToken};
 use crate::state::AppState;
@@ -256,7 +256,10 @@ pub async fn login(
             })));
         }
     }
-    let issued = state.tokens.login(SignIn::Password(authenticated), ip).await?;
+    let issued = state
+        .tokens
+        .login(SignIn::Password(authenticated), ip)
+        .await?;
     Ok(issued_response(&state, issued))
 }
 

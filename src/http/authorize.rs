@@ -392,8 +392,7 @@ pub async fn authorize(
         Err(page) => return page,
     };
     let now = app.clock.now_naive();
-    let mut authz = match authorize::parse(&params, |id| app.clients.get(id), &app.apis.current())
-    {
+    let mut authz = match authorize::parse(&params, |id| app.clients.get(id), &app.apis.current()) {
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };

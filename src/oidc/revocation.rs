@@ -117,6 +117,8 @@ mod tests {
             client_id: client_id.to_owned().into(),
             scope: Default::default(),
             auth_time: None,
+            acr: None,
+            amr: None,
             roles: None,
         }
     }

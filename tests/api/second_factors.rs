@@ -31,8 +31,12 @@ fn totp_at(secret: &str, unix: u64) -> String {
     let mac = mac.as_ref();
     // RFC 4226 §5.4: the low nibble of the last byte picks four bytes; drop their top bit.
     let offset = usize::from(mac[19] & 0x0f);
-    let binary = u32::from_be_bytes([mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]])
-        & 0x7fff_ffff;
+    let binary = u32::from_be_bytes([
+        mac[offset],
+        mac[offset + 1],
+        mac[offset + 2],
+        mac[offset + 3],
+    ]) & 0x7fff_ffff;
     format!("{:06}", binary % 1_000_000)
 }
 
@@ -183,7 +187,10 @@ async fn enrol(f: &Fixture, browser: &reqwest::Client) -> (String, Vec<String>) 
     assert_eq!(started.status(), StatusCode::OK);
     let html = started.text().await.unwrap();
     // The QR code is drawn by the server as inline SVG; the key is there as text.
-    assert!(html.contains("<svg") && !html.contains("<img"), "inline SVG");
+    assert!(
+        html.contains("<svg") && !html.contains("<img"),
+        "inline SVG"
+    );
     let secret = between(&html, "<code id=\"secret\">", "</code>");
     assert!(secret.len() >= 32, "a 160-bit key in base32: {secret}");
     // A wrong code does not turn it on.
@@ -286,7 +293,11 @@ async fn a_totp_code_is_accepted_once(backend: Backend) {
     let (_, first) = sign_in_with(&f, &code).await;
     code_of(&first);
     let (_, replayed) = sign_in_with(&f, &code).await;
-    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED, "replay refused");
+    assert_eq!(
+        replayed.status(),
+        StatusCode::UNAUTHORIZED,
+        "replay refused"
+    );
     assert!(
         replayed
             .text()
@@ -397,7 +408,12 @@ async fn the_json_api_login_answers_a_second_factor_challenge(backend: Backend) 
         .await;
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     // Refreshing the JSON API's family keeps its methods.
-    let refreshed = json_of(f.app.refresh(tokens["refresh_token"].as_str().unwrap()).await).await;
+    let refreshed = json_of(
+        f.app
+            .refresh(tokens["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
     let access = decode_claims(refreshed["access_token"].as_str().unwrap());
     assert_eq!(access["amr"], json!(["pwd", "otp", "mfa"]));
 }
@@ -413,12 +429,18 @@ async fn step_up_by_acr_values_essential_acr_and_max_age(backend: Backend) {
     password_session(&f, &browser).await;
     let (secret, _) = enrol(&f, &browser).await;
     next_step(&f);
-    let mfa = format!("&acr_values={}", enc(&format!("{ACR_MFA} urn:portcullis:acr:password")));
+    let mfa = format!(
+        "&acr_values={}",
+        enc(&format!("{ACR_MFA} urn:portcullis:acr:password"))
+    );
     // The password-only session answers a request that prefers the password class...
     let plain = browser
         .get(authorize_url(
             &f,
-            &format!("&prompt=none&acr_values={}", enc("urn:portcullis:acr:password")),
+            &format!(
+                "&prompt=none&acr_values={}",
+                enc("urn:portcullis:acr:password")
+            ),
         ))
         .sent()
         .await;
@@ -430,7 +452,11 @@ async fn step_up_by_acr_values_essential_acr_and_max_age(backend: Backend) {
         .await;
     let (_, params) = location_params(&none);
     assert_eq!(param(&params, "error").as_deref(), Some("login_required"));
-    assert!(param(&params, "error_description").unwrap().contains("second factor"));
+    assert!(
+        param(&params, "error_description")
+            .unwrap()
+            .contains("second factor")
+    );
     let essential = format!(
         "&claims={}",
         enc(&json!({ "id_token": { "acr": { "essential": true, "value": ACR_MFA } } }).to_string())
@@ -500,10 +526,7 @@ async fn a_client_requiring_a_second_factor_has_no_bypass(backend: Backend) {
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_of(refused).await["error"], "invalid_grant");
     // prompt=none with the password-only session.
-    let none = browser
-        .get(authorize_url(&f, "&prompt=none"))
-        .sent()
-        .await;
+    let none = browser.get(authorize_url(&f, "&prompt=none")).sent().await;
     let (_, params) = location_params(&none);
     assert_eq!(param(&params, "error").as_deref(), Some("login_required"));
     // Signing in: the password, then the enrolment of an app in the sign-in itself.
@@ -554,7 +577,10 @@ async fn a_deployment_requiring_a_second_factor_has_no_bypass(backend: Backend) 
 async fn administrators_reset_second_factors(backend: Backend) {
     let (f, _, _) = enrolled(backend).await;
     let admin = f.app.user_token("root", &["admin"]).await;
-    assert_eq!(f.app.login("alice").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        f.app.login("alice").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let reset = f
         .app
         .client
@@ -614,17 +640,30 @@ async fn removing_the_app_needs_a_code(backend: Backend) {
                 .await
         }
     };
-    assert_eq!(remove("000000".into()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        remove("000000".into()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // A forged form (no CSRF token of this session) changes nothing.
     let forged = browser
         .post(f.app.url("/account/security"))
-        .form(&[("csrf_token", "forged"), ("action", "remove"), ("code", &code_now(&f, &secret))])
+        .form(&[
+            ("csrf_token", "forged"),
+            ("action", "remove"),
+            ("code", &code_now(&f, &secret)),
+        ])
         .sent()
         .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let removed = remove(code_now(&f, &secret)).await;
     assert_eq!(removed.status(), StatusCode::OK);
-    assert!(removed.text().await.unwrap().contains("id=\"totp-status\">Off."));
+    assert!(
+        removed
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"totp-status\">Off.")
+    );
     // The password alone signs in again; the recovery codes are gone.
     let response = password_step(&f, &crate::helpers::browser(), &authorize_url(&f, "")).await;
     code_of(&response);
@@ -644,10 +683,19 @@ async fn the_cli_sets_client_policy_and_resets_second_factors(backend: Backend) 
     assert_eq!(stdout_json(&updated)["second_factor"], "required");
     let bad = f
         .env
-        .cli(&["clients", "update", "webapp", "--second-factor", "sometimes"])
+        .cli(&[
+            "clients",
+            "update",
+            "webapp",
+            "--second-factor",
+            "sometimes",
+        ])
         .await;
     assert!(!bad.status.success());
-    assert_eq!(f.app.login("alice").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        f.app.login("alice").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let reset = f.env.cli(&["users", "reset-second-factors", "alice"]).await;
     assert!(reset.status.success(), "{reset:?}");
     assert_eq!(stdout_json(&reset), json!({ "removed_factors": 1 }));
@@ -670,7 +718,8 @@ async fn the_cli_sets_client_policy_and_resets_second_factors(backend: Backend) 
         .filter_map(|e| e["action"].as_str())
         .collect();
     assert!(
-        actions.contains(&"second_factors_reset") && actions.contains(&"client_second_factor_changed"),
+        actions.contains(&"second_factors_reset")
+            && actions.contains(&"client_second_factor_changed"),
         "{audit}"
     );
 }

@@ -54,12 +54,7 @@ pub fn delete_unconfirmed_totp(conn: &mut DbConn, user_id: &str) -> QueryResult<
 
 /// Confirms an enrolling factor with the time step of its first code; 0 when it was confirmed
 /// already (or is gone).
-pub fn confirm(
-    conn: &mut DbConn,
-    id: &str,
-    step: i64,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn confirm(conn: &mut DbConn, id: &str, step: i64, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         factors::table
             .filter(factors::id.eq(id))
@@ -75,12 +70,7 @@ pub fn confirm(
 
 /// Spends time step `step` of a confirmed factor: 1 when no code of this or a later step was
 /// accepted before (RFC 6238 §5.2: a code is accepted once), else 0.
-pub fn use_step(
-    conn: &mut DbConn,
-    id: &str,
-    step: i64,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn use_step(conn: &mut DbConn, id: &str, step: i64, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         factors::table
             .filter(factors::id.eq(id))
@@ -122,19 +112,18 @@ pub fn replace_recovery_codes(
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     diesel::delete(codes::table.filter(codes::user_id.eq(user_id))).execute(conn)?;
-    let rows: Vec<_> = hashes
-        .iter()
-        .map(|hash| {
-            (
+    // One statement per code: diesel's batch insert is not portable across the MultiConnection.
+    let mut inserted = 0;
+    for hash in hashes {
+        inserted += diesel::insert_into(codes::table)
+            .values((
                 codes::code_hash.eq(hash),
                 codes::user_id.eq(user_id),
                 codes::created_at.eq(now),
-            )
-        })
-        .collect();
-    diesel::insert_into(codes::table)
-        .values(&rows)
-        .execute(conn)
+            ))
+            .execute(conn)?;
+    }
+    Ok(inserted)
 }
 
 /// Deletes the user's recovery codes.

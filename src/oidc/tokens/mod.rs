@@ -541,7 +541,9 @@ impl TokenService {
         // No bypass: a grant from a password-only sign-in does not refresh where a second
         // factor is now required (the deployment's policy, or the client's); it ends.
         let policy = match recipient {
-            Recipient::Client(client) => self.settings.second_factor.strictest(client.second_factor),
+            Recipient::Client(client) => {
+                self.settings.second_factor.strictest(client.second_factor)
+            }
             Recipient::FirstParty => self.settings.second_factor,
         };
         if policy == SecondFactorPolicy::Required && !factors::is_multi_factor(&rotation.grant.amr)

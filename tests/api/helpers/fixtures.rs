@@ -43,12 +43,6 @@ impl ClientSpec {
         })
     }
 
-    /// Its second-factor policy (`off`: the deployment's).
-    pub fn second_factor(mut self, policy: SecondFactorPolicy) -> Self {
-        self.0.second_factor = policy;
-        self
-    }
-
     /// The first-party web app the hosted-page tests sign in to: `webapp`, redirecting to
     /// [`REDIRECT`], no consent.
     pub fn webapp() -> Self {
