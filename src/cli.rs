@@ -164,7 +164,7 @@ pub enum ClientsCommand {
         web_origins: Vec<String>,
         /// Its second-factor policy: `off` (default: the deployment's), `optional` or
         /// `required`; it can raise the deployment's `PORTCULLIS_SECOND_FACTOR`, never lower it.
-        #[arg(long, value_parser = parse_second_factor, default_value = "off")]
+        #[arg(long = "second-factor-policy", id = "client_second_factor", value_parser = parse_second_factor, default_value = "off")]
         second_factor: SecondFactorPolicy,
     },
     /// Change a client's web origins or second-factor policy; prints the client as JSON.
@@ -173,7 +173,7 @@ pub enum ClientsCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// Its second-factor policy: `off`, `optional` or `required`.
-        #[arg(long, value_parser = parse_second_factor)]
+        #[arg(long = "second-factor-policy", id = "client_second_factor", value_parser = parse_second_factor)]
         second_factor: Option<SecondFactorPolicy>,
         /// A web origin (CORS), replacing the registered ones; repeatable. The redirect URIs'
         /// origins stay allowed.
@@ -597,7 +597,9 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             second_factor,
         } => {
             if second_factor.is_some() {
-                anyhow::bail!("give --second-factor alone (change web origins in another call)");
+                anyhow::bail!(
+                    "give --second-factor-policy alone (change web origins in another call)"
+                );
             }
             if web_origins.is_empty() && !no_web_origins {
                 anyhow::bail!(

@@ -319,6 +319,8 @@ async fn a_totp_code_is_accepted_once(backend: Backend) {
 /// 429 with Retry-After, and nothing is issued.
 async fn guessing_codes_is_throttled(backend: Backend) {
     let (f, secret, _) = enrolled(backend).await;
+    // The enrolment's wrong code counted; a new window starts afresh.
+    f.app.advance(Duration::from_secs(16 * 60));
     let browser = browser();
     let second = password_step(&f, &browser, &authorize_url(&f, "")).await;
     let html = second.text().await.unwrap();
@@ -670,14 +672,20 @@ async fn removing_the_app_needs_a_code(backend: Backend) {
     let _ = codes;
 }
 
-/// The CLI covers the new settings: a client's policy (`clients update --second-factor`, and a
+/// The CLI covers the new settings: a client's policy (`clients update --second-factor-policy`, and a
 /// bad value refused) and an administrator's reset (`users reset-second-factors`), audited.
 async fn the_cli_sets_client_policy_and_resets_second_factors(backend: Backend) {
     use crate::helpers::stdout_json;
     let (f, _, _) = enrolled(backend).await;
     let updated = f
         .env
-        .cli(&["clients", "update", "webapp", "--second-factor", "required"])
+        .cli(&[
+            "clients",
+            "update",
+            "webapp",
+            "--second-factor-policy",
+            "required",
+        ])
         .await;
     assert!(updated.status.success(), "{updated:?}");
     assert_eq!(stdout_json(&updated)["second_factor"], "required");
