@@ -258,7 +258,7 @@ pub async fn login(
     }
     let issued = state
         .tokens
-        .login(SignIn::Password(authenticated), ip)
+        .login(SignIn::Password(Box::new(authenticated)), ip)
         .await?;
     Ok(issued_response(&state, issued))
 }

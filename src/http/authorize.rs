@@ -926,8 +926,8 @@ async fn finish_sign_in(
         Err(error) => return failed(app, error),
     };
     let needs_consent = authorize::consent_after_sign_in(
-        &pending,
-        client_of(&app, &pending.request.client_id).as_deref(),
+        pending,
+        client_of(app, &pending.request.client_id).as_deref(),
         consented.as_ref(),
     );
     let stored = pending::record_sign_in(
@@ -1035,7 +1035,7 @@ pub async fn consent(
                     .render(),
                 );
             }
-            ConsentOutcome::Approved(grant) => Ok(grant),
+            ConsentOutcome::Approved(grant) => Ok(*grant),
             ConsentOutcome::Denied(redirect) => Err(redirect),
         };
     let completed = match &verdict {

@@ -158,7 +158,7 @@ pub enum ConsentOutcome {
     /// user took long to decide): the user signs in again for the same request.
     SignInAgain,
     /// Approved: once the request is completed, issue the code.
-    Approved(CodeGrant),
+    Approved(Box<CodeGrant>),
     /// Denied: once the request is completed, tell the client `access_denied`.
     Denied(ErrorRedirect),
 }
@@ -185,13 +185,13 @@ pub fn decide_consent(
         Some("approve") if !checks::check_auth_age(pending.max_age, auth_time, now) => {
             ConsentOutcome::SignInAgain
         }
-        Some("approve") => ConsentOutcome::Approved(CodeGrant::for_pending(
+        Some("approve") => ConsentOutcome::Approved(Box::new(CodeGrant::for_pending(
             pending,
             user_id,
             auth_time,
             &session.sid,
             &session.amr,
-        )),
+        ))),
         Some("deny") => ConsentOutcome::Denied(pending.error_redirect(ACCESS_DENIED)),
         _ => ConsentOutcome::ChooseAgain,
     }

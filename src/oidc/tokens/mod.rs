@@ -191,7 +191,7 @@ impl std::fmt::Debug for Issued {
 /// How a JSON API login completes.
 pub enum SignIn {
     /// The password was enough.
-    Password(Authenticated),
+    Password(Box<Authenticated>),
     /// The password matched earlier, and now a second factor for `challenge`.
     SecondFactor {
         /// The user.

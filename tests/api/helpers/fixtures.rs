@@ -186,7 +186,7 @@ impl TestApp {
             .state
             .tokens
             .login(
-                portcullis::oidc::tokens::SignIn::Password(authenticated),
+                portcullis::oidc::tokens::SignIn::Password(Box::new(authenticated)),
                 loopback,
             )
             .await
