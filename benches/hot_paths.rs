@@ -253,6 +253,7 @@ fn issuing(c: &mut Criterion) {
             introspection_audiences: Vec::new(),
             pkce: clients::PkcePolicy::Required,
             web_origins: Vec::new(),
+            second_factor: portcullis::accounts::factors::SecondFactorPolicy::Off,
         };
         let client = runtime
             .block_on(

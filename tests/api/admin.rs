@@ -547,6 +547,7 @@ async fn openapi_lists_every_route(backend: Backend) {
     let routes = [
         ("/api/auth/register", "post"),
         ("/api/auth/login", "post"),
+        ("/api/auth/login/second-factor", "post"),
         ("/api/auth/refresh", "post"),
         ("/api/auth/logout", "post"),
         ("/api/auth/logout-all", "post"),
@@ -561,6 +562,7 @@ async fn openapi_lists_every_route(backend: Backend) {
         ("/admin/clients", "post"),
         ("/admin/clients/{client_id}/redirect-uris", "put"),
         ("/admin/clients/{client_id}/web-origins", "put"),
+        ("/admin/clients/{client_id}/second-factor", "put"),
         ("/admin/clients/{client_id}/rotate-secret", "post"),
         ("/admin/clients/{client_id}", "delete"),
         ("/admin/apis", "get"),
@@ -572,6 +574,7 @@ async fn openapi_lists_every_route(backend: Backend) {
         ("/admin/users/{user}", "patch"),
         ("/admin/users/{user}/disable", "post"),
         ("/admin/users/{user}/revoke-sessions", "post"),
+        ("/admin/users/{user}/reset-second-factors", "post"),
         ("/admin/audit", "get"),
         ("/admin/users/{user}/families", "get"),
         ("/admin/users/{user}/consents", "get"),
