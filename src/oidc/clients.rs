@@ -175,6 +175,8 @@ impl Client {
             introspection_audiences: Vec::new(),
             pkce: PkcePolicy::Required,
             web_origins: Vec::new(),
+            // The deployment's policy applies to the account page's sign-in.
+            second_factor: SecondFactorPolicy::Off,
             origins: HashSet::new(),
             secret_hash: None,
         }
