@@ -99,6 +99,18 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Mail (address verification, password reset).
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+/// `portcullis mail …`
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Print the outbox as JSON, newest first: every queued mail with its state (`pending`,
+    /// `sent`, `failed`) and, while unsent, its text with the link (opened with the KEK). With no
+    /// SMTP server configured, this is where mail goes.
+    Outbox,
 }
 
 /// `portcullis config …`
@@ -480,8 +492,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(command) => clients(settings, command).await?,
         Command::Apis(command) => apis(settings, command).await?,
         Command::Config(ConfigCommand::Check) => print_json(&settings.redacted())?,
+        Command::Mail(command) => mail(settings, command).await?,
     }
     Ok(())
+}
+
+async fn mail(settings: Settings, command: MailCommand) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    startup::migrate(&settings.db.url, settings.db.pooler).await?;
+    let db = Db::for_settings(&settings.db, 2, Arc::default());
+    // Bodies are sealed under the KEK: the same one the server uses.
+    let kek_text = settings
+        .keys
+        .kek
+        .as_ref()
+        .map(|kek| kek.expose_secret().to_owned());
+    let (kek, _) =
+        crate::keys::kek::Kek::load_or_create(kek_text.as_deref(), &settings.keys.keys_dir, false)?;
+    match command {
+        MailCommand::Outbox => {
+            let entries = db
+                .run(move |conn| crate::mail::list(conn, &kek).map_err(anyhow::Error::from))
+                .await?;
+            print_json(&entries)
+        }
+    }
 }
 
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {

@@ -147,6 +147,17 @@ opaque_secret!(
     /// The device cookie of a device that signed in to an account (its own login budget).
     DeviceSecret
 );
+opaque_secret!(
+    /// A token sent by mail in a link (address verification, password reset): single-use,
+    /// expiring; only its hash is stored.
+    MailToken
+);
+opaque_secret!(
+    /// The form cookie of the hosted pages that belong to no sign-in (password reset, address
+    /// verification): the CSRF tokens of their forms are derived from it
+    /// ([`CsrfToken::for_form`]).
+    FormSecret
+);
 
 opaque_secret!(
     /// The JSON API's second-factor challenge: a login whose password matched and that owes a
@@ -207,6 +218,13 @@ impl CsrfToken {
     /// and is good only for the one session.
     pub fn bound_to(session: &SessionSecret, purpose: &str) -> Self {
         Self(TokenHash::of(&format!("{purpose}:{}", session.expose())).into_string())
+    }
+
+    /// The CSRF token of a form of the anonymous hosted pages, derived from the browser's form
+    /// cookie (an HttpOnly cookie another site can neither read nor, under `__Host-`, set) and
+    /// the form's `purpose`.
+    pub fn for_form(form: &FormSecret, purpose: &str) -> Self {
+        Self(TokenHash::of(&format!("form:{purpose}:{}", form.expose())).into_string())
     }
 
     /// Whether a presented token is this one, compared in constant time.

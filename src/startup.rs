@@ -10,6 +10,7 @@ use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::PasswordHasher;
+use crate::accounts::mail_links::MailLinks;
 use crate::accounts::sessions::Authenticator;
 use crate::clock::Clock;
 use crate::config::{ServerSettings, Settings};
@@ -18,6 +19,7 @@ use crate::keys::kek::KekOrigin;
 use crate::keys::lifecycle::{self, KeyContext, KeyError};
 use crate::keys::rotator::Leadership;
 use crate::keys::{KeyRing, Signer};
+use crate::mail::Outbox;
 use crate::metrics::Metrics;
 use crate::oidc::Issuer;
 use crate::oidc::apis::ApiRegistry;
@@ -43,6 +45,9 @@ pub enum StartupError {
     /// The start-up self-test failed.
     #[error("signing self-test failed: {0}")]
     SelfTest(String),
+    /// The SMTP settings cannot make a transport (a CA file, the `From` address).
+    #[error("{0}")]
+    Mail(String),
     /// The listen address is unusable.
     #[error("PORTCULLIS_BIND: cannot listen on {addr}: {reason}")]
     Bind {
@@ -89,6 +94,12 @@ pub struct Application {
     state: AppState,
     key_refresh_interval: Duration,
     server_settings: ServerSettings,
+    /// The SMTP transport, its outbox and `From`, when mail is sent.
+    delivery: Option<(
+        Outbox,
+        crate::mail::smtp::Transport,
+        lettre::message::Mailbox,
+    )>,
 }
 
 impl Application {
@@ -109,6 +120,8 @@ impl Application {
             accounts: account_settings,
             tokens: token_settings,
             http: http_settings,
+            mail: mail_settings,
+            email: mut email_settings,
         } = settings;
         let database = pool_settings.url.clone();
         let applied = migrate(&database, pool_settings.pooler).await?;
@@ -225,7 +238,39 @@ impl Application {
                 url: database.to_string(),
                 reason: format!("cannot load APIs: {e}"),
             })?;
+        // Mail: its links are built from the issuer, never from a request's Host.
+        email_settings.link_base = issuer.as_str().to_owned();
+        let from_text = mail_settings
+            .from
+            .clone()
+            .unwrap_or_else(|| crate::mail::default_from(issuer.as_str()));
+        let from: lettre::message::Mailbox = from_text.parse().map_err(|e| {
+            StartupError::Mail(format!(
+                "PORTCULLIS_MAIL_FROM: `{from_text}` is not a mailbox: {e}"
+            ))
+        })?;
+        let delivery = match &mail_settings.smtp {
+            Some(smtp) => Some(
+                smtp.transport()
+                    .map_err(|e| StartupError::Mail(format!("PORTCULLIS_SMTP_*: {e}")))?,
+            ),
+            None => {
+                tracing::info!(
+                    "no SMTP server configured (PORTCULLIS_SMTP_HOST): mail stays in the outbox (`portcullis mail outbox`)"
+                );
+                None
+            }
+        };
+        let outbox = Outbox::new(Arc::clone(&boot.kek), delivery.is_some());
+        let mail_links = MailLinks::new(
+            db.clone(),
+            hasher.clone(),
+            outbox.clone(),
+            email_settings,
+            clock.clone(),
+        );
         let state = AppState {
+            mail_links,
             db,
             keys,
             signer,
@@ -335,6 +380,7 @@ impl Application {
             state,
             key_refresh_interval: key_settings.refresh_interval,
             server_settings,
+            delivery: delivery.map(|transport| (outbox, transport, from)),
         })
     }
 
@@ -374,6 +420,16 @@ impl Application {
             self.key_refresh_interval,
             self.server_settings.janitor_interval,
         ));
+        // Mail leaves through the outbox on its own task: no request waits for SMTP.
+        let mail_task = self.delivery.map(|(outbox, transport, from)| {
+            tokio::spawn(crate::mail::deliver_until_stopped(
+                self.state.db.clone(),
+                outbox,
+                transport,
+                from,
+                self.state.clock.clone(),
+            ))
+        });
         let spares = Arc::clone(&self.state.key_context.spares);
         let interval = self.key_refresh_interval;
         let spares_task = tokio::spawn(async move { spares.keep_filled(interval).await });
@@ -392,6 +448,9 @@ impl Application {
             let _ = task.await;
         }
         keys_task.abort();
+        if let Some(task) = mail_task {
+            task.abort();
+        }
         spares_task.abort();
         signals_task.abort();
         // Hand the rotator role on now rather than when the lease lapses (a restart, a
@@ -542,6 +601,7 @@ pub async fn purge_expired(state: &AppState) {
         Ok(rows) => tracing::info!(rows, "janitor deleted expired second-factor challenges"),
         Err(error) => tracing::warn!(%error, "janitor failed on second-factor challenges"),
     }
+    purge_mail(state).await;
     if purged.total() == 0 {
         return;
     }
@@ -560,6 +620,50 @@ pub async fn purge_expired(state: &AppState) {
             .janitor_deleted_rows(kind, u64::try_from(rows).unwrap_or(u64::MAX));
     }
     tracing::info!(?purged, "janitor deleted expired rows");
+}
+
+/// The janitor's part for mail: tokens expired more than a day ago, and outbox messages queued
+/// more than two days ago (delivery gives up after one; their links have expired), batch after
+/// batch.
+async fn purge_mail(state: &AppState) {
+    let (mut tokens, mut messages) = (0usize, 0usize);
+    for _ in 0..PURGE_MAX_BATCHES {
+        let now = state.clock.now_naive();
+        let batch = state
+            .db
+            .run(move |conn| {
+                let tokens = db::queries::email_tokens::purge(
+                    conn,
+                    now - chrono::Duration::days(1),
+                    PURGE_BATCH,
+                )?;
+                let messages =
+                    db::queries::outbox::purge(conn, now - chrono::Duration::days(2), PURGE_BATCH)?;
+                Ok::<_, db::DbError>((tokens, messages))
+            })
+            .await;
+        match batch {
+            Ok((t, m)) => {
+                tokens += t;
+                messages += m;
+                let full = usize::try_from(PURGE_BATCH).unwrap_or(usize::MAX);
+                if t < full && m < full {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "janitor failed on mail; retrying at its next run");
+                break;
+            }
+        }
+    }
+    for (kind, rows) in [("email_tokens", tokens), ("mail_outbox", messages)] {
+        if rows > 0 {
+            state
+                .metrics
+                .janitor_deleted_rows(kind, u64::try_from(rows).unwrap_or(u64::MAX));
+        }
+    }
 }
 
 /// On SIGTERM or SIGINT: readiness answers 503 for `PORTCULLIS_SHUTDOWN_DRAIN`, then the

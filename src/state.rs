@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::http::header::HeaderValue;
 use actix_web::web::Bytes;
 
+use crate::accounts::mail_links::MailLinks;
 use crate::accounts::sessions::Authenticator;
 use crate::accounts::{AccountSettings, PasswordHasher};
 use crate::clock::Clock;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The time source of expiries, the key schedule and the janitor (tests move it forward).
     pub clock: Clock,
+    /// Links sent by mail: address verification and password reset.
+    pub mail_links: MailLinks,
 }
 
 impl AppState {

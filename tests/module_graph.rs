@@ -22,7 +22,7 @@ const EDGE: &[&str] = &[
     "telemetry",
 ];
 /// Services and storage: may import each other downwards, never the edge or `http`.
-const CORE: &[&str] = &["oidc", "accounts", "keys", "db"];
+const CORE: &[&str] = &["oidc", "accounts", "mail", "keys", "db"];
 /// Import nothing of the crate.
 const LEAVES: &[&str] = &["clock", "fault", "metrics", "secrets", "verify"];
 

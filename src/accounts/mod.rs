@@ -6,6 +6,7 @@ pub mod browser_sessions;
 pub mod current;
 pub mod email;
 pub mod factors;
+pub mod mail_links;
 pub mod names;
 pub mod network;
 pub mod password;

@@ -156,4 +156,42 @@ declare_settings! {
     /// Browser origins allowed to call the JSON API cross-origin (comma-separated, exact, e.g.
     /// `https://app.example.com`); unset, CORS is off.
     cors_origins: Option<String> = Unset;
+
+    /// SMTP server that mail (address verification, password reset) goes through; unset, no
+    /// mail leaves: each is logged (without its link) and kept in the outbox, which `portcullis
+    /// mail outbox` prints.
+    smtp_host: Option<String> = Unset;
+
+    /// SMTP port.
+    smtp_port: Option<u32> = Derived("`587` (`starttls`), `465` (`tls`), `25` (`none`)");
+
+    /// How the SMTP connection is protected: `starttls` (upgrade required), `tls` (implicit TLS,
+    /// SMTPS) or `none` (plain, only to a loopback host).
+    smtp_tls: String = Text("starttls");
+
+    /// A PEM file of CA certificates the SMTP server's certificate must chain to, instead of the
+    /// system's.
+    smtp_ca_file: Option<PathBuf> = Unset;
+
+    /// SMTP user name (AUTH PLAIN/LOGIN); unset, no authentication.
+    smtp_username: Option<String> = Unset;
+
+    /// SMTP password.
+    smtp_password: Option<SecretString> = Unset;
+
+    /// The `From` address of mail (`Name <address>` or an address).
+    mail_from: Option<String> = Derived("`Portcullis <noreply@HOST>`, HOST the issuer's host (`localhost` for an IP)");
+
+    /// How long an address-verification link works.
+    email_verification_ttl: HumanDuration = Text("24h");
+
+    /// How long a password-reset link works.
+    password_reset_ttl: HumanDuration = Text("30m");
+
+    /// Mails (password resets, verification links) asked for one address in one login window.
+    mail_max_per_address: u32 = Text("3");
+
+    /// Mails (password resets, verification links) asked from one client network in one login
+    /// window.
+    mail_max_per_ip: u32 = Text("10");
 }

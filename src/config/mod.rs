@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use crate::accounts::AccountSettings;
 use crate::accounts::factors::SecondFactorPolicy;
+use crate::accounts::mail_links::EmailSettings;
 use crate::accounts::password::HashParams;
 use crate::db::{DatabaseUrl, PoolSettings, Pooler};
 use crate::http::HttpSettings;
 use crate::keys::schedule::KeyPolicy;
 use crate::keys::{KeySettings, RsaKeySize, SigningAlg};
+use crate::mail::{MailSettings, SmtpSettings, SmtpTls};
 use crate::oidc::TokenSettings;
 pub use crate::oidc::issuer::Issuer;
 pub use declare::parse_duration;
@@ -40,6 +42,10 @@ pub struct Settings {
     pub tokens: TokenSettings,
     /// CORS, trusted proxies, request deadlines.
     pub http: HttpSettings,
+    /// The SMTP server (if any) and the `From` address.
+    pub mail: MailSettings,
+    /// Mailed links: lifetimes and budgets (the link base is the issuer, set at start).
+    pub email: EmailSettings,
 }
 
 /// What only the process itself needs: where it listens, its issuer, its background tasks.
@@ -162,6 +168,17 @@ impl Settings {
             janitor_interval,
             trusted_proxies,
             cors_origins,
+            smtp_host,
+            smtp_port,
+            smtp_tls,
+            smtp_ca_file,
+            smtp_username,
+            smtp_password,
+            mail_from,
+            email_verification_ttl,
+            password_reset_ttl,
+            mail_max_per_address,
+            mail_max_per_ip,
         } = declared;
 
         let database = DatabaseUrl::parse(&database_url)
@@ -344,6 +361,31 @@ impl Settings {
                 format!("`{second_factor}` is not off, optional or required"),
             )
         })?;
+        let mail = mail_settings(MailInput {
+            host: smtp_host,
+            port: smtp_port,
+            tls: smtp_tls,
+            ca_file: smtp_ca_file,
+            username: smtp_username,
+            password: smtp_password,
+            from: mail_from,
+        })?;
+        let (email_verification_ttl, password_reset_ttl) =
+            (email_verification_ttl.0, password_reset_ttl.0);
+        if email_verification_ttl.is_zero() || password_reset_ttl.is_zero() {
+            return Err(ConfigError::new(
+                "PORTCULLIS_EMAIL_VERIFICATION_TTL/PORTCULLIS_PASSWORD_RESET_TTL",
+                "must be greater than zero",
+            ));
+        }
+        let email = EmailSettings {
+            verification_ttl: email_verification_ttl,
+            reset_ttl: password_reset_ttl,
+            max_per_address: mail_max_per_address.max(1),
+            max_per_ip: mail_max_per_ip.max(1),
+            window: login_window,
+            link_base: String::new(),
+        };
         Ok(Self {
             server: ServerSettings {
                 bind,
@@ -396,8 +438,87 @@ impl Settings {
                 cors_origins,
                 request_timeout,
             },
+            mail,
+            email,
         })
     }
+}
+
+/// The mail settings as given.
+struct MailInput {
+    host: Option<String>,
+    port: Option<u32>,
+    tls: String,
+    ca_file: Option<std::path::PathBuf>,
+    username: Option<String>,
+    password: Option<secrecy::SecretString>,
+    from: Option<String>,
+}
+
+/// The SMTP server and `From` address, refused when they would send credentials or links in the
+/// clear to another host, or cannot be parsed.
+fn mail_settings(given: MailInput) -> Result<MailSettings, ConfigError> {
+    use secrecy::ExposeSecret;
+    let env = &*ENV;
+    let tls =
+        SmtpTls::parse(&given.tls).map_err(|reason| ConfigError::new(&env.smtp_tls, reason))?;
+    let from = given
+        .from
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| {
+            text.parse::<lettre::message::Mailbox>()
+                .map(|_| text.clone())
+                .map_err(|e| {
+                    ConfigError::new(&env.mail_from, format!("`{text}` is not a mailbox: {e}"))
+                })
+        })
+        .transpose()?;
+    let credentials = match (given.username.filter(|u| !u.is_empty()), given.password) {
+        (Some(user), Some(password)) if !password.expose_secret().is_empty() => {
+            Some((user, password))
+        }
+        (None, None) => None,
+        (None, Some(password)) if password.expose_secret().is_empty() => None,
+        _ => {
+            return Err(ConfigError::new(
+                "PORTCULLIS_SMTP_USERNAME/PORTCULLIS_SMTP_PASSWORD",
+                "give both or neither",
+            ));
+        }
+    };
+    let smtp = match given.host.filter(|h| !h.trim().is_empty()) {
+        None => None,
+        Some(host) => {
+            let port = match given.port {
+                None => tls.default_port(),
+                Some(port) => u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+                    ConfigError::new(&env.smtp_port, format!("{port} is not a port"))
+                })?,
+            };
+            let loopback = host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if tls == SmtpTls::None && !loopback {
+                return Err(ConfigError::new(
+                    &env.smtp_tls,
+                    format!(
+                        "`none` sends mail (password-reset links) and credentials in the clear: only to a loopback host, not `{host}`; use starttls or tls"
+                    ),
+                ));
+            }
+            Some(SmtpSettings {
+                host,
+                port,
+                tls,
+                ca_file: given.ca_file,
+                credentials,
+            })
+        }
+    };
+    Ok(MailSettings { smtp, from })
 }
 
 /// Refuses a plain-http issuer (explicit, or the default derived from `bind`) on a host that is
@@ -514,6 +635,8 @@ impl Settings {
             accounts,
             tokens,
             http,
+            mail,
+            email,
         } = self;
         let mut effective = serde_json::json!({
             "database_url": db.url.to_string(),
@@ -564,6 +687,24 @@ impl Settings {
         });
         // Outside the macro: one more member passes serde_json's recursion limit.
         effective["second_factor"] = accounts.second_factor.as_str().into();
+        // A second object: one macro call this long exceeds the macro recursion limit.
+        let mail_json = serde_json::json!({
+            "smtp_host": mail.smtp.as_ref().map(|s| s.host.clone()),
+            "smtp_port": mail.smtp.as_ref().map(|s| s.port),
+            "smtp_tls": mail.smtp.as_ref().map(|s| s.tls.as_str()),
+            "smtp_ca_file": mail.smtp.as_ref().and_then(|s| s.ca_file.as_ref()).map(|p| p.display().to_string()),
+            "smtp_username": mail.smtp.as_ref().and_then(|s| s.credentials.as_ref()).map(|(user, _)| user.clone()),
+            "smtp_password": mail.smtp.as_ref().and_then(|s| s.credentials.as_ref()).map(|_| "<redacted>"),
+            "mail_from": mail.from,
+            "email_verification_ttl": secs(email.verification_ttl),
+            "password_reset_ttl": secs(email.reset_ttl),
+            "mail_max_per_address": email.max_per_address,
+            "mail_max_per_ip": email.max_per_ip,
+        });
+        if let (Some(all), serde_json::Value::Object(mail)) = (effective.as_object_mut(), mail_json)
+        {
+            all.extend(mail);
+        }
         effective
     }
 }

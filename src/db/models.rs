@@ -395,3 +395,63 @@ impl std::fmt::Debug for SecondFactorRow {
             .finish_non_exhaustive()
     }
 }
+
+/// A row of `email_tokens`.
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::email_tokens)]
+pub struct EmailTokenRow {
+    /// Base64url SHA-256 of the token (never the token).
+    pub token_hash: String,
+    /// The user.
+    pub user_id: String,
+    /// `verify_email`, `change_email` or `reset_password`.
+    pub purpose: String,
+    /// The address it was sent to.
+    pub email: String,
+    /// Issued (UTC).
+    pub created_at: NaiveDateTime,
+    /// Expires (UTC).
+    pub expires_at: NaiveDateTime,
+    /// Used or superseded (UTC).
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// A row of `mail_outbox`.
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = crate::db::schema::mail_outbox)]
+pub struct OutboxRow {
+    /// UUID.
+    pub id: String,
+    /// The recipient's address.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// The body sealed under the KEK (`""` once sent).
+    pub body: String,
+    /// What the mail is for.
+    pub purpose: String,
+    /// Queued (UTC).
+    pub created_at: NaiveDateTime,
+    /// Next attempt due (UTC).
+    pub next_attempt_at: NaiveDateTime,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Claimed by an instance until then (UTC).
+    pub claimed_until: Option<NaiveDateTime>,
+    /// Sent (UTC).
+    pub sent_at: Option<NaiveDateTime>,
+    /// Given up (UTC).
+    pub failed_at: Option<NaiveDateTime>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl std::fmt::Debug for OutboxRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRow")
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("body", &"<sealed>")
+            .finish_non_exhaustive()
+    }
+}

@@ -469,3 +469,54 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    /// Single-use tokens sent by mail (address verification, email change, password reset), by
+    /// SHA-256.
+    email_tokens (token_hash) {
+        /// Base64url SHA-256 of the token.
+        token_hash -> Text,
+        /// The user.
+        user_id -> Text,
+        /// `verify_email`, `change_email` or `reset_password`.
+        purpose -> Text,
+        /// The address the token was sent to (and, for a change, the new address).
+        email -> Text,
+        /// Issued (UTC).
+        created_at -> Timestamp,
+        /// Expires (UTC).
+        expires_at -> Timestamp,
+        /// Set when used (or superseded).
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Mail waiting to be sent, or sent.
+    mail_outbox (id) {
+        /// UUID.
+        id -> Text,
+        /// The recipient's address.
+        recipient -> Text,
+        /// Subject line.
+        subject -> Text,
+        /// The text body, sealed under the KEK; `""` once sent.
+        body -> Text,
+        /// What the mail is for (`verify_email`, `change_email`, `reset_password`).
+        purpose -> Text,
+        /// Queued (UTC).
+        created_at -> Timestamp,
+        /// The next delivery attempt is due then (UTC).
+        next_attempt_at -> Timestamp,
+        /// Delivery attempts made.
+        attempts -> Integer,
+        /// An instance is sending it until then (UTC).
+        claimed_until -> Nullable<Timestamp>,
+        /// Accepted by the SMTP server (UTC).
+        sent_at -> Nullable<Timestamp>,
+        /// Given up (UTC).
+        failed_at -> Nullable<Timestamp>,
+        /// Why the last attempt failed (no secret).
+        last_error -> Nullable<Text>,
+    }
+}

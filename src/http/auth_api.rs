@@ -55,7 +55,7 @@ pub struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
-fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
+pub(super) fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
     let mut builder = HttpResponse::build(status);
     builder
         .insert_header(("Cache-Control", "no-store"))
@@ -181,6 +181,12 @@ pub async fn register(
         roles: Vec::new(),
     };
     let user = users::create(&state.db, &state.hasher, &state.clock, new).await?;
+    // The address is unverified until the link mailed to it is confirmed. The account exists
+    // either way: a link that could not be queued is logged, and the user asks again
+    // (`POST /api/me/email/verification`).
+    if let Err(error) = state.mail_links.send_verification(user.id.clone()).await {
+        tracing::warn!(%error, user_id = %user.id, "the verification link could not be queued");
+    }
     Ok(no_store(StatusCode::CREATED).json(user))
 }
 
@@ -348,33 +354,71 @@ pub async fn me(state: web::Data<AppState>, auth: UserBearer) -> Result<HttpResp
 }
 
 /// `PATCH /api/me` (bearer) with a JSON object of claims → the user, changed. The user may set
-/// their email and every standard claim but `email_verified` and `phone_number_verified`
+/// every standard claim but `email_verified` and `phone_number_verified`
 /// ([`users::update_claims`], [`crate::accounts::profile`] for the rules); `""` or `null`
-/// clears a claim. `400 invalid_request` naming the field, `409 user_exists` for an email
-/// another account has, `403 insufficient_scope` for an application's token (not the account's
-/// own login). All or nothing; audited with the user as actor.
+/// clears a claim. A new `email` does not replace the address yet: a link goes to it, and the
+/// answer's `pending_email` names it until the link is confirmed (issue 17: the address changes
+/// only once verified). `400 invalid_request` naming the field, `409 user_exists` for an email
+/// another account has, `429` over the mail budgets, `403 insufficient_scope` for an
+/// application's token (not the account's own login). Nothing is written when a field is
+/// refused; audited with the user as actor.
 pub async fn update_me(
     state: web::Data<AppState>,
+    request: HttpRequest,
     auth: UserBearer,
-    Json(patch): Json<serde_json::Map<String, serde_json::Value>>,
+    Json(mut patch): Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // Only the account's own login: an application's token, even one for this API's audience,
     // never changes the user's email or claims.
     let id = account_holder(&auth)?;
+    let current = auth.current.user.clone();
+    // A new address (not the same one in another form, which `update_claims` re-keys) waits
+    // for its link; checked before anything is written.
+    let new_email = match patch.get("email") {
+        Some(serde_json::Value::String(text)) => {
+            let email =
+                Email::parse(text.trim()).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+            if email.normalized() == current.email_normalized {
+                None
+            } else {
+                state
+                    .mail_links
+                    .check_available(id.clone(), &email)
+                    .await
+                    .map_err(ApiError::from)?;
+                Some(email)
+            }
+        }
+        _ => None,
+    };
+    if new_email.is_some() {
+        patch.remove("email");
+    }
     let now = state.clock.now_naive();
+    let user_id = id.clone();
     let view =
         crate::accounts::audit::audited(&state.db, id.clone(), "user_updated", now, move |conn| {
-            users::update_claims(conn, &id, &patch, Editor::User, now)
+            users::update_claims(conn, &user_id, &patch, Editor::User, now)
         })
         .await
         .map_err(ApiError::from)?;
-    Ok(no_store(StatusCode::OK).json(view))
+    let mut body = serde_json::to_value(&view)
+        .map_err(|e| ApiError::Fault(crate::http::error::Fault::internal(e)))?;
+    if let Some(email) = new_email {
+        state
+            .mail_links
+            .request_email_change(&current, &email, client_ip(&state, &request))
+            .await
+            .map_err(ApiError::from)?;
+        body["pending_email"] = serde_json::Value::String(email.as_str().to_owned());
+    }
+    Ok(no_store(StatusCode::OK).json(body))
 }
 
 /// The user id of a token from the account's own login (the JSON API's first-party client):
 /// an application's token, even one for this API's audience, never manages the user's
 /// consents (it could read which other applications the user approved, or withdraw them).
-fn account_holder(auth: &UserBearer) -> Result<String, BearerError> {
+pub(super) fn account_holder(auth: &UserBearer) -> Result<String, BearerError> {
     let first_party = auth.claims.client_id.as_deref() == Some(sessions::FIRST_PARTY_CLIENT_ID)
         && auth.current.client_id == sessions::FIRST_PARTY_CLIENT_ID;
     if !first_party {

@@ -353,7 +353,7 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
 }
 
 /// The browser's signed-in user, from its session cookie.
-async fn current_session(
+pub(super) async fn current_session(
     app: &AppState,
     request: &HttpRequest,
     now: NaiveDateTime,

@@ -45,6 +45,7 @@ use actix_web::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICA
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::accounts::mail_links::LinkError;
 use crate::accounts::password::HashError;
 use crate::accounts::sessions::AuthError;
 use crate::accounts::users::AccountError;
@@ -292,6 +293,9 @@ pub enum ApiError {
     /// The account needs a second factor it has not enrolled (the hosted login enrols it).
     #[error("second factor enrolment required")]
     SecondFactorEnrolmentRequired,
+    /// A mailed link's token is unknown, used, superseded or expired.
+    #[error("invalid link")]
+    InvalidLink,
 }
 
 impl From<crate::accounts::factors::FactorError> for Fault {
@@ -346,6 +350,20 @@ impl From<AccountError> for ApiError {
             AccountError::Hash(HashError::Busy) => Self::Fault(Fault::Busy),
             AccountError::Hash(e) => Self::Fault(Fault::internal(e)),
             AccountError::Db(db) => db.into(),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(error: LinkError) -> Self {
+        match error {
+            LinkError::InvalidLink => Self::InvalidLink,
+            LinkError::Throttled(seconds) => Self::TooManyRequests(seconds),
+            LinkError::Invalid(field) => Self::InvalidRequest(field.to_string()),
+            LinkError::AddressTaken => Self::UserExists,
+            LinkError::Db(db) => db.into(),
+            LinkError::Hash(HashError::Busy) => Self::Fault(Fault::Busy),
+            other => Self::Fault(Fault::internal(other)),
         }
     }
 }
@@ -414,6 +432,11 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "registration_closed",
                 "Registration is closed.",
+            ),
+            Self::InvalidLink => client(
+                StatusCode::BAD_REQUEST,
+                "invalid_link",
+                "The link is invalid, has expired or was already used; ask for a new one.",
             ),
             Self::TooManyRequests(seconds) => Answer {
                 retry_after: Some(*seconds),

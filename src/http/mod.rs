@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod context;
 pub mod cors;
+pub mod email;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -127,6 +128,37 @@ fn configure_api(cfg: &mut web::ServiceConfig, cors_origins: &[String]) {
                 "/auth/logout-all",
                 WRITE,
                 auth_api::logout_all,
+            ))
+            // Email (issue 17): password reset and address verification by mailed links.
+            .service(scoped_resource(
+                "/api/auth/password-reset",
+                "/auth/password-reset",
+                WRITE,
+                email::request_password_reset,
+            ))
+            .service(scoped_resource(
+                "/api/auth/password-reset/confirm",
+                "/auth/password-reset/confirm",
+                WRITE,
+                email::reset_password,
+            ))
+            .service(scoped_resource(
+                "/api/auth/verify-email",
+                "/auth/verify-email",
+                WRITE,
+                email::verify_email,
+            ))
+            .service(scoped_resource(
+                "/api/me/email",
+                "/me/email",
+                WRITE,
+                email::change_email,
+            ))
+            .service(scoped_resource(
+                "/api/me/email/verification",
+                "/me/email/verification",
+                WRITE,
+                email::resend_verification,
             ))
             .service(labelled(
                 "/api/me",
@@ -379,6 +411,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/account/applications/revoke",
         WRITE,
         account::revoke_application,
+    ))
+    // Email (issue 17): the hosted pages of password reset, address verification and the
+    // account's address.
+    .service(resource(
+        "/password-reset",
+        READ_WRITE,
+        email::password_reset_page,
+    ))
+    .service(resource(
+        "/password-reset/confirm",
+        READ_WRITE,
+        email::password_reset_confirm_page,
+    ))
+    .service(resource(
+        "/email/verify",
+        READ_WRITE,
+        email::email_verify_page,
+    ))
+    .service(resource(
+        "/account/email",
+        READ_WRITE,
+        email::account_email_page,
     ))
     .service(cross_origin_resource(
         "/token",

@@ -17,6 +17,7 @@ mod cluster;
 mod consent;
 mod cors;
 mod edges;
+mod email;
 mod errors;
 mod failover;
 mod fuzz;
