@@ -17,6 +17,7 @@ use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
 use crate::keys::{KeyState, SigningAlg};
 use crate::oidc::Issuer;
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, NewApi};
+use crate::oidc::client_auth::AuthMethod;
 use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient, PkcePolicy};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
@@ -178,8 +179,19 @@ pub enum ClientsCommand {
         /// `required`; it can raise the deployment's `PORTCULLIS_SECOND_FACTOR`, never lower it.
         #[arg(long = "second-factor-policy", id = "client_second_factor", value_parser = parse_second_factor, default_value = "off")]
         second_factor: SecondFactorPolicy,
+        /// How it authenticates at the token, revocation and introspection endpoints (RFC 7591
+        /// §2): `none` (public clients), `client_secret_basic` (default for confidential
+        /// clients; `client_secret_post` is the same secret in the body, also accepted) or
+        /// `private_key_jwt` (RFC 7523: a JWT signed with a key of `--jwks`; no secret).
+        #[arg(long, value_parser = parse_auth_method)]
+        token_endpoint_auth_method: Option<AuthMethod>,
+        /// The client's public keys for `private_key_jwt`: a JSON Web Key Set, inline or
+        /// `@FILE` (RSA ≥ 2048 bits with RS256/PS256, or EC P-256 with ES256; no private members).
+        #[arg(long, value_parser = parse_jwks)]
+        jwks: Option<serde_json::Value>,
     },
-    /// Change a client's web origins or second-factor policy; prints the client as JSON.
+    /// Change a client's web origins, second-factor policy or keys (each change audited on its
+    /// own); prints the client as JSON.
     Update {
         /// The client identifier.
         #[arg(allow_hyphen_values = true)]
@@ -194,6 +206,11 @@ pub enum ClientsCommand {
         /// Remove every registered web origin (the redirect URIs' origins stay allowed).
         #[arg(long)]
         no_web_origins: bool,
+        /// Replace the client's public keys with this JSON Web Key Set (inline or `@FILE`): a
+        /// confidential client then authenticates with `private_key_jwt` only (a secret it had
+        /// stops working; `rotate-secret` goes back to a secret).
+        #[arg(long, value_parser = parse_jwks)]
+        jwks: Option<serde_json::Value>,
     },
     /// List every client (no secrets) as a JSON array.
     List,
@@ -471,6 +488,23 @@ fn parse_pkce(text: &str) -> Result<PkcePolicy, String> {
         .ok_or_else(|| format!("`{text}` is not required, pkce_or_nonce or optional"))
 }
 
+fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
+    AuthMethod::parse(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not none, client_secret_basic, client_secret_post or private_key_jwt"
+        )
+    })
+}
+
+/// A JSON Web Key Set given inline or as `@FILE`.
+fn parse_jwks(text: &str) -> Result<serde_json::Value, String> {
+    let json = match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        None => text.to_owned(),
+    };
+    serde_json::from_str(&json).map_err(|e| format!("not a JSON Web Key Set: {e}"))
+}
+
 fn parse_alg(text: &str) -> Result<SigningAlg, String> {
     SigningAlg::parse(text).ok_or_else(|| format!("`{text}` is not ES256 or RS256"))
 }
@@ -590,6 +624,8 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             pkce,
             web_origins,
             second_factor,
+            token_endpoint_auth_method,
+            jwks,
         } => {
             let new = NewClient {
                 client_id,
@@ -606,6 +642,8 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 pkce,
                 web_origins,
                 second_factor,
+                token_endpoint_auth_method,
+                jwks,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())
@@ -617,34 +655,42 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             client_id,
             web_origins,
             no_web_origins,
-            second_factor: Some(policy),
-        } if web_origins.is_empty() && !no_web_origins => {
-            let client = audited(&db, "client_second_factor_changed", move |conn| {
-                oidc_clients::set_second_factor(conn, &client_id, policy, clock.now_naive())
-            })
-            .await?;
-            print_json(&client)
-        }
-        ClientsCommand::Update {
-            client_id,
-            web_origins,
-            no_web_origins,
             second_factor,
+            jwks,
         } => {
-            if second_factor.is_some() {
+            let change_origins = !web_origins.is_empty() || no_web_origins;
+            if !change_origins && second_factor.is_none() && jwks.is_none() {
                 anyhow::bail!(
-                    "give --second-factor-policy alone (change web origins in another call)"
+                    "nothing to change: give --web-origin (repeatable), --no-web-origins, --second-factor-policy or --jwks"
                 );
             }
-            if web_origins.is_empty() && !no_web_origins {
-                anyhow::bail!(
-                    "nothing to change: give --web-origin (repeatable) or --no-web-origins"
+            let mut client = None;
+            if change_origins {
+                let (id, clock) = (client_id.clone(), clock.clone());
+                client = Some(
+                    audited(&db, "client_web_origins_changed", move |conn| {
+                        oidc_clients::set_web_origins(conn, &id, &web_origins, clock.now_naive())
+                    })
+                    .await?,
                 );
             }
-            let client = audited(&db, "client_web_origins_changed", move |conn| {
-                oidc_clients::set_web_origins(conn, &client_id, &web_origins, clock.now_naive())
-            })
-            .await?;
+            if let Some(policy) = second_factor {
+                let (id, clock) = (client_id.clone(), clock.clone());
+                client = Some(
+                    audited(&db, "client_second_factor_changed", move |conn| {
+                        oidc_clients::set_second_factor(conn, &id, policy, clock.now_naive())
+                    })
+                    .await?,
+                );
+            }
+            if let Some(jwks) = jwks {
+                client = Some(
+                    audited(&db, "client_jwks_changed", move |conn| {
+                        oidc_clients::set_jwks(conn, &client_id, &jwks, clock.now_naive())
+                    })
+                    .await?,
+                );
+            }
             print_json(&client)
         }
         ClientsCommand::List => print_json(&db.run(oidc_clients::list).await?),

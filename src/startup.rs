@@ -613,6 +613,7 @@ pub async fn purge_expired(state: &AppState) {
         ("refresh_families", purged.refresh_families),
         ("login_attempts", purged.login_attempts),
         ("trusted_devices", purged.trusted_devices),
+        ("client_assertions", purged.client_assertions),
     ];
     for (kind, rows) in counts {
         state

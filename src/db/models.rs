@@ -176,6 +176,10 @@ pub struct ClientRow {
     pub web_origins: String,
     /// Second-factor policy: `off` (the deployment's), `optional` or `required`.
     pub second_factor: String,
+    /// `none`, `client_secret_basic` or `private_key_jwt`.
+    pub token_endpoint_auth_method: String,
+    /// JSON Web Key Set of public keys (`private_key_jwt`).
+    pub jwks: Option<String>,
 }
 
 /// A row of `browser_sessions`.

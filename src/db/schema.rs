@@ -189,6 +189,23 @@ diesel::table! {
         web_origins -> Text,
         /// Second-factor policy: `off` (the deployment's), `optional` or `required`.
         second_factor -> Text,
+        /// Registered client authentication (RFC 7591 §2): `none`, `client_secret_basic` or
+        /// `private_key_jwt`.
+        token_endpoint_auth_method -> Text,
+        /// JSON Web Key Set of the client's public keys (`private_key_jwt`).
+        jwks -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Client assertions accepted (`private_key_jwt`), until they expire: each `jti` once.
+    client_assertions (client_id, jti_hash) {
+        /// The client.
+        client_id -> Text,
+        /// Base64url SHA-256 of the assertion's `jti`.
+        jti_hash -> Text,
+        /// The assertion's `exp` (UTC).
+        expires_at -> Timestamp,
     }
 }
 

@@ -25,6 +25,7 @@ use crate::http::json::Json;
 use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, ApisError, NewApi};
+use crate::oidc::client_auth::AuthMethod;
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient, PkcePolicy};
 use crate::oidc::consent;
 use crate::oidc::user_grants;
@@ -404,6 +405,13 @@ pub struct CreateClient {
     /// `off` (default: the deployment's policy), `optional` or `required`.
     #[serde(default)]
     second_factor: Option<String>,
+    /// `none`, `client_secret_basic` (default for confidential clients), `client_secret_post`
+    /// (the same) or `private_key_jwt` (RFC 7591 §2).
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JSON Web Key Set (`private_key_jwt`).
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
 }
 
 /// A second-factor policy of a request body: `off`, `optional` or `required`.
@@ -451,6 +459,17 @@ pub async fn create_client(
             AdminError::InvalidRequest("pkce is required, pkce_or_nonce or optional".into())
         })?,
     };
+    let token_endpoint_auth_method = body
+        .token_endpoint_auth_method
+        .as_deref()
+        .map(|text| {
+            AuthMethod::parse(text).ok_or_else(|| {
+                AdminError::InvalidRequest(
+                    "token_endpoint_auth_method is none, client_secret_basic, client_secret_post or private_key_jwt".into(),
+                )
+            })
+        })
+        .transpose()?;
     let new = NewClient {
         client_id: body.client_id,
         public: body.public,
@@ -466,6 +485,8 @@ pub async fn create_client(
         pkce,
         web_origins: body.web_origins,
         second_factor: second_factor_policy(body.second_factor.as_deref())?,
+        token_endpoint_auth_method,
+        jwks: body.jwks,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {
@@ -549,6 +570,31 @@ pub async fn update_second_factor(
         "client_second_factor_changed",
         move |conn| oidc_clients::set_second_factor(conn, &id, policy, now),
     )
+    .await?;
+    Ok(ok(StatusCode::OK, &client))
+}
+
+/// `PUT /admin/clients/{client_id}/jwks` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jwks {
+    jwks: serde_json::Value,
+}
+
+/// `PUT /admin/clients/{client_id}/jwks`: replaces a confidential client's public keys (a JSON
+/// Web Key Set); it then authenticates with `private_key_jwt` only (RFC 7523 §2.2) and a secret
+/// it had stops working. 400 `invalid_request` naming a refused key; 404 for no such client.
+pub async fn update_jwks(
+    state: web::Data<AppState>,
+    admin: Admin,
+    client_id: web::Path<String>,
+    body: Json<Jwks>,
+) -> Result<HttpResponse, AdminError> {
+    let jwks = body.0.jwks;
+    let (id, now) = (client_id.into_inner(), state.clock.now_naive());
+    let client = change_client(&state, &admin, "client_jwks_changed", move |conn| {
+        oidc_clients::set_jwks(conn, &id, &jwks, now)
+    })
     .await?;
     Ok(ok(StatusCode::OK, &client))
 }

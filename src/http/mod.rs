@@ -249,6 +249,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 admin::update_second_factor,
             ))
             .service(scoped_resource(
+                "/admin/clients/{client_id}/jwks",
+                "/clients/{client_id}/jwks",
+                PUT,
+                admin::update_jwks,
+            ))
+            .service(scoped_resource(
                 "/admin/clients/{client_id}/rotate-secret",
                 "/clients/{client_id}/rotate-secret",
                 WRITE,

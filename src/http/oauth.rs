@@ -1,6 +1,7 @@
 //! OAuth endpoints: `POST /token`, `POST /revoke` (RFC 7009), `POST /introspect` (RFC 7662),
 //! `GET|POST /userinfo` (OIDC Core §5.3). Form bodies only, parameters never repeated, client
-//! authentication by `client_secret_basic`, `client_secret_post` or `none` (public clients).
+//! authentication by `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523
+//! §2.2) or `none` (public clients).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use serde_json::json;
 
 use crate::http::cors::CrossOrigin;
 use crate::http::error::Fault;
+use crate::oidc::client_auth::{self, AuthMethod};
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::grants;
@@ -82,13 +84,20 @@ pub fn no_query(request: &HttpRequest) -> Result<(), OAuthError> {
     }
 }
 
-/// Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3).
-pub fn authenticate_client(
+/// Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3):
+/// a secret (`Authorization: Basic` or `client_secret` in the body), a client assertion
+/// (`private_key_jwt`, [`authenticate_by_assertion`]), or nothing for a public client. `path` is
+/// the endpoint's path (`/token`…), whose URL an assertion may name as its audience.
+pub async fn authenticate_client(
     state: &AppState,
     request: &HttpRequest,
     params: &Params,
+    path: &str,
 ) -> Result<Arc<Client>, OAuthError> {
     no_query(request)?;
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return authenticate_by_assertion(state, request, params, path).await;
+    }
     let basic = basic_credentials(request)?;
     let (client_id, secret, via_basic) = match (basic, params.get("client_secret")) {
         (Some(_), Some(_)) => {
@@ -122,6 +131,81 @@ pub fn authenticate_client(
     if !authenticated {
         tracing::warn!(client_id = %safe(&client_id), "client authentication failed");
         return Err(OAuthError::invalid_client(via_basic));
+    }
+    Ok(client)
+}
+
+/// `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): `client_assertion_type` is the JWT bearer
+/// type, `client_assertion` a JWT whose `iss` names the client (and `client_id`, if sent, is the
+/// same), checked by [`client_auth::check_assertion`] against the client's registered keys with
+/// the issuer, the token endpoint and this endpoint's URL as audiences; then its `jti` is
+/// recorded, so that an assertion is accepted once across every instance sharing the database.
+/// Anything else in the request that authenticates (a secret, `Authorization`) is refused.
+async fn authenticate_by_assertion(
+    state: &AppState,
+    request: &HttpRequest,
+    params: &Params,
+    path: &str,
+) -> Result<Arc<Client>, OAuthError> {
+    if request.headers().contains_key(AUTHORIZATION) || params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "Use one client authentication method, not two.",
+        ));
+    }
+    if params.get("client_assertion_type") != Some(client_auth::JWT_BEARER_ASSERTION) {
+        return Err(OAuthError::invalid_client_because(format!(
+            "client_assertion_type must be {}.",
+            client_auth::JWT_BEARER_ASSERTION
+        )));
+    }
+    let assertion = params.required("client_assertion")?;
+    let client_id = client_auth::unverified_issuer(assertion).ok_or_else(|| {
+        OAuthError::invalid_client_because("The client assertion is not a JWT naming its iss.")
+    })?;
+    if params.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the client assertion's iss.",
+        ));
+    }
+    let client = state
+        .clients
+        .get(&client_id)
+        .filter(|client| client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt)
+        .ok_or_else(|| {
+            tracing::warn!(client_id = %safe(&client_id), "client assertion for no key client");
+            OAuthError::invalid_client(false)
+        })?;
+    let keys = client
+        .keys()
+        .ok_or_else(|| OAuthError::invalid_client(false))?;
+    let issuer = state.issuer.as_str();
+    let token_endpoint = format!("{issuer}/token");
+    let this_endpoint = format!("{issuer}{path}");
+    let now = state.clock.now().timestamp();
+    let accepted = client_auth::check_assertion(
+        assertion,
+        &client.client_id,
+        keys,
+        &[issuer, &token_endpoint, &this_endpoint],
+        now,
+    )?;
+    let expires_at = chrono::DateTime::from_timestamp(accepted.expires_at, 0)
+        .map(|at| at.naive_utc())
+        .ok_or_else(|| OAuthError::invalid_client(false))?;
+    let jti_hash = accepted.record_key(&client.client_id);
+    let id = client.client_id.clone();
+    let first_use = state
+        .db
+        .run(move |conn| {
+            crate::db::queries::clients::record_assertion(conn, &id, &jti_hash, expires_at)
+                .map_err(crate::db::DbError::Query)
+        })
+        .await?;
+    if !first_use {
+        tracing::warn!(client_id = %client.client_id, "client assertion replayed");
+        return Err(OAuthError::invalid_client_because(
+            "The client assertion was used before (its jti is spent).",
+        ));
     }
     Ok(client)
 }
@@ -177,7 +261,7 @@ async fn exchange(
     no_query(request)?;
     let params = read_form(request, payload).await?;
     let grant_type = params.required("grant_type")?.to_owned();
-    let client = authenticate_client(state, request, &params)?;
+    let client = authenticate_client(state, request, &params, "/token").await?;
     cors.check_client(&client)?;
     let response = grants::exchange(
         &state.tokens,
@@ -210,7 +294,7 @@ async fn revoke_token(
 ) -> Result<HttpResponse, OAuthError> {
     no_query(request)?;
     let params = read_form(request, payload).await?;
-    let client = authenticate_client(state, request, &params)?;
+    let client = authenticate_client(state, request, &params, "/revoke").await?;
     cors.check_client(&client)?;
     let token = params.required("token")?;
     let now = state.clock.now_naive();
@@ -236,7 +320,7 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     no_query(&request)?;
     let params = read_form(&request, payload).await?;
-    let client = authenticate_client(&state, &request, &params)?;
+    let client = authenticate_client(&state, &request, &params, "/introspect").await?;
     if !client.confidential {
         return Err(OAuthError::invalid_client(false));
     }

@@ -19,6 +19,7 @@ use crate::db::queries::clients as q;
 use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
 use crate::keys::SigningAlg;
+use crate::oidc::client_auth::{AuthMethod, ClientKeys};
 use crate::oidc::error::OAuthError;
 use crate::secrets::{ClientSecret, TokenHash};
 use crate::verify::Scope;
@@ -147,6 +148,14 @@ pub struct Client {
     /// redirect URIs, as browsers serialise them in `Origin` (computed once, at load).
     #[serde(skip)]
     origins: HashSet<String>,
+    /// How it authenticates at the token, revocation and introspection endpoints (RFC 7591 §2).
+    pub token_endpoint_auth_method: AuthMethod,
+    /// Its registered public keys (`private_key_jwt`), as registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// `jwks`, parsed once at load.
+    #[serde(skip)]
+    keys: Option<Arc<ClientKeys>>,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
 }
@@ -178,6 +187,9 @@ impl Client {
             // The deployment's policy applies to the account page's sign-in.
             second_factor: SecondFactorPolicy::Off,
             origins: HashSet::new(),
+            token_endpoint_auth_method: AuthMethod::None,
+            jwks: None,
+            keys: None,
             secret_hash: None,
         }
     }
@@ -207,6 +219,11 @@ impl Client {
     /// matching is for redirects, not for CORS; a private-use-scheme redirect URI gives none.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.origins.contains(origin)
+    }
+
+    /// The parsed keys of a `private_key_jwt` client; `None` for other clients.
+    pub fn keys(&self) -> Option<&ClientKeys> {
+        self.keys.as_deref()
     }
 
     /// Constant-time check of a presented secret against the stored hash.
@@ -239,6 +256,9 @@ impl Client {
             web_origins: Vec::new(),
             second_factor: SecondFactorPolicy::Off,
             origins: origins_of::<&str, _>(&[], redirect_uris),
+            token_endpoint_auth_method: AuthMethod::None,
+            jwks: None,
+            keys: None,
             secret_hash: None,
         }
     }
@@ -251,6 +271,18 @@ impl Client {
         let redirect_uris = list(&row.redirect_uris)?;
         let web_origins = list(&row.web_origins)?;
         let origins = origins_of(&web_origins, &redirect_uris);
+        let token_endpoint_auth_method = AuthMethod::parse(&row.token_endpoint_auth_method)
+            .ok_or_else(|| format!("bad auth method {}", row.token_endpoint_auth_method))?;
+        let jwks = row
+            .jwks
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let keys = jwks
+            .as_ref()
+            .map(|jwks| ClientKeys::parse(jwks).map(Arc::new))
+            .transpose()?;
         Ok(Self {
             client_id: row.client_id.clone(),
             confidential,
@@ -277,6 +309,9 @@ impl Client {
             second_factor: SecondFactorPolicy::parse(&row.second_factor)
                 .ok_or_else(|| format!("bad second_factor policy {}", row.second_factor))?,
             origins,
+            token_endpoint_auth_method,
+            jwks,
+            keys,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -556,6 +591,11 @@ pub struct NewClient {
     pub web_origins: Vec<String>,
     /// Its second-factor policy (it can raise the deployment's, never lower it).
     pub second_factor: SecondFactorPolicy,
+    /// How it authenticates (RFC 7591 §2); `None`: `none` for a public client, else
+    /// `client_secret_basic`.
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Its public keys, a JWKS (`private_key_jwt` only, and required for it).
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -678,11 +718,13 @@ pub fn create(
             new.pkce.as_str()
         )));
     }
-    let (secret, secret_hash) = if new.public {
-        (None, None)
-    } else {
+    let method = checked_auth_method(new.public, new.token_endpoint_auth_method, &new.jwks)
+        .map_err(invalid)?;
+    let (secret, secret_hash) = if method == AuthMethod::ClientSecretBasic {
         let (secret, hash) = generate_secret()?;
         (Some(secret), Some(hash))
+    } else {
+        (None, None)
     };
     let grants: Vec<String> = grant_types.iter().map(|g| g.as_str().to_owned()).collect();
     let row = ClientRow {
@@ -703,6 +745,8 @@ pub fn create(
         pkce: new.pkce.as_str().into(),
         web_origins: json_list(&web_origins),
         second_factor: new.second_factor.as_str().into(),
+        token_endpoint_auth_method: method.as_str().into(),
+        jwks: new.jwks.as_ref().map(serde_json::Value::to_string),
     };
     q::insert(conn, &row)?;
     let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
@@ -716,6 +760,39 @@ pub fn create(
         id,
         detail,
     ))
+}
+
+/// The authentication method a new client gets: `none` for a public client (nothing else is
+/// possible), `client_secret_basic` by default for a confidential one, `private_key_jwt` with a
+/// valid `jwks` ([`ClientKeys::parse`]); keys with any other method are refused.
+fn checked_auth_method(
+    public: bool,
+    requested: Option<AuthMethod>,
+    jwks: &Option<serde_json::Value>,
+) -> Result<AuthMethod, String> {
+    let method = match (public, requested) {
+        (true, None | Some(AuthMethod::None)) => AuthMethod::None,
+        (true, Some(other)) => {
+            return Err(format!(
+                "a public client authenticates with none, not {}",
+                other.as_str()
+            ));
+        }
+        (false, None) => AuthMethod::ClientSecretBasic,
+        (false, Some(AuthMethod::None)) => {
+            return Err(
+                "a confidential client authenticates with client_secret_basic or private_key_jwt"
+                    .into(),
+            );
+        }
+        (false, Some(method)) => method,
+    };
+    match (method, jwks) {
+        (AuthMethod::PrivateKeyJwt, Some(jwks)) => ClientKeys::parse(jwks).map(|_| method),
+        (AuthMethod::PrivateKeyJwt, None) => Err("private_key_jwt needs the client's jwks".into()),
+        (_, Some(_)) => Err("jwks is for clients that authenticate with private_key_jwt".into()),
+        (_, None) => Ok(method),
+    }
 }
 
 /// Why `scope` cannot be allowed, and where scopes come from: the OpenID scopes and the scopes
@@ -788,7 +865,24 @@ pub fn rotate_secret(
             "a public client has no secret to rotate".into(),
         ));
     }
-    q::set_secret(conn, client_id, &hash, now)?;
+    let detail = if row.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt.as_str() {
+        // A key client given a secret authenticates with the secret from now on.
+        q::set_authentication(
+            conn,
+            client_id,
+            AuthMethod::ClientSecretBasic.as_str(),
+            None,
+            Some(&hash),
+            now,
+        )?;
+        serde_json::json!({
+            "client_secret": "replaced",
+            "token_endpoint_auth_method": { "old": "private_key_jwt", "new": "client_secret_basic" },
+        })
+    } else {
+        q::set_secret(conn, client_id, &hash, now)?;
+        serde_json::json!({ "client_secret": "replaced" })
+    };
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
     Ok(Change::made(
         Registered {
@@ -796,7 +890,7 @@ pub fn rotate_secret(
             client_secret: Some(secret),
         },
         client_id,
-        serde_json::json!({ "client_secret": "replaced" }),
+        detail,
     ))
 }
 
@@ -890,6 +984,50 @@ pub fn set_second_factor(
         Client::from_row(&row).map_err(ClientError::Invalid)?,
         client_id,
         serde_json::json!({ "second_factor": { "old": old, "new": policy.as_str() } }),
+    ))
+}
+
+/// Makes a confidential client authenticate with `private_key_jwt` and the keys of `jwks`
+/// (replacing any earlier keys; a secret it had stops working at once) at `now`. Errors: a public
+/// client, a `jwks` refused by [`ClientKeys::parse`]. The audit detail names the old and new
+/// method and the key ids (no key material).
+pub fn set_jwks(
+    conn: &mut DbConn,
+    client_id: &str,
+    jwks: &serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<Change<Client>, ClientError> {
+    let keys = ClientKeys::parse(jwks).map_err(ClientError::Invalid)?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    if row.client_type != "confidential" {
+        return Err(ClientError::Invalid(
+            "a public client has no keys: it authenticates with none".into(),
+        ));
+    }
+    let old_kids = Client::from_row(&row)
+        .ok()
+        .and_then(|client| client.keys.map(|keys| keys.kids()));
+    q::set_authentication(
+        conn,
+        client_id,
+        AuthMethod::PrivateKeyJwt.as_str(),
+        Some(&jwks.to_string()),
+        None,
+        now,
+    )?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    let old_method = if old_kids.is_some() {
+        "private_key_jwt"
+    } else {
+        "client_secret_basic"
+    };
+    Ok(Change::made(
+        Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_id,
+        serde_json::json!({
+            "token_endpoint_auth_method": { "old": old_method, "new": "private_key_jwt" },
+            "jwks": { "old": old_kids, "new": keys.kids() },
+        }),
     ))
 }
 

@@ -65,6 +65,12 @@ impl OAuthError {
         }
     }
 
+    /// 401 `invalid_client` saying why (a client assertion that was refused: the client is the
+    /// one who needs the reason, and it names nothing about other clients).
+    pub fn invalid_client_because(description: impl Into<String>) -> Self {
+        Self::new("invalid_client", 401, description)
+    }
+
     /// 400 `invalid_grant`.
     pub fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new("invalid_grant", 400, description)

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::client_auth::ASSERTION_ALGS;
 use super::clients::KNOWN_SCOPES;
 use super::issuer::Issuer;
 
@@ -39,10 +40,16 @@ pub struct ProviderMetadata {
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms of `private_key_jwt` client assertions (RFC 8414 §2).
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication at the revocation endpoint.
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms of client assertions at the revocation endpoint.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication at the introspection endpoint.
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms of client assertions at the introspection endpoint.
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `S256` only.
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// Claims.
@@ -88,17 +95,23 @@ impl ProviderMetadata {
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "none",
             ],
+            token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             revocation_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
                 "none",
             ],
+            revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             introspection_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
+            introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS.to_vec(),
             code_challenge_methods_supported: vec!["S256"],
             claims_supported: [
                 "iss",

@@ -3,6 +3,7 @@
 pub mod apis;
 pub mod authorize;
 pub mod claims_request;
+pub mod client_auth;
 pub mod clients;
 pub mod consent;
 pub mod error;

@@ -458,63 +458,13 @@ impl JwksCache {
     }
 
     fn parse_key(&self, jwk: &Value) -> Result<VerificationKey, String> {
-        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
-        let kid = text("kid").filter(|k| !k.is_empty()).ok_or("no kid")?;
-        if jwk.get("use").is_some() && text("use") != Some("sig") {
-            return Err(format!("{kid}: not a signature key"));
-        }
-        if ["d", "p", "q", "dp", "dq", "qi", "k"]
-            .iter()
-            .any(|m| jwk.get(*m).is_some())
-        {
-            return Err(format!("{kid}: carries private or symmetric material"));
-        }
-        let kty = text("kty").ok_or("no kty")?;
-        let alg = match (text("alg"), kty) {
-            (Some("RS256"), "RSA") | (None, "RSA") => Algorithm::RS256,
-            (Some("ES256"), "EC") | (None, "EC") => Algorithm::ES256,
-            (alg, kty) => return Err(format!("{kid}: unsupported kty {kty} / alg {alg:?}")),
-        };
+        let key = public_key(jwk)?;
+        let kid = key.kid.ok_or("no kid")?;
+        let alg = key.alg;
         if !self.config.algorithms.contains(&alg) {
             return Err(format!("{kid}: algorithm {alg:?} not allowed"));
         }
-        let decoding_key = match alg {
-            Algorithm::RS256 => {
-                let n = b64(text("n"), "n")?;
-                let e = b64(text("e"), "e")?;
-                let n_bits = bit_length(&n);
-                if n_bits < 2048 {
-                    return Err(format!("{kid}: RSA modulus of {n_bits} bits is below 2048"));
-                }
-                let e_value = e.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-                if e.len() > 8 || e_value < 3 || e_value % 2 == 0 {
-                    return Err(format!("{kid}: unacceptable RSA exponent"));
-                }
-                DecodingKey::from_rsa_raw_components(&n, &e)
-            }
-            _ => {
-                if text("crv") != Some("P-256") {
-                    return Err(format!("{kid}: EC key is not on P-256"));
-                }
-                let x = b64(text("x"), "x")?;
-                let y = b64(text("y"), "y")?;
-                if x.len() != 32 || y.len() != 32 {
-                    return Err(format!("{kid}: P-256 coordinates must be 32 bytes"));
-                }
-                let mut point = Vec::with_capacity(65);
-                point.push(4);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                // Refuses points that are not on the curve (invalid-curve attacks, RFC 8725 §2.5).
-                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
-                    .map_err(|_| format!("{kid}: point is not on P-256"))?;
-                DecodingKey::from_ec_components(
-                    text("x").unwrap_or_default(),
-                    text("y").unwrap_or_default(),
-                )
-                .map_err(|e| format!("{kid}: {e}"))?
-            }
-        };
+        let decoding_key = key.decoding_key;
         // `exp` and `nbf` are checked by the verifier against its own `now` (with the leeway),
         // after the signature; here: the signature, `iss`, `aud` and the claims' presence.
         let mut validation = Validation::new(alg);
@@ -531,14 +481,92 @@ impl JwksCache {
         Ok(VerificationKey {
             kid: kid.to_owned(),
             alg,
-            alg_name: match alg {
-                Algorithm::RS256 => "RS256",
-                _ => "ES256",
-            },
+            alg_name: key.alg_name,
             decoding_key,
             validation,
         })
     }
+}
+
+/// A public signature key read from a JWK (RFC 7517 §4), with the one algorithm it verifies.
+pub struct PublicJwk {
+    /// `kid`, when the JWK has a non-empty one.
+    pub kid: Option<String>,
+    /// The key's algorithm: its `alg` member, else the default of its type (`RS256` for `RSA`,
+    /// `ES256` for `EC`).
+    pub alg: Algorithm,
+    /// The JWA name of `alg`.
+    pub alg_name: &'static str,
+    /// The parsed key.
+    pub decoding_key: DecodingKey,
+}
+
+/// Reads one public signature key of a JWKS: `RSA` (`RS256` or `PS256`, a modulus of at least
+/// 2048 bits, an odd exponent ≥ 3) or `EC` on P-256 (`ES256`, the point checked to be on the
+/// curve, RFC 8725 §2.5). Refused, with the reason: a `use` other than `sig`, private or
+/// symmetric members (`d`, `p`, `q`, `dp`, `dq`, `qi`, `k`), any other type, curve or algorithm.
+pub fn public_key(jwk: &Value) -> Result<PublicJwk, String> {
+    let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let kid = text("kid").filter(|k| !k.is_empty()).map(str::to_owned);
+    let name = kid.as_deref().unwrap_or("a key without kid").to_owned();
+    if jwk.get("use").is_some() && text("use") != Some("sig") {
+        return Err(format!("{name}: not a signature key"));
+    }
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|m| jwk.get(*m).is_some())
+    {
+        return Err(format!("{name}: carries private or symmetric material"));
+    }
+    let kty = text("kty").ok_or_else(|| format!("{name}: no kty"))?;
+    let (alg, alg_name) = match (text("alg"), kty) {
+        (Some("RS256") | None, "RSA") => (Algorithm::RS256, "RS256"),
+        (Some("PS256"), "RSA") => (Algorithm::PS256, "PS256"),
+        (Some("ES256") | None, "EC") => (Algorithm::ES256, "ES256"),
+        (alg, kty) => return Err(format!("{name}: unsupported kty {kty} / alg {alg:?}")),
+    };
+    let decoding_key = if kty == "RSA" {
+        let n = b64(text("n"), "n")?;
+        let e = b64(text("e"), "e")?;
+        let n_bits = bit_length(&n);
+        if n_bits < 2048 {
+            return Err(format!(
+                "{name}: RSA modulus of {n_bits} bits is below 2048"
+            ));
+        }
+        let e_value = e.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+        if e.len() > 8 || e_value < 3 || e_value % 2 == 0 {
+            return Err(format!("{name}: unacceptable RSA exponent"));
+        }
+        DecodingKey::from_rsa_raw_components(&n, &e)
+    } else {
+        if text("crv") != Some("P-256") {
+            return Err(format!("{name}: EC key is not on P-256"));
+        }
+        let x = b64(text("x"), "x")?;
+        let y = b64(text("y"), "y")?;
+        if x.len() != 32 || y.len() != 32 {
+            return Err(format!("{name}: P-256 coordinates must be 32 bytes"));
+        }
+        let mut point = Vec::with_capacity(65);
+        point.push(4);
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        // Refuses points that are not on the curve (invalid-curve attacks, RFC 8725 §2.5).
+        ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            .map_err(|_| format!("{name}: point is not on P-256"))?;
+        DecodingKey::from_ec_components(
+            text("x").unwrap_or_default(),
+            text("y").unwrap_or_default(),
+        )
+        .map_err(|e| format!("{name}: {e}"))?
+    };
+    Ok(PublicJwk {
+        kid,
+        alg,
+        alg_name,
+        decoding_key,
+    })
 }
 
 fn backoff(failures: u32, max: Duration) -> Duration {

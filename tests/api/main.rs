@@ -31,6 +31,7 @@ mod oidf;
 mod operations;
 mod passwords;
 mod pkce_policy;
+mod private_key_jwt;
 mod rotation;
 mod rotator_lease;
 mod second_factors;

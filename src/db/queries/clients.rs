@@ -85,6 +85,66 @@ pub fn set_second_factor(
         .execute(conn)
 }
 
+/// Replaces the client authentication method and the JSON Web Key Set (`private_key_jwt`); the
+/// secret hash is replaced too (`None`: a client that authenticates by key holds no secret).
+pub fn set_authentication(
+    conn: &mut DbConn,
+    client_id: &str,
+    method: &str,
+    jwks: Option<&str>,
+    secret_hash: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(client_id))
+        .set((
+            dsl::token_endpoint_auth_method.eq(method),
+            dsl::jwks.eq(jwks),
+            dsl::secret_hash.eq(secret_hash),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Records an accepted client assertion's `jti` until `expires_at`, as `jti_hash` (unique across
+/// clients: the hash covers the client id too). `Ok(false)`: the
+/// client had presented this `jti` before (a replay), whichever instance saw it.
+pub fn record_assertion(
+    conn: &mut DbConn,
+    client_id: &str,
+    jti_hash: &str,
+    expires_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    use crate::db::schema::client_assertions as assertions;
+    use diesel::result::{DatabaseErrorKind, Error};
+    let inserted = diesel::insert_into(assertions::table)
+        .values((
+            assertions::client_id.eq(client_id),
+            assertions::jti_hash.eq(jti_hash),
+            assertions::expires_at.eq(expires_at),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Deletes up to `batch` assertion records that expired before `before`; returns how many.
+pub fn purge_assertions(
+    conn: &mut DbConn,
+    before: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    use crate::db::schema::client_assertions as assertions;
+    let expired: Vec<String> = assertions::table
+        .filter(assertions::expires_at.lt(before))
+        .select(assertions::jti_hash)
+        .limit(batch)
+        .load(conn)?;
+    diesel::delete(assertions::table.filter(assertions::jti_hash.eq_any(&expired))).execute(conn)
+}
+
 /// `(count, latest change)`: changes whenever a client is added, changed or deleted.
 pub fn fingerprint(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let count = dsl::clients.count().get_result(conn)?;

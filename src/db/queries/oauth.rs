@@ -163,6 +163,8 @@ pub struct Purged {
     pub login_attempts: usize,
     /// Expired trusted devices.
     pub trusted_devices: usize,
+    /// Client assertions (`jti`s) past their `exp`.
+    pub client_assertions: usize,
 }
 
 impl Purged {
@@ -175,6 +177,7 @@ impl Purged {
             + self.refresh_families
             + self.login_attempts
             + self.trusted_devices
+            + self.client_assertions
     }
 
     /// The most rows any one kind lost (a call that deleted a full batch of some kind is
@@ -188,6 +191,7 @@ impl Purged {
             self.refresh_families,
             self.login_attempts,
             self.trusted_devices,
+            self.client_assertions,
         ]
         .into_iter()
         .max()
@@ -202,6 +206,7 @@ impl Purged {
         self.refresh_families += other.refresh_families;
         self.login_attempts += other.login_attempts;
         self.trusted_devices += other.trusted_devices;
+        self.client_assertions += other.client_assertions;
     }
 
     /// Adds a batch's counts to a run's.
@@ -214,7 +219,8 @@ impl Purged {
 /// authorization requests and access-token records once expired (`now`: they are never looked
 /// at again); codes and sessions that ended or expired before `before`; refresh families
 /// revoked or expired before `before` (their tokens go with them, so reuse detection keeps
-/// working for every family that can still be presented); trusted devices that expired;
+/// working for every family that can still be presented); trusted devices and client-assertion
+/// records that expired;
 /// throttle windows older than `throttle_before`. Bounded work per call: the janitor calls it
 /// again until a call deletes less than a batch of every kind.
 pub fn purge_expired(
@@ -290,8 +296,10 @@ pub fn purge_expired(
     let trusted_devices =
         diesel::delete(devices::table.filter(devices::token_hash.eq_any(&device_hashes)))
             .execute(conn)?;
+    let client_assertions = super::clients::purge_assertions(conn, now, batch)?;
     Ok(Purged {
         trusted_devices,
+        client_assertions,
         authorization_requests,
         authorization_codes,
         access_tokens,

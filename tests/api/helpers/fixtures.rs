@@ -40,7 +40,17 @@ impl ClientSpec {
             pkce: PkcePolicy::Required,
             web_origins: Vec::new(),
             second_factor: SecondFactorPolicy::Off,
+            token_endpoint_auth_method: None,
+            jwks: None,
         })
+    }
+
+    /// A confidential client that authenticates with `private_key_jwt` and the keys of `jwks`.
+    pub fn private_key_jwt(mut self, jwks: serde_json::Value) -> Self {
+        self.0.token_endpoint_auth_method =
+            Some(portcullis::oidc::client_auth::AuthMethod::PrivateKeyJwt);
+        self.0.jwks = Some(jwks);
+        self
     }
 
     /// The first-party web app the hosted-page tests sign in to: `webapp`, redirecting to
