@@ -254,6 +254,8 @@ fn issuing(c: &mut Criterion) {
             pkce: clients::PkcePolicy::Required,
             web_origins: Vec::new(),
             second_factor: portcullis::accounts::factors::SecondFactorPolicy::Off,
+            token_endpoint_auth_method: None,
+            jwks: None,
         };
         let client = runtime
             .block_on(

@@ -189,18 +189,7 @@ async fn authenticate_by_assertion(
         &[issuer, &token_endpoint, &this_endpoint],
         now,
     )?;
-    let expires_at = chrono::DateTime::from_timestamp(accepted.expires_at, 0)
-        .map(|at| at.naive_utc())
-        .ok_or_else(|| OAuthError::invalid_client(false))?;
-    let jti_hash = accepted.record_key(&client.client_id);
-    let id = client.client_id.clone();
-    let first_use = state
-        .db
-        .run(move |conn| {
-            crate::db::queries::clients::record_assertion(conn, &id, &jti_hash, expires_at)
-                .map_err(crate::db::DbError::Query)
-        })
-        .await?;
+    let first_use = client_auth::spend(&state.db, &client.client_id, &accepted).await?;
     if !first_use {
         tracing::warn!(client_id = %client.client_id, "client assertion replayed");
         return Err(OAuthError::invalid_client_because(

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::db::{Db, DbError};
 use crate::oidc::error::OAuthError;
 use crate::verify::jwks::{PublicJwk, public_key};
 
@@ -183,6 +184,26 @@ impl AcceptedAssertion {
         digest.update(self.jti.as_bytes());
         URL_SAFE_NO_PAD.encode(digest.finalize())
     }
+}
+
+/// Records `accepted` as spent by `client_id` until its `exp` (RFC 7523 §3 item 7: the `jti`
+/// is single-use): `Ok(false)` when it was spent before — on any instance, since the record is
+/// in the shared database.
+pub async fn spend(
+    db: &Db,
+    client_id: &str,
+    accepted: &AcceptedAssertion,
+) -> Result<bool, OAuthError> {
+    let expires_at = chrono::DateTime::from_timestamp(accepted.expires_at, 0)
+        .map(|at| at.naive_utc())
+        .ok_or_else(|| OAuthError::invalid_client(false))?;
+    let (id, key) = (client_id.to_owned(), accepted.record_key(client_id));
+    db.run(move |conn| {
+        crate::db::queries::clients::record_assertion(conn, &id, &key, expires_at)
+            .map_err(DbError::Query)
+    })
+    .await
+    .map_err(OAuthError::from)
 }
 
 /// The `iss` of an assertion, read without checking it, to find the client whose keys verify
