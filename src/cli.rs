@@ -490,9 +490,7 @@ fn parse_pkce(text: &str) -> Result<PkcePolicy, String> {
 
 fn parse_auth_method(text: &str) -> Result<AuthMethod, String> {
     AuthMethod::parse(text).ok_or_else(|| {
-        format!(
-            "`{text}` is not none, client_secret_basic, client_secret_post or private_key_jwt"
-        )
+        format!("`{text}` is not none, client_secret_basic, client_secret_post or private_key_jwt")
     })
 }
 
