@@ -63,6 +63,43 @@ impl<C> Authenticated<C> {
     }
 }
 
+impl Authenticated<AccessClaims> {
+    /// RFC 9470 step-up: `Ok` when the user's sign-in behind the token is of one of
+    /// `acr_values` (its `acr` claim) and, with `max_age` (seconds), no older than that (its
+    /// `auth_time`). Otherwise 401 `insufficient_user_authentication` with `acr_values` (and
+    /// `max_age`) in the challenge (§3), so that the client asks the authorization server for
+    /// that sign-in (`acr_values=` / `max_age=` at the authorization endpoint) and retries with
+    /// the new token. A token without `acr` (client credentials) never satisfies it.
+    pub fn require_authentication(
+        &self,
+        acr_values: &[&str],
+        max_age: Option<u64>,
+    ) -> Result<(), BearerError> {
+        let claims = &self.claims;
+        let acr_ok = acr_values.is_empty()
+            || claims
+                .acr
+                .as_deref()
+                .is_some_and(|acr| acr_values.contains(&acr));
+        let fresh = max_age.is_none_or(|max_age| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            claims
+                .auth_time
+                .is_some_and(|at| now.saturating_sub(at) <= max_age)
+        });
+        if acr_ok && fresh {
+            Ok(())
+        } else {
+            Err(BearerError::InsufficientUserAuthentication {
+                acr_values: acr_values.join(" "),
+                max_age,
+            })
+        }
+    }
+}
+
 /// A bearer-authentication failure, answered per RFC 6750 §3.
 #[derive(Debug, thiserror::Error)]
 pub enum BearerError {
@@ -75,6 +112,16 @@ pub enum BearerError {
     /// Valid token without the needed scope or role.
     #[error("insufficient scope: {0}")]
     InsufficientScope(String),
+    /// Valid token from a sign-in that is too weak or too old (RFC 9470 §3): 401 with
+    /// `acr_values` (space-separated, as the authorization request takes them) and `max_age`
+    /// (seconds) in the challenge.
+    #[error("insufficient user authentication")]
+    InsufficientUserAuthentication {
+        /// The acceptable classes, space-separated.
+        acr_values: String,
+        /// The oldest acceptable sign-in, in seconds.
+        max_age: Option<u64>,
+    },
     /// The request is malformed (RFC 6750 §3.1 `invalid_request`, 400): the token sent by more
     /// than one method (§2), or a form body that could not be read. The text is the
     /// `error_description`.
@@ -108,7 +155,9 @@ impl From<VerifyError> for BearerError {
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Missing | Self::Invalid(_) => StatusCode::UNAUTHORIZED,
+            Self::Missing | Self::Invalid(_) | Self::InsufficientUserAuthentication { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +185,11 @@ impl ResponseError for BearerError {
                 "insufficient_scope",
                 "The access token does not grant this.",
             ),
+            Self::InsufficientUserAuthentication { .. } => (
+                "",
+                "insufficient_user_authentication",
+                "A stronger or more recent sign-in is required.",
+            ),
             Self::InvalidRequest(description) => (
                 r#"Bearer error="invalid_request""#,
                 "invalid_request",
@@ -161,8 +215,37 @@ impl ResponseError for BearerError {
         if !challenge.is_empty() {
             response.insert_header((WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
         }
+        if let Self::InsufficientUserAuthentication {
+            acr_values,
+            max_age,
+        } = self
+        {
+            response.insert_header((WWW_AUTHENTICATE, step_up_challenge(acr_values, *max_age)));
+        }
         response.json(json!({ "error": error, "error_description": description }))
     }
+}
+
+/// The RFC 9470 §3 challenge: `Bearer error="insufficient_user_authentication",
+/// error_description="…"`, then `acr_values="…"` (when given and fit for a quoted string) and
+/// `max_age="…"`.
+fn step_up_challenge(acr_values: &str, max_age: Option<u64>) -> HeaderValue {
+    let mut challenge = String::from(
+        r#"Bearer error="insufficient_user_authentication", error_description="A stronger or more recent sign-in is required""#,
+    );
+    let quotable = |text: &str| {
+        text.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    };
+    if !acr_values.is_empty() && quotable(acr_values) {
+        challenge.push_str(&format!(r#", acr_values="{acr_values}""#));
+    }
+    if let Some(max_age) = max_age {
+        challenge.push_str(&format!(r#", max_age="{max_age}""#));
+    }
+    HeaderValue::from_str(&challenge).unwrap_or_else(|_| {
+        HeaderValue::from_static(r#"Bearer error="insufficient_user_authentication""#)
+    })
 }
 
 /// The bearer token of the `Authorization` header (RFC 6750 §2.1; the only method accepted).

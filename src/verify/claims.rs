@@ -35,6 +35,16 @@ pub struct AccessClaims {
     /// Roles of the subject.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// When the user signed in (seconds since the epoch; OIDC Core §2): tokens of user grants.
+    #[serde(default)]
+    pub auth_time: Option<u64>,
+    /// The authentication context class of that sign-in (Portcullis:
+    /// `urn:portcullis:acr:password` or `urn:portcullis:acr:mfa`): tokens of user grants.
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// The authentication methods of that sign-in (RFC 8176: `pwd`, `otp`, `mfa`…).
+    #[serde(default)]
+    pub amr: Vec<String>,
     /// Every other claim.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,

@@ -954,6 +954,13 @@ async fn resource_server(issuer: &str) -> (String, actix_web::dev::ServerHandle)
                     Ok::<_, BearerError>(HttpResponse::Ok().finish())
                 }),
             )
+            .route(
+                "/step-up",
+                web::get().to(|auth: Authenticated| async move {
+                    auth.require_authentication(&["urn:portcullis:acr:mfa"], Some(300))?;
+                    Ok::<_, BearerError>(HttpResponse::Ok().finish())
+                }),
+            )
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -963,6 +970,61 @@ async fn resource_server(issuer: &str) -> (String, actix_web::dev::ServerHandle)
     let handle = server.handle();
     tokio::spawn(server);
     (address, handle)
+}
+
+// RFC 9470 step-up at the resource server: a token from a password-only, a missing or a stale
+// sign-in gets 401 `insufficient_user_authentication` naming the `acr_values` and `max_age` the
+// client must ask for; a recent multi-factor sign-in passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_up_names_the_sign_in_the_resource_needs() {
+    let f = Fixture::new().await;
+    let (rs, _handle) = resource_server(&f.stub.base).await;
+    let client = reqwest::Client::new();
+    let call = |claims: Value| {
+        let token = f.es.token(&claims);
+        let client = client.clone();
+        let url = format!("{rs}/step-up");
+        async move { client.get(url).bearer_auth(token).sent().await }
+    };
+    let with = |acr: Option<&str>, auth_time: Option<i64>| {
+        let mut claims = f.claims();
+        if let Some(acr) = acr {
+            claims["acr"] = json!(acr);
+            claims["amr"] = json!(["pwd", "otp", "mfa"]);
+        }
+        if let Some(at) = auth_time {
+            claims["auth_time"] = json!(at);
+        }
+        claims
+    };
+    let expected = concat!(
+        r#"Bearer error="insufficient_user_authentication", "#,
+        r#"error_description="A stronger or more recent sign-in is required", "#,
+        r#"acr_values="urn:portcullis:acr:mfa", max_age="300""#
+    );
+    for (what, claims) in [
+        ("no acr (client credentials)", with(None, Some(now()))),
+        (
+            "password only",
+            with(Some("urn:portcullis:acr:password"), Some(now())),
+        ),
+        (
+            "mfa an hour ago",
+            with(Some("urn:portcullis:acr:mfa"), Some(now() - 3600)),
+        ),
+        (
+            "mfa without auth_time",
+            with(Some("urn:portcullis:acr:mfa"), None),
+        ),
+    ] {
+        let response = call(claims).await;
+        assert_eq!(response.status(), 401, "{what}");
+        assert_eq!(response.headers()["www-authenticate"], expected, "{what}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "insufficient_user_authentication", "{what}");
+    }
+    let ok = call(with(Some("urn:portcullis:acr:mfa"), Some(now() - 10))).await;
+    assert_eq!(ok.status(), 200, "a recent multi-factor sign-in");
 }
 
 // RFC 6750 through the actix extractor; JWT-15 (header only) and JWT-17 (scope/role → 403).
