@@ -844,38 +844,34 @@ pub async fn second_factor(
     } else {
         SIGNED_IN_WITH_PASSWORD_AND_OTP
     };
-    match checked {
-        Ok(()) => {}
-        Err(factors::FactorError::InvalidCode | factors::FactorError::NotEnrolled) => {
-            return second_step_page(
-                &app,
-                &pending,
-                (&user.id, &user.username),
-                step,
-                &csrf,
-                (
-                    StatusCode::UNAUTHORIZED,
-                    Some("The code is incorrect or was used already."),
-                ),
-            )
-            .await;
-        }
-        Err(factors::FactorError::Throttled(seconds)) => {
-            let page = second_step_page(
-                &app,
-                &pending,
-                (&user.id, &user.username),
-                step,
-                &csrf,
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Some("Too many attempts. Wait a while, then try again."),
-                ),
-            )
-            .await;
-            return retry_after(page, seconds);
-        }
+    let (status, message, wait) = match checked {
+        Ok(()) => (StatusCode::OK, "", None),
+        Err(factors::FactorError::InvalidCode | factors::FactorError::NotEnrolled) => (
+            StatusCode::UNAUTHORIZED,
+            "The code is incorrect or was used already.",
+            None,
+        ),
+        Err(factors::FactorError::Throttled(seconds)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts. Wait a while, then try again.",
+            Some(seconds),
+        ),
         Err(error) => return failed(&app, error),
+    };
+    if status != StatusCode::OK {
+        let page = second_step_page(
+            &app,
+            &pending,
+            (&user.id, &user.username),
+            step,
+            &csrf,
+            (status, Some(message)),
+        )
+        .await;
+        return match wait {
+            Some(seconds) => retry_after(page, seconds),
+            None => page,
+        };
     }
     tracing::info!(user_id = %user.id, client_id = %pending.request.client_id, "second factor accepted at the hosted page");
     let signed_in = SignInDone {

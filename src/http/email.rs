@@ -24,7 +24,7 @@ use crate::accounts::{Email, Password};
 use crate::http::bearer::UserBearer;
 use crate::http::error::{ApiError, Fault};
 use crate::oidc::params::Params;
-use crate::secrets::{CsrfToken, FormSecret, MailToken, NoRandomness};
+use crate::secrets::{CsrfToken, FormSecret, MailToken};
 use crate::state::AppState;
 
 /// What a reset request answers, whether or not the address has an account.
@@ -212,25 +212,44 @@ struct AccountEmailPage<'a> {
 /// The form cookie's name (`__Host-portcullis_form` on https).
 const FORM_COOKIE: &str = "form";
 
-/// The browser's form secret, and whether it is new (then the response sets the cookie).
-fn form_secret(app: &AppState, request: &HttpRequest) -> Result<(FormSecret, bool), NoRandomness> {
-    match cookie_value(app, request, FORM_COOKIE).filter(|v| (1..=64).contains(&v.len())) {
-        Some(value) => Ok((FormSecret::presented(value), false)),
-        None => FormSecret::generate().map(|secret| (secret, true)),
-    }
+/// A hosted form page of one purpose: the browser's form secret (from its cookie, or new), the
+/// page's CSRF token derived from it, and whether the answer must set the cookie.
+struct FormPage {
+    form: FormSecret,
+    new: bool,
+    csrf: CsrfToken,
 }
 
-/// `response` with the form cookie set when it is new.
-fn with_form_cookie(
-    app: &AppState,
-    mut response: HttpResponse,
-    form: &FormSecret,
-    new: bool,
-) -> HttpResponse {
-    if new {
-        let _ = response.add_cookie(&cookie(app, FORM_COOKIE, form.expose().to_owned(), None));
+impl FormPage {
+    /// The form page of `purpose` for this browser; the failure page when no secret can be made.
+    fn of(app: &AppState, request: &HttpRequest, purpose: &str) -> Result<Self, Box<HttpResponse>> {
+        let presented =
+            cookie_value(app, request, FORM_COOKIE).filter(|v| (1..=64).contains(&v.len()));
+        let (form, new) = match presented {
+            Some(value) => (FormSecret::presented(value), false),
+            None => match FormSecret::generate() {
+                Ok(secret) => (secret, true),
+                Err(error) => return Err(Box::new(failed(app, Fault::internal(error)))),
+            },
+        };
+        let csrf = CsrfToken::for_form(&form, purpose);
+        Ok(Self { form, new, csrf })
     }
-    response
+
+    /// The page `body` with `status`, setting the form cookie when it is new.
+    fn respond(
+        &self,
+        app: &AppState,
+        status: StatusCode,
+        body: Result<String, askama::Error>,
+    ) -> HttpResponse {
+        let mut response = page(app, status, body);
+        if self.new {
+            let cookie = cookie(app, FORM_COOKIE, self.form.expose().to_owned(), None);
+            let _ = response.add_cookie(&cookie);
+        }
+        response
+    }
 }
 
 /// Whether a posted form of `purpose` carries the CSRF token of this browser's form cookie.
@@ -296,20 +315,19 @@ pub async fn password_reset_page(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (form, new) = match form_secret(&app, &request) {
+    let form = match FormPage::of(&app, &request, RESET_FORM) {
         Ok(form) => form,
-        Err(error) => return failed(&app, Fault::internal(error)),
+        Err(page) => return *page,
     };
-    let csrf = CsrfToken::for_form(&form, RESET_FORM);
     let render = |status: StatusCode, email: &str, error: Option<&str>| {
         let body = ResetRequestPage {
             base: app.issuer.path(),
-            csrf_token: csrf.expose(),
+            csrf_token: form.csrf.expose(),
             email,
             error,
         }
         .render();
-        with_form_cookie(&app, page(&app, status, body), &form, new)
+        form.respond(&app, status, body)
     };
     if request.method() != actix_web::http::Method::POST {
         return render(StatusCode::OK, "", None);
@@ -349,11 +367,10 @@ pub async fn password_reset_confirm_page(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (form, new) = match form_secret(&app, &request) {
+    let form = match FormPage::of(&app, &request, RESET_CONFIRM_FORM) {
         Ok(form) => form,
-        Err(error) => return failed(&app, Fault::internal(error)),
+        Err(page) => return *page,
     };
-    let csrf = CsrfToken::for_form(&form, RESET_CONFIRM_FORM);
     let params = match query_or_form(&app, &request, payload).await {
         Ok(params) => params,
         Err(page) => return page,
@@ -364,12 +381,12 @@ pub async fn password_reset_confirm_page(
     let render = |status: StatusCode, error: Option<&str>| {
         let body = ResetPage {
             base: app.issuer.path(),
-            csrf_token: csrf.expose(),
+            csrf_token: form.csrf.expose(),
             token: token.expose(),
             error,
         }
         .render();
-        with_form_cookie(&app, page(&app, status, body), &form, new)
+        form.respond(&app, status, body)
     };
     if request.method() != actix_web::http::Method::POST {
         return match app.mail_links.is_live(&token, &[RESET_PASSWORD]).await {
@@ -416,11 +433,10 @@ pub async fn email_verify_page(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let (form, new) = match form_secret(&app, &request) {
+    let form = match FormPage::of(&app, &request, VERIFY_FORM) {
         Ok(form) => form,
-        Err(error) => return failed(&app, Fault::internal(error)),
+        Err(page) => return *page,
     };
-    let csrf = CsrfToken::for_form(&form, VERIFY_FORM);
     let params = match query_or_form(&app, &request, payload).await {
         Ok(params) => params,
         Err(page) => return page,
@@ -437,12 +453,12 @@ pub async fn email_verify_page(
             Ok(true) => {
                 let body = VerifyPage {
                     base: app.issuer.path(),
-                    csrf_token: csrf.expose(),
+                    csrf_token: form.csrf.expose(),
                     token: token.expose(),
                     email: "this address",
                 }
                 .render();
-                with_form_cookie(&app, page(&app, StatusCode::OK, body), &form, new)
+                form.respond(&app, StatusCode::OK, body)
             }
             Ok(false) => dead_link(&app),
             Err(error) => link_failure(&app, error),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::{
     Backend, ClientSpec, Fixture, PASSWORD, Sent, TestApp, answer_consent, browser, client_secret,
-    enc, hidden, json_of, location_params, param, pkce,
+    enc, hidden, json_of, location_params, param, pkce, post_login_form,
 };
 use crate::on_both_backends;
 
@@ -178,16 +178,7 @@ async fn without_a_session_the_page_signs_in_through_the_hosted_login_and_back(b
         .sent()
         .await;
     let html = text(login).await;
-    let signed = browser
-        .post(app.url("/authorize/login"))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("username", "alice".to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .sent()
-        .await;
+    let signed = post_login_form(&browser, &app.address, &html, "alice").await;
     let callback = browser.get(location(app, &signed)).sent().await;
     assert_eq!(location_path(&callback), "/account/security?step=totp");
 

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, answer_consent, browser, client_secret,
-    decode_claims, enc, hidden, json_of, location_params, param, pkce,
+    Backend, ClientSpec, Fixture, REDIRECT, Sent, answer_consent, browser, client_secret, code_of,
+    decode_claims, enc, json_of, location_params, param, pkce, post_login_form,
 };
 use crate::on_both_backends;
 
@@ -65,23 +65,7 @@ async fn sign_in(
     username: &str,
 ) -> reqwest::Response {
     assert!(html.contains("name=\"password\""), "a login page: {html}");
-    browser
-        .post(f.app.url("/authorize/login"))
-        .form(&[
-            ("request_id", hidden(html, "request_id")),
-            ("csrf_token", hidden(html, "csrf_token")),
-            ("username", username.to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .sent()
-        .await
-}
-
-/// The `code` of a 303 to the client.
-fn code_of(response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a redirect");
-    let (_, params) = location_params(response);
-    param(&params, "code").unwrap_or_else(|| panic!("a code: {params:?}"))
+    post_login_form(browser, &f.app.address, html, username).await
 }
 
 /// A code for `webapp` (first party: no consent) with `scope` and `claims`, alice signing in.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::{
     Backend, ClientSpec, Fixture, PASSWORD, REDIRECT, Sent, answer_consent, browser, client_secret,
-    enc, hidden, json_of, location_params, param, pkce,
+    code_of, enc, hidden, json_of, location_params, param, pkce,
 };
 use crate::on_both_backends;
 
@@ -149,13 +149,6 @@ impl Consenting {
 
 async fn text(response: reqwest::Response) -> String {
     response.text().await.expect("body")
-}
-
-/// The `code` of a redirect to the client (fails on anything else).
-fn code_of(response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a redirect");
-    let (location, params) = location_params(response);
-    param(&params, "code").unwrap_or_else(|| panic!("a code in {location}"))
 }
 
 /// The `error` of a redirect to the client.

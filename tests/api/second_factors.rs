@@ -13,8 +13,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Fixture, PASSWORD, REDIRECT, Sent, browser, decode_claims, enc, hidden, json_of,
-    location_params, param, pkce,
+    Backend, Fixture, REDIRECT, Sent, browser, code_of, decode_claims, enc, hidden, json_of,
+    location_params, param, pkce, sign_in,
 };
 use crate::on_both_backends;
 
@@ -97,20 +97,7 @@ fn authorize_url(f: &Fixture, extra: &str) -> String {
 /// Opens `url` and posts the password on its login page: the response (the code's 303, or the
 /// second step's page).
 async fn password_step(f: &Fixture, browser: &reqwest::Client, url: &str) -> reqwest::Response {
-    let page = browser.get(url).sent().await;
-    assert_eq!(page.status(), StatusCode::OK, "the login page");
-    let html = page.text().await.unwrap();
-    assert!(html.contains("name=\"password\""), "a login page: {html}");
-    browser
-        .post(f.app.url("/authorize/login"))
-        .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("username", "alice".to_owned()),
-            ("password", PASSWORD.to_owned()),
-        ])
-        .sent()
-        .await
+    sign_in(browser, &f.app.address, url, "alice").await
 }
 
 /// Posts `code` on the second step's page `html`.
@@ -129,13 +116,6 @@ async fn post_code(
         ])
         .sent()
         .await
-}
-
-/// The `code` of a 303 to the client.
-fn code_of(response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a redirect");
-    let (location, params) = location_params(response);
-    param(&params, "code").unwrap_or_else(|| panic!("a code in {location}"))
 }
 
 /// Redeems `code`: the token response.

@@ -21,8 +21,8 @@ pub use cli::{
 pub use env::{Backend, TestEnv, pgbouncer_or_skip};
 pub use fixtures::{ClientSpec, client_secret};
 pub use oauth::{
-    Fixture, REDIRECT, answer_consent, browser, enc, exchange_at, hidden, location_params, param,
-    pkce, rp_http, sign_in,
+    Fixture, REDIRECT, answer_consent, browser, code_of, enc, exchange_at, hidden, location_params,
+    param, pkce, post_login_form, rp_http, sign_in,
 };
 pub use tokens::{
     claim_i64, decode_claims, kid_of, kids_of, verifies_against, verify_signed_token,

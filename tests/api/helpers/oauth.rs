@@ -101,17 +101,35 @@ pub async fn sign_in(
     assert_eq!(page.status(), 200, "login page");
     let html = page.text().await.expect("html");
     assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
+    post_login_form(browser, base, &html, username).await
+}
+
+/// Posts the hosted login form of the page `html` (its request id and CSRF token) to
+/// `{base}/authorize/login` as `username` with the test password: the response.
+pub async fn post_login_form(
+    browser: &reqwest::Client,
+    base: &str,
+    html: &str,
+    username: &str,
+) -> reqwest::Response {
     browser
         .post(format!("{base}/authorize/login"))
         .form(&[
-            ("request_id", hidden(&html, "request_id")),
-            ("csrf_token", hidden(&html, "csrf_token")),
+            ("request_id", hidden(html, "request_id")),
+            ("csrf_token", hidden(html, "csrf_token")),
             ("username", username.to_owned()),
             ("password", PASSWORD.to_owned()),
         ])
         .send()
         .await
         .expect("login POST")
+}
+
+/// The `code` of a 303 redirect to the client (fails on anything else).
+pub fn code_of(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 303, "a redirect");
+    let (location, params) = location_params(response);
+    param(&params, "code").unwrap_or_else(|| panic!("a code in {location}"))
 }
 
 /// Answers the consent page `html` with `decision` (`approve` or `deny`) by posting its form to
