@@ -256,6 +256,7 @@ fn issuing(c: &mut Criterion) {
             second_factor: portcullis::accounts::factors::SecondFactorPolicy::Off,
             token_endpoint_auth_method: None,
             jwks: None,
+            jwks_uri: None,
         };
         let client = runtime
             .block_on(

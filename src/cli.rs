@@ -187,8 +187,12 @@ pub enum ClientsCommand {
         token_endpoint_auth_method: Option<AuthMethod>,
         /// The client's public keys for `private_key_jwt`: a JSON Web Key Set, inline or
         /// `@FILE` (RSA ≥ 2048 bits with RS256/PS256, or EC P-256 with ES256; no private members).
-        #[arg(long, value_parser = parse_jwks)]
+        #[arg(long, value_parser = parse_jwks, conflicts_with = "jwks_uri")]
         jwks: Option<serde_json::Value>,
+        /// Or the https URL of the client's JSON Web Key Set (`private_key_jwt`), fetched when
+        /// needed (SSRF-safe: public addresses only, no redirects) and cached by its headers.
+        #[arg(long)]
+        jwks_uri: Option<String>,
     },
     /// Change a client's web origins, second-factor policy or keys (each change audited on its
     /// own); prints the client as JSON.
@@ -209,8 +213,12 @@ pub enum ClientsCommand {
         /// Replace the client's public keys with this JSON Web Key Set (inline or `@FILE`): a
         /// confidential client then authenticates with `private_key_jwt` only (a secret it had
         /// stops working; `rotate-secret` goes back to a secret).
-        #[arg(long, value_parser = parse_jwks)]
+        #[arg(long, value_parser = parse_jwks, conflicts_with = "jwks_uri")]
         jwks: Option<serde_json::Value>,
+        /// Replace the client's public keys with the JSON Web Key Set at this https URL (as
+        /// `--jwks` otherwise).
+        #[arg(long)]
+        jwks_uri: Option<String>,
     },
     /// List every client (no secrets) as a JSON array.
     List,
@@ -624,6 +632,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             second_factor,
             token_endpoint_auth_method,
             jwks,
+            jwks_uri,
         } => {
             let new = NewClient {
                 client_id,
@@ -642,6 +651,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 second_factor,
                 token_endpoint_auth_method,
                 jwks,
+                jwks_uri,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())
@@ -655,11 +665,17 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             no_web_origins,
             second_factor,
             jwks,
+            jwks_uri,
         } => {
             let change_origins = !web_origins.is_empty() || no_web_origins;
-            if !change_origins && second_factor.is_none() && jwks.is_none() {
+            let keys = match (jwks, jwks_uri) {
+                (Some(jwks), _) => Some(oidc_clients::KeySource::Jwks(jwks)),
+                (None, Some(uri)) => Some(oidc_clients::KeySource::JwksUri(uri)),
+                (None, None) => None,
+            };
+            if !change_origins && second_factor.is_none() && keys.is_none() {
                 anyhow::bail!(
-                    "nothing to change: give --web-origin (repeatable), --no-web-origins, --second-factor-policy or --jwks"
+                    "nothing to change: give --web-origin (repeatable), --no-web-origins, --second-factor-policy, --jwks or --jwks-uri"
                 );
             }
             let mut client = None;
@@ -681,10 +697,10 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                     .await?,
                 );
             }
-            if let Some(jwks) = jwks {
+            if let Some(keys) = keys {
                 client = Some(
                     audited(&db, "client_jwks_changed", move |conn| {
-                        oidc_clients::set_jwks(conn, &client_id, &jwks, clock.now_naive())
+                        oidc_clients::set_keys(conn, &client_id, &keys, clock.now_naive())
                     })
                     .await?,
                 );

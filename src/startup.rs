@@ -122,6 +122,7 @@ impl Application {
             http: http_settings,
             mail: mail_settings,
             email: mut email_settings,
+            outbound: outbound_settings,
         } = settings;
         let database = pool_settings.url.clone();
         let applied = migrate(&database, pool_settings.pooler).await?;
@@ -269,7 +270,18 @@ impl Application {
             email_settings,
             clock.clone(),
         );
+        let fetcher = crate::verify::fetch::SafeFetcher::new(&outbound_settings.fetch)
+            .map_err(StartupError::SelfTest)?;
+        if fetcher.allows_loopback() {
+            tracing::warn!(
+                "outbound fetches may reach loopback addresses (PORTCULLIS_OUTBOUND_ALLOW_LOOPBACK): for tests and local development only"
+            );
+        }
+        let fetcher = Arc::new(fetcher);
         let state = AppState {
+            remote_keys: Arc::new(crate::oidc::client_auth::RemoteKeys::new(Arc::clone(
+                &fetcher,
+            ))),
             mail_links,
             db,
             keys,

@@ -76,6 +76,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Links sent by mail: address verification and password reset.
     pub mail_links: MailLinks,
+    /// The keys of clients registered with a `jwks_uri`, fetched SSRF-safely and cached.
+    pub remote_keys: Arc<crate::oidc::client_auth::RemoteKeys>,
 }
 
 impl AppState {

@@ -194,4 +194,19 @@ declare_settings! {
     /// Mails (password resets, verification links) asked from one client network in one login
     /// window.
     mail_max_per_ip: u32 = Text("10");
+
+    /// Outbound fetches (a client's `jwks_uri`, client ID metadata documents) may reach loopback
+    /// addresses (`127.0.0.0/8`, `::1`): for tests and local development only, refused unless
+    /// the issuer's host is loopback too. Every other special-use address stays refused.
+    outbound_allow_loopback: bool = Text("false");
+
+    /// A PEM file of CA certificates trusted by outbound fetches, besides the system's.
+    outbound_ca_file: Option<PathBuf> = Unset;
+
+    /// Longest an outbound fetch may take in all (at most 3 s of it to connect).
+    outbound_timeout: HumanDuration = Text("5s");
+
+    /// Resolve a `client_id` that is an https URL by fetching its client ID metadata document
+    /// (`true`/`false`).
+    client_id_metadata_documents: bool = Text("false");
 }

@@ -46,6 +46,21 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Mailed links: lifetimes and budgets (the link base is the issuer, set at start).
     pub email: EmailSettings,
+    /// Outbound fetches (client key sets, client ID metadata documents).
+    pub outbound: OutboundSettings,
+}
+
+/// How documents that clients name are fetched (`PORTCULLIS_OUTBOUND_*`), and whether a
+/// `client_id` may be the URL of a client ID metadata document
+/// (`PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS`).
+#[derive(Clone, Debug)]
+pub struct OutboundSettings {
+    /// The fetcher's policy (loopback allowance, extra roots, time limits).
+    pub fetch: crate::verify::fetch::FetchPolicy,
+    /// The extra roots' file, for `config check`.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client ID metadata documents are resolved.
+    pub client_id_metadata_documents: bool,
 }
 
 /// What only the process itself needs: where it listens, its issuer, its background tasks.
@@ -179,6 +194,10 @@ impl Settings {
             password_reset_ttl,
             mail_max_per_address,
             mail_max_per_ip,
+            outbound_allow_loopback,
+            outbound_ca_file,
+            outbound_timeout,
+            client_id_metadata_documents,
         } = declared;
 
         let database = DatabaseUrl::parse(&database_url)
@@ -196,6 +215,46 @@ impl Settings {
             .transpose()
             .map_err(|reason| ConfigError::new(&env.issuer, reason))?;
         refuse_plain_http_issuer(issuer.as_ref(), bind, insecure_http_issuer)?;
+        let loopback_server = issuer
+            .as_ref()
+            .map_or(bind.ip().is_loopback(), Issuer::is_loopback);
+        if outbound_allow_loopback && !loopback_server {
+            return Err(ConfigError::new(
+                &env.outbound_allow_loopback,
+                "is for tests and local development: the issuer's host must be loopback too",
+            ));
+        }
+        let extra_roots_pem = outbound_ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| {
+                    ConfigError::new(
+                        &env.outbound_ca_file,
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })
+            })
+            .transpose()?;
+        let outbound_timeout = outbound_timeout.0;
+        if outbound_timeout.is_zero() {
+            return Err(ConfigError::new(
+                &env.outbound_timeout,
+                "must be greater than zero",
+            ));
+        }
+        let outbound = OutboundSettings {
+            fetch: crate::verify::fetch::FetchPolicy {
+                allow_loopback: outbound_allow_loopback,
+                extra_roots_pem,
+                connect_timeout: outbound_timeout.min(Duration::from_secs(3)),
+                timeout: outbound_timeout,
+            },
+            ca_file: outbound_ca_file,
+            client_id_metadata_documents,
+        };
+        // The extra roots must be readable as certificates now, not at the first fetch.
+        crate::verify::fetch::SafeFetcher::new(&outbound.fetch)
+            .map_err(|reason| ConfigError::new(&env.outbound_ca_file, reason))?;
 
         let rsa_key_size = match rsa_key_bits {
             2048 => RsaKeySize::Rsa2048,
@@ -440,6 +499,7 @@ impl Settings {
             },
             mail,
             email,
+            outbound,
         })
     }
 }
@@ -637,6 +697,7 @@ impl Settings {
             http,
             mail,
             email,
+            outbound,
         } = self;
         let mut effective = serde_json::json!({
             "database_url": db.url.to_string(),
@@ -701,9 +762,17 @@ impl Settings {
             "mail_max_per_address": email.max_per_address,
             "mail_max_per_ip": email.max_per_ip,
         });
-        if let (Some(all), serde_json::Value::Object(mail)) = (effective.as_object_mut(), mail_json)
-        {
-            all.extend(mail);
+        let outbound_json = serde_json::json!({
+            "outbound_allow_loopback": outbound.fetch.allow_loopback,
+            "outbound_ca_file": outbound.ca_file.as_ref().map(|p| p.display().to_string()),
+            "outbound_timeout": secs(outbound.fetch.timeout),
+            "client_id_metadata_documents": outbound.client_id_metadata_documents,
+        });
+        for part in [mail_json, outbound_json] {
+            if let (Some(all), serde_json::Value::Object(part)) = (effective.as_object_mut(), part)
+            {
+                all.extend(part);
+            }
         }
         effective
     }

@@ -180,6 +180,8 @@ pub struct ClientRow {
     pub token_endpoint_auth_method: String,
     /// JSON Web Key Set of public keys (`private_key_jwt`).
     pub jwks: Option<String>,
+    /// The https URL of its JSON Web Key Set (`private_key_jwt`), instead of `jwks`.
+    pub jwks_uri: Option<String>,
 }
 
 /// A row of `browser_sessions`.

@@ -194,6 +194,8 @@ diesel::table! {
         token_endpoint_auth_method -> Text,
         /// JSON Web Key Set of the client's public keys (`private_key_jwt`).
         jwks -> Nullable<Text>,
+        /// The https URL of the client's JSON Web Key Set, instead of `jwks`.
+        jwks_uri -> Nullable<Text>,
     }
 }
 

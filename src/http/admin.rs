@@ -412,6 +412,9 @@ pub struct CreateClient {
     /// The client's public keys, a JSON Web Key Set (`private_key_jwt`).
     #[serde(default)]
     jwks: Option<serde_json::Value>,
+    /// Or the https URL of its JSON Web Key Set (`private_key_jwt`; not with `jwks`).
+    #[serde(default)]
+    jwks_uri: Option<String>,
 }
 
 /// A second-factor policy of a request body: `off`, `optional` or `required`.
@@ -487,6 +490,7 @@ pub async fn create_client(
         second_factor: second_factor_policy(body.second_factor.as_deref())?,
         token_endpoint_auth_method,
         jwks: body.jwks,
+        jwks_uri: body.jwks_uri,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {
@@ -574,26 +578,38 @@ pub async fn update_second_factor(
     Ok(ok(StatusCode::OK, &client))
 }
 
-/// `PUT /admin/clients/{client_id}/jwks` body.
+/// `PUT /admin/clients/{client_id}/jwks` body: `jwks` or `jwks_uri`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jwks {
-    jwks: serde_json::Value,
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
 }
 
 /// `PUT /admin/clients/{client_id}/jwks`: replaces a confidential client's public keys (a JSON
-/// Web Key Set); it then authenticates with `private_key_jwt` only (RFC 7523 §2.2) and a secret
-/// it had stops working. 400 `invalid_request` naming a refused key; 404 for no such client.
+/// Web Key Set, `jwks`, or its https URL, `jwks_uri`: exactly one); it then authenticates with
+/// `private_key_jwt` only (RFC 7523 §2.2) and a secret it had stops working. 400
+/// `invalid_request` naming a refused key or URL; 404 for no such client.
 pub async fn update_jwks(
     state: web::Data<AppState>,
     admin: Admin,
     client_id: web::Path<String>,
     body: Json<Jwks>,
 ) -> Result<HttpResponse, AdminError> {
-    let jwks = body.0.jwks;
+    let source = match (body.0.jwks, body.0.jwks_uri) {
+        (Some(jwks), None) => oidc_clients::KeySource::Jwks(jwks),
+        (None, Some(uri)) => oidc_clients::KeySource::JwksUri(uri),
+        _ => {
+            return Err(AdminError::InvalidRequest(
+                "give jwks or jwks_uri (exactly one)".into(),
+            ));
+        }
+    };
     let (id, now) = (client_id.into_inner(), state.clock.now_naive());
     let client = change_client(&state, &admin, "client_jwks_changed", move |conn| {
-        oidc_clients::set_jwks(conn, &id, &jwks, now)
+        oidc_clients::set_keys(conn, &id, &source, now)
     })
     .await?;
     Ok(ok(StatusCode::OK, &client))

@@ -175,9 +175,25 @@ async fn authenticate_by_assertion(
             tracing::warn!(client_id = %safe(&client_id), "client assertion for no key client");
             OAuthError::invalid_client(false)
         })?;
-    let keys = client
-        .keys()
-        .ok_or_else(|| OAuthError::invalid_client(false))?;
+    let fetched;
+    let keys = match (client.keys(), client.jwks_uri.as_deref()) {
+        (Some(keys), _) => keys,
+        (None, Some(jwks_uri)) => {
+            let kid = client_auth::unverified_kid(assertion);
+            fetched = state
+                .remote_keys
+                .keys(jwks_uri, kid.as_deref())
+                .await
+                .map_err(|error| {
+                    tracing::warn!(client_id = %client.client_id, %error, "the client's jwks_uri could not be used");
+                    OAuthError::invalid_client_because(
+                        "The client's keys could not be fetched from its jwks_uri.",
+                    )
+                })?;
+            &*fetched
+        }
+        (None, None) => return Err(OAuthError::invalid_client(false)),
+    };
     let issuer = state.issuer.as_str();
     let token_endpoint = format!("{issuer}/token");
     let this_endpoint = format!("{issuer}{path}");

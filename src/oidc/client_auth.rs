@@ -4,6 +4,8 @@
 //! registered. Which endpoint and how the assertion's `jti` is recorded are the caller's.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,6 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{Db, DbError};
 use crate::oidc::error::OAuthError;
+use crate::oidc::remote::{CacheBounds, RemoteCache};
+use crate::verify::FetchError;
+use crate::verify::fetch::SafeFetcher;
 use crate::verify::jwks::{PublicJwk, public_key};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -123,6 +128,11 @@ impl ClientKeys {
         Ok(Self { keys })
     }
 
+    /// Whether a key has `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
     /// The keys' ids, in order (`-` for a key without one), for audit records.
     pub fn kids(&self) -> Vec<String> {
         self.keys
@@ -155,6 +165,67 @@ impl ClientKeys {
             Err("the assertion's alg is not its key's")
         }
     }
+}
+
+/// How long a client's keys fetched from its `jwks_uri` are kept: the response's
+/// `Cache-Control` lifetime bounded to 1 to 60 minutes (5 without one); an assertion naming a
+/// `kid` the cached set lacks refetches at once, then at most every 30 seconds (key rotation
+/// at the client; a flood of made-up kids is not a flood of fetches).
+pub const REMOTE_KEYS_CACHE: CacheBounds = CacheBounds {
+    min: Duration::from_secs(60),
+    default: Duration::from_secs(300),
+    max: Duration::from_secs(3600),
+    refetch_cooldown: Duration::from_secs(30),
+};
+
+/// The keys of clients registered with a `jwks_uri` (RFC 7591 §2), fetched through the
+/// SSRF-safe fetcher (at most [`MAX_JWKS_LEN`] bytes, a JSON content type) and cached by URL
+/// ([`REMOTE_KEYS_CACHE`]).
+pub struct RemoteKeys {
+    cache: RemoteCache<ClientKeys>,
+}
+
+impl RemoteKeys {
+    /// Keys fetched with `fetcher`.
+    pub fn new(fetcher: Arc<SafeFetcher>) -> Self {
+        Self {
+            cache: RemoteCache::new(
+                fetcher,
+                "application/jwk-set+json, application/json",
+                MAX_JWKS_LEN,
+                REMOTE_KEYS_CACHE,
+            ),
+        }
+    }
+
+    /// The key set at `jwks_uri`, parsed by [`ClientKeys::parse`]; refetched first (within the
+    /// cooldown) when the cached set has no key `kid`. Errors: the fetch's, or a document that
+    /// is not a valid key set.
+    pub async fn keys(
+        &self,
+        jwks_uri: &str,
+        kid: Option<&str>,
+    ) -> Result<Arc<ClientKeys>, FetchError> {
+        self.cache
+            .get(
+                jwks_uri,
+                |keys| kid.is_none_or(|kid| keys.has_kid(kid)),
+                |body| {
+                    let jwks: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                    ClientKeys::parse(&jwks)
+                },
+            )
+            .await
+    }
+}
+
+/// The `kid` of an assertion's header, read without checking it (to choose which key set
+/// suffices); `None` without one or for anything that is not a JWS.
+pub fn unverified_kid(assertion: &str) -> Option<String> {
+    if assertion.len() > MAX_ASSERTION_LEN {
+        return None;
+    }
+    jsonwebtoken::decode_header(assertion).ok()?.kid
 }
 
 /// The claims of a client assertion that are checked here (RFC 7523 §3).

@@ -153,6 +153,10 @@ pub struct Client {
     /// Its registered public keys (`private_key_jwt`), as registered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// Or the https URL of its public keys (`private_key_jwt`, RFC 7591 §2), fetched through
+    /// the SSRF-safe fetcher ([`crate::oidc::client_auth::RemoteKeys`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// `jwks`, parsed once at load.
     #[serde(skip)]
     keys: Option<Arc<ClientKeys>>,
@@ -189,6 +193,7 @@ impl Client {
             origins: HashSet::new(),
             token_endpoint_auth_method: AuthMethod::None,
             jwks: None,
+            jwks_uri: None,
             keys: None,
             secret_hash: None,
         }
@@ -258,6 +263,7 @@ impl Client {
             origins: origins_of::<&str, _>(&[], redirect_uris),
             token_endpoint_auth_method: AuthMethod::None,
             jwks: None,
+            jwks_uri: None,
             keys: None,
             secret_hash: None,
         }
@@ -311,6 +317,7 @@ impl Client {
             origins,
             token_endpoint_auth_method,
             jwks,
+            jwks_uri: row.jwks_uri.clone(),
             keys,
             secret_hash: row
                 .secret_hash
@@ -594,8 +601,11 @@ pub struct NewClient {
     /// How it authenticates (RFC 7591 §2); `None`: `none` for a public client, else
     /// `client_secret_basic`.
     pub token_endpoint_auth_method: Option<AuthMethod>,
-    /// Its public keys, a JWKS (`private_key_jwt` only, and required for it).
+    /// Its public keys, a JWKS (`private_key_jwt` only; it or `jwks_uri` is required for it).
     pub jwks: Option<serde_json::Value>,
+    /// The https URL of its public keys (`private_key_jwt` only; instead of `jwks`), checked by
+    /// [`validate_jwks_uri`].
+    pub jwks_uri: Option<String>,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -718,8 +728,13 @@ pub fn create(
             new.pkce.as_str()
         )));
     }
-    let method = checked_auth_method(new.public, new.token_endpoint_auth_method, &new.jwks)
-        .map_err(invalid)?;
+    let method = checked_auth_method(
+        new.public,
+        new.token_endpoint_auth_method,
+        &new.jwks,
+        new.jwks_uri.as_deref(),
+    )
+    .map_err(invalid)?;
     let (secret, secret_hash) = if method == AuthMethod::ClientSecretBasic {
         let (secret, hash) = generate_secret()?;
         (Some(secret), Some(hash))
@@ -747,6 +762,7 @@ pub fn create(
         second_factor: new.second_factor.as_str().into(),
         token_endpoint_auth_method: method.as_str().into(),
         jwks: new.jwks.as_ref().map(serde_json::Value::to_string),
+        jwks_uri: new.jwks_uri,
     };
     q::insert(conn, &row)?;
     let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
@@ -764,11 +780,13 @@ pub fn create(
 
 /// The authentication method a new client gets: `none` for a public client (nothing else is
 /// possible), `client_secret_basic` by default for a confidential one, `private_key_jwt` with a
-/// valid `jwks` ([`ClientKeys::parse`]); keys with any other method are refused.
+/// valid `jwks` ([`ClientKeys::parse`]) or `jwks_uri` ([`validate_jwks_uri`]), not both; keys
+/// with any other method are refused.
 fn checked_auth_method(
     public: bool,
     requested: Option<AuthMethod>,
     jwks: &Option<serde_json::Value>,
+    jwks_uri: Option<&str>,
 ) -> Result<AuthMethod, String> {
     let method = match (public, requested) {
         (true, None | Some(AuthMethod::None)) => AuthMethod::None,
@@ -787,12 +805,35 @@ fn checked_auth_method(
         }
         (false, Some(method)) => method,
     };
-    match (method, jwks) {
-        (AuthMethod::PrivateKeyJwt, Some(jwks)) => ClientKeys::parse(jwks).map(|_| method),
-        (AuthMethod::PrivateKeyJwt, None) => Err("private_key_jwt needs the client's jwks".into()),
-        (_, Some(_)) => Err("jwks is for clients that authenticate with private_key_jwt".into()),
-        (_, None) => Ok(method),
+    match (method, jwks, jwks_uri) {
+        (_, Some(_), Some(_)) => Err("give jwks or jwks_uri, not both".into()),
+        (AuthMethod::PrivateKeyJwt, Some(jwks), None) => ClientKeys::parse(jwks).map(|_| method),
+        (AuthMethod::PrivateKeyJwt, None, Some(uri)) => validate_jwks_uri(uri).map(|()| method),
+        (AuthMethod::PrivateKeyJwt, None, None) => {
+            Err("private_key_jwt needs the client's jwks or jwks_uri".into())
+        }
+        (_, Some(_), _) => Err("jwks is for clients that authenticate with private_key_jwt".into()),
+        (_, _, Some(_)) => {
+            Err("jwks_uri is for clients that authenticate with private_key_jwt".into())
+        }
+        (_, None, None) => Ok(method),
     }
+}
+
+/// Longest `jwks_uri` accepted, in bytes.
+pub const MAX_JWKS_URI_LEN: usize = 2048;
+
+/// Checks a `jwks_uri` for registration: an absolute `https` URL with a host, no credentials,
+/// no fragment, at most [`MAX_JWKS_URI_LEN`] bytes, and no special-use IP address as its host
+/// (loopback aside, which the fetch itself refuses unless the test-only allowance is on). The
+/// addresses a name resolves to are checked at each fetch (SSRF-01..).
+pub fn validate_jwks_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > MAX_JWKS_URI_LEN {
+        return Err(format!("jwks_uri is longer than {MAX_JWKS_URI_LEN} bytes"));
+    }
+    crate::verify::fetch::check_url(uri, true)
+        .map(|_| ())
+        .map_err(|why| format!("jwks_uri `{uri}` refused: {why}"))
 }
 
 /// Why `scope` cannot be allowed, and where scopes come from: the OpenID scopes and the scopes
@@ -871,7 +912,7 @@ pub fn rotate_secret(
             conn,
             client_id,
             AuthMethod::ClientSecretBasic.as_str(),
-            None,
+            (None, None),
             Some(&hash),
             now,
         )?;
@@ -987,17 +1028,36 @@ pub fn set_second_factor(
     ))
 }
 
-/// Makes a confidential client authenticate with `private_key_jwt` and the keys of `jwks`
-/// (replacing any earlier keys; a secret it had stops working at once) at `now`. Errors: a public
-/// client, a `jwks` refused by [`ClientKeys::parse`]. The audit detail names the old and new
-/// method and the key ids (no key material).
-pub fn set_jwks(
+/// Where a `private_key_jwt` client's public keys are: inline, or at an https URL.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// A JSON Web Key Set (`jwks`).
+    Jwks(serde_json::Value),
+    /// The URL of one (`jwks_uri`).
+    JwksUri(String),
+}
+
+/// Makes a confidential client authenticate with `private_key_jwt` and the keys of `source`
+/// (replacing any earlier keys or key URL; a secret it had stops working at once) at `now`.
+/// Errors: a public client, a `jwks` refused by [`ClientKeys::parse`], a `jwks_uri` refused by
+/// [`validate_jwks_uri`]. The audit detail names the old and new method and the key ids or
+/// URLs (no key material).
+pub fn set_keys(
     conn: &mut DbConn,
     client_id: &str,
-    jwks: &serde_json::Value,
+    source: &KeySource,
     now: NaiveDateTime,
 ) -> Result<Change<Client>, ClientError> {
-    let keys = ClientKeys::parse(jwks).map_err(ClientError::Invalid)?;
+    let (jwks, jwks_uri, new_keys) = match source {
+        KeySource::Jwks(jwks) => {
+            let keys = ClientKeys::parse(jwks).map_err(ClientError::Invalid)?;
+            (Some(jwks.to_string()), None, serde_json::json!(keys.kids()))
+        }
+        KeySource::JwksUri(uri) => {
+            validate_jwks_uri(uri).map_err(ClientError::Invalid)?;
+            (None, Some(uri.clone()), serde_json::Value::Null)
+        }
+    };
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
     if row.client_type != "confidential" {
         return Err(ClientError::Invalid(
@@ -1007,16 +1067,17 @@ pub fn set_jwks(
     let old_kids = Client::from_row(&row)
         .ok()
         .and_then(|client| client.keys.map(|keys| keys.kids()));
+    let old_uri = row.jwks_uri.clone();
     q::set_authentication(
         conn,
         client_id,
         AuthMethod::PrivateKeyJwt.as_str(),
-        Some(&jwks.to_string()),
+        (jwks.as_deref(), jwks_uri.as_deref()),
         None,
         now,
     )?;
     let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
-    let old_method = if old_kids.is_some() {
+    let old_method = if old_kids.is_some() || old_uri.is_some() {
         "private_key_jwt"
     } else {
         "client_secret_basic"
@@ -1026,7 +1087,8 @@ pub fn set_jwks(
         client_id,
         serde_json::json!({
             "token_endpoint_auth_method": { "old": old_method, "new": "private_key_jwt" },
-            "jwks": { "old": old_kids, "new": keys.kids() },
+            "jwks": { "old": old_kids, "new": new_keys },
+            "jwks_uri": { "old": old_uri, "new": jwks_uri },
         }),
     ))
 }

@@ -13,6 +13,7 @@ pub mod issuer;
 pub mod logout;
 pub mod metadata;
 pub mod params;
+pub mod remote;
 pub mod revocation;
 pub mod settings;
 pub mod standard_claims;

@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::VerifierConfig;
+use super::fetch::{max_age, read_limited};
 
 /// One usable verification key: the algorithm is the key's own (from the JWK), fixed here.
 pub struct VerificationKey {
@@ -82,6 +83,15 @@ pub enum FetchError {
         /// The URL (no credentials are ever part of it).
         url: String,
         /// What happened.
+        reason: String,
+    },
+    /// The URL or the address it resolves to is not one an outbound fetch may reach, or the
+    /// answer was a redirect (never followed): no request was sent, or its answer was dropped.
+    #[error("refused to fetch {url}: {reason}")]
+    Refused {
+        /// The URL.
+        url: String,
+        /// Why.
         reason: String,
     },
     /// The document is not a JWKS or discovery document we accept.
@@ -414,20 +424,7 @@ impl JwksCache {
     }
 
     fn ttl_from_headers(&self, cache_control: Option<&str>) -> Duration {
-        let max_age = cache_control.and_then(|value| {
-            value.split(',').map(str::trim).find_map(|directive| {
-                if directive.eq_ignore_ascii_case("no-store")
-                    || directive.eq_ignore_ascii_case("no-cache")
-                {
-                    return Some(0);
-                }
-                directive
-                    .strip_prefix("max-age=")
-                    .and_then(|n| n.trim_matches('"').parse::<u64>().ok())
-            })
-        });
-        max_age
-            .map(Duration::from_secs)
+        max_age(cache_control)
             .unwrap_or(self.config.default_cache_ttl)
             .clamp(self.config.min_cache_ttl, self.config.max_cache_ttl)
     }
@@ -587,23 +584,6 @@ fn bit_length(big_endian: &[u8]) -> usize {
         Some(first) => (big_endian.len() - first) * 8 - big_endian[first].leading_zeros() as usize,
         None => 0,
     }
-}
-
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(format!("document larger than {limit} bytes"));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("document larger than {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

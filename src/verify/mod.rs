@@ -14,6 +14,7 @@
 #[cfg(feature = "actix")]
 pub mod actix;
 pub mod claims;
+pub mod fetch;
 pub mod jwks;
 pub mod resource;
 pub mod scope;

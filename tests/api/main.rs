@@ -29,6 +29,7 @@ mod keys;
 mod oauth;
 mod oidf;
 mod operations;
+mod outbound;
 mod passwords;
 mod pkce_policy;
 mod private_key_jwt;

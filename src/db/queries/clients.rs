@@ -85,13 +85,14 @@ pub fn set_second_factor(
         .execute(conn)
 }
 
-/// Replaces the client authentication method and the JSON Web Key Set (`private_key_jwt`); the
-/// secret hash is replaced too (`None`: a client that authenticates by key holds no secret).
+/// Replaces the client authentication method and the JSON Web Key Set or its URL
+/// (`private_key_jwt`); the secret hash is replaced too (`None`: a client that authenticates by
+/// key holds no secret).
 pub fn set_authentication(
     conn: &mut DbConn,
     client_id: &str,
     method: &str,
-    jwks: Option<&str>,
+    (jwks, jwks_uri): (Option<&str>, Option<&str>),
     secret_hash: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -99,6 +100,7 @@ pub fn set_authentication(
         .set((
             dsl::token_endpoint_auth_method.eq(method),
             dsl::jwks.eq(jwks),
+            dsl::jwks_uri.eq(jwks_uri),
             dsl::secret_hash.eq(secret_hash),
             dsl::updated_at.eq(now),
         ))

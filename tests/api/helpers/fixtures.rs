@@ -42,6 +42,7 @@ impl ClientSpec {
             second_factor: SecondFactorPolicy::Off,
             token_endpoint_auth_method: None,
             jwks: None,
+            jwks_uri: None,
         })
     }
 
@@ -50,6 +51,15 @@ impl ClientSpec {
         self.0.token_endpoint_auth_method =
             Some(portcullis::oidc::client_auth::AuthMethod::PrivateKeyJwt);
         self.0.jwks = Some(jwks);
+        self
+    }
+
+    /// A confidential client that authenticates with `private_key_jwt` and the keys at
+    /// `jwks_uri`.
+    pub fn private_key_jwt_uri(mut self, jwks_uri: &str) -> Self {
+        self.0.token_endpoint_auth_method =
+            Some(portcullis::oidc::client_auth::AuthMethod::PrivateKeyJwt);
+        self.0.jwks_uri = Some(jwks_uri.to_owned());
         self
     }
 

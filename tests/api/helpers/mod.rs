@@ -7,6 +7,7 @@
 
 mod app;
 mod cli;
+mod doc_server;
 mod env;
 mod fixtures;
 mod oauth;
@@ -18,6 +19,7 @@ pub use cli::{
     portcullis_command, portcullis_in_scratch, run_with_timeout, stderr_of, stdout_json,
     wait_until_listening,
 };
+pub use doc_server::{DocServer, Reply};
 pub use env::{Backend, TestEnv, pgbouncer_or_skip};
 pub use fixtures::{ClientSpec, client_secret};
 pub use oauth::{
