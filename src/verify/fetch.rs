@@ -332,10 +332,15 @@ fn is_special_v6(ip: Ipv6Addr) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return true;
     }
-    (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments 2001::/23 (Teredo included)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation (RFC 3849)
-        || s[0] == 0x2002 // 6to4 (RFC 3056): carries an IPv4 address
-        || (s[0] == 0x3fff && s[1] < 0x1000) // documentation 3fff::/20 (RFC 9637)
+    match s[0] {
+        // IETF protocol assignments 2001::/23 (Teredo included), documentation 2001:db8::/32.
+        0x2001 => s[1] < 0x0200 || s[1] == 0x0db8,
+        // 6to4 (RFC 3056): carries an IPv4 address.
+        0x2002 => true,
+        // Documentation 3fff::/20 (RFC 9637).
+        0x3fff => s[1] < 0x1000,
+        _ => false,
+    }
 }
 
 /// The lifetime a `Cache-Control` header gives: its `max-age` in seconds, zero for `no-store`
