@@ -137,8 +137,8 @@ pub enum ClientsCommand {
         /// An exact redirect URI (https, or http on loopback); repeatable.
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
-        /// An allowed grant type: authorization_code, refresh_token, client_credentials;
-        /// repeatable. Default: code + refresh with redirect URIs, else client_credentials.
+        /// An allowed grant type: authorization_code, refresh_token, client_credentials,
+        /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628); repeatable. Default: code + refresh with redirect URIs, else client_credentials.
         #[arg(long = "grant-type", value_parser = parse_grant)]
         grant_types: Vec<GrantType>,
         /// An allowed scope: an OpenID scope (openid, profile, email, address, phone, offline_access) or a scope
@@ -290,7 +290,9 @@ fn parse_api_scope(text: &str) -> Result<ApiScope, String> {
 
 fn parse_grant(text: &str) -> Result<GrantType, String> {
     GrantType::parse(text).ok_or_else(|| {
-        format!("`{text}` is not authorization_code, refresh_token or client_credentials")
+        format!(
+            "`{text}` is not authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
+        )
     })
 }
 

@@ -170,6 +170,79 @@ opaque_secret!(
     RecoveryCode
 );
 
+opaque_secret!(
+    /// A device code (RFC 8628 §3.2): what the device polls the token endpoint with. 256 bits
+    /// (§5.2: high entropy), single use, only its hash is stored.
+    DeviceCode
+);
+
+/// The alphabet of user codes (RFC 8628 §6.1): twenty consonants, no vowels (no words) and
+/// nothing that looks like a digit.
+pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// The symbols of a user code (20^8, about 2^34.6 codes; RFC 8628 §6.1 with the rate limit of
+/// §5.1).
+pub const USER_CODE_LEN: usize = 8;
+
+/// A user code (RFC 8628 §3.2, §6.1): eight symbols of [`USER_CODE_ALPHABET`], shown as
+/// `XXXX-XXXX`, typed by the user at the verification page. Held normalised (upper case, no
+/// dash); only its hash is stored. `Debug` shows a placeholder.
+#[derive(Clone)]
+pub struct UserCode(String);
+
+impl UserCode {
+    /// A fresh user code, each symbol uniform over the alphabet (rejection sampling).
+    ///
+    /// # Errors
+    /// The system's random generator failed.
+    pub fn generate() -> Result<Self, NoRandomness> {
+        let rng = SystemRandom::new();
+        let mut text = String::with_capacity(USER_CODE_LEN);
+        let mut bytes = [0u8; 32];
+        while text.len() < USER_CODE_LEN {
+            rng.fill(&mut bytes).map_err(NoRandomness)?;
+            // 240 = 12 × 20: bytes above it would favour the first symbols.
+            for byte in bytes.iter().filter(|b| **b < 240) {
+                if text.len() == USER_CODE_LEN {
+                    break;
+                }
+                text.push(char::from(USER_CODE_ALPHABET[usize::from(*byte % 20)]));
+            }
+        }
+        Ok(Self(text))
+    }
+
+    /// A user code as typed (RFC 8628 §6.1): case-insensitive, dashes and blanks ignored;
+    /// `None` unless what remains is [`USER_CODE_LEN`] symbols of the alphabet.
+    pub fn presented(text: &str) -> Option<Self> {
+        let normalised: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let valid = normalised.len() == USER_CODE_LEN
+            && normalised.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
+        valid.then_some(Self(normalised))
+    }
+
+    /// The code as shown to the user: `XXXX-XXXX`.
+    pub fn display(&self) -> String {
+        let (first, second) = self.0.split_at(USER_CODE_LEN / 2);
+        format!("{first}-{second}")
+    }
+
+    /// Its stored form: the SHA-256 of the normalised code.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+}
+
+impl fmt::Debug for UserCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserCode(<redacted>)")
+    }
+}
+
 /// The alphabet of recovery codes: 32 symbols without `i l o u`, so none is mistaken for another.
 const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -236,6 +309,36 @@ impl CsrfToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_codes_are_eight_consonants_read_case_and_dash_insensitively() {
+        for _ in 0..200 {
+            let code = UserCode::generate().unwrap();
+            let shown = code.display();
+            assert_eq!(shown.len(), 9, "{shown}");
+            assert_eq!(&shown[4..5], "-");
+            assert!(
+                shown
+                    .bytes()
+                    .filter(|b| *b != b'-')
+                    .all(|b| USER_CODE_ALPHABET.contains(&b))
+            );
+            let typed = shown.to_lowercase().replace('-', " ");
+            assert!(
+                UserCode::presented(&typed)
+                    .unwrap()
+                    .hash()
+                    .matches(code.hash().as_str())
+            );
+        }
+        assert_eq!(
+            UserCode::presented("wdjb-mjht").unwrap().display(),
+            "WDJB-MJHT"
+        );
+        for bad in ["WDJB-MJH", "WDJB-MJHTX", "WDJA-MJHT", "WDJB-MJH1", ""] {
+            assert!(UserCode::presented(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn secrets_are_random_and_never_printed() {

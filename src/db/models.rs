@@ -461,3 +461,45 @@ impl std::fmt::Debug for OutboxRow {
             .finish_non_exhaustive()
     }
 }
+
+/// A row of `device_authorizations` (RFC 8628).
+#[derive(Queryable, Selectable, Insertable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::device_authorizations)]
+pub struct DeviceAuthorizationRow {
+    /// UUID.
+    pub id: String,
+    /// SHA-256 of the device code.
+    pub device_code_hash: String,
+    /// SHA-256 of the normalised user code.
+    pub user_code_hash: String,
+    /// The client.
+    pub client_id: String,
+    /// The requested scope.
+    pub scope: String,
+    /// The requested resource (RFC 8707).
+    pub resource: Option<String>,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+    /// Who decided.
+    pub user_id: Option<String>,
+    /// Their authentication time.
+    pub auth_time: Option<NaiveDateTime>,
+    /// How they signed in.
+    pub amr: Option<String>,
+    /// Polling interval, seconds.
+    pub interval_secs: i32,
+    /// Last poll.
+    pub last_polled_at: Option<NaiveDateTime>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Expires.
+    pub expires_at: NaiveDateTime,
+    /// Decided.
+    pub decided_at: Option<NaiveDateTime>,
+    /// Redeemed.
+    pub used_at: Option<NaiveDateTime>,
+    /// Family issued at redemption.
+    pub family_id: Option<String>,
+    /// Access token issued at redemption.
+    pub access_jti: Option<String>,
+}

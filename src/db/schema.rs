@@ -539,3 +539,46 @@ diesel::table! {
         last_error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    /// Device authorization requests (RFC 8628): hashed device and user codes, the user's
+    /// decision, the polling state and the single redemption.
+    device_authorizations (id) {
+        /// UUID.
+        id -> Text,
+        /// SHA-256 of the device code.
+        device_code_hash -> Text,
+        /// SHA-256 of the normalised user code (upper case, no dash).
+        user_code_hash -> Text,
+        /// The client that asked.
+        client_id -> Text,
+        /// The requested scope.
+        scope -> Text,
+        /// The requested resource (RFC 8707), if any.
+        resource -> Nullable<Text>,
+        /// `pending`, `approved` or `denied`.
+        status -> Text,
+        /// The user who decided.
+        user_id -> Nullable<Text>,
+        /// When that user authenticated (their browser session's sign-in).
+        auth_time -> Nullable<Timestamp>,
+        /// How that user signed in (RFC 8176 methods, space-separated).
+        amr -> Nullable<Text>,
+        /// The polling interval the device must keep, in seconds.
+        interval_secs -> Integer,
+        /// The last token request for it (UTC).
+        last_polled_at -> Nullable<Timestamp>,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Expires (UTC).
+        expires_at -> Timestamp,
+        /// When the user approved or denied it (UTC).
+        decided_at -> Nullable<Timestamp>,
+        /// When the device redeemed it (UTC).
+        used_at -> Nullable<Timestamp>,
+        /// The refresh family its redemption started.
+        family_id -> Nullable<Text>,
+        /// The access token its redemption issued.
+        access_jti -> Nullable<Text>,
+    }
+}

@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod context;
 pub mod cors;
+pub mod device;
 pub mod email;
 pub mod error;
 pub mod health;
@@ -455,6 +456,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cors::TOKEN,
     ))
     .service(resource("/introspect", WRITE, oauth::introspect))
+    // The device authorization grant (RFC 8628): the device's endpoint and the user's page.
+    .service(resource(
+        "/device_authorization",
+        WRITE,
+        device::device_authorization,
+    ))
+    .service(resource("/device", READ_WRITE, device::verification_page))
+    .service(resource("/device/decision", WRITE, device::decision))
     .service(cross_origin_resource(
         "/userinfo",
         "/userinfo",

@@ -26,7 +26,7 @@ use crate::verify::actix::{BearerError, bearer_token};
 /// Largest form body accepted by the OAuth endpoints.
 pub const FORM_LIMIT: usize = 16 * 1024;
 
-fn no_store_json(body: &impl serde::Serialize) -> HttpResponse {
+pub(super) fn no_store_json(body: &impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))

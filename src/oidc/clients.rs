@@ -24,6 +24,9 @@ use crate::oidc::error::OAuthError;
 use crate::secrets::{ClientSecret, TokenHash};
 use crate::verify::Scope;
 
+/// The `grant_type` of the device authorization grant (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// The grant types a client may be allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +37,10 @@ pub enum GrantType {
     RefreshToken,
     /// Client credentials (confidential clients only).
     ClientCredentials,
+    /// The device authorization grant (RFC 8628): the client asks at the device authorization
+    /// endpoint and polls the token endpoint.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -43,6 +50,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => DEVICE_CODE_GRANT,
         }
     }
 
@@ -52,6 +60,7 @@ impl GrantType {
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
+            DEVICE_CODE_GRANT => Some(Self::DeviceCode),
             _ => None,
         }
     }

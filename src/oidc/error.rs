@@ -110,6 +110,52 @@ impl OAuthError {
         Self::new("invalid_target", 400, description)
     }
 
+    /// 400 `authorization_pending` (RFC 8628 §3.5): the user has not decided yet; poll again
+    /// after the interval.
+    pub fn authorization_pending() -> Self {
+        Self::new(
+            "authorization_pending",
+            400,
+            "The user has not yet approved or denied the request.",
+        )
+    }
+
+    /// 400 `slow_down` (RFC 8628 §3.5): still pending, and polled too fast; the interval is now
+    /// `interval` seconds, for this and every later request.
+    pub fn slow_down(interval: i32) -> Self {
+        Self::new(
+            "slow_down",
+            400,
+            format!("Polled too fast; wait {interval} seconds between requests."),
+        )
+    }
+
+    /// 400 `access_denied` (RFC 8628 §3.5): the user denied the request.
+    pub fn access_denied(description: impl Into<String>) -> Self {
+        Self::new("access_denied", 400, description)
+    }
+
+    /// 400 `expired_token` (RFC 8628 §3.5): the device code expired; the device may start again.
+    pub fn expired_token() -> Self {
+        Self::new(
+            "expired_token",
+            400,
+            "The device code has expired; start a new device authorization.",
+        )
+    }
+
+    /// 429 `slow_down`: too many device authorization requests (RFC 8628 §5.2 does not name an
+    /// error for it; the client is to wait, as a polling device is told with `slow_down`).
+    pub fn too_many_requests(description: impl Into<String>) -> Self {
+        Self::new("slow_down", 429, description)
+    }
+
+    /// An authorization request's error (its code and description) at an endpoint that answers
+    /// in JSON (the device authorization endpoint, RFC 8628 §3.2 and RFC 6749 §5.2).
+    pub fn from_code(code: &'static str, description: &'static str) -> Self {
+        Self::new(code, 400, description)
+    }
+
     /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1, used at the token endpoint as common
     /// practice): a dependency is away; the client may retry.
     pub fn unavailable(cause: impl Into<Cause>) -> Self {

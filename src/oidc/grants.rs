@@ -91,6 +91,9 @@ pub async fn exchange(
         "client_credentials" => client_credentials(tokens, &apis, &client, params),
         "authorization_code" => authorization_code(tokens, apis, client, params).await,
         "refresh_token" => refresh_token(tokens, &apis, client, params).await,
+        super::clients::DEVICE_CODE_GRANT => {
+            super::device::device_code(tokens, apis, client, params).await
+        }
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
@@ -156,13 +159,17 @@ pub fn client_credentials(
     })
 }
 
-enum Redemption {
+/// The outcome of redeeming a code (an authorization code, a device code): what it issues, or
+/// why it is refused (`invalid_grant`).
+pub(crate) enum Redemption {
+    /// Recorded; the tokens are to be signed ([`sign_issued`]).
     Issued(Box<Issued>),
+    /// Refused with this description.
     Refused(&'static str),
 }
 
-/// What a redemption issues from the code's row.
-struct Issued {
+/// What a redemption of a user's grant issues, recorded in the database and still to be signed.
+pub(crate) struct Issued {
     user: UserRow,
     roles: Vec<String>,
     scope: Scope,
@@ -173,10 +180,167 @@ struct Issued {
     amr: String,
     refresh_token: Option<RefreshToken>,
     id_token_claims: BTreeMap<String, Value>,
+    /// The refresh family started, if any.
+    pub family_id: Option<String>,
+}
+
+/// A user's grant to record at its redemption ([`record_user_grant`]).
+pub(crate) struct UserGrant<'a> {
+    /// The user who approved it.
+    pub user_id: &'a str,
+    /// The granted scope (stored text).
+    pub scope: &'a str,
+    /// The access token's audience and scope.
+    pub target: Target,
+    /// The authorization request's nonce.
+    pub nonce: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: NaiveDateTime,
+    /// The browser session the grant was made in, if it belongs to one.
+    pub sid: Option<String>,
+    /// How the user signed in (RFC 8176).
+    pub amr: String,
+    /// The claims asked for individually (OIDC Core §5.5), stored form.
+    pub requested_claims: Option<String>,
+    /// A refresh family's absolute lifetime.
+    pub absolute_ttl: std::time::Duration,
+    /// The access token to record.
+    pub access: &'a AccessRecord,
+    /// Now.
+    pub now: NaiveDateTime,
+}
+
+/// Records the grant of a redeemed code for `client`: refused when the user no longer exists or
+/// is disabled; else its roles and ID-token claims read, a refresh family started when the
+/// grant allows one (OIDC Core §11: with `offline_access` for OpenID requests; plain OAuth
+/// requests when the client may refresh), and the access token recorded.
+pub(crate) fn record_user_grant(
+    conn: &mut DbConn,
+    client: &Client,
+    grant: UserGrant<'_>,
+) -> Result<Redemption, OAuthError> {
+    let Some(user) = user_q::find_by_id(conn, grant.user_id)? else {
+        return Ok(Redemption::Refused("The user no longer exists."));
+    };
+    if user.disabled_at.is_some() {
+        return Ok(Redemption::Refused("The user is disabled."));
+    }
+    let roles = sessions::roles_of(conn, &user.id)?;
+    let scope = Scope::parse(grant.scope).map_err(AuthError::StoredScope)?;
+    // OIDC Core §5.5: the claims the request asked for individually go with the grant (its
+    // refresh family and this access token: refreshed ID tokens and userinfo honour them).
+    let requested = RequestedClaims::released_from(grant.requested_claims.as_deref());
+    let id_token_claims = if scope.contains("openid") {
+        standard_claims::id_token_claims(conn, &user, &requested)?
+    } else {
+        BTreeMap::new()
+    };
+    let wants_refresh = if scope.contains("openid") {
+        scope.contains("offline_access")
+    } else {
+        true
+    };
+    let (family_id, refresh_token) = if wants_refresh && client.allows(GrantType::RefreshToken) {
+        let family = Grant {
+            client_id: client.client_id.clone(),
+            scope: scope.clone(),
+            auth_time: Some(grant.auth_time),
+            sid: grant.sid.clone(),
+            requested_claims: grant.requested_claims.clone(),
+            amr: grant.amr.clone(),
+        };
+        let (family, token) =
+            sessions::start_family(conn, &user.id, &family, grant.absolute_ttl, grant.now)?;
+        (Some(family), Some(token))
+    } else {
+        (None, None)
+    };
+    let mut access_row = grant
+        .access
+        .row(&user.id, &client.client_id, family_id.as_deref());
+    access_row.requested_claims = grant.requested_claims;
+    q::insert_access_token(conn, &access_row)?;
+    Ok(Redemption::Issued(Box::new(Issued {
+        user,
+        roles,
+        scope,
+        target: grant.target,
+        nonce: grant.nonce,
+        auth_time: grant.auth_time,
+        sid: grant.sid,
+        amr: grant.amr,
+        refresh_token,
+        id_token_claims,
+        family_id,
+    })))
+}
+
+/// Signs what a redemption recorded ([`record_user_grant`]): the access token of `record`, an
+/// ID token when `openid` was granted, and the refresh token; the token response.
+pub(crate) fn sign_issued(
+    tokens: &TokenService,
+    client: &Client,
+    issued: Issued,
+    record: &AccessRecord,
+    grant: GrantKind,
+) -> Result<TokenResponse, OAuthError> {
+    let Issued {
+        user,
+        roles,
+        scope,
+        target,
+        nonce,
+        auth_time,
+        sid,
+        amr,
+        refresh_token,
+        id_token_claims,
+        family_id: _,
+    } = issued;
+    let access = tokens.sign_access_token(
+        &AccessRequest {
+            recipient: Recipient::Client(client),
+            subject: Subject::User {
+                id: &user.id,
+                roles: &roles,
+                auth_time: Some(auth_time),
+                amr: &amr,
+            },
+            scope: &target.scope,
+            audience: target.audience.as_deref(),
+            grant,
+        },
+        record,
+    )?;
+    let id_token = if scope.contains("openid") {
+        Some(tokens.sign_id_token(&IdTokenRequest {
+            client,
+            user: &user,
+            scope: &scope,
+            auth_time,
+            nonce: nonce.as_deref(),
+            sid: sid.as_deref(),
+            access_token: &access.token,
+            amr: &amr,
+            user_claims: &id_token_claims,
+        })?)
+    } else {
+        None
+    };
+    tracing::info!(client_id = %client.client_id, user_id = %user.id, grant = ?grant, "user grant redeemed");
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        // RFC 6749 §5.1: the scope of the access token.
+        scope: target.scope,
+        refresh_token: refresh_token.map(RefreshToken::into_exposed),
+        id_token,
+    })
 }
 
 /// `unauthorized_client` unless `client` may use `grant`.
-fn permit(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+pub(crate) fn permit(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     if client.allows(grant) {
         Ok(())
     } else {
@@ -229,61 +393,16 @@ pub async fn authorization_code(
             })
         })
         .await?;
-    let Issued {
-        user,
-        roles,
-        scope,
-        target,
-        nonce,
-        auth_time,
-        sid,
-        amr,
-        refresh_token,
-        id_token_claims,
-    } = match outcome {
-        Redemption::Issued(issued) => *issued,
-        Redemption::Refused(why) => return Err(OAuthError::invalid_grant(why)),
-    };
-    let access = tokens.sign_access_token(
-        &AccessRequest {
-            recipient: Recipient::Client(&client),
-            subject: Subject::User {
-                id: &user.id,
-                roles: &roles,
-                auth_time: Some(auth_time),
-                amr: &amr,
-            },
-            scope: &target.scope,
-            audience: target.audience.as_deref(),
-            grant: GrantKind::AuthorizationCode,
-        },
-        &record,
-    )?;
-    let id_token = if scope.contains("openid") {
-        Some(tokens.sign_id_token(&IdTokenRequest {
-            client: &client,
-            user: &user,
-            scope: &scope,
-            auth_time,
-            nonce: nonce.as_deref(),
-            sid: sid.as_deref(),
-            access_token: &access.token,
-            amr: &amr,
-            user_claims: &id_token_claims,
-        })?)
-    } else {
-        None
-    };
-    tracing::info!(client_id = %client.client_id, user_id = %user.id, "authorization code redeemed");
-    Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: access.expires_in,
-        // RFC 6749 §5.1: the scope of the access token.
-        scope: target.scope,
-        refresh_token: refresh_token.map(RefreshToken::into_exposed),
-        id_token,
-    })
+    match outcome {
+        Redemption::Issued(issued) => sign_issued(
+            tokens,
+            &client,
+            *issued,
+            &record,
+            GrantKind::AuthorizationCode,
+        ),
+        Redemption::Refused(why) => Err(OAuthError::invalid_grant(why)),
+    }
 }
 
 /// A code redemption: who presents which code, and the access token it would issue.
@@ -380,59 +499,27 @@ fn redeem(conn: &mut DbConn, redeem: &Redeem<'_>) -> Result<Redemption, OAuthErr
         }
         (None, None) => {}
     }
-    let Some(user) = user_q::find_by_id(conn, &row.user_id)? else {
-        return Ok(Redemption::Refused("The user no longer exists."));
-    };
-    if user.disabled_at.is_some() {
-        return Ok(Redemption::Refused("The user is disabled."));
+    let outcome = record_user_grant(
+        conn,
+        client,
+        UserGrant {
+            user_id: &row.user_id,
+            scope: &row.scope,
+            target,
+            nonce: row.nonce,
+            auth_time: row.auth_time,
+            sid: row.sid,
+            amr: row.amr,
+            requested_claims: row.requested_claims,
+            absolute_ttl,
+            access,
+            now,
+        },
+    )?;
+    if let Redemption::Issued(issued) = &outcome {
+        q::record_redemption(conn, hash, issued.family_id.as_deref(), &access.jti)?;
     }
-    let roles = sessions::roles_of(conn, &user.id)?;
-    let scope = Scope::parse(&row.scope).map_err(AuthError::StoredScope)?;
-    // OIDC Core §11: a refresh token only with offline_access (for OIDC requests); plain OAuth
-    // requests get one when the client may refresh.
-    // OIDC Core §5.5: the claims the request asked for individually go with the grant (its
-    // refresh family and this access token: refreshed ID tokens and userinfo honour them).
-    let requested = RequestedClaims::released_from(row.requested_claims.as_deref());
-    let id_token_claims = if scope.contains("openid") {
-        standard_claims::id_token_claims(conn, &user, &requested)?
-    } else {
-        BTreeMap::new()
-    };
-    let wants_refresh = if scope.contains("openid") {
-        scope.contains("offline_access")
-    } else {
-        true
-    };
-    let (family_id, refresh_token) = if wants_refresh && client.allows(GrantType::RefreshToken) {
-        let grant = Grant {
-            client_id: client.client_id.clone(),
-            scope: scope.clone(),
-            auth_time: Some(row.auth_time),
-            sid: row.sid.clone(),
-            requested_claims: row.requested_claims.clone(),
-            amr: row.amr.clone(),
-        };
-        let (family, token) = sessions::start_family(conn, &user.id, &grant, absolute_ttl, now)?;
-        (Some(family), Some(token))
-    } else {
-        (None, None)
-    };
-    let mut access_row = access.row(&user.id, &client.client_id, family_id.as_deref());
-    access_row.requested_claims = row.requested_claims.clone();
-    q::insert_access_token(conn, &access_row)?;
-    q::record_redemption(conn, hash, family_id.as_deref(), &access.jti)?;
-    Ok(Redemption::Issued(Box::new(Issued {
-        user,
-        roles,
-        scope,
-        target,
-        nonce: row.nonce,
-        auth_time: row.auth_time,
-        sid: row.sid,
-        amr: row.amr,
-        refresh_token,
-        id_token_claims,
-    })))
+    Ok(outcome)
 }
 
 /// `refresh_token` (RFC 6749 §6): the one refresh path ([`TokenService::refresh`]) bound to the

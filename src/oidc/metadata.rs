@@ -26,6 +26,8 @@ pub struct ProviderMetadata {
     pub introspection_endpoint: String,
     /// RP-Initiated Logout 1.0.
     pub end_session_endpoint: String,
+    /// RFC 8628 §4: where devices ask for a device and a user code.
+    pub device_authorization_endpoint: String,
     /// Scopes.
     pub scopes_supported: Vec<&'static str>,
     /// `code` only.
@@ -82,6 +84,7 @@ impl ProviderMetadata {
             revocation_endpoint: at("/revoke"),
             introspection_endpoint: at("/introspect"),
             end_session_endpoint: at("/logout"),
+            device_authorization_endpoint: at("/device_authorization"),
             scopes_supported: KNOWN_SCOPES.to_vec(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query", "form_post"],
@@ -89,6 +92,7 @@ impl ProviderMetadata {
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
+                super::clients::DEVICE_CODE_GRANT,
             ],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],

@@ -6,6 +6,7 @@ pub mod claims_request;
 pub mod client_auth;
 pub mod clients;
 pub mod consent;
+pub mod device;
 pub mod error;
 pub mod grants;
 pub mod introspect;

@@ -6,6 +6,7 @@ pub mod apis;
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod device_authorizations;
 pub mod devices;
 pub mod email_tokens;
 pub mod factors;

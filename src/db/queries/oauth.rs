@@ -165,6 +165,8 @@ pub struct Purged {
     pub trusted_devices: usize,
     /// Client assertions (`jti`s) past their `exp`.
     pub client_assertions: usize,
+    /// Device authorization requests (RFC 8628) expired before the grace cutoff.
+    pub device_authorizations: usize,
 }
 
 impl Purged {
@@ -178,6 +180,7 @@ impl Purged {
             + self.login_attempts
             + self.trusted_devices
             + self.client_assertions
+            + self.device_authorizations
     }
 
     /// The most rows any one kind lost (a call that deleted a full batch of some kind is
@@ -192,6 +195,7 @@ impl Purged {
             self.login_attempts,
             self.trusted_devices,
             self.client_assertions,
+            self.device_authorizations,
         ]
         .into_iter()
         .max()
@@ -207,6 +211,7 @@ impl Purged {
         self.login_attempts += other.login_attempts;
         self.trusted_devices += other.trusted_devices;
         self.client_assertions += other.client_assertions;
+        self.device_authorizations += other.device_authorizations;
     }
 
     /// Adds a batch's counts to a run's.
@@ -220,7 +225,7 @@ impl Purged {
 /// at again); codes and sessions that ended or expired before `before`; refresh families
 /// revoked or expired before `before` (their tokens go with them, so reuse detection keeps
 /// working for every family that can still be presented); trusted devices and client-assertion
-/// records that expired;
+/// records that expired; device authorization requests (RFC 8628) expired before `before`;
 /// throttle windows older than `throttle_before`. Bounded work per call: the janitor calls it
 /// again until a call deletes less than a batch of every kind.
 pub fn purge_expired(
@@ -297,7 +302,10 @@ pub fn purge_expired(
         diesel::delete(devices::table.filter(devices::token_hash.eq_any(&device_hashes)))
             .execute(conn)?;
     let client_assertions = super::clients::purge_assertions(conn, now, batch)?;
+    // Kept past expiry as long as codes are, so that a late poll still hears expired_token.
+    let device_authorizations = super::device_authorizations::purge(conn, before, batch)?;
     Ok(Purged {
+        device_authorizations,
         trusted_devices,
         client_assertions,
         authorization_requests,

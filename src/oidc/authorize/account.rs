@@ -55,7 +55,8 @@ pub fn sign_in_request(
 }
 
 /// `candidate` if it is a path of the account pages under the issuer's path `base` (`""` at
-/// the root): `{base}/account` or below it, with an optional query, and nothing but unreserved
+/// the root): `{base}/account` or below it, or the device verification page `{base}/device`,
+/// with an optional query, and nothing but unreserved
 /// characters (RFC 3986 §2.3 letters, digits, `-`, `_`, `.`, `~`) in `/`-separated segments
 /// that are not `.` or `..`, and `=`/`&` in the query. Anything else (a scheme, `//host`, a
 /// backslash, a percent-escape, another of our paths) is refused, so the sign-in can only come
@@ -64,7 +65,15 @@ pub fn safe_return_path(base: &str, candidate: &str) -> Option<String> {
     if candidate.len() > MAX_RETURN_PATH {
         return None;
     }
-    let rest = candidate.strip_prefix(base)?.strip_prefix(ACCOUNT_PATH)?;
+    let under_base = candidate.strip_prefix(base)?;
+    let rest = match under_base.strip_prefix(ACCOUNT_PATH) {
+        Some(rest) => rest,
+        // The device verification page (RFC 8628 §3.3) signs in through the same console,
+        // and comes back with its query only (the user code).
+        None => under_base
+            .strip_prefix(crate::oidc::device::VERIFICATION_PATH)
+            .filter(|rest| rest.is_empty() || rest.starts_with('?'))?,
+    };
     let (path, query) = match rest.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
@@ -104,6 +113,8 @@ mod tests {
             "/account/",
             "/account/security",
             "/account/email?step=verify",
+            "/device",
+            "/device?user_code=WDJB-MJHT",
         ] {
             assert_eq!(safe_return_path("", good).as_deref(), Some(good), "{good}");
         }
@@ -126,6 +137,9 @@ mod tests {
             "account",
             "",
             "/idp/account",
+            "/devicex",
+            "/device/x",
+            "/device?next=https://evil.example",
         ] {
             assert_eq!(safe_return_path("", bad), None, "{bad}");
         }

@@ -95,6 +95,8 @@ pub enum GrantKind {
     Refresh,
     /// `client_credentials`.
     ClientCredentials,
+    /// The device authorization grant (RFC 8628).
+    DeviceCode,
 }
 
 impl GrantKind {
@@ -105,6 +107,7 @@ impl GrantKind {
             (Self::Refresh, Recipient::FirstParty) => "refresh",
             (Self::Refresh, Recipient::Client(_)) => "refresh_token",
             (Self::ClientCredentials, _) => "client_credentials",
+            (Self::DeviceCode, _) => "device_code",
         }
     }
 }
