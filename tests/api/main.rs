@@ -16,6 +16,7 @@ mod cli;
 mod cluster;
 mod consent;
 mod cors;
+mod device;
 mod edges;
 mod email;
 mod errors;

@@ -24,7 +24,7 @@ const ACR_MFA: &str = "urn:portcullis:acr:mfa";
 /// The TOTP code of the base32 `secret` at `unix` seconds, as an authenticator app computes it
 /// (RFC 6238 over RFC 4226: HMAC-SHA-1 of the 30-second step, dynamic truncation, 6 digits).
 /// Written here from the RFCs, independently of the server's TOTP crate.
-fn totp_at(secret: &str, unix: u64) -> String {
+pub(crate) fn totp_at(secret: &str, unix: u64) -> String {
     use aws_lc_rs::hmac;
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &base32_decode(secret));
     let mac = hmac::sign(&key, &(unix / 30).to_be_bytes());
@@ -206,7 +206,7 @@ async fn confirm(
         .await
 }
 
-fn between(html: &str, start: &str, end: &str) -> String {
+pub(crate) fn between(html: &str, start: &str, end: &str) -> String {
     let from = html
         .find(start)
         .unwrap_or_else(|| panic!("no {start} in {html}"))

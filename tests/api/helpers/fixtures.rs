@@ -130,6 +130,12 @@ impl ClientSpec {
         self
     }
 
+    /// Its second-factor policy (default: off, the deployment's).
+    pub fn second_factor(mut self, policy: SecondFactorPolicy) -> Self {
+        self.0.second_factor = policy;
+        self
+    }
+
     /// An audience whose access tokens it may introspect.
     pub fn introspection_audience(mut self, audience: &str) -> Self {
         self.0.introspection_audiences.push(audience.to_owned());

@@ -7,6 +7,7 @@
 
 mod app;
 mod cli;
+mod device;
 mod doc_server;
 mod env;
 mod fixtures;
@@ -18,6 +19,9 @@ pub use app::TestApp;
 pub use cli::{
     portcullis_command, portcullis_in_scratch, run_with_timeout, stderr_of, stdout_json,
     wait_until_listening,
+};
+pub use device::{
+    DEVICE_GRANT, answer_device, follow, open_verification, submit_user_code, user_decides,
 };
 pub use doc_server::{DocServer, Reply};
 pub use env::{Backend, TestEnv, pgbouncer_or_skip};
