@@ -820,3 +820,147 @@ async fn a_real_browser_walks_the_account_page() {
     wait_for_title(browser, "Sign in").await;
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+// Issue 18 item 1 (DEVICE-01 end to end): the device grant driven as a CLI drives it — the
+// `openidconnect` crate's device flow (discovery, the device authorization request, then polling
+// the token endpoint at the interval the server sets) — while the user, in headless Chromium,
+// opens `verification_uri_complete`, signs in on the hosted login, finds the code filled in and
+// confirms it, reads which application asks and that a device will act as them, and allows it.
+// The polling client's waits move the server's clock (a short real pause lets the browser go on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_is_signed_in_from_a_real_browser() {
+    use openidconnect::core::{CoreClient, CoreDeviceAuthorizationResponse, CoreProviderMetadata};
+    use openidconnect::{ClientId, DeviceAuthorizationUrl, IssuerUrl, OAuth2TokenResponse, Scope};
+
+    let Some(launched) = launch().await else {
+        return;
+    };
+    let browser = &launched.browser;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = env.spawn().await;
+    let user_id = app.create_user("alice").await;
+    app.create_client(
+        ClientSpec::new("tv-cli")
+            .public()
+            .grant_type(portcullis::oidc::clients::GrantType::DeviceCode)
+            .grant_type(portcullis::oidc::clients::GrantType::RefreshToken),
+    )
+    .await;
+
+    // The device: discovery, then the device authorization request.
+    let http = crate::helpers::rp_http(
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    );
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
+    let discovery: Value = app
+        .client
+        .get(format!("{}/.well-known/openid-configuration", app.address))
+        .json_value()
+        .await;
+    let endpoint = discovery["device_authorization_endpoint"]
+        .as_str()
+        .expect("advertised")
+        .to_owned();
+    let client = CoreClient::from_provider_metadata(metadata, ClientId::new("tv-cli".into()), None)
+        .set_device_authorization_url(DeviceAuthorizationUrl::new(endpoint).unwrap());
+    let details: CoreDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scope(Scope::new("offline_access".into()))
+        .request_async(&http)
+        .await
+        .expect("device authorization");
+    let user_code = details.user_code().secret().clone();
+    let complete = details
+        .verification_uri_complete()
+        .expect("verification_uri_complete")
+        .secret()
+        .clone();
+    assert_eq!(details.interval(), Duration::from_secs(5));
+
+    // The device polls while the user acts.
+    let app_ref = &app;
+    let polling = async {
+        client
+            .exchange_device_access_token(&details)
+            .unwrap()
+            .request_async(
+                &http,
+                |interval| async move {
+                    app_ref.advance(interval);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                },
+                None,
+            )
+            .await
+    };
+    let user = async {
+        browser
+            .call(
+                reqwest::Method::POST,
+                "/url",
+                Some(json!({ "url": complete })),
+            )
+            .await;
+        wait_for_title(browser, "Sign in").await;
+        type_into(browser, "input[name=username]", "alice").await;
+        type_into(browser, "input[name=password]", PASSWORD).await;
+        click(browser, "button[type=submit]").await;
+        wait_for_title(browser, "Connect a device").await;
+        let field = browser.element("input[name=user_code]").await;
+        let filled = browser
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{field}/property/value"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            filled.as_str(),
+            Some(user_code.as_str()),
+            "the code is filled in"
+        );
+        screenshot(browser, "device-1-code").await;
+        click(browser, "button[type=submit]").await;
+        wait_for_title(browser, "Authorize a device").await;
+        let shown = browser.element("#user-code").await;
+        let shown = browser
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{shown}/text"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            shown.as_str(),
+            Some(user_code.as_str()),
+            "the code to compare"
+        );
+        let body = browser.element("main").await;
+        let text = browser
+            .call(reqwest::Method::GET, &format!("/element/{body}/text"), None)
+            .await;
+        let text = text.as_str().unwrap_or_default();
+        assert!(text.contains("tv-cli") && text.contains("device"), "{text}");
+        screenshot(browser, "device-2-confirm").await;
+        click(browser, "button[value=approve]").await;
+        wait_for_title(browser, "Device connected").await;
+    };
+    let (tokens, ()) = tokio::join!(
+        async { tokio::time::timeout(Duration::from_secs(60), polling).await },
+        user
+    );
+    let tokens = tokens
+        .expect("the device got its tokens in time")
+        .expect("tokens");
+    let access = crate::helpers::decode_claims(tokens.access_token().secret());
+    assert_eq!(access["sub"], user_id.as_str());
+    assert_eq!(access["client_id"], "tv-cli");
+    assert!(tokens.refresh_token().is_some(), "offline_access");
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
