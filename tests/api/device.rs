@@ -617,7 +617,50 @@ async fn device_endpoint_discovery_keys_rate_resource_and_janitor(backend: Backe
     assert_eq!(f.env.count_rows("device_authorizations").await, 0);
 }
 
+// DEVICE-10 (CLI): `clients create --grant-type urn:ietf:params:oauth:grant-type:device_code`
+// registers a device client the server then serves; an unknown grant type names the valid ones.
+async fn the_cli_registers_device_clients(backend: Backend) {
+    use crate::helpers::stdout_json;
+    let f = Fixture::new(backend).await;
+    let created = f
+        .env
+        .cli(&[
+            "clients",
+            "create",
+            "--client-id",
+            "cli-tv",
+            "--public",
+            "--grant-type",
+            DEVICE_GRANT,
+        ])
+        .await;
+    assert!(created.status.success(), "{created:?}");
+    assert_eq!(stdout_json(&created)["grant_types"], json!([DEVICE_GRANT]));
+    f.app.reload_clients().await;
+    assert_eq!(
+        f.app
+            .device_authorization("cli-tv", "openid")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let bad = f
+        .env
+        .cli(&[
+            "clients",
+            "create",
+            "--client-id",
+            "cli-x",
+            "--grant-type",
+            "device_code",
+        ])
+        .await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(DEVICE_GRANT));
+}
+
 on_both_backends!(
+    the_cli_registers_device_clients,
     a_device_is_signed_in_once,
     slow_down_adds_five_seconds_for_every_later_request,
     an_expired_device_code_is_expired_token,
