@@ -230,7 +230,16 @@ async fn found_device(
     let typed = typed_code(params);
     let network = network_of(client_ip(app, request));
     let now = app.clock.now_naive();
-    let lookup = device::look_up(&app.db, &typed, &session.user.user_id, &network, now).await;
+    let window = app.account_settings.login_window;
+    let lookup = device::look_up(
+        &app.db,
+        &typed,
+        &session.user.user_id,
+        &network,
+        window,
+        now,
+    )
+    .await;
     let found = match lookup {
         Ok(Lookup::Found(found)) => found,
         Ok(Lookup::NotFound) => {

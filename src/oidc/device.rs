@@ -6,8 +6,9 @@
 //! Decisions (the RFC leaves them to the server): a request lives [`DEVICE_CODE_TTL`]; the
 //! device polls every [`POLL_INTERVAL_SECS`], five more after each `slow_down`; a client asks
 //! for at most [`MAX_PER_CLIENT`] requests a minute, [`MAX_PER_CLIENT_NETWORK`] of them from one
-//! network; a user may type [`MAX_WRONG_CODES_PER_USER`] wrong codes per
-//! [`USER_CODE_WINDOW`], a network [`MAX_WRONG_CODES_PER_NETWORK`]. The device code is 256
+//! network; a user may type [`MAX_WRONG_CODES_PER_USER`] wrong codes per login throttling
+//! window (`PORTCULLIS_LOGIN_WINDOW`, 15 minutes by default), a network
+//! [`MAX_WRONG_CODES_PER_NETWORK`]. The device code is 256
 //! random bits; the user code eight symbols of twenty (about 2^34.6), both stored as hashes.
 //! The grant belongs to no browser session (no `sid`): signing out of the browser that approved
 //! it leaves the device signed in; withdrawing the client's consent on the account page ends it.
@@ -56,13 +57,10 @@ pub const MAX_PER_CLIENT: u32 = 600;
 /// address, an IPv6 /64).
 pub const MAX_PER_CLIENT_NETWORK: u32 = 30;
 
-/// The window of the user-code budgets.
-pub const USER_CODE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// Wrong user codes one signed-in user may type per [`USER_CODE_WINDOW`] (RFC 8628 §5.1).
+/// Wrong user codes one signed-in user may type per login throttling window (RFC 8628 §5.1).
 pub const MAX_WRONG_CODES_PER_USER: u32 = 10;
 
-/// Wrong user codes one network may type per [`USER_CODE_WINDOW`], whoever is signed in.
+/// Wrong user codes one network may type per login throttling window, whoever is signed in.
 pub const MAX_WRONG_CODES_PER_NETWORK: u32 = 30;
 
 /// How many fresh user codes are drawn when one collides with a stored one.
@@ -259,9 +257,10 @@ pub enum Lookup {
 }
 
 /// Looks up the code `typed` (RFC 8628 §6.1: case-insensitive, dashes ignored) for the signed-in
-/// `user_id` from `network`. Every lookup is counted on the user's and the network's budgets
-/// first and a found code is taken back, so wrong codes are what is counted (§5.1, as failed
-/// logins are); a spent budget refuses even a right code until its window ends.
+/// `user_id` from `network`. Every lookup is counted on the user's and the network's budgets of
+/// `window` (the login throttling window: the janitor keeps throttle rows that long) first and
+/// a found code is taken back, so wrong codes are what is counted (§5.1, as failed logins are);
+/// a spent budget refuses even a right code until its window ends.
 ///
 /// # Errors
 /// A database failure.
@@ -270,6 +269,7 @@ pub async fn look_up(
     typed: &str,
     user_id: &str,
     network: &str,
+    window: Duration,
     now: NaiveDateTime,
 ) -> Result<Lookup, DbError> {
     let code = UserCode::presented(typed);
@@ -283,7 +283,7 @@ pub async fn look_up(
             MAX_WRONG_CODES_PER_NETWORK,
         ),
     ];
-    let window = chrono_duration(USER_CODE_WINDOW);
+    let window = chrono_duration(window);
     db.run(move |conn| {
         write_transaction(conn, |conn| {
             let mut wait = None;
