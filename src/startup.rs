@@ -175,10 +175,12 @@ impl Application {
         let base = issuer.path().to_owned();
         let admin_base = base.clone();
 
-        let discovery =
-            serde_json::to_vec(&ProviderMetadata::for_issuer(&issuer)).map_err(|e| {
-                StartupError::SelfTest(format!("discovery document did not serialise: {e}"))
-            })?;
+        let mut metadata = ProviderMetadata::for_issuer(&issuer);
+        metadata.client_id_metadata_document_supported =
+            outbound_settings.client_id_metadata_documents;
+        let discovery = serde_json::to_vec(&metadata).map_err(|e| {
+            StartupError::SelfTest(format!("discovery document did not serialise: {e}"))
+        })?;
         let public_cache_control = HeaderValue::from_str(&format!(
             "public, max-age={}",
             key_settings.jwks_max_age.as_secs()
@@ -282,6 +284,12 @@ impl Application {
             remote_keys: Arc::new(crate::oidc::client_auth::RemoteKeys::new(Arc::clone(
                 &fetcher,
             ))),
+            client_documents: outbound_settings.client_id_metadata_documents.then(|| {
+                Arc::new(crate::oidc::client_metadata::MetadataDocuments::new(
+                    Arc::clone(&fetcher),
+                    issuer.as_str(),
+                ))
+            }),
             mail_links,
             db,
             keys,

@@ -205,4 +205,8 @@ declare_settings! {
 
     /// Longest an outbound fetch may take in all (at most 3 s of it to connect).
     outbound_timeout: HumanDuration = Text("5s");
+
+    /// Resolve a `client_id` that is an https URL by fetching its client ID metadata document
+    /// (`true`/`false`).
+    client_id_metadata_documents: bool = Text("false");
 }

@@ -50,13 +50,17 @@ pub struct Settings {
     pub outbound: OutboundSettings,
 }
 
-/// How documents that clients name are fetched (`PORTCULLIS_OUTBOUND_*`).
+/// How documents that clients name are fetched (`PORTCULLIS_OUTBOUND_*`), and whether a
+/// `client_id` may be the URL of a client ID metadata document
+/// (`PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS`).
 #[derive(Clone, Debug)]
 pub struct OutboundSettings {
     /// The fetcher's policy (loopback allowance, extra roots, time limits).
     pub fetch: crate::verify::fetch::FetchPolicy,
     /// The extra roots' file, for `config check`.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Client ID metadata documents are resolved.
+    pub client_id_metadata_documents: bool,
 }
 
 /// What only the process itself needs: where it listens, its issuer, its background tasks.
@@ -193,6 +197,7 @@ impl Settings {
             outbound_allow_loopback,
             outbound_ca_file,
             outbound_timeout,
+            client_id_metadata_documents,
         } = declared;
 
         let database = DatabaseUrl::parse(&database_url)
@@ -245,6 +250,7 @@ impl Settings {
                 timeout: outbound_timeout,
             },
             ca_file: outbound_ca_file,
+            client_id_metadata_documents,
         };
         // The extra roots must be readable as certificates now, not at the first fetch.
         crate::verify::fetch::SafeFetcher::new(&outbound.fetch)
@@ -760,6 +766,7 @@ impl Settings {
             "outbound_allow_loopback": outbound.fetch.allow_loopback,
             "outbound_ca_file": outbound.ca_file.as_ref().map(|p| p.display().to_string()),
             "outbound_timeout": secs(outbound.fetch.timeout),
+            "client_id_metadata_documents": outbound.client_id_metadata_documents,
         });
         for part in [mail_json, outbound_json] {
             if let (Some(all), serde_json::Value::Object(part)) = (effective.as_object_mut(), part)

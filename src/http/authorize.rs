@@ -40,6 +40,8 @@ struct LoginPage<'a> {
     /// The issuer's path, which the form action is under.
     base: &'a str,
     client_id: &'a str,
+    /// The host of the client's metadata document, when its id is one's URL.
+    document_host: Option<String>,
     request_id: &'a str,
     csrf_token: &'a str,
     username: &'a str,
@@ -88,6 +90,8 @@ struct ConsentPage<'a> {
     /// The issuer's path, which the form action is under.
     base: &'a str,
     client_id: &'a str,
+    /// The host of the client's metadata document, when its id is one's URL.
+    document_host: Option<String>,
     username: &'a str,
     /// The requested scopes not approved before; API scopes with their description.
     scopes: Vec<ScopeLine>,
@@ -130,6 +134,7 @@ fn consent_page(
     ConsentPage {
         base: app.issuer.path(),
         client_id,
+        document_host: crate::oidc::client_metadata::document_host(client_id),
         username,
         scopes: apis.describe(scopes),
         granted: apis.describe(granted),
@@ -392,7 +397,27 @@ pub async fn authorize(
         Err(page) => return page,
     };
     let now = app.clock.now_naive();
-    let mut authz = match authorize::parse(&params, |id| app.clients.get(id), &app.apis.current()) {
+    // A client ID metadata document is fetched (or taken from the cache) before the request is
+    // checked against its client; one that cannot be used ends the request here (§4.3).
+    let document_client = match params.get("client_id") {
+        Some(id) if app.clients.get(id).is_none() => {
+            match crate::http::oauth::find_client(&app, id).await {
+                Ok(found) => found,
+                Err(error) => {
+                    tracing::warn!(%error, "client ID metadata document refused");
+                    return message(
+                        &app,
+                        StatusCode::BAD_REQUEST,
+                        "Unknown client",
+                        "The client's metadata document could not be fetched or is not valid.",
+                    );
+                }
+            }
+        }
+        _ => None,
+    };
+    let lookup = |id: &str| app.clients.get(id).or_else(|| document_client.clone());
+    let mut authz = match authorize::parse(&params, lookup, &app.apis.current()) {
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };
@@ -500,6 +525,7 @@ pub(super) async fn start_pending(
         None => LoginPage {
             base: app.issuer.path(),
             client_id: &authz.client.client_id,
+            document_host: crate::oidc::client_metadata::document_host(&authz.client.client_id),
             request_id: &started.request_id,
             csrf_token: started.csrf_token.expose(),
             username: authz.login_hint.as_deref().unwrap_or(""),
@@ -558,7 +584,7 @@ async fn bound_form(
 /// The client a pending request names: a registered one, or the account page's own sign-in
 /// ([`authorize::account::console`]; never in the registry, so never accepted from a browser
 /// at the authorization endpoint).
-fn client_of(
+async fn client_of(
     app: &AppState,
     client_id: &str,
 ) -> Option<std::sync::Arc<crate::oidc::clients::Client>> {
@@ -567,7 +593,10 @@ fn client_of(
             app.issuer.as_str(),
         )));
     }
-    app.clients.get(client_id)
+    crate::http::oauth::find_client(app, client_id)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// `POST /authorize/login`: checks the password (throttled), starts a browser session (a new
@@ -592,6 +621,9 @@ pub async fn login(
             LoginPage {
                 base: app.issuer.path(),
                 client_id: &pending.request.client_id,
+                document_host: crate::oidc::client_metadata::document_host(
+                    &pending.request.client_id,
+                ),
                 request_id: &pending.id,
                 csrf_token: csrf,
                 username: &username,
@@ -921,11 +953,9 @@ async fn finish_sign_in(
         Ok(consented) => consented,
         Err(error) => return failed(app, error),
     };
-    let needs_consent = authorize::consent_after_sign_in(
-        pending,
-        client_of(app, &pending.request.client_id).as_deref(),
-        consented.as_ref(),
-    );
+    let client = client_of(app, &pending.request.client_id).await;
+    let needs_consent =
+        authorize::consent_after_sign_in(pending, client.as_deref(), consented.as_ref());
     let stored = pending::record_sign_in(
         &app.db,
         pending.id.clone(),
@@ -1023,6 +1053,9 @@ pub async fn consent(
                     LoginPage {
                         base: app.issuer.path(),
                         client_id: &pending.request.client_id,
+                        document_host: crate::oidc::client_metadata::document_host(
+                            &pending.request.client_id,
+                        ),
                         request_id: &pending.id,
                         csrf_token: params.get("csrf_token").unwrap_or(""),
                         username: session.as_ref().map_or("", |s| s.username.as_str()),

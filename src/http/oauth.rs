@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::http::cors::CrossOrigin;
 use crate::http::error::Fault;
 use crate::oidc::client_auth::{self, AuthMethod};
+use crate::oidc::client_metadata;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::grants;
@@ -84,6 +85,33 @@ pub fn no_query(request: &HttpRequest) -> Result<(), OAuthError> {
     }
 }
 
+/// The client `client_id` names: a registered one, or — when client ID metadata documents are
+/// on and the id is an https URL — the client its document describes (fetched, or from the
+/// cache). `Ok(None)`: no such client. `Err`: the document could not be fetched or is invalid.
+pub async fn find_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Arc<Client>>, crate::verify::FetchError> {
+    if let Some(client) = state.clients.get(client_id) {
+        return Ok(Some(client));
+    }
+    match &state.client_documents {
+        Some(documents) if client_metadata::is_document_url(client_id) => {
+            documents.client(client_id).await.map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// [`find_client`] where a document that cannot be used counts as no client (the reason is
+/// logged).
+async fn known_client(state: &AppState, client_id: &str) -> Option<Arc<Client>> {
+    find_client(state, client_id).await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "client ID metadata document refused");
+        None
+    })
+}
+
 /// Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3):
 /// a secret (`Authorization: Basic` or `client_secret` in the body), a client assertion
 /// (`private_key_jwt`, [`authenticate_by_assertion`]), or nothing for a public client. `path` is
@@ -120,7 +148,7 @@ pub async fn authenticate_client(
             (id.to_owned(), secret.map(str::to_owned), false)
         }
     };
-    let Some(client) = state.clients.get(&client_id) else {
+    let Some(client) = known_client(state, &client_id).await else {
         return Err(OAuthError::invalid_client(via_basic));
     };
     let authenticated = match (&secret, client.confidential) {
@@ -167,9 +195,8 @@ async fn authenticate_by_assertion(
             "client_id differs from the client assertion's iss.",
         ));
     }
-    let client = state
-        .clients
-        .get(&client_id)
+    let client = known_client(state, &client_id)
+        .await
         .filter(|client| client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt)
         .ok_or_else(|| {
             tracing::warn!(client_id = %safe(&client_id), "client assertion for no key client");

@@ -345,6 +345,70 @@ impl Client {
     }
 }
 
+/// What a client ID metadata document says of its client, read by
+/// [`crate::oidc::client_metadata`] (its `client_id` already checked to be the document's URL).
+#[derive(Clone, Debug)]
+pub struct DocumentMetadata {
+    /// The document's URL.
+    pub client_id: String,
+    /// `redirect_uris`, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// `grant_types` (`authorization_code`, `refresh_token`).
+    pub grant_types: Vec<GrantType>,
+    /// The scopes it may ask for: its `scope`, else the OpenID scopes.
+    pub scopes: Vec<String>,
+    /// `token_endpoint_auth_method`: `None` or `PrivateKeyJwt`.
+    pub method: AuthMethod,
+    /// `jwks` (`private_key_jwt`).
+    pub jwks: Option<serde_json::Value>,
+    /// `jwks_uri` (`private_key_jwt`).
+    pub jwks_uri: Option<String>,
+}
+
+impl Client {
+    /// The client a client ID metadata document describes: public (`none`, PKCE required) or,
+    /// with `private_key_jwt` and its `jwks` or `jwks_uri`, confidential; never first-party
+    /// (consent is asked), its tokens for the issuer or the APIs of its scopes, the
+    /// deployment's second-factor policy. Redirect URIs, keys and the key URL are checked as at
+    /// registration; the error names what is wrong.
+    pub fn from_document(doc: DocumentMetadata, issuer: &str) -> Result<Self, String> {
+        let public = doc.method != AuthMethod::PrivateKeyJwt;
+        let method =
+            checked_auth_method(public, Some(doc.method), &doc.jwks, doc.jwks_uri.as_deref())?;
+        for uri in &doc.redirect_uris {
+            validate_client_redirect_uri(uri, public)?;
+        }
+        let keys = doc
+            .jwks
+            .as_ref()
+            .map(|jwks| ClientKeys::parse(jwks).map(Arc::new))
+            .transpose()?;
+        Ok(Self {
+            origins: origins_of::<&str, _>(&[], &doc.redirect_uris),
+            client_id: doc.client_id,
+            confidential: !public,
+            client_type: if public { "public" } else { "confidential" },
+            redirect_uris: doc.redirect_uris,
+            grant_types: doc.grant_types,
+            scopes: doc.scopes,
+            audiences: vec![issuer.to_owned()],
+            access_token_alg: SigningAlg::Es256,
+            id_token_alg: SigningAlg::Rs256,
+            first_party: false,
+            post_logout_redirect_uris: Vec::new(),
+            introspection_audiences: Vec::new(),
+            pkce: PkcePolicy::Required,
+            web_origins: Vec::new(),
+            second_factor: SecondFactorPolicy::Off,
+            token_endpoint_auth_method: method,
+            jwks: doc.jwks,
+            jwks_uri: doc.jwks_uri,
+            keys,
+            secret_hash: None,
+        })
+    }
+}
+
 /// Why a client could not be registered or changed. Messages name the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -69,6 +69,10 @@ pub struct ProviderMetadata {
     /// The authentication context classes (`acr`) it can satisfy: a password sign-in, and one
     /// with a second factor.
     pub acr_values_supported: Vec<&'static str>,
+    /// A `client_id` may be the URL of a client ID metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document §5); published only when `true`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
 }
 
 impl ProviderMetadata {
@@ -140,6 +144,7 @@ impl ProviderMetadata {
             request_uri_parameter_supported: false,
             claims_parameter_supported: true,
             acr_values_supported: vec![super::tokens::ACR_PASSWORD, super::tokens::ACR_MFA],
+            client_id_metadata_document_supported: false,
         }
     }
 }
