@@ -133,10 +133,8 @@ pub fn client_from_document(url: &str, body: &[u8], issuer: &str) -> Result<Clie
     if !grant_types.contains(&GrantType::AuthorizationCode) {
         return Err("grant_types must include authorization_code".into());
     }
-    if let Some(response_types) = strings("response_types")? {
-        if response_types.iter().any(|r| r != "code") {
-            return Err("response_types may only be code".into());
-        }
+    if strings("response_types")?.is_some_and(|types| types.iter().any(|r| r != "code")) {
+        return Err("response_types may only be code".into());
     }
     let scopes = match doc.get("scope") {
         None => KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
