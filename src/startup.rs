@@ -227,6 +227,22 @@ impl Application {
             clock.clone(),
             &factor_label,
         );
+        // Passkeys: the relying party is the issuer's host; an IP issuer (the loopback default)
+        // cannot have them, which is said once here and is no reason not to start.
+        let webauthn = match crate::accounts::passkeys::webauthn_for(issuer.as_str(), "Portcullis")
+        {
+            Ok(webauthn) => Some(webauthn),
+            Err(reason) => {
+                tracing::warn!(%reason, "passkeys are unavailable");
+                None
+            }
+        };
+        let passkeys = crate::accounts::passkeys::Passkeys::new(
+            db.clone(),
+            webauthn,
+            account_settings,
+            clock.clone(),
+        );
         let clients = db
             .run(ClientRegistry::load)
             .await
@@ -300,6 +316,7 @@ impl Application {
             hasher,
             authenticator,
             factors,
+            passkeys,
             tokens: Arc::new(tokens),
             key_context: KeyContext::new(
                 Arc::clone(&boot.kek),
@@ -620,6 +637,16 @@ pub async fn purge_expired(state: &AppState) {
         Ok(0) => {}
         Ok(rows) => tracing::info!(rows, "janitor deleted expired second-factor challenges"),
         Err(error) => tracing::warn!(%error, "janitor failed on second-factor challenges"),
+    }
+    // WebAuthn ceremonies: at most one live per pending request or user, so one statement too.
+    let ceremonies = state
+        .db
+        .run(move |conn| crate::accounts::passkeys::purge_expired(conn, now))
+        .await;
+    match ceremonies {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "janitor deleted expired WebAuthn ceremonies"),
+        Err(error) => tracing::warn!(%error, "janitor failed on WebAuthn ceremonies"),
     }
     purge_mail(state).await;
     if purged.total() == 0 {

@@ -60,6 +60,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Second factors: TOTP, recovery codes, the JSON API's challenge step.
     pub factors: crate::accounts::factors::Factors,
+    /// Passkeys (WebAuthn): registration, passwordless and second-factor sign-in.
+    pub passkeys: crate::accounts::passkeys::Passkeys,
     /// Issues every token and reads back our own (one token model, one verification policy).
     pub tokens: Arc<TokenService>,
     /// KEK, schedule and key size for key changes.

@@ -1,7 +1,7 @@
 //! Second factors: TOTP (RFC 6238) enrolment and checks, recovery codes, the second-factor
 //! policy, the JSON API's challenge step and how a sign-in is described (RFC 8176 `amr`).
 //!
-//! - A factor has a kind: `totp` today; `passkey` (WebAuthn) is the next kind on the same table.
+//! - A factor has a kind: `totp`, or `passkey` (WebAuthn, in [`super::passkeys`]).
 //! - TOTP: SHA-1, 6 digits, 30 s steps (what every authenticator app reads from an `otpauth://`
 //!   URI), a 160-bit secret (RFC 4226 §4) sealed under the KEK (AES-256-GCM bound to the
 //!   factor's id). A code of the step before, the current or the next step is accepted (one step
@@ -32,6 +32,35 @@ pub const AMR_PASSWORD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 /// RFC 8176 `mfa`: more than one factor.
 pub const AMR_MFA: &str = "mfa";
+/// RFC 8176 `hwk`: proof of possession of a hardware-held key (a passkey that is not backed up).
+pub const AMR_HWK: &str = "hwk";
+/// RFC 8176 `swk`: proof of possession of a software-held key (a synced passkey: its BS flag
+/// says it is backed up, so it is not bound to one device).
+pub const AMR_SWK: &str = "swk";
+/// RFC 8176 `user`: a user presence test (a passkey's ceremony tests presence and verifies the
+/// user; the PIN or biometric behind UV is not disclosed, so `pin`/`fpt` are never claimed).
+pub const AMR_USER: &str = "user";
+/// The methods of a sign-in with a device-bound passkey alone (user verification required, so
+/// two factors: the key and the PIN or biometric that unlocked it), as stored.
+pub const SIGNED_IN_WITH_PASSKEY: &str = "hwk user mfa";
+/// The methods of a sign-in with a synced passkey alone, as stored.
+pub const SIGNED_IN_WITH_SYNCED_PASSKEY: &str = "swk user mfa";
+/// The methods of a sign-in with a password and a device-bound passkey, as stored.
+pub const SIGNED_IN_WITH_PASSWORD_AND_PASSKEY: &str = "pwd hwk mfa";
+/// The methods of a sign-in with a password and a synced passkey, as stored.
+pub const SIGNED_IN_WITH_PASSWORD_AND_SYNCED_PASSKEY: &str = "pwd swk mfa";
+
+/// The stored methods of a passkey sign-in: after a password or not, with a synced passkey
+/// (BS flag) or not.
+pub fn passkey_methods(after_password: bool, synced: bool) -> &'static str {
+    match (after_password, synced) {
+        (false, false) => SIGNED_IN_WITH_PASSKEY,
+        (false, true) => SIGNED_IN_WITH_SYNCED_PASSKEY,
+        (true, false) => SIGNED_IN_WITH_PASSWORD_AND_PASSKEY,
+        (true, true) => SIGNED_IN_WITH_PASSWORD_AND_SYNCED_PASSKEY,
+    }
+}
+
 /// The methods of a password-only sign-in, as stored (space-separated).
 pub const SIGNED_IN_WITH_PASSWORD: &str = "pwd";
 /// The methods of a sign-in with a password and a TOTP or recovery code, as stored.
@@ -198,6 +227,8 @@ pub struct FactorStatus {
     pub totp: bool,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
+    /// Registered passkeys.
+    pub passkeys: usize,
 }
 
 /// Second factors of users. Cheap to clone.
@@ -289,6 +320,10 @@ impl Factors {
                 let kinds = q::confirmed_kinds(conn, &user_id)?;
                 Ok::<_, FactorError>(FactorStatus {
                     totp: kinds.iter().any(|k| k == q::TOTP),
+                    passkeys: kinds
+                        .iter()
+                        .filter(|k| *k == crate::db::queries::webauthn::PASSKEY)
+                        .count(),
                     recovery_codes_left: q::unused_recovery_codes(conn, &user_id)?,
                 })
             })

@@ -9,6 +9,7 @@ pub mod factors;
 pub mod mail_links;
 pub mod names;
 pub mod network;
+pub mod passkeys;
 pub mod password;
 pub mod profile;
 pub mod registration;

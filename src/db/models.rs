@@ -374,7 +374,7 @@ pub struct SecondFactorRow {
     pub id: String,
     /// The user.
     pub user_id: String,
-    /// `totp` (later `passkey`).
+    /// `totp` or `passkey`.
     pub kind: String,
     /// Its name.
     pub name: String,
@@ -398,6 +398,67 @@ impl std::fmt::Debug for SecondFactorRow {
             .field("kind", &self.kind)
             .field("secret_sealed", &"<redacted>")
             .field("confirmed_at", &self.confirmed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A passkey: a row of `second_factors` of kind `passkey`, its WebAuthn columns.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::second_factors)]
+pub struct PasskeyRow {
+    /// UUID.
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// Registered.
+    pub created_at: NaiveDateTime,
+    /// Last use.
+    pub last_used_at: Option<NaiveDateTime>,
+    /// The credential id, base64url.
+    pub credential_id: Option<String>,
+    /// serde_json of webauthn-rs's `Passkey` (public data).
+    pub passkey: Option<String>,
+    /// The signature counter after the last use.
+    pub sign_count: Option<i64>,
+    /// BE flag, 0 or 1.
+    pub backup_eligible: Option<i32>,
+    /// BS flag, 0 or 1.
+    pub backup_state: Option<i32>,
+}
+
+/// A row of `webauthn_ceremonies`.
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = crate::db::schema::webauthn_ceremonies)]
+pub struct CeremonyRow {
+    /// Base64url SHA-256 of the ceremony id.
+    pub id_hash: String,
+    /// `register`, `second_factor` or `passwordless`.
+    pub purpose: String,
+    /// The user (NULL for passwordless).
+    pub user_id: Option<String>,
+    /// The pending authorization request.
+    pub request_id: Option<String>,
+    /// serde_json of the webauthn-rs state.
+    pub state: String,
+    /// Registration: the passkey's name.
+    pub passkey_name: Option<String>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Expires.
+    pub expires_at: NaiveDateTime,
+    /// Finished.
+    pub used_at: Option<NaiveDateTime>,
+}
+
+impl std::fmt::Debug for CeremonyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CeremonyRow")
+            .field("purpose", &self.purpose)
+            .field("user_id", &self.user_id)
+            .field("request_id", &self.request_id)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }

@@ -407,13 +407,13 @@ diesel::table! {
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_claims -> users (user_id));
 diesel::table! {
-    /// Second factors of users (`totp`; `passkey` next).
+    /// Second factors of users (`totp`, `passkey`).
     second_factors (id) {
         /// UUID.
         id -> Text,
         /// The user.
         user_id -> Text,
-        /// `totp` (later `passkey`).
+        /// `totp` or `passkey`.
         kind -> Text,
         /// A name the user recognises it by.
         name -> Text,
@@ -427,6 +427,40 @@ diesel::table! {
         confirmed_at -> Nullable<Timestamp>,
         /// Last successful use.
         last_used_at -> Nullable<Timestamp>,
+        /// Passkey: the WebAuthn credential id, base64url (unique across users).
+        credential_id -> Nullable<Text>,
+        /// Passkey: serde_json of webauthn-rs's `Passkey` (public key, counter, flags).
+        passkey -> Nullable<Text>,
+        /// Passkey: the authenticator's signature counter (u32) after the last use.
+        sign_count -> Nullable<BigInt>,
+        /// Passkey: backup eligible (BE flag), 0 or 1.
+        backup_eligible -> Nullable<Integer>,
+        /// Passkey: backed up (BS flag: a synced passkey), 0 or 1.
+        backup_state -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    /// WebAuthn ceremonies in progress (server-side state, single use, short-lived).
+    webauthn_ceremonies (id_hash) {
+        /// Base64url SHA-256 of the ceremony id the browser holds.
+        id_hash -> Text,
+        /// `register`, `second_factor` or `passwordless`.
+        purpose -> Text,
+        /// The user; NULL for a passwordless sign-in.
+        user_id -> Nullable<Text>,
+        /// The pending authorization request of a sign-in.
+        request_id -> Nullable<Text>,
+        /// serde_json of the webauthn-rs ceremony state.
+        state -> Text,
+        /// Registration: the passkey's name.
+        passkey_name -> Nullable<Text>,
+        /// Created (UTC).
+        created_at -> Timestamp,
+        /// Expires (UTC).
+        expires_at -> Timestamp,
+        /// Set when finished (or attempted).
+        used_at -> Nullable<Timestamp>,
     }
 }
 

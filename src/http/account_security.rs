@@ -5,6 +5,11 @@
 //! cookie of the hosted login); every form carries a CSRF token derived from that session.
 //! Making new recovery codes and turning the app off each need a current code (TOTP or
 //! recovery): whoever does so proves they hold the factor.
+//!
+//! Passkeys (WebAuthn): listed with their name, when added and last used, and whether synced;
+//! added by name (the ceremony page is the one page here that runs a script), removed by id.
+//! Adding or removing a passkey needs the session and the form's CSRF token, as turning on the
+//! authenticator app does (a lost passkey cannot be asked for to remove it).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,10 +17,12 @@ use askama::Template;
 
 use super::auth_api::client_ip;
 use super::authorize::{
-    TotpEnrolPage, cookie_value, failed, message, page, query_or_form, retry_after,
+    TotpEnrolPage, cookie_value, failed, message, page, passkey_failed, query_or_form, retry_after,
 };
+use super::passkeys::{Ceremony, ceremony_page};
 use crate::accounts::browser_sessions::{self, SignedIn};
 use crate::accounts::factors::{FactorError, FactorStatus};
+use crate::accounts::passkeys::PasskeyError;
 use crate::secrets::{CsrfToken, SessionSecret};
 use crate::state::AppState;
 
@@ -34,6 +41,25 @@ struct SecurityPage<'a> {
     recovery_codes: &'a [String],
     error: Option<&'a str>,
     notice: Option<&'a str>,
+    /// Passkeys can be used here (the issuer's host is a domain).
+    passkeys_available: bool,
+    /// The user's passkeys.
+    passkeys: Vec<PasskeyLine>,
+}
+
+/// A passkey as the page lists it.
+struct PasskeyLine {
+    id: String,
+    name: String,
+    /// `YYYY-MM-DD HH:MM UTC`.
+    created: String,
+    last_used: Option<String>,
+    synced: bool,
+}
+
+/// A time as the page shows it.
+fn shown_time(at: chrono::NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// The browser's signed-in user and its session secret, or the page that says to sign in.
@@ -79,11 +105,26 @@ async fn security_page(
         Ok(state) => state,
         Err(error) => return failed(app, error),
     };
+    let passkeys = match app.passkeys.list(session.user_id.clone()).await {
+        Ok(passkeys) => passkeys
+            .into_iter()
+            .map(|key| PasskeyLine {
+                id: key.id,
+                name: key.name,
+                created: shown_time(key.created_at),
+                last_used: key.last_used_at.map(shown_time),
+                synced: key.synced,
+            })
+            .collect(),
+        Err(error) => return passkey_failed(app, error),
+    };
     let csrf = CsrfToken::bound_to(secret, CSRF_PURPOSE);
     page(
         app,
         status,
         SecurityPage {
+            passkeys_available: app.passkeys.available(),
+            passkeys,
             base: app.issuer.path(),
             username: &session.username,
             csrf_token: csrf.expose(),
@@ -220,6 +261,67 @@ pub async fn security(
             }
             Err(error) => refused(&app, &session, &secret, error).await,
         },
+        Some("passkey-start") => {
+            let name = params.get("passkey_name").unwrap_or("");
+            passkey_start(&app, &session, &secret, name).await
+        }
+        Some("passkey-finish") => {
+            let ceremony =
+                crate::secrets::CeremonyId::presented(params.get("ceremony").unwrap_or(""));
+            let credential = params.get("credential").unwrap_or("");
+            let (status, shown) = match app
+                .passkeys
+                .finish_registration(user, &ceremony, credential)
+                .await
+            {
+                Ok(name) => (
+                    StatusCode::OK,
+                    Ok(format!("Passkey \u{201c}{name}\u{201d} added.")),
+                ),
+                Err(PasskeyError::Refused) => (
+                    StatusCode::BAD_REQUEST,
+                    Err("The passkey was not added. Try again."),
+                ),
+                Err(PasskeyError::Duplicate) => (
+                    StatusCode::CONFLICT,
+                    Err("This passkey is registered already."),
+                ),
+                Err(PasskeyError::TooMany) => (StatusCode::BAD_REQUEST, Err(TOO_MANY)),
+                Err(error) => return passkey_failed(&app, error),
+            };
+            let shown = match &shown {
+                Ok(notice) => Shown {
+                    notice: Some(notice),
+                    ..Shown::default()
+                },
+                Err(error) => Shown {
+                    error: Some(error),
+                    ..Shown::default()
+                },
+            };
+            security_page(&app, &session, &secret, status, shown).await
+        }
+        Some("passkey-remove") => {
+            let id = params.get("passkey_id").unwrap_or("").to_owned();
+            let (status, shown) = match app.passkeys.remove(user, id).await {
+                Ok(true) => (
+                    StatusCode::OK,
+                    Shown {
+                        notice: Some("Passkey removed: it no longer signs in."),
+                        ..Shown::default()
+                    },
+                ),
+                Ok(false) => (
+                    StatusCode::NOT_FOUND,
+                    Shown {
+                        error: Some("You have no such passkey."),
+                        ..Shown::default()
+                    },
+                ),
+                Err(error) => return passkey_failed(&app, error),
+            };
+            security_page(&app, &session, &secret, status, shown).await
+        }
         _ => message(
             &app,
             StatusCode::BAD_REQUEST,
@@ -227,6 +329,59 @@ pub async fn security(
             "Choose an action on the page.",
         ),
     }
+}
+
+/// What the page says when the user has the most passkeys allowed.
+const TOO_MANY: &str = "You have the most passkeys allowed (10). Remove one first.";
+
+/// Starts registering a passkey named `name`: the ceremony page (its form comes back here with
+/// `passkey-finish`), or the security page saying what is wrong with the name.
+async fn passkey_start(
+    app: &AppState,
+    session: &SignedIn,
+    secret: &SessionSecret,
+    name: &str,
+) -> HttpResponse {
+    let started = match app
+        .passkeys
+        .start_registration(session.user_id.clone(), session.username.clone(), name)
+        .await
+    {
+        Ok(started) => started,
+        Err(PasskeyError::InvalidName) => {
+            let shown = Shown {
+                error: Some("Give the passkey a name of 1 to 64 characters."),
+                ..Shown::default()
+            };
+            return security_page(app, session, secret, StatusCode::BAD_REQUEST, shown).await;
+        }
+        Err(PasskeyError::TooMany) => {
+            let shown = Shown {
+                error: Some(TOO_MANY),
+                ..Shown::default()
+            };
+            return security_page(app, session, secret, StatusCode::BAD_REQUEST, shown).await;
+        }
+        Err(error) => return passkey_failed(app, error),
+    };
+    let csrf = CsrfToken::bound_to(secret, CSRF_PURPOSE);
+    let action = format!("{}/account/security", app.issuer.path());
+    let fields = [("csrf_token", csrf.expose()), ("action", "passkey-finish")];
+    ceremony_page(
+        app,
+        StatusCode::OK,
+        Ceremony {
+            title: "Add a passkey",
+            lead: "Your browser asks where to save the passkey and for your screen lock, PIN or fingerprint.",
+            error: None,
+            action: &action,
+            fields: &fields,
+            ceremony: started.ceremony.expose(),
+            options: &started.options,
+            button: "Create the passkey",
+            back: Some(&action),
+        },
+    )
 }
 
 /// The security page after a refused code: 401 (wrong, used, nothing enrolled), 429 with

@@ -227,13 +227,27 @@ pub async fn login(
         .await?;
     // The second factor (issue 17): the deployment's policy and whether the user has one. A
     // login that owes one gets a challenge, never tokens.
-    let enrolled = state
-        .factors
-        .is_enrolled(authenticated.user.id.clone())
-        .await?;
-    match factors::second_step(state.account_settings.second_factor, false, enrolled) {
+    let enrolled = state.factors.status(authenticated.user.id.clone()).await?;
+    let has_factor = enrolled.totp || enrolled.passkeys > 0;
+    // A passkey is checked by a WebAuthn ceremony in a browser (origin-bound): this API cannot
+    // take one. It says so, rather than issuing tokens without the factor.
+    let hosted_only: Vec<&str> = if enrolled.passkeys > 0 {
+        vec!["passkey"]
+    } else {
+        Vec::new()
+    };
+    match factors::second_step(state.account_settings.second_factor, false, has_factor) {
         SecondStep::None => {}
         SecondStep::Enrol => return Err(ApiError::SecondFactorEnrolmentRequired),
+        SecondStep::Verify if !enrolled.totp => {
+            tracing::info!(user_id = %authenticated.user.id, %ip, "login owes a passkey: only the hosted login can take it");
+            return Ok(no_store(StatusCode::UNAUTHORIZED).json(json!({
+                "error": "second_factor_required",
+                "error_description": "The password is correct, but this account's second factor is a passkey, which only the hosted login (/authorize) can check.",
+                "methods": [],
+                "hosted_only": hosted_only,
+            })));
+        }
         SecondStep::Verify => {
             let user_id = authenticated.user.id.clone();
             let device = authenticated.new_device_secret();
@@ -258,6 +272,7 @@ pub async fn login(
                 "error_description": "The password is correct; send a code from the authenticator app (or a recovery code) with this challenge to /api/auth/login/second-factor.",
                 "challenge": challenge.expose(),
                 "methods": ["totp", "recovery_code"],
+                "hosted_only": hosted_only,
                 "expires_in": factors::CHALLENGE_TTL.num_seconds(),
             })));
         }

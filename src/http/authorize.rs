@@ -15,9 +15,11 @@ use super::auth_api::client_ip;
 use super::oauth::read_form;
 use crate::accounts::browser_sessions::{self, NewSession, SESSION_TTL, SignedIn};
 use crate::accounts::factors::{
-    self, SIGNED_IN_WITH_PASSWORD, SIGNED_IN_WITH_PASSWORD_AND_OTP, SecondFactorPolicy, SecondStep,
+    self, FactorStatus, SIGNED_IN_WITH_PASSWORD, SIGNED_IN_WITH_PASSWORD_AND_OTP,
+    SecondFactorPolicy, SecondStep,
 };
 use crate::accounts::network::network_of;
+use crate::accounts::passkeys::PasskeyError;
 use crate::accounts::sessions::{self, AuthError, Authenticated};
 use crate::db::DbError;
 use crate::http::error::{self, Fault};
@@ -46,9 +48,11 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+    /// Offer "Sign in with a passkey" (passkeys are available for this issuer).
+    passkeys: bool,
 }
 
-/// The second step of a sign-in: a TOTP or recovery code.
+/// The second step of a sign-in: a TOTP or recovery code, or a passkey.
 #[derive(Template)]
 #[template(path = "second_factor.html")]
 struct SecondFactorPage<'a> {
@@ -59,6 +63,10 @@ struct SecondFactorPage<'a> {
     request_id: &'a str,
     csrf_token: &'a str,
     error: Option<&'a str>,
+    /// The user has an authenticator app: the code form.
+    totp: bool,
+    /// The user has passkeys (and they are available): the passkey button.
+    passkey: bool,
 }
 
 /// The enrolment of an authenticator app: its QR code (inline SVG) and key, and the form for
@@ -185,7 +193,7 @@ fn form_post_script_hash() -> String {
 /// nowhere else the CSP grammar can tell apart (CSP3 §2.3.1): scheme, host, port and path, the
 /// query left out (a source has none). A host the grammar cannot name (an IPv6 literal) or a
 /// path holding `;` or `,` (CSP separators) falls back to the scheme alone.
-fn form_action_source(action: &str) -> String {
+pub(super) fn form_action_source(action: &str) -> String {
     let Ok(url) = url::Url::parse(action) else {
         return "'none'".to_owned();
     };
@@ -229,7 +237,7 @@ fn deliver(state: &AppState, response: AuthorizationResponse) -> HttpResponse {
 }
 
 /// The CSP of every hosted page: nothing loads, nothing runs, no framing.
-const PAGE_CSP: &str =
+pub(super) const PAGE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
@@ -242,7 +250,7 @@ pub(super) fn page(
 }
 
 /// [`page`] with its own Content-Security-Policy.
-fn page_with_csp(
+pub(super) fn page_with_csp(
     state: &AppState,
     status: StatusCode,
     csp: &str,
@@ -530,6 +538,7 @@ pub(super) async fn start_pending(
             csrf_token: started.csrf_token.expose(),
             username: authz.login_hint.as_deref().unwrap_or(""),
             error: None,
+            passkeys: app.passkeys.available(),
         }
         .render(),
     };
@@ -628,6 +637,7 @@ pub async fn login(
                 csrf_token: csrf,
                 username: &username,
                 error: Some(error),
+                passkeys: app.passkeys.available(),
             }
             .render(),
         )
@@ -772,7 +782,7 @@ async fn second_step_page(
     answer: (StatusCode, Option<&str>),
 ) -> HttpResponse {
     let (status, error) = answer;
-    let verify = || {
+    let verify = |factors: FactorStatus| {
         page(
             app,
             status,
@@ -783,12 +793,19 @@ async fn second_step_page(
                 request_id: &pending.id,
                 csrf_token,
                 error,
+                passkey: factors.passkeys > 0 && app.passkeys.available(),
+                // The code form unless a passkey is the only way (a wrong code is refused
+                // either way).
+                totp: factors.totp || factors.passkeys == 0 || !app.passkeys.available(),
             }
             .render(),
         )
     };
     if step != SecondStep::Enrol {
-        return verify();
+        return match app.factors.status(user.0.to_owned()).await {
+            Ok(factors) => verify(factors),
+            Err(error) => failed(app, error),
+        };
     }
     let enrolment = match app
         .factors
@@ -797,7 +814,12 @@ async fn second_step_page(
     {
         Ok(enrolment) => enrolment,
         // Enrolled meanwhile (another tab): the code form.
-        Err(factors::FactorError::AlreadyEnrolled) => return verify(),
+        Err(factors::FactorError::AlreadyEnrolled) => {
+            return verify(FactorStatus {
+                totp: true,
+                ..FactorStatus::default()
+            });
+        }
         Err(error) => return failed(app, error),
     };
     let action = format!("{}/authorize/second-factor", app.issuer.path());
@@ -914,6 +936,177 @@ pub async fn second_factor(
         new_device: None,
     };
     finish_sign_in(&app, &request, &csrf, &pending, signed_in).await
+}
+
+/// `POST /authorize/passkey` (`step=start|finish`): a sign-in with a passkey for the pending
+/// request. After a password (the request records who owes the second factor) it is that
+/// user's second factor (`amr` `pwd hwk mfa`, or `swk` for a synced passkey); otherwise it is a
+/// passwordless sign-in with a discoverable passkey (`hwk user mfa`: user verification is
+/// required, so it is multi-factor and owes no further step). `start` shows the ceremony page
+/// (the only page with a script); `finish` checks the browser's answer (webauthn-rs: challenge,
+/// origin, rpId, signature, user verification, counter; throttled, the ceremony used once) and
+/// then continues as after the password: a new session, consent or the code. A refused answer
+/// shows a new ceremony with 401, and no session starts.
+pub async fn passkey(
+    app: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (params, pending) = match bound_form(&app, &request, payload, app.clock.now_naive()).await {
+        Ok(bound) => bound,
+        Err(page) => return page,
+    };
+    let owing = pending
+        .factor_owed
+        .as_ref()
+        .map(|(user_id, _)| user_id.clone());
+    if let Some(user_id) = &owing {
+        match app.factors.enabled_user(user_id.clone()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return message(
+                    &app,
+                    StatusCode::FORBIDDEN,
+                    "Request refused",
+                    "This account cannot sign in.",
+                );
+            }
+            Err(error) => return failed(&app, error),
+        }
+    }
+    let csrf = params.get("csrf_token").unwrap_or("").to_owned();
+    let show = |status: StatusCode, error: Option<&'static str>| {
+        passkey_ceremony(&app, &pending, owing.clone(), &csrf, status, error)
+    };
+    match params.get("step") {
+        Some("start") => return show(StatusCode::OK, None).await,
+        Some("finish") => {}
+        _ => {
+            return message(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "Start the passkey sign-in from the sign-in page.",
+            );
+        }
+    }
+    let ceremony = crate::secrets::CeremonyId::presented(params.get("ceremony").unwrap_or(""));
+    let credential = params.get("credential").unwrap_or("");
+    let asserted = match app
+        .passkeys
+        .finish_sign_in(
+            pending.id.clone(),
+            owing.clone(),
+            &ceremony,
+            credential,
+            client_ip(&app, &request),
+        )
+        .await
+    {
+        Ok(asserted) => asserted,
+        Err(PasskeyError::Refused) => {
+            return show(
+                StatusCode::UNAUTHORIZED,
+                Some("The passkey was not accepted. Try again, or sign in another way."),
+            )
+            .await;
+        }
+        Err(PasskeyError::Throttled(seconds)) => {
+            let page = message(
+                &app,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "Too many attempts. Wait a while, then try again.",
+            );
+            return retry_after(page, seconds);
+        }
+        Err(error) => return passkey_failed(&app, error),
+    };
+    // OIDC Core §5.5.1: a request limited to one user is answered for that user only.
+    if !pending.request.claims.allows_subject(&asserted.user_id) {
+        tracing::info!(user_id = %asserted.user_id, client_id = %pending.request.client_id, "sign-in refused: the request names another user (claims sub)");
+        return message(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This application asked for another account. Sign in with that account.",
+        );
+    }
+    let signed_in = SignInDone {
+        user_id: asserted.user_id,
+        username: asserted.username,
+        authenticated: None,
+        amr: factors::passkey_methods(owing.is_some(), asserted.synced),
+        new_device: None,
+    };
+    finish_sign_in(&app, &request, &csrf, &pending, signed_in).await
+}
+
+/// The ceremony page of a passkey sign-in for `pending` (the second factor of `user_id`, or
+/// passwordless): a new ceremony, its options, and the form that finishes it.
+async fn passkey_ceremony(
+    app: &AppState,
+    pending: &PendingRequest,
+    user_id: Option<String>,
+    csrf_token: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> HttpResponse {
+    let second_factor = user_id.is_some();
+    let started = match app
+        .passkeys
+        .start_sign_in(pending.id.clone(), user_id)
+        .await
+    {
+        Ok(started) => started,
+        Err(error) => return passkey_failed(app, error),
+    };
+    let action = format!("{}/authorize/passkey", app.issuer.path());
+    let fields = [
+        ("request_id", pending.id.as_str()),
+        ("csrf_token", csrf_token),
+        ("step", "finish"),
+    ];
+    super::passkeys::ceremony_page(
+        app,
+        status,
+        super::passkeys::Ceremony {
+            title: "Use your passkey",
+            lead: if second_factor {
+                "Confirm it is you with one of your passkeys."
+            } else {
+                "Sign in with a passkey saved on this device, a phone or a security key."
+            },
+            error,
+            action: &action,
+            fields: &fields,
+            ceremony: started.ceremony.expose(),
+            options: &started.options,
+            button: "Use a passkey",
+            back: None,
+        },
+    )
+}
+
+/// The page of a passkey operation that could not run: passkeys unavailable here (404), none
+/// to use (400), or a server-side failure.
+pub(super) fn passkey_failed(app: &AppState, error: PasskeyError) -> HttpResponse {
+    match error {
+        PasskeyError::Unavailable => message(
+            app,
+            StatusCode::NOT_FOUND,
+            "Passkeys unavailable",
+            "Passkeys cannot be used with this server's address.",
+        ),
+        PasskeyError::Refused => message(
+            app,
+            StatusCode::BAD_REQUEST,
+            "No passkey",
+            "This account has no passkey. Sign in another way.",
+        ),
+        PasskeyError::Db(error) => failed(app, error),
+        other => failed(app, Fault::internal(other)),
+    }
 }
 
 /// Completes a sign-in at the hosted pages: a new browser session (a new cookie value every
@@ -1060,6 +1253,7 @@ pub async fn consent(
                         csrf_token: params.get("csrf_token").unwrap_or(""),
                         username: session.as_ref().map_or("", |s| s.username.as_str()),
                         error: Some("Your sign-in is too old for this application. Sign in again."),
+                        passkeys: app.passkeys.available(),
                     }
                     .render(),
                 );

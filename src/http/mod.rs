@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod oauth;
+pub mod passkeys;
 pub mod well_known;
 
 use std::time::Duration;
@@ -393,6 +394,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         READ_WRITE,
         account_security::security,
     ))
+    // Passkeys (issue 17): the sign-in ceremony and the one script of the hosted pages.
+    .service(resource("/authorize/passkey", WRITE, authorize::passkey))
+    .service(resource("/assets/passkey.js", READ, passkeys::script))
     .service(resource("/logout", READ_WRITE, authorize::logout))
     // The hosted account page and its forms (`http::account`).
     .service(resource("/account", READ, account::page_get))

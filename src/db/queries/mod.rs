@@ -18,3 +18,4 @@ pub mod signing_keys;
 pub mod throttle;
 pub mod user_claims;
 pub mod users;
+pub mod webauthn;
