@@ -32,6 +32,7 @@ mod oauth;
 mod oidf;
 mod operations;
 mod outbound;
+mod passkeys;
 mod passwords;
 mod pkce_policy;
 mod private_key_jwt;

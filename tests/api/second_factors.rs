@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 use crate::on_both_backends;
 
-const VERIFIER: &str = "second-factor-verifier-0123456789-abcdefghijk";
+pub(crate) const VERIFIER: &str = "second-factor-verifier-0123456789-abcdefghijk";
 const ACR_MFA: &str = "urn:portcullis:acr:mfa";
 
 /// The TOTP code of the base32 `secret` at `unix` seconds, as an authenticator app computes it
@@ -84,7 +84,7 @@ fn next_step(f: &Fixture) {
 }
 
 /// `/authorize` for `webapp` with scope `openid offline_access` and `extra`.
-fn authorize_url(f: &Fixture, extra: &str) -> String {
+pub(crate) fn authorize_url(f: &Fixture, extra: &str) -> String {
     f.url(&format!(
         "response_type=code&client_id=webapp&redirect_uri={}&scope={}&state=st&nonce=n\
          &code_challenge={}&code_challenge_method=S256{extra}",
@@ -96,7 +96,11 @@ fn authorize_url(f: &Fixture, extra: &str) -> String {
 
 /// Opens `url` and posts the password on its login page: the response (the code's 303, or the
 /// second step's page).
-async fn password_step(f: &Fixture, browser: &reqwest::Client, url: &str) -> reqwest::Response {
+pub(crate) async fn password_step(
+    f: &Fixture,
+    browser: &reqwest::Client,
+    url: &str,
+) -> reqwest::Response {
     sign_in(browser, &f.app.address, url, "alice").await
 }
 
@@ -119,14 +123,14 @@ async fn post_code(
 }
 
 /// Redeems `code`: the token response.
-async fn redeem(f: &Fixture, code: &str) -> Value {
+pub(crate) async fn redeem(f: &Fixture, code: &str) -> Value {
     let response = f.exchange(code, VERIFIER).await;
     assert_eq!(response.status(), StatusCode::OK);
     json_of(response).await
 }
 
 /// The ID and access tokens' `acr` and `amr` of a token response.
-fn acr_amr(tokens: &Value) -> [(Value, Value); 2] {
+pub(crate) fn acr_amr(tokens: &Value) -> [(Value, Value); 2] {
     let id = decode_claims(tokens["id_token"].as_str().unwrap());
     let access = decode_claims(tokens["access_token"].as_str().unwrap());
     [
@@ -136,7 +140,7 @@ fn acr_amr(tokens: &Value) -> [(Value, Value); 2] {
 }
 
 /// Signs alice in with her password only (she has no factor yet): the browser holds a session.
-async fn password_session(f: &Fixture, browser: &reqwest::Client) -> Value {
+pub(crate) async fn password_session(f: &Fixture, browser: &reqwest::Client) -> Value {
     let response = password_step(f, browser, &authorize_url(f, "")).await;
     let tokens = redeem(f, &code_of(&response)).await;
     for (acr, amr) in acr_amr(&tokens) {
