@@ -964,3 +964,242 @@ async fn a_device_is_signed_in_from_a_real_browser() {
     assert!(tokens.refresh_token().is_some(), "offline_access");
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+/// Whether the page's source contains `text`.
+async fn page_has(browser: &WebDriver, text: &str) -> bool {
+    browser
+        .call(reqwest::Method::GET, "/source", None)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .contains(text)
+}
+
+/// A code flow of `browser-app` opened in the browser, waiting for its callback: the
+/// authorization URL, the redirect URI and the callback's request target to come.
+async fn code_flow(
+    app: &crate::helpers::TestApp,
+    verifier: &str,
+) -> (String, String, tokio::task::JoinHandle<String>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!(
+        "http://127.0.0.1:{}/cb",
+        listener.local_addr().unwrap().port()
+    );
+    let url = format!(
+        "{}/authorize?response_type=code&client_id=browser-app&redirect_uri={}&scope=openid&state=s&code_challenge={}&code_challenge_method=S256",
+        app.issuer,
+        enc(&redirect),
+        pkce(verifier)
+    );
+    // Skips connections that send nothing (the browser's preconnects).
+    let landed = tokio::spawn(async move { receive(&listener).await.target });
+    (url, redirect, landed)
+}
+
+/// The ID token's claims after the callback `landed` for `redirect` (its code redeemed by
+/// `browser-app` with `secret`).
+async fn redeemed_id_token(
+    app: &crate::helpers::TestApp,
+    secret: &str,
+    redirect: &str,
+    verifier: &str,
+    landed: tokio::task::JoinHandle<String>,
+) -> Value {
+    let target = tokio::time::timeout(Duration::from_secs(30), landed)
+        .await
+        .expect("the browser reached the application")
+        .unwrap();
+    let code = url::form_urlencoded::parse(target.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let tokens: Value = app
+        .client
+        .post(format!("{}/token", app.address))
+        .basic_auth("browser-app", Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .json_value()
+        .await;
+    crate::helpers::decode_claims(tokens["id_token"].as_str().expect("an ID token"))
+}
+
+/// Forgets the browser's cookies for the server (its session): cookies are deleted for the
+/// current page's host, so the browser goes there first.
+async fn sign_out(browser: &WebDriver, app: &crate::helpers::TestApp) {
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/url",
+            Some(json!({ "url": format!("{}/healthz", app.issuer) })),
+        )
+        .await;
+    browser.call(reqwest::Method::DELETE, "/cookie", None).await;
+}
+
+// Issue 17 item 1 in a real browser: headless Chromium with chromedriver's virtual authenticator
+// (W3C WebAuthn §11: CTAP2, internal transport, resident keys, user verification) registers a
+// passkey on the account page, signs in with it alone and as the second factor after the
+// password, through the hosted login of real authorization-code flows; with user verification
+// turned off, no sign-in happens. The server's issuer is http://localhost:PORT: browsers refuse
+// WebAuthn on IP origins. Screenshots go to target/screenshots/passkey-*.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_uses_passkeys() {
+    let Some(launched) = launch().await else {
+        return;
+    };
+    let browser = &launched.browser;
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": 1000, "height": 1600})),
+        )
+        .await;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let app = env
+        .spawn_with(portcullis::config::SettingsArgs {
+            bind: Some(format!("127.0.0.1:{port}")),
+            issuer: Some(format!("http://localhost:{port}")),
+            ..env.args()
+        })
+        .await;
+    app.create_user("alice").await;
+    let (flows, mut redirects) = (3, Vec::new());
+    let mut pending = Vec::new();
+    for n in 0..flows {
+        let verifier = format!("passkey-browser-verifier-{n}-").repeat(3);
+        let (url, redirect, landed) = code_flow(&app, &verifier).await;
+        redirects.push(redirect.clone());
+        pending.push((url, redirect, landed, verifier));
+    }
+    let mut spec = ClientSpec::new("browser-app").first_party();
+    for redirect in &redirects {
+        spec = spec.redirect_uri(redirect);
+    }
+    let secret = client_secret(&app.create_client(spec).await);
+    let authenticator = browser
+        .call(
+            reqwest::Method::POST,
+            "/webauthn/authenticator",
+            Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        )
+        .await;
+    let authenticator = authenticator
+        .as_str()
+        .expect("an authenticator id")
+        .to_owned();
+    let open = |url: String| async move {
+        browser
+            .call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    };
+
+    // Register: sign in with the password on the account page, then add a passkey.
+    open(format!(
+        "{}/account/login?return_to=/account/security",
+        app.issuer
+    ))
+    .await;
+    wait_for_title(browser, "Sign in").await;
+    type_into(browser, "input[name=username]", "alice").await;
+    type_into(browser, "input[name=password]", PASSWORD).await;
+    click(browser, "button[type=submit]").await;
+    wait_for_title(browser, "Security").await;
+    screenshot(browser, "passkey-1-security-page").await;
+    type_into(browser, "#passkey-name", "Virtual laptop").await;
+    click(browser, "#passkey-add button[type=submit]").await;
+    wait_for_title(browser, "Add a passkey").await;
+    screenshot(browser, "passkey-2-ceremony").await;
+    click(browser, "button[data-webauthn-go]").await;
+    wait_for_title(browser, "Security").await;
+    crate::helpers::wait_until(
+        "the passkey listed",
+        Duration::from_secs(30),
+        || async move { page_has(browser, "Virtual laptop</strong>").await },
+    )
+    .await;
+    screenshot(browser, "passkey-3-registered").await;
+    let credentials = browser
+        .call(
+            reqwest::Method::GET,
+            &format!("/webauthn/authenticator/{authenticator}/credentials"),
+            None,
+        )
+        .await;
+    let credentials = credentials.as_array().expect("credentials");
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(credentials[0]["isResidentCredential"], true, "discoverable");
+    assert_eq!(credentials[0]["rpId"], "localhost");
+
+    // Passwordless, in a browser without a session: the login page's passkey button.
+    let (url, redirect, landed, verifier) = pending.remove(0);
+    sign_out(browser, &app).await;
+    open(url).await;
+    wait_for_title(browser, "Sign in").await;
+    screenshot(browser, "passkey-4-login-page").await;
+    click(browser, "#passkey-sign-in button").await;
+    wait_for_title(browser, "Use your passkey").await;
+    click(browser, "button[data-webauthn-go]").await;
+    let id = redeemed_id_token(&app, &secret, &redirect, &verifier, landed).await;
+    assert_eq!(id["amr"], json!(["hwk", "user", "mfa"]));
+    assert_eq!(id["acr"], "urn:portcullis:acr:mfa");
+
+    // The second factor after the password (alice has a factor now, so it is asked).
+    let (url, redirect, landed, verifier) = pending.remove(0);
+    sign_out(browser, &app).await;
+    open(url).await;
+    wait_for_title(browser, "Sign in").await;
+    type_into(browser, "input[name=username]", "alice").await;
+    type_into(browser, "input[name=password]", PASSWORD).await;
+    click(browser, "button[type=submit]").await;
+    wait_for_title(browser, "Second factor").await;
+    screenshot(browser, "passkey-5-second-factor").await;
+    click(browser, "#passkey-second-factor button").await;
+    wait_for_title(browser, "Use your passkey").await;
+    click(browser, "button[data-webauthn-go]").await;
+    let id = redeemed_id_token(&app, &secret, &redirect, &verifier, landed).await;
+    assert_eq!(id["amr"], json!(["pwd", "hwk", "mfa"]));
+
+    // Without user verification nothing signs in: the browser or the server refuses.
+    let (url, _, landed, _) = pending.remove(0);
+    browser
+        .call(
+            reqwest::Method::POST,
+            &format!("/webauthn/authenticator/{authenticator}/uv"),
+            Some(json!({"isUserVerified": false})),
+        )
+        .await;
+    sign_out(browser, &app).await;
+    open(url).await;
+    wait_for_title(browser, "Sign in").await;
+    click(browser, "#passkey-sign-in button").await;
+    wait_for_title(browser, "Use your passkey").await;
+    click(browser, "button[data-webauthn-go]").await;
+    crate::helpers::wait_until(
+        "the passkey refused",
+        Duration::from_secs(30),
+        || async move { page_has(browser, "The passkey was not").await },
+    )
+    .await;
+    screenshot(browser, "passkey-6-no-user-verification").await;
+    assert!(!landed.is_finished(), "no code without user verification");
+    landed.abort();
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}
