@@ -79,7 +79,6 @@ pub fn insert_passkey(conn: &mut DbConn, new: &NewPasskey<'_>) -> QueryResult<us
 /// Records a use of passkey `id`: its updated credential, counter and flags. Conditional on the
 /// stored counter being at most `sign_count`, so an assertion checked against an older read
 /// never moves the counter back: 1, or 0 when it would have (or the passkey is gone).
-#[expect(clippy::too_many_arguments, reason = "one column each")]
 pub fn record_use(
     conn: &mut DbConn,
     id: &str,
