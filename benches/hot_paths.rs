@@ -257,6 +257,7 @@ fn issuing(c: &mut Criterion) {
             token_endpoint_auth_method: None,
             jwks: None,
             jwks_uri: None,
+            token_exchange_audiences: Vec::new(),
         };
         let client = runtime
             .block_on(

@@ -138,7 +138,8 @@ pub enum ClientsCommand {
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// An allowed grant type: authorization_code, refresh_token, client_credentials,
-        /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628); repeatable. Default: code + refresh with redirect URIs, else client_credentials.
+        /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628),
+        /// urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693); repeatable. Default: code + refresh with redirect URIs, else client_credentials.
         #[arg(long = "grant-type", value_parser = parse_grant)]
         grant_types: Vec<GrantType>,
         /// An allowed scope: an OpenID scope (openid, profile, email, address, phone, offline_access) or a scope
@@ -193,6 +194,12 @@ pub enum ClientsCommand {
         /// needed (SSRF-safe: public addresses only, no redirects) and cached by its headers.
         #[arg(long)]
         jwks_uri: Option<String>,
+        /// An audience (API identifier, RFC 8707) this confidential client may ask for by token
+        /// exchange (RFC 8693; needs `--grant-type
+        /// urn:ietf:params:oauth:grant-type:token-exchange`); repeatable; the first is the
+        /// default.
+        #[arg(long = "token-exchange-audience")]
+        token_exchange_audiences: Vec<String>,
     },
     /// Change a client's web origins, second-factor policy or keys (each change audited on its
     /// own); prints the client as JSON.
@@ -291,7 +298,7 @@ fn parse_api_scope(text: &str) -> Result<ApiScope, String> {
 fn parse_grant(text: &str) -> Result<GrantType, String> {
     GrantType::parse(text).ok_or_else(|| {
         format!(
-            "`{text}` is not authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
+            "`{text}` is not authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange"
         )
     })
 }
@@ -635,6 +642,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             token_endpoint_auth_method,
             jwks,
             jwks_uri,
+            token_exchange_audiences,
         } => {
             let new = NewClient {
                 client_id,
@@ -654,6 +662,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 token_endpoint_auth_method,
                 jwks,
                 jwks_uri,
+                token_exchange_audiences,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())

@@ -182,6 +182,8 @@ pub struct ClientRow {
     pub jwks: Option<String>,
     /// The https URL of its JSON Web Key Set (`private_key_jwt`), instead of `jwks`.
     pub jwks_uri: Option<String>,
+    /// JSON array of the audiences it may ask for by token exchange (RFC 8693).
+    pub token_exchange_audiences: String,
 }
 
 /// A row of `browser_sessions`.

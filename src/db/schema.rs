@@ -196,6 +196,9 @@ diesel::table! {
         jwks -> Nullable<Text>,
         /// The https URL of the client's JSON Web Key Set, instead of `jwks`.
         jwks_uri -> Nullable<Text>,
+        /// JSON array of the audiences it may ask for by token exchange (RFC 8693); the first
+        /// is its default.
+        token_exchange_audiences -> Text,
     }
 }
 

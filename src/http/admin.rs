@@ -415,6 +415,10 @@ pub struct CreateClient {
     /// Or the https URL of its JSON Web Key Set (`private_key_jwt`; not with `jwks`).
     #[serde(default)]
     jwks_uri: Option<String>,
+    /// The audiences it may ask for by token exchange (RFC 8693), the first its default
+    /// (confidential clients allowed `urn:ietf:params:oauth:grant-type:token-exchange`).
+    #[serde(default)]
+    token_exchange_audiences: Vec<String>,
 }
 
 /// A second-factor policy of a request body: `off`, `optional` or `required`.
@@ -491,6 +495,7 @@ pub async fn create_client(
         token_endpoint_auth_method,
         jwks: body.jwks,
         jwks_uri: body.jwks_uri,
+        token_exchange_audiences: body.token_exchange_audiences,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {

@@ -360,18 +360,25 @@ pub async fn introspect(
     Ok(no_store_json(
         &match introspect::introspect(&state.tokens, &client, token).await? {
             Introspection::Inactive => json!({ "active": false }),
-            Introspection::Access(claims) => json!({
-                "active": true,
-                "token_type": "Bearer",
-                "scope": claims.scope,
-                "client_id": claims.client_id,
-                "sub": claims.sub,
-                "aud": claims.aud,
-                "iss": claims.iss,
-                "exp": claims.exp,
-                "iat": claims.iat,
-                "jti": claims.jti,
-            }),
+            Introspection::Access(claims) => {
+                let mut body = json!({
+                    "active": true,
+                    "token_type": "Bearer",
+                    "scope": claims.scope,
+                    "client_id": claims.client_id,
+                    "sub": claims.sub,
+                    "aud": claims.aud,
+                    "iss": claims.iss,
+                    "exp": claims.exp,
+                    "iat": claims.iat,
+                    "jti": claims.jti,
+                });
+                // RFC 8693 §4.1: who acts for `sub`, with the earlier actors nested.
+                if let Some(act) = &claims.act {
+                    body["act"] = json!(act);
+                }
+                body
+            }
             Introspection::Refresh(token) => json!({
                 "active": true,
                 "token_type": "refresh_token",

@@ -41,7 +41,14 @@ pub enum GrantType {
     /// endpoint and polls the token endpoint.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// Token exchange (RFC 8693 §2.1; confidential clients only), for the audiences of
+    /// [`Client::token_exchange_audiences`].
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
+
+/// The `grant_type` of token exchange (RFC 8693 §2.1).
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 impl GrantType {
     /// The RFC 6749 name.
@@ -51,6 +58,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => DEVICE_CODE_GRANT,
+            Self::TokenExchange => TOKEN_EXCHANGE_GRANT,
         }
     }
 
@@ -61,6 +69,7 @@ impl GrantType {
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
             DEVICE_CODE_GRANT => Some(Self::DeviceCode),
+            TOKEN_EXCHANGE_GRANT => Some(Self::TokenExchange),
             _ => None,
         }
     }
@@ -169,6 +178,9 @@ pub struct Client {
     /// `jwks`, parsed once at load.
     #[serde(skip)]
     keys: Option<Arc<ClientKeys>>,
+    /// The audiences (API identifiers, RFC 8707) it may ask for by token exchange (RFC 8693);
+    /// the first is the default when the request names none. Empty: it exchanges for none.
+    pub token_exchange_audiences: Vec<String>,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
 }
@@ -204,6 +216,7 @@ impl Client {
             jwks: None,
             jwks_uri: None,
             keys: None,
+            token_exchange_audiences: Vec::new(),
             secret_hash: None,
         }
     }
@@ -274,6 +287,7 @@ impl Client {
             jwks: None,
             jwks_uri: None,
             keys: None,
+            token_exchange_audiences: Vec::new(),
             secret_hash: None,
         }
     }
@@ -328,6 +342,7 @@ impl Client {
             jwks,
             jwks_uri: row.jwks_uri.clone(),
             keys,
+            token_exchange_audiences: list(&row.token_exchange_audiences)?,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -679,6 +694,9 @@ pub struct NewClient {
     /// The https URL of its public keys (`private_key_jwt` only; instead of `jwks`), checked by
     /// [`validate_jwks_uri`].
     pub jwks_uri: Option<String>,
+    /// The audiences it may ask for by token exchange (RFC 8693), the first its default:
+    /// confidential clients allowed the token-exchange grant only, which need one at least.
+    pub token_exchange_audiences: Vec<String>,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -763,6 +781,12 @@ pub fn create(
             "client_credentials is for confidential clients only".into(),
         ));
     }
+    let token_exchange_audiences = checked_exchange_audiences(
+        new.public,
+        grant_types.contains(&GrantType::TokenExchange),
+        &new.token_exchange_audiences,
+    )
+    .map_err(invalid)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
         return Err(invalid(
             "authorization_code needs at least one --redirect-uri".into(),
@@ -836,6 +860,7 @@ pub fn create(
         token_endpoint_auth_method: method.as_str().into(),
         jwks: new.jwks.as_ref().map(serde_json::Value::to_string),
         jwks_uri: new.jwks_uri,
+        token_exchange_audiences: json_list(&token_exchange_audiences),
     };
     q::insert(conn, &row)?;
     let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
@@ -849,6 +874,53 @@ pub fn create(
         id,
         detail,
     ))
+}
+
+/// The token-exchange audiences of a new client (RFC 8693): for a confidential client allowed
+/// the grant (`exchanges`), one at least, each an audience without spaces (duplicates dropped);
+/// none for any other client, so that a setting never lies about what the client can do.
+fn checked_exchange_audiences(
+    public: bool,
+    exchanges: bool,
+    audiences: &[String],
+) -> Result<Vec<String>, String> {
+    if public && exchanges {
+        return Err(format!(
+            "{TOKEN_EXCHANGE_GRANT} is for confidential clients only"
+        ));
+    }
+    if !exchanges {
+        return if audiences.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(format!(
+                "token_exchange_audiences need the {TOKEN_EXCHANGE_GRANT} grant type"
+            ))
+        };
+    }
+    if audiences.is_empty() {
+        return Err(format!(
+            "{TOKEN_EXCHANGE_GRANT} needs at least one token_exchange_audience"
+        ));
+    }
+    let mut checked: Vec<String> = Vec::new();
+    for audience in audiences {
+        if audience.is_empty()
+            || audience.len() > 512
+            || audience
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(
+                "a token_exchange_audience is 1-512 characters without spaces or control characters"
+                    .into(),
+            );
+        }
+        if !checked.contains(audience) {
+            checked.push(audience.clone());
+        }
+    }
+    Ok(checked)
 }
 
 /// The authentication method a new client gets: `none` for a public client (nothing else is

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::apis::{Apis, Target};
 use super::claims_request::RequestedClaims;
-use super::clients::{Client, GrantType};
+use super::clients::{Client, GrantType, TOKEN_EXCHANGE_GRANT};
 use super::error::OAuthError;
 use super::params::{Params, pkce_matches};
-use super::standard_claims;
 use super::tokens::{AccessRequest, GrantKind, IdTokenRequest, Recipient, Subject, TokenService};
+use super::{standard_claims, token_exchange};
 use crate::accounts::sessions::{self, AccessRecord, AuthError, Grant};
 use crate::db::models::UserRow;
 use crate::db::queries::{audit, oauth as q, refresh as refresh_q, users as user_q};
@@ -29,6 +29,10 @@ use crate::verify::Scope;
 pub struct TokenResponse {
     /// The access token (JWT).
     pub access_token: String,
+    /// The type of the issued token (RFC 8693 §2.2.1, token exchange only): always
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
@@ -77,7 +81,8 @@ impl From<SignError> for OAuthError {
     }
 }
 
-/// `POST /token`: the grant named by `grant_type`, for an authenticated `client`. `apis` (the
+/// `POST /token`: the grant named by `grant_type` (RFC 6749 §4.1.3, §4.4, §6; RFC 8693 §2.1),
+/// for an authenticated `client`. `apis` (the
 /// registered APIs as they are now) decide each access token's audience and scope from the
 /// request's `resource` (RFC 8707 §2).
 pub async fn exchange(
@@ -94,6 +99,7 @@ pub async fn exchange(
         super::clients::DEVICE_CODE_GRANT => {
             super::device::device_code(tokens, apis, client, params).await
         }
+        TOKEN_EXCHANGE_GRANT => token_exchange::exchange(tokens, apis, &client, params).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
@@ -146,11 +152,13 @@ pub fn client_credentials(
             scope: &scope,
             audience: audience.as_deref(),
             grant: GrantKind::ClientCredentials,
+            actor: None,
         },
         &record,
     )?;
     Ok(TokenResponse {
         access_token: access.token,
+        issued_token_type: None,
         token_type: "Bearer",
         expires_in: access.expires_in,
         scope,
@@ -309,6 +317,7 @@ pub(crate) fn sign_issued(
             scope: &target.scope,
             audience: target.audience.as_deref(),
             grant,
+            actor: None,
         },
         record,
     )?;
@@ -330,6 +339,7 @@ pub(crate) fn sign_issued(
     tracing::info!(client_id = %client.client_id, user_id = %user.id, grant = ?grant, "user grant redeemed");
     Ok(TokenResponse {
         access_token: access.token,
+        issued_token_type: None,
         token_type: "Bearer",
         expires_in: access.expires_in,
         // RFC 6749 §5.1: the scope of the access token.
@@ -615,6 +625,7 @@ pub async fn refresh_token(
     };
     Ok(TokenResponse {
         access_token: refreshed.access.token,
+        issued_token_type: None,
         token_type: "Bearer",
         expires_in: refreshed.access.expires_in,
         scope: refreshed.scope,

@@ -97,6 +97,7 @@ impl ProviderMetadata {
                 "refresh_token",
                 "client_credentials",
                 super::clients::DEVICE_CODE_GRANT,
+                super::clients::TOKEN_EXCHANGE_GRANT,
             ],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],

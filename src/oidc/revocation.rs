@@ -120,6 +120,7 @@ mod tests {
             acr: None,
             amr: None,
             roles: None,
+            act: None,
         }
     }
 

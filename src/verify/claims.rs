@@ -45,9 +45,41 @@ pub struct AccessClaims {
     /// The authentication methods of that sign-in (RFC 8176: `pwd`, `otp`, `mfa`…).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The current actor (RFC 8693 §4.1), in tokens issued by token exchange: who acts for
+    /// `sub`. Authorize by it and the top-level claims only; earlier actors nested inside it are
+    /// informational.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
     /// Every other claim.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+/// The `act` (actor) claim (RFC 8693 §4.1): the party acting for the token's subject. A
+/// delegation chain nests: `act` inside `act` names the actor before, the outermost is current.
+/// Portcullis writes `sub` (a user id, or a client id for a client acting for itself) and, for a
+/// user acting through a client, that client's `client_id`; other members are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor's subject identifier.
+    #[serde(default)]
+    pub sub: String,
+    /// The client the actor acted through (Portcullis: when the actor is a user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The earlier actor of a delegation chain (informational, RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+    /// Every other member (`iss`, …).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Actor {
+    /// The chain of actors, the current one first (RFC 8693 §4.1).
+    pub fn chain(&self) -> impl Iterator<Item = &Actor> {
+        std::iter::successors(Some(self), |actor| actor.act.as_deref())
+    }
 }
 
 impl AccessClaims {

@@ -29,7 +29,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 
-pub use claims::AccessClaims;
+pub use claims::{AccessClaims, Actor};
 pub use jwks::{FetchError, JwksCache};
 pub use resource::{ProtectedResourceMetadata, metadata_url};
 pub use scope::{InvalidScope, Scope};

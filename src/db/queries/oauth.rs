@@ -35,6 +35,39 @@ pub fn live_session(
         .optional()
 }
 
+/// Whether the browser session `sid` of `user_id` is live at `now`: not ended (logout, logout
+/// everywhere, password change, disable), not expired.
+pub fn session_live_by_sid(
+    conn: &mut DbConn,
+    sid: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    sessions::table
+        .filter(sessions::sid.eq(sid))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select(sessions::sid)
+        .first::<String>(conn)
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// The grant (refresh family) of the access token `jti`: its id and scope; `None` for a token
+/// of no recorded grant.
+pub fn grant_of_access_token(
+    conn: &mut DbConn,
+    jti: &str,
+) -> QueryResult<Option<(String, String)>> {
+    access_tokens::table
+        .inner_join(families::table.on(access_tokens::family_id.eq(families::id.nullable())))
+        .filter(access_tokens::jti.eq(jti))
+        .select((families::id, families::scope))
+        .first(conn)
+        .optional()
+}
+
 /// Ends a session by cookie hash; returns its `sid` if it was live.
 pub fn end_session(
     conn: &mut DbConn,

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::verify::Scope;
+use crate::verify::{Actor, Scope};
 
 /// The claims of an access token (RFC 9068 §2.2): `iss sub aud exp iat nbf jti client_id
-/// scope`, then `auth_time` when a user authenticated at an OAuth client, and `roles` for
-/// first-party tokens.
+/// scope`, then `auth_time` when a user authenticated at an OAuth client, `roles` for
+/// first-party tokens, and `act` for tokens of token exchange (RFC 8693 §4.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims<'a> {
     /// Issuer.
@@ -55,6 +55,10 @@ pub struct AccessClaims<'a> {
     /// server read roles from the database instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Cow<'a, [String]>>,
+    /// The current actor (RFC 8693 §4.1), tokens of token exchange only: who acts for `sub`,
+    /// with the earlier actors of the chain nested inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Cow<'a, Actor>>,
 }
 
 impl AccessClaims<'_> {
@@ -171,6 +175,7 @@ mod tests {
             acr: None,
             amr: None,
             roles: Some(Cow::Borrowed(&roles)),
+            act: None,
         };
         assert_eq!(
             serde_json::to_string(&user).expect("json"),

@@ -41,7 +41,7 @@ use crate::keys::{SignError, Signer};
 use crate::metrics::Metrics;
 use crate::secrets::{DeviceSecret, FactorChallenge, RefreshToken};
 use crate::verify::{
-    ConfigError, Scope, TokenKind, Verified, Verifier, VerifierConfig, VerifyError,
+    Actor, ConfigError, Scope, TokenKind, Verified, Verifier, VerifierConfig, VerifyError,
 };
 
 /// The largest token the server reads back (its own tokens are far smaller).
@@ -97,6 +97,8 @@ pub enum GrantKind {
     ClientCredentials,
     /// The device authorization grant (RFC 8628).
     DeviceCode,
+    /// Token exchange (RFC 8693).
+    TokenExchange,
 }
 
 impl GrantKind {
@@ -108,6 +110,7 @@ impl GrantKind {
             (Self::Refresh, Recipient::Client(_)) => "refresh_token",
             (Self::ClientCredentials, _) => "client_credentials",
             (Self::DeviceCode, _) => "device_code",
+            (Self::TokenExchange, _) => "token_exchange",
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct AccessRequest<'a> {
     pub audience: Option<&'a str>,
     /// How it was obtained.
     pub grant: GrantKind,
+    /// Who acts for the subject (RFC 8693 §4.1), tokens of token exchange only.
+    pub actor: Option<&'a Actor>,
 }
 
 /// An ID token to issue.
@@ -355,14 +360,16 @@ impl TokenService {
         AccessRecord::new(new_jti(), now, self.settings.access_token_ttl)
     }
 
-    /// Signs an RFC 9068 access token (`typ: at+jwt`) for `record` (`jti`, `iat`, expiry) with
-    /// the recipient's algorithm, and counts it. Never touches the database.
+    /// Signs an RFC 9068 access token (`typ: at+jwt`) for `record` (`jti`, `iat`, expiry: `exp`
+    /// is the record's `expires_at`, so a token shorter than the usual lifetime is a record
+    /// with an earlier expiry) with the recipient's algorithm, and counts it. Never touches the
+    /// database.
     pub fn sign_access_token(
         &self,
         request: &AccessRequest<'_>,
         record: &AccessRecord,
     ) -> Result<SignedAccess, SignError> {
-        let ttl = self.settings.access_token_ttl.as_secs();
+        let exp = record.expires_at.and_utc().timestamp();
         let (client_id, alg, default_audience, carries_roles) = match request.recipient {
             Recipient::Client(client) => (
                 client.client_id.as_str(),
@@ -390,9 +397,7 @@ impl TokenService {
             iss: Cow::Borrowed(self.issuer.as_str()),
             sub: Cow::Borrowed(subject),
             aud: Cow::Borrowed(request.audience.unwrap_or(default_audience)),
-            exp: record
-                .issued_at
-                .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX / 2)),
+            exp,
             iat: record.issued_at,
             nbf: record.issued_at,
             jti: Cow::Borrowed(&record.jti),
@@ -402,6 +407,7 @@ impl TokenService {
             acr: amr.map(|amr| Cow::Borrowed(acr_of(amr))),
             amr: amr.map(amr_claim),
             roles: roles.map(Cow::Borrowed),
+            act: request.actor.map(Cow::Borrowed),
         };
         // RFC 9068 §2.1: `typ` is `at+jwt`.
         let token = self.signer.sign(alg, "at+jwt", &claims)?;
@@ -409,7 +415,7 @@ impl TokenService {
             .token_issued(request.grant.label(request.recipient), alg.as_str());
         Ok(SignedAccess {
             token,
-            expires_in: ttl,
+            expires_in: u64::try_from(exp.saturating_sub(record.issued_at)).unwrap_or_default(),
         })
     }
 
@@ -504,6 +510,7 @@ impl TokenService {
                 scope: &scope,
                 audience: None,
                 grant: GrantKind::Password,
+                actor: None,
             },
             &record,
         )?;
@@ -577,6 +584,7 @@ impl TokenService {
                 scope: &scope,
                 audience,
                 grant: GrantKind::Refresh,
+                actor: None,
             },
             &record,
         )?;

@@ -43,6 +43,7 @@ impl ClientSpec {
             token_endpoint_auth_method: None,
             jwks: None,
             jwks_uri: None,
+            token_exchange_audiences: Vec::new(),
         })
     }
 
@@ -139,6 +140,12 @@ impl ClientSpec {
     /// An audience whose access tokens it may introspect.
     pub fn introspection_audience(mut self, audience: &str) -> Self {
         self.0.introspection_audiences.push(audience.to_owned());
+        self
+    }
+
+    /// An audience it may ask for by token exchange (RFC 8693; the first is its default).
+    pub fn token_exchange_audience(mut self, audience: &str) -> Self {
+        self.0.token_exchange_audiences.push(audience.to_owned());
         self
     }
 }
