@@ -41,6 +41,7 @@ mod rotator_lease;
 mod second_factors;
 mod stub;
 mod tls;
+mod token_exchange;
 mod unavailable;
 mod users;
 mod verify;
