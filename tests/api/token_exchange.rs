@@ -76,7 +76,13 @@ impl World {
             .token_exchange_audience(BILLING)
             .token_exchange_audience(ORDERS)
             .token_exchange_audience(INVENTORY);
-        for scope in ["openid", "orders:read", "billing:read", "inventory:read"] {
+        for scope in [
+            "openid",
+            "orders:read",
+            "orders:write",
+            "billing:read",
+            "inventory:read",
+        ] {
             orders = orders.scope(scope);
         }
         let orders = client_secret(&app.create_client(orders).await);
