@@ -26,7 +26,7 @@ pub enum Introspection {
     /// business.
     Inactive,
     /// One of our access tokens, active.
-    Access(AccessClaims<'static>),
+    Access(Box<AccessClaims<'static>>),
     /// One of the caller's refresh tokens, active.
     Refresh(ActiveRefreshToken),
 }
@@ -99,7 +99,7 @@ async fn introspect_access_token(
         })
         .await?;
     Ok(if active {
-        Introspection::Access(claims)
+        Introspection::Access(Box::new(claims))
     } else {
         Introspection::Inactive
     })

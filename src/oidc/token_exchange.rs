@@ -63,7 +63,7 @@ pub const MAX_ACTORS: usize = 5;
 
 /// The kinds of subject token accepted.
 enum SubjectKind {
-    Access(AccessClaims<'static>),
+    Access(Box<AccessClaims<'static>>),
     Id {
         sub: String,
         sid: Option<String>,
@@ -181,7 +181,7 @@ pub async fn exchange(
                     "The subject token was neither issued to this client nor for an audience it serves.",
                 ));
             }
-            SubjectKind::Access(claims)
+            SubjectKind::Access(Box::new(claims))
         }
         ID_TOKEN_TYPE => {
             let claims = tokens
