@@ -143,12 +143,6 @@ impl ClientSpec {
         self
     }
 
-    /// Its second-factor policy (default: off, the deployment's).
-    pub fn second_factor(mut self, policy: SecondFactorPolicy) -> Self {
-        self.0.second_factor = policy;
-        self
-    }
-
     /// An audience it may ask for by token exchange (RFC 8693; the first is its default).
     pub fn token_exchange_audience(mut self, audience: &str) -> Self {
         self.0.token_exchange_audiences.push(audience.to_owned());
