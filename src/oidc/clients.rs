@@ -419,6 +419,8 @@ impl Client {
             jwks: doc.jwks,
             jwks_uri: doc.jwks_uri,
             keys,
+            // A metadata-document client exchanges no tokens (it has no such setting).
+            token_exchange_audiences: Vec::new(),
             secret_hash: None,
         })
     }
