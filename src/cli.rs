@@ -241,6 +241,39 @@ pub enum ClientsCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+    /// Initial access tokens of dynamic client registration (RFC 7591 §3,
+    /// `PORTCULLIS_CLIENT_REGISTRATION=token` or `open`).
+    #[command(subcommand)]
+    InitialToken(InitialTokenCommand),
+}
+
+/// `portcullis clients initial-token …`
+#[derive(Debug, Subcommand)]
+pub enum InitialTokenCommand {
+    /// Issue a token for `POST /register` (`Authorization: Bearer …`); prints it as JSON with
+    /// `initial_access_token` (shown only now; only its hash is stored).
+    Create {
+        /// What it is for (shown in the list).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// How long it is valid (`1d`, `12h`; at most 366 days).
+        #[arg(long, value_parser = parse_duration_arg, default_value = "1d")]
+        expires_in: std::time::Duration,
+        /// How many registrations it allows; default no limit until it expires.
+        #[arg(long)]
+        max_uses: Option<i32>,
+    },
+    /// List every initial access token (never the token) with its state, as JSON.
+    List,
+    /// Revoke a token by id (clients registered with it stay).
+    Revoke {
+        /// The token's id (from `list`).
+        id: String,
+    },
+}
+
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(text)
 }
 
 /// `portcullis apis …`
@@ -733,6 +766,45 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             })
             .await?;
             print_json(&registered)
+        }
+        ClientsCommand::InitialToken(command) => initial_tokens(&db, &clock, command).await,
+    }
+}
+
+async fn initial_tokens(
+    db: &Db,
+    clock: &Clock,
+    command: InitialTokenCommand,
+) -> anyhow::Result<()> {
+    use crate::oidc::registration;
+    let now = clock.now_naive();
+    match command {
+        InitialTokenCommand::Create {
+            description,
+            expires_in,
+            max_uses,
+        } => {
+            let new = registration::NewInitialToken {
+                description,
+                ttl: expires_in,
+                max_uses,
+            };
+            let issued = audited(db, "initial_access_token_issued", move |conn| {
+                registration::issue_initial_token(conn, CLI_ACTOR, new, now)
+            })
+            .await?;
+            print_json(&issued)
+        }
+        InitialTokenCommand::List => print_json(
+            &db.run(move |conn| registration::list_initial_tokens(conn, now))
+                .await?,
+        ),
+        InitialTokenCommand::Revoke { id } => {
+            let view = audited(db, "initial_access_token_revoked", move |conn| {
+                registration::revoke_initial_token(conn, &id, now)
+            })
+            .await?;
+            print_json(&view)
         }
     }
 }

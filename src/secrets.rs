@@ -148,6 +148,16 @@ opaque_secret!(
     DeviceSecret
 );
 opaque_secret!(
+    /// An initial access token of dynamic client registration (RFC 7591 §3), issued by an
+    /// administrator; only its hash is stored.
+    InitialAccessToken
+);
+opaque_secret!(
+    /// A registration access token (RFC 7592 §1): the bearer credential of a dynamically
+    /// registered client's configuration endpoint; only its hash is stored.
+    RegistrationAccessToken
+);
+opaque_secret!(
     /// A token sent by mail in a link (address verification, password reset): single-use,
     /// expiring; only its hash is stored.
     MailToken

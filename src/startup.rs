@@ -123,6 +123,7 @@ impl Application {
             mail: mail_settings,
             email: mut email_settings,
             outbound: outbound_settings,
+            registration: registration_settings,
         } = settings;
         let database = pool_settings.url.clone();
         let applied = migrate(&database, pool_settings.pooler).await?;
@@ -175,7 +176,8 @@ impl Application {
         let base = issuer.path().to_owned();
         let admin_base = base.clone();
 
-        let mut metadata = ProviderMetadata::for_issuer(&issuer);
+        let mut metadata = ProviderMetadata::for_issuer(&issuer)
+            .with_registration(registration_settings.enabled());
         metadata.client_id_metadata_document_supported =
             outbound_settings.client_id_metadata_documents;
         let discovery = serde_json::to_vec(&metadata).map_err(|e| {
@@ -332,6 +334,7 @@ impl Application {
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             metrics,
             clock,
+            registration: Arc::new(registration_settings),
         };
         let app_state = web::Data::new(state.clone());
         let verifier_data = web::Data::new(state.tokens.first_party_verifier().clone());
@@ -649,6 +652,7 @@ pub async fn purge_expired(state: &AppState) {
         Err(error) => tracing::warn!(%error, "janitor failed on WebAuthn ceremonies"),
     }
     purge_mail(state).await;
+    expire_unused_clients(state).await;
     if purged.total() == 0 {
         return;
     }
@@ -668,6 +672,52 @@ pub async fn purge_expired(state: &AppState) {
             .janitor_deleted_rows(kind, u64::try_from(rows).unwrap_or(u64::MAX));
     }
     tracing::info!(?purged, "janitor deleted expired rows");
+}
+
+/// The janitor's part for dynamic client registration: deletes the dynamically registered
+/// clients not used for a token within `PORTCULLIS_CLIENT_REGISTRATION_UNUSED_TTL` (each audited
+/// as `client_expired`), batch after batch, then reloads the client registry.
+async fn expire_unused_clients(state: &AppState) {
+    let Some(ttl) = state.registration.unused_client_ttl else {
+        return;
+    };
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let mut deleted = 0usize;
+    for _ in 0..PURGE_MAX_BATCHES {
+        let now = state.clock.now_naive();
+        let batch = state
+            .db
+            .run(move |conn| {
+                crate::oidc::registration::expire_unused(conn, now - ttl, now, PURGE_BATCH)
+            })
+            .await;
+        match batch {
+            Ok(rows) => {
+                deleted += rows;
+                if rows < usize::try_from(PURGE_BATCH).unwrap_or(usize::MAX) {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "janitor failed on unused dynamic clients");
+                break;
+            }
+        }
+    }
+    if deleted == 0 {
+        return;
+    }
+    tracing::info!(
+        clients = deleted,
+        "janitor deleted unused dynamically registered clients"
+    );
+    state.metrics.janitor_deleted_rows(
+        "dynamic_clients",
+        u64::try_from(deleted).unwrap_or(u64::MAX),
+    );
+    if let Err(error) = state.clients.reload(&state.db).await {
+        tracing::warn!(%error, "reloading clients after the janitor failed");
+    }
 }
 
 /// The janitor's part for mail: tokens expired more than a day ago, and outbox messages queued

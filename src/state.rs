@@ -83,6 +83,8 @@ pub struct AppState {
     /// Clients of client ID metadata documents (`PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS`);
     /// `None` when off.
     pub client_documents: Option<Arc<crate::oidc::client_metadata::MetadataDocuments>>,
+    /// Dynamic client registration (RFC 7591, RFC 7592).
+    pub registration: Arc<crate::oidc::registration::RegistrationSettings>,
 }
 
 impl AppState {

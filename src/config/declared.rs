@@ -209,4 +209,23 @@ declare_settings! {
     /// Resolve a `client_id` that is an https URL by fetching its client ID metadata document
     /// (`true`/`false`).
     client_id_metadata_documents: bool = Text("false");
+    /// Dynamic client registration (RFC 7591, RFC 7592): `off`, `token` (with an initial access
+    /// token an administrator issued) or `open` (also without one: public clients within the
+    /// open policy).
+    client_registration: String = Text("off");
+
+    /// The scopes an openly registered client may be allowed (comma-separated OpenID or API
+    /// scopes; an API scope lets it ask for that API's tokens); those it gets when it names none.
+    client_registration_open_scopes: String = Text("openid,profile,email,offline_access");
+
+    /// Whether open registration accepts https redirect URIs (`true`/`false`); otherwise only
+    /// loopback http and private-use schemes (native apps, CLIs, local agents).
+    client_registration_open_https: bool = Text("false");
+
+    /// Open registrations per client network (an IPv6 /64) in one login window before 429.
+    client_registration_max_per_ip: u32 = Text("10");
+
+    /// Dynamically registered clients not used for a token for this long are deleted by the
+    /// janitor (`0`: never).
+    client_registration_unused_ttl: HumanDuration = Text("30d");
 }

@@ -21,6 +21,7 @@ use crate::keys::{KeySettings, RsaKeySize, SigningAlg};
 use crate::mail::{MailSettings, SmtpSettings, SmtpTls};
 use crate::oidc::TokenSettings;
 pub use crate::oidc::issuer::Issuer;
+use crate::oidc::registration::{RegistrationMode, RegistrationSettings};
 pub use declare::parse_duration;
 pub use declared::{DECLARED, SettingsArgs};
 use declared::{Declared, ENV};
@@ -48,6 +49,8 @@ pub struct Settings {
     pub email: EmailSettings,
     /// Outbound fetches (client key sets, client ID metadata documents).
     pub outbound: OutboundSettings,
+    /// Dynamic client registration (RFC 7591, RFC 7592).
+    pub registration: RegistrationSettings,
 }
 
 /// How documents that clients name are fetched (`PORTCULLIS_OUTBOUND_*`), and whether a
@@ -198,6 +201,11 @@ impl Settings {
             outbound_ca_file,
             outbound_timeout,
             client_id_metadata_documents,
+            client_registration,
+            client_registration_open_scopes,
+            client_registration_open_https,
+            client_registration_max_per_ip,
+            client_registration_unused_ttl,
         } = declared;
 
         let database = DatabaseUrl::parse(&database_url)
@@ -437,6 +445,21 @@ impl Settings {
                 "must be greater than zero",
             ));
         }
+        let registration = RegistrationSettings {
+            mode: RegistrationMode::parse(&client_registration).ok_or_else(|| {
+                ConfigError::new(
+                    &env.client_registration,
+                    format!("`{client_registration}` is not off, token or open"),
+                )
+            })?,
+            open_scopes: comma_separated(Some(&client_registration_open_scopes))
+                .map(str::to_owned)
+                .collect(),
+            open_https_redirects: client_registration_open_https,
+            max_per_ip: client_registration_max_per_ip.max(1),
+            window: login_window,
+            unused_client_ttl: Some(client_registration_unused_ttl.0).filter(|d| !d.is_zero()),
+        };
         let email = EmailSettings {
             verification_ttl: email_verification_ttl,
             reset_ttl: password_reset_ttl,
@@ -500,6 +523,7 @@ impl Settings {
             mail,
             email,
             outbound,
+            registration,
         })
     }
 }
@@ -698,6 +722,7 @@ impl Settings {
             mail,
             email,
             outbound,
+            registration,
         } = self;
         let mut effective = serde_json::json!({
             "database_url": db.url.to_string(),
@@ -761,6 +786,11 @@ impl Settings {
             "password_reset_ttl": secs(email.reset_ttl),
             "mail_max_per_address": email.max_per_address,
             "mail_max_per_ip": email.max_per_ip,
+            "client_registration": registration.mode.as_str(),
+            "client_registration_open_scopes": registration.open_scopes,
+            "client_registration_open_https": registration.open_https_redirects,
+            "client_registration_max_per_ip": registration.max_per_ip,
+            "client_registration_unused_ttl": registration.unused_client_ttl.map_or_else(|| "0".into(), secs),
         });
         let outbound_json = serde_json::json!({
             "outbound_allow_loopback": outbound.fetch.allow_loopback,

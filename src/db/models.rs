@@ -140,7 +140,7 @@ pub struct RefreshTokenRow {
 
 /// A row of `clients`.
 #[derive(Queryable, Selectable, Insertable, AsChangeset, Clone, Debug)]
-#[diesel(table_name = crate::db::schema::clients)]
+#[diesel(table_name = crate::db::schema::clients, treat_none_as_null = true)]
 pub struct ClientRow {
     /// The client identifier.
     pub client_id: String,
@@ -184,6 +184,48 @@ pub struct ClientRow {
     pub jwks_uri: Option<String>,
     /// JSON array of the audiences it may ask for by token exchange (RFC 8693).
     pub token_exchange_audiences: String,
+    /// NULL (an administrator's), `token` or `open` (RFC 7591 registration).
+    pub registration: Option<String>,
+    /// Hash of the RFC 7592 registration access token.
+    pub registration_token_hash: Option<String>,
+    /// Last token issued (dynamic clients).
+    pub last_used_at: Option<NaiveDateTime>,
+    /// RFC 7591 `client_name`.
+    pub client_name: Option<String>,
+    /// RFC 7591 `logo_uri`.
+    pub logo_uri: Option<String>,
+    /// RFC 7591 `policy_uri`.
+    pub policy_uri: Option<String>,
+    /// RFC 7591 `tos_uri`.
+    pub tos_uri: Option<String>,
+    /// JSON array: RFC 7591 `contacts`.
+    pub contacts: String,
+}
+
+/// A row of `initial_access_tokens`; serialised for administrators without its hash.
+#[derive(Queryable, Selectable, Insertable, serde::Serialize, Clone, Debug)]
+#[diesel(table_name = crate::db::schema::initial_access_tokens)]
+pub struct InitialAccessTokenRow {
+    /// UUID.
+    pub id: String,
+    /// Hash of the token.
+    #[serde(skip)]
+    pub token_hash: String,
+    /// What it is for.
+    pub description: String,
+    /// Who issued it.
+    pub created_by: String,
+    /// Issued.
+    pub created_at: NaiveDateTime,
+    /// Expires.
+    pub expires_at: NaiveDateTime,
+    /// Uses allowed; `None`: no limit.
+    pub max_uses: Option<i32>,
+    /// Uses made.
+    pub uses: i32,
+    /// Revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<NaiveDateTime>,
 }
 
 /// A row of `browser_sessions`.

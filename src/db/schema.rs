@@ -199,6 +199,48 @@ diesel::table! {
         /// JSON array of the audiences it may ask for by token exchange (RFC 8693); the first
         /// is its default.
         token_exchange_audiences -> Text,
+        /// How it was registered: NULL by an administrator, `token` (RFC 7591 with an initial
+        /// access token) or `open` (open registration).
+        registration -> Nullable<Text>,
+        /// Base64url SHA-256 of its RFC 7592 registration access token (dynamic clients).
+        registration_token_hash -> Nullable<Text>,
+        /// The last time a token was issued to it (dynamic clients, recorded at most daily).
+        last_used_at -> Nullable<Timestamp>,
+        /// RFC 7591 §2 `client_name`.
+        client_name -> Nullable<Text>,
+        /// RFC 7591 §2 `logo_uri`.
+        logo_uri -> Nullable<Text>,
+        /// RFC 7591 §2 `policy_uri`.
+        policy_uri -> Nullable<Text>,
+        /// RFC 7591 §2 `tos_uri`.
+        tos_uri -> Nullable<Text>,
+        /// JSON array of RFC 7591 §2 `contacts`.
+        contacts -> Text,
+    }
+}
+
+diesel::table! {
+    /// Initial access tokens of dynamic client registration (RFC 7591 §3), issued by
+    /// administrators.
+    initial_access_tokens (id) {
+        /// UUID.
+        id -> Text,
+        /// Base64url SHA-256 of the token.
+        token_hash -> Text,
+        /// What it is for (shown to administrators).
+        description -> Text,
+        /// The administrator (user id, or `cli`) who issued it.
+        created_by -> Text,
+        /// Issued (UTC).
+        created_at -> Timestamp,
+        /// Expires (UTC).
+        expires_at -> Timestamp,
+        /// Registrations it allows at most; NULL: no limit.
+        max_uses -> Nullable<Integer>,
+        /// Registrations made with it.
+        uses -> Integer,
+        /// Revoked (UTC).
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 

@@ -28,6 +28,7 @@ use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, ApisError, NewAp
 use crate::oidc::client_auth::AuthMethod;
 use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient, PkcePolicy};
 use crate::oidc::consent;
+use crate::oidc::registration;
 use crate::oidc::user_grants;
 use crate::state::AppState;
 use crate::verify::actix::BearerError;
@@ -503,6 +504,76 @@ pub async fn create_client(
     })
     .await?;
     Ok(ok(StatusCode::CREATED, &registered))
+}
+
+/// `POST /admin/initial-access-tokens` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueInitialToken {
+    /// What it is for (shown in the list).
+    #[serde(default)]
+    description: String,
+    /// Seconds until it expires; default one day.
+    #[serde(default)]
+    expires_in: Option<u64>,
+    /// Registrations it allows; default no limit until it expires.
+    #[serde(default)]
+    max_uses: Option<i32>,
+}
+
+/// `POST /admin/initial-access-tokens`: issues an initial access token for dynamic client
+/// registration (RFC 7591 §3); the answer holds the token, shown once (201).
+pub async fn issue_initial_token(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: Json<IssueInitialToken>,
+) -> Result<HttpResponse, AdminError> {
+    let body = body.0;
+    let new = registration::NewInitialToken {
+        description: body.description,
+        ttl: std::time::Duration::from_secs(body.expires_in.unwrap_or(86_400)),
+        max_uses: body.max_uses,
+    };
+    let (actor, now) = (admin.user_id.clone(), state.clock.now_naive());
+    let issued = audited(&state, &admin, "initial_access_token_issued", move |conn| {
+        registration::issue_initial_token(conn, &actor, new, now)
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, &issued))
+}
+
+/// `GET /admin/initial-access-tokens`: every initial access token (never the token), newest
+/// first, with its state.
+pub async fn list_initial_tokens(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<HttpResponse, AdminError> {
+    let now = state.clock.now_naive();
+    let tokens = state
+        .db
+        .run(move |conn| registration::list_initial_tokens(conn, now))
+        .await?;
+    Ok(ok(
+        StatusCode::OK,
+        &json!({ "initial_access_tokens": tokens }),
+    ))
+}
+
+/// `DELETE /admin/initial-access-tokens/{id}`: revokes it (clients registered with it stay).
+pub async fn revoke_initial_token(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let (id, now) = (id.into_inner(), state.clock.now_naive());
+    let view = audited(
+        &state,
+        &admin,
+        "initial_access_token_revoked",
+        move |conn| registration::revoke_initial_token(conn, &id, now),
+    )
+    .await?;
+    Ok(ok(StatusCode::OK, &view))
 }
 
 /// `PUT /admin/clients/{client_id}/redirect-uris` body.

@@ -44,6 +44,8 @@ struct LoginPage<'a> {
     client_id: &'a str,
     /// The host of the client's metadata document, when its id is one's URL.
     document_host: Option<String>,
+    /// What the client registered about itself.
+    about: About,
     request_id: &'a str,
     csrf_token: &'a str,
     username: &'a str,
@@ -100,6 +102,8 @@ struct ConsentPage<'a> {
     client_id: &'a str,
     /// The host of the client's metadata document, when its id is one's URL.
     document_host: Option<String>,
+    /// What the client registered about itself.
+    about: About,
     username: &'a str,
     /// The requested scopes not approved before; API scopes with their description.
     scopes: Vec<ScopeLine>,
@@ -112,6 +116,32 @@ struct ConsentPage<'a> {
     granted_claims: Vec<&'a str>,
     request_id: &'a str,
     csrf_token: &'a str,
+}
+
+/// What a client registered about itself (RFC 7591 §2), for the login and consent pages: its
+/// name (marked unverified for a dynamically registered client, whose name nobody checked) and
+/// links to its privacy policy and terms. The logo is not shown: the pages load nothing from
+/// other origins (AUTHZ-11).
+#[derive(Default)]
+struct About {
+    name: Option<String>,
+    policy_uri: Option<String>,
+    tos_uri: Option<String>,
+    unverified: bool,
+}
+
+impl About {
+    fn of(app: &AppState, client_id: &str) -> Self {
+        app.clients
+            .get(client_id)
+            .map(|client| Self {
+                name: client.display.client_name.clone(),
+                policy_uri: client.display.policy_uri.clone(),
+                tos_uri: client.display.tos_uri.clone(),
+                unverified: client.is_dynamic(),
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// What the consent page asks about: the request's scope (validated text) and the claims it
@@ -141,6 +171,7 @@ fn consent_page(
     let apis = app.apis.current();
     ConsentPage {
         base: app.issuer.path(),
+        about: About::of(app, client_id),
         client_id,
         document_host: crate::oidc::client_metadata::document_host(client_id),
         username,
@@ -532,6 +563,7 @@ pub(super) async fn start_pending(
         ),
         None => LoginPage {
             base: app.issuer.path(),
+            about: About::of(app, &authz.client.client_id),
             client_id: &authz.client.client_id,
             document_host: crate::oidc::client_metadata::document_host(&authz.client.client_id),
             request_id: &started.request_id,
@@ -629,6 +661,7 @@ pub async fn login(
             status,
             LoginPage {
                 base: app.issuer.path(),
+                about: About::of(&app, &pending.request.client_id),
                 client_id: &pending.request.client_id,
                 document_host: crate::oidc::client_metadata::document_host(
                     &pending.request.client_id,
@@ -1245,6 +1278,7 @@ pub async fn consent(
                     StatusCode::OK,
                     LoginPage {
                         base: app.issuer.path(),
+                        about: About::of(&app, &pending.request.client_id),
                         client_id: &pending.request.client_id,
                         document_host: crate::oidc::client_metadata::document_host(
                             &pending.request.client_id,

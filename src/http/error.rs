@@ -484,6 +484,12 @@ pub fn admin_refusal(
     Answer::new(status, code, description).json(Some(extra))
 }
 
+/// A client error in the `{"error","error_description"}` shape with a protocol's own code (RFC
+/// 7591 §3.2.2 for dynamic registration).
+pub fn refusal(status: StatusCode, code: &'static str, description: &str) -> HttpResponse {
+    Answer::new(status, code, description).json(None)
+}
+
 /// The admin API's answer when a dependency is briefly not ready (503 with `Retry-After`), with
 /// a description of what to wait for.
 pub fn admin_not_ready(description: &str, retry_after: u64) -> HttpResponse {

@@ -15,6 +15,7 @@ pub mod health;
 pub mod json;
 pub mod oauth;
 pub mod passkeys;
+pub mod registration;
 pub mod well_known;
 
 use std::time::Duration;
@@ -231,6 +232,20 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(admin::list_clients))
                     .route(web::head().to(admin::list_clients))
                     .route(web::post().to(admin::create_client)),
+            ))
+            .service(labelled(
+                "/admin/initial-access-tokens",
+                "GET, HEAD, POST",
+                web::resource("/initial-access-tokens")
+                    .route(web::get().to(admin::list_initial_tokens))
+                    .route(web::head().to(admin::list_initial_tokens))
+                    .route(web::post().to(admin::issue_initial_token)),
+            ))
+            .service(scoped_resource(
+                "/admin/initial-access-tokens/{id}",
+                "/initial-access-tokens/{id}",
+                DELETE,
+                admin::revoke_initial_token,
             ))
             .service(scoped_resource(
                 "/admin/clients/{client_id}/redirect-uris",
@@ -468,6 +483,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(resource("/device", READ_WRITE, device::verification_page))
     .service(resource("/device/decision", WRITE, device::decision))
+    // Dynamic client registration (RFC 7591) and management (RFC 7592); 404 when it is off.
+    .service(resource("/register", WRITE, registration::register))
+    .service(resource(
+        "/register/{client_id}",
+        MANAGE,
+        registration::configuration,
+    ))
     .service(cross_origin_resource(
         "/userinfo",
         "/userinfo",
@@ -504,6 +526,12 @@ const PUT: Methods = Methods(&[Method::PUT], "PUT");
 const PATCH: Methods = Methods(&[Method::PATCH], "PATCH");
 /// Deletion.
 const DELETE: Methods = Methods(&[Method::DELETE], "DELETE");
+/// A client's configuration (RFC 7592): read (no HEAD: a read replaces the registration access
+/// token), replace, delete.
+const MANAGE: Methods = Methods(
+    &[Method::GET, Method::PUT, Method::DELETE],
+    "GET, PUT, DELETE",
+);
 /// Granting and withdrawing (roles).
 const WRITE_DELETE: Methods = Methods(&[Method::POST, Method::DELETE], "POST, DELETE");
 /// Both (userinfo, authorize, logout).

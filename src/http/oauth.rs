@@ -298,11 +298,13 @@ async fn exchange(
     let response = grants::exchange(
         &state.tokens,
         state.apis.current(),
-        client,
+        Arc::clone(&client),
         &grant_type,
         &params,
     )
     .await?;
+    // A dynamic client that gets tokens is in use: it does not expire as unused.
+    crate::oidc::registration::record_use(&state.db, &client, state.clock.now_naive()).await;
     Ok(no_store_json(&response))
 }
 

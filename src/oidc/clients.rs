@@ -183,6 +183,122 @@ pub struct Client {
     pub token_exchange_audiences: Vec<String>,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
+    /// Its RFC 7591 §2 display metadata (name, logo, policy and terms links, contacts).
+    #[serde(flatten)]
+    pub display: DisplayMetadata,
+    /// How it was registered, when not by an administrator: through RFC 7591 dynamic
+    /// registration with an initial access token (`token`) or open registration (`open`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegistrationKind>,
+    /// A dynamic client's last token (recorded at most once a day; `None`: never, or not a
+    /// dynamic client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<NaiveDateTime>,
+    /// When it was registered (UTC; RFC 7591 `client_id_issued_at`).
+    #[serde(skip)]
+    pub created_at: NaiveDateTime,
+}
+
+/// How a client was registered through RFC 7591 (administrators' clients have none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationKind {
+    /// With an initial access token an administrator issued (RFC 7591 §3).
+    Token,
+    /// Open registration: a public client within the open policy.
+    Open,
+}
+
+impl RegistrationKind {
+    /// The stored name: `token` or `open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Open => "open",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "token" => Some(Self::Token),
+            "open" => Some(Self::Open),
+            _ => None,
+        }
+    }
+}
+
+/// A client's RFC 7591 §2 human-facing metadata, stored as registered and shown on the hosted
+/// login and consent pages (the name, and the policy and terms as links; the logo is stored and
+/// returned but not loaded by our pages, which load nothing from other origins, AUTHZ-11).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DisplayMetadata {
+    /// `client_name`: 1–200 characters, no control characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// `logo_uri`: an https URL (http on loopback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// `policy_uri`: an https URL (http on loopback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    /// `tos_uri`: an https URL (http on loopback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// `contacts`: at most 10 addresses of up to 320 characters.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+}
+
+impl DisplayMetadata {
+    /// Checks every member; the error names the member and why.
+    pub fn validate(&self) -> Result<(), String> {
+        let printable = |text: &str| !text.chars().any(char::is_control);
+        if let Some(name) = &self.client_name {
+            let length = name.chars().count();
+            if length == 0 || length > 200 || !printable(name) || name.trim() != name {
+                return Err(
+                    "client_name must be 1-200 characters without control characters or surrounding spaces"
+                        .into(),
+                );
+            }
+        }
+        for (field, uri) in [
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+            ("tos_uri", &self.tos_uri),
+        ] {
+            if let Some(uri) = uri {
+                validate_document_uri(uri).map_err(|why| format!("{field} refused: {why}"))?;
+            }
+        }
+        if self.contacts.len() > 10 {
+            return Err("contacts: at most 10".into());
+        }
+        for contact in &self.contacts {
+            if contact.is_empty() || contact.len() > 320 || !printable(contact) {
+                return Err("contacts: each 1-320 characters without control characters".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A URL of a document about a client (logo, policy, terms): absolute, `https` or `http` on a
+/// loopback host, no credentials, no whitespace, at most 2000 bytes.
+fn validate_document_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.len() > 2000 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("at most 2000 characters without whitespace");
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| "not an absolute URL")?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("it carries credentials");
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        _ => Err("https (or http on a loopback host) only"),
+    }
 }
 
 impl Client {
@@ -218,6 +334,10 @@ impl Client {
             keys: None,
             token_exchange_audiences: Vec::new(),
             secret_hash: None,
+            display: DisplayMetadata::default(),
+            registration: None,
+            last_used_at: None,
+            created_at: NaiveDateTime::default(),
         }
     }
 
@@ -289,6 +409,10 @@ impl Client {
             keys: None,
             token_exchange_audiences: Vec::new(),
             secret_hash: None,
+            display: DisplayMetadata::default(),
+            registration: None,
+            last_used_at: None,
+            created_at: NaiveDateTime::default(),
         }
     }
 
@@ -356,7 +480,28 @@ impl Client {
                     }
                 })
                 .transpose()?,
+            display: DisplayMetadata {
+                client_name: row.client_name.clone(),
+                logo_uri: row.logo_uri.clone(),
+                policy_uri: row.policy_uri.clone(),
+                tos_uri: row.tos_uri.clone(),
+                contacts: list(&row.contacts)?,
+            },
+            registration: row
+                .registration
+                .as_deref()
+                .map(|text| {
+                    RegistrationKind::parse(text).ok_or_else(|| format!("bad registration {text}"))
+                })
+                .transpose()?,
+            last_used_at: row.last_used_at,
+            created_at: row.created_at,
         })
+    }
+
+    /// Whether it was registered dynamically (RFC 7591), not by an administrator.
+    pub fn is_dynamic(&self) -> bool {
+        self.registration.is_some()
     }
 }
 
@@ -422,6 +567,11 @@ impl Client {
             // A metadata-document client exchanges no tokens (it has no such setting).
             token_exchange_audiences: Vec::new(),
             secret_hash: None,
+            // The hosted pages name the document's host instead of a name it claims.
+            display: DisplayMetadata::default(),
+            registration: None,
+            last_used_at: None,
+            created_at: NaiveDateTime::default(),
         })
     }
 }
@@ -741,6 +891,103 @@ pub fn create(
     issuer: &str,
     now: NaiveDateTime,
 ) -> Result<Change<Registered>, ClientError> {
+    create_with(conn, new, DisplayMetadata::default(), None, issuer, now)
+}
+
+/// How a dynamically registered client is stored: how it was registered and the hash of its
+/// registration access token (RFC 7592).
+#[derive(Clone, Debug)]
+pub struct Dynamic {
+    /// Open registration or an initial access token.
+    pub kind: RegistrationKind,
+    /// The registration access token's hash.
+    pub token_hash: TokenHash,
+}
+
+/// [`create`] with display metadata (checked by [`DisplayMetadata::validate`]) and, for RFC
+/// 7591 registration, how it was registered: the validating path of the CLI, the admin API and
+/// dynamic registration alike.
+pub fn create_with(
+    conn: &mut DbConn,
+    new: NewClient,
+    display: DisplayMetadata,
+    dynamic: Option<Dynamic>,
+    issuer: &str,
+    now: NaiveDateTime,
+) -> Result<Change<Registered>, ClientError> {
+    let (mut row, secret) = validated_row(conn, new, &display, issuer, now)?;
+    if let Some(dynamic) = dynamic {
+        row.registration = Some(dynamic.kind.as_str().into());
+        row.registration_token_hash = Some(dynamic.token_hash.into_string());
+    }
+    q::insert(conn, &row)?;
+    let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+    let detail = serde_json::json!({ "client": detail(&client) });
+    let id = client.client_id.clone();
+    Ok(Change::made(
+        Registered {
+            client,
+            client_secret: secret,
+        },
+        id,
+        detail,
+    ))
+}
+
+/// Replaces every metadata value of dynamic client `client_id` with `new` and `display` at
+/// `now` (RFC 7592 §2.2), validated as at registration. Its secret (or keys' method), type,
+/// registration and registration access token stay: changing `token_endpoint_auth_method` or
+/// public/confidential is refused. The audit detail is the old and new metadata.
+pub fn replace_dynamic(
+    conn: &mut DbConn,
+    new: NewClient,
+    display: DisplayMetadata,
+    issuer: &str,
+    now: NaiveDateTime,
+) -> Result<Change<Client>, ClientError> {
+    let client_id = new.client_id.clone();
+    let old = q::find(conn, &client_id)?.ok_or(ClientError::NotFound)?;
+    if old.registration.is_none() {
+        return Err(ClientError::NotFound);
+    }
+    let (mut row, _unused_secret) = validated_row(conn, new, &display, issuer, now)?;
+    if row.client_type != old.client_type
+        || row.token_endpoint_auth_method != old.token_endpoint_auth_method
+    {
+        return Err(ClientError::Invalid(
+            "token_endpoint_auth_method cannot change after registration".into(),
+        ));
+    }
+    row.secret_hash = old.secret_hash.clone();
+    row.created_at = old.created_at;
+    row.registration = old.registration.clone();
+    row.registration_token_hash = old.registration_token_hash.clone();
+    row.last_used_at = old.last_used_at;
+    // Settings only administrators give stay as they are.
+    row.first_party = old.first_party;
+    row.audiences = old.audiences.clone();
+    row.introspection_audiences = old.introspection_audiences.clone();
+    row.web_origins = old.web_origins.clone();
+    row.second_factor = old.second_factor.clone();
+    row.access_token_alg = old.access_token_alg.clone();
+    row.token_exchange_audiences = old.token_exchange_audiences.clone();
+    q::replace(conn, &row)?;
+    let before = Client::from_row(&old).map_err(ClientError::Invalid)?;
+    let after = Client::from_row(&row).map_err(ClientError::Invalid)?;
+    let change = serde_json::json!({ "client": { "old": detail(&before), "new": detail(&after) } });
+    Ok(Change::made(after, client_id, change))
+}
+
+/// Every check of [`create`], and the row it inserts (with a fresh secret for a
+/// `client_secret_basic` client, shown once).
+fn validated_row(
+    conn: &mut DbConn,
+    new: NewClient,
+    display: &DisplayMetadata,
+    issuer: &str,
+    now: NaiveDateTime,
+) -> Result<(ClientRow, Option<String>), ClientError> {
+    display.validate().map_err(ClientError::Invalid)?;
     let invalid = |m: String| ClientError::Invalid(m);
     let id_ok = !new.client_id.is_empty()
         && new.client_id.len() <= 128
@@ -863,19 +1110,16 @@ pub fn create(
         jwks: new.jwks.as_ref().map(serde_json::Value::to_string),
         jwks_uri: new.jwks_uri,
         token_exchange_audiences: json_list(&token_exchange_audiences),
+        registration: None,
+        registration_token_hash: None,
+        last_used_at: None,
+        client_name: display.client_name.clone(),
+        logo_uri: display.logo_uri.clone(),
+        policy_uri: display.policy_uri.clone(),
+        tos_uri: display.tos_uri.clone(),
+        contacts: json_list(&display.contacts),
     };
-    q::insert(conn, &row)?;
-    let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
-    let detail = serde_json::json!({ "client": detail(&client) });
-    let id = client.client_id.clone();
-    Ok(Change::made(
-        Registered {
-            client,
-            client_secret: secret,
-        },
-        id,
-        detail,
-    ))
+    Ok((row, secret))
 }
 
 /// The token-exchange audiences of a new client (RFC 8693): for a confidential client allowed
@@ -1000,6 +1244,11 @@ fn unknown_scope_message(conn: &mut DbConn, scope: &str) -> Result<String, Clien
         "unknown scope `{scope}`: a client may be allowed the OpenID scopes ({}) and the scopes of registered APIs ({apis})",
         KNOWN_SCOPES.join(", ")
     ))
+}
+
+/// The client of a stored row.
+pub fn of_row(row: &ClientRow) -> Result<Client, ClientError> {
+    Client::from_row(row).map_err(ClientError::Invalid)
 }
 
 /// Every client.

@@ -73,6 +73,9 @@ pub struct ProviderMetadata {
     /// (draft-ietf-oauth-client-id-metadata-document §5); published only when `true`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub client_id_metadata_document_supported: bool,
+    /// The RFC 7591 registration endpoint, when dynamic registration is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
 }
 
 impl ProviderMetadata {
@@ -146,6 +149,14 @@ impl ProviderMetadata {
             claims_parameter_supported: true,
             acr_values_supported: vec![super::tokens::ACR_PASSWORD, super::tokens::ACR_MFA],
             client_id_metadata_document_supported: false,
+            registration_endpoint: None,
         }
+    }
+
+    /// The metadata with `registration_endpoint` (RFC 8414 §2, OIDC Discovery §3) when dynamic
+    /// registration is `enabled`.
+    pub fn with_registration(mut self, enabled: bool) -> Self {
+        self.registration_endpoint = enabled.then(|| format!("{}/register", self.issuer));
+        self
     }
 }

@@ -15,6 +15,7 @@ pub mod issuer;
 pub mod logout;
 pub mod metadata;
 pub mod params;
+pub mod registration;
 pub mod remote;
 pub mod revocation;
 pub mod settings;

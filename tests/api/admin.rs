@@ -588,6 +588,9 @@ async fn openapi_lists_every_route(backend: Backend) {
         ("/admin/users/{user}/roles/{role}", "post"),
         ("/admin/users/{user}/roles/{role}", "delete"),
         ("/admin/families/{id}/revoke", "post"),
+        ("/admin/initial-access-tokens", "get"),
+        ("/admin/initial-access-tokens", "post"),
+        ("/admin/initial-access-tokens/{id}", "delete"),
     ];
     for (path, method) in routes {
         assert!(

@@ -76,6 +76,7 @@ async fn malformed_settings_exit_with_one_clear_line() {
         ("PORTCULLIS_ISSUER", "ftp://id.example"),
         ("PORTCULLIS_RSA_KEY_BITS", "1024"),
         ("PORTCULLIS_DB_POOL_TIMEOUT", "soon"),
+        ("PORTCULLIS_CLIENT_REGISTRATION", "maybe"),
     ] {
         expect_clean_failure(&["serve"], &[(setting, value)], setting).await;
     }

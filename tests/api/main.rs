@@ -36,6 +36,7 @@ mod passkeys;
 mod passwords;
 mod pkce_policy;
 mod private_key_jwt;
+mod registration;
 mod rotation;
 mod rotator_lease;
 mod second_factors;

@@ -12,6 +12,13 @@ pub fn insert(conn: &mut DbConn, row: &ClientRow) -> QueryResult<usize> {
     diesel::insert_into(dsl::clients).values(row).execute(conn)
 }
 
+/// Replaces every column of the client `row.client_id` with `row`'s; returns rows changed.
+pub fn replace(conn: &mut DbConn, row: &ClientRow) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(&row.client_id))
+        .set(row)
+        .execute(conn)
+}
+
 /// Every client, by id.
 pub fn all(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
     dsl::clients

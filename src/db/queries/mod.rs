@@ -14,6 +14,7 @@ pub mod lease;
 pub mod oauth;
 pub mod outbox;
 pub mod refresh;
+pub mod registration;
 pub mod signing_keys;
 pub mod throttle;
 pub mod user_claims;

@@ -1,0 +1,10 @@
+DROP TABLE initial_access_tokens;
+DROP INDEX clients_registration;
+ALTER TABLE clients DROP COLUMN contacts;
+ALTER TABLE clients DROP COLUMN tos_uri;
+ALTER TABLE clients DROP COLUMN policy_uri;
+ALTER TABLE clients DROP COLUMN logo_uri;
+ALTER TABLE clients DROP COLUMN client_name;
+ALTER TABLE clients DROP COLUMN last_used_at;
+ALTER TABLE clients DROP COLUMN registration_token_hash;
+ALTER TABLE clients DROP COLUMN registration;
