@@ -372,10 +372,12 @@ async fn initial_access_tokens_gate_registration(backend: Backend) {
             "jwks_uri": uri,
         })
     };
+    let extra = initial_token(&app, &admin, json!({"max_uses": 1})).await;
+    let extra_token = extra["initial_access_token"].as_str().unwrap().to_owned();
     assert_metadata_error(
         &register(
             &app,
-            Some(&token),
+            Some(&extra_token),
             &by_uri("http://rp.example.com/jwks.json"),
         )
         .await,
@@ -385,14 +387,13 @@ async fn initial_access_tokens_gate_registration(backend: Backend) {
     let mut both = by_uri("https://rp.example.com/jwks.json");
     both["jwks"] = json!({"keys": [key.jwk()]});
     assert_metadata_error(
-        &register(&app, Some(&token), &both).await,
+        &register(&app, Some(&extra_token), &both).await,
         "invalid_client_metadata",
         "jwks and jwks_uri",
     );
-    let extra = initial_token(&app, &admin, json!({"max_uses": 1})).await;
     let (status, _, keyed) = register(
         &app,
-        Some(extra["initial_access_token"].as_str().unwrap()),
+        Some(&extra_token),
         &by_uri("https://rp.example.com/jwks.json"),
     )
     .await;
@@ -404,7 +405,12 @@ async fn initial_access_tokens_gate_registration(backend: Backend) {
     let (status, headers, body) = register(&app, Some(&token), &native_app()).await;
     assert_invalid_token(status, &headers, &body, "used up");
     let tokens = json_of(app.get_bearer("/admin/initial-access-tokens", &admin).await).await;
-    let listed = &tokens["initial_access_tokens"][0];
+    let listed = tokens["initial_access_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == issued["id"])
+        .unwrap();
     assert_eq!(listed["uses"], 2);
     assert_eq!(listed["state"], "used_up");
     assert!(
