@@ -51,7 +51,7 @@ pub fn check_document_url(client_id: &str, allow_loopback: bool) -> Result<url::
     }
     let url = check_url(client_id, allow_loopback)?;
     if url.path() == "/" {
-        return Err("a client_id URL has a path".into());
+        return Err("a client_id URL must have a path other than `/`".into());
     }
     if url.as_str() != client_id {
         return Err(format!(
@@ -216,7 +216,7 @@ mod tests {
         for (bad, why) in [
             ("http://app.example.com/c.json", "https"),
             ("https://app.example.com/", "path"),
-            ("https://app.example.com", "canonical"),
+            ("https://app.example.com", "path"),
             ("https://APP.example.com/c.json", "canonical"),
             ("https://app.example.com:443/c.json", "canonical"),
             ("https://app.example.com/a/../c.json", "canonical"),
