@@ -258,6 +258,8 @@ fn issuing(c: &mut Criterion) {
             jwks: None,
             jwks_uri: None,
             token_exchange_audiences: Vec::new(),
+            request_uris: Vec::new(),
+            request_object_signing_alg: None,
         };
         let client = runtime
             .block_on(

@@ -18,7 +18,9 @@ use crate::keys::{KeyState, SigningAlg};
 use crate::oidc::Issuer;
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, NewApi};
 use crate::oidc::client_auth::AuthMethod;
-use crate::oidc::clients::{self as oidc_clients, GrantType, NewClient, PkcePolicy};
+use crate::oidc::clients::{
+    self as oidc_clients, GrantType, NewClient, PkcePolicy, RequestObjectAlg,
+};
 use crate::startup::{self, Application};
 use crate::telemetry::LogFormat;
 
@@ -200,6 +202,16 @@ pub enum ClientsCommand {
         /// default.
         #[arg(long = "token-exchange-audience")]
         token_exchange_audiences: Vec<String>,
+        /// A URL the client may pass as `request_uri` (OIDC Core §6.2): https (its fragment
+        /// kept and compared), at most 512 bytes; repeatable, at most 10. Only these are ever
+        /// fetched for it, through the SSRF-safe outbound fetcher.
+        #[arg(long = "request-uri")]
+        request_uris: Vec<String>,
+        /// The algorithm its request objects must be signed with: RS256, PS256, ES256 (needs
+        /// its keys, `private_key_jwt`) or none (unsigned only). Default: unsigned objects or
+        /// any of RS256/PS256/ES256 its keys support.
+        #[arg(long, value_parser = parse_request_object_alg)]
+        request_object_signing_alg: Option<RequestObjectAlg>,
     },
     /// Change a client's web origins, second-factor policy or keys (each change audited on its
     /// own); prints the client as JSON.
@@ -553,6 +565,11 @@ fn parse_jwks(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(&json).map_err(|e| format!("not a JSON Web Key Set: {e}"))
 }
 
+fn parse_request_object_alg(text: &str) -> Result<RequestObjectAlg, String> {
+    RequestObjectAlg::parse(text)
+        .ok_or_else(|| format!("`{text}` is not none, RS256, PS256 or ES256"))
+}
+
 fn parse_alg(text: &str) -> Result<SigningAlg, String> {
     SigningAlg::parse(text).ok_or_else(|| format!("`{text}` is not ES256 or RS256"))
 }
@@ -676,6 +693,8 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             jwks,
             jwks_uri,
             token_exchange_audiences,
+            request_uris,
+            request_object_signing_alg,
         } => {
             let new = NewClient {
                 client_id,
@@ -696,6 +715,8 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 jwks,
                 jwks_uri,
                 token_exchange_audiences,
+                request_uris,
+                request_object_signing_alg,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())

@@ -298,10 +298,15 @@ impl Application {
             );
         }
         let fetcher = Arc::new(fetcher);
+        let remote_keys = Arc::new(crate::oidc::client_auth::RemoteKeys::new(Arc::clone(
+            &fetcher,
+        )));
         let state = AppState {
-            remote_keys: Arc::new(crate::oidc::client_auth::RemoteKeys::new(Arc::clone(
-                &fetcher,
-            ))),
+            request_objects: Arc::new(crate::oidc::authorize::RequestObjects::new(
+                Arc::clone(&fetcher),
+                Arc::clone(&remote_keys),
+            )),
+            remote_keys,
             client_documents: outbound_settings.client_id_metadata_documents.then(|| {
                 Arc::new(crate::oidc::client_metadata::MetadataDocuments::new(
                     Arc::clone(&fetcher),

@@ -80,6 +80,9 @@ pub struct AppState {
     pub mail_links: MailLinks,
     /// The keys of clients registered with a `jwks_uri`, fetched SSRF-safely and cached.
     pub remote_keys: Arc<crate::oidc::client_auth::RemoteKeys>,
+    /// Request objects (OIDC Core §6): references fetched SSRF-safely, signatures checked with
+    /// the client's keys.
+    pub request_objects: Arc<crate::oidc::authorize::RequestObjects>,
     /// Clients of client ID metadata documents (`PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS`);
     /// `None` when off.
     pub client_documents: Option<Arc<crate::oidc::client_metadata::MetadataDocuments>>,

@@ -200,6 +200,10 @@ pub struct ClientRow {
     pub tos_uri: Option<String>,
     /// JSON array: RFC 7591 `contacts`.
     pub contacts: String,
+    /// JSON array: the URLs it may pass as `request_uri` (OIDC Core §6.2).
+    pub request_uris: String,
+    /// The algorithm of its request objects; `None`: not registered.
+    pub request_object_signing_alg: Option<String>,
 }
 
 /// A row of `initial_access_tokens`; serialised for administrators without its hash.

@@ -216,6 +216,11 @@ diesel::table! {
         tos_uri -> Nullable<Text>,
         /// JSON array of RFC 7591 §2 `contacts`.
         contacts -> Text,
+        /// JSON array of the URLs it may pass as `request_uri` (OIDC Core §6.2), exact strings.
+        request_uris -> Text,
+        /// The algorithm of its request objects (`RS256`, `PS256`, `ES256`, `none`); NULL: not
+        /// registered.
+        request_object_signing_alg -> Nullable<Text>,
     }
 }
 

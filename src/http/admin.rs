@@ -26,7 +26,9 @@ use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, ApisError, NewApi};
 use crate::oidc::client_auth::AuthMethod;
-use crate::oidc::clients::{self as oidc_clients, ClientError, GrantType, NewClient, PkcePolicy};
+use crate::oidc::clients::{
+    self as oidc_clients, ClientError, GrantType, NewClient, PkcePolicy, RequestObjectAlg,
+};
 use crate::oidc::consent;
 use crate::oidc::registration;
 use crate::oidc::user_grants;
@@ -420,6 +422,12 @@ pub struct CreateClient {
     /// (confidential clients allowed `urn:ietf:params:oauth:grant-type:token-exchange`).
     #[serde(default)]
     token_exchange_audiences: Vec<String>,
+    /// The URLs it may pass as `request_uri` (OIDC Core §6.2), https, fragments kept.
+    #[serde(default)]
+    request_uris: Vec<String>,
+    /// `RS256`, `PS256`, `ES256` (with its keys) or `none`: the algorithm of its request objects.
+    #[serde(default)]
+    request_object_signing_alg: Option<String>,
 }
 
 /// A second-factor policy of a request body: `off`, `optional` or `required`.
@@ -497,6 +505,18 @@ pub async fn create_client(
         jwks: body.jwks,
         jwks_uri: body.jwks_uri,
         token_exchange_audiences: body.token_exchange_audiences,
+        request_uris: body.request_uris,
+        request_object_signing_alg: body
+            .request_object_signing_alg
+            .as_deref()
+            .map(|text| {
+                RequestObjectAlg::parse(text).ok_or_else(|| {
+                    AdminError::InvalidRequest(
+                        "request_object_signing_alg is none, RS256, PS256 or ES256".into(),
+                    )
+                })
+            })
+            .transpose()?,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {

@@ -456,6 +456,19 @@ pub async fn authorize(
         _ => None,
     };
     let lookup = |id: &str| app.clients.get(id).or_else(|| document_client.clone());
+    // A request object (OIDC Core §6) is applied first: its parameters supersede the outer ones.
+    let params = match authorize::request_object::resolve(
+        params,
+        lookup,
+        &app.request_objects,
+        app.issuer.as_str(),
+        app.clock.now().timestamp(),
+    )
+    .await
+    {
+        Ok(params) => params,
+        Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
+    };
     let mut authz = match authorize::parse(&params, lookup, &app.apis.current()) {
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,

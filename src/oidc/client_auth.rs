@@ -141,6 +141,32 @@ impl ClientKeys {
             .collect()
     }
 
+    /// The keys that may have signed a JWS of `alg` whose header names `kid` (a request object,
+    /// OIDC Core §6.1): the key with that `kid`, or — without one — every key; in both cases
+    /// only keys of `alg`'s type (RSA for RS256 and PS256, EC P-256 for ES256) whose JWK does
+    /// not name another algorithm (RFC 7517 §4.4). The algorithm is thus never the header's
+    /// alone: it must fit the registered key (JWT-03, JWT-06). Empty: no key fits.
+    pub fn verifying_keys(&self, alg: Algorithm, kid: Option<&str>) -> Vec<&PublicJwk> {
+        let rsa = |a: Algorithm| matches!(a, Algorithm::RS256 | Algorithm::PS256);
+        let fits = |key: &PublicJwk| {
+            if key.alg_declared {
+                key.alg == alg
+            } else {
+                key.alg == alg || (rsa(key.alg) && rsa(alg))
+            }
+        };
+        self.keys
+            .iter()
+            .filter(|key| kid.is_none_or(|kid| key.kid.as_deref() == Some(kid)))
+            .filter(|key| fits(key))
+            .collect()
+    }
+
+    /// Whether some key can verify `alg` (see [`ClientKeys::verifying_keys`]).
+    pub fn supports(&self, alg: Algorithm) -> bool {
+        !self.verifying_keys(alg, None).is_empty()
+    }
+
     /// The key an assertion's header names: by `kid`, or — without one — the only key of its
     /// `alg`. The key's algorithm must be the header's (never chosen by the header alone).
     fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<&PublicJwk, &'static str> {

@@ -181,6 +181,13 @@ pub struct Client {
     /// The audiences (API identifiers, RFC 8707) it may ask for by token exchange (RFC 8693);
     /// the first is the default when the request names none. Empty: it exchanges for none.
     pub token_exchange_audiences: Vec<String>,
+    /// The URLs it may pass as `request_uri` (OIDC Core §6.2), each compared as an exact string
+    /// (fragment included): no other URL is ever fetched for it (AUTHZ-09).
+    pub request_uris: Vec<String>,
+    /// The algorithm its request objects must be signed with (OpenID Connect Dynamic Client
+    /// Registration §2); `None`: unsigned, or any of RS256/PS256/ES256 its keys support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<RequestObjectAlg>,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
     /// Its RFC 7591 §2 display metadata (name, logo, policy and terms links, contacts).
@@ -333,6 +340,8 @@ impl Client {
             jwks_uri: None,
             keys: None,
             token_exchange_audiences: Vec::new(),
+            request_uris: Vec::new(),
+            request_object_signing_alg: None,
             secret_hash: None,
             display: DisplayMetadata::default(),
             registration: None,
@@ -408,6 +417,8 @@ impl Client {
             jwks_uri: None,
             keys: None,
             token_exchange_audiences: Vec::new(),
+            request_uris: Vec::new(),
+            request_object_signing_alg: None,
             secret_hash: None,
             display: DisplayMetadata::default(),
             registration: None,
@@ -467,6 +478,15 @@ impl Client {
             jwks_uri: row.jwks_uri.clone(),
             keys,
             token_exchange_audiences: list(&row.token_exchange_audiences)?,
+            request_uris: list(&row.request_uris)?,
+            request_object_signing_alg: row
+                .request_object_signing_alg
+                .as_deref()
+                .map(|text| {
+                    RequestObjectAlg::parse(text)
+                        .ok_or_else(|| format!("bad request_object_signing_alg {text}"))
+                })
+                .transpose()?,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -566,6 +586,9 @@ impl Client {
             keys,
             // A metadata-document client exchanges no tokens (it has no such setting).
             token_exchange_audiences: Vec::new(),
+            // Nor request URIs: a request object by value only, unsigned.
+            request_uris: Vec::new(),
+            request_object_signing_alg: None,
             secret_hash: None,
             // The hosted pages name the document's host instead of a name it claims.
             display: DisplayMetadata::default(),
@@ -849,6 +872,12 @@ pub struct NewClient {
     /// The audiences it may ask for by token exchange (RFC 8693), the first its default:
     /// confidential clients allowed the token-exchange grant only, which need one at least.
     pub token_exchange_audiences: Vec<String>,
+    /// The URLs it may pass as `request_uri` (OIDC Core §6.2), each checked by
+    /// [`validate_request_uri`]; at most [`MAX_REQUEST_URIS`], duplicates dropped.
+    pub request_uris: Vec<String>,
+    /// The algorithm of its request objects; a signed one needs the client's keys (`jwks` or
+    /// `jwks_uri`, `private_key_jwt`).
+    pub request_object_signing_alg: Option<RequestObjectAlg>,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -1081,6 +1110,9 @@ fn validated_row(
         new.jwks_uri.as_deref(),
     )
     .map_err(invalid)?;
+    let request_uris = checked_request_uris(&new.request_uris).map_err(invalid)?;
+    checked_request_object_alg(new.request_object_signing_alg, method, new.jwks.as_ref())
+        .map_err(invalid)?;
     let (secret, secret_hash) = if method == AuthMethod::ClientSecretBasic {
         let (secret, hash) = generate_secret()?;
         (Some(secret), Some(hash))
@@ -1118,6 +1150,10 @@ fn validated_row(
         policy_uri: display.policy_uri.clone(),
         tos_uri: display.tos_uri.clone(),
         contacts: json_list(&display.contacts),
+        request_uris: json_list(&request_uris),
+        request_object_signing_alg: new
+            .request_object_signing_alg
+            .map(|alg| alg.as_str().to_owned()),
     };
     Ok((row, secret))
 }
@@ -1208,6 +1244,125 @@ fn checked_auth_method(
             Err("jwks_uri is for clients that authenticate with private_key_jwt".into())
         }
         (_, None, None) => Ok(method),
+    }
+}
+
+/// The algorithm a client's request objects must be signed with (OpenID Connect Dynamic
+/// Client Registration 1.0 §2 `request_object_signing_alg`; OIDC Core §6.1). `none` is the
+/// unsigned object (RFC 7519 §6), accepted only from a client that registered no algorithm or
+/// registered `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum RequestObjectAlg {
+    /// Unsigned (`alg: none`).
+    #[serde(rename = "none")]
+    None,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// RSASSA-PSS with SHA-256.
+    #[serde(rename = "PS256")]
+    Ps256,
+    /// ECDSA P-256 with SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+}
+
+impl RequestObjectAlg {
+    /// Every value, as discovery lists them (`request_object_signing_alg_values_supported`).
+    pub const ALL: [Self; 4] = [Self::None, Self::Rs256, Self::Ps256, Self::Es256];
+
+    /// The JWA name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+        }
+    }
+
+    /// Parses a JWA name, exactly (`None` or `NONE` are not `none`, JWT-01).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.as_str() == text)
+    }
+
+    /// The signature algorithm; `None` for an unsigned object.
+    pub fn algorithm(self) -> Option<jsonwebtoken::Algorithm> {
+        match self {
+            Self::None => None,
+            Self::Rs256 => Some(jsonwebtoken::Algorithm::RS256),
+            Self::Ps256 => Some(jsonwebtoken::Algorithm::PS256),
+            Self::Es256 => Some(jsonwebtoken::Algorithm::ES256),
+        }
+    }
+}
+
+/// Most `request_uris` a client may register.
+pub const MAX_REQUEST_URIS: usize = 10;
+
+/// Longest `request_uri` a client may register, in bytes (RFC 9101 §5.2 asks for at most 512
+/// ASCII characters).
+pub const MAX_REQUEST_URI_LEN: usize = 512;
+
+/// Checks a `request_uri` for registration (OIDC Core §6.2): at most [`MAX_REQUEST_URI_LEN`]
+/// bytes without whitespace or control characters, and — its fragment aside, which is kept and
+/// compared but never sent — a URL the outbound fetcher may fetch, as for a `jwks_uri`: `https`
+/// with a host, no credentials, no special-use IP address as the host (loopback aside, which
+/// the fetch itself refuses unless the test-only allowance is on).
+pub fn validate_request_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > MAX_REQUEST_URI_LEN {
+        return Err(format!(
+            "request_uri `{uri}` refused: longer than {MAX_REQUEST_URI_LEN} bytes"
+        ));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "request_uri `{uri}` refused: it contains whitespace or control characters"
+        ));
+    }
+    let fetched = uri.split_once('#').map_or(uri, |(base, _)| base);
+    crate::verify::fetch::check_url(fetched, true)
+        .map(|_| ())
+        .map_err(|why| format!("request_uri `{uri}` refused: {why}"))
+}
+
+/// `uris` each checked by [`validate_request_uri`], at most [`MAX_REQUEST_URIS`], duplicates
+/// dropped (first kept).
+fn checked_request_uris(uris: &[String]) -> Result<Vec<String>, String> {
+    if uris.len() > MAX_REQUEST_URIS {
+        return Err(format!("request_uris: at most {MAX_REQUEST_URIS}"));
+    }
+    let mut checked: Vec<String> = Vec::with_capacity(uris.len());
+    for uri in uris {
+        validate_request_uri(uri)?;
+        if !checked.contains(uri) {
+            checked.push(uri.clone());
+        }
+    }
+    Ok(checked)
+}
+
+/// A signed `request_object_signing_alg` needs keys to verify it: a `private_key_jwt` client's
+/// `jwks` (one key of which must fit the algorithm) or `jwks_uri` (checked when fetched).
+fn checked_request_object_alg(
+    alg: Option<RequestObjectAlg>,
+    method: AuthMethod,
+    jwks: Option<&serde_json::Value>,
+) -> Result<(), String> {
+    let Some(signature) = alg.and_then(RequestObjectAlg::algorithm) else {
+        return Ok(());
+    };
+    let name = alg.map_or("", RequestObjectAlg::as_str);
+    if method != AuthMethod::PrivateKeyJwt {
+        return Err(format!(
+            "request_object_signing_alg {name} needs the client's public keys: jwks or jwks_uri, with token_endpoint_auth_method private_key_jwt"
+        ));
+    }
+    match jwks.map(ClientKeys::parse) {
+        Some(Ok(keys)) if !keys.supports(signature) => Err(format!(
+            "request_object_signing_alg {name}: no key of jwks is for {name}"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::client_auth::ASSERTION_ALGS;
-use super::clients::KNOWN_SCOPES;
+use super::clients::{KNOWN_SCOPES, RequestObjectAlg};
 use super::issuer::Issuer;
 
 /// The provider metadata document.
@@ -60,10 +60,15 @@ pub struct ProviderMetadata {
     pub prompt_values_supported: Vec<&'static str>,
     /// RFC 9207.
     pub authorization_response_iss_parameter_supported: bool,
-    /// No request objects.
+    /// Request objects by value (`request`, OIDC Core §6.1).
     pub request_parameter_supported: bool,
-    /// No `request_uri`.
+    /// Request objects by reference (`request_uri`, OIDC Core §6.2).
     pub request_uri_parameter_supported: bool,
+    /// A `request_uri` must be one the client registered (OIDC Discovery §3): no other URL is
+    /// ever fetched (AUTHZ-09).
+    pub require_request_uri_registration: bool,
+    /// Algorithms of request objects: `none` (unsigned), RS256, PS256, ES256.
+    pub request_object_signing_alg_values_supported: Vec<&'static str>,
     /// The `claims` parameter (OIDC Core §5.5) is supported.
     pub claims_parameter_supported: bool,
     /// The authentication context classes (`acr`) it can satisfy: a password sign-in, and one
@@ -144,8 +149,13 @@ impl ProviderMetadata {
             .collect(),
             prompt_values_supported: vec!["none", "login", "consent"],
             authorization_response_iss_parameter_supported: true,
-            request_parameter_supported: false,
-            request_uri_parameter_supported: false,
+            request_parameter_supported: true,
+            request_uri_parameter_supported: true,
+            require_request_uri_registration: true,
+            request_object_signing_alg_values_supported: RequestObjectAlg::ALL
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect(),
             claims_parameter_supported: true,
             acr_values_supported: vec![super::tokens::ACR_PASSWORD, super::tokens::ACR_MFA],
             client_id_metadata_document_supported: false,

@@ -65,6 +65,35 @@ impl Params {
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name) || (name == RESOURCE && !self.1.is_empty())
     }
+
+    /// These parameters superseded by `values` (a request object's members, OIDC Core §6.3.3:
+    /// its values win over those sent outside it; an empty one removes the parameter, as an
+    /// empty value counts as absent), `resources` replacing the `resource` values when given,
+    /// and the parameters named in `removed` gone (the `request` or `request_uri` that carried
+    /// the object).
+    pub fn superseded_by(
+        &self,
+        values: impl IntoIterator<Item = (String, String)>,
+        resources: Option<Vec<String>>,
+        removed: &[&str],
+    ) -> Self {
+        let mut map = self.0.clone();
+        for name in removed {
+            map.remove(*name);
+        }
+        for (name, value) in values {
+            if value.is_empty() {
+                map.remove(&name);
+            } else {
+                map.insert(name, value);
+            }
+        }
+        let resources = resources.unwrap_or_else(|| self.1.clone());
+        Self(
+            map,
+            resources.into_iter().filter(|r| !r.is_empty()).collect(),
+        )
+    }
 }
 
 /// `S256` PKCE check (RFC 7636 §4.6): `BASE64URL(SHA256(verifier)) == challenge`, in constant
@@ -114,6 +143,29 @@ mod tests {
         let resources = Params::parse(b"resource=https%3A%2F%2Fa&resource=b&resource=").unwrap();
         assert_eq!(resources.resources(), ["https://a", "b"]);
         assert_eq!(resources.get("resource"), None);
+    }
+
+    #[test]
+    fn a_request_object_supersedes_the_parameters_sent_outside_it() {
+        let outer =
+            Params::parse(b"client_id=a&state=outer&scope=openid&request=x&resource=r1").unwrap();
+        let merged = outer.superseded_by(
+            [
+                ("state".to_owned(), "inner".to_owned()),
+                ("scope".to_owned(), String::new()),
+                ("nonce".to_owned(), "n".to_owned()),
+            ],
+            None,
+            &["request"],
+        );
+        assert_eq!(merged.get("state"), Some("inner"));
+        assert_eq!(merged.get("scope"), None);
+        assert_eq!(merged.get("nonce"), Some("n"));
+        assert_eq!(merged.get("client_id"), Some("a"));
+        assert!(!merged.has("request"));
+        assert_eq!(merged.resources(), ["r1"]);
+        let replaced = outer.superseded_by([], Some(vec!["r2".into(), "r3".into()]), &[]);
+        assert_eq!(replaced.resources(), ["r2", "r3"]);
     }
 
     #[test]

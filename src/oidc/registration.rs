@@ -25,7 +25,7 @@ use crate::keys::SigningAlg;
 use crate::oidc::client_auth::AuthMethod;
 use crate::oidc::clients::{
     self, Client, ClientError, DisplayMetadata, Dynamic, GrantType, NewClient, PkcePolicy,
-    RegistrationKind,
+    RegistrationKind, RequestObjectAlg,
 };
 use crate::secrets::{InitialAccessToken, RegistrationAccessToken};
 
@@ -175,6 +175,10 @@ struct Metadata {
     /// Portcullis's PKCE policy (`required`, `pkce_or_nonce`, `optional`): registrations with an
     /// initial access token only.
     pkce: Option<String>,
+    /// OIDC Registration §2: the URLs it may pass as `request_uri`.
+    request_uris: Option<Vec<String>>,
+    /// OIDC Registration §2: the algorithm of its request objects.
+    request_object_signing_alg: Option<String>,
     /// RFC 7592 §2.2: an update names the client.
     client_id: Option<String>,
     /// RFC 7592 §2.2: an update may carry the current secret, which must then match.
@@ -315,6 +319,24 @@ fn to_new_client(
             None => return invalid("id_token_signed_response_alg must be RS256 or ES256"),
         },
     };
+    let request_object_signing_alg = match metadata.request_object_signing_alg.as_deref() {
+        None => None,
+        Some(text) => match RequestObjectAlg::parse(text) {
+            Some(alg) => Some(alg),
+            None => {
+                return invalid("request_object_signing_alg must be none, RS256, PS256 or ES256");
+            }
+        },
+    };
+    let request_uris = metadata.request_uris.unwrap_or_default();
+    // An anonymous registration must not give anyone a URL the server fetches on every
+    // authorization request it names (the fetch is SSRF-safe, yet it spends our outbound
+    // budget on a stranger's behalf).
+    if open && !request_uris.is_empty() {
+        return invalid(
+            "request_uris: openly registered clients pass request objects by value; request_uris need an initial access token",
+        );
+    }
     let pkce = match metadata.pkce.as_deref() {
         None => PkcePolicy::Required,
         Some(_) if open => return invalid("pkce: openly registered clients always use PKCE"),
@@ -342,6 +364,8 @@ fn to_new_client(
         jwks: metadata.jwks,
         jwks_uri: metadata.jwks_uri,
         token_exchange_audiences: Vec::new(),
+        request_uris,
+        request_object_signing_alg,
     };
     let display = DisplayMetadata {
         client_name: metadata.client_name,
@@ -408,6 +432,12 @@ pub struct ClientInformation {
     /// Where its public keys are fetched (`private_key_jwt`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// The URLs it may pass as `request_uri`, as registered (fragments kept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_uris: Vec<String>,
+    /// The algorithm of its request objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<&'static str>,
     /// The display metadata.
     #[serde(flatten)]
     pub display: DisplayMetadata,
@@ -438,6 +468,10 @@ impl ClientInformation {
             post_logout_redirect_uris: client.post_logout_redirect_uris,
             jwks: client.jwks,
             jwks_uri: client.jwks_uri,
+            request_uris: client.request_uris,
+            request_object_signing_alg: client
+                .request_object_signing_alg
+                .map(RequestObjectAlg::as_str),
             display: client.display,
             client_id: client.client_id,
         }

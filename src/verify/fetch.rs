@@ -156,6 +156,47 @@ impl SafeFetcher {
         limit: usize,
         etag: Option<&str>,
     ) -> Result<Fetched, FetchError> {
+        self.fetch(url, accept, limit, etag, ContentTypes::Json)
+            .await
+    }
+
+    /// GETs `url` as [`SafeFetcher::get`] does, once, without revalidation, accepting only a
+    /// content type whose media type (parameters aside, case-insensitively) is one of
+    /// `content_types`, and a body of at most `limit` bytes: the body. A request object by
+    /// reference (OIDC Core §6.2) is fetched so. Errors as [`SafeFetcher::get`]'s.
+    pub async fn get_typed(
+        &self,
+        url: &str,
+        content_types: &[&str],
+        limit: usize,
+    ) -> Result<Vec<u8>, FetchError> {
+        let accept = content_types.join(", ");
+        match self
+            .fetch(
+                url,
+                &accept,
+                limit,
+                None,
+                ContentTypes::OneOf(content_types),
+            )
+            .await?
+        {
+            Fetched::Document(document) => Ok(document.body),
+            Fetched::NotModified { .. } => Err(FetchError::Http {
+                url: url.to_owned(),
+                reason: "304 to a request without a validator".into(),
+            }),
+        }
+    }
+
+    async fn fetch(
+        &self,
+        url: &str,
+        accept: &str,
+        limit: usize,
+        etag: Option<&str>,
+        content_types: ContentTypes<'_>,
+    ) -> Result<Fetched, FetchError> {
         let refused = |reason: String| FetchError::Refused {
             url: url.to_owned(),
             reason,
@@ -201,10 +242,13 @@ impl SafeFetcher {
             return Err(http(format!("status {status}")));
         }
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-        if !is_json(&content_type) {
+        if !content_types.accept(&content_type) {
             return Err(FetchError::Document {
                 url: url.to_owned(),
-                reason: format!("content type `{content_type}` is not JSON"),
+                reason: format!(
+                    "content type `{content_type}` is not {}",
+                    content_types.describe()
+                ),
             });
         }
         let etag = header(reqwest::header::ETAG);
@@ -223,14 +267,47 @@ impl SafeFetcher {
     }
 }
 
-/// `application/json` or a structured `+json` type (`application/jwk-set+json`), any parameters.
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// The content types a fetch accepts.
+#[derive(Clone, Copy)]
+enum ContentTypes<'t> {
+    /// JSON ([`is_json`]).
+    Json,
+    /// One of these media types.
+    OneOf(&'t [&'t str]),
+}
+
+impl ContentTypes<'_> {
+    fn accept(self, content_type: &str) -> bool {
+        match self {
+            Self::Json => is_json(content_type),
+            Self::OneOf(types) => {
+                let essence = essence(content_type);
+                types.iter().any(|t| t.eq_ignore_ascii_case(&essence))
+            }
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Json => "JSON".to_owned(),
+            Self::OneOf(types) => types.join(" or "),
+        }
+    }
+}
+
+/// A content type's media type, lowercase, without parameters.
+fn essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// `application/json` or a structured `+json` type (`application/jwk-set+json`), any parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = essence(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -509,5 +586,11 @@ mod tests {
         assert!(is_json("application/jwk-set+json"));
         assert!(!is_json("text/html"));
         assert!(!is_json(""));
+        let jwt = ContentTypes::OneOf(&["application/oauth-authz-req+jwt", "application/jwt"]);
+        assert!(jwt.accept("application/JWT; charset=utf-8"));
+        assert!(jwt.accept("application/oauth-authz-req+jwt"));
+        assert!(!jwt.accept("application/json"));
+        assert!(!jwt.accept("text/plain"));
+        assert!(!jwt.accept(""));
     }
 }

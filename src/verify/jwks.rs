@@ -494,6 +494,9 @@ pub struct PublicJwk {
     pub alg: Algorithm,
     /// The JWA name of `alg`.
     pub alg_name: &'static str,
+    /// Whether the JWK named its algorithm (`alg` member): then the key is for that one only
+    /// (RFC 7517 §4.4); without it, `alg` is its type's default.
+    pub alg_declared: bool,
     /// The parsed key.
     pub decoding_key: DecodingKey,
 }
@@ -562,6 +565,7 @@ pub fn public_key(jwk: &Value) -> Result<PublicJwk, String> {
         kid,
         alg,
         alg_name,
+        alg_declared: jwk.get("alg").is_some(),
         decoding_key,
     })
 }

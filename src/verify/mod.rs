@@ -18,7 +18,7 @@ pub mod fetch;
 pub mod jwks;
 pub mod resource;
 pub mod scope;
-mod strict_json;
+pub mod strict_json;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -95,9 +95,109 @@ pub fn scan<const N: usize>(
     Ok(found)
 }
 
+/// A JSON value built with unique member names in every object, at any depth.
+struct StrictValue(Value);
+
+impl<'de> de::Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = StrictValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<StrictValue, D::Error> {
+        de::Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(StrictValue(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let StrictValue(value) = map.next_value()?;
+            if object.insert(name.clone(), value).is_some() {
+                return Err(de::Error::custom(format_args!("duplicate member `{name}`")));
+            }
+        }
+        Ok(StrictValue(Value::Object(object)))
+    }
+}
+
+/// Parses `bytes` as one JSON object whose objects, at every depth, have unique member names
+/// (RFC 7519 §4, RFC 8259 §4: a name sent twice is refused rather than read as either value);
+/// nothing may follow it. Nesting is bounded by serde_json's recursion limit (128).
+pub fn object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let StrictValue(value) = de::Deserialize::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(de::Error::custom("not a JSON object")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::scan;
+    use super::{object, scan};
+
+    #[test]
+    fn objects_refuse_duplicates_at_every_depth() {
+        let parsed = object(br#"{"a":1,"b":{"c":[1,{"d":true}]},"e":null}"#).unwrap();
+        assert_eq!(parsed["b"]["c"][1]["d"], serde_json::json!(true));
+        assert!(object(br#"{"a":1,"a":2}"#).is_err());
+        assert!(object(br#"{"a":{"b":1,"b":2}}"#).is_err());
+        assert!(object(br#"{"a":[{"b":1,"\u0062":2}]}"#).is_err());
+        assert!(object(br#"[1]"#).is_err());
+        assert!(object(br#"{"a":1} {"b":2}"#).is_err());
+        let deep = "[".repeat(10_000);
+        assert!(object(format!("{{\"a\":{deep}").as_bytes()).is_err());
+    }
 
     #[test]
     fn duplicate_members_are_refused() {

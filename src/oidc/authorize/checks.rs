@@ -75,43 +75,15 @@ pub fn check_state(params: &Params) -> Result<Option<String>, &'static str> {
     }
 }
 
-/// No request object, by value or by reference (OIDC Core §6: not supported here).
-pub fn check_request_object(params: &Params) -> Result<(), AuthorizationError> {
-    if params.has("request") {
-        return Err(AuthorizationError::new(
-            "request_not_supported",
-            "Request objects are not supported.",
-        ));
-    }
-    if params.has("request_uri") {
-        return Err(AuthorizationError::new(
-            "request_uri_not_supported",
-            "request_uri is not supported.",
-        ));
+/// No `request` or `request_uri` is left: [`request_object::resolve`](super::request_object::resolve)
+/// applies a request object before the request is parsed, and removes it. One still here was
+/// not applied, and the request it stands for must not be served from the outer parameters
+/// alone (OIDC Core §6.3.3).
+pub fn check_request_object_resolved(params: &Params) -> Result<(), AuthorizationError> {
+    if params.has("request") || params.has("request_uri") {
+        return Err(invalid_request("The request object was not applied."));
     }
     Ok(())
-}
-
-/// Longest request-object payload read for its `response_mode`, in base64url characters.
-const MAX_REQUEST_OBJECT_PAYLOAD: usize = 16 * 1024;
-
-/// The `response_mode` inside an unverified request object (`request`, OIDC Core §6.1), read
-/// solely to deliver `request_not_supported` the way the client expects it (the form-post
-/// certification plan sends `response_mode` only inside the object). Nothing else of the object
-/// is read and its signature is not checked: the answer still goes to the verified redirect URI
-/// with the outer request's `state`. A mode this server does not offer, or anything unreadable
-/// (not a JWS, not JSON, longer than [`MAX_REQUEST_OBJECT_PAYLOAD`]): `None` (the default).
-pub fn request_object_response_mode(params: &Params) -> Option<ResponseMode> {
-    use base64::Engine;
-    let payload = params.get("request")?.split('.').nth(1)?;
-    if payload.len() > MAX_REQUEST_OBJECT_PAYLOAD {
-        return None;
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let object: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    ResponseMode::parse(object.get("response_mode")?.as_str()?)
 }
 
 /// `response_type=code`, the only flow (RFC 6749 §4.1.1).
@@ -445,7 +417,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn only_the_code_flow_in_query_mode_without_request_objects() {
+    fn only_the_code_flow_in_query_or_form_post_mode() {
         assert!(check_response_type(&params("response_type=code")).is_ok());
         assert_eq!(code(check_response_type(&params(""))), "invalid_request");
         assert_eq!(
@@ -453,12 +425,12 @@ pub(crate) mod tests {
             "unsupported_response_type"
         );
         assert_eq!(
-            code(check_request_object(&params("request=x"))),
-            "request_not_supported"
+            code(check_request_object_resolved(&params("request=x"))),
+            "invalid_request"
         );
         assert_eq!(
-            code(check_request_object(&params("request_uri=x"))),
-            "request_uri_not_supported"
+            code(check_request_object_resolved(&params("request_uri=x"))),
+            "invalid_request"
         );
         assert_eq!(
             check_response_mode(&params("response_mode=query")).unwrap(),
@@ -487,37 +459,6 @@ pub(crate) mod tests {
             code(check_code_flow_allowed(&machine)),
             "unauthorized_client"
         );
-    }
-
-    #[test]
-    fn the_response_mode_of_a_request_object_is_read_only_if_offered() {
-        use base64::Engine;
-        let object = |payload: &str| {
-            let b64 = |text: &str| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.as_bytes())
-            };
-            format!("request={}.{}.", b64(r#"{"alg":"none"}"#), b64(payload))
-        };
-        let mode = |query: &str| request_object_response_mode(&params(query));
-        assert_eq!(
-            mode(&object(r#"{"response_mode":"form_post","state":"s"}"#)),
-            Some(ResponseMode::FormPost)
-        );
-        assert_eq!(
-            mode(&object(r#"{"response_mode":"query"}"#)),
-            Some(ResponseMode::Query)
-        );
-        for unread in [
-            object(r#"{"response_mode":"fragment"}"#),
-            object(r#"{"response_mode":7}"#),
-            object(r#"{"state":"s"}"#),
-            object("not json"),
-            "request=no-dots".to_owned(),
-            "request=a.%25%25%25.c".to_owned(),
-            String::new(),
-        ] {
-            assert_eq!(mode(&unread), None, "{unread}");
-        }
     }
 
     #[test]

@@ -284,8 +284,33 @@ pub enum Rejection {
     Redirect(ErrorRedirect),
 }
 
+/// Where an error of a request object (OIDC Core §6) goes: to the redirect URI of the request
+/// sent outside the object when that one is verified (registered, AUTHZ-01/03), with its
+/// `state` and in its `response_mode` (the default when it names none we offer) — nothing of an
+/// object that failed is trusted — else the error page.
+pub fn reject_request_object(
+    params: &Params,
+    client: &Client,
+    error: AuthorizationError,
+) -> Rejection {
+    let Ok((redirect_uri, _)) = checks::check_redirect_uri(params, client) else {
+        return Rejection::Page(error.description);
+    };
+    let Ok(state) = checks::check_state(params) else {
+        return Rejection::Page(error.description);
+    };
+    Rejection::Redirect(ErrorRedirect {
+        redirect_uri,
+        response_mode: checks::check_response_mode(params).unwrap_or_default(),
+        state,
+        error,
+    })
+}
+
 /// Parses and validates an authorization request. The client and redirect URI come first: until
 /// both are known good, every failure is a page; after them, failures go back to the client.
+/// A request object must have been applied before
+/// ([`request_object::resolve`](super::request_object::resolve)).
 /// `apis` decide whether the `resource` (RFC 8707 §2) fits the scopes asked for.
 pub fn parse(
     params: &Params,
@@ -315,22 +340,7 @@ pub fn parse(
             error,
         })
     };
-    // OIDC Core §6: request objects are not supported. The refusal goes where the client awaits
-    // it: in the response_mode it put inside the (unverified) object when it sent none outside
-    // (only a mode we offer; the URI and state are the verified outer request's).
-    checks::check_request_object(params).map_err(|error| {
-        let delivery = if params.has("response_mode") {
-            response_mode
-        } else {
-            checks::request_object_response_mode(params).unwrap_or(response_mode)
-        };
-        Rejection::Redirect(ErrorRedirect {
-            redirect_uri: redirect_uri.clone(),
-            response_mode: delivery,
-            state: state.clone(),
-            error,
-        })
-    })?;
+    checks::check_request_object_resolved(params).map_err(fail)?;
     checks::check_response_type(params).map_err(fail)?;
     checks::check_code_flow_allowed(&client).map_err(fail)?;
     let scope = checks::check_scope(params, &client).map_err(fail)?;

@@ -44,6 +44,8 @@ impl ClientSpec {
             jwks: None,
             jwks_uri: None,
             token_exchange_audiences: Vec::new(),
+            request_uris: Vec::new(),
+            request_object_signing_alg: None,
         })
     }
 
@@ -140,6 +142,21 @@ impl ClientSpec {
     /// An audience whose access tokens it may introspect.
     pub fn introspection_audience(mut self, audience: &str) -> Self {
         self.0.introspection_audiences.push(audience.to_owned());
+        self
+    }
+
+    /// A URL it may pass as `request_uri` (OIDC Core §6.2).
+    pub fn request_uri(mut self, uri: &str) -> Self {
+        self.0.request_uris.push(uri.to_owned());
+        self
+    }
+
+    /// The algorithm its request objects must be signed with.
+    pub fn request_object_signing_alg(
+        mut self,
+        alg: portcullis::oidc::clients::RequestObjectAlg,
+    ) -> Self {
+        self.0.request_object_signing_alg = Some(alg);
         self
     }
 
