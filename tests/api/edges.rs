@@ -379,7 +379,7 @@ async fn form_post_delivers_codes_and_errors(backend: Backend) {
         ),
         (
             "&response_mode=form_post&response_type=code&request=x",
-            "request_not_supported",
+            "invalid_request_object",
         ),
         (
             "&response_type=code&response_mode=form_post&prompt=bogus",

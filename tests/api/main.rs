@@ -37,6 +37,7 @@ mod passwords;
 mod pkce_policy;
 mod private_key_jwt;
 mod registration;
+mod request_objects;
 mod rotation;
 mod rotator_lease;
 mod second_factors;

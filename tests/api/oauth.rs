@@ -323,13 +323,14 @@ async fn pkce_02_03_and_request_errors_redirect(backend: Backend) {
         ),
         (
             format!("{base}&code_challenge={challenge}&code_challenge_method=S256&request=eyJ"),
-            "request_not_supported",
+            "invalid_request_object",
         ),
         (
+            // AUTHZ-09: not registered, so never fetched.
             format!(
                 "{base}&code_challenge={challenge}&code_challenge_method=S256&request_uri=https%3A%2F%2Fevil"
             ),
-            "request_uri_not_supported",
+            "invalid_request_uri",
         ),
         (
             base.replace("scope=openid", "scope=openid%20admin")
@@ -982,7 +983,8 @@ async fn discovery_lists_what_is_implemented(backend: Backend) {
     );
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(doc["request_uri_parameter_supported"], false);
+    assert_eq!(doc["request_uri_parameter_supported"], true);
+    assert_eq!(doc["require_request_uri_registration"], true);
 }
 
 // LOGIN-06 (c): the hosted page is throttled like the JSON API; LOGIN-01 (d): extra form fields

@@ -57,6 +57,22 @@ impl TestKey {
         }
     }
 
+    /// Signs `input` with RSASSA-PSS SHA-256 (PS256); this must be an RSA key.
+    pub fn sign_pss(&self, input: &[u8]) -> Vec<u8> {
+        let SigningKeyPair::Rs256(pair) = &self.pair else {
+            panic!("PS256 needs an RSA key")
+        };
+        let mut signature = vec![0u8; pair.public_modulus_len()];
+        pair.sign(
+            &aws_lc_rs::signature::RSA_PSS_SHA256,
+            &SystemRandom::new(),
+            input,
+            &mut signature,
+        )
+        .unwrap();
+        signature
+    }
+
     /// A compact JWS over raw header and payload bytes.
     pub fn jws_raw(&self, header: &[u8], payload: &[u8]) -> String {
         let input = format!(

@@ -661,28 +661,25 @@ fn request_object_request(op: &Op) -> (AuthRequest, AuthRequest) {
 
 /// `OIDCCUnsignedRequestObjectSupportedCorrectlyOrRejectedAsUnsupported` (§1.34): SKIPPED at
 /// configure when `request_object_signing_alg_values_supported` is an array without `none`;
-/// else `request_not_supported` at the callback is SKIPPED (after the form-post checks).
+/// here `none` is offered and request objects are supported, so the flow must complete: the
+/// callback carries the `state` that is only inside the object (in the `response_mode` only
+/// inside it, for the form-post plan), and the ID token the object's `nonce`.
 pub async fn oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported_in(
     backend: Backend,
     mode: Mode,
 ) {
     let op = Op::new(backend, mode).await;
     let algs = &op.discovery["request_object_signing_alg_values_supported"];
-    if algs.is_array() && !checks::has(algs, "none") {
-        return; // skipTestIfNoneUnsupported: SKIPPED.
-    }
-    let (_, outer) = request_object_request(&op);
+    assert!(checks::has(algs, "none"), "none offered: the module runs");
+    assert_eq!(op.discovery["request_parameter_supported"], json!(true));
+    let (full, outer) = request_object_request(&op);
+    assert!(outer.state().is_none() && outer.nonce().is_none());
     let callback = op.authorize(&fresh_browser(), &outer).await.callback();
     if mode == Mode::FormPost {
         checks::form_post_callback(&callback);
     }
-    assert_eq!(
-        callback.param("error"),
-        Some("request_not_supported"),
-        "request objects are refused as unsupported (the module is SKIPPED)"
-    );
-    assert!(callback.param("code").is_none());
-    assert_eq!(op.discovery["request_parameter_supported"], json!(false));
+    let code = checks::authorization_response(&callback, &full, op.issuer(), mode);
+    op.tokens_for(&op.client, Auth::Basic, &code, &full).await;
 }
 
 async fn oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
@@ -719,18 +716,25 @@ async fn oidcc_claims_essential(backend: Backend) {
 }
 
 /// `OIDCCEnsureRequestObjectWithRedirectUri` (§1.36): a request object with the good
-/// redirect_uri inside and a bad one outside: an error page (redirecting with
-/// `request_not_supported` to the registered URI would fail
-/// `EnsureOPDoesNotUseDefaultRedirectUriInCaseOfInvalidRedirectUri`).
+/// redirect_uri inside and a bad one outside. Passing is the inner URI used, or an error page;
+/// request objects supersede the outer parameters here (OIDC Core §6.3.3), so the flow
+/// completes at the good URI (a redirect to it with an error, or anything at the bad one,
+/// would fail `EnsureOPDoesNotUseDefaultRedirectUriInCaseOfInvalidRedirectUri`).
 pub async fn oidcc_ensure_request_object_with_redirect_uri_in(backend: Backend, mode: Mode) {
     let op = Op::new(backend, mode).await;
-    let (_, outer) = request_object_request(&op);
+    let (full, outer) = request_object_request(&op);
     let outer = outer.set(
         "redirect_uri",
         &format!("{}_invalid", super::redirect_uri()),
     );
-    let driven = op.authorize(&fresh_browser(), &outer).await;
-    checks::page(&driven.outcome, "ExpectRedirectUriErrorPage");
+    let callback = op.authorize(&fresh_browser(), &outer).await.callback();
+    assert_eq!(
+        callback.url.as_str().split('?').next(),
+        Some(super::redirect_uri().as_str()),
+        "the inner redirect_uri"
+    );
+    let code = checks::authorization_response(&callback, &full, op.issuer(), mode);
+    op.tokens_for(&op.client, Auth::Basic, &code, &full).await;
 }
 
 async fn oidcc_ensure_request_object_with_redirect_uri(backend: Backend) {
