@@ -986,4 +986,31 @@ mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn request_uris_need_an_initial_access_token() {
+        let settings = open_settings();
+        let with_request_uri = || Metadata {
+            redirect_uris: Some(vec!["http://127.0.0.1/cb".into()]),
+            request_uris: Some(vec!["https://app.example.com/r.jwt".into()]),
+            ..Metadata::default()
+        };
+        assert!(
+            to_new_client(
+                with_request_uri(),
+                "c".into(),
+                RegistrationKind::Open,
+                &settings
+            )
+            .is_err()
+        );
+        let (new, _) = to_new_client(
+            with_request_uri(),
+            "c".into(),
+            RegistrationKind::Token,
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(new.request_uris, ["https://app.example.com/r.jwt"]);
+    }
 }

@@ -1,12 +1,13 @@
 //! Outbound fetches of documents that someone else names — a client's `jwks_uri`, a client ID
-//! metadata document — without server-side request forgery (SSRF): `https` only; no special-use
-//! address (RFC 6890 and the IANA special-purpose registries: loopback, private, link-local,
-//! CGNAT, unique-local, multicast, documentation, IPv4-mapped and translated IPv6 forms…) is ever
-//! connected to, checked on the literal host before the request and on every address a name
-//! resolves to, inside the resolver the connection itself uses (so no second lookup can swap
-//! the address: no DNS-rebinding window); no proxy; no redirect followed; connect and total time
-//! limits; a size limit on the streamed body; a JSON content type. Also the pieces the JWKS cache
-//! shares: the size-limited body read and the `Cache-Control` lifetime.
+//! metadata document, a registered `request_uri` — without server-side request forgery (SSRF):
+//! `https` only; no special-use address (RFC 6890 and the IANA special-purpose registries:
+//! loopback, private, link-local, CGNAT, unique-local, multicast, documentation, IPv4-mapped and
+//! translated IPv6 forms…) is ever connected to, checked on the literal host before the request and
+//! on every address a name resolves to, inside the resolver the connection itself uses (so no
+//! second lookup can swap the address: no DNS-rebinding window); no proxy; no redirect followed;
+//! connect and total time limits; a size limit on the streamed body; a JSON content type (or,
+//! [`SafeFetcher::get_typed`], one the caller names). Also the pieces the JWKS cache shares: the
+//! size-limited body read and the `Cache-Control` lifetime.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
