@@ -260,6 +260,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 admin::update_web_origins,
             ))
             .service(scoped_resource(
+                "/admin/clients/{client_id}/token-exchange-audiences",
+                "/clients/{client_id}/token-exchange-audiences",
+                PUT,
+                admin::update_token_exchange_audiences,
+            ))
+            .service(scoped_resource(
                 "/admin/clients/{client_id}/second-factor",
                 "/clients/{client_id}/second-factor",
                 PUT,

@@ -1401,6 +1401,40 @@ pub fn set_web_origins(
     ))
 }
 
+/// Replaces the audiences a client may ask for by token exchange (RFC 8693 §2.1 `audience` and
+/// `resource`; the first is the default) at `now`. The client must be confidential and allowed
+/// the token-exchange grant (grants are fixed at registration), and the list is checked as at
+/// registration: one audience at least, no spaces or control characters, at most 512 bytes each
+/// (duplicates dropped). Tokens already issued keep their audience; the next exchange follows
+/// the new list. The audit detail is the old and new list (no change when they are equal).
+pub fn set_token_exchange_audiences(
+    conn: &mut DbConn,
+    client_id: &str,
+    audiences: &[String],
+    now: NaiveDateTime,
+) -> Result<Change<Client>, ClientError> {
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+    if !client.allows(GrantType::TokenExchange) {
+        return Err(ClientError::Invalid(format!(
+            "the client is not allowed the {TOKEN_EXCHANGE_GRANT} grant type (fixed at registration)"
+        )));
+    }
+    let audiences = checked_exchange_audiences(!client.confidential, true, audiences)
+        .map_err(ClientError::Invalid)?;
+    if client.token_exchange_audiences == audiences {
+        return Ok(Change::none(client, client_id));
+    }
+    let old = client.token_exchange_audiences;
+    q::set_token_exchange_audiences(conn, client_id, &json_list(&audiences), now)?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    Ok(Change::made(
+        Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_id,
+        serde_json::json!({ "token_exchange_audiences": { "old": old, "new": audiences } }),
+    ))
+}
+
 /// Sets a client's second-factor policy at `now`; the audit detail is the old and new policy (no
 /// change when they are equal).
 pub fn set_second_factor(
