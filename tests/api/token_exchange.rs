@@ -616,7 +616,11 @@ async fn widening_and_unconfigured_targets_are_refused(backend: Backend) {
 async fn token_exchange_audiences_change_through_the_admin_api_and_the_cli(backend: Backend) {
     let w = World::new(backend).await;
     let subject = w
-        .webapp_tokens("alice", "openid orders:read billing:read", ORDERS)
+        .webapp_tokens(
+            "alice",
+            "openid offline_access orders:read billing:read",
+            ORDERS,
+        )
         .await;
     let subject = access_of(&subject).to_owned();
     let admin = w.app.admin_token().await;
@@ -732,20 +736,25 @@ async fn token_exchange_audiences_change_through_the_admin_api_and_the_cli(backe
     assert!(!refused.status.success(), "a client without the grant");
 
     let events = json_of(w.app.get_bearer("/admin/audit?limit=500", &admin).await).await;
-    let changes: Vec<&Value> = events["events"]
+    // The audit API gives each detail as the JSON text stored.
+    let changes: Vec<Value> = events["events"]
         .as_array()
         .map(|all| {
             all.iter()
                 .filter(|e| e["action"] == "client_token_exchange_audiences_changed")
-                .map(|e| &e["detail"]["token_exchange_audiences"])
+                .map(|e| {
+                    let detail: Value =
+                        serde_json::from_str(e["detail"].as_str().unwrap_or("null")).unwrap();
+                    detail["token_exchange_audiences"].clone()
+                })
                 .collect()
         })
         .unwrap_or_default();
     assert_eq!(
         changes,
         [
-            &json!({ "old": [BILLING], "new": [ORDERS, BILLING] }),
-            &json!({ "old": [BILLING, ORDERS, INVENTORY], "new": [BILLING] }),
+            json!({ "old": [BILLING], "new": [ORDERS, BILLING] }),
+            json!({ "old": [BILLING, ORDERS, INVENTORY], "new": [BILLING] }),
         ],
         "both changes audited, newest first: {events}"
     );
