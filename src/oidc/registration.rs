@@ -1021,11 +1021,24 @@ mod tests {
             subject_type: Some(subject_type.to_owned()),
             ..Metadata::default()
         };
-        assert!(to_new_client(with("public"), "c".into(), RegistrationKind::Token, &settings).is_ok());
+        assert!(
+            to_new_client(
+                with("public"),
+                "c".into(),
+                RegistrationKind::Token,
+                &settings
+            )
+            .is_ok()
+        );
         for refused in ["pairwise", "PUBLIC", ""] {
-            let error = to_new_client(with(refused), "c".into(), RegistrationKind::Token, &settings)
-                .err()
-                .unwrap_or_else(|| panic!("{refused:?} accepted"));
+            let error = to_new_client(
+                with(refused),
+                "c".into(),
+                RegistrationKind::Token,
+                &settings,
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{refused:?} accepted"));
             assert!(
                 matches!(error, super::RegistrationError::InvalidClientMetadata(_)),
                 "{refused:?}: {error}"
