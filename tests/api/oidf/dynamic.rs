@@ -110,6 +110,8 @@ struct DynamicOp {
     docs: DocServer,
     /// `client.initial_access_token` of the suite's configuration.
     initial_access_token: String,
+    /// An administrator's access token (the tester's hands on the OP: key rotation).
+    admin: String,
 }
 
 impl DynamicOp {
@@ -201,6 +203,7 @@ impl DynamicOp {
             served,
             docs,
             initial_access_token,
+            admin,
         }
     }
 
@@ -453,7 +456,7 @@ impl DynamicOp {
                 .unwrap(),
         )
         .expect("authorization_endpoint");
-        url.query_pairs_mut().extend_pairs(&request.pairs());
+        url.query_pairs_mut().extend_pairs(request.pairs());
         let response = fresh_browser().get(url.as_str()).sent().await;
         assert_eq!(response.status(), StatusCode::OK, "the login page");
         let html = response.text().await.expect("body");
@@ -872,9 +875,12 @@ async fn dynamic_oidcc_server_rotate_keys(backend: Backend) {
     let dop = DynamicOp::start(backend).await;
     let original = fetch_and_validate_jwks(&dop).await;
     // TellUserToRotateOpKeys.
-    let admin = dop.op.app.admin_token().await;
-    dop.op.app.ready_spares(&admin).await;
-    let rotated = dop.op.app.post_bearer("/admin/keys/rotate", &admin).await;
+    dop.op.app.ready_spares(&dop.admin).await;
+    let rotated = dop
+        .op
+        .app
+        .post_bearer("/admin/keys/rotate", &dop.admin)
+        .await;
     assert_eq!(rotated.status(), StatusCode::CREATED);
     let new = fetch_and_validate_jwks(&dop).await;
     let new_key = new.iter().find(|key| {
