@@ -171,9 +171,13 @@ struct Metadata {
     jwks_uri: Option<String>,
     software_statement: Option<Value>,
     id_token_signed_response_alg: Option<String>,
+    /// OIDC Registration §2: `public` only (discovery's `subject_types_supported`); `pairwise` is
+    /// refused rather than ignored, so a client never believes it got pairwise identifiers.
+    subject_type: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
     /// Portcullis's PKCE policy (`required`, `pkce_or_nonce`, `optional`): registrations with an
-    /// initial access token only.
+    /// initial access token only. Omitted: `required` for a public client, `pkce_or_nonce` for a
+    /// confidential one.
     pkce: Option<String>,
     /// RFC 7592 §2.2: an update names the client.
     client_id: Option<String>,
@@ -308,6 +312,12 @@ fn to_new_client(
     } else {
         scopes
     };
+    // OIDC Registration §2: a subject type the OP does not offer is an error, not a default.
+    if let Some(other) = metadata.subject_type.as_deref().filter(|t| *t != "public") {
+        return invalid(&format!(
+            "subject_type `{other}` is not supported: only public (see subject_types_supported)"
+        ));
+    }
     let id_token_alg = match metadata.id_token_signed_response_alg.as_deref() {
         None => SigningAlg::Rs256,
         Some(text) => match SigningAlg::parse(text) {
@@ -316,7 +326,13 @@ fn to_new_client(
         },
     };
     let pkce = match metadata.pkce.as_deref() {
-        None => PkcePolicy::Required,
+        // A public client always uses PKCE (and open registration registers only public
+        // clients). A confidential client an administrator let in with an initial access token
+        // authenticates at the token endpoint, so an OpenID request that carries a nonce may omit
+        // PKCE (RFC 9700 §2.1.1): what OpenID Connect relying parties, the OpenID Foundation's
+        // dynamic plan among them, send without asking for the policy.
+        None if public => PkcePolicy::Required,
+        None => PkcePolicy::PkceOrNonce,
         Some(_) if open => return invalid("pkce: openly registered clients always use PKCE"),
         Some(text) => match PkcePolicy::parse(text) {
             Some(policy) => policy,
@@ -951,5 +967,82 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn confidential_clients_default_to_pkce_or_nonce_and_public_ones_to_required() {
+        use crate::oidc::clients::PkcePolicy;
+        let settings = open_settings();
+        let with = |method: Option<&str>, pkce: Option<&str>| Metadata {
+            redirect_uris: Some(vec!["http://127.0.0.1/cb".to_owned()]),
+            token_endpoint_auth_method: method.map(str::to_owned),
+            pkce: pkce.map(str::to_owned),
+            ..Metadata::default()
+        };
+        let policy = |metadata: Metadata, kind: RegistrationKind| {
+            to_new_client(metadata, "c".into(), kind, &settings)
+                .map(|(new, _)| new.pkce)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        for method in [None, Some("client_secret_basic"), Some("private_key_jwt")] {
+            let mut metadata = with(method, None);
+            if method == Some("private_key_jwt") {
+                metadata.jwks_uri = Some("https://rp.example.com/jwks".into());
+            }
+            assert_eq!(
+                policy(metadata, RegistrationKind::Token),
+                PkcePolicy::PkceOrNonce,
+                "{method:?}"
+            );
+        }
+        assert_eq!(
+            policy(with(Some("none"), None), RegistrationKind::Token),
+            PkcePolicy::Required
+        );
+        assert_eq!(
+            policy(with(None, None), RegistrationKind::Open),
+            PkcePolicy::Required
+        );
+        assert_eq!(
+            policy(
+                with(Some("client_secret_basic"), Some("required")),
+                RegistrationKind::Token
+            ),
+            PkcePolicy::Required,
+            "asked for explicitly"
+        );
+    }
+
+    #[test]
+    fn only_the_public_subject_type_is_accepted() {
+        let settings = open_settings();
+        let with = |subject_type: &str| Metadata {
+            redirect_uris: Some(vec!["https://rp.example.com/cb".to_owned()]),
+            subject_type: Some(subject_type.to_owned()),
+            ..Metadata::default()
+        };
+        assert!(
+            to_new_client(
+                with("public"),
+                "c".into(),
+                RegistrationKind::Token,
+                &settings
+            )
+            .is_ok()
+        );
+        for refused in ["pairwise", "PUBLIC", ""] {
+            let error = to_new_client(
+                with(refused),
+                "c".into(),
+                RegistrationKind::Token,
+                &settings,
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{refused:?} accepted"));
+            assert!(
+                matches!(error, super::RegistrationError::InvalidClientMetadata(_)),
+                "{refused:?}: {error}"
+            );
+        }
     }
 }
