@@ -16,8 +16,8 @@ use super::standard_claims;
 use super::tokens::{AccessClaims, TokenService};
 use crate::accounts::current::{self, NotCurrent};
 use crate::db::DbError;
-use crate::keys::SignError;
 use crate::db::queries::{refresh as refresh_q, users as user_q};
+use crate::keys::SignError;
 use crate::secrets::RefreshToken;
 use crate::verify::Scope;
 
@@ -236,7 +236,10 @@ pub async fn userinfo(
     names.insert("sub");
     let claims = standard_claims::collect(&user, &profile, names);
     let client = clients.get(&client_id);
-    let body = match client.as_deref().and_then(|c| c.userinfo_signed_response_alg) {
+    let body = match client
+        .as_deref()
+        .and_then(|c| c.userinfo_signed_response_alg)
+    {
         Some(alg) => UserInfoBody::Signed(tokens.sign_userinfo(&client_id, alg, &claims)?),
         None => UserInfoBody::Json(UserInfo(claims)),
     };

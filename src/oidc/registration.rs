@@ -454,7 +454,9 @@ impl ClientInformation {
             token_endpoint_auth_method: client.token_endpoint_auth_method.as_str(),
             scope: client.scopes.join(" "),
             id_token_signed_response_alg: client.id_token_alg.as_str(),
-            userinfo_signed_response_alg: client.userinfo_signed_response_alg.map(SigningAlg::as_str),
+            userinfo_signed_response_alg: client
+                .userinfo_signed_response_alg
+                .map(SigningAlg::as_str),
             redirect_uris: client.redirect_uris,
             post_logout_redirect_uris: client.post_logout_redirect_uris,
             jwks: client.jwks,

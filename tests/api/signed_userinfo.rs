@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis::config::SettingsArgs;
+use portcullis::keys::SigningAlg;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -131,7 +132,10 @@ async fn access_token(
 async fn json_userinfo(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().unwrap();
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     assert_eq!(response.headers()["cache-control"], "no-store");
     json_of(response).await
 }
@@ -296,7 +300,8 @@ async fn a_dynamically_registered_client_gets_signed_userinfo(backend: Backend) 
         (json!("none"), StatusCode::BAD_REQUEST),
         (json!("ES256"), StatusCode::OK),
     ] {
-        let update = web_client(json!({"client_id": client_id, "userinfo_signed_response_alg": alg}));
+        let update =
+            web_client(json!({"client_id": client_id, "userinfo_signed_response_alg": alg}));
         let response = app
             .send(
                 reqwest::Method::PUT,
@@ -345,8 +350,8 @@ async fn a_dynamically_registered_client_gets_signed_userinfo(backend: Backend) 
 }
 
 // SUI-02: administrators' clients: `clients create --userinfo-signed-response-alg RS256` (the
-// CLI) and `POST /admin/clients` with `"userinfo_signed_response_alg": "ES256"` get JWTs signed
-// with those algorithms, carrying the plain client's JSON claims; both listings show the
+// CLI), `POST /admin/clients` with `"userinfo_signed_response_alg": "ES256"` and the service they
+// share, in-process (RS256), get JWTs signed with those algorithms, carrying the plain client's JSON claims; both listings show the
 // setting (absent for the plain client); other values are refused by both.
 async fn administrators_clients_get_signed_userinfo(backend: Backend) {
     let env = TestEnv::new(backend).await;
@@ -413,6 +418,14 @@ async fn administrators_clients_get_signed_userinfo(backend: Backend) {
     let plain = app
         .create_client(ClientSpec::new("plain").redirect_uri(REDIRECT))
         .await;
+    // The service both go through, in-process.
+    let in_process = app
+        .create_client(
+            ClientSpec::new("service-app")
+                .redirect_uri(REDIRECT)
+                .userinfo_signed_response_alg(SigningAlg::Rs256),
+        )
+        .await;
     let listed = json_of(app.get_bearer("/admin/clients", &admin).await).await;
     let alg_of = |id: &str| {
         listed["clients"]
@@ -434,6 +447,7 @@ async fn administrators_clients_get_signed_userinfo(backend: Backend) {
     for (client_id, secret, alg) in [
         ("cli-app", secret_of(&by_cli), "RS256"),
         ("admin-app", secret_of(&by_admin), "ES256"),
+        ("service-app", client_secret(&in_process), "RS256"),
     ] {
         let token = access_token(&app, &browser, client_id, &secret).await;
         let jwt = signed_userinfo(app.get_bearer("/userinfo", &token).await).await;

@@ -20,8 +20,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
 pub use claims::{
-    ACR_MFA, ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, UserInfoClaims, acr_of,
-    amr_claim, at_hash,
+    ACR_MFA, ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, UserInfoClaims, acr_of, amr_claim,
+    at_hash,
 };
 
 use super::clients::Client;
