@@ -399,10 +399,11 @@ pub async fn introspect(
 /// or, for a client that registered `userinfo_signed_response_alg`, as a signed JWT
 /// (`application/jwt`, §5.3.2); `Cache-Control: no-store` either way; RFC 6750 errors. The
 /// access token comes in the `Authorization: Bearer` header (RFC 6750 §2.1) or, on a POST with
-/// an `application/x-www-form-urlencoded` body, as its `access_token` parameter (§2.2). Both at once, a repeated parameter or an unreadable form body: 400 `invalid_request`
-/// (§2: a client uses one method). Another body type is ignored (the header is then the only
-/// method). Cross-origin (CORS) for the web origins of the token's client; errors for an origin
-/// of any client.
+/// an `application/x-www-form-urlencoded` body, as its `access_token` parameter (§2.2). Both at
+/// once, a repeated parameter or an unreadable form body: 400 `invalid_request` (§2: a client
+/// uses one method). Another body type is ignored (the header is then the only method).
+/// Cross-origin (CORS) for the web origins of the token's client; errors for an origin of any
+/// client.
 pub async fn userinfo(
     state: web::Data<AppState>,
     request: HttpRequest,
