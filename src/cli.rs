@@ -156,6 +156,10 @@ pub enum ClientsCommand {
         /// Algorithm of its ID tokens (RS256 or ES256). Default RS256.
         #[arg(id = "client_id_token_alg", long = "id-token-signing-alg", value_parser = parse_alg, default_value = "RS256")]
         id_token_alg: SigningAlg,
+        /// Sign its userinfo responses (OIDC Core §5.3.2): a JWT (`application/jwt`) signed
+        /// with the active key of this algorithm (RS256 or ES256). Default: plain JSON.
+        #[arg(long = "userinfo-signed-response-alg", value_parser = parse_alg)]
+        userinfo_signed_response_alg: Option<SigningAlg>,
         /// A first-party client: its users are not asked for consent.
         #[arg(long)]
         first_party: bool,
@@ -671,6 +675,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             audiences,
             access_token_alg,
             id_token_alg,
+            userinfo_signed_response_alg,
             first_party,
             post_logout_redirect_uris,
             introspection_audiences,
@@ -691,6 +696,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 audiences,
                 access_token_alg,
                 id_token_alg,
+                userinfo_signed_response_alg,
                 first_party,
                 post_logout_redirect_uris,
                 introspection_audiences,

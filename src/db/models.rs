@@ -200,6 +200,8 @@ pub struct ClientRow {
     pub tos_uri: Option<String>,
     /// JSON array: RFC 7591 `contacts`.
     pub contacts: String,
+    /// `RS256` or `ES256`: signed userinfo responses (OIDC Core §5.3.2); `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<String>,
 }
 
 /// A row of `initial_access_tokens`; serialised for administrators without its hash.

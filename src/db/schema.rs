@@ -216,6 +216,9 @@ diesel::table! {
         tos_uri -> Nullable<Text>,
         /// JSON array of RFC 7591 §2 `contacts`.
         contacts -> Text,
+        /// `RS256` or `ES256`: userinfo answers it with a JWT signed with that algorithm (OIDC
+        /// Core §5.3.2, OIDC Registration §2); NULL: plain JSON.
+        userinfo_signed_response_alg -> Nullable<Text>,
     }
 }
 

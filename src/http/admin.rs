@@ -390,6 +390,10 @@ pub struct CreateClient {
     access_token_alg: Option<String>,
     #[serde(default)]
     id_token_alg: Option<String>,
+    /// `RS256` or `ES256`: userinfo answers this client with a signed JWT (OIDC Core §5.3.2);
+    /// absent: plain JSON.
+    #[serde(default)]
+    userinfo_signed_response_alg: Option<String>,
     #[serde(default)]
     first_party: bool,
     #[serde(default)]
@@ -487,6 +491,17 @@ pub async fn create_client(
         audiences: body.audiences,
         access_token_alg: alg(body.access_token_alg, SigningAlg::Es256)?,
         id_token_alg: alg(body.id_token_alg, SigningAlg::Rs256)?,
+        userinfo_signed_response_alg: body
+            .userinfo_signed_response_alg
+            .map(|text| {
+                SigningAlg::parse(&text).ok_or_else(|| {
+                    AdminError::InvalidRequest(
+                        "userinfo_signed_response_alg is RS256 or ES256 (absent: plain JSON)"
+                            .into(),
+                    )
+                })
+            })
+            .transpose()?,
         first_party: body.first_party,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         introspection_audiences: body.introspection_audiences,

@@ -147,6 +147,10 @@ pub struct Client {
     pub access_token_alg: SigningAlg,
     /// ID-token algorithm.
     pub id_token_alg: SigningAlg,
+    /// The algorithm of its signed userinfo responses (OIDC Core §5.3.2, OIDC Registration §2
+    /// `userinfo_signed_response_alg`); `None`: userinfo answers plain JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// Skips consent.
     pub first_party: bool,
     /// Exact post-logout redirect URIs.
@@ -320,6 +324,7 @@ impl Client {
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            userinfo_signed_response_alg: None,
             first_party: true,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -396,6 +401,7 @@ impl Client {
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            userinfo_signed_response_alg: None,
             first_party,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -453,6 +459,11 @@ impl Client {
             audiences: list(&row.audiences)?,
             access_token_alg: alg(&row.access_token_alg)?,
             id_token_alg: alg(&row.id_token_alg)?,
+            userinfo_signed_response_alg: row
+                .userinfo_signed_response_alg
+                .as_deref()
+                .map(alg)
+                .transpose()?,
             first_party: row.first_party != 0,
             post_logout_redirect_uris: list(&row.post_logout_redirect_uris)?,
             introspection_audiences: list(&row.introspection_audiences)?,
@@ -554,6 +565,8 @@ impl Client {
             audiences: vec![issuer.to_owned()],
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            // A metadata document's signing preferences are not read: plain JSON userinfo.
+            userinfo_signed_response_alg: None,
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -824,6 +837,8 @@ pub struct NewClient {
     pub access_token_alg: SigningAlg,
     /// ID-token algorithm.
     pub id_token_alg: SigningAlg,
+    /// The algorithm of its signed userinfo responses (OIDC Core §5.3.2); `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// Skips consent.
     pub first_party: bool,
     /// Post-logout redirect URIs.
@@ -1118,6 +1133,9 @@ fn validated_row(
         policy_uri: display.policy_uri.clone(),
         tos_uri: display.tos_uri.clone(),
         contacts: json_list(&display.contacts),
+        userinfo_signed_response_alg: new
+            .userinfo_signed_response_alg
+            .map(|alg| alg.as_str().to_owned()),
     };
     Ok((row, secret))
 }

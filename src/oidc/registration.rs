@@ -174,6 +174,9 @@ struct Metadata {
     /// OIDC Registration §2: `public` only (discovery's `subject_types_supported`); `pairwise` is
     /// refused rather than ignored, so a client never believes it got pairwise identifiers.
     subject_type: Option<String>,
+    /// OIDC Registration §2: `RS256` or `ES256` for signed userinfo responses; absent (or
+    /// `null`) for plain JSON.
+    userinfo_signed_response_alg: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
     /// Portcullis's PKCE policy (`required`, `pkce_or_nonce`, `optional`): registrations with an
     /// initial access token only. Omitted: `required` for a public client, `pkce_or_nonce` for a
@@ -325,6 +328,19 @@ fn to_new_client(
             None => return invalid("id_token_signed_response_alg must be RS256 or ES256"),
         },
     };
+    // OIDC Registration §2: when omitted, userinfo answers plain JSON. `none` is refused too:
+    // an unsigned JWT adds nothing to the JSON answer, and the omission already means JSON.
+    let userinfo_alg = match metadata.userinfo_signed_response_alg.as_deref() {
+        None => None,
+        Some(text) => match SigningAlg::parse(text) {
+            Some(alg) => Some(alg),
+            None => {
+                return invalid(
+                    "userinfo_signed_response_alg must be RS256 or ES256 (omit it for plain JSON userinfo)",
+                );
+            }
+        },
+    };
     let pkce = match metadata.pkce.as_deref() {
         // A public client always uses PKCE (and open registration registers only public
         // clients). A confidential client an administrator let in with an initial access token
@@ -348,6 +364,7 @@ fn to_new_client(
         audiences: Vec::new(),
         access_token_alg: SigningAlg::Es256,
         id_token_alg,
+        userinfo_signed_response_alg: userinfo_alg,
         first_party: false,
         post_logout_redirect_uris: metadata.post_logout_redirect_uris.unwrap_or_default(),
         introspection_audiences: Vec::new(),
@@ -415,6 +432,9 @@ pub struct ClientInformation {
     pub scope: String,
     /// The ID-token algorithm.
     pub id_token_signed_response_alg: &'static str,
+    /// The algorithm of signed userinfo responses (OIDC Registration §2); absent: plain JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<&'static str>,
     /// Post-logout redirect URIs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
@@ -450,6 +470,9 @@ impl ClientInformation {
             token_endpoint_auth_method: client.token_endpoint_auth_method.as_str(),
             scope: client.scopes.join(" "),
             id_token_signed_response_alg: client.id_token_alg.as_str(),
+            userinfo_signed_response_alg: client
+                .userinfo_signed_response_alg
+                .map(SigningAlg::as_str),
             redirect_uris: client.redirect_uris,
             post_logout_redirect_uris: client.post_logout_redirect_uris,
             jwks: client.jwks,

@@ -40,6 +40,7 @@ mod registration;
 mod rotation;
 mod rotator_lease;
 mod second_factors;
+mod signed_userinfo;
 mod stub;
 mod tls;
 mod token_exchange;
