@@ -605,6 +605,71 @@ async fn dynamic_oidcc_idtoken_unsigned(backend: Backend) {
     assert_eq!(json_of(response).await["error"], "invalid_client_metadata");
 }
 
+/// `OIDCCUserInfoRS256` (OP-UserInfo-RS256): the client registers
+/// `userinfo_signed_response_alg: RS256`; discovery lists RS256 in
+/// `userinfo_signing_alg_values_supported` (`CheckDiscEndpointUserinfoSigningAlgValuesSupportedContainsRS256`);
+/// userinfo answers `application/jwt` (`EnsureContentTypeApplicationJwt`) signed RS256 by a key
+/// of the OP's JWKS (`ValidateUserInfoResponseSignature`), `iss` the issuer and `aud` the client
+/// (`ValidateSignedUserInfoResponseStandardJWTClaims`), no `nonce`, `sub` that of the ID token,
+/// and the usual userinfo claim checks on its claims.
+async fn dynamic_oidcc_userinfo_rs256(backend: Backend) {
+    let dop = DynamicOp::start(backend).await;
+    assert!(
+        checks::has(
+            &dop.served["userinfo_signing_alg_values_supported"],
+            "RS256"
+        ),
+        "CheckDiscEndpointUserinfoSigningAlgValuesSupportedContainsRS256"
+    );
+    let client = dop
+        .client("oidcc-userinfo-rs256", |request| {
+            request["userinfo_signed_response_alg"] = json!("RS256");
+        })
+        .await;
+    assert_eq!(client.answer["userinfo_signed_response_alg"], "RS256");
+    let request = dop.op.request(&client.rp);
+    let driven = dop.op.authorize(&fresh_browser(), &request).await;
+    let code =
+        checks::authorization_response(&driven.callback(), &request, dop.op.issuer(), Mode::Query);
+    let tokens = dop.tokens_for(&client, &code, &request, None).await;
+    let response = dop.op.userinfo(tokens.access_token()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "EnsureHttpStatusCodeIs200"
+    );
+    assert_eq!(
+        media_type(&response),
+        "application/jwt",
+        "EnsureContentTypeApplicationJwt"
+    );
+    let jwt = response.text().await.expect("the signed userinfo");
+    let header = jsonwebtoken::decode_header(&jwt).expect("a JWS");
+    assert_eq!(
+        header.alg,
+        jsonwebtoken::Algorithm::RS256,
+        "the registered userinfo_signed_response_alg"
+    );
+    let claims = checks::verify_signature(&jwt, &dop.op.jwks);
+    assert_eq!(
+        claims["iss"], ISSUER,
+        "ValidateSignedUserInfoResponseStandardJWTClaims: iss"
+    );
+    let aud = &claims["aud"];
+    assert!(
+        aud == client.rp.id.as_str() || checks::has(aud, &client.rp.id),
+        "ValidateSignedUserInfoResponseStandardJWTClaims: aud {aud}"
+    );
+    assert!(claims.get("nonce").is_none(), "no nonce in signed userinfo");
+    let object = claims.as_object().expect("claims");
+    checks::standard_claims(object, "UserInfo", dop.op.now());
+    assert_eq!(
+        claims["sub"], tokens.id_claims["sub"],
+        "VerifyUserInfoAndIdTokenInTokenEndpointSameSub"
+    );
+    dop.unregister(&client).await;
+}
+
 /// `OIDCCEnsureRedirectUriInAuthorizationRequest` (OP-redirect_uri-Missing): two redirect URIs
 /// registered (`AddMultipleRedirectUriToDynamicRegistrationRequest`), none in the request: an
 /// error page (`ExpectRedirectUriMissingErrorPage`), no redirect.
@@ -1048,7 +1113,7 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
 // The modules in the plan's order (its numbering in /work/notes/dynamic-plan-report.md):
 //  1 oidcc-idtoken-rs256                         dynamic_oidcc_idtoken_rs256
 //  2 oidcc-idtoken-unsigned                      dynamic_oidcc_idtoken_unsigned (SKIPPED: skip condition)
-//  3 oidcc-userinfo-rs256                        PLACEHOLDER: signed userinfo (being built)
+//  3 oidcc-userinfo-rs256                        dynamic_oidcc_userinfo_rs256
 //  4 oidcc-ensure-redirect-uri-in-authorization-request
 //                                                dynamic_oidcc_ensure_redirect_uri_in_authorization_request
 //  5 oidcc-redirect-uri-query-OK                 dynamic_oidcc_redirect_uri_query_ok
@@ -1075,10 +1140,6 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
 //                                                dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds
 //
 // PLACEHOLDERS (no test yet; added when the features land, with the fixture above):
-// - 3 dynamic_oidcc_userinfo_rs256: register `userinfo_signed_response_alg: RS256`; discovery
-//   lists RS256 in `userinfo_signing_alg_values_supported` (FAILURE if missing); userinfo
-//   answers `application/jwt`, RS256 under the OP's JWKS, `iss` the issuer, `aud` ∋ client_id,
-//   no `nonce`; the usual userinfo claim checks on its claims.
 // - 11 dynamic_oidcc_registration_logo_uri: register `logo_uri`; a fresh login page shows the
 //   logo (`ExpectLoginPageWithLogo`), served from the OP's own origin.
 // - 19 dynamic_oidcc_request_uri_unsigned: register `request_uris` (with a #fragment); the
@@ -1093,6 +1154,7 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
 oidf_modules!(
     dynamic_oidcc_idtoken_rs256,
     dynamic_oidcc_idtoken_unsigned,
+    dynamic_oidcc_userinfo_rs256,
     dynamic_oidcc_ensure_redirect_uri_in_authorization_request,
     dynamic_oidcc_redirect_uri_query_ok,
     dynamic_oidcc_redirect_uri_query_mismatch,
