@@ -305,7 +305,7 @@ fn check_authorization_request(app: &TestApp, authorize: &str, resource: &str) -
     let url = url::Url::parse(authorize).unwrap();
     assert_eq!(
         &authorize[..authorize.find('?').unwrap()],
-        app.url("/authorize"),
+        at(app, "/authorize"),
         "{authorize}"
     );
     let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -314,10 +314,19 @@ fn check_authorization_request(app: &TestApp, authorize: &str, resource: &str) -
     assert_eq!(get("code_challenge_method"), "S256");
     assert_eq!(get("code_challenge").len(), 43, "a SHA-256 challenge");
     assert_eq!(get("redirect_uri"), CALLBACK);
-    assert_eq!(get("scope"), MCP_SCOPE, "the scope of the resource's metadata");
+    assert_eq!(
+        get("scope"),
+        MCP_SCOPE,
+        "the scope of the resource's metadata"
+    );
     assert_eq!(get("resource"), resource, "RFC 8707 resource: the MCP URL");
     assert!(!get("state").is_empty());
     get("client_id")
+}
+
+/// `path` at the issuer (where discovery sends the client).
+fn at(app: &TestApp, path: &str) -> String {
+    format!("{}{path}", app.issuer)
 }
 
 /// The requests of the client's log to `url` (method and URL; body when it sent one).
@@ -351,12 +360,20 @@ async fn run_client(app: &TestApp, mcp: &McpServer, identity: &Identity) -> (Val
         "exit status and result agree: {result}\n{stderr}"
     );
 
-    // What the SDK did on its way: the resource's metadata (named by the 401's challenge), the
-    // authorization server's (RFC 8414 first), and the code redeemed with the verifier and the
-    // resource, as a public client.
-    let metadata = mcp
-        .url
-        .replace("/mcp", "/.well-known/oauth-protected-resource/mcp");
+    // What the SDK did on its way: refused without a token, it read the resource's metadata
+    // (RFC 9728, named by the challenge) and the authorization server's (RFC 8414 first), and
+    // redeemed the code with the verifier and the resource, as a public client.
+    let first_call = &result["requests"][0];
+    assert_eq!(
+        (
+            &first_call["url"],
+            &first_call["rpc"],
+            &first_call["status"]
+        ),
+        (&json!(mcp.url), &json!("initialize"), &json!(401)),
+        "{result}"
+    );
+    let metadata = portcullis::verify::metadata_url(&mcp.url).unwrap();
     assert!(
         !requests_to(&result, "GET", &metadata).is_empty(),
         "RFC 9728 metadata fetched: {result}"
@@ -365,12 +382,12 @@ async fn run_client(app: &TestApp, mcp: &McpServer, identity: &Identity) -> (Val
         !requests_to(
             &result,
             "GET",
-            &app.url("/.well-known/oauth-authorization-server")
+            &at(app, "/.well-known/oauth-authorization-server")
         )
         .is_empty(),
         "RFC 8414 metadata fetched: {result}"
     );
-    let redemptions: Vec<&Value> = requests_to(&result, "POST", &app.url("/token"))
+    let redemptions: Vec<&Value> = requests_to(&result, "POST", &at(app, "/token"))
         .into_iter()
         .filter(|r| r["body"]["grant_type"] == "authorization_code")
         .collect();
@@ -379,13 +396,17 @@ async fn run_client(app: &TestApp, mcp: &McpServer, identity: &Identity) -> (Val
     assert_eq!(body["client_id"], client_id.as_str(), "{body}");
     assert_eq!(body["resource"], mcp.url.as_str(), "{body}");
     assert_eq!(body["redirect_uri"], CALLBACK, "{body}");
-    assert!(body["code_verifier"].as_str().unwrap().len() >= 43, "{body}");
+    assert!(
+        body["code_verifier"].as_str().unwrap().len() >= 43,
+        "{body}"
+    );
     assert!(body.get("client_secret").is_none(), "a public client");
     (result, client_id)
 }
 
-/// A server started with `args`.
+/// A test's servers and user.
 struct Setup {
+    /// The authorization server.
     app: TestApp,
     /// The MCP server, its URL registered as an API with the scope [`MCP_SCOPE`].
     mcp: McpServer,
@@ -420,7 +441,11 @@ fn open_registration(env: &TestEnv) -> SettingsArgs {
 fn assert_called_as_alice(setup: &Setup, result: &Value) {
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["tools"], json!(["whoami"]), "{result}");
-    assert_eq!(result["call"], setup.alice.as_str(), "the tool saw alice: {result}");
+    assert_eq!(
+        result["call"],
+        setup.alice.as_str(),
+        "the tool saw alice: {result}"
+    );
     assert_eq!(result["authorizations"], 1, "one authorization: {result}");
     let seen = setup.mcp.seen.lock().unwrap().clone();
     assert_eq!(
@@ -469,12 +494,18 @@ async fn mcp_client_with_a_metadata_document_calls_the_protected_server(backend:
 
     let (result, client_id) =
         run_client(app, mcp, &Identity::MetadataDocument(document_url.clone())).await;
-    assert_eq!(client_id, document_url, "the document's URL is the client_id");
+    assert_eq!(
+        client_id, document_url,
+        "the document's URL is the client_id"
+    );
     assert!(
-        requests_to(&result, "POST", &app.url("/register")).is_empty(),
+        requests_to(&result, "POST", &at(app, "/register")).is_empty(),
         "no registration with a metadata document: {result}"
     );
-    assert!(docs.requests("/mcp-client.json") >= 1, "the document fetched");
+    assert!(
+        docs.requests("/mcp-client.json") >= 1,
+        "the document fetched"
+    );
     assert_called_as_alice(&setup, &result);
     setup.mcp.handle.stop(true).await;
 }
@@ -491,7 +522,7 @@ async fn mcp_client_registered_dynamically_calls_the_protected_server(backend: B
     let (app, mcp) = (&setup.app, &setup.mcp);
 
     let (result, client_id) = run_client(app, mcp, &Identity::Registration).await;
-    let registrations = requests_to(&result, "POST", &app.url("/register"));
+    let registrations = requests_to(&result, "POST", &at(app, "/register"));
     assert_eq!(registrations.len(), 1, "one registration: {result}");
     let metadata = &registrations[0]["body"];
     assert_eq!(metadata["redirect_uris"], json!([CALLBACK]), "{metadata}");
@@ -502,7 +533,7 @@ async fn mcp_client_registered_dynamically_calls_the_protected_server(backend: B
         .clients
         .get(&client_id)
         .expect("the registered client is known");
-    assert!(listed.public);
+    assert!(!listed.confidential, "a public client");
     assert_called_as_alice(&setup, &result);
     setup.mcp.handle.stop(true).await;
 }
@@ -523,7 +554,19 @@ async fn mcp_client_token_for_another_audience_is_refused(backend: Backend) {
     let (result, _) = run_client(&app, &mcp, &Identity::Registration).await;
     assert_eq!(result["ok"], false, "{result}");
     assert_eq!(result["status"], 401, "{result}");
-    assert!(mcp.methods().is_empty(), "nothing accepted: {:?}", mcp.methods());
+    // Refused, the SDK refreshed its token once (for the same resource) and was refused again.
+    let refreshes: Vec<&Value> = requests_to(&result, "POST", &at(&app, "/token"))
+        .into_iter()
+        .filter(|r| r["body"]["grant_type"] == "refresh_token")
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{result}");
+    assert_eq!(refreshes[0]["status"], 200, "{result}");
+    assert_eq!(refreshes[0]["body"]["resource"], mcp.url.as_str());
+    assert!(
+        mcp.methods().is_empty(),
+        "nothing accepted: {:?}",
+        mcp.methods()
+    );
     mcp.handle.stop(true).await;
 }
 
