@@ -28,6 +28,7 @@ mod http_basics;
 mod issuer;
 mod jwks;
 mod keys;
+mod mcp;
 mod oauth;
 mod oidf;
 mod operations;
