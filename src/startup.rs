@@ -299,6 +299,9 @@ impl Application {
         }
         let fetcher = Arc::new(fetcher);
         let state = AppState {
+            client_logos: Arc::new(crate::oidc::client_logo::LogoFetcher::new(Arc::clone(
+                &fetcher,
+            ))),
             remote_keys: Arc::new(crate::oidc::client_auth::RemoteKeys::new(Arc::clone(
                 &fetcher,
             ))),

@@ -204,6 +204,20 @@ pub struct ClientRow {
     pub userinfo_signed_response_alg: Option<String>,
 }
 
+/// A row of `client_logos`: a dynamic client's logo, as served.
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = crate::db::schema::client_logos)]
+pub struct ClientLogoRow {
+    /// The client.
+    pub client_id: String,
+    /// The recognised image type (`image/png`, `image/jpeg`, `image/gif`, `image/webp`).
+    pub content_type: String,
+    /// The image, at most 64 KiB.
+    pub bytes: Vec<u8>,
+    /// When it was fetched.
+    pub fetched_at: NaiveDateTime,
+}
+
 /// A row of `initial_access_tokens`; serialised for administrators without its hash.
 #[derive(Queryable, Selectable, Insertable, serde::Serialize, Clone, Debug)]
 #[diesel(table_name = crate::db::schema::initial_access_tokens)]

@@ -223,6 +223,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The logos of dynamically registered clients (RFC 7591 §2 `logo_uri`), fetched at
+    /// registration and served from our own origin.
+    client_logos (client_id) {
+        /// The client (deleting it deletes the logo).
+        client_id -> Text,
+        /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`: what the bytes were
+        /// recognised as.
+        content_type -> Text,
+        /// The image, at most 64 KiB.
+        bytes -> Binary,
+        /// When it was fetched (UTC).
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// Initial access tokens of dynamic client registration (RFC 7591 §3), issued by
     /// administrators.
     initial_access_tokens (id) {

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth_api;
 pub mod authorize;
 pub mod bearer;
+pub mod client_logo;
 pub mod context;
 pub mod cors;
 pub mod device;
@@ -495,6 +496,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/register/{client_id}",
         MANAGE,
         registration::configuration,
+    ))
+    // Dynamic clients' logos, fetched at registration, for the hosted pages (AUTHZ-11).
+    .service(resource(
+        "/clients/{client_id}/logo",
+        READ,
+        client_logo::logo,
     ))
     .service(cross_origin_resource(
         "/userinfo",

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::accounts::factors::SecondFactorPolicy;
 use crate::db::models::ClientRow;
 use crate::db::queries::audit::Change;
+use crate::db::queries::client_logos as logos_q;
 use crate::db::queries::clients as q;
 use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
@@ -201,6 +202,10 @@ pub struct Client {
     /// When it was registered (UTC; RFC 7591 `client_id_issued_at`).
     #[serde(skip)]
     pub created_at: NaiveDateTime,
+    /// Whether a logo fetched from its `logo_uri` is stored ([`crate::oidc::client_logo`]);
+    /// known in the registry only (set when it loads).
+    #[serde(skip)]
+    logo_stored: bool,
 }
 
 /// How a client was registered through RFC 7591 (administrators' clients have none).
@@ -233,8 +238,10 @@ impl RegistrationKind {
 }
 
 /// A client's RFC 7591 §2 human-facing metadata, stored as registered and shown on the hosted
-/// login and consent pages (the name, and the policy and terms as links; the logo is stored and
-/// returned but not loaded by our pages, which load nothing from other origins, AUTHZ-11).
+/// login and consent pages: the name, the policy and terms as links, and the logo — never
+/// loaded from `logo_uri` by the browser, but fetched once at registration, checked and served
+/// from our own origin ([`crate::oidc::client_logo`]; the pages load nothing from other
+/// origins, AUTHZ-11).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DisplayMetadata {
     /// `client_name`: 1–200 characters, no control characters.
@@ -343,6 +350,7 @@ impl Client {
             registration: None,
             last_used_at: None,
             created_at: NaiveDateTime::default(),
+            logo_stored: false,
         }
     }
 
@@ -419,6 +427,7 @@ impl Client {
             registration: None,
             last_used_at: None,
             created_at: NaiveDateTime::default(),
+            logo_stored: false,
         }
     }
 
@@ -507,12 +516,19 @@ impl Client {
                 .transpose()?,
             last_used_at: row.last_used_at,
             created_at: row.created_at,
+            logo_stored: false,
         })
     }
 
     /// Whether it was registered dynamically (RFC 7591), not by an administrator.
     pub fn is_dynamic(&self) -> bool {
         self.registration.is_some()
+    }
+
+    /// Whether a logo is stored for it (served at `{issuer}/clients/{client_id}/logo`): known
+    /// for clients from the registry ([`ClientRegistry::get`]), `false` for others.
+    pub fn has_logo(&self) -> bool {
+        self.logo_stored
     }
 }
 
@@ -585,6 +601,7 @@ impl Client {
             registration: None,
             last_used_at: None,
             created_at: NaiveDateTime::default(),
+            logo_stored: false,
         })
     }
 }
@@ -1546,7 +1563,16 @@ struct Loaded {
     /// The union of every client's origins: a CORS preflight names no client, so it is
     /// answered for an origin of any client ([`ClientRegistry::knows_origin`]).
     origins: HashSet<String>,
-    fingerprint: (i64, Option<NaiveDateTime>),
+    fingerprint: Fingerprint,
+}
+
+/// What changes whenever a client or a client's logo is added, changed or deleted: `(count,
+/// latest change)` of `clients`, and `(count, latest fetch)` of `client_logos`.
+type Fingerprint = ((i64, Option<NaiveDateTime>), (i64, Option<NaiveDateTime>));
+
+/// The current [`Fingerprint`].
+fn fingerprint(conn: &mut DbConn) -> Result<Fingerprint, DbError> {
+    Ok((q::fingerprint(conn)?, logos_q::fingerprint(conn)?))
 }
 
 /// Every client in memory, reloaded when the table changes (checked every key refresh tick on
@@ -1589,7 +1615,7 @@ impl ClientRegistry {
             .refresh(db, |observed| {
                 let current = observed.fingerprint;
                 move |conn: &mut DbConn| {
-                    if q::fingerprint(conn)? == current {
+                    if fingerprint(conn)? == current {
                         return Ok::<_, ClientError>(None);
                     }
                     load(conn).map(Some)
@@ -1604,12 +1630,14 @@ impl ClientRegistry {
 }
 
 fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
-    let fingerprint = q::fingerprint(conn)?;
+    let fingerprint = fingerprint(conn)?;
+    let logos: HashSet<String> = logos_q::client_ids(conn)?.into_iter().collect();
     let mut clients = HashMap::new();
     let mut origins = HashSet::new();
     for row in q::all(conn)? {
         match Client::from_row(&row) {
-            Ok(client) => {
+            Ok(mut client) => {
+                client.logo_stored = logos.contains(&client.client_id);
                 origins.extend(client.origins.iter().cloned());
                 clients.insert(client.client_id.clone(), Arc::new(client));
             }

@@ -23,6 +23,7 @@ use crate::db::queries::{clients as clients_q, throttle};
 use crate::db::{Db, DbConn, DbError, write_transaction};
 use crate::keys::SigningAlg;
 use crate::oidc::client_auth::AuthMethod;
+use crate::oidc::client_logo::{self, LogoFetcher};
 use crate::oidc::clients::{
     self, Client, ClientError, DisplayMetadata, Dynamic, GrantType, NewClient, PkcePolicy,
     RegistrationKind,
@@ -500,13 +501,18 @@ pub enum Credential {
 /// audited as `client_registered`. With a bearer token, it must be a live initial access token
 /// with a use left (spent in the registration's transaction: a refused registration spends
 /// nothing); without one, open registration (if on) for public clients within the policy,
-/// counted against the client network's budget first.
+/// counted against the client network's budget first. Once the client is registered, its
+/// `logo_uri` (if any) is fetched with `logos` and the logo stored ([`client_logo::sync`]): only
+/// an accepted registration makes an outbound request, and a logo that cannot be fetched or is
+/// refused leaves the client without one (logged), never fails the registration; `logo_uri`
+/// is answered as registered either way.
 ///
 /// # Errors
 /// [`RegistrationError`]: off, a missing or bad token, metadata refused, throttled, database.
 pub async fn register(
     db: &Db,
     settings: &RegistrationSettings,
+    logos: &LogoFetcher,
     issuer: &str,
     credential: Credential,
     body: Vec<u8>,
@@ -585,6 +591,16 @@ pub async fn register(
             )
         })
         .await?;
+    let client = &registered.client;
+    client_logo::sync(
+        db,
+        logos,
+        &client.client_id,
+        client.display.logo_uri.as_deref(),
+        None,
+        now,
+    )
+    .await;
     Ok(ClientInformation::of(
         registered.client,
         registered.client_secret,
@@ -660,13 +676,20 @@ pub async fn read(
 /// `PUT /register/{client_id}` (RFC 7592 §2.2): replaces the client's metadata with the JSON
 /// `body` (which must name the client; a `client_secret` in it must be the current one),
 /// validated as at registration under the policy it was registered with, at `now`, audited as
-/// `client_updated`; answers the new metadata and a new registration access token.
+/// `client_updated`; answers the new metadata and a new registration access token. The logo
+/// follows the new `logo_uri` ([`client_logo::sync`] with `logos`: fetched again; removed
+/// without one; a failed fetch of an unchanged URL keeps the stored logo).
 ///
 /// # Errors
 /// `invalid_token`; the registration errors of the metadata.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts and the services it uses, each needed"
+)]
 pub async fn update(
     db: &Db,
     settings: &RegistrationSettings,
+    logos: &LogoFetcher,
     issuer: &str,
     client_id: String,
     presented: String,
@@ -679,7 +702,7 @@ pub async fn update(
     let presented = RegistrationAccessToken::presented(presented);
     let metadata = parse_body(&body);
     let (settings, issuer_owned) = (settings.clone(), issuer.to_owned());
-    let (client, token) = db
+    let (client, token, previous_logo_uri) = db
         .run(move |conn| {
             audit_q::audited(
                 conn,
@@ -712,7 +735,7 @@ pub async fn update(
                     let change = clients::replace_dynamic(conn, new, display, &issuer_owned, now)?;
                     let token = rotate(conn, &client_id, &presented)?;
                     Ok(Change {
-                        value: (change.value, token),
+                        value: (change.value, token, row.logo_uri),
                         subject: change.subject,
                         detail: change.detail,
                     })
@@ -720,11 +743,20 @@ pub async fn update(
             )
         })
         .await?;
+    client_logo::sync(
+        db,
+        logos,
+        &client.client_id,
+        client.display.logo_uri.as_deref(),
+        previous_logo_uri.as_deref(),
+        now,
+    )
+    .await;
     Ok(ClientInformation::of(client, None, token, issuer))
 }
 
-/// `DELETE /register/{client_id}` (RFC 7592 §2.3): deletes the client (its refresh tokens and
-/// consents go with it) at `now`, audited as `client_deleted`.
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3): deletes the client (its refresh tokens,
+/// consents and logo go with it) at `now`, audited as `client_deleted`.
 ///
 /// # Errors
 /// `invalid_token`; database.

@@ -1,12 +1,13 @@
 //! Outbound fetches of documents that someone else names — a client's `jwks_uri`, a client ID
-//! metadata document — without server-side request forgery (SSRF): `https` only; no special-use
-//! address (RFC 6890 and the IANA special-purpose registries: loopback, private, link-local,
-//! CGNAT, unique-local, multicast, documentation, IPv4-mapped and translated IPv6 forms…) is ever
-//! connected to, checked on the literal host before the request and on every address a name
-//! resolves to, inside the resolver the connection itself uses (so no second lookup can swap
-//! the address: no DNS-rebinding window); no proxy; no redirect followed; connect and total time
-//! limits; a size limit on the streamed body; a JSON content type. Also the pieces the JWKS cache
-//! shares: the size-limited body read and the `Cache-Control` lifetime.
+//! metadata document, a dynamic client's logo — without server-side request forgery (SSRF):
+//! `https` only; no special-use address (RFC 6890 and the IANA special-purpose registries:
+//! loopback, private, link-local, CGNAT, unique-local, multicast, documentation, IPv4-mapped and
+//! translated IPv6 forms…) is ever connected to, checked on the literal host before the request
+//! and on every address a name resolves to, inside the resolver the connection itself uses (so
+//! no second lookup can swap the address: no DNS-rebinding window); no proxy; no redirect
+//! followed; connect and total time limits; a size limit on the streamed body; a JSON content
+//! type (for media, one the caller accepts). Also the pieces the JWKS cache shares: the
+//! size-limited body read and the `Cache-Control` lifetime.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -156,6 +157,61 @@ impl SafeFetcher {
         limit: usize,
         etag: Option<&str>,
     ) -> Result<Fetched, FetchError> {
+        let response = self.send(url, accept, etag).await?;
+        let cache_control = header(&response, reqwest::header::CACHE_CONTROL);
+        if response.status() == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Ok(Fetched::NotModified { cache_control });
+        }
+        let content_type = ok_status(url, &response)?;
+        if !is_json(&content_type) {
+            return Err(FetchError::Document {
+                url: url.to_owned(),
+                reason: format!("content type `{content_type}` is not JSON"),
+            });
+        }
+        let etag = header(&response, reqwest::header::ETAG);
+        let body = body_within(url, response, limit).await?;
+        Ok(Fetched::Document(Document {
+            body,
+            etag,
+            cache_control,
+        }))
+    }
+
+    /// GETs `url` (checked by [`check_url`]) asking for `accept`, for a body that is not JSON
+    /// (a client's logo): success is 200 with a content type that `accepts` (given the header's
+    /// value, `""` when absent) and a body of at most `limit` bytes. Errors as
+    /// [`SafeFetcher::get`]'s: [`FetchError::Refused`] (URL, address, redirect),
+    /// [`FetchError::Http`] (network, timeout, status, size), [`FetchError::Document`] (a
+    /// content type `accepts` refuses). The caller checks the bytes themselves.
+    pub async fn get_media(
+        &self,
+        url: &str,
+        accept: &str,
+        limit: usize,
+        accepts: impl Fn(&str) -> bool,
+    ) -> Result<Media, FetchError> {
+        let response = self.send(url, accept, None).await?;
+        let content_type = ok_status(url, &response)?;
+        if !accepts(&content_type) {
+            return Err(FetchError::Document {
+                url: url.to_owned(),
+                reason: format!("content type `{content_type}` is not accepted"),
+            });
+        }
+        let body = body_within(url, response, limit).await?;
+        Ok(Media { body, content_type })
+    }
+
+    /// Checks `url` and sends the GET (no redirect followed, loopback as allowed): the response,
+    /// whatever its status. Errors: [`FetchError::Refused`] for a URL or address that is not
+    /// allowed, [`FetchError::Http`] for a network failure or a timeout.
+    async fn send(
+        &self,
+        url: &str,
+        accept: &str,
+        etag: Option<&str>,
+    ) -> Result<reqwest::Response, FetchError> {
         let refused = |reason: String| FetchError::Refused {
             url: url.to_owned(),
             reason,
@@ -172,55 +228,72 @@ impl SafeFetcher {
         if let Some(etag) = etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }
-        let response = request
+        request
             .send()
             .await
             .map_err(|error| match refused_address(&error) {
                 Some(reason) => refused(reason),
                 None if error.is_timeout() => http("timed out".into()),
                 None => http(error_chain(&error)),
-            })?;
-        let status = response.status();
-        let header = |name: reqwest::header::HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let cache_control = header(reqwest::header::CACHE_CONTROL);
-        if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
-            return Ok(Fetched::NotModified { cache_control });
-        }
-        if status.is_redirection() {
-            return Err(refused(format!(
-                "status {status}: redirects are not followed"
-            )));
-        }
-        if status != reqwest::StatusCode::OK {
-            return Err(http(format!("status {status}")));
-        }
-        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-        if !is_json(&content_type) {
-            return Err(FetchError::Document {
-                url: url.to_owned(),
-                reason: format!("content type `{content_type}` is not JSON"),
-            });
-        }
-        let etag = header(reqwest::header::ETAG);
-        let body = read_limited(response, limit).await.map_err(|reason| {
-            if reason.contains("timed out") {
-                http("timed out".into())
-            } else {
-                http(reason)
-            }
-        })?;
-        Ok(Fetched::Document(Document {
-            body,
-            etag,
-            cache_control,
-        }))
+            })
     }
+}
+
+/// A fetched body that is not JSON ([`SafeFetcher::get_media`]).
+#[derive(Debug)]
+pub struct Media {
+    /// The body (at most the limit asked for).
+    pub body: Vec<u8>,
+    /// Its `Content-Type` header as sent (`""` when absent).
+    pub content_type: String,
+}
+
+/// `response`'s header `name`, if it is text.
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `response`'s content type (`""` when absent) if its status is 200. Errors:
+/// [`FetchError::Refused`] for a redirect (never followed), [`FetchError::Http`] for any other
+/// status.
+fn ok_status(url: &str, response: &reqwest::Response) -> Result<String, FetchError> {
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(FetchError::Refused {
+            url: url.to_owned(),
+            reason: format!("status {status}: redirects are not followed"),
+        });
+    }
+    if status != reqwest::StatusCode::OK {
+        return Err(FetchError::Http {
+            url: url.to_owned(),
+            reason: format!("status {status}"),
+        });
+    }
+    Ok(header(response, reqwest::header::CONTENT_TYPE).unwrap_or_default())
+}
+
+/// `response`'s body if it is at most `limit` bytes ([`read_limited`]); else
+/// [`FetchError::Http`].
+async fn body_within(
+    url: &str,
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    read_limited(response, limit)
+        .await
+        .map_err(|reason| FetchError::Http {
+            url: url.to_owned(),
+            reason: if reason.contains("timed out") {
+                "timed out".into()
+            } else {
+                reason
+            },
+        })
 }
 
 /// `application/json` or a structured `+json` type (`application/jwk-set+json`), any parameters.

@@ -13,6 +13,7 @@ mod browser;
 mod claims;
 mod claims_parameter;
 mod cli;
+mod client_logo;
 mod client_metadata;
 mod cluster;
 mod consent;
