@@ -143,9 +143,9 @@ impl About {
                 policy_uri: client.display.policy_uri.clone(),
                 tos_uri: client.display.tos_uri.clone(),
                 // Registered client ids are `[A-Za-z0-9-._~]`: a path segment as they are.
-                logo: client.has_logo().then(|| {
-                    format!("{}/clients/{}/logo", app.issuer.path(), client.client_id)
-                }),
+                logo: client
+                    .has_logo()
+                    .then(|| format!("{}/clients/{}/logo", app.issuer.path(), client.client_id)),
                 unverified: client.is_dynamic(),
             })
             .unwrap_or_default()

@@ -32,9 +32,6 @@ pub async fn logo(
         .insert_header(("Content-Security-Policy", "default-src 'none'"))
         // Our pages embed it; other sites have no reason to.
         .insert_header(("Cross-Origin-Resource-Policy", "same-origin"))
-        .insert_header((
-            "Cache-Control",
-            format!("public, max-age={LOGO_MAX_AGE}"),
-        ))
+        .insert_header(("Cache-Control", format!("public, max-age={LOGO_MAX_AGE}")))
         .body(logo.bytes))
 }

@@ -279,7 +279,10 @@ mod tests {
     fn only_image_content_types_are_read() {
         assert!(is_image_type("image/png"));
         assert!(is_image_type("Image/JPEG; q=1"));
-        assert!(is_image_type("image/svg+xml"), "refused later, by its bytes");
+        assert!(
+            is_image_type("image/svg+xml"),
+            "refused later, by its bytes"
+        );
         assert!(!is_image_type("text/html; charset=utf-8"));
         assert!(!is_image_type("application/octet-stream"));
         assert!(!is_image_type(""));

@@ -12,8 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, DocServer, Reply, Sent, TestApp, TestEnv, browser, enc, json_of, pkce,
-    post_login_form,
+    Backend, DocServer, Reply, Sent, TestApp, TestEnv, browser, enc, json_of, pkce, post_login_form,
 };
 use crate::on_both_backends;
 use crate::outbound::outbound_args;
@@ -132,8 +131,14 @@ async fn logo(app: &TestApp, client_id: &str) -> (StatusCode, reqwest::header::H
 
 /// The `<img>` the hosted pages show for a client with a logo.
 fn logo_img(app: &TestApp, client_id: &str, alt: &str) -> String {
-    let path = url::Url::parse(&app.issuer).unwrap().path().trim_end_matches('/').to_owned();
-    format!("<img class=\"client-logo\" src=\"{path}/clients/{client_id}/logo\" alt=\"{alt} logo\">")
+    let path = url::Url::parse(&app.issuer)
+        .unwrap()
+        .path()
+        .trim_end_matches('/')
+        .to_owned();
+    format!(
+        "<img class=\"client-logo\" src=\"{path}/clients/{client_id}/logo\" alt=\"{alt} logo\">"
+    )
 }
 
 // A client registers with a logo_uri: the logo is fetched once, the login and consent pages show
@@ -151,7 +156,11 @@ async fn a_registered_logo_is_shown_from_our_origin(backend: Backend) {
     let logo_uri = docs.url("/logo.png");
     let registered = register(&app, "Logo App", Some(&logo_uri)).await;
     let client_id = registered["client_id"].as_str().unwrap().to_owned();
-    assert_eq!(registered["logo_uri"], logo_uri.as_str(), "echoed as registered");
+    assert_eq!(
+        registered["logo_uri"],
+        logo_uri.as_str(),
+        "echoed as registered"
+    );
     assert_eq!(docs.requests("/logo.png"), 1, "fetched at registration");
 
     let (status, headers, bytes) = logo(&app, &client_id).await;
@@ -178,8 +187,14 @@ async fn a_registered_logo_is_shown_from_our_origin(backend: Backend) {
         url::Url::parse(&app.address).unwrap().origin(),
         "the image is on our origin"
     );
-    assert_eq!(resolved.as_str(), app.url(&format!("/clients/{client_id}/logo")));
-    assert!(!html.contains(&format!(":{}", docs.port)), "no reference to the client's host");
+    assert_eq!(
+        resolved.as_str(),
+        app.url(&format!("/clients/{client_id}/logo"))
+    );
+    assert!(
+        !html.contains(&format!(":{}", docs.port)),
+        "no reference to the client's host"
+    );
     assert_first_party_only(&csp);
 
     let consent = post_login_form(&browser, &app.address, &html, "alice").await;
@@ -223,7 +238,10 @@ async fn refused_logos_leave_the_client_without_one(backend: Backend) {
     let mut oversized = tiny_png();
     oversized.resize(64 * 1024 + 1, 0);
     docs.serve("/logo.svg", image("image/svg+xml", svg));
-    docs.serve("/page.html", image("text/html; charset=utf-8", html.clone()));
+    docs.serve(
+        "/page.html",
+        image("text/html; charset=utf-8", html.clone()),
+    );
     docs.serve("/fake.png", image("image/png", html));
     docs.serve("/big.png", image("image/png", oversized));
     docs.serve("/octets.png", image("application/octet-stream", tiny_png()));
@@ -259,12 +277,20 @@ async fn refused_logos_leave_the_client_without_one(backend: Backend) {
         let registered = register(&app, "Refused", Some(&path)).await;
         let client_id = registered["client_id"].as_str().unwrap();
         assert_eq!(registered["logo_uri"], path.as_str(), "{what}: echoed");
-        assert_eq!(logo(&app, client_id).await.0, StatusCode::NOT_FOUND, "{what}");
+        assert_eq!(
+            logo(&app, client_id).await.0,
+            StatusCode::NOT_FOUND,
+            "{what}"
+        );
         let (_, csp, page) = login_page(&app, client_id).await;
         assert!(!page.contains("<img"), "{what}: {page}");
         assert_first_party_only(&csp);
     }
-    assert_eq!(docs.requests("/target.png"), 0, "the redirect was not followed");
+    assert_eq!(
+        docs.requests("/target.png"),
+        0,
+        "the redirect was not followed"
+    );
     assert_eq!(docs.requests("/big.png"), 1);
 
     let mut jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01".to_vec();
@@ -309,19 +335,35 @@ async fn updates_fetch_the_logo_again(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "the update fetched the new logo");
     assert_eq!(bytes, png);
     let (_, _, html) = login_page(&app, &client_id).await;
-    assert!(html.contains(&logo_img(&app, &client_id, "Updater")), "{html}");
+    assert!(
+        html.contains(&logo_img(&app, &client_id, "Updater")),
+        "{html}"
+    );
 
     // Same URL, new image: replaced.
     let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;".to_vec();
     docs.serve("/b.png", image("image/gif", gif.clone()));
     let updated = update(&app, &updated, metadata(Some(docs.url("/b.png")))).await;
     let (_, headers, bytes) = logo(&app, &client_id).await;
-    assert_eq!((headers["content-type"].to_str().unwrap(), bytes), ("image/gif", gif.clone()));
+    assert_eq!(
+        (headers["content-type"].to_str().unwrap(), bytes),
+        ("image/gif", gif.clone())
+    );
 
     // Same URL, failing now: the stored logo stays.
-    docs.serve("/b.png", Reply { status: 503, ..image("image/png", Vec::new()) });
+    docs.serve(
+        "/b.png",
+        Reply {
+            status: 503,
+            ..image("image/png", Vec::new())
+        },
+    );
     let updated = update(&app, &updated, metadata(Some(docs.url("/b.png")))).await;
-    assert_eq!(logo(&app, &client_id).await.2, gif, "kept through a failed refetch");
+    assert_eq!(
+        logo(&app, &client_id).await.2,
+        gif,
+        "kept through a failed refetch"
+    );
 
     // A new URL that fails: removed.
     let updated = update(&app, &updated, metadata(Some(docs.url("/a.svg")))).await;
