@@ -18,17 +18,17 @@ use crate::on_both_backends;
 use crate::outbound::outbound_args;
 
 /// The native app's loopback redirect URI.
-const LOOPBACK: &str = "http://127.0.0.1:9/callback";
+pub const LOOPBACK: &str = "http://127.0.0.1:9/callback";
 
 /// A 1×1 transparent PNG (67 bytes).
-fn tiny_png() -> Vec<u8> {
+pub fn tiny_png() -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
         .unwrap()
 }
 
 /// `body` served with `content_type`.
-fn image(content_type: &str, body: Vec<u8>) -> Reply {
+pub fn image(content_type: &str, body: Vec<u8>) -> Reply {
     Reply {
         status: 200,
         headers: vec![("Content-Type".into(), content_type.into())],
@@ -38,7 +38,7 @@ fn image(content_type: &str, body: Vec<u8>) -> Reply {
 }
 
 /// A server with open registration whose outbound fetcher trusts `docs` (loopback allowed).
-async fn server(env: &TestEnv, docs: &DocServer) -> TestApp {
+pub async fn server(env: &TestEnv, docs: &DocServer) -> TestApp {
     let mut args = outbound_args(env, docs, true);
     args.client_registration = Some("open".into());
     args.client_registration_max_per_ip = Some(1000);
@@ -46,7 +46,7 @@ async fn server(env: &TestEnv, docs: &DocServer) -> TestApp {
 }
 
 /// Registers a public native client named `name` with `logo_uri` (if any): the 201 answer.
-async fn register(app: &TestApp, name: &str, logo_uri: Option<&str>) -> Value {
+pub async fn register(app: &TestApp, name: &str, logo_uri: Option<&str>) -> Value {
     let mut metadata = json!({
         "client_name": name,
         "redirect_uris": [LOOPBACK],
