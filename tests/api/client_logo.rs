@@ -58,7 +58,7 @@ pub async fn register(app: &TestApp, name: &str, logo_uri: Option<&str>) -> Valu
     }
     let response = app
         .client
-        .post(app.url("/register"))
+        .post(app.url(&format!("{}/register", issuer_path(app))))
         .json(&metadata)
         .sent()
         .await;
@@ -87,8 +87,9 @@ async fn update(app: &TestApp, registered: &Value, metadata: Value) -> Value {
 /// The login page of `client_id` in a fresh browser: the browser, the page's CSP and HTML.
 async fn login_page(app: &TestApp, client_id: &str) -> (reqwest::Client, String, String) {
     let url = app.url(&format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s1\
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s1\
          &code_challenge={}&code_challenge_method=S256",
+        issuer_path(app),
         enc(LOOPBACK),
         pkce(&"v".repeat(50))
     ));
@@ -124,18 +125,25 @@ fn assert_first_party_only(csp: &str) {
 
 /// `GET /clients/{client_id}/logo`: status, headers and bytes.
 async fn logo(app: &TestApp, client_id: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-    let response = app.get(&format!("/clients/{client_id}/logo")).await;
+    let response = app
+        .get(&format!("{}/clients/{client_id}/logo", issuer_path(app)))
+        .await;
     let (status, headers) = (response.status(), response.headers().clone());
     (status, headers, response.bytes().await.unwrap().to_vec())
 }
 
-/// The `<img>` the hosted pages show for a client with a logo.
-fn logo_img(app: &TestApp, client_id: &str, alt: &str) -> String {
-    let path = url::Url::parse(&app.issuer)
+/// The issuer's path (`""` at the root), which every route is under.
+fn issuer_path(app: &TestApp) -> String {
+    url::Url::parse(&app.issuer)
         .unwrap()
         .path()
         .trim_end_matches('/')
-        .to_owned();
+        .to_owned()
+}
+
+/// The `<img>` the hosted pages show for a client with a logo.
+fn logo_img(app: &TestApp, client_id: &str, alt: &str) -> String {
+    let path = issuer_path(app);
     format!(
         "<img class=\"client-logo\" src=\"{path}/clients/{client_id}/logo\" alt=\"{alt} logo\">"
     )
@@ -380,8 +388,33 @@ async fn updates_fetch_the_logo_again(backend: Backend) {
     assert!(!html.contains("<img"), "{html}");
 }
 
+// Under an issuer with a path, the logo is served under that path (like every route) and the
+// pages point there.
+async fn logos_live_under_the_issuer_path(backend: Backend) {
+    let docs = DocServer::start().await;
+    let env = TestEnv::new(backend).await;
+    let mut args = outbound_args(&env, &docs, true);
+    args.client_registration = Some("open".into());
+    args.issuer = Some("http://localhost/idp".into());
+    let app = env.spawn_with(args).await;
+    docs.serve("/logo.png", image("image/png", tiny_png()));
+    let registered = register(&app, "Pathed", Some(&docs.url("/logo.png"))).await;
+    let client_id = registered["client_id"].as_str().unwrap();
+    let (_, csp, html) = login_page(&app, client_id).await;
+    let img = format!(
+        "<img class=\"client-logo\" src=\"/idp/clients/{client_id}/logo\" alt=\"Pathed logo\">"
+    );
+    assert!(html.contains(&img), "{img} in {html}");
+    assert_first_party_only(&csp);
+    let (status, _, bytes) = logo(&app, client_id).await;
+    assert_eq!((status, bytes), (StatusCode::OK, tiny_png()));
+    let at_root = app.get(&format!("/clients/{client_id}/logo")).await;
+    assert_eq!(at_root.status(), StatusCode::NOT_FOUND);
+}
+
 on_both_backends!(
     a_registered_logo_is_shown_from_our_origin,
     refused_logos_leave_the_client_without_one,
     updates_fetch_the_logo_again,
+    logos_live_under_the_issuer_path,
 );
