@@ -1211,7 +1211,6 @@ async fn a_real_browser_uses_passkeys() {
 // target/screenshots/login-with-client-logo.png.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_shows_a_dynamic_clients_logo_from_our_origin() {
-    use base64::Engine;
     let Some(launched) = launch().await else {
         return;
     };
@@ -1219,10 +1218,7 @@ async fn a_real_browser_shows_a_dynamic_clients_logo_from_our_origin() {
     let docs = crate::helpers::DocServer::start().await;
     let env = TestEnv::new(Backend::Sqlite).await;
     let app = crate::client_logo::server(&env, &docs).await;
-    // 32×32: a blue frame and diagonal, visible in the screenshot.
-    let logo = base64::engine::general_purpose::STANDARD
-        .decode("iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAhElEQVR42u3Wqw3AMAxFUW/SjTphBwwsLwmNmsaf52dSRbrIwEdmluO8SpPfAe1+KGkXVAHjtAogGkuAZWgAxTCAvGEDScMFZAwvABsBADNiAGCEgaiBACEDBPwGDjiNFOAxsoBpEADd4ACKQQNWBhP4NMjAbPCBl1ECjHurgNmQ/fxadf15Venw13eDAAAAAElFTkSuQmCC")
-        .unwrap();
+    let logo = crate::client_logo::framed_png();
     docs.serve("/logo.png", crate::client_logo::image("image/png", logo));
     let registered =
         crate::client_logo::register(&app, "Logo App", Some(&docs.url("/logo.png"))).await;

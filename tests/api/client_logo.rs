@@ -27,6 +27,13 @@ pub fn tiny_png() -> Vec<u8> {
         .unwrap()
 }
 
+/// A 32×32 PNG (189 bytes): a blue frame and diagonal, visible in screenshots.
+pub fn framed_png() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAIAAAD8GO2jAAAAhElEQVR42u3Wqw3AMAxFUW/SjTphBwwsLwmNmsaf52dSRbrIwEdmluO8SpPfAe1+KGkXVAHjtAogGkuAZWgAxTCAvGEDScMFZAwvABsBADNiAGCEgaiBACEDBPwGDjiNFOAxsoBpEADd4ACKQQNWBhP4NMjAbPCBl1ECjHurgNmQ/fxadf15Venw13eDAAAAAElFTkSuQmCC")
+        .unwrap()
+}
+
 /// `body` served with `content_type`.
 pub fn image(content_type: &str, body: Vec<u8>) -> Reply {
     Reply {

@@ -858,6 +858,55 @@ async fn dynamic_oidcc_registration_tos_uri(backend: Backend) {
     dop.unregister(&client).await;
 }
 
+/// Where the suite serves its logo (`CreateLogoUri`: a 38 KB PNG on the suite's host).
+const LOGO_PATH: &str = "/images/openid.png";
+
+/// `OIDCCRegistrationLogoUri` (OP-Registration-logo_uri): the client registers a `logo_uri`
+/// (`AddLogoUriToDynamicRegistrationRequest`), and a fresh login page shows the logo
+/// (`ExpectLoginPageWithLogo`, reviewed on its screenshot). Portcullis fetched the image at
+/// registration and the page shows it from the OP's own origin (AUTHZ-11): the `<img>` on the
+/// page resolves to the OP and answers the suite's image; the suite's server was asked for it
+/// once, at registration.
+async fn dynamic_oidcc_registration_logo_uri(backend: Backend) {
+    let dop = DynamicOp::start(backend).await;
+    let png = crate::client_logo::framed_png();
+    dop.docs.serve(
+        LOGO_PATH,
+        crate::client_logo::image("image/png", png.clone()),
+    );
+    let logo = dop.docs.url(LOGO_PATH);
+    let client = dop
+        .client("oidcc-registration-logo-uri", |request| {
+            request["logo_uri"] = json!(logo);
+        })
+        .await;
+    let html = dop.login_page(&client).await;
+    let marker = "<img class=\"client-logo\" src=\"";
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("ExpectLoginPageWithLogo: {html}"))
+        + marker.len();
+    let src = &html[at..at + html[at..].find('"').expect("closing quote")];
+    let page = url::Url::parse(dop.op.discovery["authorization_endpoint"].as_str().unwrap())
+        .expect("authorization_endpoint");
+    let image = page.join(src).expect("the logo's URL");
+    assert_eq!(
+        image.origin(),
+        page.origin(),
+        "the logo is served by the OP"
+    );
+    let response = fresh_browser().get(image.as_str()).sent().await;
+    assert_eq!(response.status(), StatusCode::OK, "{image}");
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.bytes().await.expect("the logo").to_vec(), png);
+    assert_eq!(
+        dop.docs.requests(LOGO_PATH),
+        1,
+        "fetched once, at registration"
+    );
+    dop.unregister(&client).await;
+}
+
 /// `OIDCCRegistrationJwksUri` (OP-Registration-jwks_uri): the client registers a `jwks_uri`
 /// (keys with a `kid`) instead of `jwks`; the OP fetches them for the assertion; full flow.
 async fn dynamic_oidcc_registration_jwks_uri(backend: Backend) {
@@ -1123,7 +1172,7 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
 //  9 oidcc-discovery-endpoint-verification       dynamic_oidcc_discovery_endpoint_verification
 //                                                (implicit members not applicable)
 // 10 oidcc-server                                dynamic_oidcc_server
-// 11 oidcc-registration-logo-uri                 PLACEHOLDER: the client logo (being built)
+// 11 oidcc-registration-logo-uri                 dynamic_oidcc_registration_logo_uri
 // 12 oidcc-registration-policy-uri               dynamic_oidcc_registration_policy_uri
 // 13 oidcc-registration-tos-uri                  dynamic_oidcc_registration_tos_uri
 // 14 oidcc-registration-jwks-uri                 dynamic_oidcc_registration_jwks_uri
@@ -1140,8 +1189,6 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
 //                                                dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds
 //
 // PLACEHOLDERS (no test yet; added when the features land, with the fixture above):
-// - 11 dynamic_oidcc_registration_logo_uri: register `logo_uri`; a fresh login page shows the
-//   logo (`ExpectLoginPageWithLogo`), served from the OP's own origin.
 // - 19 dynamic_oidcc_request_uri_unsigned: register `request_uris` (with a #fragment); the
 //   document server serves an alg-none request object (`application/jwt`); state and nonce only
 //   inside it; `request_uri_parameter_supported` true (CheckDiscEndpointRequestUriParameterSupported).
@@ -1162,6 +1209,7 @@ oidf_modules!(
     dynamic_oidcc_redirect_uri_regfrag,
     dynamic_oidcc_discovery_endpoint_verification,
     dynamic_oidcc_server,
+    dynamic_oidcc_registration_logo_uri,
     dynamic_oidcc_registration_policy_uri,
     dynamic_oidcc_registration_tos_uri,
     dynamic_oidcc_registration_jwks_uri,
