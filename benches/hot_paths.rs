@@ -248,6 +248,7 @@ fn issuing(c: &mut Criterion) {
             audiences: vec!["https://api.example.com".into()],
             access_token_alg: alg,
             id_token_alg: alg,
+            userinfo_signed_response_alg: None,
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),

@@ -158,6 +158,10 @@ pub enum ClientsCommand {
         /// Algorithm of its ID tokens (RS256 or ES256). Default RS256.
         #[arg(id = "client_id_token_alg", long = "id-token-signing-alg", value_parser = parse_alg, default_value = "RS256")]
         id_token_alg: SigningAlg,
+        /// Sign its userinfo responses (OIDC Core §5.3.2): a JWT (`application/jwt`) signed
+        /// with the active key of this algorithm (RS256 or ES256). Default: plain JSON.
+        #[arg(long = "userinfo-signed-response-alg", value_parser = parse_alg)]
+        userinfo_signed_response_alg: Option<SigningAlg>,
         /// A first-party client: its users are not asked for consent.
         #[arg(long)]
         first_party: bool,
@@ -213,8 +217,8 @@ pub enum ClientsCommand {
         #[arg(long, value_parser = parse_request_object_alg)]
         request_object_signing_alg: Option<RequestObjectAlg>,
     },
-    /// Change a client's web origins, second-factor policy or keys (each change audited on its
-    /// own); prints the client as JSON.
+    /// Change a client's web origins, second-factor policy, keys or token-exchange audiences
+    /// (each change audited on its own); prints the client as JSON.
     Update {
         /// The client identifier.
         #[arg(allow_hyphen_values = true)]
@@ -238,6 +242,11 @@ pub enum ClientsCommand {
         /// `--jwks` otherwise).
         #[arg(long)]
         jwks_uri: Option<String>,
+        /// An audience this client may ask for by token exchange (RFC 8693), replacing the
+        /// registered ones; repeatable; the first is the default. The client must have the
+        /// token-exchange grant.
+        #[arg(long = "token-exchange-audience")]
+        token_exchange_audiences: Vec<String>,
     },
     /// List every client (no secrets) as a JSON array.
     List,
@@ -683,6 +692,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             audiences,
             access_token_alg,
             id_token_alg,
+            userinfo_signed_response_alg,
             first_party,
             post_logout_redirect_uris,
             introspection_audiences,
@@ -705,6 +715,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 audiences,
                 access_token_alg,
                 id_token_alg,
+                userinfo_signed_response_alg,
                 first_party,
                 post_logout_redirect_uris,
                 introspection_audiences,
@@ -731,6 +742,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             second_factor,
             jwks,
             jwks_uri,
+            token_exchange_audiences,
         } => {
             let change_origins = !web_origins.is_empty() || no_web_origins;
             let keys = match (jwks, jwks_uri) {
@@ -738,9 +750,13 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 (None, Some(uri)) => Some(oidc_clients::KeySource::JwksUri(uri)),
                 (None, None) => None,
             };
-            if !change_origins && second_factor.is_none() && keys.is_none() {
+            if !change_origins
+                && second_factor.is_none()
+                && keys.is_none()
+                && token_exchange_audiences.is_empty()
+            {
                 anyhow::bail!(
-                    "nothing to change: give --web-origin (repeatable), --no-web-origins, --second-factor-policy, --jwks or --jwks-uri"
+                    "nothing to change: give --web-origin (repeatable), --no-web-origins, --second-factor-policy, --jwks, --jwks-uri or --token-exchange-audience (repeatable)"
                 );
             }
             let mut client = None;
@@ -759,6 +775,24 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                     audited(&db, "client_second_factor_changed", move |conn| {
                         oidc_clients::set_second_factor(conn, &id, policy, clock.now_naive())
                     })
+                    .await?,
+                );
+            }
+            if !token_exchange_audiences.is_empty() {
+                let (id, clock) = (client_id.clone(), clock.clone());
+                client = Some(
+                    audited(
+                        &db,
+                        "client_token_exchange_audiences_changed",
+                        move |conn| {
+                            oidc_clients::set_token_exchange_audiences(
+                                conn,
+                                &id,
+                                &token_exchange_audiences,
+                                clock.now_naive(),
+                            )
+                        },
+                    )
                     .await?,
                 );
             }

@@ -302,6 +302,9 @@ impl Application {
             &fetcher,
         )));
         let state = AppState {
+            client_logos: Arc::new(crate::oidc::client_logo::LogoFetcher::new(Arc::clone(
+                &fetcher,
+            ))),
             request_objects: Arc::new(crate::oidc::authorize::RequestObjects::new(
                 Arc::clone(&fetcher),
                 Arc::clone(&remote_keys),

@@ -88,6 +88,8 @@ pub struct AppState {
     pub client_documents: Option<Arc<crate::oidc::client_metadata::MetadataDocuments>>,
     /// Dynamic client registration (RFC 7591, RFC 7592).
     pub registration: Arc<crate::oidc::registration::RegistrationSettings>,
+    /// Fetches dynamic clients' logos (RFC 7591 §2 `logo_uri`) SSRF-safely at registration.
+    pub client_logos: Arc<crate::oidc::client_logo::LogoFetcher>,
 }
 
 impl AppState {

@@ -200,10 +200,26 @@ pub struct ClientRow {
     pub tos_uri: Option<String>,
     /// JSON array: RFC 7591 `contacts`.
     pub contacts: String,
+    /// `RS256` or `ES256`: signed userinfo responses (OIDC Core §5.3.2); `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<String>,
     /// JSON array: the URLs it may pass as `request_uri` (OIDC Core §6.2).
     pub request_uris: String,
     /// The algorithm of its request objects; `None`: not registered.
     pub request_object_signing_alg: Option<String>,
+}
+
+/// A row of `client_logos`: a dynamic client's logo, as served.
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = crate::db::schema::client_logos)]
+pub struct ClientLogoRow {
+    /// The client.
+    pub client_id: String,
+    /// The recognised image type (`image/png`, `image/jpeg`, `image/gif`, `image/webp`).
+    pub content_type: String,
+    /// The image, at most 64 KiB.
+    pub bytes: Vec<u8>,
+    /// When it was fetched.
+    pub fetched_at: NaiveDateTime,
 }
 
 /// A row of `initial_access_tokens`; serialised for administrators without its hash.

@@ -216,11 +216,30 @@ diesel::table! {
         tos_uri -> Nullable<Text>,
         /// JSON array of RFC 7591 §2 `contacts`.
         contacts -> Text,
+        /// `RS256` or `ES256`: userinfo answers it with a JWT signed with that algorithm (OIDC
+        /// Core §5.3.2, OIDC Registration §2); NULL: plain JSON.
+        userinfo_signed_response_alg -> Nullable<Text>,
         /// JSON array of the URLs it may pass as `request_uri` (OIDC Core §6.2), exact strings.
         request_uris -> Text,
         /// The algorithm of its request objects (`RS256`, `PS256`, `ES256`, `none`); NULL: not
         /// registered.
         request_object_signing_alg -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The logos of dynamically registered clients (RFC 7591 §2 `logo_uri`), fetched at
+    /// registration and served from our own origin.
+    client_logos (client_id) {
+        /// The client (deleting it deletes the logo).
+        client_id -> Text,
+        /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`: what the bytes were
+        /// recognised as.
+        content_type -> Text,
+        /// The image, at most 64 KiB.
+        bytes -> Binary,
+        /// When it was fetched (UTC).
+        fetched_at -> Timestamp,
     }
 }
 

@@ -119,14 +119,18 @@ struct ConsentPage<'a> {
 }
 
 /// What a client registered about itself (RFC 7591 §2), for the login and consent pages: its
-/// name (marked unverified for a dynamically registered client, whose name nobody checked) and
-/// links to its privacy policy and terms. The logo is not shown: the pages load nothing from
-/// other origins (AUTHZ-11).
+/// name (marked unverified for a dynamically registered client, whose name nobody checked),
+/// links to its privacy policy and terms, and its logo when one was fetched and accepted at
+/// registration — from our own origin (`{issuer path}/clients/{client_id}/logo`, allowed by
+/// `img-src 'self'`), never from `logo_uri`: the pages load nothing from other origins
+/// (AUTHZ-11).
 #[derive(Default)]
 struct About {
     name: Option<String>,
     policy_uri: Option<String>,
     tos_uri: Option<String>,
+    /// The path of the stored logo.
+    logo: Option<String>,
     unverified: bool,
 }
 
@@ -138,6 +142,10 @@ impl About {
                 name: client.display.client_name.clone(),
                 policy_uri: client.display.policy_uri.clone(),
                 tos_uri: client.display.tos_uri.clone(),
+                // Registered client ids are `[A-Za-z0-9-._~]`: a path segment as they are.
+                logo: client
+                    .has_logo()
+                    .then(|| format!("{}/clients/{}/logo", app.issuer.path(), client.client_id)),
                 unverified: client.is_dynamic(),
             })
             .unwrap_or_default()
@@ -270,6 +278,20 @@ fn deliver(state: &AppState, response: AuthorizationResponse) -> HttpResponse {
 /// The CSP of every hosted page: nothing loads, nothing runs, no framing.
 pub(super) const PAGE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The CSP of the login and consent pages: [`PAGE_CSP`], and images from our own origin only
+/// (the client's logo as we stored it; AUTHZ-11: nothing from other origins).
+const CLIENT_PAGE_CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// [`page`] for the login and consent pages, which may show the client's logo
+/// ([`CLIENT_PAGE_CSP`]).
+fn client_page(
+    state: &AppState,
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+) -> HttpResponse {
+    page_with_csp(state, status, CLIENT_PAGE_CSP, body)
+}
 
 /// Headers of every page: no framing (HDR-01), no referrer, no caching, no sniffing.
 pub(super) fn page(
@@ -587,7 +609,7 @@ pub(super) async fn start_pending(
         }
         .render(),
     };
-    let mut response = page(app, StatusCode::OK, body);
+    let mut response = client_page(app, StatusCode::OK, body);
     let _ = response.add_cookie(&cookie(
         app,
         "flow",
@@ -669,7 +691,7 @@ pub async fn login(
     let rerender = |status: StatusCode, error: &str| {
         // The same request and CSRF token stay valid for another attempt.
         let csrf = params.get("csrf_token").unwrap_or("");
-        page(
+        client_page(
             &app,
             status,
             LoginPage {
@@ -1217,7 +1239,7 @@ async fn finish_sign_in(
             "This sign-in request was already completed.",
         )
     } else if needs_consent {
-        page(
+        client_page(
             app,
             StatusCode::OK,
             consent_page(
@@ -1286,7 +1308,7 @@ pub async fn consent(
             }
             ConsentOutcome::SignInAgain => {
                 // The same request and CSRF token stay valid for the sign-in.
-                return page(
+                return client_page(
                     &app,
                     StatusCode::OK,
                     LoginPage {

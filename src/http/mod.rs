@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth_api;
 pub mod authorize;
 pub mod bearer;
+pub mod client_logo;
 pub mod context;
 pub mod cors;
 pub mod device;
@@ -260,6 +261,12 @@ pub fn configure_admin(cfg: &mut web::ServiceConfig) {
                 admin::update_web_origins,
             ))
             .service(scoped_resource(
+                "/admin/clients/{client_id}/token-exchange-audiences",
+                "/clients/{client_id}/token-exchange-audiences",
+                PUT,
+                admin::update_token_exchange_audiences,
+            ))
+            .service(scoped_resource(
                 "/admin/clients/{client_id}/second-factor",
                 "/clients/{client_id}/second-factor",
                 PUT,
@@ -489,6 +496,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/register/{client_id}",
         MANAGE,
         registration::configuration,
+    ))
+    // Dynamic clients' logos, fetched at registration, for the hosted pages (AUTHZ-11).
+    .service(resource(
+        "/clients/{client_id}/logo",
+        READ,
+        client_logo::logo,
     ))
     .service(cross_origin_resource(
         "/userinfo",

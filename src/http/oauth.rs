@@ -17,7 +17,7 @@ use crate::oidc::client_metadata;
 use crate::oidc::clients::Client;
 use crate::oidc::error::OAuthError;
 use crate::oidc::grants;
-use crate::oidc::introspect::{self, Introspection, UserInfoError};
+use crate::oidc::introspect::{self, Introspection, UserInfoBody, UserInfoError};
 use crate::oidc::params::Params;
 use crate::oidc::revocation::{self, Revocation};
 use crate::state::AppState;
@@ -395,13 +395,15 @@ pub async fn introspect(
     ))
 }
 
-/// `GET|POST /userinfo` (OIDC Core §5.3): the claims [`introspect::userinfo`] allows; RFC 6750
-/// errors. The access token comes in the `Authorization: Bearer` header (RFC 6750 §2.1) or, on a
-/// POST with an `application/x-www-form-urlencoded` body, as its `access_token` parameter
-/// (§2.2). Both at once, a repeated parameter or an unreadable form body: 400 `invalid_request`
-/// (§2: a client uses one method). Another body type is ignored (the header is then the only
-/// method). Cross-origin (CORS) for the web origins of the token's client; errors for an origin
-/// of any client.
+/// `GET|POST /userinfo` (OIDC Core §5.3): the claims [`introspect::userinfo`] allows, as JSON
+/// or, for a client that registered `userinfo_signed_response_alg`, as a signed JWT
+/// (`application/jwt`, §5.3.2); `Cache-Control: no-store` either way; RFC 6750 errors. The
+/// access token comes in the `Authorization: Bearer` header (RFC 6750 §2.1) or, on a POST with
+/// an `application/x-www-form-urlencoded` body, as its `access_token` parameter (§2.2). Both at
+/// once, a repeated parameter or an unreadable form body: 400 `invalid_request` (§2: a client
+/// uses one method). Another body type is ignored (the header is then the only method).
+/// Cross-origin (CORS) for the web origins of the token's client; errors for an origin of any
+/// client.
 pub async fn userinfo(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -419,22 +421,26 @@ async fn claims_of_user(
     cors: &mut CrossOrigin,
 ) -> Result<HttpResponse, BearerError> {
     let token = userinfo_token(request, payload).await?;
-    let answer =
-        introspect::userinfo(&state.tokens, &token)
-            .await
-            .map_err(|error| match error {
-                UserInfoError::InvalidToken => {
-                    BearerError::Invalid(VerifyError::Malformed("not a valid access token"))
-                }
-                UserInfoError::InsufficientScope => {
-                    BearerError::InsufficientScope("scope openid".into())
-                }
-                UserInfoError::Unavailable(error) => Fault::from(error).into_bearer(),
-            })?;
-    cors.for_client(state.clients.get(&answer.client_id).as_deref());
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(answer.claims))
+    let answer = introspect::userinfo(&state.tokens, &state.clients, &token)
+        .await
+        .map_err(|error| match error {
+            UserInfoError::InvalidToken => {
+                BearerError::Invalid(VerifyError::Malformed("not a valid access token"))
+            }
+            UserInfoError::InsufficientScope => {
+                BearerError::InsufficientScope("scope openid".into())
+            }
+            UserInfoError::Unavailable(error) => Fault::from(error).into_bearer(),
+            UserInfoError::Signing(error) => Fault::internal(error).into_bearer(),
+        })?;
+    cors.for_client(answer.client.as_deref());
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("Cache-Control", "no-store"));
+    Ok(match answer.body {
+        UserInfoBody::Json(claims) => response.json(claims),
+        // OIDC Core §5.3.2: a signed response is `application/jwt`.
+        UserInfoBody::Signed(jwt) => response.content_type("application/jwt").body(jwt),
+    })
 }
 
 /// The access token of a userinfo request: the header's, or the form body's (RFC 6750 §2.1,

@@ -131,6 +131,7 @@ pub async fn register(
         registration::register(
             &state.db,
             &state.registration,
+            &state.client_logos,
             state.issuer.as_str(),
             credential,
             body,
@@ -173,9 +174,17 @@ pub async fn configuration(
             }
             actix_web::http::Method::PUT => {
                 let body = json_body(&request, payload).await?;
-                let updated =
-                    registration::update(&state.db, settings, issuer, client_id, token, body, now)
-                        .await?;
+                let updated = registration::update(
+                    &state.db,
+                    settings,
+                    &state.client_logos,
+                    issuer,
+                    client_id,
+                    token,
+                    body,
+                    now,
+                )
+                .await?;
                 Ok(Some(updated))
             }
             _ => registration::delete(&state.db, settings, client_id, token, now)

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::accounts::factors::SecondFactorPolicy;
 use crate::db::models::ClientRow;
 use crate::db::queries::audit::Change;
+use crate::db::queries::client_logos as logos_q;
 use crate::db::queries::clients as q;
 use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
@@ -147,6 +148,10 @@ pub struct Client {
     pub access_token_alg: SigningAlg,
     /// ID-token algorithm.
     pub id_token_alg: SigningAlg,
+    /// The algorithm of its signed userinfo responses (OIDC Core §5.3.2, OIDC Registration §2
+    /// `userinfo_signed_response_alg`); `None`: userinfo answers plain JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// Skips consent.
     pub first_party: bool,
     /// Exact post-logout redirect URIs.
@@ -204,6 +209,10 @@ pub struct Client {
     /// When it was registered (UTC; RFC 7591 `client_id_issued_at`).
     #[serde(skip)]
     pub created_at: NaiveDateTime,
+    /// Whether a logo fetched from its `logo_uri` is stored ([`crate::oidc::client_logo`]);
+    /// known in the registry only (set when it loads).
+    #[serde(skip)]
+    logo_stored: bool,
 }
 
 /// How a client was registered through RFC 7591 (administrators' clients have none).
@@ -236,8 +245,10 @@ impl RegistrationKind {
 }
 
 /// A client's RFC 7591 §2 human-facing metadata, stored as registered and shown on the hosted
-/// login and consent pages (the name, and the policy and terms as links; the logo is stored and
-/// returned but not loaded by our pages, which load nothing from other origins, AUTHZ-11).
+/// login and consent pages: the name, the policy and terms as links, and the logo — never
+/// loaded from `logo_uri` by the browser, but fetched once at registration, checked and served
+/// from our own origin ([`crate::oidc::client_logo`]; the pages load nothing from other
+/// origins, AUTHZ-11).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DisplayMetadata {
     /// `client_name`: 1–200 characters, no control characters.
@@ -327,6 +338,7 @@ impl Client {
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            userinfo_signed_response_alg: None,
             first_party: true,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -347,6 +359,7 @@ impl Client {
             registration: None,
             last_used_at: None,
             created_at: NaiveDateTime::default(),
+            logo_stored: false,
         }
     }
 
@@ -405,6 +418,7 @@ impl Client {
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            userinfo_signed_response_alg: None,
             first_party,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -424,6 +438,7 @@ impl Client {
             registration: None,
             last_used_at: None,
             created_at: NaiveDateTime::default(),
+            logo_stored: false,
         }
     }
 
@@ -464,6 +479,11 @@ impl Client {
             audiences: list(&row.audiences)?,
             access_token_alg: alg(&row.access_token_alg)?,
             id_token_alg: alg(&row.id_token_alg)?,
+            userinfo_signed_response_alg: row
+                .userinfo_signed_response_alg
+                .as_deref()
+                .map(alg)
+                .transpose()?,
             first_party: row.first_party != 0,
             post_logout_redirect_uris: list(&row.post_logout_redirect_uris)?,
             introspection_audiences: list(&row.introspection_audiences)?,
@@ -516,12 +536,19 @@ impl Client {
                 .transpose()?,
             last_used_at: row.last_used_at,
             created_at: row.created_at,
+            logo_stored: false,
         })
     }
 
     /// Whether it was registered dynamically (RFC 7591), not by an administrator.
     pub fn is_dynamic(&self) -> bool {
         self.registration.is_some()
+    }
+
+    /// Whether a logo is stored for it (served at `{issuer}/clients/{client_id}/logo`): known
+    /// for clients from the registry ([`ClientRegistry::get`]), `false` for others.
+    pub fn has_logo(&self) -> bool {
+        self.logo_stored
     }
 }
 
@@ -574,6 +601,8 @@ impl Client {
             audiences: vec![issuer.to_owned()],
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            // A metadata document's signing preferences are not read: plain JSON userinfo.
+            userinfo_signed_response_alg: None,
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -595,6 +624,7 @@ impl Client {
             registration: None,
             last_used_at: None,
             created_at: NaiveDateTime::default(),
+            logo_stored: false,
         })
     }
 }
@@ -847,6 +877,8 @@ pub struct NewClient {
     pub access_token_alg: SigningAlg,
     /// ID-token algorithm.
     pub id_token_alg: SigningAlg,
+    /// The algorithm of its signed userinfo responses (OIDC Core §5.3.2); `None`: plain JSON.
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// Skips consent.
     pub first_party: bool,
     /// Post-logout redirect URIs.
@@ -1150,6 +1182,9 @@ fn validated_row(
         policy_uri: display.policy_uri.clone(),
         tos_uri: display.tos_uri.clone(),
         contacts: json_list(&display.contacts),
+        userinfo_signed_response_alg: new
+            .userinfo_signed_response_alg
+            .map(|alg| alg.as_str().to_owned()),
         request_uris: json_list(&request_uris),
         request_object_signing_alg: new
             .request_object_signing_alg
@@ -1556,6 +1591,40 @@ pub fn set_web_origins(
     ))
 }
 
+/// Replaces the audiences a client may ask for by token exchange (RFC 8693 §2.1 `audience` and
+/// `resource`; the first is the default) at `now`. The client must be confidential and allowed
+/// the token-exchange grant (grants are fixed at registration), and the list is checked as at
+/// registration: one audience at least, no spaces or control characters, at most 512 bytes each
+/// (duplicates dropped). Tokens already issued keep their audience; the next exchange follows
+/// the new list. The audit detail is the old and new list (no change when they are equal).
+pub fn set_token_exchange_audiences(
+    conn: &mut DbConn,
+    client_id: &str,
+    audiences: &[String],
+    now: NaiveDateTime,
+) -> Result<Change<Client>, ClientError> {
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    let client = Client::from_row(&row).map_err(ClientError::Invalid)?;
+    if !client.allows(GrantType::TokenExchange) {
+        return Err(ClientError::Invalid(format!(
+            "the client is not allowed the {TOKEN_EXCHANGE_GRANT} grant type (fixed at registration)"
+        )));
+    }
+    let audiences = checked_exchange_audiences(!client.confidential, true, audiences)
+        .map_err(ClientError::Invalid)?;
+    if client.token_exchange_audiences == audiences {
+        return Ok(Change::none(client, client_id));
+    }
+    let old = client.token_exchange_audiences;
+    q::set_token_exchange_audiences(conn, client_id, &json_list(&audiences), now)?;
+    let row = q::find(conn, client_id)?.ok_or(ClientError::NotFound)?;
+    Ok(Change::made(
+        Client::from_row(&row).map_err(ClientError::Invalid)?,
+        client_id,
+        serde_json::json!({ "token_exchange_audiences": { "old": old, "new": audiences } }),
+    ))
+}
+
 /// Sets a client's second-factor policy at `now`; the audit detail is the old and new policy (no
 /// change when they are equal).
 pub fn set_second_factor(
@@ -1649,7 +1718,16 @@ struct Loaded {
     /// The union of every client's origins: a CORS preflight names no client, so it is
     /// answered for an origin of any client ([`ClientRegistry::knows_origin`]).
     origins: HashSet<String>,
-    fingerprint: (i64, Option<NaiveDateTime>),
+    fingerprint: Fingerprint,
+}
+
+/// What changes whenever a client or a client's logo is added, changed or deleted: `(count,
+/// latest change)` of `clients`, and `(count, latest fetch)` of `client_logos`.
+type Fingerprint = ((i64, Option<NaiveDateTime>), (i64, Option<NaiveDateTime>));
+
+/// The current [`Fingerprint`].
+fn fingerprint(conn: &mut DbConn) -> Result<Fingerprint, DbError> {
+    Ok((q::fingerprint(conn)?, logos_q::fingerprint(conn)?))
 }
 
 /// Every client in memory, reloaded when the table changes (checked every key refresh tick on
@@ -1692,7 +1770,7 @@ impl ClientRegistry {
             .refresh(db, |observed| {
                 let current = observed.fingerprint;
                 move |conn: &mut DbConn| {
-                    if q::fingerprint(conn)? == current {
+                    if fingerprint(conn)? == current {
                         return Ok::<_, ClientError>(None);
                     }
                     load(conn).map(Some)
@@ -1707,12 +1785,14 @@ impl ClientRegistry {
 }
 
 fn load(conn: &mut DbConn) -> Result<Loaded, ClientError> {
-    let fingerprint = q::fingerprint(conn)?;
+    let fingerprint = fingerprint(conn)?;
+    let logos: HashSet<String> = logos_q::client_ids(conn)?.into_iter().collect();
     let mut clients = HashMap::new();
     let mut origins = HashSet::new();
     for row in q::all(conn)? {
         match Client::from_row(&row) {
-            Ok(client) => {
+            Ok(mut client) => {
+                client.logo_stored = logos.contains(&client.client_id);
                 origins.extend(client.origins.iter().cloned());
                 clients.insert(client.client_id.clone(), Arc::new(client));
             }

@@ -4,18 +4,20 @@
 //! parses the request and renders the outcome.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Duration as ChronoDuration;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::claims_request::RequestedClaims;
-use super::clients::Client;
+use super::clients::{Client, ClientRegistry};
 use super::standard_claims;
 use super::tokens::{AccessClaims, TokenService};
 use crate::accounts::current::{self, NotCurrent};
 use crate::db::DbError;
 use crate::db::queries::{refresh as refresh_q, users as user_q};
+use crate::keys::SignError;
 use crate::secrets::RefreshToken;
 use crate::verify::Scope;
 
@@ -158,14 +160,26 @@ async fn introspect_refresh_token(
 #[serde(transparent)]
 pub struct UserInfo(pub BTreeMap<String, Value>);
 
-/// A userinfo answer: the claims, and the client the access token was issued to (its
-/// `client_id`, RFC 9068 §2.2), whose web origins may read them (CORS).
+/// How userinfo answers (OIDC Core §5.3.2).
+#[derive(Debug)]
+pub enum UserInfoBody {
+    /// `application/json`: the claims.
+    Json(UserInfo),
+    /// `application/jwt`: a JWS of the claims with `iss`, `aud` (the client) and `iat`
+    /// ([`TokenService::sign_userinfo`]), for a client that registered
+    /// `userinfo_signed_response_alg`.
+    Signed(String),
+}
+
+/// A userinfo answer: its body, and the registered client the access token was issued to (its
+/// `client_id`, RFC 9068 §2.2; `None` for a client not in the registry, such as one described
+/// by a metadata document), whose web origins may read it (CORS).
 #[derive(Debug)]
 pub struct UserInfoAnswer {
-    /// The claims.
-    pub claims: UserInfo,
+    /// The claims, as JSON or signed.
+    pub body: UserInfoBody,
     /// The access token's client.
-    pub client_id: String,
+    pub client: Option<Arc<Client>>,
 }
 
 /// Why userinfo refused a bearer token (RFC 6750 §3.1).
@@ -180,12 +194,21 @@ pub enum UserInfoError {
     /// The user's state could not be read.
     #[error(transparent)]
     Unavailable(#[from] DbError),
+    /// A signed response could not be signed (no active key of the client's algorithm).
+    #[error(transparent)]
+    Signing(#[from] SignError),
 }
 
 /// OIDC Core §5.3: the bearer token must be one of our access tokens, unrevoked, with `openid`,
 /// and still speak for its user; the claims follow the granted scopes and the grant's `claims`
-/// parameter (§5.5: its `userinfo` member, found through the token's record).
-pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfoAnswer, UserInfoError> {
+/// parameter (§5.5: its `userinfo` member, found through the token's record). They are signed
+/// (§5.3.2) when the token's client, looked up in `clients`, registered
+/// `userinfo_signed_response_alg`; otherwise plain JSON.
+pub async fn userinfo(
+    tokens: &TokenService,
+    clients: &ClientRegistry,
+    token: &str,
+) -> Result<UserInfoAnswer, UserInfoError> {
     let claims = tokens
         .verify_access_token(token)
         .await
@@ -211,8 +234,14 @@ pub async fn userinfo(tokens: &TokenService, token: &str) -> Result<UserInfoAnsw
     let mut names = standard_claims::for_scope(&claims.scope);
     names.extend(requested.userinfo.iter().map(String::as_str));
     names.insert("sub");
-    Ok(UserInfoAnswer {
-        claims: UserInfo(standard_claims::collect(&user, &profile, names)),
-        client_id,
-    })
+    let claims = standard_claims::collect(&user, &profile, names);
+    let client = clients.get(&client_id);
+    let body = match client
+        .as_deref()
+        .and_then(|c| c.userinfo_signed_response_alg)
+    {
+        Some(alg) => UserInfoBody::Signed(tokens.sign_userinfo(&client_id, alg, &claims)?),
+        None => UserInfoBody::Json(UserInfo(claims)),
+    };
+    Ok(UserInfoAnswer { body, client })
 }

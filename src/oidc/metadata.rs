@@ -40,6 +40,9 @@ pub struct ProviderMetadata {
     pub subject_types_supported: Vec<&'static str>,
     /// ID-token algorithms.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// Algorithms of signed userinfo responses (OIDC Discovery §3, OIDC Core §5.3.2), for
+    /// clients that register `userinfo_signed_response_alg`.
+    pub userinfo_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     /// Algorithms of `private_key_jwt` client assertions (RFC 8414 §2).
@@ -109,6 +112,7 @@ impl ProviderMetadata {
             ],
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
+            userinfo_signing_alg_values_supported: vec!["RS256", "ES256"],
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",

@@ -4,6 +4,7 @@ pub mod apis;
 pub mod authorize;
 pub mod claims_request;
 pub mod client_auth;
+pub mod client_logo;
 pub mod client_metadata;
 pub mod clients;
 pub mod consent;

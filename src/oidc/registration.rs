@@ -23,6 +23,7 @@ use crate::db::queries::{clients as clients_q, throttle};
 use crate::db::{Db, DbConn, DbError, write_transaction};
 use crate::keys::SigningAlg;
 use crate::oidc::client_auth::AuthMethod;
+use crate::oidc::client_logo::{self, LogoFetcher};
 use crate::oidc::clients::{
     self, Client, ClientError, DisplayMetadata, Dynamic, GrantType, NewClient, PkcePolicy,
     RegistrationKind, RequestObjectAlg,
@@ -171,9 +172,16 @@ struct Metadata {
     jwks_uri: Option<String>,
     software_statement: Option<Value>,
     id_token_signed_response_alg: Option<String>,
+    /// OIDC Registration §2: `public` only (discovery's `subject_types_supported`); `pairwise` is
+    /// refused rather than ignored, so a client never believes it got pairwise identifiers.
+    subject_type: Option<String>,
+    /// OIDC Registration §2: `RS256` or `ES256` for signed userinfo responses; absent (or
+    /// `null`) for plain JSON.
+    userinfo_signed_response_alg: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
     /// Portcullis's PKCE policy (`required`, `pkce_or_nonce`, `optional`): registrations with an
-    /// initial access token only.
+    /// initial access token only. Omitted: `required` for a public client, `pkce_or_nonce` for a
+    /// confidential one.
     pkce: Option<String>,
     /// OIDC Registration §2: the URLs it may pass as `request_uri`.
     request_uris: Option<Vec<String>>,
@@ -312,6 +320,12 @@ fn to_new_client(
     } else {
         scopes
     };
+    // OIDC Registration §2: a subject type the OP does not offer is an error, not a default.
+    if let Some(other) = metadata.subject_type.as_deref().filter(|t| *t != "public") {
+        return invalid(&format!(
+            "subject_type `{other}` is not supported: only public (see subject_types_supported)"
+        ));
+    }
     let id_token_alg = match metadata.id_token_signed_response_alg.as_deref() {
         None => SigningAlg::Rs256,
         Some(text) => match SigningAlg::parse(text) {
@@ -337,8 +351,27 @@ fn to_new_client(
             "request_uris: openly registered clients pass request objects by value; request_uris need an initial access token",
         );
     }
+    // OIDC Registration §2: when omitted, userinfo answers plain JSON. `none` is refused too:
+    // an unsigned JWT adds nothing to the JSON answer, and the omission already means JSON.
+    let userinfo_alg = match metadata.userinfo_signed_response_alg.as_deref() {
+        None => None,
+        Some(text) => match SigningAlg::parse(text) {
+            Some(alg) => Some(alg),
+            None => {
+                return invalid(
+                    "userinfo_signed_response_alg must be RS256 or ES256 (omit it for plain JSON userinfo)",
+                );
+            }
+        },
+    };
     let pkce = match metadata.pkce.as_deref() {
-        None => PkcePolicy::Required,
+        // A public client always uses PKCE (and open registration registers only public
+        // clients). A confidential client an administrator let in with an initial access token
+        // authenticates at the token endpoint, so an OpenID request that carries a nonce may omit
+        // PKCE (RFC 9700 §2.1.1): what OpenID Connect relying parties, the OpenID Foundation's
+        // dynamic plan among them, send without asking for the policy.
+        None if public => PkcePolicy::Required,
+        None => PkcePolicy::PkceOrNonce,
         Some(_) if open => return invalid("pkce: openly registered clients always use PKCE"),
         Some(text) => match PkcePolicy::parse(text) {
             Some(policy) => policy,
@@ -354,6 +387,7 @@ fn to_new_client(
         audiences: Vec::new(),
         access_token_alg: SigningAlg::Es256,
         id_token_alg,
+        userinfo_signed_response_alg: userinfo_alg,
         first_party: false,
         post_logout_redirect_uris: metadata.post_logout_redirect_uris.unwrap_or_default(),
         introspection_audiences: Vec::new(),
@@ -423,6 +457,9 @@ pub struct ClientInformation {
     pub scope: String,
     /// The ID-token algorithm.
     pub id_token_signed_response_alg: &'static str,
+    /// The algorithm of signed userinfo responses (OIDC Registration §2); absent: plain JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<&'static str>,
     /// Post-logout redirect URIs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
@@ -464,6 +501,9 @@ impl ClientInformation {
             token_endpoint_auth_method: client.token_endpoint_auth_method.as_str(),
             scope: client.scopes.join(" "),
             id_token_signed_response_alg: client.id_token_alg.as_str(),
+            userinfo_signed_response_alg: client
+                .userinfo_signed_response_alg
+                .map(SigningAlg::as_str),
             redirect_uris: client.redirect_uris,
             post_logout_redirect_uris: client.post_logout_redirect_uris,
             jwks: client.jwks,
@@ -495,13 +535,18 @@ pub enum Credential {
 /// audited as `client_registered`. With a bearer token, it must be a live initial access token
 /// with a use left (spent in the registration's transaction: a refused registration spends
 /// nothing); without one, open registration (if on) for public clients within the policy,
-/// counted against the client network's budget first.
+/// counted against the client network's budget first. Once the client is registered, its
+/// `logo_uri` (if any) is fetched with `logos` and the logo stored ([`client_logo::sync`]): only
+/// an accepted registration makes an outbound request, and a logo that cannot be fetched or is
+/// refused leaves the client without one (logged), never fails the registration; `logo_uri`
+/// is answered as registered either way.
 ///
 /// # Errors
 /// [`RegistrationError`]: off, a missing or bad token, metadata refused, throttled, database.
 pub async fn register(
     db: &Db,
     settings: &RegistrationSettings,
+    logos: &LogoFetcher,
     issuer: &str,
     credential: Credential,
     body: Vec<u8>,
@@ -580,6 +625,16 @@ pub async fn register(
             )
         })
         .await?;
+    let client = &registered.client;
+    client_logo::sync(
+        db,
+        logos,
+        &client.client_id,
+        client.display.logo_uri.as_deref(),
+        None,
+        now,
+    )
+    .await;
     Ok(ClientInformation::of(
         registered.client,
         registered.client_secret,
@@ -655,13 +710,20 @@ pub async fn read(
 /// `PUT /register/{client_id}` (RFC 7592 §2.2): replaces the client's metadata with the JSON
 /// `body` (which must name the client; a `client_secret` in it must be the current one),
 /// validated as at registration under the policy it was registered with, at `now`, audited as
-/// `client_updated`; answers the new metadata and a new registration access token.
+/// `client_updated`; answers the new metadata and a new registration access token. The logo
+/// follows the new `logo_uri` ([`client_logo::sync`] with `logos`: fetched again; removed
+/// without one; a failed fetch of an unchanged URL keeps the stored logo).
 ///
 /// # Errors
 /// `invalid_token`; the registration errors of the metadata.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts and the services it uses, each needed"
+)]
 pub async fn update(
     db: &Db,
     settings: &RegistrationSettings,
+    logos: &LogoFetcher,
     issuer: &str,
     client_id: String,
     presented: String,
@@ -674,7 +736,7 @@ pub async fn update(
     let presented = RegistrationAccessToken::presented(presented);
     let metadata = parse_body(&body);
     let (settings, issuer_owned) = (settings.clone(), issuer.to_owned());
-    let (client, token) = db
+    let (client, token, previous_logo_uri) = db
         .run(move |conn| {
             audit_q::audited(
                 conn,
@@ -707,7 +769,7 @@ pub async fn update(
                     let change = clients::replace_dynamic(conn, new, display, &issuer_owned, now)?;
                     let token = rotate(conn, &client_id, &presented)?;
                     Ok(Change {
-                        value: (change.value, token),
+                        value: (change.value, token, row.logo_uri),
                         subject: change.subject,
                         detail: change.detail,
                     })
@@ -715,11 +777,20 @@ pub async fn update(
             )
         })
         .await?;
+    client_logo::sync(
+        db,
+        logos,
+        &client.client_id,
+        client.display.logo_uri.as_deref(),
+        previous_logo_uri.as_deref(),
+        now,
+    )
+    .await;
     Ok(ClientInformation::of(client, None, token, issuer))
 }
 
-/// `DELETE /register/{client_id}` (RFC 7592 §2.3): deletes the client (its refresh tokens and
-/// consents go with it) at `now`, audited as `client_deleted`.
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3): deletes the client (its refresh tokens,
+/// consents and logo go with it) at `now`, audited as `client_deleted`.
 ///
 /// # Errors
 /// `invalid_token`; database.
@@ -985,6 +1056,83 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn confidential_clients_default_to_pkce_or_nonce_and_public_ones_to_required() {
+        use crate::oidc::clients::PkcePolicy;
+        let settings = open_settings();
+        let with = |method: Option<&str>, pkce: Option<&str>| Metadata {
+            redirect_uris: Some(vec!["http://127.0.0.1/cb".to_owned()]),
+            token_endpoint_auth_method: method.map(str::to_owned),
+            pkce: pkce.map(str::to_owned),
+            ..Metadata::default()
+        };
+        let policy = |metadata: Metadata, kind: RegistrationKind| {
+            to_new_client(metadata, "c".into(), kind, &settings)
+                .map(|(new, _)| new.pkce)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        for method in [None, Some("client_secret_basic"), Some("private_key_jwt")] {
+            let mut metadata = with(method, None);
+            if method == Some("private_key_jwt") {
+                metadata.jwks_uri = Some("https://rp.example.com/jwks".into());
+            }
+            assert_eq!(
+                policy(metadata, RegistrationKind::Token),
+                PkcePolicy::PkceOrNonce,
+                "{method:?}"
+            );
+        }
+        assert_eq!(
+            policy(with(Some("none"), None), RegistrationKind::Token),
+            PkcePolicy::Required
+        );
+        assert_eq!(
+            policy(with(None, None), RegistrationKind::Open),
+            PkcePolicy::Required
+        );
+        assert_eq!(
+            policy(
+                with(Some("client_secret_basic"), Some("required")),
+                RegistrationKind::Token
+            ),
+            PkcePolicy::Required,
+            "asked for explicitly"
+        );
+    }
+
+    #[test]
+    fn only_the_public_subject_type_is_accepted() {
+        let settings = open_settings();
+        let with = |subject_type: &str| Metadata {
+            redirect_uris: Some(vec!["https://rp.example.com/cb".to_owned()]),
+            subject_type: Some(subject_type.to_owned()),
+            ..Metadata::default()
+        };
+        assert!(
+            to_new_client(
+                with("public"),
+                "c".into(),
+                RegistrationKind::Token,
+                &settings
+            )
+            .is_ok()
+        );
+        for refused in ["pairwise", "PUBLIC", ""] {
+            let error = to_new_client(
+                with(refused),
+                "c".into(),
+                RegistrationKind::Token,
+                &settings,
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{refused:?} accepted"));
+            assert!(
+                matches!(error, super::RegistrationError::InvalidClientMetadata(_)),
+                "{refused:?}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Outbound fetches of documents that someone else names — a client's `jwks_uri`, a client ID
-//! metadata document, a registered `request_uri` — without server-side request forgery (SSRF):
-//! `https` only; no special-use address (RFC 6890 and the IANA special-purpose registries:
-//! loopback, private, link-local, CGNAT, unique-local, multicast, documentation, IPv4-mapped and
-//! translated IPv6 forms…) is ever connected to, checked on the literal host before the request and
-//! on every address a name resolves to, inside the resolver the connection itself uses (so no
-//! second lookup can swap the address: no DNS-rebinding window); no proxy; no redirect followed;
-//! connect and total time limits; a size limit on the streamed body; a JSON content type (or,
-//! [`SafeFetcher::get_typed`], one the caller names). Also the pieces the JWKS cache shares: the
-//! size-limited body read and the `Cache-Control` lifetime.
+//! metadata document, a dynamic client's logo, a registered `request_uri` — without server-side
+//! request forgery (SSRF): `https` only; no special-use address (RFC 6890 and the IANA
+//! special-purpose registries: loopback, private, link-local, CGNAT, unique-local, multicast,
+//! documentation, IPv4-mapped and translated IPv6 forms…) is ever connected to, checked on the
+//! literal host before the request and on every address a name resolves to, inside the resolver
+//! the connection itself uses (so no second lookup can swap the address: no DNS-rebinding
+//! window); no proxy; no redirect followed; connect and total time limits; a size limit on the
+//! streamed body; a JSON content type (for media, one the caller accepts). Also the pieces the
+//! JWKS cache shares: the size-limited body read and the `Cache-Control` lifetime.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -157,47 +157,61 @@ impl SafeFetcher {
         limit: usize,
         etag: Option<&str>,
     ) -> Result<Fetched, FetchError> {
-        self.fetch(url, accept, limit, etag, ContentTypes::Json)
-            .await
-    }
-
-    /// GETs `url` as [`SafeFetcher::get`] does, once, without revalidation, accepting only a
-    /// content type whose media type (parameters aside, case-insensitively) is one of
-    /// `content_types`, and a body of at most `limit` bytes: the body. A request object by
-    /// reference (OIDC Core §6.2) is fetched so. Errors as [`SafeFetcher::get`]'s.
-    pub async fn get_typed(
-        &self,
-        url: &str,
-        content_types: &[&str],
-        limit: usize,
-    ) -> Result<Vec<u8>, FetchError> {
-        let accept = content_types.join(", ");
-        match self
-            .fetch(
-                url,
-                &accept,
-                limit,
-                None,
-                ContentTypes::OneOf(content_types),
-            )
-            .await?
-        {
-            Fetched::Document(document) => Ok(document.body),
-            Fetched::NotModified { .. } => Err(FetchError::Http {
-                url: url.to_owned(),
-                reason: "304 to a request without a validator".into(),
-            }),
+        let response = self.send(url, accept, etag).await?;
+        let cache_control = header(&response, reqwest::header::CACHE_CONTROL);
+        if response.status() == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
+            return Ok(Fetched::NotModified { cache_control });
         }
+        let content_type = ok_status(url, &response)?;
+        if !is_json(&content_type) {
+            return Err(FetchError::Document {
+                url: url.to_owned(),
+                reason: format!("content type `{content_type}` is not JSON"),
+            });
+        }
+        let etag = header(&response, reqwest::header::ETAG);
+        let body = body_within(url, response, limit).await?;
+        Ok(Fetched::Document(Document {
+            body,
+            etag,
+            cache_control,
+        }))
     }
 
-    async fn fetch(
+    /// GETs `url` (checked by [`check_url`]) asking for `accept`, for a body that is not JSON
+    /// (a client's logo, a request object by reference): success is 200 with a content type that `accepts` (given the header's
+    /// value, `""` when absent) and a body of at most `limit` bytes. Errors as
+    /// [`SafeFetcher::get`]'s: [`FetchError::Refused`] (URL, address, redirect),
+    /// [`FetchError::Http`] (network, timeout, status, size), [`FetchError::Document`] (a
+    /// content type `accepts` refuses). The caller checks the bytes themselves.
+    pub async fn get_media(
         &self,
         url: &str,
         accept: &str,
         limit: usize,
+        accepts: impl Fn(&str) -> bool,
+    ) -> Result<Media, FetchError> {
+        let response = self.send(url, accept, None).await?;
+        let content_type = ok_status(url, &response)?;
+        if !accepts(&content_type) {
+            return Err(FetchError::Document {
+                url: url.to_owned(),
+                reason: format!("content type `{content_type}` is not accepted"),
+            });
+        }
+        let body = body_within(url, response, limit).await?;
+        Ok(Media { body, content_type })
+    }
+
+    /// Checks `url` and sends the GET (no redirect followed, loopback as allowed): the response,
+    /// whatever its status. Errors: [`FetchError::Refused`] for a URL or address that is not
+    /// allowed, [`FetchError::Http`] for a network failure or a timeout.
+    async fn send(
+        &self,
+        url: &str,
+        accept: &str,
         etag: Option<&str>,
-        content_types: ContentTypes<'_>,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<reqwest::Response, FetchError> {
         let refused = |reason: String| FetchError::Refused {
             url: url.to_owned(),
             reason,
@@ -214,101 +228,82 @@ impl SafeFetcher {
         if let Some(etag) = etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }
-        let response = request
+        request
             .send()
             .await
             .map_err(|error| match refused_address(&error) {
                 Some(reason) => refused(reason),
                 None if error.is_timeout() => http("timed out".into()),
                 None => http(error_chain(&error)),
-            })?;
-        let status = response.status();
-        let header = |name: reqwest::header::HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let cache_control = header(reqwest::header::CACHE_CONTROL);
-        if status == reqwest::StatusCode::NOT_MODIFIED && etag.is_some() {
-            return Ok(Fetched::NotModified { cache_control });
-        }
-        if status.is_redirection() {
-            return Err(refused(format!(
-                "status {status}: redirects are not followed"
-            )));
-        }
-        if status != reqwest::StatusCode::OK {
-            return Err(http(format!("status {status}")));
-        }
-        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-        if !content_types.accept(&content_type) {
-            return Err(FetchError::Document {
-                url: url.to_owned(),
-                reason: format!(
-                    "content type `{content_type}` is not {}",
-                    content_types.describe()
-                ),
-            });
-        }
-        let etag = header(reqwest::header::ETAG);
-        let body = read_limited(response, limit).await.map_err(|reason| {
-            if reason.contains("timed out") {
-                http("timed out".into())
+            })
+    }
+}
+
+/// A fetched body that is not JSON ([`SafeFetcher::get_media`]).
+#[derive(Debug)]
+pub struct Media {
+    /// The body (at most the limit asked for).
+    pub body: Vec<u8>,
+    /// Its `Content-Type` header as sent (`""` when absent).
+    pub content_type: String,
+}
+
+/// `response`'s header `name`, if it is text.
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `response`'s content type (`""` when absent) if its status is 200. Errors:
+/// [`FetchError::Refused`] for a redirect (never followed), [`FetchError::Http`] for any other
+/// status.
+fn ok_status(url: &str, response: &reqwest::Response) -> Result<String, FetchError> {
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(FetchError::Refused {
+            url: url.to_owned(),
+            reason: format!("status {status}: redirects are not followed"),
+        });
+    }
+    if status != reqwest::StatusCode::OK {
+        return Err(FetchError::Http {
+            url: url.to_owned(),
+            reason: format!("status {status}"),
+        });
+    }
+    Ok(header(response, reqwest::header::CONTENT_TYPE).unwrap_or_default())
+}
+
+/// `response`'s body if it is at most `limit` bytes ([`read_limited`]); else
+/// [`FetchError::Http`].
+async fn body_within(
+    url: &str,
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    read_limited(response, limit)
+        .await
+        .map_err(|reason| FetchError::Http {
+            url: url.to_owned(),
+            reason: if reason.contains("timed out") {
+                "timed out".into()
             } else {
-                http(reason)
-            }
-        })?;
-        Ok(Fetched::Document(Document {
-            body,
-            etag,
-            cache_control,
-        }))
-    }
-}
-
-/// The content types a fetch accepts.
-#[derive(Clone, Copy)]
-enum ContentTypes<'t> {
-    /// JSON ([`is_json`]).
-    Json,
-    /// One of these media types.
-    OneOf(&'t [&'t str]),
-}
-
-impl ContentTypes<'_> {
-    fn accept(self, content_type: &str) -> bool {
-        match self {
-            Self::Json => is_json(content_type),
-            Self::OneOf(types) => {
-                let essence = essence(content_type);
-                types.iter().any(|t| t.eq_ignore_ascii_case(&essence))
-            }
-        }
-    }
-
-    fn describe(self) -> String {
-        match self {
-            Self::Json => "JSON".to_owned(),
-            Self::OneOf(types) => types.join(" or "),
-        }
-    }
-}
-
-/// A content type's media type, lowercase, without parameters.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+                reason
+            },
+        })
 }
 
 /// `application/json` or a structured `+json` type (`application/jwk-set+json`), any parameters.
 fn is_json(content_type: &str) -> bool {
-    let essence = essence(content_type);
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -587,11 +582,5 @@ mod tests {
         assert!(is_json("application/jwk-set+json"));
         assert!(!is_json("text/html"));
         assert!(!is_json(""));
-        let jwt = ContentTypes::OneOf(&["application/oauth-authz-req+jwt", "application/jwt"]);
-        assert!(jwt.accept("application/JWT; charset=utf-8"));
-        assert!(jwt.accept("application/oauth-authz-req+jwt"));
-        assert!(!jwt.accept("application/json"));
-        assert!(!jwt.accept("text/plain"));
-        assert!(!jwt.accept(""));
     }
 }

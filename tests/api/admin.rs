@@ -567,6 +567,7 @@ async fn openapi_lists_every_route(backend: Backend) {
         ("/admin/clients", "post"),
         ("/admin/clients/{client_id}/redirect-uris", "put"),
         ("/admin/clients/{client_id}/web-origins", "put"),
+        ("/admin/clients/{client_id}/token-exchange-audiences", "put"),
         ("/admin/clients/{client_id}/second-factor", "put"),
         ("/admin/clients/{client_id}/jwks", "put"),
         ("/admin/clients/{client_id}/rotate-secret", "post"),

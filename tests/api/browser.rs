@@ -1203,3 +1203,88 @@ async fn a_real_browser_uses_passkeys() {
     landed.abort();
     browser.call(reqwest::Method::DELETE, "", None).await;
 }
+
+// A dynamic client's logo in a real browser (the OpenID Foundation's
+// oidcc-registration-logo-uri looks at this page): the login page shows the logo we fetched at
+// registration, and the browser loads it — and everything else — from our own origin, under
+// the page's CSP (an image the CSP blocked would have no size). Screenshot:
+// target/screenshots/login-with-client-logo.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_shows_a_dynamic_clients_logo_from_our_origin() {
+    let Some(launched) = launch().await else {
+        return;
+    };
+    let browser = &launched.browser;
+    let docs = crate::helpers::DocServer::start().await;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let app = crate::client_logo::server(&env, &docs).await;
+    let logo = crate::client_logo::framed_png();
+    docs.serve("/logo.png", crate::client_logo::image("image/png", logo));
+    let registered =
+        crate::client_logo::register(&app, "Logo App", Some(&docs.url("/logo.png"))).await;
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s&code_challenge={}&code_challenge_method=S256",
+        app.address,
+        registered["client_id"].as_str().unwrap(),
+        enc(crate::client_logo::LOOPBACK),
+        pkce(&"v".repeat(50))
+    );
+    browser
+        .call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+        .await;
+    wait_for_title(browser, "Sign in").await;
+    let loaded = crate::helpers::wait_for("the logo loaded", Duration::from_secs(30), || async move {
+        let image = browser
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "const i = document.querySelector('img.client-logo'); return i && i.complete ? [i.naturalWidth, i.naturalHeight, i.currentSrc, i.alt] : null",
+                    "args": [],
+                })),
+            )
+            .await;
+        (!image.is_null()).then_some(image)
+    })
+    .await;
+    assert_eq!(
+        loaded,
+        json!([
+            32,
+            32,
+            format!(
+                "{}/clients/{}/logo",
+                app.address,
+                registered["client_id"].as_str().unwrap()
+            ),
+            "Logo App logo"
+        ]),
+        "the browser loaded the logo from our origin"
+    );
+    let resources = browser
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "return [location.href].concat(performance.getEntriesByType('resource').map(e => e.name))",
+                "args": [],
+            })),
+        )
+        .await;
+    for loaded in resources.as_array().unwrap() {
+        assert!(
+            loaded
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{}/", app.address)),
+            "AUTHZ-11: {loaded} is not from our origin ({resources})"
+        );
+    }
+    assert_eq!(
+        docs.requests("/logo.png"),
+        1,
+        "only the registration fetched it"
+    );
+    screenshot(browser, "login-with-client-logo").await;
+    browser.call(reqwest::Method::DELETE, "", None).await;
+}

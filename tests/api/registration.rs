@@ -235,6 +235,7 @@ async fn open_registration_then_a_code_flow(backend: Backend) {
         .clone();
     assert_eq!(listed["registration"], "open");
     assert_eq!(listed["client_type"], "public");
+    assert_eq!(listed["pkce"], "required", "public clients always use PKCE");
     assert!(
         listed["last_used_at"].is_string(),
         "its token use was recorded"
@@ -284,7 +285,8 @@ async fn discovery_advertises_registration_only_when_enabled(backend: Backend) {
 // client registers with it (a secret that never expires; the OIDF suite's private_key_jwt
 // client with a kid-less inline key, contacts and a redirect URI with a query); a missing,
 // unknown, expired, used-up or revoked token is refused with RFC 6750's 401; a refused
-// registration spends no use; open registration is off in this mode.
+// registration (a pairwise subject type among them) spends no use; open registration is off in
+// this mode; confidential clients default to the pkce_or_nonce policy.
 async fn initial_access_tokens_gate_registration(backend: Backend) {
     let (_env, app) = server(backend, "token").await;
     let admin = app.admin_token().await;
@@ -323,6 +325,16 @@ async fn initial_access_tokens_gate_registration(backend: Backend) {
         &register(&app, Some(&token), &fragment).await,
         "invalid_redirect_uri",
         "javascript",
+    );
+    // Pairwise subject identifiers are not offered: refused, not silently public.
+    let pairwise = json!({
+        "redirect_uris": ["https://rp.example.com/cb"], "subject_type": "pairwise",
+        "sector_identifier_uri": "https://rp.example.com/redirect_uris.json",
+    });
+    assert_metadata_error(
+        &register(&app, Some(&token), &pairwise).await,
+        "invalid_client_metadata",
+        "pairwise",
     );
 
     // A confidential web app: a secret, shown once, never expiring.
@@ -363,6 +375,51 @@ async fn initial_access_tokens_gate_registration(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{oidf}");
     assert!(oidf.get("client_secret").is_none());
     assert_eq!(oidf["jwks"]["keys"].as_array().unwrap().len(), 1);
+
+    // Confidential clients registered with an initial access token default to pkce_or_nonce
+    // (RFC 9700 §2.1.1): the plan's OpenID request with a nonce and no PKCE reaches the login
+    // page; without the nonce, PKCE is still required.
+    let oidf_id = oidf["client_id"].as_str().unwrap().to_owned();
+    let without_pkce = |nonce: &str| {
+        let (app, oidf_id) = (&app, &oidf_id);
+        let nonce = nonce.to_owned();
+        async move {
+            app.get(&format!(
+                "/authorize?response_type=code&client_id={oidf_id}&redirect_uri={}&scope=openid&state=s{nonce}",
+                enc("https://suite.example/test/callback?dummy1=lorem"),
+            ))
+            .await
+        }
+    };
+    assert_eq!(
+        without_pkce("&nonce=n-1").await.status(),
+        StatusCode::OK,
+        "a nonce stands in for PKCE"
+    );
+    let refused = without_pkce("").await;
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert!(
+        refused.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("error=invalid_request"),
+        "no nonce and no PKCE"
+    );
+    let admin_listing = json_of(app.get_bearer("/admin/clients", &admin).await).await;
+    let policy_of = |id: &str| {
+        admin_listing["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client_id"] == id)
+            .map(|c| c["pkce"].clone())
+            .unwrap()
+    };
+    assert_eq!(policy_of(&oidf_id), "pkce_or_nonce");
+    assert_eq!(
+        policy_of(web["client_id"].as_str().unwrap()),
+        "pkce_or_nonce"
+    );
 
     // Keys fetched from the client (jwks_uri, checked as the CLI checks it): refused when not
     // https, registered otherwise. Two refusals spend no use.

@@ -609,6 +609,157 @@ async fn widening_and_unconfigured_targets_are_refused(backend: Backend) {
     assert!(!refused.status.success(), "a public exchanging client");
 }
 
+// TEX-05: the audiences a client may exchange for change through the admin API and the CLI, each
+// change audited, and the next exchange follows them (the first is the default); a client
+// without the grant, an empty list, a bad audience and an unknown client are refused and change
+// nothing.
+async fn token_exchange_audiences_change_through_the_admin_api_and_the_cli(backend: Backend) {
+    let w = World::new(backend).await;
+    let subject = w
+        .webapp_tokens(
+            "alice",
+            "openid offline_access orders:read billing:read",
+            ORDERS,
+        )
+        .await;
+    let subject = access_of(&subject).to_owned();
+    let admin = w.app.admin_token().await;
+    let put = |client_id: &str, body: Value| {
+        let (app, admin) = (&w.app, admin.clone());
+        let path = format!("/admin/clients/{client_id}/token-exchange-audiences");
+        async move {
+            let response = app
+                .send(reqwest::Method::PUT, &path, &admin, Some(body))
+                .await;
+            (response.status(), json_of(response).await)
+        }
+    };
+
+    let (status, changed) = put(
+        "orders-svc",
+        json!({ "token_exchange_audiences": [BILLING] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["token_exchange_audiences"], json!([BILLING]));
+    let refused = w.as_orders(&subject, &[("audience", ORDERS)]).await;
+    assert_error(
+        &refused,
+        "invalid_target",
+        "an audience no longer configured",
+    );
+    let (status, by_default) = w.as_orders(&subject, &[("scope", "billing:read")]).await;
+    assert_eq!(status, StatusCode::OK, "{by_default}");
+    let claims = decode_claims(by_default["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["aud"],
+        json!(BILLING),
+        "the new first audience is the default"
+    );
+
+    for (client_id, body, expected, why) in [
+        (
+            "webapp",
+            json!({ "token_exchange_audiences": [ORDERS] }),
+            StatusCode::BAD_REQUEST,
+            "not allowed the urn:ietf:params:oauth:grant-type:token-exchange grant type",
+        ),
+        (
+            "orders-svc",
+            json!({ "token_exchange_audiences": [] }),
+            StatusCode::BAD_REQUEST,
+            "at least one token_exchange_audience",
+        ),
+        (
+            "orders-svc",
+            json!({ "token_exchange_audiences": ["two words"] }),
+            StatusCode::BAD_REQUEST,
+            "without spaces",
+        ),
+        (
+            "orders-svc",
+            json!({ "audiences": [ORDERS] }),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+        (
+            "nobody",
+            json!({ "token_exchange_audiences": [ORDERS] }),
+            StatusCode::NOT_FOUND,
+            "",
+        ),
+    ] {
+        let (status, answer) = put(client_id, body).await;
+        assert_eq!(status, expected, "{why}: {answer}");
+        let description = answer["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains(why), "{why}: {answer}");
+    }
+    let clients = json_of(w.app.get_bearer("/admin/clients", &admin).await).await;
+    let orders = clients["clients"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["client_id"] == "orders-svc"))
+        .cloned()
+        .unwrap_or_else(|| panic!("orders-svc listed: {clients}"));
+    assert_eq!(
+        orders["token_exchange_audiences"],
+        json!([BILLING]),
+        "refusals change nothing"
+    );
+
+    let cli = stdout_json(
+        &w.env
+            .cli(&[
+                "clients",
+                "update",
+                "orders-svc",
+                "--token-exchange-audience",
+                ORDERS,
+                "--token-exchange-audience",
+                BILLING,
+            ])
+            .await,
+    );
+    assert_eq!(cli["token_exchange_audiences"], json!([ORDERS, BILLING]));
+    w.app.reload_clients().await;
+    let (status, exchanged) = w.as_orders(&subject, &[("audience", ORDERS)]).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let refused = w
+        .env
+        .cli(&[
+            "clients",
+            "update",
+            "webapp",
+            "--token-exchange-audience",
+            ORDERS,
+        ])
+        .await;
+    assert!(!refused.status.success(), "a client without the grant");
+
+    let events = json_of(w.app.get_bearer("/admin/audit?limit=500", &admin).await).await;
+    // The audit API gives each detail as the JSON text stored.
+    let changes: Vec<Value> = events["events"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|e| e["action"] == "client_token_exchange_audiences_changed")
+                .map(|e| {
+                    let detail: Value =
+                        serde_json::from_str(e["detail"].as_str().unwrap_or("null")).unwrap();
+                    detail["token_exchange_audiences"].clone()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        changes,
+        [
+            json!({ "old": [BILLING], "new": [ORDERS, BILLING] }),
+            json!({ "old": [BILLING, ORDERS, INVENTORY], "new": [BILLING] }),
+        ],
+        "both changes audited, newest first: {events}"
+    );
+}
+
 // TEX-06, TEX-07: unacceptable subject and actor tokens are `invalid_request` (RFC 8693
 // §2.2.2): tampered, another issuer's (same keys), a refresh token or an ID token presented as an
 // access token, unsupported token types, a token the client was never sent, an actor token of
@@ -954,6 +1105,7 @@ async fn id_token_subjects_and_the_second_factor_policy(backend: Backend) {
 on_both_backends!(
     exchanged_token_narrows_and_carries_act,
     widening_and_unconfigured_targets_are_refused,
+    token_exchange_audiences_change_through_the_admin_api_and_the_cli,
     unacceptable_subject_and_actor_tokens_are_refused,
     the_exchanged_token_never_outlives_the_subject,
     id_token_subjects_and_the_second_factor_policy,

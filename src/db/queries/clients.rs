@@ -80,6 +80,21 @@ pub fn set_web_origins(
         .execute(conn)
 }
 
+/// Replaces a client's token-exchange audiences (a JSON array) at `now`.
+pub fn set_token_exchange_audiences(
+    conn: &mut DbConn,
+    client_id: &str,
+    audiences: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(dsl::clients.find(client_id))
+        .set((
+            dsl::token_exchange_audiences.eq(audiences),
+            dsl::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
 /// Sets a client's second-factor policy at `now`.
 pub fn set_second_factor(
     conn: &mut DbConn,

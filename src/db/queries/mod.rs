@@ -4,6 +4,7 @@
 pub mod account;
 pub mod apis;
 pub mod audit;
+pub mod client_logos;
 pub mod clients;
 pub mod consents;
 pub mod device_authorizations;

@@ -180,12 +180,14 @@ impl RequestObjects {
         let without_fragment = uri.split_once('#').map_or(uri, |(base, _)| base);
         let body = self
             .fetcher
-            .get_typed(
+            .get_media(
                 without_fragment,
-                &REQUEST_OBJECT_CONTENT_TYPES,
+                &REQUEST_OBJECT_CONTENT_TYPES.join(", "),
                 MAX_REQUEST_OBJECT_LEN,
+                is_request_object_type,
             )
             .await
+            .map(|media| media.body)
             .map_err(|error| {
                 tracing::warn!(client_id = %client.client_id, %error, "request_uri fetch failed");
                 match error {
@@ -204,6 +206,15 @@ impl RequestObjects {
             .map_err(|_| invalid_object("The request object fetched is not text."))?;
         Ok(text.trim().to_owned())
     }
+}
+
+/// Whether `content_type` (a header's value, parameters aside, case-insensitively) is one of
+/// [`REQUEST_OBJECT_CONTENT_TYPES`].
+fn is_request_object_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    REQUEST_OBJECT_CONTENT_TYPES
+        .iter()
+        .any(|accepted| accepted.eq_ignore_ascii_case(essence))
 }
 
 /// Logs a refused request object (the reason only; never the object).
@@ -677,6 +688,20 @@ mod tests {
             b64(&json!({"alg": "none", "typ": "oauth-authz-req+jwt"}))
         );
         assert!(checked(&typed, &client, 500).is_ok());
+    }
+
+    #[test]
+    fn only_jwt_content_types_are_request_objects() {
+        assert!(is_request_object_type("application/JWT; charset=utf-8"));
+        assert!(is_request_object_type("application/oauth-authz-req+jwt"));
+        for other in [
+            "application/json",
+            "text/plain",
+            "application/octet-stream",
+            "",
+        ] {
+            assert!(!is_request_object_type(other), "{other}");
+        }
     }
 
     #[test]

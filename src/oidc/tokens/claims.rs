@@ -1,6 +1,7 @@
 //! The claims of the tokens this server signs: one access-token type (RFC 9068) and one
 //! ID-token type (OIDC Core §2), used to issue them and to read them back (introspection,
-//! userinfo, revocation, `id_token_hint`).
+//! userinfo, revocation, `id_token_hint`), and the claims of signed userinfo responses (OIDC
+//! Core §5.3.2), which are only issued.
 //!
 //! Fields are `Cow`s so that issuing borrows everything it can (no copies on the
 //! `client_credentials` hot path) while reading owns its data. The field order is the order of
@@ -108,6 +109,23 @@ pub struct IdClaims<'a> {
     /// (standard claims only, never one of the members above); read back, any other member.
     #[serde(flatten)]
     pub user_claims: BTreeMap<String, Value>,
+}
+
+/// The claims of a signed userinfo response (OIDC Core §5.3.2): `iss` (this issuer), `aud`
+/// (the client the access token was issued to), `iat`, then the userinfo claims — `sub` and
+/// the standard claims released (OIDC Core §5.1), none of which is one of the members before
+/// them. No `exp` or `nonce`: the response is a reply to one request, not a token to keep.
+#[derive(Debug, Serialize)]
+pub struct UserInfoClaims<'a> {
+    /// Issuer.
+    pub iss: Cow<'a, str>,
+    /// Audience: the client.
+    pub aud: Cow<'a, str>,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// The userinfo claims, by name.
+    #[serde(flatten)]
+    pub user_claims: &'a BTreeMap<String, Value>,
 }
 
 /// The single-factor class (discovery `acr_values_supported`): a password sign-in at the hosted
@@ -231,6 +249,23 @@ mod tests {
                 r#"{{"iss":"https://id.example","sub":"u-1","aud":"web","exp":1000900,"iat":1000000,"auth_time":999000,"nonce":"n","at_hash":"{}","sid":"s","azp":"web","acr":"urn:portcullis:acr:password","amr":["pwd"]}}"#,
                 at_hash("token")
             )
+        );
+    }
+
+    #[test]
+    fn userinfo_claims_are_the_issuer_audience_and_time_then_the_user_claims() {
+        let mut user_claims = BTreeMap::new();
+        user_claims.insert("sub".to_owned(), Value::from("u-1"));
+        user_claims.insert("email".to_owned(), Value::from("u@example.com"));
+        let claims = UserInfoClaims {
+            iss: "https://id.example".into(),
+            aud: "web".into(),
+            iat: 1_000_000,
+            user_claims: &user_claims,
+        };
+        assert_eq!(
+            serde_json::to_string(&claims).expect("json"),
+            r#"{"iss":"https://id.example","aud":"web","iat":1000000,"email":"u@example.com","sub":"u-1"}"#
         );
     }
 

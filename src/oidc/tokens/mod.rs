@@ -20,7 +20,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
 pub use claims::{
-    ACR_MFA, ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, acr_of, amr_claim, at_hash,
+    ACR_MFA, ACR_PASSWORD, AMR_PASSWORD, AccessClaims, IdClaims, UserInfoClaims, acr_of, amr_claim,
+    at_hash,
 };
 
 use super::clients::Client;
@@ -37,7 +38,7 @@ use crate::clock::Clock;
 use crate::db::models::UserRow;
 use crate::db::queries::oauth as oauth_q;
 use crate::db::{Db, write_transaction};
-use crate::keys::{SignError, Signer};
+use crate::keys::{SignError, Signer, SigningAlg};
 use crate::metrics::Metrics;
 use crate::secrets::{DeviceSecret, FactorChallenge, RefreshToken};
 use crate::verify::{
@@ -446,6 +447,28 @@ impl TokenService {
         };
         self.signer
             .sign(request.client.id_token_alg, "JWT", &claims)
+    }
+
+    /// Signs a userinfo response (OIDC Core §5.3.2) for `client_id` with the active key of
+    /// `alg` (the client's registered `userinfo_signed_response_alg`): `iss`, `aud` the client,
+    /// `iat` now, then `user_claims` ([`UserInfoClaims`]). The header's `alg` and `kid` are the
+    /// key's ([`Signer::sign`]); `typ` is `JWT`.
+    ///
+    /// # Errors
+    /// No active key of `alg`, or the crypto library refused ([`SignError`]).
+    pub fn sign_userinfo(
+        &self,
+        client_id: &str,
+        alg: SigningAlg,
+        user_claims: &BTreeMap<String, Value>,
+    ) -> Result<String, SignError> {
+        let claims = UserInfoClaims {
+            iss: Cow::Borrowed(self.issuer.as_str()),
+            aud: Cow::Borrowed(client_id),
+            iat: self.clock.now().timestamp(),
+            user_claims,
+        };
+        self.signer.sign(alg, "JWT", &claims)
     }
 
     /// The JSON API's login, after [`sessions::Authenticator::authenticate`] (and, when one was

@@ -34,6 +34,7 @@ impl ClientSpec {
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
             id_token_alg: SigningAlg::Rs256,
+            userinfo_signed_response_alg: None,
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
             introspection_audiences: Vec::new(),
@@ -93,6 +94,12 @@ impl ClientSpec {
     /// The algorithm of its access tokens.
     pub fn access_token_alg(mut self, alg: SigningAlg) -> Self {
         self.0.access_token_alg = alg;
+        self
+    }
+
+    /// Userinfo answers it with a JWT signed with `alg` (OIDC Core §5.3.2).
+    pub fn userinfo_signed_response_alg(mut self, alg: SigningAlg) -> Self {
+        self.0.userinfo_signed_response_alg = Some(alg);
         self
     }
 

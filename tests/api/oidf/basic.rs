@@ -742,7 +742,7 @@ async fn oidcc_ensure_request_object_with_redirect_uri(backend: Backend) {
 }
 
 /// `RefreshTokenRequestSteps` checks on a refresh response (§1.37). Returns the body.
-async fn refresh_response(response: reqwest::Response) -> Value {
+pub async fn refresh_response(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200, "CheckTokenEndpointHttpStatus200");
     let headers = response.headers().clone();
     assert!(
@@ -794,7 +794,7 @@ async fn refresh_response(response: reqwest::Response) -> Value {
 }
 
 /// `CompareIdTokenClaims`: the refreshed ID token speaks of the same authentication.
-fn compare_id_token_claims(first: &Value, second: &Value) {
+pub fn compare_id_token_claims(first: &Value, second: &Value) {
     assert_eq!(first["iss"], second["iss"], "CompareIdTokenClaims: iss");
     assert_eq!(first["sub"], second["sub"], "CompareIdTokenClaims: sub");
     let set = |aud: &Value| -> Vec<String> {

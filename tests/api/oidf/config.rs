@@ -1,6 +1,7 @@
 //! `oidcc-config-certification-test-plan` (oidf-spec.md §2): `oidcc-discovery-endpoint-verification`,
 //! against a server whose issuer is `https://` (the suite's https rows cannot pass on a plain-http
-//! issuer; the document is built from the issuer, so it is fetched over the test listener).
+//! issuer; the document is built from the issuer, so it is fetched over the test listener). The
+//! dynamic plan runs the same module in its `dynamic_client` variant ([`endpoint_verification`]).
 
 use serde_json::Value;
 
@@ -24,9 +25,19 @@ pub async fn https_op(backend: Backend) -> (TestEnv, TestApp, reqwest::Response)
     (env, app, response)
 }
 
-/// The discovery URL the suite is configured with.
-pub fn discovery_url() -> String {
-    format!("{HTTPS_ISSUER}/.well-known/openid-configuration")
+/// The discovery URL the suite is configured with, for `issuer`.
+pub fn discovery_url(issuer: &str) -> String {
+    format!("{issuer}/.well-known/openid-configuration")
+}
+
+/// How the plan's clients are registered (the suite's `ClientRegistration` variant): two rows of
+/// the module differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// `static_client` (the config plan).
+    Static,
+    /// `dynamic_client` (the dynamic plan, [`super::dynamic`]).
+    Dynamic,
 }
 
 /// An https URL with a host (`CheckDiscEndpoint…Endpoint`, `CheckJwksUri`).
@@ -225,9 +236,23 @@ fn scope_token(scope: &str) -> bool {
             .all(|c| matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E'))
 }
 
-/// `OIDCCDiscoveryEndpointVerification` (§2.1): every row.
+/// `OIDCCDiscoveryEndpointVerification` (§2.1) of the config plan.
 async fn oidcc_discovery_endpoint_verification(backend: Backend) {
     let (_env, app, response) = https_op(backend).await;
+    endpoint_verification(&app, HTTPS_ISSUER, response, Registration::Static).await;
+}
+
+/// `OIDCCDiscoveryEndpointVerification` (§2.1): every row, on the discovery `response` of `app`,
+/// whose issuer is the https URL `issuer`, in the `registration` variant. Two rows are the
+/// dynamic variant's own (`OIDCCCheckDiscEndpointResponseTypesSupportedDynamic`,
+/// `OIDCCCheckDiscEndpointGrantTypesSupportedDynamic`); their implicit-flow parts are not
+/// applicable (see [`super::dynamic`]).
+pub async fn endpoint_verification(
+    app: &TestApp,
+    issuer: &str,
+    response: reqwest::Response,
+    registration: Registration,
+) {
     // 1–3: GetDynamicServerConfiguration, …StatusCodeIs200, …ReturnedJsonContentType.
     assert_eq!(
         response.status(),
@@ -250,7 +275,7 @@ async fn oidcc_discovery_endpoint_verification(backend: Backend) {
     let object = doc
         .as_object()
         .expect("GetDynamicServerConfiguration: an object");
-    // 4: OIDCCCheckDiscEndpointResponseTypesSupported.
+    // 4: OIDCCCheckDiscEndpointResponseTypesSupported (dynamic: …SupportedDynamic, below).
     let known = [
         "code",
         "code id_token",
@@ -274,8 +299,11 @@ async fn oidcc_discovery_endpoint_verification(backend: Backend) {
             })),
         "OIDCCCheckDiscEndpointResponseTypesSupported"
     );
+    if registration == Registration::Dynamic {
+        super::dynamic::response_types_supported_dynamic(&doc);
+    }
     // 5: CheckDiscEndpointDiscoveryUrl.
-    let discovery = discovery_url();
+    let discovery = discovery_url(issuer);
     assert!(
         discovery.starts_with("https://")
             && discovery.ends_with("/.well-known/openid-configuration")
@@ -348,7 +376,7 @@ async fn oidcc_discovery_endpoint_verification(backend: Backend) {
     let jwks_path = doc["jwks_uri"]
         .as_str()
         .unwrap()
-        .trim_start_matches(HTTPS_ISSUER)
+        .trim_start_matches(issuer)
         .to_owned();
     let jwks = app.get(&jwks_path).await;
     assert_eq!(jwks.status(), 200, "FetchServerKeys");
@@ -366,9 +394,12 @@ async fn oidcc_discovery_endpoint_verification(backend: Backend) {
         doc["claims_supported"].is_array(),
         "OIDCCCheckDiscEndpointClaimsSupported"
     );
-    // 23: OIDCCCheckDiscEndpointGrantTypesSupported.
+    // 23: OIDCCCheckDiscEndpointGrantTypesSupported (dynamic: …SupportedDynamic).
     if let Some(grants) = object.get("grant_types_supported") {
         assert!(grants.as_array().is_some_and(|g| !g.is_empty()));
+        if registration == Registration::Dynamic {
+            super::dynamic::grant_types_supported_dynamic(grants);
+        }
     }
     // 24, 25: CheckDiscEndpointScopesSupportedContainsOpenId (WARNING if absent), …Syntax.
     let scopes = doc["scopes_supported"]

@@ -1,9 +1,10 @@
-//! The OpenID Foundation's certification plans as tests (issue 15 item 2): every module of
-//! `oidcc-basic-certification-test-plan`, `oidcc-config-certification-test-plan`,
-//! `oidcc-formpost-basic-certification-test-plan` and
-//! `oidcc-rp-initiated-logout-certification-test-plan`, one test per module, named after it, with
-//! the suite's conditions (FAILURE and WARNING alike, asserted as failures: the goal is a clean
-//! run) in [`checks`]. The reading of the suite is /work/oidf-spec.md (§0 common machinery, §1–4
+//! The OpenID Foundation's certification plans as tests (issue 15 item 2, issue 18 item 8):
+//! every module of `oidcc-basic-certification-test-plan`, `oidcc-config-certification-test-plan`,
+//! `oidcc-formpost-basic-certification-test-plan`,
+//! `oidcc-rp-initiated-logout-certification-test-plan` and
+//! `oidcc-dynamic-certification-test-plan` ([`dynamic`], which names the modules not written
+//! yet), one test per module, named after it, with the suite's conditions (FAILURE and WARNING
+//! alike, asserted as failures: the goal is a clean run) in [`checks`]. The reading of the suite is /work/oidf-spec.md (§0 common machinery, §1–4
 //! the modules).
 //!
 //! The harness plays the suite: discovery and a static client configured as the plans configure
@@ -15,6 +16,7 @@
 mod basic;
 mod checks;
 mod config;
+mod dynamic;
 mod formpost;
 mod logout;
 
