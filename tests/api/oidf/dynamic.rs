@@ -420,7 +420,21 @@ impl DynamicOp {
         request: &AuthRequest,
         aud: Option<&str>,
     ) -> Flow {
-        let driven = self.op.authorize(browser, request).await;
+        self.flow_sending(browser, client, request, request, aud)
+            .await
+    }
+
+    /// The standard flow where the browser is sent `sent` while the checks expect `request`
+    /// (a request object carries `state` and `nonce` that `sent` lacks outside it).
+    async fn flow_sending(
+        &self,
+        browser: &reqwest::Client,
+        client: &Client,
+        sent: &AuthRequest,
+        request: &AuthRequest,
+        aud: Option<&str>,
+    ) -> Flow {
+        let driven = self.op.authorize(browser, sent).await;
         let logins = driven.logins;
         let callback = driven.callback();
         let code =
@@ -1159,6 +1173,148 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
     dop.unregister(&client).await;
 }
 
+/// `ConvertAuthorizationEndpointRequestToRequestObject`: the request's parameters (client_id,
+/// nonce, redirect_uri, response_type, scope, state) as request object claims, with `iss` (the
+/// client) and `aud` (the issuer) as the suite adds them for signed objects; no `exp`, `jti` or
+/// `nbf`.
+fn request_object_claims(request: &AuthRequest, client: &Client) -> Value {
+    let mut claims = serde_json::Map::new();
+    for name in [
+        "client_id",
+        "nonce",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+    ] {
+        if let Some(value) = request.get(name) {
+            claims.insert(name.to_owned(), json!(value));
+        }
+    }
+    claims.insert("iss".into(), json!(client.rp.id));
+    claims.insert("aud".into(), json!(ISSUER));
+    Value::Object(claims)
+}
+
+/// An unsigned request object (`alg: none`, empty signature).
+fn unsigned_request_object(claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none"}"#),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+/// Where the document server serves the request object (`request_uri`, with the fragment the
+/// suite adds, `#` and random characters).
+const REQUEST_OBJECT: &str = "/requesturi/object";
+
+/// The request-by-reference modules (19, 20): the client registers `request_uris` (with a
+/// fragment) and, for `signed`, `request_object_signing_alg: RS256`; the document server serves
+/// the whole request as a request object (`application/jwt`) — unsigned, or signed RS256 with
+/// the client's kid-less key and `typ: JWT`; outside it only `client_id`, `redirect_uri`,
+/// `response_type`, `scope` and `request_uri`. The flow completes with the `state` and `nonce`
+/// that exist only inside the object (the callback and ID-token checks), and the object was
+/// fetched once, without the fragment.
+async fn request_uri_module(backend: Backend, module: &str, signed: bool) {
+    let dop = DynamicOp::start(backend).await;
+    assert_eq!(
+        dop.served["request_uri_parameter_supported"],
+        json!(true),
+        "CheckDiscEndpointRequestUriParameterSupported"
+    );
+    let algs = &dop.served["request_object_signing_alg_values_supported"];
+    if signed {
+        assert!(
+            checks::has(algs, "RS256"),
+            "CheckDiscEndpointRequestObjectSigningAlgValuesSupportedContainsRS256"
+        );
+    } else {
+        assert!(
+            checks::has(algs, "none"),
+            "the skip condition: none offered"
+        );
+    }
+    let request_uri = format!("{}#{}", dop.docs.url(REQUEST_OBJECT), random_alnum(20));
+    let client = dop
+        .client(module, |request| {
+            request["request_uris"] = json!([request_uri]);
+            if signed {
+                request["request_object_signing_alg"] = json!("RS256");
+            }
+        })
+        .await;
+    assert_eq!(client.answer["request_uris"], json!([request_uri]));
+    let request = dop.op.request(&client.rp);
+    let claims = request_object_claims(&request, &client);
+    let object = if signed {
+        client
+            .key
+            .key
+            .jws(&json!({ "alg": "RS256", "typ": "JWT" }), &claims)
+    } else {
+        unsigned_request_object(&claims)
+    };
+    dop.docs.serve(
+        REQUEST_OBJECT,
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/jwt".into())],
+            body: object.into_bytes(),
+            stall: false,
+        },
+    );
+    let sent = request
+        .clone()
+        .without("state")
+        .without("nonce")
+        .set("request_uri", &request_uri);
+    dop.flow_sending(&fresh_browser(), &client, &sent, &request, None)
+        .await;
+    assert_eq!(
+        dop.docs.requests(REQUEST_OBJECT),
+        1,
+        "fetched once, without the fragment"
+    );
+    dop.unregister(&client).await;
+}
+
+/// `OIDCCRequestUriUnsigned` (OP-request_uri-Unsigned): see [`request_uri_module`].
+async fn dynamic_oidcc_request_uri_unsigned(backend: Backend) {
+    request_uri_module(backend, "oidcc-request-uri-unsigned", false).await
+}
+
+/// `OIDCCRequestUriSignedRS256` (OP-request_uri-Sig): see [`request_uri_module`].
+async fn dynamic_oidcc_request_uri_signed_rs256(backend: Backend) {
+    request_uri_module(backend, "oidcc-request-uri-signed-rs256", true).await
+}
+
+/// `OIDCCEnsureRequestObjectWithRedirectUri`: an unsigned request object by value with the
+/// good `redirect_uri` inside and `<callback>_invalid` outside. Passing is the inner URI used
+/// or an error page; the object's parameters supersede the outer ones here, so the flow
+/// completes at the good URI (never an error at the registered one).
+async fn dynamic_oidcc_ensure_request_object_with_redirect_uri(backend: Backend) {
+    let dop = DynamicOp::start(backend).await;
+    let client = dop
+        .client("oidcc-ensure-request-object-with-redirect-uri", |_| {})
+        .await;
+    let request = dop.op.request(&client.rp);
+    let object = unsigned_request_object(&request_object_claims(&request, &client));
+    let sent = request
+        .clone()
+        .without("state")
+        .without("nonce")
+        .set("redirect_uri", &format!("{}_invalid", redirect_uri()))
+        .set("request", &object);
+    let flow = dop
+        .flow_sending(&fresh_browser(), &client, &sent, &request, None)
+        .await;
+    assert!(!flow.code.is_empty());
+    dop.unregister(&client).await;
+}
+
 // The modules in the plan's order (its numbering in /work/notes/dynamic-plan-report.md):
 //  1 oidcc-idtoken-rs256                         dynamic_oidcc_idtoken_rs256
 //  2 oidcc-idtoken-unsigned                      dynamic_oidcc_idtoken_unsigned (SKIPPED: skip condition)
@@ -1180,24 +1336,13 @@ async fn dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds(backend: Ba
 // 16 oidcc-registration-sector-bad               dynamic_oidcc_registration_sector_bad (SKIPPED)
 // 17 oidcc-server-rotate-keys                    dynamic_oidcc_server_rotate_keys
 // 18 oidcc-refresh-token-rp-key-rotation         dynamic_oidcc_refresh_token_rp_key_rotation
-// 19 oidcc-request-uri-unsigned                  PLACEHOLDER: request_uri (being built)
-// 20 oidcc-request-uri-signed-rs256              PLACEHOLDER: request_uri, signed objects (being built)
+// 19 oidcc-request-uri-unsigned                  dynamic_oidcc_request_uri_unsigned
+// 20 oidcc-request-uri-signed-rs256              dynamic_oidcc_request_uri_signed_rs256
 // 21 oidcc-ensure-request-object-with-redirect-uri
-//                                                PLACEHOLDER: request objects by value (being built)
+//                                                dynamic_oidcc_ensure_request_object_with_redirect_uri
 // 22 oidcc-refresh-token                         dynamic_oidcc_refresh_token
 // 23 oidcc-ensure-client-assertion-with-iss-aud-succeeds
 //                                                dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds
-//
-// PLACEHOLDERS (no test yet; added when the features land, with the fixture above):
-// - 19 dynamic_oidcc_request_uri_unsigned: register `request_uris` (with a #fragment); the
-//   document server serves an alg-none request object (`application/jwt`); state and nonce only
-//   inside it; `request_uri_parameter_supported` true (CheckDiscEndpointRequestUriParameterSupported).
-// - 20 dynamic_oidcc_request_uri_signed_rs256: as 19 with `request_object_signing_alg: RS256`,
-//   the object signed by the client's kid-less key (iss = client_id, aud = issuer, no
-//   exp/jti/nbf); RS256 in `request_object_signing_alg_values_supported`.
-// - 21 dynamic_oidcc_ensure_request_object_with_redirect_uri: an alg-none request object by
-//   value with the good redirect_uri inside and `<callback>_invalid` outside: the inner URI is
-//   used, or an error page; never `request_not_supported` at the registered URI.
 oidf_modules!(
     dynamic_oidcc_idtoken_rs256,
     dynamic_oidcc_idtoken_unsigned,
@@ -1217,6 +1362,9 @@ oidf_modules!(
     dynamic_oidcc_registration_sector_bad,
     dynamic_oidcc_server_rotate_keys,
     dynamic_oidcc_refresh_token_rp_key_rotation,
+    dynamic_oidcc_request_uri_unsigned,
+    dynamic_oidcc_request_uri_signed_rs256,
+    dynamic_oidcc_ensure_request_object_with_redirect_uri,
     dynamic_oidcc_refresh_token,
     dynamic_oidcc_ensure_client_assertion_with_iss_aud_succeeds,
 );
