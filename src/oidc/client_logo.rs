@@ -139,6 +139,24 @@ fn is_image_type(content_type: &str) -> bool {
         .starts_with("image/")
 }
 
+/// Deletes `client_id`'s stored logo, if any (a failure is logged).
+async fn delete_logo(db: &Db, client_id: &str) {
+    let id = client_id.to_owned();
+    if let Err(error) = db
+        .run(move |conn| Ok::<_, DbError>(q::delete(conn, &id)?))
+        .await
+    {
+        tracing::error!(%client_id, %error, "deleting a client's logo failed");
+    }
+}
+
+/// How many logo fetches one client may cause per [`LOGO_FETCH_WINDOW`] (registration and
+/// updates together); beyond it an update keeps the stored logo and fetches nothing.
+pub const MAX_LOGO_FETCHES: u32 = 10;
+
+/// The window of [`MAX_LOGO_FETCHES`]: one hour.
+pub const LOGO_FETCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Brings dynamic client `client_id`'s stored logo in line with its registered `logo_uri` at
 /// `now` (after its registration or an RFC 7592 update has been committed): no `logo_uri`
 /// deletes any stored logo; otherwise the logo is fetched ([`LogoFetcher::fetch`]) and stored,
@@ -146,7 +164,8 @@ fn is_image_type(content_type: &str) -> bool {
 /// unless `previous_uri` (the `logo_uri` before an update) is the same URL, in which case the
 /// logo fetched earlier stays (a passing failure does not take it away). Refusals and database
 /// failures are logged (the URL and the reason; nothing secret), never returned: the
-/// registration stands either way.
+/// registration stands either way. At most [`MAX_LOGO_FETCHES`] fetches per client per
+/// [`LOGO_FETCH_WINDOW`]; beyond them nothing is fetched and the stored logo stays.
 pub async fn sync(
     db: &Db,
     logos: &LogoFetcher,
@@ -160,15 +179,36 @@ pub async fn sync(
         return;
     }
     let Some(uri) = logo_uri else {
-        let id = client_id.to_owned();
-        if let Err(error) = db
-            .run(move |conn| Ok::<_, DbError>(q::delete(conn, &id)?))
-            .await
-        {
-            tracing::error!(%client_id, %error, "deleting a client's logo failed");
-        }
+        delete_logo(db, client_id).await;
         return;
     };
+    // Each update may name a new logo_uri: without a budget, a client could make us fetch from
+    // any public host in a loop (an open-registered one through `PUT /register/{id}`).
+    let (key, id) = (format!("client-logo:{client_id}"), client_id.to_owned());
+    let window = chrono::Duration::from_std(LOGO_FETCH_WINDOW).unwrap_or(chrono::Duration::MAX);
+    let spent = db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                Ok::<_, DbError>(crate::db::queries::throttle::spend(
+                    conn,
+                    &key,
+                    MAX_LOGO_FETCHES,
+                    window,
+                    now,
+                )?)
+            })
+        })
+        .await;
+    if !matches!(spent, Ok(None)) {
+        if previous_uri == Some(uri) {
+            tracing::warn!(%client_id, "client logo not fetched again: the client's fetch budget is spent; the stored logo stays");
+        } else {
+            // A logo from an earlier URL would show what the client no longer names.
+            tracing::warn!(%client_id, "client logo not fetched: the client's fetch budget is spent; the client has no logo");
+            delete_logo(db, client_id).await;
+        }
+        return;
+    }
     let fetched = logos.fetch(uri).await;
     let id = client_id.to_owned();
     let stored = match fetched {

@@ -393,6 +393,36 @@ async fn updates_fetch_the_logo_again(backend: Backend) {
     assert_eq!(logo(&app, &client_id).await.0, StatusCode::NOT_FOUND);
     let (_, _, html) = login_page(&app, &client_id).await;
     assert!(!html.contains("<img"), "{html}");
+
+    // Each update may name a new URL, so logo fetches have a budget per client (10 an hour;
+    // six spent above): an update beyond it fetches nothing; a new URL then leaves no logo, an
+    // unchanged one keeps the stored logo.
+    let mut updated = cleared;
+    for _ in 0..4 {
+        updated = update(&app, &updated, metadata(Some(docs.url("/c.png")))).await;
+    }
+    assert_eq!(docs.requests("/c.png"), 5);
+    assert_eq!(logo(&app, &client_id).await.0, StatusCode::OK);
+    let updated = update(&app, &updated, metadata(Some(docs.url("/c.png")))).await;
+    assert_eq!(docs.requests("/c.png"), 5, "over the budget: not fetched");
+    assert_eq!(
+        logo(&app, &client_id).await.0,
+        StatusCode::OK,
+        "unchanged URL: kept"
+    );
+    docs.serve("/d.png", image("image/png", tiny_png()));
+    let updated = update(&app, &updated, metadata(Some(docs.url("/d.png")))).await;
+    assert_eq!(
+        updated["logo_uri"],
+        docs.url("/d.png"),
+        "the registration still changes"
+    );
+    assert_eq!(docs.requests("/d.png"), 0, "over the budget: not fetched");
+    assert_eq!(
+        logo(&app, &client_id).await.0,
+        StatusCode::NOT_FOUND,
+        "new URL: no logo"
+    );
 }
 
 // Under an issuer with a path, the logo is served under that path (like every route) and the
