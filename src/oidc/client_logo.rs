@@ -184,7 +184,7 @@ pub async fn sync(
     };
     // Each update may name a new logo_uri: without a budget, a client could make us fetch from
     // any public host in a loop (an open-registered one through `PUT /register/{id}`).
-    let (key, id) = (format!("client-logo:{client_id}"), client_id.to_owned());
+    let key = format!("client-logo:{client_id}");
     let window = chrono::Duration::from_std(LOGO_FETCH_WINDOW).unwrap_or(chrono::Duration::MAX);
     let spent = db
         .run(move |conn| {
