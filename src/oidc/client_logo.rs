@@ -165,7 +165,8 @@ pub const LOGO_FETCH_WINDOW: std::time::Duration = std::time::Duration::from_sec
 /// logo fetched earlier stays (a passing failure does not take it away). Refusals and database
 /// failures are logged (the URL and the reason; nothing secret), never returned: the
 /// registration stands either way. At most [`MAX_LOGO_FETCHES`] fetches per client per
-/// [`LOGO_FETCH_WINDOW`]; beyond them nothing is fetched and the stored logo stays.
+/// [`LOGO_FETCH_WINDOW`]; beyond them nothing is fetched: an unchanged URL keeps the stored logo,
+/// a new one leaves the client without one.
 pub async fn sync(
     db: &Db,
     logos: &LogoFetcher,

@@ -34,6 +34,21 @@ pub use jwks::{FetchError, JwksCache};
 pub use resource::{ProtectedResourceMetadata, metadata_url};
 pub use scope::{InvalidScope, Scope};
 
+/// The three segments (header, payload, signature; still base64url) of a compact JWS (RFC 7515
+/// §7.1), or `None` when `token` has more or fewer than two dots. Nothing is decoded.
+pub fn compact_segments(token: &str) -> Option<[&str; 3]> {
+    let mut segments = token.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(header), Some(payload), Some(signature), None) => Some([header, payload, signature]),
+        _ => None,
+    }
+}
+
 /// The largest leeway accepted for `exp`/`nbf` (RFC 9068 §4: "a few minutes" at most; we keep
 /// it to one).
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
@@ -326,13 +341,7 @@ impl Verifier {
         if token.len() > self.max_token_bytes {
             return Err(VerifyError::Malformed("token too long"));
         }
-        let mut segments = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
+        let Some([header, payload, signature]) = compact_segments(token) else {
             return Err(VerifyError::Malformed("not three segments"));
         };
         if header.is_empty() || payload.is_empty() || signature.is_empty() {

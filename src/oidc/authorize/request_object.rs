@@ -265,13 +265,7 @@ fn read(jwt: &str) -> Result<Unverified<'_>, AuthorizationError> {
     if jwt.len() > MAX_REQUEST_OBJECT_LEN {
         return Err(invalid_object("The request object is larger than 16 KiB."));
     }
-    let mut segments = jwt.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    let Some([header, payload, signature]) = crate::verify::compact_segments(jwt) else {
         return Err(invalid_object(
             "The request object is not a compact JWS (encrypted request objects are not supported).",
         ));

@@ -22,22 +22,7 @@ pub async fn oidcc_server_in(backend: Backend, mode: Mode) {
     let flow = op
         .flow(&fresh_browser(), &op.client, &request, Auth::Basic)
         .await;
-    // EnsureMinimumAuthorizationCodeLength / …Entropy.
-    assert!(
-        flow.code.len() >= 16,
-        "EnsureMinimumAuthorizationCodeLength"
-    );
-    assert!(
-        checks::entropy_bits(&flow.code) > 96.0,
-        "EnsureMinimumAuthorizationCodeEntropy"
-    );
-    checks::hashes(
-        &flow.tokens.id_claims,
-        flow.tokens.access_token(),
-        &flow.code,
-    );
-    checks::id_token_without_name(&flow.tokens.id_claims);
-    checks::no_unrequested_claims(&flow.tokens.id_claims, "openid");
+    checks::oidcc_server(&flow);
 }
 
 async fn oidcc_server(backend: Backend) {

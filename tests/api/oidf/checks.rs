@@ -30,6 +30,10 @@ pub fn server_configuration(discovery: &Value, auth: super::Auth) {
             has(methods, "client_secret_post"),
             "EnsureServerConfigurationSupportsClientSecretPost: {methods}"
         ),
+        super::Auth::InForm => assert!(
+            has(methods, "private_key_jwt"),
+            "EnsureServerConfigurationSupportsPrivateKeyJwt: {methods}"
+        ),
     }
     assert!(
         discovery["userinfo_endpoint"].is_string(),
@@ -819,4 +823,25 @@ pub fn printable(value: &str, what: &str) {
         value.chars().all(|c| (' '..='~').contains(&c)),
         "Ensure{what}ContainsAllowedCharactersOnly"
     );
+}
+
+/// The checks `OIDCCServerTest` adds to the standard flow: the code's length and entropy
+/// (`EnsureMinimumAuthorizationCodeLength` / `…Entropy`), `at_hash`/`c_hash`, and an ID token of
+/// scope `openid` that holds no profile claim and nothing unrequested.
+pub fn oidcc_server(flow: &super::Flow) {
+    assert!(
+        flow.code.len() >= 16,
+        "EnsureMinimumAuthorizationCodeLength"
+    );
+    assert!(
+        entropy_bits(&flow.code) > 96.0,
+        "EnsureMinimumAuthorizationCodeEntropy"
+    );
+    hashes(
+        &flow.tokens.id_claims,
+        flow.tokens.access_token(),
+        &flow.code,
+    );
+    id_token_without_name(&flow.tokens.id_claims);
+    no_unrequested_claims(&flow.tokens.id_claims, "openid");
 }

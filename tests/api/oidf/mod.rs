@@ -98,6 +98,9 @@ pub enum Auth {
     Basic,
     /// `AddFormBasedClientSecretToRequest`.
     Post,
+    /// Credentials the caller put in the form itself (`private_key_jwt`'s
+    /// `client_assertion`, as the dynamic plan's clients send).
+    InForm,
 }
 
 /// The OP under test as the suite sees it after `configure()` (oidf-spec §0.2).
@@ -403,6 +406,7 @@ impl Op {
                 pairs.push(("client_id", &client.id));
                 pairs.push(("client_secret", &client.secret));
             }
+            Auth::InForm => {}
         }
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&pairs)
