@@ -16,7 +16,7 @@ use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::keys::generate::{self, SigningKeyPair};
 use portcullis::keys::keyring::{ActiveKey, PublishedKey};
-use portcullis::keys::{KeyRing, KeySet, KeyState, RsaKeySize, Signer, SigningAlg};
+use portcullis::keys::{IdTokenAlg, KeyRing, KeySet, KeyState, RsaKeySize, Signer, SigningAlg};
 use portcullis::state::AppState;
 use serde_json::json;
 
@@ -247,7 +247,7 @@ fn issuing(c: &mut Criterion) {
             scopes: Vec::new(),
             audiences: vec!["https://api.example.com".into()],
             access_token_alg: alg,
-            id_token_alg: alg,
+            id_token_alg: IdTokenAlg::Signed(alg),
             userinfo_signed_response_alg: None,
             first_party: false,
             post_logout_redirect_uris: Vec::new(),

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::{Settings, SettingsArgs};
 use crate::db::Db;
 use crate::keys::lifecycle::{self, Actor, KeyContext, RotateRequest};
-use crate::keys::{KeyState, SigningAlg};
+use crate::keys::{IdTokenAlg, KeyState, SigningAlg};
 use crate::oidc::Issuer;
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, NewApi};
 use crate::oidc::client_auth::AuthMethod;
@@ -155,9 +155,13 @@ pub enum ClientsCommand {
         /// Algorithm of its access tokens (ES256 or RS256). Default ES256.
         #[arg(id = "client_access_token_alg", long = "access-token-signing-alg", value_parser = parse_alg, default_value = "ES256")]
         access_token_alg: SigningAlg,
-        /// Algorithm of its ID tokens (RS256 or ES256). Default RS256.
-        #[arg(id = "client_id_token_alg", long = "id-token-signing-alg", value_parser = parse_alg, default_value = "RS256")]
-        id_token_alg: SigningAlg,
+        /// Algorithm of its ID tokens: RS256 (default), ES256, or none — unsigned ID tokens
+        /// (`alg: none`, empty signature). OIDC Registration §2 allows none for clients that get
+        /// no ID token from the authorization endpoint: every client here (code flow only), whose
+        /// ID tokens come from the token endpoint over TLS (OIDC Core §3.1.3.7). Never accepted
+        /// back as an `id_token_hint` or token-exchange subject.
+        #[arg(id = "client_id_token_alg", long = "id-token-signing-alg", value_parser = parse_id_token_alg, default_value = "RS256")]
+        id_token_alg: IdTokenAlg,
         /// Sign its userinfo responses (OIDC Core §5.3.2): a JWT (`application/jwt`) signed
         /// with the active key of this algorithm (RS256 or ES256). Default: plain JSON.
         #[arg(long = "userinfo-signed-response-alg", value_parser = parse_alg)]
@@ -581,6 +585,10 @@ fn parse_request_object_alg(text: &str) -> Result<RequestObjectAlg, String> {
 
 fn parse_alg(text: &str) -> Result<SigningAlg, String> {
     SigningAlg::parse(text).ok_or_else(|| format!("`{text}` is not ES256 or RS256"))
+}
+
+fn parse_id_token_alg(text: &str) -> Result<IdTokenAlg, String> {
+    IdTokenAlg::parse(text).ok_or_else(|| format!("`{text}` is not RS256, ES256 or none"))
 }
 
 /// Runs a parsed command line.

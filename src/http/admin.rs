@@ -22,8 +22,8 @@ use crate::db::{DbConn, DbError};
 use crate::http::bearer::{Refused, UserBearer};
 use crate::http::error::{self, ApiError};
 use crate::http::json::Json;
-use crate::keys::SigningAlg;
 use crate::keys::lifecycle::{self, Actor, KeyError, RotateRequest};
+use crate::keys::{IdTokenAlg, SigningAlg};
 use crate::oidc::apis::{self as oidc_apis, ApiScope, ApiUpdate, ApisError, NewApi};
 use crate::oidc::client_auth::AuthMethod;
 use crate::oidc::clients::{
@@ -390,6 +390,8 @@ pub struct CreateClient {
     audiences: Vec<String>,
     #[serde(default)]
     access_token_alg: Option<String>,
+    /// `RS256` (default), `ES256` or `none`: unsigned ID tokens (OIDC Registration §2 allows
+    /// them for code-flow clients, the only flow offered; see [`IdTokenAlg`]).
     #[serde(default)]
     id_token_alg: Option<String>,
     /// `RS256` or `ES256`: userinfo answers this client with a signed JWT (OIDC Core §5.3.2);
@@ -498,7 +500,12 @@ pub async fn create_client(
         scopes: body.scopes,
         audiences: body.audiences,
         access_token_alg: alg(body.access_token_alg, SigningAlg::Es256)?,
-        id_token_alg: alg(body.id_token_alg, SigningAlg::Rs256)?,
+        id_token_alg: match body.id_token_alg.as_deref() {
+            None => IdTokenAlg::default(),
+            Some(text) => IdTokenAlg::parse(text).ok_or_else(|| {
+                AdminError::InvalidRequest("id_token_alg is RS256, ES256 or none".into())
+            })?,
+        },
         userinfo_signed_response_alg: body
             .userinfo_signed_response_alg
             .map(|text| {

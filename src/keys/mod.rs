@@ -86,6 +86,73 @@ impl std::fmt::Display for SigningAlg {
     }
 }
 
+/// How a client's ID tokens are secured (OIDC Registration §2 `id_token_signed_response_alg`,
+/// stored as its JWA name in `clients.id_token_alg`): signed with the active key of a
+/// [`SigningAlg`] (RS256 by default, OIDC Core §3.1.3.7), or unsigned (`none`).
+///
+/// An unsigned ID token is an Unsecured JWS (RFC 7515 Appendix A.5, RFC 7519 §6): header
+/// `{"alg":"none","typ":"JWT"}`, the claims, an empty signature. OIDC Registration §2: "The value
+/// none MUST NOT be used as the ID Token alg value unless the Client uses only Response Types
+/// that return no ID Token from the Authorization Endpoint (such as when only using the
+/// Authorization Code Flow)". Portcullis offers only the code flow, so every client qualifies:
+/// its ID tokens come only from the token endpoint, in a TLS response to the client's own
+/// request, which is what OIDC Core §3.1.3.7 item 6 lets a client rely on instead of a
+/// signature. Such a token is never accepted back (`id_token_hint`, token exchange): the
+/// server's own verifiers accept only signatures by its published keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IdTokenAlg {
+    /// A compact JWS signed with the active key of this algorithm.
+    Signed(SigningAlg),
+    /// An Unsecured JWS (`alg: none`, empty signature).
+    Unsigned,
+}
+
+impl IdTokenAlg {
+    /// Every value, in the order discovery lists them (`id_token_signing_alg_values_supported`):
+    /// RS256 (OpenID Connect's mandatory one), ES256, then `none`.
+    pub const ALL: [IdTokenAlg; 3] = [
+        IdTokenAlg::Signed(SigningAlg::Rs256),
+        IdTokenAlg::Signed(SigningAlg::Es256),
+        IdTokenAlg::Unsigned,
+    ];
+
+    /// The JWA name: `RS256`, `ES256` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signed(alg) => alg.as_str(),
+            Self::Unsigned => "none",
+        }
+    }
+
+    /// Parses a JWA name (exact, case-sensitive: `None` is not `none`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::Unsigned),
+            other => SigningAlg::parse(other).map(Self::Signed),
+        }
+    }
+}
+
+impl Default for IdTokenAlg {
+    /// RS256 (OIDC Core §3.1.3.7: the default when a client registered none).
+    fn default() -> Self {
+        Self::Signed(SigningAlg::Rs256)
+    }
+}
+
+impl std::fmt::Display for IdTokenAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for IdTokenAlg {
+    /// As its JWA name, like [`SigningAlg`].
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// RSA modulus sizes offered for new RS256 keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RsaKeySize {
@@ -146,5 +213,26 @@ impl KeyState {
             "revoked" => Some(Self::Revoked),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{IdTokenAlg, SigningAlg};
+
+    #[test]
+    fn id_token_algs_parse_their_jwa_names_exactly() {
+        for alg in IdTokenAlg::ALL {
+            assert_eq!(IdTokenAlg::parse(alg.as_str()), Some(alg));
+        }
+        assert_eq!(IdTokenAlg::parse("none"), Some(IdTokenAlg::Unsigned));
+        for refused in ["None", "NONE", "", "HS256", "rs256"] {
+            assert_eq!(IdTokenAlg::parse(refused), None, "{refused}");
+        }
+        assert_eq!(IdTokenAlg::default(), IdTokenAlg::Signed(SigningAlg::Rs256));
+        assert_eq!(
+            serde_json::to_value(IdTokenAlg::Unsigned).unwrap(),
+            serde_json::json!("none")
+        );
     }
 }

@@ -19,7 +19,7 @@ use crate::db::queries::client_logos as logos_q;
 use crate::db::queries::clients as q;
 use crate::db::snapshot::Snapshot;
 use crate::db::{Db, DbConn, DbError};
-use crate::keys::SigningAlg;
+use crate::keys::{IdTokenAlg, SigningAlg};
 use crate::oidc::client_auth::{AuthMethod, ClientKeys};
 use crate::oidc::error::OAuthError;
 use crate::secrets::{ClientSecret, TokenHash};
@@ -146,8 +146,8 @@ pub struct Client {
     pub audiences: Vec<String>,
     /// Access-token algorithm.
     pub access_token_alg: SigningAlg,
-    /// ID-token algorithm.
-    pub id_token_alg: SigningAlg,
+    /// ID-token algorithm: RS256, ES256, or `none` (unsigned; see [`IdTokenAlg`]).
+    pub id_token_alg: IdTokenAlg,
     /// The algorithm of its signed userinfo responses (OIDC Core §5.3.2, OIDC Registration §2
     /// `userinfo_signed_response_alg`); `None`: userinfo answers plain JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -337,7 +337,7 @@ impl Client {
             scopes: vec!["openid".to_owned()],
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
-            id_token_alg: SigningAlg::Rs256,
+            id_token_alg: IdTokenAlg::default(),
             userinfo_signed_response_alg: None,
             first_party: true,
             post_logout_redirect_uris: Vec::new(),
@@ -417,7 +417,7 @@ impl Client {
             scopes: KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
-            id_token_alg: SigningAlg::Rs256,
+            id_token_alg: IdTokenAlg::default(),
             userinfo_signed_response_alg: None,
             first_party,
             post_logout_redirect_uris: Vec::new(),
@@ -478,7 +478,8 @@ impl Client {
             scopes: list(&row.scopes)?,
             audiences: list(&row.audiences)?,
             access_token_alg: alg(&row.access_token_alg)?,
-            id_token_alg: alg(&row.id_token_alg)?,
+            id_token_alg: IdTokenAlg::parse(&row.id_token_alg)
+                .ok_or_else(|| format!("bad ID-token alg {}", row.id_token_alg))?,
             userinfo_signed_response_alg: row
                 .userinfo_signed_response_alg
                 .as_deref()
@@ -600,7 +601,7 @@ impl Client {
             scopes: doc.scopes,
             audiences: vec![issuer.to_owned()],
             access_token_alg: SigningAlg::Es256,
-            id_token_alg: SigningAlg::Rs256,
+            id_token_alg: IdTokenAlg::default(),
             // A metadata document's signing preferences are not read: plain JSON userinfo.
             userinfo_signed_response_alg: None,
             first_party: false,
@@ -875,8 +876,8 @@ pub struct NewClient {
     pub audiences: Vec<String>,
     /// Access-token algorithm.
     pub access_token_alg: SigningAlg,
-    /// ID-token algorithm.
-    pub id_token_alg: SigningAlg,
+    /// ID-token algorithm: RS256, ES256, or `none` (unsigned; see [`IdTokenAlg`]).
+    pub id_token_alg: IdTokenAlg,
     /// The algorithm of its signed userinfo responses (OIDC Core §5.3.2); `None`: plain JSON.
     pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// Skips consent.

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::client_auth::ASSERTION_ALGS;
 use super::clients::{KNOWN_SCOPES, RequestObjectAlg};
 use super::issuer::Issuer;
+use crate::keys::IdTokenAlg;
 
 /// The provider metadata document.
 #[derive(Debug, Serialize)]
@@ -38,7 +39,8 @@ pub struct ProviderMetadata {
     pub grant_types_supported: Vec<&'static str>,
     /// `public`.
     pub subject_types_supported: Vec<&'static str>,
-    /// ID-token algorithms.
+    /// ID-token algorithms a client may register: RS256, ES256 and `none` (unsigned ID tokens,
+    /// OIDC Registration §2: every client uses the code flow only; see [`IdTokenAlg`]).
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// Algorithms of signed userinfo responses (OIDC Discovery §3, OIDC Core §5.3.2), for
     /// clients that register `userinfo_signed_response_alg`.
@@ -111,7 +113,10 @@ impl ProviderMetadata {
                 super::clients::TOKEN_EXCHANGE_GRANT,
             ],
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
+            id_token_signing_alg_values_supported: IdTokenAlg::ALL
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect(),
             userinfo_signing_alg_values_supported: vec!["RS256", "ES256"],
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",

@@ -21,7 +21,7 @@ use crate::db::queries::audit::{self as audit_q, Change};
 use crate::db::queries::registration as q;
 use crate::db::queries::{clients as clients_q, throttle};
 use crate::db::{Db, DbConn, DbError, write_transaction};
-use crate::keys::SigningAlg;
+use crate::keys::{IdTokenAlg, SigningAlg};
 use crate::oidc::client_auth::AuthMethod;
 use crate::oidc::client_logo::{self, LogoFetcher};
 use crate::oidc::clients::{
@@ -171,6 +171,8 @@ struct Metadata {
     jwks: Option<Value>,
     jwks_uri: Option<String>,
     software_statement: Option<Value>,
+    /// OIDC Registration §2: `RS256` (the default), `ES256` or `none` (unsigned ID tokens, for
+    /// code-flow clients: every client here).
     id_token_signed_response_alg: Option<String>,
     /// OIDC Registration §2: `public` only (discovery's `subject_types_supported`); `pairwise` is
     /// refused rather than ignored, so a client never believes it got pairwise identifiers.
@@ -327,10 +329,12 @@ fn to_new_client(
         ));
     }
     let id_token_alg = match metadata.id_token_signed_response_alg.as_deref() {
-        None => SigningAlg::Rs256,
-        Some(text) => match SigningAlg::parse(text) {
+        None => IdTokenAlg::default(),
+        // `none` too: OIDC Registration §2 allows it for clients that get no ID token from the
+        // authorization endpoint, and that is every client here (code flow only; IdTokenAlg).
+        Some(text) => match IdTokenAlg::parse(text) {
             Some(alg) => alg,
-            None => return invalid("id_token_signed_response_alg must be RS256 or ES256"),
+            None => return invalid("id_token_signed_response_alg must be RS256, ES256 or none"),
         },
     };
     let request_object_signing_alg = match metadata.request_object_signing_alg.as_deref() {
@@ -455,7 +459,7 @@ pub struct ClientInformation {
     pub token_endpoint_auth_method: &'static str,
     /// The allowed scopes, space-separated.
     pub scope: String,
-    /// The ID-token algorithm.
+    /// The ID-token algorithm: `RS256`, `ES256` or `none` (unsigned, [`IdTokenAlg`]).
     pub id_token_signed_response_alg: &'static str,
     /// The algorithm of signed userinfo responses (OIDC Registration §2); absent: plain JSON.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -38,7 +38,7 @@ use crate::clock::Clock;
 use crate::db::models::UserRow;
 use crate::db::queries::oauth as oauth_q;
 use crate::db::{Db, write_transaction};
-use crate::keys::{SignError, Signer, SigningAlg};
+use crate::keys::{IdTokenAlg, SignError, Signer, SigningAlg, signer};
 use crate::metrics::Metrics;
 use crate::secrets::{DeviceSecret, FactorChallenge, RefreshToken};
 use crate::verify::{
@@ -420,9 +420,11 @@ impl TokenService {
         })
     }
 
-    /// Signs an ID token with the client's ID-token algorithm (RS256 by default). It is always
-    /// issued with an access token, so the scopes' claims are left to userinfo (OIDC Core §5.4);
-    /// it carries the user claims the `claims` parameter asked for in it (§5.5).
+    /// Signs an ID token with the client's ID-token algorithm (RS256 by default); for a client
+    /// registered with `none` it is an Unsecured JWS with the same claims ([`IdTokenAlg`],
+    /// [`signer::unsecured`]). It is always issued with an access token, so the scopes' claims
+    /// are left to userinfo (OIDC Core §5.4); it carries the user claims the `claims` parameter
+    /// asked for in it (§5.5).
     pub fn sign_id_token(&self, request: &IdTokenRequest<'_>) -> Result<String, SignError> {
         let iat = self.clock.now().timestamp();
         let ttl = i64::try_from(self.settings.id_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
@@ -445,8 +447,13 @@ impl TokenService {
             amr: Some(amr_claim(request.amr)),
             user_claims: request.user_claims.clone(),
         };
-        self.signer
-            .sign(request.client.id_token_alg, "JWT", &claims)
+        match request.client.id_token_alg {
+            IdTokenAlg::Signed(alg) => self.signer.sign(alg, "JWT", &claims),
+            // OIDC Registration §2: `none` only for clients that get no ID token from the
+            // authorization endpoint, which is every client here (code flow only); this one comes
+            // from the token endpoint over TLS (OIDC Core §3.1.3.7 item 6).
+            IdTokenAlg::Unsigned => signer::unsecured("JWT", &claims),
+        }
     }
 
     /// Signs a userinfo response (OIDC Core §5.3.2) for `client_id` with the active key of

@@ -11,7 +11,7 @@ use portcullis::accounts::users::{self, NewUser, UserView};
 use portcullis::accounts::{Email, Password, PasswordHasher, Role, Username};
 use portcullis::clock::Clock;
 use portcullis::db::Db;
-use portcullis::keys::SigningAlg;
+use portcullis::keys::{IdTokenAlg, SigningAlg};
 use portcullis::oidc::clients::{self, NewClient, PkcePolicy, Registered};
 
 use super::{PASSWORD, REDIRECT, TestApp, TestEnv};
@@ -33,7 +33,7 @@ impl ClientSpec {
             scopes: Vec::new(),
             audiences: Vec::new(),
             access_token_alg: SigningAlg::Es256,
-            id_token_alg: SigningAlg::Rs256,
+            id_token_alg: IdTokenAlg::default(),
             userinfo_signed_response_alg: None,
             first_party: false,
             post_logout_redirect_uris: Vec::new(),
@@ -94,6 +94,12 @@ impl ClientSpec {
     /// The algorithm of its access tokens.
     pub fn access_token_alg(mut self, alg: SigningAlg) -> Self {
         self.0.access_token_alg = alg;
+        self
+    }
+
+    /// The algorithm of its ID tokens (`IdTokenAlg::Unsigned`: `none`).
+    pub fn id_token_alg(mut self, alg: IdTokenAlg) -> Self {
+        self.0.id_token_alg = alg;
         self
     }
 
