@@ -48,5 +48,6 @@ mod stub;
 mod tls;
 mod token_exchange;
 mod unavailable;
+mod unsigned_id_tokens;
 mod users;
 mod verify;
