@@ -388,8 +388,41 @@ pub async fn token_response(response: reqwest::Response) -> Value {
     let id_token = body["id_token"]
         .as_str()
         .expect("ExtractIdTokenFromTokenResponse");
-    jsonwebtoken::decode_header(id_token).expect("ExtractIdTokenFromTokenResponse: a JWT");
+    jwt_header(id_token);
     body
+}
+
+/// `ExtractIdTokenFromTokenResponse` (`JWTUtil.parseJWT`, Nimbus `JWTParser`): `token` is a
+/// compact JWT — three segments of unpadded base64url, a JSON object header with a string `alg`;
+/// an unsecured one (`alg: none`, RFC 7519 §6.1) with an empty third segment. Its header.
+pub fn jwt_header(token: &str) -> Value {
+    assert!(
+        token
+            .chars()
+            .all(|c| c == '.' || c == '-' || c == '_' || c.is_ascii_alphanumeric()),
+        "ExtractIdTokenFromTokenResponse: not base64url and dots: {token}"
+    );
+    let segments: Vec<&str> = token.split('.').collect();
+    assert_eq!(
+        segments.len(),
+        3,
+        "ExtractIdTokenFromTokenResponse: a JWT: {token}"
+    );
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(segments[0])
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .expect("ExtractIdTokenFromTokenResponse: a JSON header");
+    let alg = header["alg"]
+        .as_str()
+        .expect("ExtractIdTokenFromTokenResponse: alg");
+    // Nimbus `PlainObject.parse`: an unsecured JWT has no third part ("Unexpected third Base64URL
+    // part").
+    assert!(
+        alg != "none" || segments[2].is_empty(),
+        "ExtractIdTokenFromTokenResponse: an unsecured JWT with a signature: {token}"
+    );
+    header
 }
 
 /// The claims that are not standard claims (`ValidateIdTokenStandardClaims` removes them).
@@ -496,7 +529,24 @@ pub fn standard_id_token(
     jwks: &Value,
     now: i64,
 ) -> Value {
-    let claims = verify_signature(id_token, jwks);
+    id_token_claims(
+        verify_signature(id_token, jwks),
+        issuer,
+        client_id,
+        nonce,
+        now,
+    )
+}
+
+/// [`standard_id_token`] without `ValidateIdTokenSignature`: the checks of the ID token's
+/// `claims` (for an unsigned ID token, whose claims are read without a signature). Returns them.
+pub fn id_token_claims(
+    claims: Value,
+    issuer: &str,
+    client_id: &str,
+    nonce: Option<&str>,
+    now: i64,
+) -> Value {
     let object = claims.as_object().expect("claims object");
     // ValidateIdToken.
     assert_eq!(claims["iss"], issuer, "ValidateIdToken: iss");

@@ -25,9 +25,12 @@
 //! and the `implicit` member of `OIDCCCheckDiscEndpointGrantTypesSupportedDynamic`. They are
 //! asserted absent, so the document stays truthful; nothing else is left out.
 //!
+//! `oidcc-idtoken-unsigned` runs: discovery lists `none` in `id_token_signing_alg_values_supported`
+//! and a client may register unsigned ID tokens (OIDC Registration §2 allows them for code-flow
+//! clients, and every client here is one).
+//!
 //! Skipped by the suite itself, because the optional feature is not advertised (acceptable for
-//! certification), and asserted as skip conditions: `oidcc-idtoken-unsigned` (`none` not in
-//! `id_token_signing_alg_values_supported`), `oidcc-registration-sector-uri` and
+//! certification), and asserted as skip conditions: `oidcc-registration-sector-uri` and
 //! `oidcc-registration-sector-bad` (`pairwise` not in `subject_types_supported`).
 
 use reqwest::StatusCode;
@@ -352,7 +355,25 @@ impl DynamicOp {
     }
 
     /// Redeems `code` of `request` (its redirect URI, no `code_verifier`) with an assertion for
-    /// `aud`, with the token-response and standard ID-token checks (§0.5, §0.6).
+    /// `aud`, with the token-response checks (§0.5; `ExtractIdTokenFromTokenResponse`): the
+    /// token response.
+    async fn redeem(
+        &self,
+        client: &Client,
+        code: &str,
+        request: &AuthRequest,
+        aud: Option<&str>,
+    ) -> Value {
+        let redirect = request.get("redirect_uri").unwrap_or_default().to_owned();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect.as_str()),
+        ];
+        checks::token_response(self.token(client, &form, aud).await).await
+    }
+
+    /// [`DynamicOp::redeem`] with the standard ID-token checks (§0.6).
     async fn tokens_for(
         &self,
         client: &Client,
@@ -360,13 +381,7 @@ impl DynamicOp {
         request: &AuthRequest,
         aud: Option<&str>,
     ) -> Tokens {
-        let redirect = request.get("redirect_uri").unwrap_or_default().to_owned();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect.as_str()),
-        ];
-        let body = checks::token_response(self.token(client, &form, aud).await).await;
+        let body = self.redeem(client, code, request, aud).await;
         let id_token = body["id_token"].as_str().expect("id_token").to_owned();
         let id_claims = checks::standard_id_token(
             &id_token,
@@ -585,21 +600,73 @@ async fn dynamic_oidcc_idtoken_rs256(backend: Backend) {
     dop.unregister(&client).await;
 }
 
-/// `OIDCCIdTokenUnsigned` (OP-IDToken-none): SKIPPED before any registration when
-/// `id_token_signing_alg_values_supported` lacks `none` (acceptable for certification). An
-/// unsigned ID token is refused at registration too.
+/// `OIDCCIdTokenUnsigned` (OP-IDToken-none): runs, as discovery lists `none` in
+/// `id_token_signing_alg_values_supported` (`OIDCCCheckIdTokenSigningAlgValuesSupportedAlgNone`,
+/// else the suite skips it). The client registers `id_token_signed_response_alg: none`
+/// (`AddIdTokenSigningAlgNoneToDynamicRegistrationRequest`), echoed; the code flow runs as in
+/// oidcc-server; the token response's ID token parses as an unsecured JWT
+/// (`ExtractIdTokenFromTokenResponse`) and the module's only ID-token check is
+/// `CheckIdTokenSignatureAlgorithm`: the header's `alg` is the registered `none`. Userinfo
+/// answers the access token (`EnsureHttpStatusCodeIs200`). Beyond the suite (which overrides
+/// `performIdTokenValidation` with that one check): the token is exactly header
+/// `{"alg":"none","typ":"JWT"}`, claims and an empty signature, and its claims pass the claim
+/// checks of `PerformStandardIdTokenChecks` (all but `ValidateIdTokenSignature`) and
+/// `ValidateAtHash`.
 async fn dynamic_oidcc_idtoken_unsigned(backend: Backend) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let dop = DynamicOp::start(backend).await;
     assert!(
-        !checks::has(&dop.served["id_token_signing_alg_values_supported"], "none"),
-        "OIDCCCheckIdTokenSigningAlgValuesSupportedAlgNone: the skip condition"
+        checks::has(&dop.served["id_token_signing_alg_values_supported"], "none"),
+        "OIDCCCheckIdTokenSigningAlgValuesSupportedAlgNone"
     );
-    let key = ClientKey::kidless();
-    let mut request = DynamicOp::registration_request("oidcc-idtoken-unsigned", &key, None);
-    request["id_token_signed_response_alg"] = json!("none");
-    let response = dop.post_registration(&request).await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(json_of(response).await["error"], "invalid_client_metadata");
+    let client = dop
+        .client("oidcc-idtoken-unsigned", |request| {
+            request["id_token_signed_response_alg"] = json!("none");
+        })
+        .await;
+    assert_eq!(client.answer["id_token_signed_response_alg"], "none");
+    let request = dop.op.request(&client.rp);
+    let driven = dop.op.authorize(&fresh_browser(), &request).await;
+    let code =
+        checks::authorization_response(&driven.callback(), &request, dop.op.issuer(), Mode::Query);
+    let body = dop.redeem(&client, &code, &request, None).await;
+    let id_token = body["id_token"].as_str().expect("id_token");
+    assert_eq!(
+        checks::jwt_header(id_token)["alg"],
+        "none",
+        "CheckIdTokenSignatureAlgorithm"
+    );
+    // Ours: the exact Unsecured JWS, and its claims.
+    let [header, payload, signature] = id_token.split('.').collect::<Vec<_>>()[..] else {
+        panic!("three segments: {id_token}");
+    };
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(header).expect("base64url"),
+        br#"{"alg":"none","typ":"JWT"}"#
+    );
+    assert!(signature.is_empty(), "an empty signature");
+    let claims = checks::id_token_claims(
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+            .expect("JSON claims"),
+        dop.op.issuer(),
+        &client.rp.id,
+        request.nonce(),
+        dop.op.now(),
+    );
+    let access_token = body["access_token"].as_str().expect("access_token");
+    assert_eq!(
+        claims["at_hash"],
+        checks::left_hash(access_token),
+        "ValidateAtHash"
+    );
+    let userinfo = dop.op.userinfo(access_token).await;
+    assert_eq!(
+        userinfo.status(),
+        StatusCode::OK,
+        "EnsureHttpStatusCodeIs200"
+    );
+    dop.unregister(&client).await;
 }
 
 /// `OIDCCUserInfoRS256` (OP-UserInfo-RS256): the client registers
@@ -1278,7 +1345,7 @@ async fn dynamic_oidcc_ensure_request_object_with_redirect_uri(backend: Backend)
 
 // The modules in the plan's order (its numbering in /work/notes/dynamic-plan-report.md):
 //  1 oidcc-idtoken-rs256                         dynamic_oidcc_idtoken_rs256
-//  2 oidcc-idtoken-unsigned                      dynamic_oidcc_idtoken_unsigned (SKIPPED: skip condition)
+//  2 oidcc-idtoken-unsigned                      dynamic_oidcc_idtoken_unsigned
 //  3 oidcc-userinfo-rs256                        dynamic_oidcc_userinfo_rs256
 //  4 oidcc-ensure-redirect-uri-in-authorization-request
 //                                                dynamic_oidcc_ensure_redirect_uri_in_authorization_request
