@@ -157,9 +157,9 @@ pub enum ClientsCommand {
         access_token_alg: SigningAlg,
         /// Algorithm of its ID tokens: RS256 (default), ES256, or none — unsigned ID tokens
         /// (`alg: none`, empty signature). OIDC Registration §2 allows none for clients that get
-        /// no ID token from the authorization endpoint: every client here (code flow only), whose
-        /// ID tokens come from the token endpoint over TLS (OIDC Core §3.1.3.7). Never accepted
-        /// back as an `id_token_hint` or token-exchange subject.
+        /// no ID token from the authorization endpoint: every client here (`code` is the only
+        /// response type), whose ID tokens come from the token endpoint over TLS (OIDC Core
+        /// §3.1.3.7). Never accepted back as an `id_token_hint` or token-exchange subject.
         #[arg(id = "client_id_token_alg", long = "id-token-signing-alg", value_parser = parse_id_token_alg, default_value = "RS256")]
         id_token_alg: IdTokenAlg,
         /// Sign its userinfo responses (OIDC Core §5.3.2): a JWT (`application/jwt`) signed

@@ -391,7 +391,8 @@ pub struct CreateClient {
     #[serde(default)]
     access_token_alg: Option<String>,
     /// `RS256` (default), `ES256` or `none`: unsigned ID tokens (OIDC Registration §2 allows
-    /// them for code-flow clients, the only flow offered; see [`IdTokenAlg`]).
+    /// them for clients that get no ID token from the authorization endpoint: every client here,
+    /// `code` being the only response type; see [`IdTokenAlg`]).
     #[serde(default)]
     id_token_alg: Option<String>,
     /// `RS256` or `ES256`: userinfo answers this client with a signed JWT (OIDC Core §5.3.2);

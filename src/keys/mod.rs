@@ -94,10 +94,10 @@ impl std::fmt::Display for SigningAlg {
 /// `{"alg":"none","typ":"JWT"}`, the claims, an empty signature. OIDC Registration §2: "The value
 /// none MUST NOT be used as the ID Token alg value unless the Client uses only Response Types
 /// that return no ID Token from the Authorization Endpoint (such as when only using the
-/// Authorization Code Flow)". Portcullis offers only the code flow, so every client qualifies:
-/// its ID tokens come only from the token endpoint, in a TLS response to the client's own
-/// request, which is what OIDC Core §3.1.3.7 item 6 lets a client rely on instead of a
-/// signature. Such a token is never accepted back (`id_token_hint`, token exchange): the
+/// Authorization Code Flow)". `code` is Portcullis's only response type, so every client
+/// qualifies: its ID tokens (authorization code, refresh and device grants) come only from the
+/// token endpoint, in a TLS response to the client's own request, which is what OIDC Core
+/// §3.1.3.7 item 6 lets a client rely on instead of a signature. Such a token is never accepted back (`id_token_hint`, token exchange): the
 /// server's own verifiers accept only signatures by its published keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdTokenAlg {

@@ -40,7 +40,7 @@ pub struct ProviderMetadata {
     /// `public`.
     pub subject_types_supported: Vec<&'static str>,
     /// ID-token algorithms a client may register: RS256, ES256 and `none` (unsigned ID tokens,
-    /// OIDC Registration §2: every client uses the code flow only; see [`IdTokenAlg`]).
+    /// OIDC Registration §2: `code` is the only response type; see [`IdTokenAlg`]).
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     /// Algorithms of signed userinfo responses (OIDC Discovery §3, OIDC Core §5.3.2), for
     /// clients that register `userinfo_signed_response_alg`.

@@ -172,7 +172,7 @@ struct Metadata {
     jwks_uri: Option<String>,
     software_statement: Option<Value>,
     /// OIDC Registration §2: `RS256` (the default), `ES256` or `none` (unsigned ID tokens, for
-    /// code-flow clients: every client here).
+    /// clients that get no ID token from the authorization endpoint: every client here).
     id_token_signed_response_alg: Option<String>,
     /// OIDC Registration §2: `public` only (discovery's `subject_types_supported`); `pairwise` is
     /// refused rather than ignored, so a client never believes it got pairwise identifiers.
@@ -331,7 +331,7 @@ fn to_new_client(
     let id_token_alg = match metadata.id_token_signed_response_alg.as_deref() {
         None => IdTokenAlg::default(),
         // `none` too: OIDC Registration §2 allows it for clients that get no ID token from the
-        // authorization endpoint, and that is every client here (code flow only; IdTokenAlg).
+        // authorization endpoint: every client here (`code` is the only response type).
         Some(text) => match IdTokenAlg::parse(text) {
             Some(alg) => alg,
             None => return invalid("id_token_signed_response_alg must be RS256, ES256 or none"),

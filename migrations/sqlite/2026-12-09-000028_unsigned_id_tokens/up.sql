@@ -1,7 +1,7 @@
 -- Unsigned ID tokens (OpenID Connect Dynamic Client Registration §2 `id_token_signed_response_alg:
 -- none`): a client's `id_token_alg` may be `none` besides `ES256` and `RS256`. Its ID tokens are
 -- then Unsecured JWS (RFC 7515 Appendix A.5), which Registration §2 allows for clients that get
--- no ID token from the authorization endpoint: every client here (code flow only).
+-- no ID token from the authorization endpoint: every client here (`code` is the only response type).
 --
 -- SQLite cannot alter a CHECK constraint. Rebuilding `clients` would name every column (and
 -- empty `client_logos` through its ON DELETE CASCADE); widening a CHECK changes nothing stored, so

@@ -450,8 +450,8 @@ impl TokenService {
         match request.client.id_token_alg {
             IdTokenAlg::Signed(alg) => self.signer.sign(alg, "JWT", &claims),
             // OIDC Registration §2: `none` only for clients that get no ID token from the
-            // authorization endpoint, which is every client here (code flow only); this one comes
-            // from the token endpoint over TLS (OIDC Core §3.1.3.7 item 6).
+            // authorization endpoint, which is every client here (response type `code` only):
+            // this one leaves by the token endpoint, over TLS (OIDC Core §3.1.3.7 item 6).
             IdTokenAlg::Unsigned => signer::unsecured("JWT", &claims),
         }
     }

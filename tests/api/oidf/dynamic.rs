@@ -26,8 +26,8 @@
 //! asserted absent, so the document stays truthful; nothing else is left out.
 //!
 //! `oidcc-idtoken-unsigned` runs: discovery lists `none` in `id_token_signing_alg_values_supported`
-//! and a client may register unsigned ID tokens (OIDC Registration §2 allows them for code-flow
-//! clients, and every client here is one).
+//! and a client may register unsigned ID tokens (OIDC Registration §2 allows them for clients
+//! that get no ID token from the authorization endpoint: every client here).
 //!
 //! Skipped by the suite itself, because the optional feature is not advertised (acceptable for
 //! certification), and asserted as skip conditions: `oidcc-registration-sector-uri` and
