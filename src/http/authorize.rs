@@ -495,6 +495,10 @@ pub async fn authorize(
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };
+    // A `claims` request's `sub` names the user as this client knows them (pairwise or not).
+    if let Some(asked) = authz.claims.sub.take() {
+        authz.claims.sub = Some(app.tokens.requested_user(&authz.client, &asked));
+    }
     // A second factor required for this client (its policy or the deployment's) is asked of
     // every sign-in for it: a session without one does not count (no bypass through SSO or
     // prompt=none).

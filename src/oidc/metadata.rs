@@ -110,7 +110,7 @@ impl ProviderMetadata {
                 super::clients::DEVICE_CODE_GRANT,
                 super::clients::TOKEN_EXCHANGE_GRANT,
             ],
-            subject_types_supported: vec!["public"],
+            subject_types_supported: vec!["public", "pairwise"],
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
             userinfo_signing_alg_values_supported: vec!["RS256", "ES256"],
             token_endpoint_auth_methods_supported: vec![
