@@ -341,17 +341,17 @@ impl TokenService {
     }
 
     /// The user a `claims` request's `sub` value names (OIDC Core §5.5.1) for `client`: for a
-    /// pairwise client, the user whose identifier in its sector it is; a value of another
-    /// sector, or anything else, is returned as asked (and names nobody, as user ids are never
-    /// pairwise identifiers). For a public client, as asked.
-    pub fn requested_user(&self, client: &Client, asked: &str) -> String {
+    /// public client, the value as asked; for a pairwise client, the user whose identifier in
+    /// its sector it is, and `None` for any other value (a user id, another sector's
+    /// identifier): it names nobody this client knows.
+    pub fn requested_user(&self, client: &Client, asked: &str) -> Option<String> {
         if client.subject_type.sector().is_none() {
-            return asked.to_owned();
+            return Some(asked.to_owned());
         }
         let user = self.subjects.user_id(asked);
         match self.subjects.subject(&client.subject_type, &user) {
-            Ok(own) if own == asked && user != asked => user.into_owned(),
-            _ => asked.to_owned(),
+            Ok(own) if own == asked && user != asked => Some(user.into_owned()),
+            _ => None,
         }
     }
 
