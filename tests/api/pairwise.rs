@@ -176,6 +176,33 @@ async fn pairwise_clients_see_one_identifier_per_sector(backend: Backend) {
         assert_ne!(pairwise, &alice);
         assert!(!pairwise.contains(&alice) && pairwise.len() <= 255);
     }
+    // The admin API registers pairwise clients in their redirect URIs' one host.
+    let admin = app.admin_token().await;
+    let create = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let response = app
+                .send(reqwest::Method::POST, "/admin/clients", admin, Some(body))
+                .await;
+            (response.status(), json_of(response).await)
+        }
+    };
+    let (status, made) = create(json!({
+        "client_id": "admin-made",
+        "redirect_uris": ["https://Shop.example/cb", "https://shop.example/other"],
+        "subject_type": "pairwise",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["subject_type"], "pairwise");
+    assert_eq!(made["sector_identifier"], "shop.example");
+    let (status, refused) = create(json!({
+        "client_id": "two-hosts",
+        "redirect_uris": ["https://shop.example/cb", "https://news.example/cb"],
+        "subject_type": "pairwise",
+    }))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
 }
 
 // PAIRWISE-02: a pairwise client's `claims` request names alice by the `sub` it knows (OIDC
