@@ -261,6 +261,7 @@ fn issuing(c: &mut Criterion) {
             token_exchange_audiences: Vec::new(),
             request_uris: Vec::new(),
             request_object_signing_alg: None,
+            subject_type: Default::default(),
         };
         let client = runtime
             .block_on(

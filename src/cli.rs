@@ -126,6 +126,10 @@ pub enum ConfigCommand {
 
 /// `portcullis clients …`
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per run; `create`'s many options stay plain clap fields"
+)]
 pub enum ClientsCommand {
     /// Register a client; prints it as JSON with its `client_secret` (confidential clients; shown
     /// only now).
@@ -220,6 +224,16 @@ pub enum ClientsCommand {
         /// any of RS256/PS256/ES256 its keys support.
         #[arg(long, value_parser = parse_request_object_alg)]
         request_object_signing_alg: Option<RequestObjectAlg>,
+        /// How its users are identified to it (OIDC Core §8): `public` (default: `sub` is the
+        /// user id) or `pairwise` (`sub` is the user's identifier in the client's sector, which
+        /// clients of other sectors cannot correlate). Fixed once the client exists.
+        #[arg(long, value_parser = ["public", "pairwise"])]
+        subject_type: Option<String>,
+        /// Pairwise: an https URL of a JSON array listing every redirect URI of the client,
+        /// fetched now (SSRF-safe); its host is the sector. Default: the one host of the
+        /// redirect URIs.
+        #[arg(long, requires = "subject_type")]
+        sector_identifier_uri: Option<String>,
     },
     /// Change a client's web origins, second-factor policy, keys or token-exchange audiences
     /// (each change audited on its own); prints the client as JSON.
@@ -713,7 +727,19 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
             token_exchange_audiences,
             request_uris,
             request_object_signing_alg,
+            subject_type,
+            sector_identifier_uri,
         } => {
+            let fetcher = crate::verify::fetch::SafeFetcher::new(&settings.outbound.fetch)
+                .map_err(anyhow::Error::msg)?;
+            let subject_type = crate::oidc::subjects::checked_subject_type(
+                &fetcher,
+                subject_type.as_deref(),
+                sector_identifier_uri.as_deref(),
+                &redirect_uris,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
             let new = NewClient {
                 client_id,
                 public,
@@ -736,6 +762,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 token_exchange_audiences,
                 request_uris,
                 request_object_signing_alg,
+                subject_type,
             };
             let registered = audited(&db, "client_created", move |conn| {
                 oidc_clients::create(conn, new, &issuer, clock.now_naive())

@@ -196,6 +196,8 @@ impl Application {
             token_settings.clone(),
             clock.clone(),
             Arc::clone(&metrics),
+            crate::oidc::subjects::PairwiseSubjects::new(&boot.kek)
+                .map_err(|e| StartupError::SelfTest(e.to_string()))?,
         )
         .map_err(|e| StartupError::SelfTest(e.to_string()))?;
         let (params, concurrency) = (
@@ -310,6 +312,7 @@ impl Application {
                 Arc::clone(&remote_keys),
             )),
             remote_keys,
+            outbound: Arc::clone(&fetcher),
             client_documents: outbound_settings.client_id_metadata_documents.then(|| {
                 Arc::new(crate::oidc::client_metadata::MetadataDocuments::new(
                     Arc::clone(&fetcher),

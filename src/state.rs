@@ -90,9 +90,19 @@ pub struct AppState {
     pub registration: Arc<crate::oidc::registration::RegistrationSettings>,
     /// Fetches dynamic clients' logos (RFC 7591 §2 `logo_uri`) SSRF-safely at registration.
     pub client_logos: Arc<crate::oidc::client_logo::LogoFetcher>,
+    /// The SSRF-safe fetcher of documents clients name (sector identifier documents).
+    pub outbound: Arc<crate::verify::fetch::SafeFetcher>,
 }
 
 impl AppState {
+    /// What client registration fetches (logos, sector identifier documents).
+    pub fn registration_fetches(&self) -> crate::oidc::registration::Fetches<'_> {
+        crate::oidc::registration::Fetches {
+            logos: &self.client_logos,
+            documents: &self.outbound,
+        }
+    }
+
     /// Our own verifiers' keys become `set`'s JWKS (installed with the set, before it signs).
     fn install_jwks(&self, set: &KeySet) {
         if let Err(error) = self.tokens.install_jwks(set.jwks_body()) {

@@ -206,6 +206,9 @@ pub struct ClientRow {
     pub request_uris: String,
     /// The algorithm of its request objects; `None`: not registered.
     pub request_object_signing_alg: Option<String>,
+    /// JSON `{"sector_identifier", "sector_identifier_uri"}`: pairwise subject identifiers;
+    /// NULL: public.
+    pub pairwise_sector: Option<String>,
 }
 
 /// A row of `client_logos`: a dynamic client's logo, as served.

@@ -224,6 +224,9 @@ diesel::table! {
         /// The algorithm of its request objects (`RS256`, `PS256`, `ES256`, `none`); NULL: not
         /// registered.
         request_object_signing_alg -> Nullable<Text>,
+        /// JSON `{"sector_identifier", "sector_identifier_uri"}` when it gets pairwise subject
+        /// identifiers (OIDC Core §8.1); NULL: public identifiers.
+        pairwise_sector -> Nullable<Text>,
     }
 }
 

@@ -31,6 +31,7 @@ use crate::oidc::clients::{
 };
 use crate::oidc::consent;
 use crate::oidc::registration;
+use crate::oidc::subjects;
 use crate::oidc::user_grants;
 use crate::state::AppState;
 use crate::verify::actix::BearerError;
@@ -435,6 +436,13 @@ pub struct CreateClient {
     /// `RS256`, `PS256`, `ES256` (with its keys) or `none`: the algorithm of its request objects.
     #[serde(default)]
     request_object_signing_alg: Option<String>,
+    /// `public` (default) or `pairwise` subject identifiers (OIDC Core §8).
+    #[serde(default)]
+    subject_type: Option<String>,
+    /// Pairwise: an https URL of a JSON array listing every redirect URI (fetched SSRF-safely);
+    /// its host is the sector. Absent: the one host of the redirect URIs.
+    #[serde(default)]
+    sector_identifier_uri: Option<String>,
 }
 
 /// A second-factor policy of a request body: `off`, `optional` or `required`.
@@ -493,6 +501,14 @@ pub async fn create_client(
             })
         })
         .transpose()?;
+    let subject_type = subjects::checked_subject_type(
+        &state.outbound,
+        body.subject_type.as_deref(),
+        body.sector_identifier_uri.as_deref(),
+        &body.redirect_uris,
+    )
+    .await
+    .map_err(AdminError::InvalidRequest)?;
     let new = NewClient {
         client_id: body.client_id,
         public: body.public,
@@ -540,6 +556,7 @@ pub async fn create_client(
                 })
             })
             .transpose()?,
+        subject_type,
     };
     let (issuer, now) = (state.issuer.to_string(), state.clock.now_naive());
     let registered = change_client(&state, &admin, "client_created", move |conn| {

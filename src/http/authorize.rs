@@ -495,6 +495,15 @@ pub async fn authorize(
         Ok(authz) => authz,
         Err(rejection) => return respond(&app, &request, rejection.into(), None, now).await,
     };
+    // A `claims` request's `sub` names the user as this client knows them (pairwise or not);
+    // one that names nobody it knows becomes the empty `sub`, which no user has.
+    if let Some(asked) = authz.claims.sub.take() {
+        authz.claims.sub = Some(
+            app.tokens
+                .requested_user(&authz.client, &asked)
+                .unwrap_or_default(),
+        );
+    }
     // A second factor required for this client (its policy or the deployment's) is asked of
     // every sign-in for it: a session without one does not count (no bypass through SSO or
     // prompt=none).

@@ -131,7 +131,7 @@ pub async fn register(
         registration::register(
             &state.db,
             &state.registration,
-            &state.client_logos,
+            state.registration_fetches(),
             state.issuer.as_str(),
             credential,
             body,
@@ -177,7 +177,7 @@ pub async fn configuration(
                 let updated = registration::update(
                     &state.db,
                     settings,
-                    &state.client_logos,
+                    state.registration_fetches(),
                     issuer,
                     client_id,
                     token,

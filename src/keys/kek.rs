@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Prk, Salt};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -15,6 +16,8 @@ pub const KEK_LEN: usize = 32;
 /// The key-encryption key. `Debug` never shows it.
 pub struct Kek {
     key: LessSafeKey,
+    /// The KEK as an HKDF pseudorandom key, for the keys [`Kek::derive_key`] derives.
+    derivation: Prk,
     rng: SystemRandom,
 }
 
@@ -71,6 +74,7 @@ impl Kek {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KekError::Seal)?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            derivation: Salt::new(HKDF_SHA256, b"portcullis key derivation").extract(bytes),
             rng: SystemRandom::new(),
         })
     }
@@ -120,6 +124,21 @@ impl Kek {
                 reason: format!("cannot read: {e}"),
             }),
         }
+    }
+
+    /// A 32-byte key for `purpose` (a fixed label naming what it is for), derived from the KEK
+    /// with HKDF-SHA256 (RFC 5869): the same for as long as the KEK is, on every instance that
+    /// shares it, and independent of the sealing key and of every other purpose's key.
+    ///
+    /// # Errors
+    /// [`KekError::Seal`] if the crypto library refuses (should not happen).
+    pub fn derive_key(&self, purpose: &str) -> Result<Zeroizing<[u8; 32]>, KekError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        self.derivation
+            .expand(&[purpose.as_bytes()], HKDF_SHA256)
+            .and_then(|okm| okm.fill(key.as_mut()))
+            .map_err(|_| KekError::Seal)?;
+        Ok(key)
     }
 
     /// Seals `plaintext`, binding it to `aad` (the key's kid and algorithm), as base64url of
@@ -223,6 +242,18 @@ mod tests {
         assert!(kek.open("kid-2/ES256", &sealed).is_err());
         let other = Kek::from_bytes(&[8u8; KEK_LEN]).unwrap();
         assert!(other.open("kid-1/ES256", &sealed).is_err());
+    }
+
+    #[test]
+    fn derived_keys_are_stable_and_separate() {
+        let kek = Kek::from_bytes(&[7u8; KEK_LEN]).unwrap();
+        let again = Kek::from_bytes(&[7u8; KEK_LEN]).unwrap();
+        let a = kek.derive_key("purpose a").unwrap();
+        assert_eq!(*a, *again.derive_key("purpose a").unwrap());
+        assert_ne!(*a, *kek.derive_key("purpose b").unwrap());
+        let other = Kek::from_bytes(&[8u8; KEK_LEN]).unwrap();
+        assert_ne!(*a, *other.derive_key("purpose a").unwrap());
+        assert_ne!(a.as_slice(), &[7u8; KEK_LEN]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::db::{Db, DbConn, DbError};
 use crate::keys::{IdTokenAlg, SigningAlg};
 use crate::oidc::client_auth::{AuthMethod, ClientKeys};
 use crate::oidc::error::OAuthError;
+use crate::oidc::subjects::SubjectType;
 use crate::secrets::{ClientSecret, TokenHash};
 use crate::verify::Scope;
 
@@ -193,6 +194,10 @@ pub struct Client {
     /// Registration §2); `None`: unsigned, or any of RS256/PS256/ES256 its keys support.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_object_signing_alg: Option<RequestObjectAlg>,
+    /// How its users are identified to it (OIDC Core §8): `subject_type` `public`, or
+    /// `pairwise` with its `sector_identifier` ([`crate::oidc::subjects`]).
+    #[serde(flatten)]
+    pub subject_type: SubjectType,
     #[serde(skip)]
     secret_hash: Option<TokenHash>,
     /// Its RFC 7591 §2 display metadata (name, logo, policy and terms links, contacts).
@@ -354,6 +359,7 @@ impl Client {
             token_exchange_audiences: Vec::new(),
             request_uris: Vec::new(),
             request_object_signing_alg: None,
+            subject_type: SubjectType::Public,
             secret_hash: None,
             display: DisplayMetadata::default(),
             registration: None,
@@ -433,6 +439,7 @@ impl Client {
             token_exchange_audiences: Vec::new(),
             request_uris: Vec::new(),
             request_object_signing_alg: None,
+            subject_type: SubjectType::Public,
             secret_hash: None,
             display: DisplayMetadata::default(),
             registration: None,
@@ -508,6 +515,7 @@ impl Client {
                         .ok_or_else(|| format!("bad request_object_signing_alg {text}"))
                 })
                 .transpose()?,
+            subject_type: SubjectType::from_stored(row.pairwise_sector.as_deref())?,
             secret_hash: row
                 .secret_hash
                 .as_deref()
@@ -619,6 +627,7 @@ impl Client {
             // Nor request URIs: a request object by value only, unsigned.
             request_uris: Vec::new(),
             request_object_signing_alg: None,
+            subject_type: SubjectType::Public,
             secret_hash: None,
             // The hosted pages name the document's host instead of a name it claims.
             display: DisplayMetadata::default(),
@@ -911,6 +920,10 @@ pub struct NewClient {
     /// The algorithm of its request objects; a signed one needs the client's keys (`jwks` or
     /// `jwks_uri`, `private_key_jwt`).
     pub request_object_signing_alg: Option<RequestObjectAlg>,
+    /// How its users are identified to it (OIDC Core §8). A pairwise sector comes from
+    /// [`crate::oidc::subjects::checked_subject_type`], which checked it against
+    /// `redirect_uris` and the sector identifier document.
+    pub subject_type: SubjectType,
 }
 
 /// Client ids no OAuth client may take: `portcullis` names the first-party JSON API's tokens,
@@ -1018,6 +1031,16 @@ pub fn replace_dynamic(
     {
         return Err(ClientError::Invalid(
             "token_endpoint_auth_method cannot change after registration".into(),
+        ));
+    }
+    let sector = |row: &ClientRow| {
+        SubjectType::from_stored(row.pairwise_sector.as_deref())
+            .ok()
+            .and_then(|t| t.sector().map(str::to_owned))
+    };
+    if sector(&row) != sector(&old) {
+        return Err(ClientError::Invalid(
+            "subject_type and the sector cannot change after registration: every user's sub would change".into(),
         ));
     }
     row.secret_hash = old.secret_hash.clone();
@@ -1190,6 +1213,7 @@ fn validated_row(
         request_object_signing_alg: new
             .request_object_signing_alg
             .map(|alg| alg.as_str().to_owned()),
+        pairwise_sector: new.subject_type.to_stored(),
     };
     Ok((row, secret))
 }

@@ -82,7 +82,7 @@ async fn introspect_access_token(
     }
     let (jti, sub, own_client) = (
         claims.jti.clone().into_owned(),
-        claims.sub.clone().into_owned(),
+        tokens.user_id_of(&claims.sub).into_owned(),
         claims.is_client_token(),
     );
     let active = tokens
@@ -216,13 +216,16 @@ pub async fn userinfo(
     if !claims.scope.contains("openid") {
         return Err(UserInfoError::InsufficientScope);
     }
+    // The record names the user id; the answer's `sub` is the token's, as its client knows
+    // the user (a pairwise identifier for a pairwise client).
     let (jti, sub) = (claims.jti.into_owned(), claims.sub.into_owned());
+    let user_id = tokens.user_id_of(&sub).into_owned();
     let client_id = claims.client_id.to_string();
     // The token must still speak for its user: recorded, unrevoked, the user enabled.
     let (user, profile, requested) = tokens
         .db()
         .run(move |conn| {
-            let Ok(current) = current::current_user(conn, &jti, &sub)? else {
+            let Ok(current) = current::current_user(conn, &jti, &user_id)? else {
                 return Ok::<_, DbError>(None);
             };
             let profile = standard_claims::profile_of(conn, &current.user.id)?;
@@ -234,7 +237,8 @@ pub async fn userinfo(
     let mut names = standard_claims::for_scope(&claims.scope);
     names.extend(requested.userinfo.iter().map(String::as_str));
     names.insert("sub");
-    let claims = standard_claims::collect(&user, &profile, names);
+    let mut claims = standard_claims::collect(&user, &profile, names);
+    claims.insert("sub".to_owned(), serde_json::Value::String(sub));
     let client = clients.get(&client_id);
     let body = match client
         .as_deref()

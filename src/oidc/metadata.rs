@@ -112,7 +112,7 @@ impl ProviderMetadata {
                 super::clients::DEVICE_CODE_GRANT,
                 super::clients::TOKEN_EXCHANGE_GRANT,
             ],
-            subject_types_supported: vec!["public"],
+            subject_types_supported: vec!["public", "pairwise"],
             id_token_signing_alg_values_supported: IdTokenAlg::ALL
                 .iter()
                 .map(|alg| alg.as_str())

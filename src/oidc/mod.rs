@@ -21,6 +21,7 @@ pub mod remote;
 pub mod revocation;
 pub mod settings;
 pub mod standard_claims;
+pub mod subjects;
 pub mod token_exchange;
 pub mod tokens;
 pub mod user_grants;

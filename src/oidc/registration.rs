@@ -28,7 +28,9 @@ use crate::oidc::clients::{
     self, Client, ClientError, DisplayMetadata, Dynamic, GrantType, NewClient, PkcePolicy,
     RegistrationKind, RequestObjectAlg,
 };
+use crate::oidc::subjects::{self, SubjectType};
 use crate::secrets::{InitialAccessToken, RegistrationAccessToken};
+use crate::verify::fetch::SafeFetcher;
 
 /// Largest registration request body, in bytes.
 pub const MAX_METADATA_BODY: usize = 16 * 1024;
@@ -174,9 +176,13 @@ struct Metadata {
     /// OIDC Registration §2: `RS256` (the default), `ES256` or `none` (unsigned ID tokens, for
     /// clients that get no ID token from the authorization endpoint: every client here).
     id_token_signed_response_alg: Option<String>,
-    /// OIDC Registration §2: `public` only (discovery's `subject_types_supported`); `pairwise` is
-    /// refused rather than ignored, so a client never believes it got pairwise identifiers.
+    /// OIDC Registration §2: `public` (the default) or `pairwise` (OIDC Core §8.1); any other
+    /// value is refused rather than ignored.
     subject_type: Option<String>,
+    /// OIDC Registration §2 and §5: an https URL of a JSON array listing every redirect URI;
+    /// its host is the pairwise sector. Pairwise registrations with an initial access token
+    /// only.
+    sector_identifier_uri: Option<String>,
     /// OIDC Registration §2: `RS256` or `ES256` for signed userinfo responses; absent (or
     /// `null`) for plain JSON.
     userinfo_signed_response_alg: Option<String>,
@@ -220,12 +226,40 @@ fn parse_body(body: &[u8]) -> Result<Metadata, RegistrationError> {
     })
 }
 
-/// The registration's metadata as a client to create, checked against the policy of `kind`.
+/// The subject type `metadata` asks for (OIDC Registration §2), a pairwise sector checked by
+/// [`subjects::pairwise_sector`], which fetches the sector identifier document with `fetcher`.
+/// Call it only once the request's credential is known to be good: nobody without one may make
+/// the server fetch a URL. Open registrations may ask for pairwise identifiers in the sector of
+/// their redirect URIs' host, not name a document.
+async fn subject_type_of(
+    fetcher: &SafeFetcher,
+    metadata: &Metadata,
+    kind: RegistrationKind,
+) -> Result<SubjectType, RegistrationError> {
+    let document = metadata.sector_identifier_uri.as_deref();
+    if document.is_some() && kind == RegistrationKind::Open {
+        return Err(RegistrationError::InvalidClientMetadata(
+            "sector_identifier_uri needs an initial access token: openly registered clients are in the sector of their redirect URIs' host".into(),
+        ));
+    }
+    subjects::checked_subject_type(
+        fetcher,
+        metadata.subject_type.as_deref(),
+        document,
+        metadata.redirect_uris.as_deref().unwrap_or_default(),
+    )
+    .await
+    .map_err(RegistrationError::InvalidClientMetadata)
+}
+
+/// The registration's metadata as a client to create, checked against the policy of `kind`,
+/// with the subject type [`subject_type_of`] checked.
 fn to_new_client(
     metadata: Metadata,
     client_id: String,
     kind: RegistrationKind,
     settings: &RegistrationSettings,
+    subject_type: SubjectType,
 ) -> Result<(NewClient, DisplayMetadata), RegistrationError> {
     let invalid = |why: &str| Err(RegistrationError::InvalidClientMetadata(why.to_owned()));
     if metadata.software_statement.is_some() {
@@ -322,12 +356,6 @@ fn to_new_client(
     } else {
         scopes
     };
-    // OIDC Registration §2: a subject type the OP does not offer is an error, not a default.
-    if let Some(other) = metadata.subject_type.as_deref().filter(|t| *t != "public") {
-        return invalid(&format!(
-            "subject_type `{other}` is not supported: only public (see subject_types_supported)"
-        ));
-    }
     let id_token_alg = match metadata.id_token_signed_response_alg.as_deref() {
         None => IdTokenAlg::default(),
         // `none` too: OIDC Registration §2 allows it for clients that get no ID token from the
@@ -404,6 +432,7 @@ fn to_new_client(
         token_exchange_audiences: Vec::new(),
         request_uris,
         request_object_signing_alg,
+        subject_type,
     };
     let display = DisplayMetadata {
         client_name: metadata.client_name,
@@ -479,6 +508,11 @@ pub struct ClientInformation {
     /// The algorithm of its request objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_object_signing_alg: Option<&'static str>,
+    /// `public` or `pairwise` (OIDC Registration §2).
+    pub subject_type: &'static str,
+    /// The sector identifier document it registered, as registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
     /// The display metadata.
     #[serde(flatten)]
     pub display: DisplayMetadata,
@@ -516,6 +550,11 @@ impl ClientInformation {
             request_object_signing_alg: client
                 .request_object_signing_alg
                 .map(RequestObjectAlg::as_str),
+            subject_type: client.subject_type.as_str(),
+            sector_identifier_uri: client
+                .subject_type
+                .sector_identifier_uri()
+                .map(str::to_owned),
             display: client.display,
             client_id: client.client_id,
         }
@@ -525,6 +564,16 @@ impl ClientInformation {
 /// A client's configuration endpoint (RFC 7592 `registration_client_uri`).
 pub fn configuration_uri(issuer: &str, client_id: &str) -> String {
     format!("{issuer}/register/{client_id}")
+}
+
+/// What registration fetches from the URLs a client names, each SSRF-safely: its logo and its
+/// sector identifier document.
+#[derive(Clone, Copy, Debug)]
+pub struct Fetches<'a> {
+    /// Logos ([`client_logo::sync`]).
+    pub logos: &'a LogoFetcher,
+    /// Sector identifier documents ([`subjects::pairwise_sector`]).
+    pub documents: &'a SafeFetcher,
 }
 
 /// How a registration request is authorized.
@@ -550,7 +599,7 @@ pub enum Credential {
 pub async fn register(
     db: &Db,
     settings: &RegistrationSettings,
-    logos: &LogoFetcher,
+    fetches: Fetches<'_>,
     issuer: &str,
     credential: Credential,
     body: Vec<u8>,
@@ -589,6 +638,22 @@ pub async fn register(
         }
     }
     let metadata = parse_body(&body);
+    let subject_type = match &metadata {
+        Ok(metadata) => {
+            // Nobody may make the server fetch a sector document without a good credential.
+            if let (Some(_), Some(hash)) = (&metadata.sector_identifier_uri, &bearer_hash) {
+                let hash = hash.as_str().to_owned();
+                let usable = db
+                    .run(move |conn| Ok::<_, DbError>(q::initial_token_usable(conn, &hash, now)?))
+                    .await?;
+                if !usable {
+                    return Err(RegistrationError::InvalidToken);
+                }
+            }
+            subject_type_of(fetches.documents, metadata, kind).await
+        }
+        Err(_) => Ok(SubjectType::Public),
+    };
     let client_id =
         crate::secrets::random_identifier().map_err(|_| RegistrationError::NoRandomness)?;
     let token = RegistrationAccessToken::generate().map_err(|_| RegistrationError::NoRandomness)?;
@@ -609,7 +674,8 @@ pub async fn register(
                         ),
                         None => None,
                     };
-                    let (new, display) = to_new_client(metadata?, client_id, kind, &settings)?;
+                    let (new, display) =
+                        to_new_client(metadata?, client_id, kind, &settings, subject_type?)?;
                     let dynamic = Dynamic { kind, token_hash };
                     let mut change = clients::create_with(
                         conn,
@@ -632,7 +698,7 @@ pub async fn register(
     let client = &registered.client;
     client_logo::sync(
         db,
-        logos,
+        fetches.logos,
         &client.client_id,
         client.display.logo_uri.as_deref(),
         None,
@@ -727,7 +793,7 @@ pub async fn read(
 pub async fn update(
     db: &Db,
     settings: &RegistrationSettings,
-    logos: &LogoFetcher,
+    fetches: Fetches<'_>,
     issuer: &str,
     client_id: String,
     presented: String,
@@ -737,8 +803,28 @@ pub async fn update(
     if !settings.enabled() {
         return Err(RegistrationError::Disabled);
     }
-    let presented = RegistrationAccessToken::presented(presented);
     let metadata = parse_body(&body);
+    let subject_type = match &metadata {
+        Ok(metadata) => {
+            // The credential first: nobody without it may make the server fetch a document.
+            let (id, token) = (
+                client_id.clone(),
+                RegistrationAccessToken::presented(presented.clone()),
+            );
+            let kind = db
+                .run(move |conn| {
+                    let row = authorized(conn, &id, &token)?;
+                    row.registration
+                        .as_deref()
+                        .and_then(RegistrationKind::parse)
+                        .ok_or(RegistrationError::InvalidToken)
+                })
+                .await?;
+            subject_type_of(fetches.documents, metadata, kind).await
+        }
+        Err(_) => Ok(SubjectType::Public),
+    };
+    let presented = RegistrationAccessToken::presented(presented);
     let (settings, issuer_owned) = (settings.clone(), issuer.to_owned());
     let (client, token, previous_logo_uri) = db
         .run(move |conn| {
@@ -769,7 +855,7 @@ pub async fn update(
                         .and_then(RegistrationKind::parse)
                         .ok_or(RegistrationError::InvalidToken)?;
                     let (new, display) =
-                        to_new_client(metadata, client_id.clone(), kind, &settings)?;
+                        to_new_client(metadata, client_id.clone(), kind, &settings, subject_type?)?;
                     let change = clients::replace_dynamic(conn, new, display, &issuer_owned, now)?;
                     let token = rotate(conn, &client_id, &presented)?;
                     Ok(Change {
@@ -783,7 +869,7 @@ pub async fn update(
         .await?;
     client_logo::sync(
         db,
-        logos,
+        fetches.logos,
         &client.client_id,
         client.display.logo_uri.as_deref(),
         previous_logo_uri.as_deref(),
@@ -1010,7 +1096,10 @@ pub fn revoke_initial_token(
 
 #[cfg(test)]
 mod tests {
-    use super::{Metadata, RegistrationKind, RegistrationSettings, to_new_client};
+    use super::{
+        Metadata, RegistrationKind, RegistrationSettings, SafeFetcher, SubjectType,
+        subject_type_of, subjects, to_new_client,
+    };
 
     fn open_settings() -> RegistrationSettings {
         RegistrationSettings {
@@ -1037,6 +1126,7 @@ mod tests {
                 "c".into(),
                 RegistrationKind::Open,
                 &settings,
+                SubjectType::Public,
             )
             .unwrap_or_else(|e| panic!("{good}: {e}"));
             assert!(new.public);
@@ -1047,7 +1137,8 @@ mod tests {
                 with(&["https://app.example.com/cb"], None),
                 "c".into(),
                 RegistrationKind::Open,
-                &settings
+                &settings,
+                SubjectType::Public
             )
             .is_err()
         );
@@ -1056,7 +1147,8 @@ mod tests {
                 with(&["http://127.0.0.1/cb"], Some("client_secret_basic")),
                 "c".into(),
                 RegistrationKind::Open,
-                &settings
+                &settings,
+                SubjectType::Public
             )
             .is_err()
         );
@@ -1073,7 +1165,7 @@ mod tests {
             ..Metadata::default()
         };
         let policy = |metadata: Metadata, kind: RegistrationKind| {
-            to_new_client(metadata, "c".into(), kind, &settings)
+            to_new_client(metadata, "c".into(), kind, &settings, SubjectType::Public)
                 .map(|(new, _)| new.pkce)
                 .unwrap_or_else(|e| panic!("{e}"))
         };
@@ -1106,63 +1198,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_the_public_subject_type_is_accepted() {
-        let settings = open_settings();
-        let with = |subject_type: &str| Metadata {
+    #[tokio::test]
+    async fn subject_types_public_and_pairwise_others_refused() {
+        let fetcher = SafeFetcher::new(&crate::verify::fetch::FetchPolicy::default()).unwrap();
+        let with = |subject_type: Option<&str>, document: Option<&str>| Metadata {
             redirect_uris: Some(vec!["https://rp.example.com/cb".to_owned()]),
-            subject_type: Some(subject_type.to_owned()),
+            subject_type: subject_type.map(str::to_owned),
+            sector_identifier_uri: document.map(str::to_owned),
             ..Metadata::default()
         };
-        assert!(
-            to_new_client(
-                with("public"),
-                "c".into(),
-                RegistrationKind::Token,
-                &settings
-            )
-            .is_ok()
+        let of = |metadata: Metadata, kind| {
+            let fetcher = fetcher.clone();
+            async move { subject_type_of(&fetcher, &metadata, kind).await }
+        };
+        for public in [None, Some("public")] {
+            let subject = of(with(public, None), RegistrationKind::Token).await;
+            assert_eq!(subject.unwrap(), SubjectType::Public);
+        }
+        let pairwise = of(with(Some("pairwise"), None), RegistrationKind::Open).await;
+        assert_eq!(
+            pairwise.unwrap(),
+            SubjectType::Pairwise(subjects::Sector {
+                sector_identifier: "rp.example.com".into(),
+                sector_identifier_uri: None,
+            })
         );
-        for refused in ["pairwise", "PUBLIC", ""] {
-            let error = to_new_client(
-                with(refused),
-                "c".into(),
-                RegistrationKind::Token,
-                &settings,
-            )
-            .err()
-            .unwrap_or_else(|| panic!("{refused:?} accepted"));
+        let document = Some("https://rp.example.com/sector.json");
+        for (refused, kind) in [
+            (with(Some("PUBLIC"), None), RegistrationKind::Token),
+            (with(Some(""), None), RegistrationKind::Token),
+            (with(None, document), RegistrationKind::Token),
+            (with(Some("public"), document), RegistrationKind::Token),
+            // Open registration never makes the server fetch a document.
+            (with(Some("pairwise"), document), RegistrationKind::Open),
+        ] {
+            let printed = format!("{refused:?}");
+            let error = of(refused, kind)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{printed} accepted"));
             assert!(
                 matches!(error, super::RegistrationError::InvalidClientMetadata(_)),
-                "{refused:?}: {error}"
+                "{printed}: {error}"
             );
         }
-    }
-
-    #[test]
-    fn request_uris_need_an_initial_access_token() {
-        let settings = open_settings();
-        let with_request_uri = || Metadata {
-            redirect_uris: Some(vec!["http://127.0.0.1/cb".into()]),
-            request_uris: Some(vec!["https://app.example.com/r.jwt".into()]),
-            ..Metadata::default()
-        };
-        assert!(
-            to_new_client(
-                with_request_uri(),
-                "c".into(),
-                RegistrationKind::Open,
-                &settings
-            )
-            .is_err()
-        );
-        let (new, _) = to_new_client(
-            with_request_uri(),
-            "c".into(),
-            RegistrationKind::Token,
-            &settings,
-        )
-        .unwrap();
-        assert_eq!(new.request_uris, ["https://app.example.com/r.jwt"]);
     }
 }

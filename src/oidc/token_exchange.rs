@@ -63,7 +63,8 @@ pub const MAX_ACTORS: usize = 5;
 
 /// The kinds of subject token accepted.
 enum SubjectKind {
-    Access(Box<AccessClaims<'static>>),
+    /// An access token, and the user id behind its `sub` (pairwise identifiers opened back).
+    Access(Box<AccessClaims<'static>>, String),
     Id {
         sub: String,
         sid: Option<String>,
@@ -181,7 +182,8 @@ pub async fn exchange(
                     "The subject token was neither issued to this client nor for an audience it serves.",
                 ));
             }
-            SubjectKind::Access(Box::new(claims))
+            let user_id = tokens.user_id_of(&claims.sub).into_owned();
+            SubjectKind::Access(Box::new(claims), user_id)
         }
         ID_TOKEN_TYPE => {
             let claims = tokens
@@ -231,7 +233,8 @@ pub async fn exchange(
                     "The actor token was not issued to this client.",
                 ));
             }
-            Some(claims)
+            let user_id = tokens.user_id_of(&claims.sub).into_owned();
+            Some((claims, user_id))
         }
     };
     let policy = tokens
@@ -356,8 +359,8 @@ fn subject_now(
     now: NaiveDateTime,
 ) -> Result<SubjectNow, OAuthError> {
     match subject {
-        SubjectKind::Access(claims) => {
-            let current = match current::current_user(conn, &claims.jti, &claims.sub)? {
+        SubjectKind::Access(claims, user_id) => {
+            let current = match current::current_user(conn, &claims.jti, &user_id)? {
                 Ok(current) => current,
                 Err(why) => {
                     tracing::info!(
@@ -435,16 +438,16 @@ fn subject_now(
 fn actor_of(
     conn: &mut DbConn,
     client: &Client,
-    actor_token: Option<AccessClaims<'static>>,
+    actor_token: Option<(AccessClaims<'static>, String)>,
     earlier: Option<Actor>,
 ) -> Result<Actor, OAuthError> {
     let (sub, client_id) = match actor_token {
         None => (client.client_id.clone(), None),
-        Some(claims) => {
+        Some((claims, user_id)) => {
             let active = if claims.is_client_token() {
                 current::client_token_active(conn, &claims.jti)?
             } else {
-                current::current_user(conn, &claims.jti, &claims.sub)?.is_ok()
+                current::current_user(conn, &claims.jti, &user_id)?.is_ok()
             };
             if !active {
                 return Err(OAuthError::invalid_request(

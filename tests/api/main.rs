@@ -34,6 +34,7 @@ mod oauth;
 mod oidf;
 mod operations;
 mod outbound;
+mod pairwise;
 mod passkeys;
 mod passwords;
 mod pkce_policy;

@@ -77,6 +77,28 @@ pub fn spend_initial_token(
         .optional()
 }
 
+/// Whether `token_hash` names an initial access token that [`spend_initial_token`] would spend
+/// at `now` (live, with a use left), spending nothing: checked before a registration makes an
+/// outbound request on the caller's behalf.
+pub fn initial_token_usable(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        tokens::table
+            .filter(tokens::token_hash.eq(token_hash))
+            .filter(tokens::revoked_at.is_null())
+            .filter(tokens::expires_at.gt(now))
+            .filter(
+                tokens::max_uses
+                    .is_null()
+                    .or(tokens::uses.nullable().lt(tokens::max_uses)),
+            ),
+    ))
+    .get_result(conn)
+}
+
 /// Replaces a dynamic client's registration access token hash, if it is still `current`
 /// (compare-and-swap: of two requests with one token, one wins). Returns rows changed.
 pub fn rotate_registration_token(

@@ -27,6 +27,7 @@ pub use claims::{
 use super::clients::Client;
 use super::issuer::Issuer;
 use super::settings::TokenSettings;
+use super::subjects::PairwiseSubjects;
 use crate::accounts::factors::{
     self, SIGNED_IN_WITH_PASSWORD, SIGNED_IN_WITH_PASSWORD_AND_OTP, SecondFactorPolicy,
 };
@@ -70,7 +71,8 @@ impl Recipient<'_> {
 /// Whom an access token speaks for.
 #[derive(Clone, Copy, Debug)]
 pub enum Subject<'a> {
-    /// A user: `sub` is the user id.
+    /// A user: `sub` is the user id, as the recipient sees it (a pairwise client: its pairwise
+    /// identifier, [`crate::oidc::subjects`]).
     User {
         /// The user id.
         id: &'a str,
@@ -259,6 +261,8 @@ pub struct TokenService {
     settings: TokenSettings,
     clock: Clock,
     metrics: Arc<Metrics>,
+    /// Pairwise subject identifiers (OIDC Core §8.1).
+    subjects: PairwiseSubjects,
     /// The JSON API's tokens, for the endpoints that act for a user (`/api/me`, the admin
     /// API): the rules of every resource server, the JSON API's audience.
     first_party: Verifier,
@@ -277,6 +281,7 @@ impl TokenService {
         settings: TokenSettings,
         clock: Clock,
         metrics: Arc<Metrics>,
+        subjects: PairwiseSubjects,
     ) -> Result<Self, ConfigError> {
         let first_party_audience = settings
             .access_token_audience
@@ -304,6 +309,7 @@ impl TokenService {
             settings,
             clock,
             metrics,
+            subjects,
             first_party: Verifier::local(first_party)?,
             own_access: Verifier::local(own_access)?,
             own_id: Verifier::local(own_id)?,
@@ -313,6 +319,40 @@ impl TokenService {
     /// The issuer identifier, as in `iss`.
     pub fn issuer(&self) -> &Issuer {
         &self.issuer
+    }
+
+    /// The `sub` `client` sees for `user_id` (OIDC Core §8): the user id, or for a pairwise
+    /// client its pairwise identifier.
+    ///
+    /// # Errors
+    /// [`SignError::Crypto`] if the crypto library refuses (should not happen).
+    pub fn subject_for<'a>(
+        &self,
+        client: &Client,
+        user_id: &'a str,
+    ) -> Result<Cow<'a, str>, SignError> {
+        self.subjects.subject(&client.subject_type, user_id)
+    }
+
+    /// The user id behind the `sub` of one of our own (verified) tokens: a pairwise identifier
+    /// opened back, else the `sub` itself.
+    pub fn user_id_of<'a>(&self, sub: &'a str) -> Cow<'a, str> {
+        self.subjects.user_id(sub)
+    }
+
+    /// The user a `claims` request's `sub` value names (OIDC Core §5.5.1) for `client`: for a
+    /// public client, the value as asked; for a pairwise client, the user whose identifier in
+    /// its sector it is, and `None` for any other value (a user id, another sector's
+    /// identifier): it names nobody this client knows.
+    pub fn requested_user(&self, client: &Client, asked: &str) -> Option<String> {
+        if client.subject_type.sector().is_none() {
+            return Some(asked.to_owned());
+        }
+        let user = self.subjects.user_id(asked);
+        match self.subjects.subject(&client.subject_type, &user) {
+            Ok(own) if own == asked && user != asked => Some(user.into_owned()),
+            _ => None,
+        }
     }
 
     /// The refresh-family lifetimes and reuse grace, as the rotation takes them.
@@ -391,12 +431,18 @@ impl TokenService {
                 roles,
                 auth_time,
                 amr,
-            } => (id, carries_roles.then_some(roles), auth_time, Some(amr)),
-            Subject::Client => (client_id, None, None, None),
+            } => {
+                let sub = match request.recipient {
+                    Recipient::Client(client) => self.subject_for(client, id)?,
+                    Recipient::FirstParty => Cow::Borrowed(id),
+                };
+                (sub, carries_roles.then_some(roles), auth_time, Some(amr))
+            }
+            Subject::Client => (Cow::Borrowed(client_id), None, None, None),
         };
         let claims = AccessClaims {
             iss: Cow::Borrowed(self.issuer.as_str()),
-            sub: Cow::Borrowed(subject),
+            sub: subject,
             aud: Cow::Borrowed(request.audience.unwrap_or(default_audience)),
             exp,
             iat: record.issued_at,
@@ -431,7 +477,7 @@ impl TokenService {
         let client_id = request.client.client_id.as_str();
         let claims = IdClaims {
             iss: Cow::Borrowed(self.issuer.as_str()),
-            sub: Cow::Borrowed(&request.user.id),
+            sub: self.subject_for(request.client, &request.user.id)?,
             aud: Cow::Borrowed(client_id),
             exp: iat.saturating_add(ttl),
             iat,
@@ -647,13 +693,19 @@ impl TokenService {
             .map(|verified| verified.claims)
     }
 
-    /// One of our ID tokens, expired or not (an `id_token_hint` may be old), or `None`.
+    /// One of our ID tokens, expired or not (an `id_token_hint` may be old), or `None`; its
+    /// `sub` is the user id (a pairwise identifier opened back), the user it speaks of.
     pub async fn verify_id_token_hint(&self, token: &str) -> Option<IdClaims<'static>> {
-        self.own_id
+        let mut claims = self
+            .own_id
             .verify_at::<IdClaims<'static>>(token, self.now_secs())
             .await
-            .ok()
-            .map(|verified| verified.claims)
+            .ok()?
+            .claims;
+        if let Cow::Owned(user_id) = self.user_id_of(&claims.sub) {
+            claims.sub = Cow::Owned(user_id);
+        }
+        Some(claims)
     }
 
     /// A JSON API access token, by the rules of every resource server (`/api/me`, the admin

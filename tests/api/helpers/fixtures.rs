@@ -47,7 +47,19 @@ impl ClientSpec {
             token_exchange_audiences: Vec::new(),
             request_uris: Vec::new(),
             request_object_signing_alg: None,
+            subject_type: portcullis::oidc::subjects::SubjectType::Public,
         })
+    }
+
+    /// A client with pairwise subject identifiers in `sector` (OIDC Core §8.1), set directly
+    /// (the administrator's path that checks a sector is tested through registration).
+    pub fn pairwise(mut self, sector: &str) -> Self {
+        self.0.subject_type =
+            portcullis::oidc::subjects::SubjectType::Pairwise(portcullis::oidc::subjects::Sector {
+                sector_identifier: sector.to_owned(),
+                sector_identifier_uri: None,
+            });
+        self
     }
 
     /// A confidential client that authenticates with `private_key_jwt` and the keys of `jwks`.

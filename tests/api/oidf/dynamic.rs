@@ -27,11 +27,9 @@
 //!
 //! `oidcc-idtoken-unsigned` runs: discovery lists `none` in `id_token_signing_alg_values_supported`
 //! and a client may register unsigned ID tokens (OIDC Registration §2 allows them for clients
-//! that get no ID token from the authorization endpoint: every client here).
-//!
-//! Skipped by the suite itself, because the optional feature is not advertised (acceptable for
-//! certification), and asserted as skip conditions: `oidcc-registration-sector-uri` and
-//! `oidcc-registration-sector-bad` (`pairwise` not in `subject_types_supported`).
+//! that get no ID token from the authorization endpoint: every client here). The sector modules
+//! run: `pairwise` is offered, and the suite's sector identifier document is served by the
+//! document server. No module is skipped.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -967,35 +965,83 @@ async fn dynamic_oidcc_registration_jwks_uri(backend: Backend) {
     dop.unregister(&client).await;
 }
 
-/// The skip condition of the pairwise modules: `pairwise` is not in `subject_types_supported`.
-/// Asking for it anyway is refused (`invalid_client_metadata`, what
-/// oidcc-registration-sector-bad expects of a bad sector), never silently ignored.
-async fn pairwise_is_not_offered(dop: &DynamicOp, module: &str) {
+/// Where the suite serves its sector identifier document (`AddSectorIdentifierUriToDynamicRegistrationRequest`:
+/// `<base_url>/redirect_uris.json`), here on the document server.
+const SECTOR_DOCUMENT: &str = "/redirect_uris.json";
+
+/// The two sector modules' registration: `subject_type: pairwise`
+/// (`AddSubjectTypePairwiseToDynamicRegistrationRequest`) and the `sector_identifier_uri` of the
+/// document `listed` (`CreateSectorRedirectUris`, `CreateInvalidSectorRedirectUris`), which the
+/// suite serves as a JSON array. Discovery must offer `pairwise` (the modules' skip condition).
+fn sector_registration(dop: &DynamicOp, module: &str, listed: &[String]) -> (Value, ClientKey) {
     assert!(
-        !checks::has(&dop.served["subject_types_supported"], "pairwise"),
-        "Server configuration does not explicitly support pairwise subject type: the skip condition"
+        checks::has(&dop.served["subject_types_supported"], "pairwise"),
+        "Server configuration does not explicitly support pairwise subject type"
     );
+    dop.docs.serve(SECTOR_DOCUMENT, Reply::json(&json!(listed)));
     let key = ClientKey::kidless();
     let mut request = DynamicOp::registration_request(module, &key, None);
     request["subject_type"] = json!("pairwise");
-    request["sector_identifier_uri"] = json!(format!("{}/redirect_uris.json", super::BASE));
-    let response = dop.post_registration(&request).await;
-    assert_eq!(media_type(&response), "application/json");
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(json_of(response).await["error"], "invalid_client_metadata");
+    request["sector_identifier_uri"] = json!(dop.docs.url(SECTOR_DOCUMENT));
+    (request, key)
 }
 
-/// `OIDCCRegistrationSectorUri`: SKIPPED (no pairwise subject type).
+/// `OIDCCRegistrationSectorUri`: a sector identifier document listing the callback makes a
+/// successful registration (the module stops there; here the pairwise client also signs in, and
+/// its `sub` is not the user id).
 async fn dynamic_oidcc_registration_sector_uri(backend: Backend) {
     let dop = DynamicOp::start(backend).await;
-    pairwise_is_not_offered(&dop, "oidcc-registration-sector-uri").await;
+    let (request, key) =
+        sector_registration(&dop, "oidcc-registration-sector-uri", &[redirect_uri()]);
+    let client = dop.register(&request, key).await;
+    assert_eq!(
+        dop.docs.requests(SECTOR_DOCUMENT),
+        1,
+        "the document was read"
+    );
+    assert_eq!(client.answer["subject_type"], "pairwise");
+    let request = dop.op.request(&client.rp);
+    let flow = dop.flow(&fresh_browser(), &client, &request).await;
+    let sub = flow.userinfo["sub"].as_str().expect("sub");
+    // User ids are UUIDs; a pairwise identifier is not one.
+    assert!(
+        !sub.is_empty() && uuid::Uuid::parse_str(sub).is_err(),
+        "a pairwise sub: {sub}"
+    );
+    dop.unregister(&client).await;
 }
 
-/// `OIDCCRegistrationSectorBad` (OP-Registration-Sector-Bad): SKIPPED (no pairwise subject
-/// type).
+/// `OIDCCRegistrationSectorBad` (OP-Registration-Sector-Bad): a sector identifier document that
+/// does not list the callback is refused: `EnsureContentTypeJson`, `EnsureHttpStatusCodeIs400`,
+/// `CheckErrorFromDynamicRegistrationEndpointIsInvalidClientMetadata`.
 async fn dynamic_oidcc_registration_sector_bad(backend: Backend) {
     let dop = DynamicOp::start(backend).await;
-    pairwise_is_not_offered(&dop, "oidcc-registration-sector-bad").await;
+    let (request, _) = sector_registration(
+        &dop,
+        "oidcc-registration-sector-bad",
+        &["https://example.com/op".to_owned()],
+    );
+    let response = dop.post_registration(&request).await;
+    assert_eq!(
+        media_type(&response),
+        "application/json",
+        "EnsureContentTypeJson"
+    );
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "EnsureHttpStatusCodeIs400"
+    );
+    assert_eq!(
+        json_of(response).await["error"],
+        "invalid_client_metadata",
+        "CheckErrorFromDynamicRegistrationEndpointIsInvalidClientMetadata"
+    );
+    assert_eq!(
+        dop.docs.requests(SECTOR_DOCUMENT),
+        1,
+        "the document was read"
+    );
 }
 
 /// `OIDCCServerRotateKeys` `fetchAndValidateJwks`: `FetchServerKeys`, `CheckServerKeysIsValid`,
@@ -1360,8 +1406,8 @@ async fn dynamic_oidcc_ensure_request_object_with_redirect_uri(backend: Backend)
 // 12 oidcc-registration-policy-uri               dynamic_oidcc_registration_policy_uri
 // 13 oidcc-registration-tos-uri                  dynamic_oidcc_registration_tos_uri
 // 14 oidcc-registration-jwks-uri                 dynamic_oidcc_registration_jwks_uri
-// 15 oidcc-registration-sector-uri               dynamic_oidcc_registration_sector_uri (SKIPPED)
-// 16 oidcc-registration-sector-bad               dynamic_oidcc_registration_sector_bad (SKIPPED)
+// 15 oidcc-registration-sector-uri               dynamic_oidcc_registration_sector_uri
+// 16 oidcc-registration-sector-bad               dynamic_oidcc_registration_sector_bad
 // 17 oidcc-server-rotate-keys                    dynamic_oidcc_server_rotate_keys
 // 18 oidcc-refresh-token-rp-key-rotation         dynamic_oidcc_refresh_token_rp_key_rotation
 // 19 oidcc-request-uri-unsigned                  dynamic_oidcc_request_uri_unsigned
