@@ -737,6 +737,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                 subject_type.as_deref(),
                 sector_identifier_uri.as_deref(),
                 &redirect_uris,
+                &client_id,
             )
             .await
             .map_err(anyhow::Error::msg)?;

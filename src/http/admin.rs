@@ -506,6 +506,7 @@ pub async fn create_client(
         body.subject_type.as_deref(),
         body.sector_identifier_uri.as_deref(),
         &body.redirect_uris,
+        &body.client_id,
     )
     .await
     .map_err(AdminError::InvalidRequest)?;

@@ -139,10 +139,14 @@ async fn introspect_refresh_token(
             let Ok(scope) = Scope::parse(&family.scope) else {
                 return Ok(Introspection::Inactive);
             };
+            // The user as the client knows them (its pairwise identifier, OIDC Core §8.1).
+            let Ok(sub) = tokens.subject_for(caller, &family.user_id) else {
+                return Ok(Introspection::Inactive);
+            };
             Ok(Introspection::Refresh(ActiveRefreshToken {
                 scope,
                 client_id: family.client_id,
-                sub: family.user_id,
+                sub: sub.into_owned(),
                 iss: tokens.issuer().as_str().to_owned(),
                 exp: family.expires_at.and_utc().timestamp(),
                 iat: token.created_at.and_utc().timestamp(),

@@ -158,7 +158,7 @@ impl From<ClientError> for RegistrationError {
 /// The client metadata of a request (RFC 7591 §2), with the members Portcullis reads; every
 /// other member is ignored (§2: "the authorization server MUST ignore any client metadata it
 /// does not understand").
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct Metadata {
     redirect_uris: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
@@ -226,27 +226,74 @@ fn parse_body(body: &[u8]) -> Result<Metadata, RegistrationError> {
     })
 }
 
-/// The subject type `metadata` asks for (OIDC Registration §2), a pairwise sector checked by
-/// [`subjects::pairwise_sector`], which fetches the sector identifier document with `fetcher`.
-/// Call it only once the request's credential is known to be good: nobody without one may make
-/// the server fetch a URL. Open registrations may ask for pairwise identifiers in the sector of
-/// their redirect URIs' host, not name a document.
-async fn subject_type_of(
-    fetcher: &SafeFetcher,
-    metadata: &Metadata,
+/// Sector identifier documents one credential (an initial access token, a client's
+/// registration access token) may make the server fetch per hour.
+pub const MAX_SECTOR_FETCHES_PER_HOUR: u32 = 10;
+
+/// A registration or RFC 7592 update whose subject type is to be checked.
+struct Asking<'a> {
+    metadata: &'a Metadata,
+    client_id: &'a str,
     kind: RegistrationKind,
+    /// Names the request's credential (already found good): its document fetches are counted
+    /// under it.
+    credential: String,
+}
+
+/// The subject type `asking` asks for (OIDC Registration §2), a pairwise sector checked by
+/// [`subjects::checked_subject_type`], which fetches the sector identifier document with
+/// `fetcher`. Call it only once the request's credential is known to be good: nobody without one
+/// may make the server fetch a URL. Before a fetch, the rest of the metadata is checked (a
+/// request refused anyway fetches nothing) and the fetch is counted against the credential's
+/// budget ([`MAX_SECTOR_FETCHES_PER_HOUR`]; beyond it `Throttled`). Open registrations may ask
+/// for pairwise identifiers in the sector of their redirect URIs, not name a document.
+async fn subject_type_of(
+    db: &Db,
+    fetcher: &SafeFetcher,
+    settings: &RegistrationSettings,
+    asking: Asking<'_>,
+    now: NaiveDateTime,
 ) -> Result<SubjectType, RegistrationError> {
+    let metadata = asking.metadata;
     let document = metadata.sector_identifier_uri.as_deref();
-    if document.is_some() && kind == RegistrationKind::Open {
-        return Err(RegistrationError::InvalidClientMetadata(
-            "sector_identifier_uri needs an initial access token: openly registered clients are in the sector of their redirect URIs' host".into(),
-        ));
+    if document.is_some() {
+        if asking.kind == RegistrationKind::Open {
+            return Err(RegistrationError::InvalidClientMetadata(
+                "sector_identifier_uri needs an initial access token: openly registered clients are pairwise in the sector of their redirect URIs".into(),
+            ));
+        }
+        to_new_client(
+            metadata.clone(),
+            asking.client_id.to_owned(),
+            asking.kind,
+            settings,
+            SubjectType::Public,
+        )?;
+        let key = format!("sector-document:{}", asking.credential);
+        let wait = db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    Ok::<_, DbError>(throttle::spend(
+                        conn,
+                        &key,
+                        MAX_SECTOR_FETCHES_PER_HOUR,
+                        chrono::Duration::hours(1),
+                        now,
+                    )?)
+                })
+            })
+            .await?;
+        if let Some(seconds) = wait {
+            tracing::warn!("sector identifier document fetches throttled");
+            return Err(RegistrationError::Throttled(seconds));
+        }
     }
     subjects::checked_subject_type(
         fetcher,
         metadata.subject_type.as_deref(),
         document,
         metadata.redirect_uris.as_deref().unwrap_or_default(),
+        asking.client_id,
     )
     .await
     .map_err(RegistrationError::InvalidClientMetadata)
@@ -638,24 +685,37 @@ pub async fn register(
         }
     }
     let metadata = parse_body(&body);
+    let client_id =
+        crate::secrets::random_identifier().map_err(|_| RegistrationError::NoRandomness)?;
     let subject_type = match &metadata {
         Ok(metadata) => {
             // Nobody may make the server fetch a sector document without a good credential.
-            if let (Some(_), Some(hash)) = (&metadata.sector_identifier_uri, &bearer_hash) {
-                let hash = hash.as_str().to_owned();
-                let usable = db
-                    .run(move |conn| Ok::<_, DbError>(q::initial_token_usable(conn, &hash, now)?))
-                    .await?;
-                if !usable {
-                    return Err(RegistrationError::InvalidToken);
+            let credential = match &bearer_hash {
+                Some(hash) if metadata.sector_identifier_uri.is_some() => {
+                    let hash = hash.as_str().to_owned();
+                    let checked = hash.clone();
+                    let usable = db
+                        .run(move |conn| {
+                            Ok::<_, DbError>(q::initial_token_usable(conn, &checked, now)?)
+                        })
+                        .await?;
+                    if !usable {
+                        return Err(RegistrationError::InvalidToken);
+                    }
+                    format!("initial-access-token:{hash}")
                 }
-            }
-            subject_type_of(fetches.documents, metadata, kind).await
+                _ => String::new(),
+            };
+            let asking = Asking {
+                metadata,
+                client_id: &client_id,
+                kind,
+                credential,
+            };
+            subject_type_of(db, fetches.documents, settings, asking, now).await
         }
         Err(_) => Ok(SubjectType::Public),
     };
-    let client_id =
-        crate::secrets::random_identifier().map_err(|_| RegistrationError::NoRandomness)?;
     let token = RegistrationAccessToken::generate().map_err(|_| RegistrationError::NoRandomness)?;
     let token_hash = token.hash();
     let (settings, issuer_owned) = (settings.clone(), issuer.to_owned());
@@ -820,7 +880,13 @@ pub async fn update(
                         .ok_or(RegistrationError::InvalidToken)
                 })
                 .await?;
-            subject_type_of(fetches.documents, metadata, kind).await
+            let asking = Asking {
+                metadata,
+                client_id: &client_id,
+                kind,
+                credential: format!("client:{client_id}"),
+            };
+            subject_type_of(db, fetches.documents, settings, asking, now).await
         }
         Err(_) => Ok(SubjectType::Public),
     };
@@ -1097,8 +1163,8 @@ pub fn revoke_initial_token(
 #[cfg(test)]
 mod tests {
     use super::{
-        Metadata, RegistrationKind, RegistrationSettings, SafeFetcher, SubjectType,
-        subject_type_of, subjects, to_new_client,
+        Metadata, RegistrationKind, RegistrationSettings, SafeFetcher, SubjectType, subjects,
+        to_new_client,
     };
 
     fn open_settings() -> RegistrationSettings {
@@ -1201,46 +1267,72 @@ mod tests {
     #[tokio::test]
     async fn subject_types_public_and_pairwise_others_refused() {
         let fetcher = SafeFetcher::new(&crate::verify::fetch::FetchPolicy::default()).unwrap();
-        let with = |subject_type: Option<&str>, document: Option<&str>| Metadata {
-            redirect_uris: Some(vec!["https://rp.example.com/cb".to_owned()]),
-            subject_type: subject_type.map(str::to_owned),
-            sector_identifier_uri: document.map(str::to_owned),
-            ..Metadata::default()
-        };
-        let of = |metadata: Metadata, kind| {
+        let of = |subject_type: Option<&str>, document: Option<&str>| {
             let fetcher = fetcher.clone();
-            async move { subject_type_of(&fetcher, &metadata, kind).await }
+            let (subject_type, document) =
+                (subject_type.map(str::to_owned), document.map(str::to_owned));
+            async move {
+                subjects::checked_subject_type(
+                    &fetcher,
+                    subject_type.as_deref(),
+                    document.as_deref(),
+                    &["https://rp.example.com/cb".to_owned()],
+                    "c-1",
+                )
+                .await
+            }
         };
         for public in [None, Some("public")] {
-            let subject = of(with(public, None), RegistrationKind::Token).await;
-            assert_eq!(subject.unwrap(), SubjectType::Public);
+            assert_eq!(of(public, None).await.unwrap(), SubjectType::Public);
         }
-        let pairwise = of(with(Some("pairwise"), None), RegistrationKind::Open).await;
         assert_eq!(
-            pairwise.unwrap(),
+            of(Some("pairwise"), None).await.unwrap(),
             SubjectType::Pairwise(subjects::Sector {
                 sector_identifier: "rp.example.com".into(),
                 sector_identifier_uri: None,
             })
         );
         let document = Some("https://rp.example.com/sector.json");
-        for (refused, kind) in [
-            (with(Some("PUBLIC"), None), RegistrationKind::Token),
-            (with(Some(""), None), RegistrationKind::Token),
-            (with(None, document), RegistrationKind::Token),
-            (with(Some("public"), document), RegistrationKind::Token),
-            // Open registration never makes the server fetch a document.
-            (with(Some("pairwise"), document), RegistrationKind::Open),
+        for (subject_type, document) in [
+            (Some("PUBLIC"), None),
+            (Some(""), None),
+            (None, document),
+            (Some("public"), document),
         ] {
-            let printed = format!("{refused:?}");
-            let error = of(refused, kind)
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("{printed} accepted"));
             assert!(
-                matches!(error, super::RegistrationError::InvalidClientMetadata(_)),
-                "{printed}: {error}"
+                of(subject_type, document).await.is_err(),
+                "{subject_type:?} {document:?}"
             );
         }
+    }
+
+    #[test]
+    fn request_uris_need_an_initial_access_token() {
+        let settings = open_settings();
+        let with_request_uri = || Metadata {
+            redirect_uris: Some(vec!["http://127.0.0.1/cb".into()]),
+            request_uris: Some(vec!["https://app.example.com/r.jwt".into()]),
+            ..Metadata::default()
+        };
+        let public = || SubjectType::Public;
+        assert!(
+            to_new_client(
+                with_request_uri(),
+                "c".into(),
+                RegistrationKind::Open,
+                &settings,
+                public()
+            )
+            .is_err()
+        );
+        let (new, _) = to_new_client(
+            with_request_uri(),
+            "c".into(),
+            RegistrationKind::Token,
+            &settings,
+            public(),
+        )
+        .unwrap();
+        assert_eq!(new.request_uris, ["https://app.example.com/r.jwt"]);
     }
 }

@@ -41,7 +41,7 @@ pub const MAX_SECTOR_DOCUMENT_BYTES: usize = 64 * 1024;
 pub const MAX_SECTOR_URIS: usize = 256;
 
 /// Bytes of the sector's tag in the sealed plaintext.
-const SECTOR_TAG_LEN: usize = 8;
+const SECTOR_TAG_LEN: usize = 16;
 
 /// How a client's users are identified to it (OIDC Core §8). Serialised (in a client's JSON) as
 /// `subject_type` with, when pairwise, `sector_identifier` and `sector_identifier_uri`.
@@ -141,8 +141,8 @@ impl PairwiseSubjects {
     }
 
     /// The `sub` a client identified as `subject_type` sees for `user_id`: the user id itself
-    /// for a public client, the sector's identifier for a pairwise one (about 80 characters of
-    /// base64url for a UUID user id).
+    /// for a public client, the sector's identifier for a pairwise one (91 characters of
+    /// base64url for a UUID user id). Session ids (`sid`) are sealed the same way.
     ///
     /// # Errors
     /// [`SignError::Crypto`] if the crypto library refuses (should not happen).
@@ -169,9 +169,11 @@ impl PairwiseSubjects {
         Ok(Cow::Owned(URL_SAFE_NO_PAD.encode(sealed)))
     }
 
-    /// The user id behind the `sub` of one of our own tokens: a pairwise identifier opened
-    /// again, anything else (a user id) as it is. Only for subjects this server signed: a
-    /// string that does not open is taken for a user id, which the caller then looks up.
+    /// The user id behind the `sub` of one of our own tokens (or the session id behind a
+    /// pairwise `sid`): a pairwise identifier opened again, anything else (a user id) as it is.
+    /// It opens an identifier of any sector, so callers pass only values of tokens this server
+    /// signed (whose client fixed the sector), or seal the result again and compare, as
+    /// [`crate::oidc::tokens::TokenService::requested_user`] does.
     pub fn user_id<'a>(&self, sub: &'a str) -> Cow<'a, str> {
         let Ok(mut sealed) = URL_SAFE_NO_PAD.decode(sub) else {
             return Cow::Borrowed(sub);
@@ -195,8 +197,8 @@ impl PairwiseSubjects {
 
 /// The subject type a client registration asks for (OIDC Registration §2 `subject_type`, absent:
 /// `public`), its pairwise sector checked by [`pairwise_sector`] (which may fetch
-/// `sector_identifier_uri` with `fetcher`). The one check of dynamic registration, the admin API
-/// and the CLI.
+/// `sector_identifier_uri` with `fetcher`) for the client `client_id`. The one check of dynamic
+/// registration, the admin API and the CLI.
 ///
 /// # Errors
 /// A message for `invalid_client_metadata`: another subject type, a `sector_identifier_uri`
@@ -206,62 +208,75 @@ pub async fn checked_subject_type(
     subject_type: Option<&str>,
     sector_identifier_uri: Option<&str>,
     redirect_uris: &[String],
+    client_id: &str,
 ) -> Result<SubjectType, String> {
     match subject_type {
         None | Some("public") if sector_identifier_uri.is_some() => {
             Err("sector_identifier_uri is for subject_type pairwise only".into())
         }
         None | Some("public") => Ok(SubjectType::Public),
-        Some("pairwise") => pairwise_sector(fetcher, sector_identifier_uri, redirect_uris)
-            .await
-            .map(|sector_identifier| {
-                SubjectType::Pairwise(Sector {
-                    sector_identifier,
-                    sector_identifier_uri: sector_identifier_uri.map(str::to_owned),
+        Some("pairwise") => {
+            pairwise_sector(fetcher, sector_identifier_uri, redirect_uris, client_id)
+                .await
+                .map(|sector_identifier| {
+                    SubjectType::Pairwise(Sector {
+                        sector_identifier,
+                        sector_identifier_uri: sector_identifier_uri.map(str::to_owned),
+                    })
                 })
-            }),
+        }
         Some(other) => Err(format!(
             "subject_type `{other}` is not supported: public or pairwise (see subject_types_supported)"
         )),
     }
 }
 
+/// The longest `sector_identifier_uri` accepted, in bytes.
+pub const MAX_SECTOR_URI_BYTES: usize = 512;
+
 /// The sector of a client registering for pairwise identifiers (OIDC Core §8.1, Registration
-/// §2 and §5). With a `sector_identifier_uri`: an https URL, fetched with `fetcher` (SSRF-safe,
-/// JSON, at most [`MAX_SECTOR_DOCUMENT_BYTES`]), whose document is a JSON array of at most
-/// [`MAX_SECTOR_URIS`] URI strings that contains every one of `redirect_uris`; the sector is its
-/// host. Without one: the one host all `redirect_uris` share.
+/// §2 and §5). With a `sector_identifier_uri` (https, at most [`MAX_SECTOR_URI_BYTES`]): fetched
+/// with `fetcher` (SSRF-safe, JSON, at most [`MAX_SECTOR_DOCUMENT_BYTES`]), its document must be
+/// a JSON array of at most [`MAX_SECTOR_URIS`] URI strings that contains every one of
+/// `redirect_uris`; the sector is its host. Without one: the one host all `redirect_uris` share
+/// ([`redirect_sector`]; a client whose redirect URIs name no party is its own sector).
 ///
 /// # Errors
-/// A message for `invalid_client_metadata`: the URL refused or not fetched, not a JSON array of
-/// strings, a redirect URI missing from it, or redirect URIs on no or several hosts.
+/// A message for `invalid_client_metadata`: the URL refused, the document not fetched or not a
+/// JSON array of strings (the fetch's details are logged, not answered: they could describe the
+/// server's network), a redirect URI missing from it, or redirect URIs on several hosts.
 pub async fn pairwise_sector(
     fetcher: &SafeFetcher,
     sector_identifier_uri: Option<&str>,
     redirect_uris: &[String],
+    client_id: &str,
 ) -> Result<String, String> {
     let Some(uri) = sector_identifier_uri else {
-        return redirect_host(redirect_uris);
+        return redirect_sector(redirect_uris, client_id);
     };
+    if uri.len() > MAX_SECTOR_URI_BYTES {
+        return Err(format!(
+            "sector_identifier_uri is longer than {MAX_SECTOR_URI_BYTES} bytes"
+        ));
+    }
     let parsed =
-        url::Url::parse(uri).map_err(|_| format!("sector_identifier_uri `{uri}` is not a URL"))?;
+        url::Url::parse(uri).map_err(|_| "sector_identifier_uri is not a URL".to_owned())?;
     if parsed.scheme() != "https" || parsed.fragment().is_some() {
         return Err("sector_identifier_uri must be an https URL without a fragment".into());
     }
     let Some(host) = parsed.host_str().map(str::to_ascii_lowercase) else {
         return Err("sector_identifier_uri has no host".into());
     };
+    let unusable = "sector_identifier_uri could not be fetched as a JSON document (https, a public address, no redirect, Content-Type application/json, at most 64 KiB)";
     let body = match fetcher
         .get(uri, "application/json", MAX_SECTOR_DOCUMENT_BYTES, None)
         .await
     {
         Ok(Fetched::Document(document)) => document.body,
-        Ok(Fetched::NotModified { .. }) => {
-            return Err("sector_identifier_uri answered 304 to a plain GET".into());
-        }
+        Ok(Fetched::NotModified { .. }) => return Err(unusable.into()),
         Err(error) => {
             tracing::info!(%error, "sector_identifier_uri refused");
-            return Err(format!("sector_identifier_uri could not be used: {error}"));
+            return Err(unusable.into());
         }
     };
     let listed: Vec<String> = serde_json::from_slice(&body).map_err(|_| {
@@ -280,23 +295,39 @@ pub async fn pairwise_sector(
     Ok(host)
 }
 
-/// The one host every redirect URI shares (OIDC Core §8.1: the sector when no
-/// `sector_identifier_uri` is registered).
-fn redirect_host(redirect_uris: &[String]) -> Result<String, String> {
+/// The sector of a pairwise client without a sector identifier document: the one host its
+/// redirect URIs share (OIDC Core §8.1). Redirect URIs that name no party — loopback hosts
+/// (`127.0.0.0/8`, `[::1]`, `localhost`, `*.localhost`) and private-use schemes without a host,
+/// which every native app on every machine shares (RFC 8252 §7) — or none at all make the client
+/// its own sector, `client:{client_id}` (a deviation from §8.1, which would put every such
+/// client in one sector: their users would have one `sub` across unrelated apps).
+///
+/// # Errors
+/// Redirect URIs on several hosts, or named hosts mixed with ones that name no party.
+fn redirect_sector(redirect_uris: &[String], client_id: &str) -> Result<String, String> {
     let need_uri = "pairwise subject identifiers need a sector_identifier_uri unless every redirect URI has the same host (OIDC Core §8.1)";
-    let mut hosts = redirect_uris.iter().map(|uri| {
-        url::Url::parse(uri)
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
-            .filter(|host| !host.is_empty())
-    });
-    let Some(Some(first)) = hosts.next() else {
-        return Err(need_uri.into());
-    };
-    if hosts.all(|host| host.as_deref() == Some(first.as_str())) {
-        Ok(first)
-    } else {
-        Err(need_uri.into())
+    let hosts: Vec<Option<String>> = redirect_uris
+        .iter()
+        .map(|uri| {
+            url::Url::parse(uri).ok().and_then(|url| {
+                let host = url.host_str()?.to_ascii_lowercase();
+                let loopback = match url.host()? {
+                    url::Host::Domain(_) => host == "localhost" || host.ends_with(".localhost"),
+                    url::Host::Ipv4(ip) => ip.is_loopback(),
+                    url::Host::Ipv6(ip) => ip.is_loopback(),
+                };
+                (!loopback && !host.is_empty()).then_some(host)
+            })
+        })
+        .collect();
+    if hosts.iter().all(Option::is_none) {
+        return Ok(format!("client:{client_id}"));
+    }
+    match hosts.first() {
+        Some(Some(first)) if hosts.iter().all(|host| host.as_ref() == Some(first)) => {
+            Ok(first.clone())
+        }
+        _ => Err(need_uri.into()),
     }
 }
 
@@ -353,15 +384,21 @@ mod tests {
     #[test]
     fn the_sector_without_a_document_is_the_one_redirect_host() {
         let uris = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let sector = |list: &[&str]| redirect_sector(&uris(list), "c-1");
         assert_eq!(
-            redirect_host(&uris(&[
-                "https://App.example/cb",
-                "https://app.example/other"
-            ])),
+            sector(&["https://App.example/cb", "https://app.example/other"]),
             Ok("app.example".into())
         );
-        assert!(redirect_host(&uris(&["https://a.example/cb", "https://b.example/cb"])).is_err());
-        assert!(redirect_host(&uris(&["com.example.app:/cb"])).is_err());
-        assert!(redirect_host(&[]).is_err());
+        assert!(sector(&["https://a.example/cb", "https://b.example/cb"]).is_err());
+        assert!(sector(&["https://a.example/cb", "http://127.0.0.1:9/cb"]).is_err());
+        // Redirect URIs that name no party: the client is its own sector.
+        for own in [
+            &["com.example.app:/cb"][..],
+            &["http://127.0.0.1:9/cb", "http://localhost/cb"],
+            &["http://[::1]:8080/cb", "http://app.localhost/cb"],
+            &[],
+        ] {
+            assert_eq!(sector(own), Ok("client:c-1".into()), "{own:?}");
+        }
     }
 }

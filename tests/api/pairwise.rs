@@ -114,6 +114,10 @@ async fn seen_sub(app: &TestApp, client: (&str, &str)) -> String {
     assert_eq!(introspected["active"], true, "{introspected}");
     assert_eq!(introspected["sub"], sub, "introspection");
     let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (status, introspected) = post_as(app, client, "/introspect", &[("token", refresh)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(introspected["active"], true, "{introspected}");
+    assert_eq!(introspected["sub"], sub, "refresh token introspection");
     let (status, refreshed) = post_as(
         app,
         client,
@@ -221,6 +225,16 @@ async fn a_claims_sub_names_the_user_as_the_client_knows_them(backend: Backend) 
             .unwrap()["id_token"],
     );
     let other = seen_sub(&app, (&news.0, &news.1)).await;
+    // One browser session, two sectors: each sees its own `sid` (no handle links them).
+    let sid = |tokens: &Value| decode_claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
+    let shop_tokens = flow(&app, &browser, (&shop.0, &shop.1), "openid", "")
+        .await
+        .unwrap();
+    let news_tokens = flow(&app, &browser, (&news.0, &news.1), "openid", "")
+        .await
+        .unwrap();
+    assert!(sid(&shop_tokens).is_string() && sid(&news_tokens).is_string());
+    assert_ne!(sid(&shop_tokens), sid(&news_tokens), "a sid per sector");
     let asking = |sub: &str| {
         format!(
             "&prompt=none&claims={}",
@@ -246,6 +260,17 @@ async fn a_claims_sub_names_the_user_as_the_client_knows_them(backend: Backend) 
             "{stranger}"
         );
     }
+    // The pairwise ID token names this browser's session (its `sid` opened back): RP-initiated
+    // logout ends it without asking.
+    let hint = shop_tokens["id_token"].as_str().unwrap();
+    let logout = browser
+        .get(app.url(&format!("/logout?id_token_hint={}", enc(hint))))
+        .sent()
+        .await;
+    assert_eq!(logout.status(), StatusCode::OK);
+    assert!(logout.text().await.unwrap().contains("You are signed out."));
+    let after = flow(&app, &browser, (&shop.0, &shop.1), "openid", "&prompt=none").await;
+    assert_eq!(after.err().as_deref(), Some("login_required"));
 }
 
 // PAIRWISE-03: a pairwise client exchanges its ID token (RFC 8693) for an API token that speaks
@@ -298,7 +323,7 @@ async fn registration_server(
     docs: &DocServer,
     loopback: bool,
     mode: &str,
-) -> (TestApp, String) {
+) -> (TestApp, String, String) {
     let app = env
         .spawn_with(SettingsArgs {
             client_registration: Some(mode.into()),
@@ -320,7 +345,7 @@ async fn registration_server(
         .as_str()
         .unwrap()
         .to_owned();
-    (app, token)
+    (app, token, admin)
 }
 
 /// `POST /register` of `body` with `token` (none: anonymous): status and JSON body.
@@ -363,7 +388,7 @@ fn assert_invalid_metadata((status, body): (StatusCode, Value), what: &str) {
 async fn registration_checks_the_sector(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let docs = DocServer::start().await;
-    let (app, token) = registration_server(&env, &docs, true, "token").await;
+    let (app, token, _) = registration_server(&env, &docs, true, "token").await;
     docs.serve(
         "/sector.json",
         Reply::json(&json!([REDIRECT, "https://other.example/cb"])),
@@ -462,7 +487,7 @@ async fn registration_checks_the_sector(backend: Backend) {
 async fn a_sector_document_is_fetched_only_for_a_good_credential_and_safely(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let docs = DocServer::start().await;
-    let (app, _token) = registration_server(&env, &docs, true, "open").await;
+    let (app, _token, admin) = registration_server(&env, &docs, true, "open").await;
     docs.serve("/sector.json", Reply::json(&json!([REDIRECT])));
     let body = pairwise_client(json!({
         "sector_identifier_uri": docs.url("/sector.json"),
@@ -485,10 +510,30 @@ async fn a_sector_document_is_fetched_only_for_a_good_credential_and_safely(back
     let (status, registered) = register(&app, None, &by_host).await;
     assert_eq!(status, StatusCode::CREATED, "{registered}");
     assert_eq!(registered["subject_type"], "pairwise");
+    // Loopback redirect URIs name no party: each such client is its own sector, not one
+    // sector shared by every native app.
+    let (status, second) = register(&app, None, &by_host).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let listed = json_of(
+        app.send(reqwest::Method::GET, "/admin/clients", &admin, None)
+            .await,
+    )
+    .await;
+    let sector_of = |client: &Value| {
+        let id = client["client_id"].as_str().unwrap();
+        let listed = listed["clients"].as_array().expect("a list");
+        listed.iter().find(|c| c["client_id"] == id).unwrap()["sector_identifier"].clone()
+    };
+    let (first, second) = (sector_of(&registered), sector_of(&second));
+    assert!(
+        first.as_str().is_some_and(|s| s.starts_with("client:")),
+        "{first}"
+    );
+    assert_ne!(first, second);
 
     let env = TestEnv::new(backend).await;
     let guarded = DocServer::start().await;
-    let (app, token) = registration_server(&env, &guarded, false, "token").await;
+    let (app, token, _) = registration_server(&env, &guarded, false, "token").await;
     guarded.serve("/sector.json", Reply::json(&json!([REDIRECT])));
     let body = pairwise_client(json!({"sector_identifier_uri": guarded.url("/sector.json")}));
     assert_invalid_metadata(register(&app, Some(&token), &body).await, "loopback");

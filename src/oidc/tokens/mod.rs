@@ -484,7 +484,12 @@ impl TokenService {
             auth_time: request.auth_time.and_utc().timestamp(),
             nonce: request.nonce.map(Cow::Borrowed),
             at_hash: at_hash(request.access_token),
-            sid: request.sid.map(Cow::Borrowed),
+            // A pairwise client's `sid` is sealed for its sector as its `sub` is: the browser
+            // session's id would otherwise link its users with other sectors' clients.
+            sid: request
+                .sid
+                .map(|sid| self.subjects.subject(&request.client.subject_type, sid))
+                .transpose()?,
             azp: Cow::Borrowed(client_id),
             // The class the sign-in met: a request that needed the multi-factor class got a
             // multi-factor sign-in; other `acr_values` are answered with what was met (acr is a
@@ -694,7 +699,7 @@ impl TokenService {
     }
 
     /// One of our ID tokens, expired or not (an `id_token_hint` may be old), or `None`; its
-    /// `sub` is the user id (a pairwise identifier opened back), the user it speaks of.
+    /// `sub` is the user id and its `sid` the browser session's id (pairwise ones opened back).
     pub async fn verify_id_token_hint(&self, token: &str) -> Option<IdClaims<'static>> {
         let mut claims = self
             .own_id
@@ -704,6 +709,9 @@ impl TokenService {
             .claims;
         if let Cow::Owned(user_id) = self.user_id_of(&claims.sub) {
             claims.sub = Cow::Owned(user_id);
+        }
+        if let Some(Cow::Owned(sid)) = claims.sid.as_deref().map(|sid| self.user_id_of(sid)) {
+            claims.sid = Some(Cow::Owned(sid));
         }
         Some(claims)
     }
