@@ -97,8 +97,9 @@ impl std::fmt::Display for SigningAlg {
 /// Authorization Code Flow)". `code` is Portcullis's only response type, so every client
 /// qualifies: its ID tokens (authorization code, refresh and device grants) come only from the
 /// token endpoint, in a TLS response to the client's own request, which is what OIDC Core
-/// §3.1.3.7 item 6 lets a client rely on instead of a signature. Such a token is never accepted back (`id_token_hint`, token exchange): the
-/// server's own verifiers accept only signatures by its published keys.
+/// §3.1.3.7 item 6 lets a client rely on instead of a signature. Such a token is never accepted
+/// back (`id_token_hint`, token exchange): the server's own verifiers accept only signatures by
+/// its published keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdTokenAlg {
     /// A compact JWS signed with the active key of this algorithm.

@@ -37,7 +37,7 @@ pub struct ProviderMetadata {
     pub response_modes_supported: Vec<&'static str>,
     /// Grants.
     pub grant_types_supported: Vec<&'static str>,
-    /// `public`.
+    /// `public` and `pairwise` (OIDC Core §8; [`crate::oidc::subjects`]).
     pub subject_types_supported: Vec<&'static str>,
     /// ID-token algorithms a client may register: RS256, ES256 and `none` (unsigned ID tokens,
     /// OIDC Registration §2: `code` is the only response type; see [`IdTokenAlg`]).

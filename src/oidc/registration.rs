@@ -635,11 +635,13 @@ pub enum Credential {
 /// audited as `client_registered`. With a bearer token, it must be a live initial access token
 /// with a use left (spent in the registration's transaction: a refused registration spends
 /// nothing); without one, open registration (if on) for public clients within the policy,
-/// counted against the client network's budget first. Once the client is registered, its
-/// `logo_uri` (if any) is fetched with `logos` and the logo stored ([`client_logo::sync`]): only
-/// an accepted registration makes an outbound request, and a logo that cannot be fetched or is
-/// refused leaves the client without one (logged), never fails the registration; `logo_uri`
-/// is answered as registered either way.
+/// counted against the client network's budget first. A pairwise client's sector identifier
+/// document is fetched with `fetches.documents` before the client is stored, and only for a
+/// good initial access token ([`subject_type_of`]). Once the client is registered, its
+/// `logo_uri` (if any) is fetched with `fetches.logos` and the logo stored
+/// ([`client_logo::sync`]): a logo that cannot be fetched or is refused leaves the client
+/// without one (logged), never fails the registration; `logo_uri` is answered as registered
+/// either way.
 ///
 /// # Errors
 /// [`RegistrationError`]: off, a missing or bad token, metadata refused, throttled, database.

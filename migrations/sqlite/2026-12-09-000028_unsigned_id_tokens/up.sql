@@ -14,6 +14,13 @@ UPDATE sqlite_schema
     SET sql = replace(sql, 'CHECK (id_token_alg IN (''ES256'', ''RS256''))',
                       'CHECK (id_token_alg IN (''ES256'', ''RS256'', ''none''))')
     WHERE type = 'table' AND name = 'clients';
+-- The edit must have taken (a definition whose text differs would leave `none` refused, every
+-- unsigned registration a server error): otherwise the migration fails and rolls back.
+CREATE TEMP TABLE migration_guard (ok INTEGER NOT NULL CHECK (ok = 1));
+INSERT INTO migration_guard
+    SELECT instr(sql, 'CHECK (id_token_alg IN (''ES256'', ''RS256'', ''none''))') > 0
+    FROM sqlite_schema WHERE type = 'table' AND name = 'clients';
+DROP TABLE migration_guard;
 PRAGMA writable_schema = RESET;
 CREATE TABLE schema_cookie_bump (x INTEGER);
 DROP TABLE schema_cookie_bump;
