@@ -1,7 +1,8 @@
 //! The raw signing rate of this machine: aws-lc-rs RS256 and ES256 signatures of a token-sized
 //! input on THREADS threads for SECONDS (no JWT, no HTTP) — the ceiling of the token endpoint.
 //!
-//! `cargo run --release --example sign_rate [THREADS] [SECONDS]` (defaults: 2 threads, 5 s).
+//! `cargo run --release --example sign_rate [THREADS] [SECONDS] [ALG]` (defaults: 2 threads, 5 s,
+//! both algorithms).
 
 #![expect(clippy::expect_used, reason = "a benchmark aborts on setup failure")]
 
@@ -16,8 +17,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let threads: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    // An optional third argument measures one algorithm only (`ES256` or `RS256`).
+    let only = args.get(3).and_then(|a| SigningAlg::parse(a));
     let input = vec![b'x'; 400];
-    for alg in SigningAlg::ALL {
+    for alg in SigningAlg::ALL.into_iter().filter(|alg| only.is_none_or(|o| o == *alg)) {
         let material = generate::generate(alg, RsaKeySize::Rsa2048).expect("key generation");
         let pair = SigningKeyPair::from_material(&material).expect("key pair");
         let pair = std::sync::Arc::new(pair);
