@@ -20,7 +20,10 @@ fn main() {
     // An optional third argument measures one algorithm only (`ES256` or `RS256`).
     let only = args.get(3).and_then(|a| SigningAlg::parse(a));
     let input = vec![b'x'; 400];
-    for alg in SigningAlg::ALL.into_iter().filter(|alg| only.is_none_or(|o| o == *alg)) {
+    for alg in SigningAlg::ALL
+        .into_iter()
+        .filter(|alg| only.is_none_or(|o| o == *alg))
+    {
         let material = generate::generate(alg, RsaKeySize::Rsa2048).expect("key generation");
         let pair = SigningKeyPair::from_material(&material).expect("key pair");
         let pair = std::sync::Arc::new(pair);
