@@ -1245,8 +1245,7 @@ fn checked_exchange_audiences(
             "{TOKEN_EXCHANGE_GRANT} needs at least one token_exchange_audience"
         ));
     }
-    let mut checked: Vec<String> = Vec::new();
-    for audience in audiences {
+    checked_distinct(audiences, |audience| {
         if audience.is_empty()
             || audience.len() > 512
             || audience
@@ -1258,8 +1257,20 @@ fn checked_exchange_audiences(
                     .into(),
             );
         }
-        if !checked.contains(audience) {
-            checked.push(audience.clone());
+        Ok(())
+    })
+}
+
+/// `items` each checked by `check`, duplicates dropped (the first kept, the order kept).
+fn checked_distinct(
+    items: &[String],
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>, String> {
+    let mut checked: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        check(item)?;
+        if !checked.contains(item) {
+            checked.push(item.clone());
         }
     }
     Ok(checked)
@@ -1392,14 +1403,7 @@ fn checked_request_uris(uris: &[String]) -> Result<Vec<String>, String> {
     if uris.len() > MAX_REQUEST_URIS {
         return Err(format!("request_uris: at most {MAX_REQUEST_URIS}"));
     }
-    let mut checked: Vec<String> = Vec::with_capacity(uris.len());
-    for uri in uris {
-        validate_request_uri(uri)?;
-        if !checked.contains(uri) {
-            checked.push(uri.clone());
-        }
-    }
-    Ok(checked)
+    checked_distinct(uris, validate_request_uri)
 }
 
 /// A signed `request_object_signing_alg` needs keys to verify it: a `private_key_jwt` client's
@@ -1581,14 +1585,7 @@ pub fn set_redirect_uris(
 
 /// `origins` each checked by [`validate_web_origin`], duplicates dropped (first kept).
 fn checked_web_origins(origins: &[String]) -> Result<Vec<String>, String> {
-    let mut checked: Vec<String> = Vec::with_capacity(origins.len());
-    for origin in origins {
-        validate_web_origin(origin)?;
-        if !checked.contains(origin) {
-            checked.push(origin.clone());
-        }
-    }
-    Ok(checked)
+    checked_distinct(origins, validate_web_origin)
 }
 
 /// Replaces a client's explicitly registered web origins at `now` (each validated as at

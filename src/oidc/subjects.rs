@@ -43,6 +43,9 @@ pub const MAX_SECTOR_URIS: usize = 256;
 /// Bytes of the sector's tag in the sealed plaintext.
 const SECTOR_TAG_LEN: usize = 16;
 
+/// Bytes of the AES-GCM-SIV tag (RFC 8452 §4).
+const AEAD_TAG_LEN: usize = 16;
+
 /// How a client's users are identified to it (OIDC Core §8). Serialised (in a client's JSON) as
 /// `subject_type` with, when pairwise, `sector_identifier` and `sector_identifier_uri`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -155,7 +158,7 @@ impl PairwiseSubjects {
             return Ok(Cow::Borrowed(user_id));
         };
         let tag = hmac::sign(&self.sectors, sector.as_bytes());
-        let mut sealed = Vec::with_capacity(SECTOR_TAG_LEN + user_id.len() + 16);
+        let mut sealed = Vec::with_capacity(SECTOR_TAG_LEN + user_id.len() + AEAD_TAG_LEN);
         sealed.extend_from_slice(&tag.as_ref()[..SECTOR_TAG_LEN]);
         sealed.extend_from_slice(user_id.as_bytes());
         // Deterministic on purpose: one identifier per (sector, user).
@@ -175,6 +178,11 @@ impl PairwiseSubjects {
     /// signed (whose client fixed the sector), or seal the result again and compare, as
     /// [`crate::oidc::tokens::TokenService::requested_user`] does.
     pub fn user_id<'a>(&self, sub: &'a str) -> Cow<'a, str> {
+        // Shorter than a sealed identifier (tag, at least one byte, AEAD tag): a user id, as
+        // every public `sub` is; no decryption is tried.
+        if sub.len() < (SECTOR_TAG_LEN + 1 + AEAD_TAG_LEN) * 4 / 3 {
+            return Cow::Borrowed(sub);
+        }
         let Ok(mut sealed) = URL_SAFE_NO_PAD.decode(sub) else {
             return Cow::Borrowed(sub);
         };

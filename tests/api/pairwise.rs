@@ -13,63 +13,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, ClientSpec, DocServer, REDIRECT, Reply, Sent, TestApp, TestEnv, answer_consent,
-    browser, client_secret, code_of, decode_claims, enc, json_of, pkce, post_login_form,
+    Backend, ClientSpec, DocServer, REDIRECT, Reply, Sent, TestApp, TestEnv, browser,
+    client_secret, code_flow, decode_claims, enc, json_of,
 };
 use crate::on_both_backends;
 
 const API: &str = "https://api.example.com";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
-
-/// The code flow with PKCE and a nonce for `client_id` (`secret`, HTTP Basic) at [`REDIRECT`]
-/// on `browser` for `scope`, `extra` appended to the authorization request: `alice` signs in
-/// when the browser has no session, consent is approved when asked. The status and body of the
-/// authorization response's redirect (`None` when it carried an error: its `error`).
-async fn flow(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    (client_id, secret): (&str, &str),
-    scope: &str,
-    extra: &str,
-) -> Result<Value, String> {
-    let verifier = "p".repeat(50);
-    let url = app.url(&format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s1\
-         &nonce=n1&code_challenge={}&code_challenge_method=S256{extra}",
-        enc(REDIRECT),
-        enc(scope),
-        pkce(&verifier)
-    ));
-    let mut response = browser.get(&url).sent().await;
-    while response.status() == StatusCode::OK {
-        let html = response.text().await.unwrap();
-        response = if html.contains("name=\"username\"") {
-            post_login_form(browser, &app.address, &html, "alice").await
-        } else {
-            answer_consent(browser, app.url("/authorize/consent"), &html, "approve").await
-        };
-    }
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    if let Some((_, error)) = location.split_once("error=") {
-        return Err(error.split('&').next().unwrap_or_default().to_owned());
-    }
-    let code = code_of(&response);
-    let tokens = app
-        .client
-        .post(app.url("/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .sent()
-        .await;
-    assert_eq!(tokens.status(), StatusCode::OK, "{client_id}'s tokens");
-    Ok(json_of(tokens).await)
-}
 
 /// POSTs `form` to `path` as `client_id` (HTTP Basic): status and JSON body.
 async fn post_as(
@@ -100,7 +51,7 @@ fn sub_of(token: &Value) -> String {
 /// token's `sub`, which the access token, userinfo, introspection and a refresh (new access and
 /// ID tokens) all repeat.
 async fn seen_sub(app: &TestApp, client: (&str, &str)) -> String {
-    let tokens = flow(app, &browser(), client, "openid profile offline_access", "")
+    let tokens = code_flow(app, &browser(), client, "openid profile offline_access", "")
         .await
         .expect("tokens");
     let sub = sub_of(&tokens["id_token"]);
@@ -220,17 +171,17 @@ async fn a_claims_sub_names_the_user_as_the_client_knows_them(backend: Backend) 
     let news = client(&app, "news", Some("news.example")).await;
     let browser = browser();
     let own = sub_of(
-        &flow(&app, &browser, (&shop.0, &shop.1), "openid", "")
+        &code_flow(&app, &browser, (&shop.0, &shop.1), "openid", "")
             .await
             .unwrap()["id_token"],
     );
     let other = seen_sub(&app, (&news.0, &news.1)).await;
     // One browser session, two sectors: each sees its own `sid` (no handle links them).
     let sid = |tokens: &Value| decode_claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
-    let shop_tokens = flow(&app, &browser, (&shop.0, &shop.1), "openid", "")
+    let shop_tokens = code_flow(&app, &browser, (&shop.0, &shop.1), "openid", "")
         .await
         .unwrap();
-    let news_tokens = flow(&app, &browser, (&news.0, &news.1), "openid", "")
+    let news_tokens = code_flow(&app, &browser, (&news.0, &news.1), "openid", "")
         .await
         .unwrap();
     assert!(sid(&shop_tokens).is_string() && sid(&news_tokens).is_string());
@@ -241,12 +192,12 @@ async fn a_claims_sub_names_the_user_as_the_client_knows_them(backend: Backend) 
             enc(&json!({"id_token": {"sub": {"value": sub}}}).to_string())
         )
     };
-    let answered = flow(&app, &browser, (&shop.0, &shop.1), "openid", &asking(&own))
+    let answered = code_flow(&app, &browser, (&shop.0, &shop.1), "openid", &asking(&own))
         .await
         .expect("the session answers for its own sub");
     assert_eq!(sub_of(&answered["id_token"]), own);
     for stranger in [alice.as_str(), other.as_str()] {
-        let refused = flow(
+        let refused = code_flow(
             &app,
             &browser,
             (&shop.0, &shop.1),
@@ -269,7 +220,7 @@ async fn a_claims_sub_names_the_user_as_the_client_knows_them(backend: Backend) 
         .await;
     assert_eq!(logout.status(), StatusCode::OK);
     assert!(logout.text().await.unwrap().contains("You are signed out."));
-    let after = flow(&app, &browser, (&shop.0, &shop.1), "openid", "&prompt=none").await;
+    let after = code_flow(&app, &browser, (&shop.0, &shop.1), "openid", "&prompt=none").await;
     assert_eq!(after.err().as_deref(), Some("login_required"));
 }
 
@@ -293,7 +244,7 @@ async fn a_pairwise_id_token_is_exchanged_for_the_same_user(backend: Backend) {
         )
         .await,
     );
-    let tokens = flow(&app, &browser(), ("svc", &secret), "openid api:read", "")
+    let tokens = code_flow(&app, &browser(), ("svc", &secret), "openid api:read", "")
         .await
         .unwrap();
     let sub = sub_of(&tokens["id_token"]);
@@ -332,19 +283,7 @@ async fn registration_server(
         .await;
     app.create_user("alice").await;
     let admin = app.admin_token().await;
-    let issued = app
-        .send(
-            reqwest::Method::POST,
-            "/admin/initial-access-tokens",
-            &admin,
-            Some(json!({"description": "pairwise", "max_uses": 20})),
-        )
-        .await;
-    assert_eq!(issued.status(), StatusCode::CREATED);
-    let token = json_of(issued).await["initial_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.initial_access_token(&admin, Some(20)).await;
     (app, token, admin)
 }
 
@@ -457,25 +396,17 @@ async fn registration_checks_the_sector(backend: Backend) {
     assert_eq!(same_host["subject_type"], "pairwise");
 
     // RFC 7592: the read echoes the document; an update to public is refused.
-    let configuration = registered["registration_client_uri"].as_str().unwrap();
-    let configuration = configuration.replacen(&app.issuer, &app.address, 1);
-    let read = app
-        .client
-        .get(&configuration)
-        .bearer_auth(registered["registration_access_token"].as_str().unwrap())
-        .sent()
-        .await;
-    assert_eq!(read.status(), StatusCode::OK);
-    let read = json_of(read).await;
+    let (path, read) = app.read_registration(&registered).await;
     assert_eq!(read["sector_identifier_uri"], document);
     let mut update = pairwise_client(json!({"subject_type": "public"}));
     update["client_id"] = json!(id);
     let updated = app
-        .client
-        .put(&configuration)
-        .bearer_auth(read["registration_access_token"].as_str().unwrap())
-        .json(&update)
-        .sent()
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            read["registration_access_token"].as_str().unwrap(),
+            Some(update),
+        )
         .await;
     let updated = (updated.status(), json_of(updated).await);
     assert_invalid_metadata(updated, "an update changing the sector");

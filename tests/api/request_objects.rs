@@ -589,19 +589,7 @@ async fn request_uris_and_the_algorithm_are_registered_strictly(backend: Backend
         })
         .await;
     let admin = app.admin_token().await;
-    let issued = app
-        .send(
-            Method::POST,
-            "/admin/initial-access-tokens",
-            &admin,
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(issued.status(), StatusCode::CREATED);
-    let token = json_of(issued).await["initial_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.initial_access_token(&admin, None).await;
     let key = TestKey::new(SigningAlg::Rs256);
     let register = |body: Value| {
         let request = app

@@ -17,8 +17,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, ClientSpec, REDIRECT, Sent, TestApp, TestEnv, answer_consent, browser, client_secret,
-    code_of, enc, json_of, pkce, post_login_form, secret_of, stderr_of, stdout_json,
+    Backend, ClientSpec, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret, code_flow,
+    json_of, secret_of, stderr_of, stdout_json,
 };
 use crate::on_both_backends;
 
@@ -35,23 +35,6 @@ async fn token_registration_server(env: &TestEnv) -> TestApp {
         ..env.args()
     })
     .await
-}
-
-/// An initial access token with `max_uses` (`None`: no limit), issued through the admin API.
-async fn initial_token(app: &TestApp, admin: &str, max_uses: Option<u32>) -> String {
-    let response = app
-        .send(
-            reqwest::Method::POST,
-            "/admin/initial-access-tokens",
-            admin,
-            Some(json!({"description": "signed userinfo", "max_uses": max_uses})),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    json_of(response).await["initial_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The metadata of a confidential web client (a secret) at [`REDIRECT`] with `changes`.
@@ -81,48 +64,17 @@ async fn register(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Valu
     (response.status(), json_of(response).await)
 }
 
-/// The code flow with PKCE and a nonce for confidential client `client_id` (`secret`, HTTP
-/// Basic) at [`REDIRECT`] on `browser`: `alice` signs in when the browser has no session yet,
-/// consent is approved when asked. The access token.
+/// The access token of [`code_flow`] for confidential client `client_id` (`secret`) and
+/// [`SCOPE`] on `browser`.
 async fn access_token(
     app: &TestApp,
     browser: &reqwest::Client,
     client_id: &str,
     secret: &str,
 ) -> String {
-    let verifier = "u".repeat(50);
-    let url = app.url(&format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s1\
-         &nonce=n1&code_challenge={}&code_challenge_method=S256",
-        enc(REDIRECT),
-        enc(SCOPE),
-        pkce(&verifier)
-    ));
-    let mut response = browser.get(&url).sent().await;
-    // The login page (no session yet), then the consent page (a client not yet approved).
-    while response.status() == StatusCode::OK {
-        let html = response.text().await.unwrap();
-        response = if html.contains("name=\"username\"") {
-            post_login_form(browser, &app.address, &html, "alice").await
-        } else {
-            answer_consent(browser, app.url("/authorize/consent"), &html, "approve").await
-        };
-    }
-    let code = code_of(&response);
-    let tokens = app
-        .client
-        .post(app.url("/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .sent()
-        .await;
-    assert_eq!(tokens.status(), StatusCode::OK, "{client_id}'s tokens");
-    json_of(tokens).await["access_token"]
+    code_flow(app, browser, (client_id, secret), SCOPE, "")
+        .await
+        .expect("tokens")["access_token"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -230,7 +182,7 @@ async fn a_dynamically_registered_client_gets_signed_userinfo(backend: Backend) 
     let plain = app
         .create_client(ClientSpec::new("plain").redirect_uri(REDIRECT))
         .await;
-    let iat = initial_token(&app, &admin, None).await;
+    let iat = app.initial_access_token(&admin, None).await;
     let (status, registered) = register(
         &app,
         &iat,
@@ -276,20 +228,7 @@ async fn a_dynamically_registered_client_gets_signed_userinfo(backend: Backend) 
     assert_refused(&app).await;
 
     // RFC 7592 read: the algorithm is part of the registered metadata.
-    let path = registered["registration_client_uri"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(&app.issuer)
-        .unwrap()
-        .to_owned();
-    let read = app
-        .get_bearer(
-            &path,
-            registered["registration_access_token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(read.status(), StatusCode::OK);
-    let read = json_of(read).await;
+    let (path, read) = app.read_registration(&registered).await;
     assert_eq!(read["userinfo_signed_response_alg"], "RS256");
     // Update: `none` refused; ES256 signs with the ES256 key at once.
     let mut registration_token = read["registration_access_token"]
@@ -468,7 +407,7 @@ async fn registration_refuses_other_userinfo_algorithms(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let app = token_registration_server(&env).await;
     let admin = app.admin_token().await;
-    let iat = initial_token(&app, &admin, Some(2)).await;
+    let iat = app.initial_access_token(&admin, Some(2)).await;
     for refused in [
         json!("none"),
         json!("HS256"),

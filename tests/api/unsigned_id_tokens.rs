@@ -20,17 +20,14 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::helpers::{
-    Backend, ClientSpec, REDIRECT, Sent, TestApp, TestEnv, answer_consent, browser, client_secret,
-    code_of, decode_claims, enc, json_of, location_params, param, pkce, post_login_form, secret_of,
-    stderr_of, stdout_json,
+    Backend, ClientSpec, FLOW_NONCE, REDIRECT, Sent, TestApp, TestEnv, browser, client_secret,
+    code_flow, decode_claims, enc, json_of, location_params, param, pkce, secret_of, stderr_of,
+    stdout_json,
 };
 use crate::on_both_backends;
 
 /// The scope of the flows of clients with refresh tokens.
 const SCOPE: &str = "openid offline_access";
-
-/// The nonce of every flow.
-const NONCE: &str = "n-0S6_WzA2Mj";
 
 /// Where the test clients go after logout.
 const BYE: &str = "http://127.0.0.1:9/bye";
@@ -48,49 +45,6 @@ const ID_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
 
 /// The exact header of an unsigned ID token.
 const UNSIGNED_HEADER: &[u8] = br#"{"alg":"none","typ":"JWT"}"#;
-
-/// The code flow for `scope` with PKCE and [`NONCE`] for confidential client `client_id`
-/// (`secret`, HTTP Basic) at [`REDIRECT`] on `browser`: `alice` signs in if the browser has no
-/// session yet, consent is approved if asked. The token response.
-async fn code_flow(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    (client_id, secret): (&str, &str),
-    scope: &str,
-) -> Value {
-    let verifier = "v".repeat(50);
-    let url = app.url(&format!(
-        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s1\
-         &nonce={NONCE}&code_challenge={}&code_challenge_method=S256",
-        enc(REDIRECT),
-        enc(scope),
-        pkce(&verifier)
-    ));
-    let mut response = browser.get(&url).sent().await;
-    while response.status() == StatusCode::OK {
-        let html = response.text().await.unwrap();
-        response = if html.contains("name=\"username\"") {
-            post_login_form(browser, &app.address, &html, "alice").await
-        } else {
-            answer_consent(browser, app.url("/authorize/consent"), &html, "approve").await
-        };
-    }
-    let code = code_of(&response);
-    let tokens = app
-        .client
-        .post(app.url("/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ])
-        .sent()
-        .await;
-    assert_eq!(tokens.status(), StatusCode::OK, "{client_id}'s tokens");
-    json_of(tokens).await
-}
 
 /// Refreshes `tokens` of `client_id` (`secret`): the new token response.
 async fn refreshed(app: &TestApp, client_id: &str, secret: &str, tokens: &Value) -> Value {
@@ -258,7 +212,9 @@ async fn a_client_registered_for_none_gets_unsigned_id_tokens_from_code_and_refr
         &app.create_client(web_client("rp-none", IdTokenAlg::Unsigned))
             .await,
     );
-    let tokens = code_flow(&app, &browser(), ("rp-none", &secret), SCOPE).await;
+    let tokens = code_flow(&app, &browser(), ("rp-none", &secret), SCOPE, "")
+        .await
+        .expect("tokens");
     let access = tokens["access_token"].as_str().unwrap();
     let claims = assert_unsigned_id_token(
         &app,
@@ -266,7 +222,7 @@ async fn a_client_registered_for_none_gets_unsigned_id_tokens_from_code_and_refr
         "rp-none",
         &alice,
         access,
-        Some(NONCE),
+        Some(FLOW_NONCE),
     );
     let header = jsonwebtoken::decode_header(access).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256, "access token");
@@ -310,17 +266,21 @@ async fn clients_not_registered_for_none_still_get_signed_id_tokens(backend: Bac
         .await,
     );
     let browser = browser();
-    let tokens = code_flow(&app, &browser, ("rp-none", &unsigned), SCOPE).await;
+    let tokens = code_flow(&app, &browser, ("rp-none", &unsigned), SCOPE, "")
+        .await
+        .expect("tokens");
     assert_unsigned_id_token(
         &app,
         tokens["id_token"].as_str().unwrap(),
         "rp-none",
         &alice,
         tokens["access_token"].as_str().unwrap(),
-        Some(NONCE),
+        Some(FLOW_NONCE),
     );
     for (client_id, secret, alg) in [("rp-rs256", &rs256, "RS256"), ("rp-es256", &es256, "ES256")] {
-        let tokens = code_flow(&app, &browser, (client_id, secret), SCOPE).await;
+        let tokens = code_flow(&app, &browser, (client_id, secret), SCOPE, "")
+            .await
+            .expect("tokens");
         let again = refreshed(&app, client_id, secret, &tokens).await;
         for id_token in [&tokens["id_token"], &again["id_token"]] {
             let id_token = id_token.as_str().unwrap();
@@ -343,19 +303,7 @@ async fn registration_accepts_and_echoes_none(backend: Backend) {
     let app = registration_server(&env).await;
     let alice = app.create_user("alice").await;
     let admin = app.admin_token().await;
-    let issued = app
-        .send(
-            reqwest::Method::POST,
-            "/admin/initial-access-tokens",
-            &admin,
-            Some(json!({"description": "unsigned ID tokens"})),
-        )
-        .await;
-    assert_eq!(issued.status(), StatusCode::CREATED);
-    let iat = json_of(issued).await["initial_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let iat = app.initial_access_token(&admin, None).await;
     let metadata = |alg: Value, client_id: Option<&str>| {
         let mut body = json!({
             "client_name": "Unsigned ID tokens RP",
@@ -400,31 +348,20 @@ async fn registration_accepts_and_echoes_none(backend: Backend) {
     let client_id = registered["client_id"].as_str().unwrap().to_owned();
     let secret = secret_of(&registered);
     let browser = browser();
-    let tokens = code_flow(&app, &browser, (&client_id, &secret), "openid").await;
+    let tokens = code_flow(&app, &browser, (&client_id, &secret), "openid", "")
+        .await
+        .expect("tokens");
     assert_unsigned_id_token(
         &app,
         tokens["id_token"].as_str().unwrap(),
         &client_id,
         &alice,
         tokens["access_token"].as_str().unwrap(),
-        Some(NONCE),
+        Some(FLOW_NONCE),
     );
 
     // RFC 7592: the read echoes it; updates change it at once.
-    let path = registered["registration_client_uri"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(&app.issuer)
-        .unwrap()
-        .to_owned();
-    let read = app
-        .get_bearer(
-            &path,
-            registered["registration_access_token"].as_str().unwrap(),
-        )
-        .await;
-    assert_eq!(read.status(), StatusCode::OK);
-    let read = json_of(read).await;
+    let (path, read) = app.read_registration(&registered).await;
     assert_eq!(read["id_token_signed_response_alg"], "none");
     let mut registration_token = read["registration_access_token"]
         .as_str()
@@ -446,7 +383,9 @@ async fn registration_accepts_and_echoes_none(backend: Backend) {
             .as_str()
             .unwrap()
             .to_owned();
-        let tokens = code_flow(&app, &browser, (&client_id, &secret), "openid").await;
+        let tokens = code_flow(&app, &browser, (&client_id, &secret), "openid", "")
+            .await
+            .expect("tokens");
         let id_token = tokens["id_token"].as_str().unwrap();
         if alg == "none" {
             assert_unsigned_id_token(
@@ -455,7 +394,7 @@ async fn registration_accepts_and_echoes_none(backend: Backend) {
                 &client_id,
                 &alice,
                 tokens["access_token"].as_str().unwrap(),
-                Some(NONCE),
+                Some(FLOW_NONCE),
             );
         } else {
             assert_eq!(
@@ -547,14 +486,16 @@ async fn the_cli_and_the_admin_api_accept_none(backend: Backend) {
         ("cli-app", secret_of(&by_cli)),
         ("admin-app", secret_of(&by_admin)),
     ] {
-        let tokens = code_flow(&app, &browser, (client_id, &secret), SCOPE).await;
+        let tokens = code_flow(&app, &browser, (client_id, &secret), SCOPE, "")
+            .await
+            .expect("tokens");
         assert_unsigned_id_token(
             &app,
             tokens["id_token"].as_str().unwrap(),
             client_id,
             &alice,
             tokens["access_token"].as_str().unwrap(),
-            Some(NONCE),
+            Some(FLOW_NONCE),
         );
     }
 }
@@ -577,11 +518,15 @@ async fn an_unsigned_id_token_is_never_an_id_token_hint(backend: Backend) {
             .await,
     );
     let browser = browser();
-    let unsigned_hint = code_flow(&app, &browser, ("rp-none", &unsigned), SCOPE).await["id_token"]
+    let unsigned_hint = code_flow(&app, &browser, ("rp-none", &unsigned), SCOPE, "")
+        .await
+        .expect("tokens")["id_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let signed_hint = code_flow(&app, &browser, ("rp-rs256", &signed), SCOPE).await["id_token"]
+    let signed_hint = code_flow(&app, &browser, ("rp-rs256", &signed), SCOPE, "")
+        .await
+        .expect("tokens")["id_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -686,7 +631,9 @@ async fn an_unsigned_id_token_is_never_a_token_exchange_subject_or_actor(backend
             .await,
     );
     let browser = browser();
-    let tokens = code_flow(&app, &browser, ("portal-none", &unsigned), PORTAL_SCOPE).await;
+    let tokens = code_flow(&app, &browser, ("portal-none", &unsigned), PORTAL_SCOPE, "")
+        .await
+        .expect("tokens");
     let unsigned_id = tokens["id_token"].as_str().unwrap();
     let own_access = tokens["access_token"].as_str().unwrap();
     assert!(unsigned_id.ends_with('.'), "an unsigned ID token");
@@ -752,11 +699,12 @@ async fn an_unsigned_id_token_is_never_a_token_exchange_subject_or_actor(backend
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let signed_id =
-        code_flow(&app, &browser, ("portal-rs256", &signed), PORTAL_SCOPE).await["id_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let signed_id = code_flow(&app, &browser, ("portal-rs256", &signed), PORTAL_SCOPE, "")
+        .await
+        .expect("tokens")["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = exchange(
         "portal-rs256",
         &signed,

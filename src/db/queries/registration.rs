@@ -54,19 +54,9 @@ pub fn spend_initial_token(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
-    let spent = diesel::update(
-        tokens::table
-            .filter(tokens::token_hash.eq(token_hash))
-            .filter(tokens::revoked_at.is_null())
-            .filter(tokens::expires_at.gt(now))
-            .filter(
-                tokens::max_uses
-                    .is_null()
-                    .or(tokens::uses.nullable().lt(tokens::max_uses)),
-            ),
-    )
-    .set(tokens::uses.eq(tokens::uses + 1))
-    .execute(conn)?;
+    let spent = diesel::update(tokens::table.filter(spendable(token_hash, now)))
+        .set(tokens::uses.eq(tokens::uses + 1))
+        .execute(conn)?;
     if spent != 1 {
         return Ok(None);
     }
@@ -86,17 +76,24 @@ pub fn initial_token_usable(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        tokens::table
-            .filter(tokens::token_hash.eq(token_hash))
-            .filter(tokens::revoked_at.is_null())
-            .filter(tokens::expires_at.gt(now))
-            .filter(
-                tokens::max_uses
-                    .is_null()
-                    .or(tokens::uses.nullable().lt(tokens::max_uses)),
-            ),
+        tokens::table.filter(spendable(token_hash, now)),
     ))
     .get_result(conn)
+}
+
+/// The initial access token `token_hash` while a use of it may be spent at `now`: unrevoked,
+/// unexpired, with a use left.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn spendable<'a>(token_hash: &'a str, now: NaiveDateTime) -> _ {
+    tokens::token_hash
+        .eq(token_hash)
+        .and(tokens::revoked_at.is_null())
+        .and(tokens::expires_at.gt(now))
+        .and(
+            tokens::max_uses
+                .is_null()
+                .or(tokens::uses.nullable().lt(tokens::max_uses)),
+        )
 }
 
 /// Replaces a dynamic client's registration access token hash, if it is still `current`

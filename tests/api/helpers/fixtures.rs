@@ -283,6 +283,45 @@ impl TestApp {
         self.user_token("root", &["admin"]).await
     }
 
+    /// The RFC 7592 read of the client `registered` (a registration's answer): the path of its
+    /// configuration endpoint on this server and the read's JSON (asserted `200`), which holds
+    /// the next registration access token.
+    pub async fn read_registration(
+        &self,
+        registered: &serde_json::Value,
+    ) -> (String, serde_json::Value) {
+        let path = registered["registration_client_uri"]
+            .as_str()
+            .expect("registration_client_uri")
+            .strip_prefix(&self.issuer)
+            .expect("under the issuer")
+            .to_owned();
+        let token = registered["registration_access_token"]
+            .as_str()
+            .expect("registration_access_token");
+        let read = self.get_bearer(&path, token).await;
+        assert_eq!(read.status(), reqwest::StatusCode::OK);
+        (path, super::json_of(read).await)
+    }
+
+    /// An initial access token for dynamic registration (RFC 7591 §3) with `max_uses` (`None`:
+    /// no limit), issued by administrator `admin` through the admin API (asserted `201`).
+    pub async fn initial_access_token(&self, admin: &str, max_uses: Option<u32>) -> String {
+        let issued = self
+            .send(
+                reqwest::Method::POST,
+                "/admin/initial-access-tokens",
+                admin,
+                Some(serde_json::json!({"description": "test", "max_uses": max_uses})),
+            )
+            .await;
+        assert_eq!(issued.status(), reqwest::StatusCode::CREATED);
+        super::json_of(issued).await["initial_access_token"]
+            .as_str()
+            .expect("initial_access_token")
+            .to_owned()
+    }
+
     /// Registers `spec` (default audience: this server's issuer) and has the server load it at
     /// once: the client with its secret.
     pub async fn create_client(&self, spec: ClientSpec) -> Registered {

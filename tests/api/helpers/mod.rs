@@ -27,8 +27,8 @@ pub use doc_server::{DocServer, Reply};
 pub use env::{Backend, TestEnv, pgbouncer_or_skip};
 pub use fixtures::{ClientSpec, client_secret};
 pub use oauth::{
-    Fixture, REDIRECT, answer_consent, browser, code_of, enc, exchange_at, hidden, location_params,
-    param, pkce, post_login_form, rp_http, sign_in,
+    FLOW_NONCE, Fixture, REDIRECT, answer_consent, browser, code_flow, code_of, enc, exchange_at,
+    hidden, location_params, param, pkce, post_login_form, rp_http, sign_in,
 };
 pub use tokens::{
     claim_i64, decode_claims, kid_of, kids_of, verifies_against, verify_signed_token,

@@ -152,6 +152,58 @@ pub async fn answer_consent(
         .await
 }
 
+/// The nonce of every [`code_flow`].
+pub const FLOW_NONCE: &str = "n-0S6_WzA2Mj";
+
+/// The code flow with PKCE and [`FLOW_NONCE`] for confidential client `client_id` (`secret`,
+/// HTTP Basic) at [`REDIRECT`] on `browser` for `scope`, `extra` appended to the authorization
+/// request: `alice` signs in when the browser has no session, consent is approved when asked.
+/// The token response (its status asserted 200), or the `error` the authorization response
+/// carried.
+pub async fn code_flow(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    (client_id, secret): (&str, &str),
+    scope: &str,
+    extra: &str,
+) -> Result<serde_json::Value, String> {
+    let verifier = "v".repeat(50);
+    let url = app.url(&format!(
+        "/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s1\
+         &nonce={FLOW_NONCE}&code_challenge={}&code_challenge_method=S256{extra}",
+        enc(REDIRECT),
+        enc(scope),
+        pkce(&verifier)
+    ));
+    let mut response = browser.get(&url).sent().await;
+    while response.status() == StatusCode::OK {
+        let html = response.text().await.expect("a page");
+        response = if html.contains("name=\"username\"") {
+            post_login_form(browser, &app.address, &html, "alice").await
+        } else {
+            answer_consent(browser, app.url("/authorize/consent"), &html, "approve").await
+        };
+    }
+    if let Some(error) = param(&location_params(&response).1, "error") {
+        return Err(error);
+    }
+    let code = code_of(&response);
+    let tokens = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .sent()
+        .await;
+    assert_eq!(tokens.status(), StatusCode::OK, "{client_id}'s tokens");
+    Ok(super::json_of(tokens).await)
+}
+
 /// The correct redemption of `code` (the test redirect URI and `verifier`) by `webapp` with
 /// `secret` (HTTP Basic) at the token endpoint of the server at `base` (its address, or its
 /// issuer when that has a path), ready to send on `http`. [`Fixture::exchange`] sends it for the

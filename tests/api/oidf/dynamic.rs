@@ -135,19 +135,7 @@ impl DynamicOp {
         super::give_every_standard_claim(&app).await;
         let admin = app.admin_token().await;
         // A module registers at most two clients; refused registrations spend no use.
-        let issued = app
-            .send(
-                reqwest::Method::POST,
-                "/admin/initial-access-tokens",
-                &admin,
-                Some(json!({"description": "OpenID Foundation dynamic plan", "max_uses": 10})),
-            )
-            .await;
-        assert_eq!(issued.status(), StatusCode::CREATED);
-        let initial_access_token = json_of(issued).await["initial_access_token"]
-            .as_str()
-            .expect("initial_access_token")
-            .to_owned();
+        let initial_access_token = app.initial_access_token(&admin, Some(10)).await;
 
         let response = app.get("/.well-known/openid-configuration").await;
         assert_eq!(response.status(), 200, "GetDynamicServerConfiguration");
